@@ -1,0 +1,47 @@
+//! `apm-kiosk`: the software of a self-service passport queue kiosk (Anjungan Paspor
+//! Mandiri). An applicant lays their KTP on the card reader, confirms their data, adds
+//! family members, picks an office, a day and an arrival session, and takes away a
+//! printed, signed queue ticket. Every booking is kept in SQLite first and reaches the
+//! central quota service exactly once, whenever the network is there.
+//!
+//! # Crate map
+//!
+//! The pure core (`domain`, `flow`, `protocol`) imports no tokio, Slint, rusqlite or
+//! reqwest: plain functions over plain data, tested by tables of cases. Everything else
+//! is a thin shell that performs what the core decides.
+//!
+//! - [`domain`]: NIK and KTP data, offices, sessions and the calendar in the office's
+//!   time zone, the booking rules, queue numbers. Pure; knows nothing of devices.
+//! - [`flow`]: the kiosk session as a state machine, `step(state, event, now) ->
+//!   effects`, and the view state every screen renders. Pure; performs no effect.
+//! - [`protocol`]: byte and wire formats of the outside world: the card reader's frames
+//!   and TLV fields, the ESC/POS ticket job and printer status bytes, the central API's
+//!   JSON types, the signed ticket QR payload. Pure.
+//! - [`hardware`]: the `CardReader` and `TicketPrinter` capabilities, their serial/device
+//!   implementations, and the simulated reader and printer that play the real devices
+//!   over pseudo-terminals.
+//! - [`store`]: the SQLite database: schema and numbered migrations, the single writer
+//!   thread, and every query. Owns durability; makes no booking decisions.
+//! - [`sync`]: the central service client (`CentralApi`), the pure allocation planner,
+//!   and the loop that keeps queue numbers topped up and uploads registrations.
+//! - [`central_sim`]: a simulator of the central quota service (HTTP on loopback, its
+//!   own SQLite) for development, tests and the simulation.
+//! - [`control`]: the headless control channel (Unix socket, JSON lines): the same
+//!   intents the touchscreen sends, and every view state it would show.
+//! - [`config`]: the TOML configuration, checked with file, line and what was expected.
+//! - [`app`]: the daemon's wiring: tasks, channels, shutdown, systemd notification.
+//! - [`simulate`]: the headless simulation, a crowd of applicants through a whole kiosk.
+//! - [`ui`]: Slint glue only, between generated types and the flow's view state.
+
+pub mod app;
+pub mod central_sim;
+pub mod config;
+pub mod control;
+pub mod domain;
+pub mod flow;
+pub mod hardware;
+pub mod protocol;
+pub mod simulate;
+pub mod store;
+pub mod sync;
+pub mod ui;

@@ -1,0 +1,7 @@
+//! Wire and byte formats of the outside world, as pure encode/decode functions. No I/O:
+//! the hardware and sync shells feed these bytes and perform what they return.
+
+pub mod central;
+pub mod escpos;
+pub mod reader;
+pub mod ticket_qr;
