@@ -20,6 +20,8 @@
 //! - [`hardware`]: the `CardReader` and `TicketPrinter` capabilities, their serial/device
 //!   implementations, and the simulated reader and printer that play the real devices
 //!   over pseudo-terminals.
+//! - [`identity`]: the kiosk's own key pair and its enrollment (token, NIK hash key),
+//!   kept in the state directory readable by the daemon alone.
 //! - [`store`]: the SQLite database: schema and numbered migrations, the single writer
 //!   thread, and every query. Owns durability; makes no booking decisions.
 //! - [`sync`]: the central service client (`CentralApi`), the pure allocation planner,
@@ -40,6 +42,7 @@ pub mod control;
 pub mod domain;
 pub mod flow;
 pub mod hardware;
+pub mod identity;
 pub mod protocol;
 pub mod simulate;
 pub mod store;

@@ -4,6 +4,7 @@
 //! every rule that depends on "now" takes it as an argument.
 
 pub mod calendar;
+pub mod dates;
 pub mod nik;
 pub mod rules;
 
