@@ -1,1 +1,335 @@
-//! (module under construction)
+//! The control channel: a Unix socket speaking JSON lines. It accepts the same intents
+//! the touchscreen sends and sends every view state the screen would show, so tests, the
+//! simulation and a technician over SSH drive the kiosk exactly as an applicant does.
+//! The messages are documented in `deploy/control-channel.md`.
+//!
+//! The socket is created owner and group read/write only (0660): it shows the applicant's
+//! name on the confirm screen, as the screen does, and nothing more.
+//!
+//! This module owns the socket and the line format; what an intent does is the flow's
+//! business, what a status reports is the daemon's.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::flow::Intent;
+
+/// Longest line the kiosk reads from a client: an intent is a few hundred bytes.
+const MAX_LINE: usize = 16 * 1024;
+
+/// A request that is not an applicant's intent: asked of the daemon itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Command {
+    /// Counts, devices and sync state, as JSON.
+    Status,
+    /// Sync with the central service now instead of at the next interval.
+    SyncNow,
+}
+
+/// One line from a client.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Incoming {
+    Command { command: Command },
+    Intent(Intent),
+}
+
+/// A command with the way to answer it.
+#[derive(Debug)]
+pub struct CommandRequest {
+    pub command: Command,
+    pub reply: oneshot::Sender<serde_json::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("cannot create the control socket at {path}: {source}; check that the directory exists and is writable by the kiosk user")]
+    Bind { path: PathBuf, source: io::Error },
+    #[error("cannot reach the kiosk's control socket at {path}: {source}; is the daemon running?")]
+    Connect { path: PathBuf, source: io::Error },
+    #[error("control channel: {0}")]
+    Io(#[from] io::Error),
+    #[error("the kiosk sent a line that is not JSON: {0}")]
+    BadLine(serde_json::Error),
+    #[error("timed out waiting for {0}")]
+    TimedOut(String),
+    #[error("the kiosk closed the control channel")]
+    Closed,
+}
+
+/// Binds the socket, replacing a stale one left by a crash.
+pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
+    let bind_err = |source| ControlError::Bind {
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(bind_err(e)),
+    }
+    let listener = UnixListener::bind(path).map_err(bind_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(bind_err)?;
+    Ok(listener)
+}
+
+/// Serves clients until `shutdown` resolves. Every client gets the current view at once
+/// and each new one as it comes; its intents go to `intents`, its commands to `commands`.
+pub async fn serve(
+    listener: UnixListener,
+    intents: mpsc::Sender<Intent>,
+    commands: mpsc::Sender<CommandRequest>,
+    views: watch::Receiver<Arc<String>>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let (intents, commands, views) = (intents.clone(), commands.clone(), views.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = client(stream, intents, commands, views).await {
+                            tracing::debug!(error = %e, "control client left");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
+async fn client(
+    stream: UnixStream,
+    intents: mpsc::Sender<Intent>,
+    commands: mpsc::Sender<CommandRequest>,
+    mut views: watch::Receiver<Arc<String>>,
+) -> Result<(), ControlError> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    let mut line = String::new();
+    let first = views.borrow_and_update().clone();
+    send_line(&mut write, &first).await?;
+    loop {
+        tokio::select! {
+            changed = views.changed() => {
+                if changed.is_err() {
+                    return Ok(()); // The daemon is stopping.
+                }
+                let view = views.borrow_and_update().clone();
+                send_line(&mut write, &view).await?;
+            }
+            read = read_line(&mut lines, &mut line) => {
+                if read? == 0 {
+                    return Ok(());
+                }
+                let reply = match serde_json::from_str::<Incoming>(line.trim()) {
+                    Ok(Incoming::Intent(intent)) => {
+                        if intents.send(intent).await.is_err() {
+                            return Ok(());
+                        }
+                        None
+                    }
+                    Ok(Incoming::Command { command }) => {
+                        let (tx, rx) = oneshot::channel();
+                        if commands.send(CommandRequest { command, reply: tx }).await.is_err() {
+                            return Ok(());
+                        }
+                        let answer = rx.await.unwrap_or(serde_json::Value::Null);
+                        Some(serde_json::json!({ "type": "status", "status": answer }).to_string())
+                    }
+                    Err(e) => Some(
+                        serde_json::json!({ "type": "error", "error": format!("not an intent or command: {e}") })
+                            .to_string(),
+                    ),
+                };
+                if let Some(reply) = reply {
+                    send_line(&mut write, &reply).await?;
+                }
+            }
+        }
+    }
+}
+
+/// Reads one line, refusing lines longer than [`MAX_LINE`].
+async fn read_line(
+    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+    line: &mut String,
+) -> Result<usize, ControlError> {
+    line.clear();
+    let n = reader.read_line(line).await?;
+    if line.len() > MAX_LINE {
+        return Err(ControlError::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "line too long",
+        )));
+    }
+    Ok(n)
+}
+
+async fn send_line(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    text: &str,
+) -> Result<(), ControlError> {
+    write.write_all(text.as_bytes()).await?;
+    write.write_all(b"\n").await?;
+    Ok(())
+}
+
+/// The JSON line the kiosk sends for a view.
+pub fn view_line(view: &crate::flow::view::View) -> String {
+    serde_json::json!({ "type": "view", "view": view }).to_string()
+}
+
+/// A client of the control channel, for tests, the simulation and field diagnostics.
+pub struct Client {
+    lines: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    write: tokio::net::unix::OwnedWriteHalf,
+    /// The last view the kiosk sent.
+    pub view: serde_json::Value,
+}
+
+impl Client {
+    /// Connects, retrying until `patience` runs out (the daemon may still be starting).
+    pub async fn connect(path: &Path, patience: Duration) -> Result<Client, ControlError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        let stream = loop {
+            match UnixStream::connect(path).await {
+                Ok(s) => break s,
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    return Err(ControlError::Connect {
+                        path: path.to_owned(),
+                        source: e,
+                    });
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        let (read, write) = stream.into_split();
+        let mut client = Client {
+            lines: BufReader::new(read).lines(),
+            write,
+            view: serde_json::Value::Null,
+        };
+        client.next_message(patience).await?;
+        Ok(client)
+    }
+
+    /// The screen of the last view.
+    pub fn screen(&self) -> &str {
+        self.view["screen"].as_str().unwrap_or("")
+    }
+
+    pub async fn send(&mut self, intent: &Intent) -> Result<(), ControlError> {
+        let line = serde_json::to_string(intent).map_err(ControlError::BadLine)?;
+        send_line(&mut self.write, &line).await
+    }
+
+    /// Asks the daemon a command and returns its answer, keeping views that arrive first.
+    pub async fn command(
+        &mut self,
+        command: Command,
+        patience: Duration,
+    ) -> Result<serde_json::Value, ControlError> {
+        let line = serde_json::json!({ "command": command }).to_string();
+        send_line(&mut self.write, &line).await?;
+        loop {
+            let msg = self.next_message(patience).await?;
+            if msg["type"] == "status" {
+                return Ok(msg["status"].clone());
+            }
+        }
+    }
+
+    /// The next message; a view updates [`Client::view`].
+    pub async fn next_message(
+        &mut self,
+        patience: Duration,
+    ) -> Result<serde_json::Value, ControlError> {
+        let line = tokio::time::timeout(patience, self.lines.next_line())
+            .await
+            .map_err(|_| ControlError::TimedOut("a message from the kiosk".into()))??
+            .ok_or(ControlError::Closed)?;
+        let msg: serde_json::Value = serde_json::from_str(&line).map_err(ControlError::BadLine)?;
+        if msg["type"] == "view" {
+            self.view = msg["view"].clone();
+        }
+        Ok(msg)
+    }
+
+    /// Waits until the screen is `screen` (returns at once if it already is).
+    pub async fn wait_for(&mut self, screen: &str, patience: Duration) -> Result<(), ControlError> {
+        self.wait_until(|v| v["screen"] == screen, screen, patience).await
+    }
+
+    /// Waits until a view satisfies `pred`.
+    pub async fn wait_until(
+        &mut self,
+        pred: impl Fn(&serde_json::Value) -> bool,
+        what: &str,
+        patience: Duration,
+    ) -> Result<(), ControlError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        while !pred(&self.view) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(ControlError::TimedOut(format!(
+                    "screen {what} (still on {})",
+                    self.screen()
+                )));
+            }
+            match self.next_message(left).await {
+                Ok(_) => {}
+                Err(ControlError::TimedOut(_)) => {
+                    return Err(ControlError::TimedOut(format!(
+                        "screen {what} (still on {})",
+                        self.screen()
+                    )));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_parse_as_intents_or_commands() {
+        let cases: [(&str, Incoming); 4] = [
+            (r#"{"intent":"start"}"#, Incoming::Intent(Intent::Start)),
+            (
+                r#"{"intent":"choose_office","office_id":"KRM"}"#,
+                Incoming::Intent(Intent::ChooseOffice { office_id: "KRM".into() }),
+            ),
+            (
+                r#"{"intent":"enter_nik","nik":"2102015708900003"}"#,
+                Incoming::Intent(Intent::EnterNik { nik: "2102015708900003".into(), kk: None }),
+            ),
+            (r#"{"command":"status"}"#, Incoming::Command { command: Command::Status }),
+        ];
+        for (line, want) in cases {
+            assert_eq!(serde_json::from_str::<Incoming>(line).expect(line), want, "{line}");
+        }
+        for bad in [r#"{"intent":"fly"}"#, "not json", r#"{"command":"reboot"}"#] {
+            assert!(serde_json::from_str::<Incoming>(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,1 +1,188 @@
-fn main() {}
+//! The `apm-kiosk` command: the kiosk daemon, its simulation, the device and central
+//! service simulators, and the tools a technician uses. Loads and checks the config,
+//! picks real or simulated parts, and hands over to `app::run`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+use apm_kiosk::{app, central_sim, config, hardware, protocol, simulate};
+
+#[derive(Parser)]
+#[command(name = "apm-kiosk", version, about = "Self-service passport queue kiosk (Anjungan Paspor Mandiri)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the kiosk daemon.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+        /// No display: the control channel (a Unix socket) takes the screen's place.
+        #[arg(long)]
+        headless: bool,
+    },
+    /// The main job: a whole kiosk on simulated devices and a simulated central
+    /// service, a crowd of applicants, a summary and the tickets as PNG files.
+    Simulate(simulate::SimulateArgs),
+    /// Enroll this kiosk with a one-time code from the central office.
+    Enroll {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        code: String,
+    },
+    /// Ask the running daemon for its status over the control channel.
+    Status {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Configuration file tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCmd,
+    },
+    /// Ticket tools.
+    Ticket {
+        #[command(subcommand)]
+        command: TicketCmd,
+    },
+    /// Play a KTP card reader on a pseudo-terminal.
+    ReaderSim(hardware::reader::sim::ReaderSimArgs),
+    /// Play an ESC/POS printer on a pseudo-terminal, saving what it prints as PNG.
+    PrinterSim(hardware::printer::sim::PrinterSimArgs),
+    /// Run the central quota service simulator.
+    CentralSim(central_sim::CentralSimArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Check a configuration file and say what is wrong, with its line.
+    Check(config::ConfigCheckArgs),
+}
+
+#[derive(Subcommand)]
+enum TicketCmd {
+    /// Check a ticket's QR payload against the holder's NIK and the kiosk keys.
+    Verify(protocol::ticket_qr::TicketVerifyArgs),
+}
+
+/// Logs go to journald under systemd, to stderr otherwise. `RUST_LOG` overrides the
+/// level; the daemon never logs personal data at any level.
+fn init_logging(level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let journald = std::env::var_os("JOURNAL_STREAM")
+        .is_some()
+        .then(|| tracing_journald::layer().ok())
+        .flatten();
+    let fmt = journald
+        .is_none()
+        .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false));
+    let _ = tracing_subscriber::registry().with(filter).with(journald).with(fmt).try_init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("apm-kiosk: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Cmd::Run { config, headless } => {
+            let config = config::Config::load(&config)?;
+            init_logging(config.log.level.as_str());
+            if !headless {
+                anyhow::bail!(
+                    "this version of apm-kiosk runs headless only: start it with --headless and drive it over the control channel ({})",
+                    app::control_socket_path(&config).display()
+                );
+            }
+            runtime()?.block_on(app::run(config, terminated()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Simulate(args) => {
+            init_logging("warn");
+            let summary = runtime()?.block_on(simulate::run(args))?;
+            summary.print();
+            Ok(if summary.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Cmd::Enroll { config, code } => {
+            let config = config::Config::load(&config)?;
+            init_logging(config.log.level.as_str());
+            let e = runtime()?.block_on(app::enroll(&config, &code))?;
+            println!("enrolled as {} for offices {}", e.kiosk_id, e.office_ids.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Status { config } => {
+            let config = config::Config::load(&config)?;
+            let socket = app::control_socket_path(&config);
+            let status = runtime()?.block_on(async {
+                let mut client = apm_kiosk::control::Client::connect(&socket, std::time::Duration::from_secs(3)).await?;
+                client
+                    .command(apm_kiosk::control::Command::Status, std::time::Duration::from_secs(5))
+                    .await
+            })?;
+            println!("{}", serde_json::to_string_pretty(&status)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Config { command: ConfigCmd::Check(args) } => {
+            config::run_config_check(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Ticket { command: TicketCmd::Verify(args) } => {
+            protocol::ticket_qr::run_ticket_verify(args)
+        }
+        Cmd::ReaderSim(args) => {
+            init_logging("info");
+            hardware::reader::sim::run_reader_sim(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::PrinterSim(args) => {
+            init_logging("info");
+            hardware::printer::sim::run_printer_sim(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::CentralSim(args) => {
+            init_logging("info");
+            runtime()?.block_on(central_sim::run_central_sim(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,1 +1,1140 @@
-//! (module under construction)
+//! The kiosk session as a state machine: [`step`] takes the state, one [`Event`] and the
+//! time, and returns the new state and the [`Effect`]s the shell must perform. Nothing
+//! here touches a device, the database or the network: the shell performs each effect
+//! and feeds its outcome back as another event, so every path (cancel, timeout, a card
+//! that cannot be read, a rule that refuses, a printer that fails) is a plain function
+//! call in a test.
+//!
+//! What a screen shows is derived from the state by [`view::view`]; the touchscreen and
+//! the headless control channel render the same view and send the same [`Intent`]s.
+//!
+//! One session serves one group: a lead applicant and up to four family members, each
+//! with their own queue number and ticket, all for the same office, date and session.
+//! Each member draws on the quota of their own kind (regular or priority).
+
+pub mod view;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::calendar::{DayStatus, Office};
+use crate::domain::nik::{self, KkNumber, Nik, NikInfo};
+use crate::domain::rules::{self, RuleViolation};
+use crate::domain::{
+    ApplicationType, Language, PassportType, PriorityReason, QueueKind, QueueNumber, Sex,
+};
+
+/// How long the flow waits before it warns and before it gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Idle time before the "are you still there?" warning.
+    pub warning_after: TimeDelta,
+    /// Time the warning stays up before the session is wiped.
+    pub reset_after: TimeDelta,
+    /// How long the done screen stays before the kiosk returns to idle by itself.
+    pub done_linger: TimeDelta,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            warning_after: TimeDelta::seconds(60),
+            reset_after: TimeDelta::seconds(20),
+            done_linger: TimeDelta::seconds(20),
+        }
+    }
+}
+
+/// Card reads that may fail in a row before the kiosk offers the keypad instead.
+pub const CARD_FAILURES_BEFORE_MANUAL: u32 = 3;
+
+/// The KTP fields the flow needs, as the card reader delivered them (still unchecked).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CardFields {
+    pub nik: String,
+    pub name: String,
+    pub birth_place: Option<String>,
+    /// `YYYY-MM-DD` as the card has it.
+    pub birth_date: String,
+    /// `L` or `P`.
+    pub sex: String,
+    pub address: Option<String>,
+}
+
+impl std::fmt::Debug for CardFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardFields")
+            .field("nik", &nik::mask(&self.nik))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the reader could not give us the card, in the terms the applicant can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardProblem {
+    /// No card, or it moved: lay it flat and keep it still.
+    NotStill,
+    /// The card is not an e-KTP.
+    NotEktp,
+    /// Chip authentication failed: the card may be damaged; an officer can help.
+    ChipRejected,
+    /// The reader timed out or failed in a way it did not explain.
+    ReadFailed,
+    /// The reader's security module is missing: the kiosk cannot read any card.
+    ReaderFault,
+    /// The card's data was damaged in transit or incomplete.
+    DataCorrupt,
+}
+
+/// Where the identity of an applicant came from: the chip, or digits typed on the keypad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentitySource {
+    Chip,
+    Manual,
+}
+
+/// One applicant, checked: the NIK's structure, and for a card its birth date and sex
+/// against the NIK's.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applicant {
+    pub nik: Nik,
+    pub kk_number: Option<KkNumber>,
+    /// None for a child entered by NIK: the officer completes it from the KK.
+    pub name: Option<String>,
+    pub birth_place: Option<String>,
+    pub birth_date: NaiveDate,
+    pub sex: Sex,
+    pub address: Option<String>,
+    pub source: IdentitySource,
+}
+
+impl std::fmt::Debug for Applicant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Applicant")
+            .field("nik", &self.nik)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An applicant in the group, with what they asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub applicant: Applicant,
+    pub application_type: ApplicationType,
+    pub passport_type: PassportType,
+    /// Declared on the details screen (pregnant, disabled); age-based reasons are derived.
+    pub declared_priority: Option<PriorityReason>,
+    /// What the booking will carry, checked by the rules.
+    pub priority: Option<PriorityReason>,
+}
+
+impl Member {
+    pub fn kind(&self) -> QueueKind {
+        if self.priority.is_some() {
+            QueueKind::Priority
+        } else {
+            QueueKind::Regular
+        }
+    }
+}
+
+/// Numbers this kiosk holds for one session of one day, by kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotCount {
+    pub date: NaiveDate,
+    pub session_id: String,
+    pub regular: u32,
+    pub priority: u32,
+}
+
+/// What the kiosk can offer at one office: the numbers it holds, per date and session.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Availability {
+    pub office_id: String,
+    pub slots: Vec<SlotCount>,
+}
+
+impl Availability {
+    /// The numbers held for one session, or zero.
+    pub fn held(&self, date: NaiveDate, session_id: &str) -> (u32, u32) {
+        self.slots
+            .iter()
+            .find(|s| s.date == date && s.session_id == session_id)
+            .map_or((0, 0), |s| (s.regular, s.priority))
+    }
+}
+
+/// How many numbers of each kind a group needs.
+pub fn needs(members: &[Member]) -> (u32, u32) {
+    let priority = members.iter().filter(|m| m.priority.is_some()).count() as u32;
+    (members.len() as u32 - priority, priority)
+}
+
+/// What the shell must write, in one transaction, when the applicant confirms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookingRequest {
+    pub office_id: String,
+    pub date: NaiveDate,
+    pub session_id: String,
+    pub language: Language,
+    pub members: Vec<Member>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One applicant's ticket, as the store committed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookedTicket {
+    pub registration_id: String,
+    pub queue_number: QueueNumber,
+    /// Masked, for the done screen.
+    pub masked_nik: String,
+    pub name: Option<String>,
+}
+
+/// A committed booking: the group and its tickets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Booked {
+    pub group_id: String,
+    /// Short code printed on every ticket of the group and shown on screen.
+    pub booking_code: String,
+    pub office_id: String,
+    pub date: NaiveDate,
+    pub session_id: String,
+    pub tickets: Vec<BookedTicket>,
+}
+
+/// Why a commit did not happen. The booking does not exist; the applicant chooses again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitFailure {
+    /// The numbers were released or used while the applicant was choosing.
+    NumbersGone,
+    /// The store could not write (disk full, damaged database): the kiosk needs a technician.
+    StorageFailed,
+}
+
+/// Why the tickets did not print. The booking is stored and will be reprinted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrintFailure {
+    PaperOut,
+    CoverOpen,
+    Offline,
+    Failed,
+}
+
+/// What the applicant (or the control channel, for them) asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "intent", rename_all = "snake_case")]
+pub enum Intent {
+    /// Leave the idle screen.
+    Start,
+    SetLanguage {
+        language: Language,
+    },
+    /// Anywhere: end the session; everything entered is wiped.
+    Cancel,
+    /// The answer to the inactivity warning.
+    StillHere,
+    /// One step back, where there is one.
+    Back,
+    /// Open the keypad: for the lead after repeated card failures, for a child always.
+    ManualEntry,
+    /// Digits typed on the keypad. `kk` is required for a child.
+    EnterNik {
+        nik: String,
+        #[serde(default)]
+        kk: Option<String>,
+    },
+    ConfirmIdentity,
+    RejectIdentity,
+    ChooseApplicationType {
+        application_type: ApplicationType,
+    },
+    ChoosePassportType {
+        passport_type: PassportType,
+    },
+    DeclarePriority {
+        reason: Option<PriorityReason>,
+    },
+    ConfirmDetails,
+    /// Add a family member who has their own KTP.
+    AddMemberByCard,
+    /// Add a child by NIK and KK number.
+    AddChild,
+    RemoveMember {
+        index: usize,
+    },
+    FinishMembers,
+    ChooseOffice {
+        office_id: String,
+    },
+    ChooseDate {
+        date: NaiveDate,
+    },
+    ChooseSession {
+        session_id: String,
+    },
+    ConfirmBooking,
+    /// The way out of an error screen, and "retry" where the error offers it.
+    Dismiss,
+    RetryPrint,
+    /// Leave the done screen.
+    Finish,
+}
+
+/// Everything that can happen to a session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Intent(Intent),
+    CardRead(CardFields),
+    CardFailed(CardProblem),
+    /// The offices the kiosk may book for changed (on start and after a sync).
+    CatalogChanged(Vec<Office>),
+    /// The answer to [`Effect::CheckApplicant`].
+    Checked(Result<(), RuleViolation>),
+    /// The answer to [`Effect::LoadAvailability`].
+    AvailabilityLoaded(Availability),
+    /// The answer to [`Effect::CommitBooking`].
+    Committed(Result<Booked, CommitFailure>),
+    /// The answer to [`Effect::PrintTickets`].
+    Printed(Result<(), PrintFailure>),
+    /// Out of service (with the reason shown to applicants), or back in service.
+    ServiceChanged(Option<String>),
+    /// The clock moved on (the shell sends one a second).
+    Tick,
+}
+
+/// What the shell must do; its outcome comes back as an [`Event`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Check the NIK against the kiosk's own bookings and the service's blocklist;
+    /// answer with [`Event::Checked`].
+    CheckApplicant { nik: Nik },
+    /// Count the numbers held for an office; answer with [`Event::AvailabilityLoaded`].
+    LoadAvailability { office_id: String },
+    /// Write the booking in one transaction; answer with [`Event::Committed`].
+    CommitBooking(BookingRequest),
+    /// Print every ticket of the group; answer with [`Event::Printed`].
+    PrintTickets { group_id: String },
+    /// The reader's beep: a good read or a refusal.
+    Beep { ok: bool },
+    /// A PII-free line for the audit log and the day's statistics.
+    Audit { event: &'static str, detail: String },
+}
+
+/// Who the card reader or the keypad is reading for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    Lead,
+    Member,
+    /// A child without a KTP: NIK and KK on the keypad.
+    Child,
+}
+
+/// Why the keypad entry was refused, shown under the keypad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryProblem {
+    /// The NIK's structure failed a check; the code says which (`nik::NikError::code`).
+    NikInvalid(&'static str),
+    KkInvalid(&'static str),
+    KkRequired,
+}
+
+/// Problems that stop the session's way forward; each has a way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "problem")]
+pub enum Problem {
+    /// The NIK on the chip is not a valid NIK: the card is suspect; see an officer.
+    CardNikInvalid { reason: &'static str },
+    /// The NIK's birth date or sex disagree with the card's: identity not valid.
+    IdentityMismatch,
+    /// A booking rule refuses this applicant.
+    Refused { rule: &'static str },
+    /// The applicant is already in this group.
+    AlreadyInGroup,
+    /// The kiosk holds no numbers at this office for the days it could book.
+    NoNumbers,
+    Commit { failure: CommitFailure },
+    Print { failure: PrintFailure },
+}
+
+/// Where [`Intent::Dismiss`] leads from an error screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WayOut {
+    /// End the session.
+    Idle,
+    /// Back to the family list (the refused member is not added).
+    Members,
+    Office,
+    Session,
+    /// The booking is made; on to the done screen.
+    Done,
+}
+
+/// The screen the session is on, with what only that screen needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Screen {
+    Idle,
+    /// Waiting for a card. `problem` is the last failed read, shown with what to do.
+    ReadCard {
+        purpose: Purpose,
+        problem: Option<CardProblem>,
+    },
+    /// The numeric keypad.
+    ManualNik {
+        purpose: Purpose,
+        problem: Option<EntryProblem>,
+    },
+    /// "Is this you?": the pending applicant, before any rule is checked.
+    ConfirmIdentity { purpose: Purpose },
+    /// Waiting for [`Event::Checked`].
+    Checking { purpose: Purpose },
+    /// Application type, passport type, declared priority for the pending applicant.
+    Details { purpose: Purpose },
+    Members,
+    Office,
+    /// Waiting for [`Event::AvailabilityLoaded`].
+    LoadingAvailability,
+    Date {
+        /// Set when the applicant tapped a day the kiosk cannot book.
+        refused: Option<NaiveDate>,
+    },
+    Session {
+        refused: Option<String>,
+    },
+    Review,
+    Committing,
+    Printing,
+    Done,
+    Problem { problem: Problem, way_out: WayOut },
+}
+
+/// The pending applicant and their choices, before they join the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub applicant: Applicant,
+    pub application_type: Option<ApplicationType>,
+    pub passport_type: Option<PassportType>,
+    pub declared_priority: Option<PriorityReason>,
+}
+
+/// The state of the kiosk. Everything personal lives in `group`, `pending` and
+/// `booked`, and [`Kiosk::wipe`] clears all of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kiosk {
+    pub screen: Screen,
+    pub language: Language,
+    /// The language a new session starts in (the kiosk's configured default).
+    pub default_language: Language,
+    pub timeouts: Timeouts,
+    pub offices: Vec<Office>,
+    /// Reason shown to applicants while the kiosk does not take bookings.
+    pub out_of_service: Option<String>,
+    pub pending: Option<Pending>,
+    pub members: Vec<Member>,
+    pub office_id: Option<String>,
+    pub availability: Option<Availability>,
+    pub date: Option<NaiveDate>,
+    pub session_id: Option<String>,
+    pub booked: Option<Booked>,
+    /// Card reads that failed in a row on the current card screen.
+    pub card_failures: u32,
+    pub last_input: DateTime<Utc>,
+    /// When the inactivity warning went up.
+    pub warned_at: Option<DateTime<Utc>>,
+}
+
+impl Kiosk {
+    pub fn new(language: Language, timeouts: Timeouts, now: DateTime<Utc>) -> Kiosk {
+        Kiosk {
+            screen: Screen::Idle,
+            language,
+            default_language: language,
+            timeouts,
+            offices: Vec::new(),
+            out_of_service: None,
+            pending: None,
+            members: Vec::new(),
+            office_id: None,
+            availability: None,
+            date: None,
+            session_id: None,
+            booked: None,
+            card_failures: 0,
+            last_input: now,
+            warned_at: None,
+        }
+    }
+
+    /// Back to idle with nothing of the last applicant left in memory.
+    fn wipe(&mut self) {
+        self.screen = Screen::Idle;
+        self.language = self.default_language;
+        self.pending = None;
+        self.members.clear();
+        self.office_id = None;
+        self.availability = None;
+        self.date = None;
+        self.session_id = None;
+        self.booked = None;
+        self.card_failures = 0;
+        self.warned_at = None;
+    }
+
+    pub fn office(&self) -> Option<&Office> {
+        let id = self.office_id.as_deref()?;
+        self.offices.iter().find(|o| o.id == id)
+    }
+
+    /// The group the numbers are for: the members, plus the pending applicant on
+    /// screens where they are about to join.
+    fn session_busy(&self) -> bool {
+        !matches!(self.screen, Screen::Idle)
+    }
+}
+
+/// Advance the session by one event. Returns the effects to perform, in order.
+pub fn step(state: &mut Kiosk, event: Event, now: DateTime<Utc>) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    match event {
+        Event::Tick => tick(state, now, &mut fx),
+        Event::CatalogChanged(offices) => state.offices = offices,
+        Event::ServiceChanged(reason) => {
+            state.out_of_service = reason;
+            // A session under way finishes; an idle kiosk simply shows the notice.
+        }
+        Event::Intent(intent) => {
+            state.last_input = now;
+            state.warned_at = None;
+            intent_step(state, intent, now, &mut fx);
+        }
+        Event::CardRead(card) => {
+            if card_allowed(state) {
+                state.last_input = now;
+                state.warned_at = None;
+                card_read(state, card, now, &mut fx);
+            }
+        }
+        Event::CardFailed(problem) => {
+            if card_allowed(state) {
+                state.last_input = now;
+                state.warned_at = None;
+                card_failed(state, problem, &mut fx);
+            }
+        }
+        Event::Checked(result) => checked(state, result, now, &mut fx),
+        Event::AvailabilityLoaded(availability) => {
+            if state.screen == Screen::LoadingAvailability
+                && state.office_id.as_deref() == Some(availability.office_id.as_str())
+            {
+                let any = availability
+                    .slots
+                    .iter()
+                    .any(|s| s.regular > 0 || s.priority > 0);
+                state.availability = Some(availability);
+                state.screen = if any {
+                    Screen::Date { refused: None }
+                } else {
+                    Screen::Problem {
+                        problem: Problem::NoNumbers,
+                        way_out: WayOut::Office,
+                    }
+                };
+            }
+        }
+        Event::Committed(result) => {
+            if state.screen == Screen::Committing {
+                match result {
+                    Ok(booked) => {
+                        fx.push(Effect::PrintTickets {
+                            group_id: booked.group_id.clone(),
+                        });
+                        state.booked = Some(booked);
+                        state.screen = Screen::Printing;
+                    }
+                    Err(failure) => {
+                        fx.push(Effect::Audit {
+                            event: "commit_failed",
+                            detail: format!("{failure:?}"),
+                        });
+                        state.screen = Screen::Problem {
+                            problem: Problem::Commit { failure },
+                            way_out: match failure {
+                                CommitFailure::NumbersGone => WayOut::Session,
+                                CommitFailure::StorageFailed => WayOut::Idle,
+                            },
+                        };
+                    }
+                }
+            }
+        }
+        Event::Printed(result) => {
+            if state.screen == Screen::Printing {
+                state.last_input = now;
+                state.screen = match result {
+                    Ok(()) => Screen::Done,
+                    Err(failure) => Screen::Problem {
+                        problem: Problem::Print { failure },
+                        way_out: WayOut::Done,
+                    },
+                };
+            }
+        }
+    }
+    fx
+}
+
+/// Cards are read on the idle screen (it starts a session) and on the card screens.
+fn card_allowed(state: &Kiosk) -> bool {
+    match state.screen {
+        Screen::Idle => state.out_of_service.is_none(),
+        Screen::ReadCard { .. } => true,
+        _ => false,
+    }
+}
+
+fn tick(state: &mut Kiosk, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
+    match state.screen {
+        // Nothing personal on screen, or the machine is busy on the applicant's behalf.
+        Screen::Idle | Screen::Committing | Screen::Printing | Screen::Checking { .. } => {}
+        Screen::LoadingAvailability => {}
+        Screen::Done => {
+            if now - state.last_input >= state.timeouts.done_linger {
+                state.wipe();
+            }
+        }
+        _ => match state.warned_at {
+            None => {
+                if now - state.last_input >= state.timeouts.warning_after {
+                    state.warned_at = Some(now);
+                }
+            }
+            Some(at) => {
+                if now - at >= state.timeouts.reset_after {
+                    let step = view::screen_name(&state.screen);
+                    state.wipe();
+                    fx.push(Effect::Audit {
+                        event: "session_timed_out",
+                        detail: step.to_string(),
+                    });
+                }
+            }
+        },
+    }
+}
+
+fn intent_step(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
+    match intent {
+        Intent::SetLanguage { language } => {
+            state.language = language;
+            return;
+        }
+        Intent::StillHere => return,
+        Intent::Cancel => {
+            if state.session_busy() && !matches!(state.screen, Screen::Committing | Screen::Printing)
+            {
+                // After the commit the booking exists: cancel just leaves the screens.
+                if state.booked.is_none() {
+                    fx.push(Effect::Audit {
+                        event: "session_cancelled",
+                        detail: view::screen_name(&state.screen).to_string(),
+                    });
+                }
+                state.wipe();
+            }
+            return;
+        }
+        _ => {}
+    }
+
+    let screen = state.screen.clone();
+    match (screen, intent) {
+        (Screen::Idle, Intent::Start) if state.out_of_service.is_none() => {
+            state.screen = Screen::ReadCard {
+                purpose: Purpose::Lead,
+                problem: None,
+            };
+            state.card_failures = 0;
+        }
+        (Screen::ReadCard { purpose, .. }, Intent::ManualEntry)
+            if state.card_failures >= CARD_FAILURES_BEFORE_MANUAL =>
+        {
+            state.screen = Screen::ManualNik {
+                purpose,
+                problem: None,
+            };
+        }
+        (Screen::ReadCard { .. }, Intent::Back) => back_from_card(state),
+        (Screen::ManualNik { .. }, Intent::Back) => back_from_card(state),
+        (Screen::ManualNik { purpose, .. }, Intent::EnterNik { nik, kk }) => {
+            manual_entry(state, purpose, &nik, kk.as_deref(), now, fx)
+        }
+        (Screen::ConfirmIdentity { purpose }, Intent::ConfirmIdentity) => {
+            if let Some(p) = &state.pending {
+                fx.push(Effect::CheckApplicant {
+                    nik: p.applicant.nik.clone(),
+                });
+                state.screen = Screen::Checking { purpose };
+            }
+        }
+        (Screen::ConfirmIdentity { purpose }, Intent::RejectIdentity) => {
+            // Not them: the card stays unread; a wrong card on the reader is the usual cause.
+            state.pending = None;
+            state.screen = match purpose {
+                Purpose::Child => Screen::ManualNik {
+                    purpose,
+                    problem: None,
+                },
+                _ => Screen::ReadCard {
+                    purpose,
+                    problem: None,
+                },
+            };
+        }
+        (Screen::Details { .. }, Intent::ChooseApplicationType { application_type }) => {
+            if let Some(p) = &mut state.pending {
+                p.application_type = Some(application_type);
+            }
+        }
+        (Screen::Details { .. }, Intent::ChoosePassportType { passport_type }) => {
+            if let Some(p) = &mut state.pending {
+                p.passport_type = Some(passport_type);
+            }
+        }
+        (Screen::Details { .. }, Intent::DeclarePriority { reason }) => {
+            if let Some(p) = &mut state.pending {
+                p.declared_priority = reason;
+            }
+        }
+        (Screen::Details { purpose }, Intent::ConfirmDetails) => {
+            confirm_details(state, purpose, now, fx)
+        }
+        (Screen::Details { purpose }, Intent::Back) => {
+            state.pending = None;
+            state.screen = if purpose == Purpose::Lead {
+                Screen::ReadCard {
+                    purpose,
+                    problem: None,
+                }
+            } else {
+                Screen::Members
+            };
+        }
+        (Screen::Members, Intent::AddMemberByCard) if group_has_room(state) => {
+            state.card_failures = 0;
+            state.screen = Screen::ReadCard {
+                purpose: Purpose::Member,
+                problem: None,
+            };
+        }
+        (Screen::Members, Intent::AddChild) if group_has_room(state) => {
+            state.screen = Screen::ManualNik {
+                purpose: Purpose::Child,
+                problem: None,
+            };
+        }
+        (Screen::Members, Intent::RemoveMember { index }) => {
+            // The lead (index 0) stays: removing them is cancelling.
+            if index > 0 && index < state.members.len() {
+                state.members.remove(index);
+            }
+        }
+        (Screen::Members, Intent::FinishMembers) => state.screen = Screen::Office,
+        (Screen::Office, Intent::ChooseOffice { office_id }) => {
+            if state.offices.iter().any(|o| o.id == office_id) {
+                fx.push(Effect::LoadAvailability {
+                    office_id: office_id.clone(),
+                });
+                state.office_id = Some(office_id);
+                state.availability = None;
+                state.date = None;
+                state.session_id = None;
+                state.screen = Screen::LoadingAvailability;
+            }
+        }
+        (Screen::Office, Intent::Back) => state.screen = Screen::Members,
+        (Screen::Date { .. }, Intent::ChooseDate { date }) => {
+            if date_bookable(state, date, now) {
+                state.date = Some(date);
+                state.session_id = None;
+                state.screen = Screen::Session { refused: None };
+            } else {
+                state.screen = Screen::Date {
+                    refused: Some(date),
+                };
+            }
+        }
+        (Screen::Date { .. }, Intent::Back) => state.screen = Screen::Office,
+        (Screen::Session { .. }, Intent::ChooseSession { session_id }) => {
+            let ok = state
+                .date
+                .is_some_and(|d| session_bookable(state, d, &session_id, now));
+            if ok {
+                state.session_id = Some(session_id);
+                state.screen = Screen::Review;
+            } else {
+                state.screen = Screen::Session {
+                    refused: Some(session_id),
+                };
+            }
+        }
+        (Screen::Session { .. }, Intent::Back) => state.screen = Screen::Date { refused: None },
+        (Screen::Review, Intent::ConfirmBooking) => {
+            if let (Some(office_id), Some(date), Some(session_id)) =
+                (&state.office_id, state.date, &state.session_id)
+            {
+                fx.push(Effect::CommitBooking(BookingRequest {
+                    office_id: office_id.clone(),
+                    date,
+                    session_id: session_id.clone(),
+                    language: state.language,
+                    members: state.members.clone(),
+                    created_at: now,
+                }));
+                state.screen = Screen::Committing;
+            }
+        }
+        (Screen::Review, Intent::Back) => state.screen = Screen::Session { refused: None },
+        (Screen::Problem { problem, way_out }, Intent::RetryPrint)
+            if matches!(problem, Problem::Print { .. }) =>
+        {
+            let _ = way_out;
+            if let Some(b) = &state.booked {
+                fx.push(Effect::PrintTickets {
+                    group_id: b.group_id.clone(),
+                });
+                state.screen = Screen::Printing;
+            }
+        }
+        (Screen::Problem { way_out, .. }, Intent::Dismiss) => match way_out {
+            WayOut::Idle => state.wipe(),
+            WayOut::Members => {
+                state.pending = None;
+                state.screen = if state.members.is_empty() {
+                    Screen::ReadCard {
+                        purpose: Purpose::Lead,
+                        problem: None,
+                    }
+                } else {
+                    Screen::Members
+                };
+            }
+            WayOut::Office => state.screen = Screen::Office,
+            WayOut::Session => {
+                // The numbers changed under us: count them again before choosing.
+                if let Some(office_id) = state.office_id.clone() {
+                    fx.push(Effect::LoadAvailability { office_id });
+                    state.screen = Screen::LoadingAvailability;
+                } else {
+                    state.screen = Screen::Office;
+                }
+            }
+            WayOut::Done => state.screen = Screen::Done,
+        },
+        (Screen::Done, Intent::Finish) => state.wipe(),
+        // Anything else does not apply to this screen: ignored, as a tap on nothing.
+        _ => {}
+    }
+}
+
+fn back_from_card(state: &mut Kiosk) {
+    state.pending = None;
+    if state.members.is_empty() {
+        state.wipe();
+    } else {
+        state.screen = Screen::Members;
+    }
+}
+
+fn group_has_room(state: &Kiosk) -> bool {
+    state.members.len() < rules::MAX_GROUP_SIZE
+}
+
+fn card_failed(state: &mut Kiosk, problem: CardProblem, fx: &mut Vec<Effect>) {
+    let purpose = match state.screen {
+        Screen::ReadCard { purpose, .. } => purpose,
+        // A failed read on the idle screen starts the session on the card screen, with
+        // the reason, so the applicant sees what to do.
+        _ => Purpose::Lead,
+    };
+    state.card_failures += 1;
+    fx.push(Effect::Beep { ok: false });
+    fx.push(Effect::Audit {
+        event: "card_read_failed",
+        detail: format!("{problem:?}"),
+    });
+    state.screen = Screen::ReadCard {
+        purpose,
+        problem: Some(problem),
+    };
+}
+
+fn card_read(state: &mut Kiosk, card: CardFields, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
+    let purpose = match state.screen {
+        Screen::ReadCard { purpose, .. } => purpose,
+        _ => Purpose::Lead,
+    };
+    let today = today(state, now);
+    let (nik, info) = match Nik::parse(&card.nik, today) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            fx.push(Effect::Beep { ok: false });
+            fx.push(Effect::Audit {
+                event: "card_nik_invalid",
+                detail: e.code().to_string(),
+            });
+            state.screen = Screen::Problem {
+                problem: Problem::CardNikInvalid { reason: e.code() },
+                way_out: way_out_for(purpose, state),
+            };
+            return;
+        }
+    };
+    let birth_date = NaiveDate::parse_from_str(&card.birth_date, "%Y-%m-%d").ok();
+    let sex = Sex::from_code(&card.sex);
+    let consistent = match (birth_date, sex) {
+        (Some(b), Some(s)) => nik::check_card(&info, b, s).is_ok(),
+        _ => false,
+    };
+    if !consistent {
+        fx.push(Effect::Beep { ok: false });
+        fx.push(Effect::Audit {
+            event: "identity_mismatch",
+            detail: String::new(),
+        });
+        state.screen = Screen::Problem {
+            problem: Problem::IdentityMismatch,
+            way_out: way_out_for(purpose, state),
+        };
+        return;
+    }
+    fx.push(Effect::Beep { ok: true });
+    state.card_failures = 0;
+    state.pending = Some(Pending {
+        applicant: Applicant {
+            nik,
+            kk_number: None,
+            name: Some(card.name),
+            birth_place: card.birth_place,
+            birth_date: info.birth_date,
+            sex: info.sex,
+            address: card.address,
+            source: IdentitySource::Chip,
+        },
+        application_type: None,
+        passport_type: None,
+        declared_priority: None,
+    });
+    state.screen = Screen::ConfirmIdentity { purpose };
+}
+
+fn way_out_for(purpose: Purpose, state: &Kiosk) -> WayOut {
+    if purpose == Purpose::Lead || state.members.is_empty() {
+        WayOut::Idle
+    } else {
+        WayOut::Members
+    }
+}
+
+fn manual_entry(
+    state: &mut Kiosk,
+    purpose: Purpose,
+    nik_text: &str,
+    kk_text: Option<&str>,
+    now: DateTime<Utc>,
+    fx: &mut Vec<Effect>,
+) {
+    let today = today(state, now);
+    let refuse = |state: &mut Kiosk, problem| {
+        state.screen = Screen::ManualNik {
+            purpose,
+            problem: Some(problem),
+        }
+    };
+    let (nik, info): (Nik, NikInfo) = match Nik::parse(nik_text.trim(), today) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            fx.push(Effect::Audit {
+                event: "manual_nik_invalid",
+                detail: e.code().to_string(),
+            });
+            return refuse(state, EntryProblem::NikInvalid(e.code()));
+        }
+    };
+    let kk = match kk_text.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(text) => match KkNumber::parse(text, today) {
+            Ok(kk) => Some(kk),
+            Err(e) => return refuse(state, EntryProblem::KkInvalid(e.code())),
+        },
+        None if purpose == Purpose::Child => return refuse(state, EntryProblem::KkRequired),
+        None => None,
+    };
+    state.pending = Some(Pending {
+        applicant: Applicant {
+            nik,
+            kk_number: kk,
+            name: None,
+            birth_place: None,
+            birth_date: info.birth_date,
+            sex: info.sex,
+            address: None,
+            source: IdentitySource::Manual,
+        },
+        application_type: None,
+        passport_type: None,
+        declared_priority: None,
+    });
+    state.screen = Screen::ConfirmIdentity { purpose };
+}
+
+fn checked(
+    state: &mut Kiosk,
+    result: Result<(), RuleViolation>,
+    now: DateTime<Utc>,
+    fx: &mut Vec<Effect>,
+) {
+    let Screen::Checking { purpose } = state.screen else {
+        return;
+    };
+    let Some(pending) = &state.pending else {
+        return;
+    };
+    let members: Vec<(&str, Option<&str>)> = state
+        .members
+        .iter()
+        .map(|m| {
+            (
+                m.applicant.nik.as_str(),
+                m.applicant.kk_number.as_ref().map(KkNumber::as_str),
+            )
+        })
+        .collect();
+    let group = rules::check_group_add(
+        &members,
+        (
+            pending.applicant.nik.as_str(),
+            pending.applicant.kk_number.as_ref().map(KkNumber::as_str),
+        ),
+    );
+    match result.and(group) {
+        Ok(()) => {
+            // The lead's choices are the likely ones for the family: offered as defaults.
+            if let Some(lead) = state.members.first() {
+                let (a, p) = (lead.application_type, lead.passport_type);
+                if let Some(pending) = &mut state.pending {
+                    pending.application_type = Some(a);
+                    pending.passport_type = Some(p);
+                }
+            }
+            state.screen = Screen::Details { purpose };
+        }
+        Err(violation) => {
+            fx.push(Effect::Beep { ok: false });
+            fx.push(Effect::Audit {
+                event: "applicant_refused",
+                detail: violation.code().to_string(),
+            });
+            state.pending = None;
+            let problem = match violation {
+                RuleViolation::AlreadyInGroup => Problem::AlreadyInGroup,
+                v => Problem::Refused { rule: v.code() },
+            };
+            state.screen = Screen::Problem {
+                problem,
+                way_out: way_out_for(purpose, state),
+            };
+        }
+    }
+    let _ = now;
+}
+
+fn confirm_details(state: &mut Kiosk, purpose: Purpose, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
+    let today = today(state, now);
+    let Some(p) = &state.pending else {
+        return;
+    };
+    let (Some(application_type), Some(passport_type)) = (p.application_type, p.passport_type)
+    else {
+        return; // The screen keeps its confirm button disabled until both are chosen.
+    };
+    let priority = match rules::priority(
+        p.declared_priority,
+        p.applicant.birth_date,
+        p.applicant.sex,
+        today,
+    ) {
+        Ok(reason) => reason,
+        Err(v) => {
+            fx.push(Effect::Audit {
+                event: "priority_refused",
+                detail: v.code().to_string(),
+            });
+            // The declaration does not fit; the applicant picks again on the same screen.
+            if let Some(p) = &mut state.pending {
+                p.declared_priority = None;
+            }
+            return;
+        }
+    };
+    let Some(p) = state.pending.take() else {
+        return;
+    };
+    state.members.push(Member {
+        applicant: p.applicant,
+        application_type,
+        passport_type,
+        declared_priority: p.declared_priority,
+        priority,
+    });
+    let _ = purpose;
+    state.screen = Screen::Members;
+}
+
+/// "Today" for the rules: in the zone of the office chosen, or of the first office the
+/// kiosk serves (all of a kiosk's offices are near it), or UTC+7 before any is known.
+fn today(state: &Kiosk, now: DateTime<Utc>) -> NaiveDate {
+    match state.office().or(state.offices.first()) {
+        Some(office) => office.today(now),
+        None => now
+            .with_timezone(&crate::domain::calendar::Zone::Wib.offset())
+            .date_naive(),
+    }
+}
+
+/// A date the group can book: the office is open and some session has numbers for all.
+pub fn date_bookable(state: &Kiosk, date: NaiveDate, now: DateTime<Utc>) -> bool {
+    let Some(office) = state.office() else {
+        return false;
+    };
+    office.day_status(date, now) == DayStatus::Open
+        && office
+            .sessions
+            .iter()
+            .any(|s| session_bookable(state, date, &s.id, now))
+}
+
+/// A session the group can book: open for booking and enough numbers of each kind.
+pub fn session_bookable(state: &Kiosk, date: NaiveDate, session_id: &str, now: DateTime<Utc>) -> bool {
+    let (Some(office), Some(avail)) = (state.office(), &state.availability) else {
+        return false;
+    };
+    let Some(session) = office.session(session_id) else {
+        return false;
+    };
+    if !office.session_bookable(date, session, now) {
+        return false;
+    }
+    let (need_regular, need_priority) = needs(&state.members);
+    let (regular, priority) = avail.held(date, session_id);
+    regular >= need_regular && priority >= need_priority
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,824 @@
-//! (module under construction)
+//! The kiosk's SQLite database: schema and numbered migrations, every query, and the one
+//! writer thread ([`writer`]). A booking is stored before anything else happens to it,
+//! in one transaction that takes the queue numbers, writes the registrations and their
+//! upload queue rows and a PII-free audit line; `synchronous = FULL` in WAL mode makes a
+//! committed booking survive a power cut.
+//!
+//! The store makes no booking decision: the flow decides, the store keeps. Personal data
+//! is kept only as long as it is needed: the applicant record until the central service
+//! has answered, the name and masked NIK for reprints until the visit date.
+
+pub mod writer;
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use crate::domain::calendar::Office;
+use crate::domain::rules::PastBooking;
+use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, QueueKind, QueueNumber};
+use crate::flow::{Applicant, Availability, Booked, BookedTicket, BookingRequest, SlotCount};
+
+/// The migrations, in order. Never edit one that has been released: add a new one.
+const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("migrations/0001_initial.sql"))];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database schema version {found} is newer than this software knows ({known}); install the newer software or restore a backup")]
+    TooNew { found: u32, known: u32 },
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error("the store's writer thread has stopped")]
+    Closed,
+    #[error("cannot start the store's writer thread: {0}")]
+    Thread(std::io::Error),
+}
+
+impl StoreError {
+    /// The disk is full or the database cannot be written: a technician must act.
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::DatabaseCorrupt
+                    | rusqlite::ErrorCode::CannotOpen)
+        )
+    }
+}
+
+/// Why a booking was not committed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// No free number of the needed kind is left for that session.
+    #[error("no free {0:?} number left for the chosen session")]
+    NumbersGone(QueueKind),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the signer needs to make a ticket's QR payload; the store does not sign.
+#[derive(Debug, Clone)]
+pub struct TicketToSign<'a> {
+    pub registration_id: &'a str,
+    pub office_id: &'a str,
+    pub date: NaiveDate,
+    pub session_id: &'a str,
+    pub queue_number: QueueNumber,
+    pub nik: &'a str,
+    pub issued_at: DateTime<Utc>,
+}
+
+/// A booking to write, with the kiosk's means to tag NIKs and sign tickets.
+pub struct CommitPlan<'a> {
+    pub request: &'a BookingRequest,
+    /// The day of the booking in the office's zone (for the 30-day rule).
+    pub created_on: NaiveDate,
+    /// The keyed hash the store keeps instead of the NIK.
+    pub nik_tag: &'a dyn Fn(&str) -> String,
+    /// Makes the signed QR payload of one ticket.
+    pub sign: &'a dyn Fn(&TicketToSign<'_>) -> String,
+}
+
+/// A number block handed out by the central service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldAllocation {
+    pub allocation_id: String,
+    pub office_id: String,
+    pub date: NaiveDate,
+    pub session_id: String,
+    pub kind: QueueKind,
+    pub numbers: Vec<u32>,
+}
+
+/// Free numbers the kiosk holds for one (office, date, session, kind).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldCount {
+    pub office_id: String,
+    pub date: NaiveDate,
+    pub session_id: String,
+    pub kind: QueueKind,
+    pub free: u32,
+}
+
+/// One ticket as the printer needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTicket {
+    pub registration_id: String,
+    pub group_id: String,
+    pub booking_code: String,
+    pub position: u8,
+    pub group_size: u8,
+    pub language: Language,
+    pub office_id: String,
+    pub date: NaiveDate,
+    pub session_id: String,
+    pub queue_number: QueueNumber,
+    pub name: Option<String>,
+    pub masked_nik: String,
+    pub application_type: ApplicationType,
+    pub passport_type: PassportType,
+    pub qr_payload: String,
+    pub created_at: DateTime<Utc>,
+    pub printed: bool,
+}
+
+/// A registration waiting for the central service, with what the upload needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingUpload {
+    pub registration_id: String,
+    pub group_id: String,
+    pub allocation_id: String,
+    pub queue_number: u32,
+    pub office_id: String,
+    pub date: NaiveDate,
+    pub session_id: String,
+    pub kind: QueueKind,
+    pub application_type: ApplicationType,
+    pub passport_type: PassportType,
+    pub priority_reason: Option<PriorityReason>,
+    pub applicant: Applicant,
+    pub created_at: DateTime<Utc>,
+    pub ticket: String,
+}
+
+/// The central service's answer for one registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadOutcome {
+    Accepted { receipt: Option<String> },
+    Rejected { reason: String },
+}
+
+/// Counts for the summary, the heartbeat and the maintenance side.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    pub registrations: u32,
+    pub groups: u32,
+    pub pending: u32,
+    pub accepted: u32,
+    pub rejected: u32,
+    pub unprinted: u32,
+    pub held_free: u32,
+    pub oldest_unsynced: Option<DateTime<Utc>>,
+}
+
+/// A rejected booking, for the maintenance side: no personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub registration_id: String,
+    pub office_id: String,
+    pub date: NaiveDate,
+    pub queue_number: String,
+    pub reason: String,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp: {e}")))
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, StoreError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| StoreError::Corrupt(format!("date: {e}")))
+}
+
+fn parse_kind(s: &str) -> Result<QueueKind, StoreError> {
+    QueueKind::from_code(s).ok_or_else(|| StoreError::Corrupt(format!("queue kind {s:?}")))
+}
+
+/// A value stored as its serde string form (the central API's codes).
+fn code<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => format!("{other:?}"),
+    }
+}
+
+fn from_code<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|e| StoreError::Corrupt(format!("code {s:?}: {e}")))
+}
+
+/// The short code printed on a group's tickets: 8 hex digits of the group id's random
+/// part, easy to read out at a counter.
+fn booking_code(group_id: &uuid::Uuid) -> String {
+    let hex = group_id.simple().to_string().to_uppercase();
+    format!("{}-{}", &hex[24..28], &hex[28..32])
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if need be) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path)?;
+        Store::setup(conn)
+    }
+
+    /// A database in memory, for tests and tools.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Store::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(conn: Connection) -> Result<Store, StoreError> {
+        // WAL lets readers run beside the writer; FULL syncs the WAL at every commit, so a
+        // confirmed booking is on the disk before the applicant sees their number.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = Store { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The schema version now in the file.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let found = self.schema_version()?;
+        let known = MIGRATIONS.last().map_or(0, |m| m.0);
+        if found > known {
+            return Err(StoreError::TooNew { found, known });
+        }
+        for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > found) {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", version)?;
+            tx.commit()?;
+            tracing::info!(version, "database migrated");
+        }
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check`: "ok" or what is wrong.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
+    pub fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn kv_set(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO kv (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+
+    pub fn audit(&mut self, at: DateTime<Utc>, event: &str, detail: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO audit (at, event, detail) VALUES (?1, ?2, ?3)",
+            params![ts(at), event, detail],
+        )?;
+        Ok(())
+    }
+
+    /// The last `limit` audit lines, newest first.
+    pub fn audit_tail(&self, limit: u32) -> Result<Vec<(String, String, String)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT at, event, detail FROM audit ORDER BY id DESC LIMIT ?1")?;
+        let rows = st.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    // --- offices -------------------------------------------------------------------
+
+    pub fn offices(&self) -> Result<Vec<Office>, StoreError> {
+        let mut st = self.conn.prepare("SELECT body FROM offices ORDER BY office_id")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|body| {
+            serde_json::from_str(&body?).map_err(|e| StoreError::Corrupt(format!("office: {e}")))
+        })
+        .collect()
+    }
+
+    /// Replaces the cached offices with the service's current list.
+    pub fn replace_offices(&mut self, offices: &[Office]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM offices", [])?;
+        for office in offices {
+            let body = serde_json::to_string(office)
+                .map_err(|e| StoreError::Corrupt(format!("office: {e}")))?;
+            tx.execute(
+                "INSERT INTO offices (office_id, body) VALUES (?1, ?2)",
+                params![office.id, body],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    // --- queue numbers -------------------------------------------------------------
+
+    /// Stores numbers the service handed out; a number already known is left as it is.
+    pub fn add_held(&mut self, allocation: &HeldAllocation) -> Result<u32, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut added = 0;
+        for n in &allocation.numbers {
+            added += tx.execute(
+                "INSERT OR IGNORE INTO held_numbers
+                   (office_id, date, session_id, kind, number, allocation_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    allocation.office_id,
+                    allocation.date.to_string(),
+                    allocation.session_id,
+                    allocation.kind.code(),
+                    n,
+                    allocation.allocation_id
+                ],
+            )? as u32;
+        }
+        tx.commit()?;
+        Ok(added)
+    }
+
+    /// Free numbers per (office, date, session, kind), from `from` on.
+    pub fn held_counts(&self, from: NaiveDate) -> Result<Vec<HeldCount>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT office_id, date, session_id, kind, COUNT(*) FROM held_numbers
+             WHERE registration_id IS NULL AND released = 0 AND date >= ?1
+             GROUP BY office_id, date, session_id, kind
+             ORDER BY office_id, date, session_id, kind",
+        )?;
+        let rows = st.query_map([from.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, u32>(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (office_id, date, session_id, kind, free) = row?;
+            Ok(HeldCount {
+                office_id,
+                date: parse_date(&date)?,
+                session_id,
+                kind: parse_kind(&kind)?,
+                free,
+            })
+        })
+        .collect()
+    }
+
+    /// What the flow may offer at one office, from `from` on.
+    pub fn availability(&self, office_id: &str, from: NaiveDate) -> Result<Availability, StoreError> {
+        let mut slots: Vec<SlotCount> = Vec::new();
+        for c in self.held_counts(from)?.into_iter().filter(|c| c.office_id == office_id) {
+            let slot = match slots
+                .iter_mut()
+                .find(|s| s.date == c.date && s.session_id == c.session_id)
+            {
+                Some(s) => s,
+                None => {
+                    slots.push(SlotCount {
+                        date: c.date,
+                        session_id: c.session_id.clone(),
+                        regular: 0,
+                        priority: 0,
+                    });
+                    slots.last_mut().ok_or_else(|| StoreError::Corrupt("slot".into()))?
+                }
+            };
+            match c.kind {
+                QueueKind::Regular => slot.regular = c.free,
+                QueueKind::Priority => slot.priority = c.free,
+            }
+        }
+        Ok(Availability {
+            office_id: office_id.to_owned(),
+            slots,
+        })
+    }
+
+    /// Free numbers whose date is before `today` are no longer the kiosk's: the service
+    /// takes back numbers whose date has passed.
+    pub fn drop_past_numbers(&mut self, today: NaiveDate) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "DELETE FROM held_numbers WHERE registration_id IS NULL AND date < ?1",
+            [today.to_string()],
+        )?)
+    }
+
+    /// Marks free numbers released (the service has them back).
+    pub fn mark_released(&mut self, allocation_id: &str, numbers: &[u32]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for n in numbers {
+            tx.execute(
+                "UPDATE held_numbers SET released = 1
+                 WHERE allocation_id = ?1 AND number = ?2 AND registration_id IS NULL",
+                params![allocation_id, n],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    // --- bookings ------------------------------------------------------------------
+
+    /// Every booking this kiosk made for a NIK (by its tag), for the booking rules.
+    pub fn history(&self, nik_tag: &str) -> Result<Vec<PastBooking>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT date, created_on, status FROM registrations WHERE nik_tag = ?1",
+        )?;
+        let rows = st.query_map([nik_tag], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?;
+        rows.map(|row| {
+            let (date, created_on, status) = row?;
+            Ok(PastBooking {
+                visit_date: parse_date(&date)?,
+                created_on: parse_date(&created_on)?,
+                rejected: status == "rejected",
+            })
+        })
+        .collect()
+    }
+
+    /// The blocklist entry for a NIK hash, if any.
+    pub fn blocked_until(&self, h: &str) -> Result<Option<NaiveDate>, StoreError> {
+        let until: Option<String> = self
+            .conn
+            .query_row("SELECT until FROM blocklist WHERE h = ?1", [h], |r| r.get(0))
+            .optional()?;
+        until.map(|u| parse_date(&u)).transpose()
+    }
+
+    /// Writes a whole group's booking in one transaction: takes the lowest free number of
+    /// each member's kind, writes the registrations, their upload rows and an audit line.
+    /// Nothing is written if any member cannot get a number.
+    pub fn commit_booking(&mut self, plan: &CommitPlan<'_>) -> Result<Booked, CommitError> {
+        let req = plan.request;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let group_id = uuid::Uuid::now_v7();
+        let code = booking_code(&group_id);
+        let date = req.date.to_string();
+        let created_at = ts(req.created_at);
+        tx.execute(
+            "INSERT INTO groups (group_id, booking_code, office_id, date, session_id, language, size, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                group_id.to_string(),
+                code,
+                req.office_id,
+                date,
+                req.session_id,
+                code_of_language(req.language),
+                req.members.len() as u32,
+                created_at
+            ],
+        )
+        .map_err(StoreError::from)?;
+        let mut tickets = Vec::with_capacity(req.members.len());
+        for (position, member) in req.members.iter().enumerate() {
+            let kind = member.kind();
+            let taken: Option<(u32, String)> = tx
+                .query_row(
+                    "SELECT number, allocation_id FROM held_numbers
+                     WHERE office_id = ?1 AND date = ?2 AND session_id = ?3 AND kind = ?4
+                       AND registration_id IS NULL AND released = 0
+                     ORDER BY number LIMIT 1",
+                    params![req.office_id, date, req.session_id, kind.code()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(StoreError::from)?;
+            let Some((number, allocation_id)) = taken else {
+                return Err(CommitError::NumbersGone(kind));
+            };
+            let registration_id = uuid::Uuid::now_v7().to_string();
+            tx.execute(
+                "UPDATE held_numbers SET registration_id = ?1
+                 WHERE office_id = ?2 AND date = ?3 AND session_id = ?4 AND kind = ?5 AND number = ?6",
+                params![registration_id, req.office_id, date, req.session_id, kind.code(), number],
+            )
+            .map_err(StoreError::from)?;
+            let queue_number = QueueNumber { kind, number };
+            let applicant = &member.applicant;
+            let ticket = (plan.sign)(&TicketToSign {
+                registration_id: &registration_id,
+                office_id: &req.office_id,
+                date: req.date,
+                session_id: &req.session_id,
+                queue_number,
+                nik: applicant.nik.as_str(),
+                issued_at: req.created_at,
+            });
+            let applicant_json = serde_json::to_string(applicant)
+                .map_err(|e| StoreError::Corrupt(format!("applicant: {e}")))?;
+            tx.execute(
+                "INSERT INTO registrations
+                   (registration_id, group_id, position, office_id, date, session_id, kind,
+                    queue_number, allocation_id, nik_tag, application_type, passport_type,
+                    priority_reason, source, applicant, ticket_name, masked_nik, ticket,
+                    created_at, created_on)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17, ?18, ?19, ?20)",
+                params![
+                    registration_id,
+                    group_id.to_string(),
+                    position as u32 + 1,
+                    req.office_id,
+                    date,
+                    req.session_id,
+                    kind.code(),
+                    number,
+                    allocation_id,
+                    (plan.nik_tag)(applicant.nik.as_str()),
+                    member.application_type.code(),
+                    member.passport_type.code(),
+                    member.priority.map(PriorityReason::code),
+                    code(&applicant.source),
+                    applicant_json,
+                    applicant.name,
+                    applicant.nik.masked(),
+                    ticket,
+                    created_at,
+                    plan.created_on.to_string()
+                ],
+            )
+            .map_err(StoreError::from)?;
+            tx.execute(
+                "INSERT INTO upload_queue (registration_id, enqueued_at) VALUES (?1, ?2)",
+                params![registration_id, created_at],
+            )
+            .map_err(StoreError::from)?;
+            tickets.push(BookedTicket {
+                registration_id,
+                queue_number,
+                masked_nik: applicant.nik.masked(),
+                name: applicant.name.clone(),
+            });
+        }
+        let (regular, priority) = crate::flow::needs(&req.members);
+        tx.execute(
+            "INSERT INTO audit (at, event, detail) VALUES (?1, 'booking_committed', ?2)",
+            params![
+                created_at,
+                format!(
+                    "group {} office {} date {} session {} regular {} priority {}",
+                    code, req.office_id, date, req.session_id, regular, priority
+                )
+            ],
+        )
+        .map_err(StoreError::from)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(Booked {
+            group_id: group_id.to_string(),
+            booking_code: code,
+            office_id: req.office_id.clone(),
+            date: req.date,
+            session_id: req.session_id.clone(),
+            tickets,
+        })
+    }
+
+    fn tickets_where(&self, clause: &str, arg: &str) -> Result<Vec<StoredTicket>, StoreError> {
+        let sql = format!(
+            "SELECT r.registration_id, r.group_id, g.booking_code, r.position, g.size, g.language,
+                    r.office_id, r.date, r.session_id, r.kind, r.queue_number, r.ticket_name,
+                    r.masked_nik, r.application_type, r.passport_type, r.ticket, r.created_at,
+                    r.printed_at
+             FROM registrations r JOIN groups g ON g.group_id = r.group_id
+             WHERE {clause} ORDER BY r.created_at, r.position"
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let mut rows = st.query([arg])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(StoredTicket {
+                registration_id: r.get(0)?,
+                group_id: r.get(1)?,
+                booking_code: r.get(2)?,
+                position: r.get(3)?,
+                group_size: r.get(4)?,
+                language: from_code(&r.get::<_, String>(5)?)?,
+                office_id: r.get(6)?,
+                date: parse_date(&r.get::<_, String>(7)?)?,
+                session_id: r.get(8)?,
+                queue_number: QueueNumber {
+                    kind: parse_kind(&r.get::<_, String>(9)?)?,
+                    number: r.get(10)?,
+                },
+                name: r.get(11)?,
+                masked_nik: r.get(12)?,
+                application_type: from_code(&r.get::<_, String>(13)?)?,
+                passport_type: from_code(&r.get::<_, String>(14)?)?,
+                qr_payload: r.get(15)?,
+                created_at: parse_ts(&r.get::<_, String>(16)?)?,
+                printed: r.get::<_, Option<String>>(17)?.is_some(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// A group's tickets, in the group's order.
+    pub fn group_tickets(&self, group_id: &str) -> Result<Vec<StoredTicket>, StoreError> {
+        self.tickets_where("r.group_id = ?1", group_id)
+    }
+
+    /// Tickets not yet printed whole, oldest first.
+    pub fn unprinted_tickets(&self) -> Result<Vec<StoredTicket>, StoreError> {
+        self.tickets_where("r.printed_at IS NULL AND r.group_id != ?1", "")
+    }
+
+    pub fn mark_printed(&mut self, registration_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE registrations SET printed_at = ?2 WHERE registration_id = ?1",
+            params![registration_id, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    // --- upload --------------------------------------------------------------------
+
+    /// Up to `limit` registrations waiting for the central service, oldest first.
+    pub fn pending_uploads(&self, limit: u32) -> Result<Vec<PendingUpload>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT r.registration_id, r.group_id, r.allocation_id, r.queue_number, r.office_id,
+                    r.date, r.session_id, r.kind, r.application_type, r.passport_type,
+                    r.priority_reason, r.applicant, r.created_at, r.ticket
+             FROM upload_queue q JOIN registrations r ON r.registration_id = q.registration_id
+             ORDER BY q.enqueued_at, r.position LIMIT ?1",
+        )?;
+        let mut rows = st.query([limit])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let applicant: Option<String> = r.get(11)?;
+            let applicant = applicant.ok_or_else(|| {
+                StoreError::Corrupt("pending registration without applicant".into())
+            })?;
+            out.push(PendingUpload {
+                registration_id: r.get(0)?,
+                group_id: r.get(1)?,
+                allocation_id: r.get(2)?,
+                queue_number: r.get(3)?,
+                office_id: r.get(4)?,
+                date: parse_date(&r.get::<_, String>(5)?)?,
+                session_id: r.get(6)?,
+                kind: parse_kind(&r.get::<_, String>(7)?)?,
+                application_type: from_code(&r.get::<_, String>(8)?)?,
+                passport_type: from_code(&r.get::<_, String>(9)?)?,
+                priority_reason: r
+                    .get::<_, Option<String>>(10)?
+                    .map(|p| from_code(&p))
+                    .transpose()?,
+                applicant: serde_json::from_str(&applicant)
+                    .map_err(|e| StoreError::Corrupt(format!("applicant: {e}")))?,
+                created_at: parse_ts(&r.get::<_, String>(12)?)?,
+                ticket: r.get(13)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Stores the service's answers. An answered registration leaves the upload queue and
+    /// its applicant record is cleared; a rejected one frees its number.
+    pub fn record_results(
+        &mut self,
+        results: &[(String, UploadOutcome)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for (id, outcome) in results {
+            let (status, reason, receipt) = match outcome {
+                UploadOutcome::Accepted { receipt } => ("accepted", None, receipt.as_deref()),
+                UploadOutcome::Rejected { reason } => ("rejected", Some(reason.as_str()), None),
+            };
+            let changed = tx.execute(
+                "UPDATE registrations SET status = ?2, reject_reason = ?3, receipt = ?4,
+                        result_at = ?5, applicant = NULL
+                 WHERE registration_id = ?1 AND status = 'pending'",
+                params![id, status, reason, receipt, ts(at)],
+            )?;
+            tx.execute("DELETE FROM upload_queue WHERE registration_id = ?1", [id])?;
+            if changed == 1 && status == "rejected" {
+                // The service put the number back in its pool: it is no longer ours.
+                tx.execute(
+                    "UPDATE held_numbers SET released = 1 WHERE registration_id = ?1",
+                    [id],
+                )?;
+                tx.execute(
+                    "INSERT INTO audit (at, event, detail) VALUES (?1, 'registration_rejected', ?2)",
+                    params![ts(at), reason.unwrap_or_default()],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Notes a failed attempt on registrations that stay queued.
+    pub fn note_upload_failure(&mut self, ids: &[String], error: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for id in ids {
+            tx.execute(
+                "UPDATE upload_queue SET attempts = attempts + 1, last_error = ?2 WHERE registration_id = ?1",
+                params![id, error],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Clears the name and masked NIK kept for reprints once the visit date has passed.
+    pub fn purge_past_visits(&mut self, today: NaiveDate) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE registrations SET ticket_name = NULL, masked_nik = ''
+             WHERE date < ?1 AND status != 'pending' AND (ticket_name IS NOT NULL OR masked_nik != '')",
+            [today.to_string()],
+        )?)
+    }
+
+    pub fn rejections(&self) -> Result<Vec<Rejection>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT registration_id, office_id, date, kind, queue_number, COALESCE(reject_reason, '')
+             FROM registrations WHERE status = 'rejected' ORDER BY result_at",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, u32>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (registration_id, office_id, date, kind, number, reason) = row?;
+            Ok(Rejection {
+                registration_id,
+                office_id,
+                date: parse_date(&date)?,
+                queue_number: QueueNumber { kind: parse_kind(&kind)?, number }.to_string(),
+                reason,
+            })
+        })
+        .collect()
+    }
+
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let count = |sql: &str| -> Result<u32, StoreError> {
+            Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
+        };
+        let oldest: Option<String> = self
+            .conn
+            .query_row("SELECT MIN(enqueued_at) FROM upload_queue", [], |r| r.get(0))?;
+        Ok(StoreStats {
+            registrations: count("SELECT COUNT(*) FROM registrations")?,
+            groups: count("SELECT COUNT(*) FROM groups")?,
+            pending: count("SELECT COUNT(*) FROM upload_queue")?,
+            accepted: count("SELECT COUNT(*) FROM registrations WHERE status = 'accepted'")?,
+            rejected: count("SELECT COUNT(*) FROM registrations WHERE status = 'rejected'")?,
+            unprinted: count("SELECT COUNT(*) FROM registrations WHERE printed_at IS NULL")?,
+            held_free: count(
+                "SELECT COUNT(*) FROM held_numbers WHERE registration_id IS NULL AND released = 0",
+            )?,
+            oldest_unsynced: oldest.map(|t| parse_ts(&t)).transpose()?,
+        })
+    }
+
+    /// Every registration id with its status: for the simulation's final check.
+    pub fn registration_statuses(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT registration_id, status FROM registrations ORDER BY created_at")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn code_of_language(l: Language) -> String {
+    code(&l)
+}
+
+#[cfg(test)]
+mod tests;

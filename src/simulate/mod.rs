@@ -1,0 +1,702 @@
+//! The headless simulation, the kiosk's main job on its embedded defaults: a whole kiosk
+//! daemon with a simulated card reader and printer on real pseudo-terminals and the
+//! central quota service simulator on loopback, and a crowd of applicants driven through
+//! the control channel and the reader exactly as people would use the touchscreen.
+//!
+//! It ends with a summary (booked, refused by reason, tickets printed, registrations
+//! accepted by the central service) and the printed tickets as PNG files, and fails if
+//! any booking the kiosk confirmed is missing at the central service, or is there more
+//! than once, or if any queue number was given twice.
+//!
+//! With `--outage-first-half` the central service is stopped after the kiosk's first
+//! sync and started again halfway through the crowd: the first half books offline
+//! against the numbers the kiosk already holds.
+
+pub mod crowd;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use chrono::Utc;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::central_sim::{self, CentralSim, SimSeed};
+use crate::config::Config;
+use crate::control::{Client, Command};
+use crate::domain::{ApplicationType, PassportType, PriorityReason, QueueKind};
+use crate::flow::Intent;
+use crate::hardware::printer::sim::{PrinterSim, PrinterSimOptions};
+use crate::hardware::reader::sim::ReaderSim;
+use crate::protocol::escpos::PaperWidth;
+use crate::protocol::reader::{CardData, ReadErrorCode};
+use crate::store::Store;
+use crowd::{Behaviour, Crowd, Entry, Person, Visit};
+
+/// The enrollment code the built-in central simulator accepts.
+const SIM_ENROLL_CODE: &str = "SIM0-0001";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// How many visits (a visit is one person or one family group).
+    #[arg(long, default_value_t = 50)]
+    pub applicants: usize,
+    /// Where the summary, the ticket images and the kiosk's state go.
+    #[arg(long, default_value = "out")]
+    pub out: PathBuf,
+    /// An external central service that speaks the API, instead of the built-in simulator.
+    #[arg(long, requires = "enroll_code")]
+    pub central: Option<String>,
+    /// The one-time enrollment code for `--central`.
+    #[arg(long)]
+    pub enroll_code: Option<String>,
+    /// Stop the built-in central service after the first sync and start it again
+    /// halfway through the crowd.
+    #[arg(long, conflicts_with = "central")]
+    pub outage_first_half: bool,
+    /// Seed of the crowd: the same seed gives the same people and the same choices.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Baud rate of the simulated card reader's line.
+    #[arg(long, default_value_t = 115_200)]
+    pub reader_baud: u32,
+    /// Baud rate of the simulated printer's line.
+    #[arg(long, default_value_t = 115_200)]
+    pub printer_baud: u32,
+    /// Paper width of the simulated printer: 80 or 58 (mm).
+    #[arg(long, default_value_t = 80)]
+    pub paper: u32,
+}
+
+/// What happened to one visit.
+#[derive(Debug, Clone, Default)]
+struct VisitOutcome {
+    booked: usize,
+    priority: usize,
+    refused: Vec<String>,
+    walked_away: bool,
+    cancelled: bool,
+    saw_full_day: bool,
+    during_outage: bool,
+}
+
+/// The end of a simulation run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub visits: usize,
+    pub groups_booked: usize,
+    pub applicants_booked: usize,
+    pub priority_booked: usize,
+    pub booked_during_outage: usize,
+    /// Applicants or visits refused, by the rule or check that refused them.
+    pub refused: BTreeMap<String, usize>,
+    pub full_days_refused: usize,
+    pub walked_away: usize,
+    pub cancelled: usize,
+    pub tickets_printed: usize,
+    pub registrations: usize,
+    pub accepted_by_central: usize,
+    pub rejected_by_central: usize,
+    pub still_pending: usize,
+    pub missing_at_central: Vec<String>,
+    pub duplicate_numbers: Vec<String>,
+    pub ticket_dir: PathBuf,
+    pub seconds: f64,
+}
+
+impl Summary {
+    /// The run kept every promise: every confirmed booking reached the service once.
+    pub fn ok(&self) -> bool {
+        self.missing_at_central.is_empty()
+            && self.duplicate_numbers.is_empty()
+            && self.still_pending == 0
+            && self.accepted_by_central == self.registrations
+    }
+
+    pub fn print(&self) {
+        println!("apm-kiosk simulation: {} visits in {:.1} s", self.visits, self.seconds);
+        println!(
+            "  booked            {} applicants in {} groups ({} priority)",
+            self.applicants_booked, self.groups_booked, self.priority_booked
+        );
+        if self.booked_during_outage > 0 {
+            println!(
+                "  booked offline    {} applicants while the central service was down",
+                self.booked_during_outage
+            );
+        }
+        let refused: usize = self.refused.values().sum();
+        println!("  refused           {refused}");
+        for (reason, n) in &self.refused {
+            println!("    {reason:<26}{n}");
+        }
+        println!("  full day tapped   {} (then chose another day)", self.full_days_refused);
+        println!("  walked away       {} (screen wiped by the inactivity timeout)", self.walked_away);
+        println!("  cancelled         {}", self.cancelled);
+        println!("  tickets printed   {} (PNG in {})", self.tickets_printed, self.ticket_dir.display());
+        println!(
+            "  central service   {} of {} registrations accepted, {} rejected, {} pending",
+            self.accepted_by_central, self.registrations, self.rejected_by_central, self.still_pending
+        );
+        if !self.missing_at_central.is_empty() {
+            println!("  MISSING at central: {}", self.missing_at_central.join(", "));
+        }
+        if !self.duplicate_numbers.is_empty() {
+            println!("  NUMBERS GIVEN TWICE: {}", self.duplicate_numbers.join(", "));
+        }
+        println!("  result            {}", if self.ok() { "ok" } else { "FAILED" });
+    }
+}
+
+/// A central simulator that can be stopped and started again on the same address.
+struct LocalCentral {
+    sim: CentralSim,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl LocalCentral {
+    async fn start(sim: CentralSim, addr: SocketAddr) -> anyhow::Result<LocalCentral> {
+        let mut c = LocalCentral { sim, addr, stop: None, task: None };
+        c.up().await?;
+        Ok(c)
+    }
+
+    async fn up(&mut self) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .with_context(|| format!("central simulator cannot listen on {}", self.addr))?;
+        self.addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let sim = self.sim.clone();
+        self.task = Some(tokio::spawn(central_sim::serve(sim, listener, async move {
+            let _ = rx.await;
+        })));
+        self.stop = Some(tx);
+        Ok(())
+    }
+
+    async fn down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The card a person's KTP chip holds.
+pub fn card_of(p: &Person) -> CardData {
+    let province = crate::domain::nik::province_name(p.nik[..2].parse().unwrap_or(0));
+    CardData {
+        nik: p.nik.clone(),
+        name: p.name.clone(),
+        birth_place: Some(p.birth_place.clone()),
+        birth_date: p.birth_date.format("%Y-%m-%d").to_string(),
+        sex: p.sex.code().to_owned(),
+        blood_type: Some("-".into()),
+        address: Some(p.address.clone()),
+        rt_rw: Some("003/005".into()),
+        kelurahan: Some("TELUK AIR".into()),
+        kecamatan: Some("KARIMUN".into()),
+        kabupaten: Some(p.birth_place.clone()),
+        provinsi: province.map(|s| s.to_uppercase()),
+        religion: Some("ISLAM".into()),
+        marital_status: Some("KAWIN".into()),
+        occupation: Some("WIRASWASTA".into()),
+        nationality: Some("WNI".into()),
+        valid_until: Some("SEUMUR HIDUP".into()),
+    }
+}
+
+fn write_config(dir: &Path, central: &str, reader: &Path, printer: &Path, args: &SimulateArgs) -> anyhow::Result<PathBuf> {
+    let path = dir.join("kiosk.toml");
+    let text = format!(
+        r#"# Written by `apm-kiosk simulate`: a kiosk on simulated devices.
+[kiosk]
+state_dir = "{state}"
+language = "id"
+inactivity_warning_s = 6
+inactivity_reset_s = 4
+
+[card_reader]
+path = "{reader}"
+baud = {reader_baud}
+
+[printer]
+path = "{printer}"
+baud = {printer_baud}
+paper = "{paper}mm"
+
+[central]
+url = "{central}"
+timeout_s = 5
+sync_interval_s = 5
+
+[sync]
+hold_days = 6
+low_water = 3
+target = 6
+
+[log]
+level = "info"
+"#,
+        state = dir.display(),
+        reader = reader.display(),
+        printer = printer.display(),
+        reader_baud = args.reader_baud,
+        printer_baud = args.printer_baud,
+        paper = args.paper,
+    );
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Runs the simulation and returns its summary; the caller decides the exit code.
+pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let out = args.out.clone();
+    let state = out.join("state");
+    let tickets = out.join("tickets");
+    for dir in [&state, &tickets] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let today = Utc::now().with_timezone(&crate::domain::calendar::Zone::Wib.offset()).date_naive();
+
+    // The central service: an external one, or the simulator on loopback.
+    let mut local: Option<LocalCentral> = None;
+    let (central_url, enroll_code) = match (&args.central, &args.enroll_code) {
+        (Some(url), Some(code)) => (url.clone(), code.clone()),
+        _ => {
+            let db = out.join("central.db");
+            for f in ["central.db", "central.db-wal", "central.db-shm"] {
+                let _ = std::fs::remove_file(out.join(f));
+            }
+            let sim = CentralSim::open(&db, &SimSeed::default()).context("central simulator")?;
+            sim.add_enroll_code(SIM_ENROLL_CODE, &["KRM", "BTM", "MKS"])?;
+            fill_one_day(&sim, today)?;
+            let c = LocalCentral::start(sim, "127.0.0.1:0".parse()?).await?;
+            let url = format!("http://{}", c.addr);
+            local = Some(c);
+            (url, SIM_ENROLL_CODE.to_owned())
+        }
+    };
+
+    // The devices, on real pseudo-terminals.
+    let reader_link = state.join("reader.tty");
+    let printer_link = state.join("printer.tty");
+    let reader = ReaderSim::start(&reader_link, args.reader_baud).context("simulated card reader")?;
+    let width = if args.paper == 58 { PaperWidth::Mm58 } else { PaperWidth::Mm80 };
+    let printer = PrinterSim::start(
+        &printer_link,
+        &tickets,
+        PrinterSimOptions { width, baud: args.printer_baud, ..PrinterSimOptions::default() },
+    )
+    .context("simulated printer")?;
+
+    let config_path = write_config(&state, &central_url, &reader_link, &printer_link, &args)?;
+    let config = Config::load(&config_path)?;
+    crate::app::enroll(&config, &enroll_code).await.context("enrollment")?;
+
+    let socket = crate::app::control_socket_path(&config);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let daemon = tokio::spawn(crate::app::run(config, async move {
+        let _ = stop_rx.await;
+    }));
+    let mut client = Client::connect(&socket, PATIENCE).await?;
+    wait_for_numbers(&mut client).await?;
+
+    let mut visits = Crowd::new(args.seed, today).visits(args.applicants);
+    let mut rng = StdRng::seed_from_u64(args.seed ^ 0x5eed);
+    let outage_until = if args.outage_first_half && local.is_some() { visits.len() / 2 } else { 0 };
+    if outage_until > 0 {
+        if let Some(c) = local.as_mut() {
+            c.down().await;
+            println!("central service stopped: the first {outage_until} visits book offline");
+        }
+    }
+
+    let mut summary = Summary { visits: visits.len(), ticket_dir: tickets.clone(), ..Summary::default() };
+    for (i, visit) in visits.iter_mut().enumerate() {
+        if outage_until > 0 && i == outage_until {
+            if let Some(c) = local.as_mut() {
+                c.up().await?;
+                println!("central service back after visit {i}");
+                client.command(Command::SyncNow, PATIENCE).await?;
+            }
+        }
+        let mut outcome = drive(visit, &mut client, &reader, &mut rng)
+            .await
+            .with_context(|| format!("visit {} ({:?})", visit.number, visit.behaviour))?;
+        outcome.during_outage = i < outage_until;
+        tally(&mut summary, &outcome);
+    }
+
+    drain(&mut client).await?;
+    let _ = stop_tx.send(());
+    daemon.await.context("daemon task")??;
+    drop(client);
+
+    // What the kiosk confirmed, and what the service holds.
+    let store = Store::open(&state.join("kiosk.db"))?;
+    let kiosk_regs = store.registration_statuses()?;
+    summary.registrations = kiosk_regs.len();
+    summary.still_pending = kiosk_regs.iter().filter(|(_, s)| s == "pending").count();
+    summary.rejected_by_central = kiosk_regs.iter().filter(|(_, s)| s == "rejected").count();
+    match &local {
+        Some(c) => {
+            let at_central = c.sim.registrations()?;
+            let mut by_id: HashMap<String, usize> = HashMap::new();
+            let mut numbers: HashSet<(String, String, String, String, u32)> = HashSet::new();
+            for r in &at_central {
+                *by_id.entry(r.registration_id.to_string()).or_default() += 1;
+                if r.accepted() {
+                    let key = (r.office_id.clone(), r.date.to_string(), r.session_id.clone(), r.kind.code().to_owned(), r.queue_number);
+                    if !numbers.insert(key.clone()) {
+                        summary.duplicate_numbers.push(format!("{} {} {} {}-{}", key.0, key.1, key.2, key.3, key.4));
+                    }
+                }
+            }
+            summary.accepted_by_central = at_central.iter().filter(|r| r.accepted()).count();
+            for (id, _) in &kiosk_regs {
+                if by_id.get(id).copied().unwrap_or(0) != 1 {
+                    summary.missing_at_central.push(id.clone());
+                }
+            }
+        }
+        None => {
+            // An external service: its receipts, stored by the kiosk, are the evidence.
+            summary.accepted_by_central = kiosk_regs.iter().filter(|(_, s)| s == "accepted").count();
+            summary
+                .missing_at_central
+                .extend(kiosk_regs.iter().filter(|(_, s)| s == "pending").map(|(id, _)| id.clone()));
+        }
+    }
+    summary.tickets_printed = printer.tickets().len();
+    drop(reader);
+    drop(printer);
+    if let Some(mut c) = local {
+        c.down().await;
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    let json = serde_json::to_string_pretty(&summary)?;
+    std::fs::write(out.join("summary.json"), json)?;
+    Ok(summary)
+}
+
+/// Takes every number of one office's third bookable day, as other kiosks would: the
+/// kiosk then holds none for it and shows it full.
+fn fill_one_day(sim: &CentralSim, today: chrono::NaiveDate) -> anyhow::Result<()> {
+    let seed = SimSeed::default();
+    let Some(krm) = seed.offices().into_iter().find(|o| o.office_id == "KRM") else {
+        return Ok(());
+    };
+    let office = crate::sync::office_from_wire(&krm).map_err(anyhow::Error::msg)?;
+    let now = Utc::now();
+    let Some(day) = office.bookable_dates(now).into_iter().filter(|d| *d > today).nth(1) else {
+        return Ok(());
+    };
+    for s in &office.sessions {
+        for kind in QueueKind::ALL {
+            sim.prebook("KRM", day, &s.id, kind, 1000)?;
+        }
+    }
+    Ok(())
+}
+
+async fn status(client: &mut Client) -> anyhow::Result<Value> {
+    Ok(client.command(Command::Status, PATIENCE).await?)
+}
+
+async fn wait_for_numbers(client: &mut Client) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = status(client).await?;
+        if s["store"]["held_free"].as_u64().unwrap_or(0) > 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the kiosk got no queue numbers from the central service within a minute: {}", s["sync"]["last_error"]);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the kiosk has an answer from the service for every registration.
+async fn drain(client: &mut Client) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = status(client).await?;
+        if s["store"]["pending"].as_u64() == Some(0) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} registrations still unsynced after two minutes: {}",
+                s["store"]["pending"],
+                s["sync"]["last_error"]
+            );
+        }
+        client.command(Command::SyncNow, PATIENCE).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn tally(s: &mut Summary, o: &VisitOutcome) {
+    if o.booked > 0 {
+        s.groups_booked += 1;
+        s.applicants_booked += o.booked;
+        s.priority_booked += o.priority;
+        if o.during_outage {
+            s.booked_during_outage += o.booked;
+        }
+    }
+    for r in &o.refused {
+        *s.refused.entry(r.clone()).or_default() += 1;
+    }
+    s.full_days_refused += usize::from(o.saw_full_day);
+    s.walked_away += usize::from(o.walked_away);
+    s.cancelled += usize::from(o.cancelled);
+}
+
+async fn tap(client: &mut Client, intent: Intent) -> anyhow::Result<()> {
+    client.send(&intent).await?;
+    Ok(())
+}
+
+/// Waits for one of several screens and says which came.
+async fn wait_any(client: &mut Client, screens: &[&str]) -> anyhow::Result<String> {
+    client
+        .wait_until(|v| screens.iter().any(|s| v["screen"] == *s), &screens.join("|"), PATIENCE)
+        .await?;
+    Ok(client.screen().to_owned())
+}
+
+fn refusal(view: &Value) -> String {
+    let p = &view["problem"];
+    match p["problem"].as_str() {
+        Some("refused") => p["rule"].as_str().unwrap_or("refused").to_owned(),
+        Some("card_nik_invalid") => format!("card_nik_invalid:{}", p["reason"].as_str().unwrap_or("")),
+        Some(other) => other.to_owned(),
+        None => "unknown".to_owned(),
+    }
+}
+
+/// Identifies one person at the card screen or the keypad; returns the screen reached
+/// (confirm_identity, or problem).
+async fn identify(client: &mut Client, reader: &crate::hardware::reader::sim::ReaderSimHandle, entry: &Entry, behaviour: Behaviour) -> anyhow::Result<String> {
+    match entry {
+        Entry::Card { person, failures } => {
+            for _ in 0..*failures {
+                reader.present_error(ReadErrorCode::CardRemoved);
+                client
+                    .wait_until(|v| v["screen"] == "read_card" && v["card_problem"].is_string(), "read error shown", PATIENCE)
+                    .await?;
+                // The next view must be a new one: forget this one.
+                client.view["card_problem"] = Value::Null;
+            }
+            if behaviour == Behaviour::KeypadTypo {
+                tap(client, Intent::ManualEntry).await?;
+                client.wait_for("manual_nik", PATIENCE).await?;
+                tap(client, Intent::EnterNik { nik: crowd::typo(&person.nik), kk: None }).await?;
+                client
+                    .wait_until(|v| v["entry_problem"].is_object() || v["entry_problem"].is_string(), "keypad refusal", PATIENCE)
+                    .await?;
+                tap(client, Intent::EnterNik { nik: person.nik.clone(), kk: None }).await?;
+            } else {
+                let mut card = card_of(person);
+                if behaviour == Behaviour::MismatchedCard {
+                    // The chip's birth date says one thing, the NIK another.
+                    card.birth_date = (person.birth_date + chrono::TimeDelta::days(1)).format("%Y-%m-%d").to_string();
+                }
+                reader.present_card(card);
+            }
+        }
+        Entry::Child { person } => {
+            tap(client, Intent::EnterNik { nik: person.nik.clone(), kk: Some(person.kk.clone()) }).await?;
+        }
+    }
+    let screen = wait_any(client, &["confirm_identity", "problem"]).await?;
+    if matches!(entry, Entry::Card { failures: 0, .. }) && behaviour != Behaviour::KeypadTypo {
+        reader.remove_card();
+    }
+    Ok(screen)
+}
+
+/// Confirms the identity on screen and fills in the details; Ok(None) when the person
+/// joined the group, Ok(Some(reason)) when a rule refused them.
+async fn confirm_and_detail(client: &mut Client, rng: &mut StdRng, declare: Option<PriorityReason>, first: bool) -> anyhow::Result<Option<String>> {
+    tap(client, Intent::ConfirmIdentity).await?;
+    if wait_any(client, &["details", "problem"]).await? == "problem" {
+        let reason = refusal(&client.view);
+        tap(client, Intent::Dismiss).await?;
+        return Ok(Some(reason));
+    }
+    if first {
+        let at = *[ApplicationType::New, ApplicationType::New, ApplicationType::Replacement, ApplicationType::Damaged, ApplicationType::Lost]
+            .choose(rng)
+            .unwrap_or(&ApplicationType::New);
+        let pt = if rng.gen_bool(0.7) { PassportType::Electronic } else { PassportType::Regular48 };
+        tap(client, Intent::ChooseApplicationType { application_type: at }).await?;
+        tap(client, Intent::ChoosePassportType { passport_type: pt }).await?;
+    }
+    if declare.is_some() {
+        tap(client, Intent::DeclarePriority { reason: declare }).await?;
+    }
+    tap(client, Intent::ConfirmDetails).await?;
+    client.wait_for("members", PATIENCE).await?;
+    Ok(None)
+}
+
+async fn drive(visit: &Visit, client: &mut Client, reader: &crate::hardware::reader::sim::ReaderSimHandle, rng: &mut StdRng) -> anyhow::Result<VisitOutcome> {
+    let mut out = VisitOutcome::default();
+    client.wait_for("idle", PATIENCE).await?;
+    tap(client, Intent::Start).await?;
+    client.wait_for("read_card", PATIENCE).await?;
+
+    // The lead applicant.
+    if identify(client, reader, &visit.lead, visit.behaviour).await? == "problem" {
+        out.refused.push(refusal(&client.view));
+        tap(client, Intent::Dismiss).await?;
+        client.wait_for("idle", PATIENCE).await?;
+        return Ok(out);
+    }
+    let declare = (visit.behaviour == Behaviour::DeclaresDisability).then_some(PriorityReason::Disabled);
+    if let Some(reason) = confirm_and_detail(client, rng, declare, true).await? {
+        out.refused.push(reason);
+        client.wait_for("idle", PATIENCE).await?;
+        return Ok(out);
+    }
+
+    // The family.
+    for member in &visit.members {
+        match member {
+            Entry::Card { .. } => {
+                tap(client, Intent::AddMemberByCard).await?;
+                client.wait_for("read_card", PATIENCE).await?;
+            }
+            Entry::Child { .. } => {
+                tap(client, Intent::AddChild).await?;
+                client.wait_for("manual_nik", PATIENCE).await?;
+            }
+        }
+        if identify(client, reader, member, Behaviour::Plain).await? == "problem" {
+            out.refused.push(refusal(&client.view));
+            tap(client, Intent::Dismiss).await?;
+            client.wait_for("members", PATIENCE).await?;
+            continue;
+        }
+        if let Some(reason) = confirm_and_detail(client, rng, None, false).await? {
+            out.refused.push(reason);
+            client.wait_for("members", PATIENCE).await?;
+        }
+    }
+    let group: Vec<Value> = client.view["members"].as_array().cloned().unwrap_or_default();
+
+    // Office, day, session.
+    tap(client, Intent::FinishMembers).await?;
+    client.wait_for("office", PATIENCE).await?;
+    let offices: Vec<String> = client.view["offices"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|o| o["office_id"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let office_id = if offices.iter().any(|o| o == visit.office_id) {
+        visit.office_id.to_owned()
+    } else {
+        offices.first().cloned().context("the kiosk offers no office")?
+    };
+    tap(client, Intent::ChooseOffice { office_id }).await?;
+    if wait_any(client, &["date", "problem"]).await? == "problem" {
+        out.refused.push(refusal(&client.view));
+        tap(client, Intent::Cancel).await?;
+        client.wait_for("idle", PATIENCE).await?;
+        return Ok(out);
+    }
+    let dates = |v: &Value, status: &str| -> Vec<String> {
+        v["dates"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|d| d["status"] == status)
+                    .filter_map(|d| d["date"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if visit.behaviour == Behaviour::TriesFullDay {
+        if let Some(full) = dates(&client.view, "full").first() {
+            tap(client, Intent::ChooseDate { date: full.parse()? }).await?;
+            client
+                .wait_until(|v| v["problem"]["rule"] == "date_full", "full day refused", PATIENCE)
+                .await?;
+            out.saw_full_day = true;
+        }
+    }
+    let open = dates(&client.view, "open");
+    let Some(date) = open.iter().take(5).collect::<Vec<_>>().choose(rng).map(|d| (*d).clone()) else {
+        out.refused.push("no_open_day".into());
+        tap(client, Intent::Cancel).await?;
+        client.wait_for("idle", PATIENCE).await?;
+        return Ok(out);
+    };
+    tap(client, Intent::ChooseDate { date: date.parse()? }).await?;
+    client.wait_for("session", PATIENCE).await?;
+    if visit.behaviour == Behaviour::WalksAway {
+        // Nobody taps: the warning comes, then the screen is wiped.
+        client.wait_until(|v| v["screen"] == "idle", "idle after the timeout", Duration::from_secs(30)).await?;
+        out.walked_away = true;
+        return Ok(out);
+    }
+    let sessions: Vec<String> = client.view["sessions"]
+        .as_array()
+        .map(|a| a.iter().filter(|s| s["bookable"] == true).filter_map(|s| s["session_id"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let session_id = sessions.choose(rng).cloned().context("an open day offers no session")?;
+    tap(client, Intent::ChooseSession { session_id }).await?;
+    client.wait_for("review", PATIENCE).await?;
+    if visit.behaviour == Behaviour::CancelsAtReview {
+        tap(client, Intent::Cancel).await?;
+        client.wait_for("idle", PATIENCE).await?;
+        out.cancelled = true;
+        return Ok(out);
+    }
+    tap(client, Intent::ConfirmBooking).await?;
+    match wait_any(client, &["done", "problem"]).await?.as_str() {
+        "done" => {}
+        _ => {
+            let reason = refusal(&client.view);
+            if client.view["way_out"] == "done" {
+                // Booked, but the ticket did not print: the booking stands.
+                out.refused.push(format!("printed_later:{reason}"));
+                tap(client, Intent::Dismiss).await?;
+                client.wait_for("done", PATIENCE).await?;
+            } else {
+                out.refused.push(reason);
+                tap(client, Intent::Cancel).await?;
+                client.wait_for("idle", PATIENCE).await?;
+                return Ok(out);
+            }
+        }
+    }
+    let tickets = client.view["booking"]["tickets"].as_array().cloned().unwrap_or_default();
+    out.booked = tickets.len();
+    out.priority = tickets.iter().filter(|t| t["kind"] == "priority").count();
+    debug_assert_eq!(tickets.len(), group.len());
+    tap(client, Intent::Finish).await?;
+    client.wait_for("idle", PATIENCE).await?;
+    Ok(out)
+}

@@ -1,0 +1,211 @@
+//! The store against a real SQLite file: migrations from nothing, the booking
+//! transaction, uploads and their results.
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::domain::nik::Nik;
+use crate::domain::Sex;
+use crate::flow::{IdentitySource, Member};
+
+fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, day).expect("valid date")
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).single().expect("valid time")
+}
+
+fn member(nik: &str, priority: Option<PriorityReason>) -> Member {
+    let (nik, info) = Nik::parse(nik, d(2026, 11, 23)).expect("test NIK is valid");
+    Member {
+        applicant: Applicant {
+            nik,
+            kk_number: None,
+            name: Some("SITI AMINAH".into()),
+            birth_place: Some("KARIMUN".into()),
+            birth_date: info.birth_date,
+            sex: Sex::Female,
+            address: None,
+            source: IdentitySource::Chip,
+        },
+        application_type: ApplicationType::New,
+        passport_type: PassportType::Electronic,
+        declared_priority: priority,
+        priority,
+    }
+}
+
+fn request(members: Vec<Member>) -> BookingRequest {
+    BookingRequest {
+        office_id: "KRM".into(),
+        date: d(2026, 11, 24),
+        session_id: "S1".into(),
+        language: Language::Id,
+        members,
+        created_at: now(),
+    }
+}
+
+fn hold(store: &mut Store, kind: QueueKind, numbers: &[u32]) {
+    store
+        .add_held(&HeldAllocation {
+            allocation_id: format!("a-{}", kind.code()),
+            office_id: "KRM".into(),
+            date: d(2026, 11, 24),
+            session_id: "S1".into(),
+            kind,
+            numbers: numbers.to_vec(),
+        })
+        .expect("numbers stored");
+}
+
+fn commit(store: &mut Store, req: &BookingRequest) -> Result<Booked, CommitError> {
+    let tag = |nik: &str| format!("tag-{nik}");
+    let sign = |t: &TicketToSign<'_>| format!("APM1.{}.{}", t.registration_id, t.queue_number);
+    store.commit_booking(&CommitPlan {
+        request: req,
+        created_on: d(2026, 11, 23),
+        nik_tag: &tag,
+        sign: &sign,
+    })
+}
+
+#[test]
+fn migrates_an_empty_file_and_reopens_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("kiosk.db");
+    {
+        let store = Store::open(&path).expect("fresh database opens");
+        assert_eq!(store.schema_version().expect("version"), MIGRATIONS.len() as u32);
+        assert_eq!(store.integrity_check().expect("check"), "ok");
+        let mode: String = store
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .expect("journal mode");
+        assert_eq!(mode, "wal");
+        let sync: i64 = store
+            .conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .expect("synchronous");
+        assert_eq!(sync, 2, "synchronous = FULL");
+    }
+    let store = Store::open(&path).expect("reopens");
+    assert_eq!(store.schema_version().expect("version"), MIGRATIONS.len() as u32);
+}
+
+#[test]
+fn refuses_a_database_from_newer_software() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("kiosk.db");
+    {
+        let conn = Connection::open(&path).expect("open");
+        conn.pragma_update(None, "user_version", 99).expect("set version");
+    }
+    match Store::open(&path) {
+        Err(StoreError::TooNew { found: 99, .. }) => {}
+        other => panic!("expected TooNew, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn a_group_takes_the_lowest_numbers_of_each_kind_in_one_transaction() {
+    let mut store = Store::open_in_memory().expect("store");
+    hold(&mut store, QueueKind::Regular, &[23, 21, 22]);
+    hold(&mut store, QueueKind::Priority, &[4, 5]);
+    let req = request(vec![
+        member("2102015708900003", None),
+        member("2102014506220002", Some(PriorityReason::ChildUnder5)),
+        member("2102010303880005", None),
+    ]);
+    let booked = commit(&mut store, &req).expect("committed");
+    let numbers: Vec<String> = booked.tickets.iter().map(|t| t.queue_number.to_string()).collect();
+    assert_eq!(numbers, ["R-021", "P-004", "R-022"]);
+    assert_eq!(booked.booking_code.len(), 9);
+
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.registrations, stats.groups, stats.pending), (3, 1, 3));
+    assert_eq!(stats.held_free, 2);
+    assert_eq!(stats.unprinted, 3);
+    let audit = store.audit_tail(5).expect("audit");
+    assert_eq!(audit[0].1, "booking_committed");
+    assert!(!audit[0].2.contains("2102"), "the audit line has no NIK");
+
+    let tickets = store.group_tickets(&booked.group_id).expect("tickets");
+    assert_eq!(tickets.len(), 3);
+    assert_eq!((tickets[1].position, tickets[1].group_size), (2, 3));
+    assert_eq!(tickets[0].masked_nik, "2102********0003");
+    assert!(tickets[0].qr_payload.starts_with("APM1."));
+    let avail = store.availability("KRM", d(2026, 11, 23)).expect("availability");
+    assert_eq!(avail.held(d(2026, 11, 24), "S1"), (1, 1));
+}
+
+#[test]
+fn a_group_that_cannot_all_be_numbered_writes_nothing() {
+    let mut store = Store::open_in_memory().expect("store");
+    hold(&mut store, QueueKind::Regular, &[1]);
+    let req = request(vec![member("2102015708900003", None), member("2102010303880005", None)]);
+    match commit(&mut store, &req) {
+        Err(CommitError::NumbersGone(QueueKind::Regular)) => {}
+        other => panic!("expected NumbersGone, got {other:?}"),
+    }
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.registrations, stats.groups, stats.pending, stats.held_free), (0, 0, 0, 1));
+}
+
+#[test]
+fn results_clear_personal_data_and_rejections_free_the_number() {
+    let mut store = Store::open_in_memory().expect("store");
+    hold(&mut store, QueueKind::Regular, &[1, 2]);
+    let a = commit(&mut store, &request(vec![member("2102015708900003", None)])).expect("a");
+    let b = commit(&mut store, &request(vec![member("2102010303880005", None)])).expect("b");
+    let pending = store.pending_uploads(500).expect("pending");
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].applicant.nik.as_str(), "2102015708900003");
+
+    let ra = a.tickets[0].registration_id.clone();
+    let rb = b.tickets[0].registration_id.clone();
+    store
+        .record_results(
+            &[
+                (ra.clone(), UploadOutcome::Accepted { receipt: Some("sig".into()) }),
+                (rb.clone(), UploadOutcome::Rejected { reason: "nik_active_booking".into() }),
+            ],
+            now(),
+        )
+        .expect("results stored");
+    assert!(store.pending_uploads(500).expect("pending").is_empty());
+    let applicants: u32 = store
+        .conn
+        .query_row("SELECT COUNT(*) FROM registrations WHERE applicant IS NOT NULL", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(applicants, 0, "no applicant record kept after the service answered");
+    let rejections = store.rejections().expect("rejections");
+    assert_eq!(rejections.len(), 1);
+    assert_eq!(rejections[0].reason, "nik_active_booking");
+    // The rejected booking's number went back to the service, not to this kiosk.
+    assert_eq!(store.stats().expect("stats").held_free, 0);
+
+    // The same answer again changes nothing (uploads are retried after time-outs).
+    store
+        .record_results(&[(ra, UploadOutcome::Accepted { receipt: None })], now())
+        .expect("again");
+    assert_eq!(store.stats().expect("stats").accepted, 1);
+
+    let history = store.history("tag-2102010303880005").expect("history");
+    assert_eq!(history.len(), 1);
+    assert!(history[0].rejected);
+}
+
+#[test]
+fn past_numbers_and_past_visits_are_let_go() {
+    let mut store = Store::open_in_memory().expect("store");
+    hold(&mut store, QueueKind::Regular, &[1, 2]);
+    let booked = commit(&mut store, &request(vec![member("2102015708900003", None)])).expect("booked");
+    let id = booked.tickets[0].registration_id.clone();
+    store.record_results(&[(id, UploadOutcome::Accepted { receipt: None })], now()).expect("ok");
+    assert_eq!(store.drop_past_numbers(d(2026, 11, 25)).expect("dropped"), 1);
+    assert_eq!(store.purge_past_visits(d(2026, 11, 25)).expect("purged"), 1);
+    let tickets = store.group_tickets(&booked.group_id).expect("tickets");
+    assert_eq!(tickets[0].name, None);
+}
