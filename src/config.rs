@@ -1,1 +1,1247 @@
-//! (module under construction)
+//! The kiosk's configuration file (`kiosk.toml`): its keys, their defaults, and every
+//! check a value must pass before the daemon starts. A bad file is refused with the
+//! file, line and column and what was expected, so that a technician at the kiosk can
+//! fix it without reading code.
+//!
+//! This module reads and checks; it does not act on the values. Creating the state
+//! directory, opening devices and connecting to the central service belong to `app`,
+//! `hardware` and `sync`. The `apm-kiosk config check FILE` command is
+//! [`run_config_check`]; `main` wires it.
+//!
+//! Every value check runs inside deserialisation (the `de_*` functions below), so the
+//! toml crate attaches the value's span to the error; checks between two keys run after
+//! and look their key's span up in the parsed document.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, Error as _};
+use toml::de::{DeTable, DeValue};
+
+use crate::domain::Language;
+
+/// Baud rates the card reader and a serial printer can be set to.
+pub const BAUD_RATES: [u32; 5] = [9600, 19200, 38400, 57600, 115200];
+
+/// Why a configuration file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read the configuration: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid configuration. `Display` gives
+    /// `file:line:column: key.path: message`.
+    #[error("{}", InvalidDisplay { file, position: *position, key: key.as_deref(), message })]
+    Invalid {
+        file: PathBuf,
+        /// Where in the file; `None` only when the parser could not say.
+        position: Option<Position>,
+        /// The dotted key the error is about (`card_reader.baud`), when known.
+        key: Option<String>,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// The 1-based line the error points at, when known.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ConfigError::Invalid { position, .. } => position.map(|p| p.line),
+            ConfigError::Read { .. } => None,
+        }
+    }
+
+    /// The dotted key the error is about, when known.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid { key, .. } => key.as_deref(),
+            ConfigError::Read { .. } => None,
+        }
+    }
+}
+
+/// A place in the configuration file, both 1-based; the column counts characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Renders an `Invalid` error the way compilers do, so editors can jump to it.
+struct InvalidDisplay<'a> {
+    file: &'a Path,
+    position: Option<Position>,
+    key: Option<&'a str>,
+    message: &'a str,
+}
+
+impl fmt::Display for InvalidDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(p) = self.position {
+            write!(f, ":{}:{}", p.line, p.column)?;
+        }
+        write!(f, ": ")?;
+        if let Some(key) = self.key {
+            write!(f, "{key}: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+/// The whole configuration, checked. Only `[central]` is required: a kiosk cannot
+/// guess where its central service is, while every other key has a value that suits
+/// a standard kiosk image.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub kiosk: KioskConfig,
+    #[serde(default)]
+    pub card_reader: CardReaderConfig,
+    #[serde(default)]
+    pub printer: PrinterConfig,
+    pub central: CentralConfig,
+    #[serde(default)]
+    pub sync: SyncConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[kiosk]`: where the daemon keeps its state and how the screen behaves.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KioskConfig {
+    /// Default `/var/lib/apm-kiosk`. Holds the database, the key and the enrollment;
+    /// the daemon creates it (owner-only) when it is missing.
+    #[serde(default = "default_state_dir", deserialize_with = "de_abs_path")]
+    pub state_dir: PathBuf,
+    /// Default `id`: the language a new applicant's screen starts in.
+    #[serde(default, deserialize_with = "de_language")]
+    pub language: Language,
+    /// Default `<state_dir>/control.sock` (written as `""` or left out); `None` here
+    /// means that default: read it through [`KioskConfig::control_socket`].
+    #[serde(default, deserialize_with = "de_opt_abs_path")]
+    pub control_socket: Option<PathBuf>,
+    /// Default 60 s (`inactivity_warning_s`): idle time before "are you still there?".
+    #[serde(
+        rename = "inactivity_warning_s",
+        default = "default_inactivity_warning",
+        deserialize_with = "de_inactivity_warning"
+    )]
+    pub inactivity_warning: Duration,
+    /// Default 20 s (`inactivity_reset_s`): how long the warning shows before the
+    /// screen is wiped, so that the next person in line never sees the last one's data.
+    #[serde(
+        rename = "inactivity_reset_s",
+        default = "default_inactivity_reset",
+        deserialize_with = "de_inactivity_reset"
+    )]
+    pub inactivity_reset: Duration,
+}
+
+impl KioskConfig {
+    /// The control channel's Unix socket: as configured, or `<state_dir>/control.sock`.
+    pub fn control_socket(&self) -> PathBuf {
+        self.control_socket
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("control.sock"))
+    }
+}
+
+impl Default for KioskConfig {
+    fn default() -> Self {
+        KioskConfig {
+            state_dir: default_state_dir(),
+            language: Language::default(),
+            control_socket: None,
+            inactivity_warning: default_inactivity_warning(),
+            inactivity_reset: default_inactivity_reset(),
+        }
+    }
+}
+
+/// `[card_reader]`: the serial KTP reader.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardReaderConfig {
+    /// Default `/dev/apm-reader`, the name the kiosk image's udev rule gives the reader.
+    #[serde(default = "default_reader_path", deserialize_with = "de_abs_path")]
+    pub path: PathBuf,
+    /// Default 115200; one of [`BAUD_RATES`].
+    #[serde(default = "default_baud", deserialize_with = "de_reader_baud")]
+    pub baud: u32,
+}
+
+impl Default for CardReaderConfig {
+    fn default() -> Self {
+        CardReaderConfig {
+            path: default_reader_path(),
+            baud: default_baud(),
+        }
+    }
+}
+
+/// `[printer]`: the ESC/POS ticket printer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrinterConfig {
+    /// Default `/dev/apm-printer`. A device path (serial tty or `/dev/usb/lpN`; the
+    /// hardware module tells them apart when it opens the device) or `tcp://host:port`.
+    #[serde(default = "default_printer_path", deserialize_with = "de_printer_path")]
+    pub path: PrinterPath,
+    /// Default 115200; one of [`BAUD_RATES`]. Used only when `path` is a serial tty.
+    #[serde(default = "default_baud", deserialize_with = "de_printer_baud")]
+    pub baud: u32,
+    /// Default `80mm`.
+    #[serde(default, deserialize_with = "de_paper")]
+    pub paper: Paper,
+}
+
+impl Default for PrinterConfig {
+    fn default() -> Self {
+        PrinterConfig {
+            path: default_printer_path(),
+            baud: default_baud(),
+            paper: Paper::default(),
+        }
+    }
+}
+
+/// How the printer is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrinterPath {
+    /// A character device: a serial tty or a USB line printer (`/dev/usb/lp0`).
+    Device(PathBuf),
+    /// A network printer's raw port (usually 9100).
+    Tcp { host: String, port: u16 },
+}
+
+impl fmt::Display for PrinterPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PrinterPath::Device(path) => write!(f, "{}", path.display()),
+            PrinterPath::Tcp { host, port } if host.contains(':') => {
+                write!(f, "tcp://[{host}]:{port}")
+            }
+            PrinterPath::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+        }
+    }
+}
+
+/// The paper roll's width: the ticket layout depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Paper {
+    /// 80 mm roll, 48 columns in font A.
+    #[default]
+    Mm80,
+    /// 58 mm roll, 32 columns in font A.
+    Mm58,
+}
+
+impl Paper {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Paper::Mm80 => "80mm",
+            Paper::Mm58 => "58mm",
+        }
+    }
+}
+
+/// `[central]`: the central quota service.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentralConfig {
+    /// Required. The service's base URL without a trailing `/`: `https://...`, or
+    /// `http://` only to a loopback address (the simulator). The client appends `/v1/...`.
+    #[serde(deserialize_with = "de_central_url")]
+    pub url: String,
+    /// Default none (`""`): a PEM file of the CA to trust instead of the system store.
+    #[serde(default, deserialize_with = "de_opt_abs_path")]
+    pub ca_file: Option<PathBuf>,
+    /// Default 10 s (`timeout_s`): one request's limit before it counts as failed.
+    #[serde(
+        rename = "timeout_s",
+        default = "default_timeout",
+        deserialize_with = "de_timeout"
+    )]
+    pub timeout: Duration,
+    /// Default 30 s (`sync_interval_s`): the pause between two sync rounds.
+    #[serde(
+        rename = "sync_interval_s",
+        default = "default_sync_interval",
+        deserialize_with = "de_sync_interval"
+    )]
+    pub sync_interval: Duration,
+}
+
+/// `[sync]`: how many queue numbers the kiosk holds ahead, for booking offline.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Default 7: how many days ahead (today included) the kiosk holds numbers.
+    #[serde(default = "default_hold_days", deserialize_with = "de_hold_days")]
+    pub hold_days: u32,
+    /// Default 3: top up an (office, date, session, kind) holding fewer than this.
+    #[serde(default = "default_low_water", deserialize_with = "de_low_water")]
+    pub low_water: u32,
+    /// Default 8: ... up to this many. Not less than `low_water`.
+    #[serde(default = "default_target", deserialize_with = "de_target")]
+    pub target: u32,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            hold_days: default_hold_days(),
+            low_water: default_low_water(),
+            target: default_target(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Default `info`.
+    #[serde(default, deserialize_with = "de_log_level")]
+    pub level: LogLevel,
+}
+
+/// The most detailed log level allowed. `trace` is not one: trace output of the
+/// dependencies (HTTP bodies, SQL parameters) may carry applicants' personal data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
+
+    pub fn to_tracing(self) -> tracing::Level {
+        match self {
+            LogLevel::Error => tracing::Level::ERROR,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Debug => tracing::Level::DEBUG,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_str(&text, path)
+    }
+
+    /// Checks configuration `text`; `path_for_messages` is only named in errors.
+    #[allow(clippy::should_implement_trait)] // FromStr cannot take the path for messages.
+    pub fn from_str(text: &str, path_for_messages: &Path) -> Result<Config, ConfigError> {
+        let invalid = |span: Option<Range<usize>>, key: Option<String>, message: String| {
+            ConfigError::Invalid {
+                file: path_for_messages.to_path_buf(),
+                position: span.map(|s| position_of(text, s.start)),
+                key,
+                message,
+            }
+        };
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let span = e.span();
+            let key = span.as_ref().and_then(|s| key_at(text, s.start));
+            invalid(span, key, e.message().to_string())
+        })?;
+
+        // Checks between keys: point at the key that would have to change, or, when it
+        // was left at its default, at the key that was set.
+        let checks = [
+            (
+                config.sync.low_water > config.sync.target,
+                ["sync.low_water", "sync.target"],
+                format!(
+                    "low_water ({}) must not be more than target ({}): the kiosk tops up to target when it holds fewer than low_water",
+                    config.sync.low_water, config.sync.target
+                ),
+            ),
+            (
+                config.central.sync_interval < config.central.timeout,
+                ["central.sync_interval_s", "central.timeout_s"],
+                format!(
+                    "sync_interval_s ({}) must not be shorter than timeout_s ({}): a round would start before the last one's request times out",
+                    config.central.sync_interval.as_secs(),
+                    config.central.timeout.as_secs()
+                ),
+            ),
+        ];
+        for (failed, keys, message) in checks {
+            if failed {
+                let found = keys
+                    .iter()
+                    .find_map(|k| value_span(text, k).map(|s| (s, (*k).to_string())));
+                return Err(match found {
+                    Some((span, key)) => invalid(Some(span), Some(key), message),
+                    None => invalid(None, Some(keys[0].to_string()), message),
+                });
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// 1-based line and character column of byte `offset` in `text`.
+fn position_of(text: &str, offset: usize) -> Position {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    Position { line, column }
+}
+
+/// The dotted key whose name or value holds byte `offset`, the innermost one.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    // A `[header]` table's span covers only its header, not the keys below it, so
+    // every table is searched, not only those whose span holds the offset.
+    fn walk(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) -> bool {
+        for (key, value) in table.iter() {
+            let here = key.span().contains(&offset) || value.span().contains(&offset);
+            path.push(key.get_ref().to_string());
+            if let DeValue::Table(inner) = value.get_ref()
+                && walk(inner, offset, path)
+            {
+                return true;
+            }
+            if here {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let (doc, _) = DeTable::parse_recoverable(text);
+    let mut path = Vec::new();
+    walk(doc.get_ref(), offset, &mut path).then(|| path.join("."))
+}
+
+/// The span of the value at dotted `key`, if the file sets it.
+fn value_span(text: &str, key: &str) -> Option<Range<usize>> {
+    let (doc, _) = DeTable::parse_recoverable(text);
+    let mut table = doc.get_ref();
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let value = table.get(part)?;
+        if parts.peek().is_none() {
+            return Some(value.span());
+        }
+        match value.get_ref() {
+            DeValue::Table(inner) => table = inner,
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/apm-kiosk")
+}
+fn default_reader_path() -> PathBuf {
+    PathBuf::from("/dev/apm-reader")
+}
+fn default_printer_path() -> PrinterPath {
+    PrinterPath::Device(PathBuf::from("/dev/apm-printer"))
+}
+fn default_baud() -> u32 {
+    115_200
+}
+fn default_inactivity_warning() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_inactivity_reset() -> Duration {
+    Duration::from_secs(20)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_sync_interval() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_hold_days() -> u32 {
+    7
+}
+fn default_low_water() -> u32 {
+    3
+}
+fn default_target() -> u32 {
+    8
+}
+
+/// A string value; a number or table there gets a message that says a string was expected.
+fn de_string<'de, D: Deserializer<'de>>(d: D, what: &str) -> Result<String, D::Error> {
+    struct V<'a>(&'a str);
+    impl serde::de::Visitor<'_> for V<'_> {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    d.deserialize_str(V(what))
+}
+
+/// An integer value in `range`; `unit` follows the number in messages.
+fn de_int_in<'de, D: Deserializer<'de>>(
+    d: D,
+    range: std::ops::RangeInclusive<u64>,
+    unit: &str,
+    why: &str,
+) -> Result<u64, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = i128;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i128, E> {
+            Ok(v.into())
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i128, E> {
+            Ok(v.into())
+        }
+        fn visit_i128<E: serde::de::Error>(self, v: i128) -> Result<i128, E> {
+            Ok(v)
+        }
+        fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<i128, E> {
+            i128::try_from(v).map_err(|_| E::custom("the number is far too large"))
+        }
+    }
+    let v = d.deserialize_any(V)?;
+    match u64::try_from(v) {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(D::Error::custom(format_args!(
+            "{v}{unit} is out of range: expected {} to {}{unit}{why}",
+            range.start(),
+            range.end()
+        ))),
+    }
+}
+
+fn de_secs<'de, D: Deserializer<'de>>(
+    d: D,
+    range: std::ops::RangeInclusive<u64>,
+    why: &str,
+) -> Result<Duration, D::Error> {
+    de_int_in(d, range, " s", why).map(Duration::from_secs)
+}
+
+fn de_inactivity_warning<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    de_secs(
+        d,
+        10..=600,
+        " (shorter interrupts an applicant who is reading; longer leaves a walked-away applicant's data on screen)",
+    )
+}
+
+fn de_inactivity_reset<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    de_secs(
+        d,
+        5..=300,
+        " (time enough to touch the screen, not so long that the next person sees the data)",
+    )
+}
+
+fn de_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    de_secs(d, 1..=120, "")
+}
+
+fn de_sync_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    de_secs(d, 5..=3600, "")
+}
+
+fn de_hold_days<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    // Offices open booking some 30 days ahead; 90 leaves room without holding a
+    // season's numbers hostage on one kiosk.
+    de_int_in(d, 1..=90, " days", "").map(|v| v as u32)
+}
+
+fn de_low_water<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_int_in(d, 1..=1000, "", " (0 would never top up)").map(|v| v as u32)
+}
+
+fn de_target<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_int_in(d, 1..=1000, "", "").map(|v| v as u32)
+}
+
+fn de_baud<'de, D: Deserializer<'de>>(d: D, device: &str) -> Result<u32, D::Error> {
+    let v = de_int_in(d, 0..=u64::from(u32::MAX), "", "")
+        .map_err(|_| D::Error::custom(format_args!("expected a baud rate: {}", baud_list())))?;
+    match u32::try_from(v) {
+        Ok(b) if BAUD_RATES.contains(&b) => Ok(b),
+        _ => Err(D::Error::custom(format_args!(
+            "{v} is not a baud rate the {device} supports ({})",
+            baud_list()
+        ))),
+    }
+}
+
+fn baud_list() -> String {
+    BAUD_RATES.map(|b| b.to_string()).join(", ")
+}
+
+fn de_reader_baud<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_baud(d, "reader")
+}
+
+fn de_printer_baud<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_baud(d, "printer")
+}
+
+/// The daemon runs from `/` under systemd, so a relative path would silently mean a
+/// different place in development and on the kiosk: refuse it.
+fn check_abs_path(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() {
+        return Err("expected an absolute path, found an empty string".into());
+    }
+    let path = PathBuf::from(s);
+    if !path.is_absolute() {
+        return Err(format!(
+            "{s:?} is not an absolute path (it must start with /)"
+        ));
+    }
+    Ok(path)
+}
+
+fn de_abs_path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    let s = de_string(d, "an absolute path")?;
+    check_abs_path(&s).map_err(D::Error::custom)
+}
+
+/// `""` means "not set": the example file shows every key, so a technician can leave
+/// an optional one empty rather than delete it.
+fn de_opt_abs_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let s = de_string(d, "an absolute path, or \"\" for the default")?;
+    if s.is_empty() {
+        return Ok(None);
+    }
+    check_abs_path(&s).map(Some).map_err(D::Error::custom)
+}
+
+fn de_language<'de, D: Deserializer<'de>>(d: D) -> Result<Language, D::Error> {
+    let s = de_string(d, "a language: \"id\" or \"en\"")?;
+    match s.as_str() {
+        "id" => Ok(Language::Id),
+        "en" => Ok(Language::En),
+        _ => Err(D::Error::custom(format_args!(
+            "{s:?} is not a language the kiosk speaks (\"id\", \"en\")"
+        ))),
+    }
+}
+
+fn de_paper<'de, D: Deserializer<'de>>(d: D) -> Result<Paper, D::Error> {
+    let s = de_string(d, "a paper width: \"80mm\" or \"58mm\"")?;
+    match s.as_str() {
+        "80mm" => Ok(Paper::Mm80),
+        "58mm" => Ok(Paper::Mm58),
+        _ => Err(D::Error::custom(format_args!(
+            "{s:?} is not a paper width the ticket layout knows (\"80mm\", \"58mm\")"
+        ))),
+    }
+}
+
+fn de_log_level<'de, D: Deserializer<'de>>(d: D) -> Result<LogLevel, D::Error> {
+    let s = de_string(d, "a log level: \"error\", \"warn\", \"info\" or \"debug\"")?;
+    match s.as_str() {
+        "error" => Ok(LogLevel::Error),
+        "warn" => Ok(LogLevel::Warn),
+        "info" => Ok(LogLevel::Info),
+        "debug" => Ok(LogLevel::Debug),
+        "trace" => Err(D::Error::custom(
+            "\"trace\" is refused: trace output may carry applicants' personal data; use \"debug\"",
+        )),
+        _ => Err(D::Error::custom(format_args!(
+            "{s:?} is not a log level (\"error\", \"warn\", \"info\", \"debug\")"
+        ))),
+    }
+}
+
+fn de_printer_path<'de, D: Deserializer<'de>>(d: D) -> Result<PrinterPath, D::Error> {
+    let s = de_string(d, "a device path or tcp://host:port")?;
+    parse_printer_path(&s).map_err(D::Error::custom)
+}
+
+fn parse_printer_path(s: &str) -> Result<PrinterPath, String> {
+    if let Some(rest) = s.strip_prefix("tcp://") {
+        let wrong = || format!("{s:?} is not a printer address: expected tcp://host:port");
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (host, after) = v6.split_once(']').ok_or_else(wrong)?;
+            (host, after.strip_prefix(':').ok_or_else(wrong)?)
+        } else {
+            rest.rsplit_once(':').ok_or_else(wrong)?
+        };
+        let valid_host = !host.is_empty()
+            && (host.parse::<std::net::IpAddr>().is_ok()
+                || host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+        if !valid_host {
+            return Err(wrong());
+        }
+        let port = match port.parse::<u16>() {
+            Ok(p) if p != 0 => p,
+            _ => return Err(format!("{port:?} is not a TCP port (1 to 65535)")),
+        };
+        return Ok(PrinterPath::Tcp {
+            host: host.to_string(),
+            port,
+        });
+    }
+    if s.contains("://") {
+        return Err(format!(
+            "{s:?}: the printer is a device path or tcp://host:port; no other scheme"
+        ));
+    }
+    check_abs_path(s).map(PrinterPath::Device)
+}
+
+fn de_central_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = de_string(d, "a URL")?;
+    check_central_url(&s).map_err(D::Error::custom)
+}
+
+/// The transport rules of the central API: HTTPS, or plain HTTP only on loopback (the
+/// simulator). Credentials never go in the URL: the kiosk authenticates with its
+/// enrollment token, and the URL is printed by `config check` and in logs.
+fn check_central_url(s: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    let host = match url.host_str() {
+        Some(h) if !h.is_empty() => h.trim_start_matches('[').trim_end_matches(']'),
+        _ => return Err(format!("{s:?} names no host")),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(format!(
+                "{s:?}: plain http is allowed only to a loopback address; use https"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "{other:?} is not a scheme for the central service: use https"
+            ));
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the URL must carry no user name or password: the kiosk authenticates with its enrollment token".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{s:?}: the base URL takes no query or fragment"));
+    }
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+/// `apm-kiosk config check FILE`.
+#[derive(Debug, clap::Args)]
+pub struct ConfigCheckArgs {
+    /// The configuration file to check, e.g. /etc/apm-kiosk/kiosk.toml.
+    pub file: PathBuf,
+}
+
+/// Checks a configuration file and prints `ok` and a summary of what the daemon would
+/// use, defaults included. A refused file is returned as the error (non-zero exit).
+pub fn run_config_check(args: ConfigCheckArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args.file)?;
+    print!("{}", summary(&config));
+    Ok(())
+}
+
+/// The text `config check` prints: one line per setting a technician may need to see.
+pub fn summary(c: &Config) -> String {
+    let language = match c.kiosk.language {
+        Language::Id => "id",
+        Language::En => "en",
+    };
+    let ca = c
+        .central
+        .ca_file
+        .as_ref()
+        .map_or_else(|| "system store".to_string(), |p| p.display().to_string());
+    format!(
+        "ok\n\
+         state_dir       {}\n\
+         control_socket  {}\n\
+         language        {language}\n\
+         inactivity      warn after {} s, reset {} s later\n\
+         card_reader     {} at {} baud\n\
+         printer         {} ({} baud if serial), paper {}\n\
+         central         {} (CA: {ca}), timeout {} s, every {} s\n\
+         sync            hold {} days, top up below {} to {}\n\
+         log             {}\n",
+        c.kiosk.state_dir.display(),
+        c.kiosk.control_socket().display(),
+        c.kiosk.inactivity_warning.as_secs(),
+        c.kiosk.inactivity_reset.as_secs(),
+        c.card_reader.path.display(),
+        c.card_reader.baud,
+        c.printer.path,
+        c.printer.baud,
+        c.printer.paper.as_str(),
+        c.central.url,
+        c.central.timeout.as_secs(),
+        c.central.sync_interval.as_secs(),
+        c.sync.hold_days,
+        c.sync.low_water,
+        c.sync.target,
+        c.log.level.as_str(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[central]\nurl = \"https://antrian.imigrasi.go.id\"\n";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_str(text, Path::new("kiosk.toml"))
+    }
+
+    #[test]
+    fn a_minimal_file_takes_every_default() {
+        let c = parse(MINIMAL).expect("minimal file is valid");
+        assert_eq!(c.kiosk.state_dir, PathBuf::from("/var/lib/apm-kiosk"));
+        assert_eq!(c.kiosk.language, Language::Id);
+        assert_eq!(
+            c.kiosk.control_socket(),
+            PathBuf::from("/var/lib/apm-kiosk/control.sock")
+        );
+        assert_eq!(c.kiosk.inactivity_warning, Duration::from_secs(60));
+        assert_eq!(c.kiosk.inactivity_reset, Duration::from_secs(20));
+        assert_eq!(c.card_reader.path, PathBuf::from("/dev/apm-reader"));
+        assert_eq!(c.card_reader.baud, 115_200);
+        assert_eq!(
+            c.printer.path,
+            PrinterPath::Device(PathBuf::from("/dev/apm-printer"))
+        );
+        assert_eq!(c.printer.baud, 115_200);
+        assert_eq!(c.printer.paper, Paper::Mm80);
+        assert_eq!(c.central.url, "https://antrian.imigrasi.go.id");
+        assert_eq!(c.central.ca_file, None);
+        assert_eq!(c.central.timeout, Duration::from_secs(10));
+        assert_eq!(c.central.sync_interval, Duration::from_secs(30));
+        assert_eq!(c.sync, SyncConfig::default());
+        assert_eq!(
+            (c.sync.hold_days, c.sync.low_water, c.sync.target),
+            (7, 3, 8)
+        );
+        assert_eq!(c.log.level, LogLevel::Info);
+    }
+
+    #[test]
+    fn good_files() {
+        type Check = fn(&Config) -> bool;
+        let cases: &[(&str, &str, Check)] = &[
+            (
+                "english screen, own socket",
+                "[kiosk]\nlanguage = \"en\"\ncontrol_socket = \"/run/apm/ctl.sock\"\n",
+                |c| {
+                    c.kiosk.language == Language::En
+                        && c.kiosk.control_socket() == Path::new("/run/apm/ctl.sock")
+                },
+            ),
+            (
+                "empty control socket means the default",
+                "[kiosk]\nstate_dir = \"/srv/apm\"\ncontrol_socket = \"\"\n",
+                |c| c.kiosk.control_socket() == Path::new("/srv/apm/control.sock"),
+            ),
+            (
+                "network printer on 58 mm paper",
+                "[printer]\npath = \"tcp://192.168.10.20:9100\"\npaper = \"58mm\"\n",
+                |c| {
+                    c.printer.path
+                        == PrinterPath::Tcp {
+                            host: "192.168.10.20".into(),
+                            port: 9100,
+                        }
+                        && c.printer.paper == Paper::Mm58
+                },
+            ),
+            (
+                "network printer by name and by IPv6",
+                "[printer]\npath = \"tcp://[fd00::20]:9100\"\n",
+                |c| {
+                    c.printer.path
+                        == PrinterPath::Tcp {
+                            host: "fd00::20".into(),
+                            port: 9100,
+                        }
+                        && c.printer.path.to_string() == "tcp://[fd00::20]:9100"
+                },
+            ),
+            (
+                "USB line printer, slow serial reader",
+                "[printer]\npath = \"/dev/usb/lp0\"\n[card_reader]\nbaud = 9600\n",
+                |c| {
+                    c.printer.path == PrinterPath::Device("/dev/usb/lp0".into())
+                        && c.card_reader.baud == 9600
+                },
+            ),
+            (
+                "plain http to the loopback simulator, trailing slash trimmed",
+                "[central]\nurl = \"http://127.0.0.1:8088/\"\n",
+                |c| c.central.url == "http://127.0.0.1:8088",
+            ),
+            (
+                "http to localhost",
+                "[central]\nurl = \"http://localhost:8088\"\n",
+                |c| c.central.url == "http://localhost:8088",
+            ),
+            (
+                "http to IPv6 loopback",
+                "[central]\nurl = \"http://[::1]:8088\"\n",
+                |c| c.central.url == "http://[::1]:8088",
+            ),
+            (
+                "pinned CA and timings",
+                "[central]\nurl = \"https://c.example\"\nca_file = \"/etc/apm-kiosk/ca.pem\"\ntimeout_s = 5\nsync_interval_s = 120\n",
+                |c| {
+                    c.central.ca_file.as_deref() == Some(Path::new("/etc/apm-kiosk/ca.pem"))
+                        && c.central.timeout == Duration::from_secs(5)
+                        && c.central.sync_interval == Duration::from_secs(120)
+                },
+            ),
+            (
+                "sync with low water equal to target",
+                "[sync]\nhold_days = 14\nlow_water = 5\ntarget = 5\n",
+                |c| c.sync.hold_days == 14 && c.sync.low_water == 5 && c.sync.target == 5,
+            ),
+            ("debug logs", "[log]\nlevel = \"debug\"\n", |c| {
+                c.log.level == LogLevel::Debug
+            }),
+        ];
+        for (name, text, check) in cases {
+            // A case without [central] gets the minimal one appended.
+            let text = if text.contains("[central]") {
+                text.to_string()
+            } else {
+                format!("{text}{MINIMAL}")
+            };
+            match parse(&text) {
+                Ok(c) => assert!(check(&c), "{name}: unexpected values {c:?}"),
+                Err(e) => panic!("{name}: refused: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bad_files_name_the_line_key_and_what_was_expected() {
+        /// (name, file, line, column, key, words the message must hold)
+        type Case = (
+            &'static str,
+            &'static str,
+            usize,
+            usize,
+            Option<&'static str>,
+            &'static str,
+        );
+        let cases: &[Case] = &[
+            (
+                "baud the reader does not support",
+                "[kiosk]\nlanguage = \"id\"\n\n[card_reader]\npath = \"/dev/apm-reader\"\n# comment\nbaud = 12345\n[central]\nurl = \"https://c.example\"\n",
+                7,
+                8,
+                Some("card_reader.baud"),
+                "12345 is not a baud rate the reader supports (9600, 19200, 38400, 57600, 115200)",
+            ),
+            (
+                "baud as a string",
+                "[printer]\nbaud = \"fast\"\n",
+                2,
+                8,
+                Some("printer.baud"),
+                "expected a baud rate",
+            ),
+            (
+                "unknown key",
+                "[kiosk]\nstate_dir = \"/var/lib/apm-kiosk\"\nlangauge = \"en\"\n",
+                3,
+                1,
+                Some("kiosk.langauge"),
+                "unknown field `langauge`, expected one of",
+            ),
+            (
+                "unknown table",
+                "[kiosk]\n[camera]\nindex = 0\n",
+                2,
+                2,
+                Some("camera"),
+                "unknown field `camera`",
+            ),
+            (
+                "missing central url",
+                "[central]\ntimeout_s = 5\n",
+                1,
+                1,
+                Some("central"),
+                "missing field `url`",
+            ),
+            (
+                "language the kiosk does not speak",
+                "[kiosk]\nlanguage = \"fr\"\n",
+                2,
+                12,
+                Some("kiosk.language"),
+                "\"fr\" is not a language the kiosk speaks",
+            ),
+            (
+                "relative state dir",
+                "[kiosk]\nstate_dir = \"state\"\n",
+                2,
+                13,
+                Some("kiosk.state_dir"),
+                "is not an absolute path",
+            ),
+            (
+                "empty reader path",
+                "[card_reader]\npath = \"\"\n",
+                2,
+                8,
+                Some("card_reader.path"),
+                "expected an absolute path",
+            ),
+            (
+                "paper width",
+                "[printer]\npaper = \"A4\"\n",
+                2,
+                9,
+                Some("printer.paper"),
+                "(\"80mm\", \"58mm\")",
+            ),
+            (
+                "printer with a port of zero",
+                "[printer]\npath = \"tcp://10.0.0.5:0\"\n",
+                2,
+                8,
+                Some("printer.path"),
+                "is not a TCP port",
+            ),
+            (
+                "printer with another scheme",
+                "[printer]\npath = \"usb://epson\"\n",
+                2,
+                8,
+                Some("printer.path"),
+                "no other scheme",
+            ),
+            (
+                "plain http to another host",
+                "[central]\nurl = \"http://10.1.2.3:8080\"\n",
+                2,
+                7,
+                Some("central.url"),
+                "plain http is allowed only to a loopback address",
+            ),
+            (
+                "not a URL",
+                "[central]\nurl = \"antrian.imigrasi.go.id\"\n",
+                2,
+                7,
+                Some("central.url"),
+                "is not a URL",
+            ),
+            (
+                "credentials in the URL",
+                "[central]\nurl = \"https://kiosk:secret@c.example\"\n",
+                2,
+                7,
+                Some("central.url"),
+                "no user name or password",
+            ),
+            (
+                "relative CA file",
+                "[central]\nurl = \"https://c.example\"\nca_file = \"ca.pem\"\n",
+                3,
+                11,
+                Some("central.ca_file"),
+                "is not an absolute path",
+            ),
+            (
+                "zero timeout",
+                "[central]\nurl = \"https://c.example\"\ntimeout_s = 0\n",
+                3,
+                13,
+                Some("central.timeout_s"),
+                "0 s is out of range: expected 1 to 120 s",
+            ),
+            (
+                "negative warning",
+                "[kiosk]\ninactivity_warning_s = -5\n",
+                2,
+                24,
+                Some("kiosk.inactivity_warning_s"),
+                "-5 s is out of range: expected 10 to 600 s",
+            ),
+            (
+                "reset as a float",
+                "[kiosk]\ninactivity_reset_s = 2.5\n",
+                2,
+                22,
+                Some("kiosk.inactivity_reset_s"),
+                "expected a whole number",
+            ),
+            (
+                "trace logs",
+                "[log]\nlevel = \"trace\"\n",
+                2,
+                9,
+                Some("log.level"),
+                "personal data",
+            ),
+            (
+                "low water above target",
+                "[sync]\nlow_water = 9\ntarget = 4\n",
+                2,
+                13,
+                Some("sync.low_water"),
+                "must not be more than target",
+            ),
+            (
+                "target below the default low water",
+                "[sync]\ntarget = 2\n",
+                2,
+                10,
+                Some("sync.target"),
+                "low_water (3) must not be more than target (2)",
+            ),
+            (
+                "sync interval shorter than timeout",
+                "[central]\nurl = \"https://c.example\"\ntimeout_s = 60\nsync_interval_s = 30\n",
+                4,
+                19,
+                Some("central.sync_interval_s"),
+                "must not be shorter than timeout_s",
+            ),
+            (
+                "zero hold days",
+                "[sync]\nhold_days = 0\n",
+                2,
+                13,
+                Some("sync.hold_days"),
+                "expected 1 to 90 days",
+            ),
+            (
+                "table given a number",
+                "kiosk = 5\n",
+                1,
+                9,
+                Some("kiosk"),
+                "expected struct KioskConfig",
+            ),
+            (
+                "syntax error",
+                "[kiosk]\nlanguage = \"id\n",
+                2,
+                15,
+                None,
+                "invalid basic string",
+            ),
+            (
+                "column counts characters, not bytes",
+                "printer = { path = \"/dev/lp–é\", paper = \"A4\" }\n",
+                1,
+                41,
+                Some("printer.paper"),
+                "not a paper width",
+            ),
+        ];
+        for (name, text, line, column, key, words) in cases {
+            let text = if text.contains("[central]") {
+                text.to_string()
+            } else {
+                format!("{text}{MINIMAL}")
+            };
+            let err = match parse(&text) {
+                Ok(c) => panic!("{name}: accepted: {c:?}"),
+                Err(e) => e,
+            };
+            let shown = err.to_string();
+            assert!(
+                matches!(&err, ConfigError::Invalid { position: Some(p), .. }
+                    if p.line == *line && p.column == *column),
+                "{name}: wrong place: {shown}"
+            );
+            assert_eq!(err.key(), *key, "{name}: wrong key: {shown}");
+            assert!(
+                shown.contains(words),
+                "{name}: message lacks {words:?}: {shown}"
+            );
+            let prefix = format!("kiosk.toml:{line}:{column}: ");
+            assert!(shown.starts_with(&prefix), "{name}: {shown}");
+        }
+    }
+
+    #[test]
+    fn the_documented_error_format() {
+        let text = "[kiosk]\nstate_dir = \"/var/lib/apm-kiosk\"\n\n[card_reader]\npath = \"/dev/apm-reader\"\n\nbaud = 12345\n[central]\nurl = \"https://c.example\"\n";
+        let err = parse(text).expect_err("bad baud is refused");
+        assert_eq!(
+            err.to_string(),
+            "kiosk.toml:7:8: card_reader.baud: 12345 is not a baud rate the reader supports (9600, 19200, 38400, 57600, 115200)"
+        );
+        assert_eq!(err.line(), Some(7));
+    }
+
+    #[test]
+    fn config_check_arguments() {
+        use clap::{Args as _, Command, FromArgMatches as _};
+        let cmd = ConfigCheckArgs::augment_args(Command::new("check"));
+        cmd.clone().debug_assert();
+        let m = cmd
+            .clone()
+            .try_get_matches_from(["check", "/etc/apm-kiosk/kiosk.toml"])
+            .expect("a file is given");
+        let args = ConfigCheckArgs::from_arg_matches(&m).expect("parses");
+        assert_eq!(args.file, Path::new("/etc/apm-kiosk/kiosk.toml"));
+        assert!(cmd.try_get_matches_from(["check"]).is_err());
+    }
+
+    #[test]
+    fn summary_shows_defaults_resolved() {
+        let c = parse(MINIMAL).expect("minimal file is valid");
+        let s = summary(&c);
+        assert!(s.starts_with("ok\n"), "{s}");
+        assert!(s.contains("/var/lib/apm-kiosk/control.sock"), "{s}");
+        assert!(s.contains("/dev/apm-reader at 115200 baud"), "{s}");
+        assert!(s.contains("CA: system store"), "{s}");
+    }
+}
