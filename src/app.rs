@@ -330,7 +330,7 @@ impl Shell {
                                     r: t.registration_id.to_owned(),
                                     k: kiosk_id.clone(),
                                     o: t.office_id.to_owned(),
-                                    d: t.date.to_string(),
+                                    d: t.date,
                                     s: t.session_id.to_owned(),
                                     q: t.queue_number.to_string(),
                                     n: ticket_qr::nik_check(t.registration_id, t.nik),
@@ -409,9 +409,9 @@ impl Shell {
     }
 }
 
-/// Where the control socket goes when the config names none.
+/// Where the control socket is.
 pub fn control_socket_path(config: &Config) -> PathBuf {
-    config.kiosk.control_socket.clone().unwrap_or_else(|| config.kiosk.state_dir.join("control.sock"))
+    config.kiosk.control_socket()
 }
 
 /// Runs the kiosk until `shutdown` resolves.
@@ -446,7 +446,7 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     // Devices.
     let mut reader = reader_hw::start(reader_hw::SerialReader::new(config.card_reader.path.clone(), config.card_reader.baud));
     let (printer_state_tx, printer_state) = watch::channel(PrinterState::Offline);
-    let printer = PrinterWorker::spawn(config.printer.path.clone(), config.printer.baud, printer_state_tx)?;
+    let printer = PrinterWorker::spawn(config.printer.path.to_string(), config.printer.baud, printer_state_tx)?;
 
     // Channels.
     let (events_tx, mut events_rx) = mpsc::channel::<Event>(64);
@@ -529,7 +529,10 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
         store: store.clone(),
         events: events_tx.clone(),
         printer,
-        paper: config.printer.paper,
+        paper: match config.printer.paper {
+            crate::config::Paper::Mm80 => PaperWidth::Mm80,
+            crate::config::Paper::Mm58 => PaperWidth::Mm58,
+        },
         key: signing.clone(),
         tag_secret,
         enrollment: enrollment_rx.clone(),

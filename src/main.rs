@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-use apm_kiosk::{app, central_sim, config, hardware, protocol, simulate};
+use apm_kiosk::{app, central_sim, config, hardware, identity, simulate};
 
 #[derive(Parser)]
 #[command(name = "apm-kiosk", version, about = "Self-service passport queue kiosk (Anjungan Paspor Mandiri)")]
@@ -72,7 +72,7 @@ enum ConfigCmd {
 #[derive(Subcommand)]
 enum TicketCmd {
     /// Check a ticket's QR payload against the holder's NIK and the kiosk keys.
-    Verify(protocol::ticket_qr::TicketVerifyArgs),
+    Verify(identity::TicketVerifyArgs),
 }
 
 /// Logs go to journald under systemd, to stderr otherwise. `RUST_LOG` overrides the
@@ -167,7 +167,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Ticket { command: TicketCmd::Verify(args) } => {
-            protocol::ticket_qr::run_ticket_verify(args)
+            identity::run_ticket_verify(args)?;
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::ReaderSim(args) => {
             init_logging("info");

@@ -225,8 +225,8 @@ fn write_config(dir: &Path, central: &str, reader: &Path, printer: &Path, args: 
 [kiosk]
 state_dir = "{state}"
 language = "id"
-inactivity_warning_s = 6
-inactivity_reset_s = 4
+inactivity_warning_s = 10
+inactivity_reset_s = 5
 
 [card_reader]
 path = "{reader}"
@@ -266,7 +266,8 @@ const PATIENCE: Duration = Duration::from_secs(20);
 /// Runs the simulation and returns its summary; the caller decides the exit code.
 pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
     let started = Instant::now();
-    let out = args.out.clone();
+    // The daemon runs from anywhere: every path in its config is absolute.
+    let out = std::path::absolute(&args.out).with_context(|| format!("output directory {}", args.out.display()))?;
     let state = out.join("state");
     let tickets = out.join("tickets");
     for dir in [&state, &tickets] {
