@@ -24,7 +24,9 @@ use crate::config::Config;
 use crate::control::{self, Command, CommandRequest};
 use crate::domain::calendar::{Office, Zone};
 use crate::domain::rules;
-use crate::flow::{self, CardFields, CardProblem, CommitFailure, Effect, Event, Kiosk, PrintFailure, Timeouts};
+use crate::flow::{
+    self, CardFields, CardProblem, CommitFailure, Effect, Event, Kiosk, PrintFailure, Timeouts,
+};
 use crate::hardware::printer::{self as printer_hw, PrinterState};
 use crate::hardware::reader::{self as reader_hw, ReaderCommand, ReaderEvent, Signal};
 use crate::identity::{Enrollment, KioskKey};
@@ -78,7 +80,12 @@ pub fn card_problem(code: ReadErrorCode) -> CardProblem {
 }
 
 /// The ticket as the printer lays it out.
-pub fn printable(t: &StoredTicket, office: Option<&Office>, kiosk_id: &str, copy: bool) -> escpos::Ticket {
+pub fn printable(
+    t: &StoredTicket,
+    office: Option<&Office>,
+    kiosk_id: &str,
+    copy: bool,
+) -> escpos::Ticket {
     let zone = office.map_or(Zone::Wib, |o| o.zone);
     let session = office.and_then(|o| o.session(&t.session_id));
     let midnight = chrono::NaiveTime::MIN;
@@ -138,7 +145,11 @@ fn failure_of(state: PrinterState) -> Option<PrintFailure> {
 }
 
 impl PrinterWorker {
-    fn spawn(path: String, baud: u32, state: watch::Sender<PrinterState>) -> anyhow::Result<PrinterWorker> {
+    fn spawn(
+        path: String,
+        baud: u32,
+        state: watch::Sender<PrinterState>,
+    ) -> anyhow::Result<PrinterWorker> {
         let (jobs, rx) = std::sync::mpsc::channel::<PrintJob>();
         std::thread::Builder::new()
             .name("printer".into())
@@ -156,9 +167,15 @@ impl PrinterWorker {
     async fn print(&self, tickets: Vec<(String, Vec<u8>)>) -> PrintOutcome {
         let (reply, rx) = oneshot::channel();
         if self.jobs.send(PrintJob { tickets, reply }).is_err() {
-            return PrintOutcome { printed: Vec::new(), failure: Some(PrintFailure::Failed) };
+            return PrintOutcome {
+                printed: Vec::new(),
+                failure: Some(PrintFailure::Failed),
+            };
         }
-        rx.await.unwrap_or(PrintOutcome { printed: Vec::new(), failure: Some(PrintFailure::Failed) })
+        rx.await.unwrap_or(PrintOutcome {
+            printed: Vec::new(),
+            failure: Some(PrintFailure::Failed),
+        })
     }
 }
 
@@ -176,12 +193,18 @@ fn print_job(
             Err(e) => {
                 tracing::error!(error = %e, "printer cannot be opened");
                 state.send_replace(PrinterState::Offline);
-                return PrintOutcome { printed, failure: Some(PrintFailure::Offline) };
+                return PrintOutcome {
+                    printed,
+                    failure: Some(PrintFailure::Offline),
+                };
             }
         }
     }
     let Some(dev) = device.as_mut() else {
-        return PrintOutcome { printed, failure: Some(PrintFailure::Offline) };
+        return PrintOutcome {
+            printed,
+            failure: Some(PrintFailure::Offline),
+        };
     };
     // Never start a ticket on a printer that cannot finish it.
     match dev.status() {
@@ -189,14 +212,20 @@ fn print_job(
             state.send_replace(s);
             if let Some(f) = failure_of(s) {
                 tracing::warn!(printer = ?s, "printer not ready; tickets kept for reprint");
-                return PrintOutcome { printed, failure: Some(f) };
+                return PrintOutcome {
+                    printed,
+                    failure: Some(f),
+                };
             }
         }
         Err(e) => {
             tracing::error!(error = %e, "printer status query failed");
             *device = None;
             state.send_replace(PrinterState::Offline);
-            return PrintOutcome { printed, failure: Some(PrintFailure::Offline) };
+            return PrintOutcome {
+                printed,
+                failure: Some(PrintFailure::Offline),
+            };
         }
     }
     for (id, bytes) in tickets {
@@ -205,18 +234,29 @@ fn print_job(
                 state.send_replace(s);
                 match failure_of(s) {
                     None => printed.push(id.clone()),
-                    Some(f) => return PrintOutcome { printed, failure: Some(f) },
+                    Some(f) => {
+                        return PrintOutcome {
+                            printed,
+                            failure: Some(f),
+                        };
+                    }
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "printing failed; the ticket is kept for reprint");
                 *device = None;
                 state.send_replace(PrinterState::Offline);
-                return PrintOutcome { printed, failure: Some(PrintFailure::Failed) };
+                return PrintOutcome {
+                    printed,
+                    failure: Some(PrintFailure::Failed),
+                };
             }
         }
     }
-    PrintOutcome { printed, failure: None }
+    PrintOutcome {
+        printed,
+        failure: None,
+    }
 }
 
 // --- the daemon --------------------------------------------------------------------
@@ -253,13 +293,26 @@ fn office_today(offices: &[Office], office_id: Option<&str>, now: DateTime<Utc>)
         .iter()
         .find(|o| Some(o.id.as_str()) == office_id)
         .or(offices.first())
-        .map_or_else(|| now.with_timezone(&Zone::Wib.offset()).date_naive(), |o| o.today(now))
+        .map_or_else(
+            || now.with_timezone(&Zone::Wib.offset()).date_naive(),
+            |o| o.today(now),
+        )
 }
 
 impl Shell {
-    fn perform(&self, effect: Effect, kiosk: &Kiosk, reader: &reader_hw::ReaderHandle, now: DateTime<Utc>) {
+    fn perform(
+        &self,
+        effect: Effect,
+        kiosk: &Kiosk,
+        reader: &reader_hw::ReaderHandle,
+        now: DateTime<Utc>,
+    ) {
         match effect {
-            Effect::Beep { ok } => reader.command(ReaderCommand::Signal(if ok { Signal::BeepOk } else { Signal::BeepError })),
+            Effect::Beep { ok } => reader.command(ReaderCommand::Signal(if ok {
+                Signal::BeepOk
+            } else {
+                Signal::BeepError
+            })),
             Effect::Audit { event, detail } => {
                 let store = self.store.clone();
                 tokio::spawn(async move {
@@ -310,7 +363,10 @@ impl Shell {
                         Ok(a) => a,
                         Err(e) => {
                             tracing::error!(error = %e, "availability unavailable");
-                            flow::Availability { office_id, slots: Vec::new() }
+                            flow::Availability {
+                                office_id,
+                                slots: Vec::new(),
+                            }
                         }
                     };
                     let _ = events.send(Event::AvailabilityLoaded(availability)).await;
@@ -318,9 +374,19 @@ impl Shell {
             }
             Effect::CommitBooking(request) => {
                 let created_on = office_today(&kiosk.offices, Some(&request.office_id), now);
-                let kiosk_id = self.enrollment.borrow().as_ref().map(|e| e.kiosk_id.clone()).unwrap_or_default();
-                let (store, events, key, secret, nudge) =
-                    (self.store.clone(), self.events.clone(), self.key.clone(), self.tag_secret.clone(), self.nudge.clone());
+                let kiosk_id = self
+                    .enrollment
+                    .borrow()
+                    .as_ref()
+                    .map(|e| e.kiosk_id.clone())
+                    .unwrap_or_default();
+                let (store, events, key, secret, nudge) = (
+                    self.store.clone(),
+                    self.events.clone(),
+                    self.key.clone(),
+                    self.tag_secret.clone(),
+                    self.nudge.clone(),
+                );
                 tokio::spawn(async move {
                     let result = store
                         .call(move |s| {
@@ -338,7 +404,12 @@ impl Shell {
                                 };
                                 ticket_qr::sign(&claims, &key)
                             };
-                            s.commit_booking(&CommitPlan { request: &request, created_on, nik_tag: &tag, sign: &sign })
+                            s.commit_booking(&CommitPlan {
+                                request: &request,
+                                created_on,
+                                nik_tag: &tag,
+                                sign: &sign,
+                            })
                         })
                         .await;
                     let event = match result {
@@ -361,7 +432,12 @@ impl Shell {
             }
             Effect::PrintTickets { group_id } => {
                 let offices = kiosk.offices.clone();
-                let kiosk_id = self.enrollment.borrow().as_ref().map(|e| e.kiosk_id.clone()).unwrap_or_default();
+                let kiosk_id = self
+                    .enrollment
+                    .borrow()
+                    .as_ref()
+                    .map(|e| e.kiosk_id.clone())
+                    .unwrap_or_default();
                 let shell = self.clone();
                 tokio::spawn(async move {
                     let event = shell.print_group(group_id, offices, kiosk_id).await;
@@ -384,7 +460,10 @@ impl Shell {
             .filter(|t| !t.printed)
             .map(|t| {
                 let office = offices.iter().find(|o| o.id == t.office_id);
-                (t.registration_id.clone(), escpos::ticket_job(&printable(t, office, &kiosk_id, false), self.paper))
+                (
+                    t.registration_id.clone(),
+                    escpos::ticket_job(&printable(t, office, &kiosk_id, false), self.paper),
+                )
             })
             .collect();
         let outcome = self.printer.print(jobs).await;
@@ -415,7 +494,10 @@ pub fn control_socket_path(config: &Config) -> PathBuf {
 }
 
 /// Runs the kiosk until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
     let started_at = Utc::now();
     let state_dir = config.kiosk.state_dir.clone();
     std::fs::create_dir_all(&state_dir)
@@ -423,37 +505,56 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     let key = KioskKey::load_or_create(&state_dir).context("kiosk key")?;
     let signing = Arc::new(key.signing_key().clone());
     let tag_secret = Arc::new(nik_tag_secret(&signing));
-    let enrolled = Enrollment::load(&state_dir).context("enrollment")?.map(Arc::new);
+    let enrolled = Enrollment::load(&state_dir)
+        .context("enrollment")?
+        .map(Arc::new);
     let (enrollment_tx, enrollment_rx) = watch::channel(enrolled);
 
     let db = state_dir.join("kiosk.db");
-    let (store, store_thread) = StoreHandle::open(&db).with_context(|| format!("cannot open the database {}", db.display()))?;
+    let (store, store_thread) = StoreHandle::open(&db)
+        .with_context(|| format!("cannot open the database {}", db.display()))?;
 
     let now = Utc::now();
     let timeouts = Timeouts {
-        warning_after: chrono::TimeDelta::from_std(config.kiosk.inactivity_warning).unwrap_or(chrono::TimeDelta::seconds(60)),
-        reset_after: chrono::TimeDelta::from_std(config.kiosk.inactivity_reset).unwrap_or(chrono::TimeDelta::seconds(20)),
+        warning_after: chrono::TimeDelta::from_std(config.kiosk.inactivity_warning)
+            .unwrap_or(chrono::TimeDelta::seconds(60)),
+        reset_after: chrono::TimeDelta::from_std(config.kiosk.inactivity_reset)
+            .unwrap_or(chrono::TimeDelta::seconds(20)),
         ..Timeouts::default()
     };
     let mut kiosk = Kiosk::new(config.kiosk.language, timeouts, now);
     let offices = store.run(|s| s.offices()).await?;
     flow::step(&mut kiosk, Event::CatalogChanged(offices), now);
     if enrollment_rx.borrow().is_none() {
-        flow::step(&mut kiosk, Event::ServiceChanged(Some("not_enrolled".into())), now);
-        tracing::warn!("kiosk not enrolled: run `apm-kiosk enroll --code CODE`; no bookings until then");
+        flow::step(
+            &mut kiosk,
+            Event::ServiceChanged(Some("not_enrolled".into())),
+            now,
+        );
+        tracing::warn!(
+            "kiosk not enrolled: run `apm-kiosk enroll --code CODE`; no bookings until then"
+        );
     }
 
     // Devices.
-    let mut reader = reader_hw::start(reader_hw::SerialReader::new(config.card_reader.path.clone(), config.card_reader.baud));
+    let mut reader = reader_hw::start(reader_hw::SerialReader::new(
+        config.card_reader.path.clone(),
+        config.card_reader.baud,
+    ));
     let (printer_state_tx, printer_state) = watch::channel(PrinterState::Offline);
-    let printer = PrinterWorker::spawn(config.printer.path.to_string(), config.printer.baud, printer_state_tx)?;
+    let printer = PrinterWorker::spawn(
+        config.printer.path.to_string(),
+        config.printer.baud,
+        printer_state_tx,
+    )?;
 
     // Channels.
     let (events_tx, mut events_rx) = mpsc::channel::<Event>(64);
     let (intents_tx, mut intents_rx) = mpsc::channel(64);
     let (commands_tx, mut commands_rx) = mpsc::channel::<CommandRequest>(16);
     let (catalog_tx, mut catalog_rx) = mpsc::channel::<Vec<Office>>(4);
-    let (view_tx, view_rx) = watch::channel(Arc::new(control::view_line(&flow::view::view(&kiosk, now))));
+    let (view_tx, view_rx) =
+        watch::channel(Arc::new(control::view_line(&flow::view::view(&kiosk, now))));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();
@@ -464,7 +565,13 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
 
     let socket = control_socket_path(&config);
     let listener = control::bind(&socket)?;
-    let control_task = tokio::spawn(control::serve(listener, intents_tx, commands_tx, view_rx, stopped()));
+    let control_task = tokio::spawn(control::serve(
+        listener,
+        intents_tx,
+        commands_tx,
+        view_rx,
+        stopped(),
+    ));
 
     // Sync, once enrolled.
     let nudge = Arc::new(Notify::new());
@@ -475,7 +582,11 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
             nudge.clone(),
             stopped(),
             config.central.clone(),
-            PlannerConfig::from_levels(config.sync.hold_days, config.sync.low_water, config.sync.target),
+            PlannerConfig::from_levels(
+                config.sync.hold_days,
+                config.sync.low_water,
+                config.sync.target,
+            ),
         );
         let enrollment_dir = state_dir.clone();
         let events = events_tx.clone();
@@ -506,14 +617,27 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
                 },
                 None => None,
             };
-            let api = match HttpCentral::new(&central.url, Some(enrollment.token.clone()), central.timeout, ca.as_deref()) {
+            let api = match HttpCentral::new(
+                &central.url,
+                Some(enrollment.token.clone()),
+                central.timeout,
+                ca.as_deref(),
+            ) {
                 Ok(api) => api,
                 Err(e) => {
                     tracing::error!(error = %e, "central service client cannot be set up; sync stopped");
                     return;
                 }
             };
-            let (syncer, mut status) = Syncer::new(api, store, SyncConfig { interval: central.sync_interval, planner }, catalog_tx);
+            let (syncer, mut status) = Syncer::new(
+                api,
+                store,
+                SyncConfig {
+                    interval: central.sync_interval,
+                    planner,
+                },
+                catalog_tx,
+            );
             let forward = tokio::spawn(async move {
                 while status.changed().await.is_ok() {
                     let s = status.borrow_and_update().clone();
@@ -652,13 +776,22 @@ fn nik_tag_secret(key: &ed25519_dalek::SigningKey) -> [u8; 32] {
 pub async fn enroll(config: &Config, code: &str) -> anyhow::Result<Enrollment> {
     use crate::sync::client::CentralApi as _;
     let dir = &config.kiosk.state_dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the state directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
     let key = KioskKey::load_or_create(dir).context("kiosk key")?;
     let ca = match &config.central.ca_file {
-        Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read the pinned CA {}", path.display()))?),
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read the pinned CA {}", path.display()))?,
+        ),
         None => None,
     };
-    let api = HttpCentral::new(&config.central.url, None, config.central.timeout, ca.as_deref())?;
+    let api = HttpCentral::new(
+        &config.central.url,
+        None,
+        config.central.timeout,
+        ca.as_deref(),
+    )?;
     let request = crate::protocol::central::EnrollRequest {
         code: code.trim().to_owned(),
         public_key: crate::protocol::central::Key32(key.signing_key().verifying_key().to_bytes()),
@@ -674,7 +807,9 @@ pub async fn enroll(config: &Config, code: &str) -> anyhow::Result<Enrollment> {
         office_ids: answer.office_ids,
         nik_hash_key: answer.nik_hash_key.0,
     };
-    enrollment.save(dir).context("cannot store the enrollment")?;
+    enrollment
+        .save(dir)
+        .context("cannot store the enrollment")?;
     tracing::info!(kiosk = %enrollment.kiosk_id, "enrolled");
     Ok(enrollment)
 }

@@ -52,7 +52,9 @@ pub struct CommandRequest {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    #[error("cannot create the control socket at {path}: {source}; check that the directory exists and is writable by the kiosk user")]
+    #[error(
+        "cannot create the control socket at {path}: {source}; check that the directory exists and is writable by the kiosk user"
+    )]
     Bind { path: PathBuf, source: io::Error },
     #[error("cannot reach the kiosk's control socket at {path}: {source}; is the daemon running?")]
     Connect { path: PathBuf, source: io::Error },
@@ -273,7 +275,8 @@ impl Client {
 
     /// Waits until the screen is `screen` (returns at once if it already is).
     pub async fn wait_for(&mut self, screen: &str, patience: Duration) -> Result<(), ControlError> {
-        self.wait_until(|v| v["screen"] == screen, screen, patience).await
+        self.wait_until(|v| v["screen"] == screen, screen, patience)
+            .await
     }
 
     /// Waits until a view satisfies `pred`.
@@ -317,16 +320,30 @@ mod tests {
             (r#"{"intent":"start"}"#, Incoming::Intent(Intent::Start)),
             (
                 r#"{"intent":"choose_office","office_id":"KRM"}"#,
-                Incoming::Intent(Intent::ChooseOffice { office_id: "KRM".into() }),
+                Incoming::Intent(Intent::ChooseOffice {
+                    office_id: "KRM".into(),
+                }),
             ),
             (
                 r#"{"intent":"enter_nik","nik":"2102015708900003"}"#,
-                Incoming::Intent(Intent::EnterNik { nik: "2102015708900003".into(), kk: None }),
+                Incoming::Intent(Intent::EnterNik {
+                    nik: "2102015708900003".into(),
+                    kk: None,
+                }),
             ),
-            (r#"{"command":"status"}"#, Incoming::Command { command: Command::Status }),
+            (
+                r#"{"command":"status"}"#,
+                Incoming::Command {
+                    command: Command::Status,
+                },
+            ),
         ];
         for (line, want) in cases {
-            assert_eq!(serde_json::from_str::<Incoming>(line).expect(line), want, "{line}");
+            assert_eq!(
+                serde_json::from_str::<Incoming>(line).expect(line),
+                want,
+                "{line}"
+            );
         }
         for bad in [r#"{"intent":"fly"}"#, "not json", r#"{"command":"reboot"}"#] {
             assert!(serde_json::from_str::<Incoming>(bad).is_err(), "{bad}");

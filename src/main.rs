@@ -14,7 +14,11 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use apm_kiosk::{app, central_sim, config, hardware, identity, simulate};
 
 #[derive(Parser)]
-#[command(name = "apm-kiosk", version, about = "Self-service passport queue kiosk (Anjungan Paspor Mandiri)")]
+#[command(
+    name = "apm-kiosk",
+    version,
+    about = "Self-service passport queue kiosk (Anjungan Paspor Mandiri)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -83,10 +87,16 @@ fn init_logging(level: &str) {
         .is_some()
         .then(|| tracing_journald::layer().ok())
         .flatten();
-    let fmt = journald
-        .is_none()
-        .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false));
-    let _ = tracing_subscriber::registry().with(filter).with(journald).with(fmt).try_init();
+    let fmt = journald.is_none().then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+    });
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(journald)
+        .with(fmt)
+        .try_init();
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -99,7 +109,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Resolves on SIGTERM or SIGINT.
 async fn terminated() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}
@@ -141,32 +154,49 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging("warn");
             let summary = runtime()?.block_on(simulate::run(args))?;
             summary.print();
-            Ok(if summary.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if summary.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Cmd::Enroll { config, code } => {
             let config = config::Config::load(&config)?;
             init_logging(config.log.level.as_str());
             let e = runtime()?.block_on(app::enroll(&config, &code))?;
-            println!("enrolled as {} for offices {}", e.kiosk_id, e.office_ids.join(", "));
+            println!(
+                "enrolled as {} for offices {}",
+                e.kiosk_id,
+                e.office_ids.join(", ")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Status { config } => {
             let config = config::Config::load(&config)?;
             let socket = app::control_socket_path(&config);
             let status = runtime()?.block_on(async {
-                let mut client = apm_kiosk::control::Client::connect(&socket, std::time::Duration::from_secs(3)).await?;
+                let mut client =
+                    apm_kiosk::control::Client::connect(&socket, std::time::Duration::from_secs(3))
+                        .await?;
                 client
-                    .command(apm_kiosk::control::Command::Status, std::time::Duration::from_secs(5))
+                    .command(
+                        apm_kiosk::control::Command::Status,
+                        std::time::Duration::from_secs(5),
+                    )
                     .await
             })?;
             println!("{}", serde_json::to_string_pretty(&status)?);
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Config { command: ConfigCmd::Check(args) } => {
+        Cmd::Config {
+            command: ConfigCmd::Check(args),
+        } => {
             config::run_config_check(args)?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Ticket { command: TicketCmd::Verify(args) } => {
+        Cmd::Ticket {
+            command: TicketCmd::Verify(args),
+        } => {
             identity::run_ticket_verify(args)?;
             Ok(ExitCode::SUCCESS)
         }

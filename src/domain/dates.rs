@@ -7,7 +7,9 @@ use super::Language;
 
 /// The day's name: `Senin` / `Monday`.
 pub fn day_name(weekday: Weekday, language: Language) -> &'static str {
-    const ID: [&str; 7] = ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"];
+    const ID: [&str; 7] = [
+        "Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu",
+    ];
     const EN: [&str; 7] = [
         "Monday",
         "Tuesday",

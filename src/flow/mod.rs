@@ -351,17 +351,25 @@ pub enum EntryProblem {
 #[serde(rename_all = "snake_case", tag = "problem")]
 pub enum Problem {
     /// The NIK on the chip is not a valid NIK: the card is suspect; see an officer.
-    CardNikInvalid { reason: &'static str },
+    CardNikInvalid {
+        reason: &'static str,
+    },
     /// The NIK's birth date or sex disagree with the card's: identity not valid.
     IdentityMismatch,
     /// A booking rule refuses this applicant.
-    Refused { rule: &'static str },
+    Refused {
+        rule: &'static str,
+    },
     /// The applicant is already in this group.
     AlreadyInGroup,
     /// The kiosk holds no numbers at this office for the days it could book.
     NoNumbers,
-    Commit { failure: CommitFailure },
-    Print { failure: PrintFailure },
+    Commit {
+        failure: CommitFailure,
+    },
+    Print {
+        failure: PrintFailure,
+    },
 }
 
 /// Where [`Intent::Dismiss`] leads from an error screen.
@@ -393,11 +401,17 @@ pub enum Screen {
         problem: Option<EntryProblem>,
     },
     /// "Is this you?": the pending applicant, before any rule is checked.
-    ConfirmIdentity { purpose: Purpose },
+    ConfirmIdentity {
+        purpose: Purpose,
+    },
     /// Waiting for [`Event::Checked`].
-    Checking { purpose: Purpose },
+    Checking {
+        purpose: Purpose,
+    },
     /// Application type, passport type, declared priority for the pending applicant.
-    Details { purpose: Purpose },
+    Details {
+        purpose: Purpose,
+    },
     Members,
     Office,
     /// Waiting for [`Event::AvailabilityLoaded`].
@@ -413,7 +427,10 @@ pub enum Screen {
     Committing,
     Printing,
     Done,
-    Problem { problem: Problem, way_out: WayOut },
+    Problem {
+        problem: Problem,
+        way_out: WayOut,
+    },
 }
 
 /// The pending applicant and their choices, before they join the group.
@@ -638,7 +655,8 @@ fn intent_step(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut V
         }
         Intent::StillHere => return,
         Intent::Cancel => {
-            if state.session_busy() && !matches!(state.screen, Screen::Committing | Screen::Printing)
+            if state.session_busy()
+                && !matches!(state.screen, Screen::Committing | Screen::Printing)
             {
                 // After the commit the booking exists: cancel just leaves the screens.
                 if state.booked.is_none() {
@@ -1121,7 +1139,12 @@ pub fn date_bookable(state: &Kiosk, date: NaiveDate, now: DateTime<Utc>) -> bool
 }
 
 /// A session the group can book: open for booking and enough numbers of each kind.
-pub fn session_bookable(state: &Kiosk, date: NaiveDate, session_id: &str, now: DateTime<Utc>) -> bool {
+pub fn session_bookable(
+    state: &Kiosk,
+    date: NaiveDate,
+    session_id: &str,
+    now: DateTime<Utc>,
+) -> bool {
     let (Some(office), Some(avail)) = (state.office(), &state.availability) else {
         return false;
     };

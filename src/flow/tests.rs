@@ -10,7 +10,9 @@ use crate::domain::calendar::{Session, Zone};
 
 /// Monday 23 November 2026, 09:00 WIB.
 fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).single().expect("valid time")
+    Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0)
+        .single()
+        .expect("valid time")
 }
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
@@ -26,9 +28,21 @@ fn krm() -> Office {
         zone: Zone::Wib,
         working_days: vec![1, 2, 3, 4, 5],
         sessions: vec![
-            Session { id: "S1".into(), start: t(8), end: t(10) },
-            Session { id: "S2".into(), start: t(10), end: t(12) },
-            Session { id: "S3".into(), start: t(13), end: t(15) },
+            Session {
+                id: "S1".into(),
+                start: t(8),
+                end: t(10),
+            },
+            Session {
+                id: "S2".into(),
+                start: t(10),
+                end: t(12),
+            },
+            Session {
+                id: "S3".into(),
+                start: t(13),
+                end: t(15),
+            },
         ],
         booking_window_days: 30,
         closed_dates: BTreeSet::from([d(2026, 12, 25)]),
@@ -73,7 +87,11 @@ impl Run {
     fn new() -> Run {
         let mut k = Kiosk::new(Language::Id, Timeouts::default(), t0());
         step(&mut k, Event::CatalogChanged(vec![krm()]), t0());
-        Run { k, now: t0(), fx: Vec::new() }
+        Run {
+            k,
+            now: t0(),
+            fx: Vec::new(),
+        }
     }
 
     fn ev(&mut self, e: Event) -> &mut Run {
@@ -102,22 +120,38 @@ impl Run {
         assert!(self.has(|e| matches!(e, Effect::CheckApplicant { .. })));
         self.ev(Event::Checked(Ok(())));
         assert_eq!(self.screen(), "details");
-        self.tap(Intent::ChooseApplicationType { application_type: ApplicationType::New })
-            .tap(Intent::ChoosePassportType { passport_type: PassportType::Electronic })
-            .tap(Intent::ConfirmDetails);
+        self.tap(Intent::ChooseApplicationType {
+            application_type: ApplicationType::New,
+        })
+        .tap(Intent::ChoosePassportType {
+            passport_type: PassportType::Electronic,
+        })
+        .tap(Intent::ConfirmDetails);
         assert_eq!(self.screen(), "members");
         self
     }
 
     fn to_dates(&mut self, slots: Vec<SlotCount>) -> &mut Run {
-        self.tap(Intent::FinishMembers).tap(Intent::ChooseOffice { office_id: "KRM".into() });
-        assert!(self.has(|e| matches!(e, Effect::LoadAvailability { office_id } if office_id == "KRM")));
-        self.ev(Event::AvailabilityLoaded(Availability { office_id: "KRM".into(), slots }))
+        self.tap(Intent::FinishMembers).tap(Intent::ChooseOffice {
+            office_id: "KRM".into(),
+        });
+        assert!(
+            self.has(|e| matches!(e, Effect::LoadAvailability { office_id } if office_id == "KRM"))
+        );
+        self.ev(Event::AvailabilityLoaded(Availability {
+            office_id: "KRM".into(),
+            slots,
+        }))
     }
 }
 
 fn slot(date: NaiveDate, session: &str, regular: u32, priority: u32) -> SlotCount {
-    SlotCount { date, session_id: session.into(), regular, priority }
+    SlotCount {
+        date,
+        session_id: session.into(),
+        regular,
+        priority,
+    }
 }
 
 #[test]
@@ -129,17 +163,33 @@ fn one_applicant_books_prints_and_leaves_nothing_behind() {
     r.to_dates(vec![slot(d(2026, 11, 24), "S1", 5, 2)]);
     assert_eq!(r.screen(), "date");
     let v = view(&r.k, r.now);
-    let tue = v.dates.iter().find(|x| x.date == d(2026, 11, 24)).expect("tuesday listed");
+    let tue = v
+        .dates
+        .iter()
+        .find(|x| x.date == d(2026, 11, 24))
+        .expect("tuesday listed");
     assert_eq!(tue.status, "open");
     assert_eq!(tue.label, "Selasa, 24 November 2026");
-    let wed = v.dates.iter().find(|x| x.date == d(2026, 11, 25)).expect("wednesday listed");
+    let wed = v
+        .dates
+        .iter()
+        .find(|x| x.date == d(2026, 11, 25))
+        .expect("wednesday listed");
     assert_eq!(wed.status, "full", "no numbers held for Wednesday");
-    let sat = v.dates.iter().find(|x| x.date == d(2026, 11, 28)).expect("saturday listed");
+    let sat = v
+        .dates
+        .iter()
+        .find(|x| x.date == d(2026, 11, 28))
+        .expect("saturday listed");
     assert_eq!(sat.status, "closed");
 
-    r.tap(Intent::ChooseDate { date: d(2026, 11, 24) });
+    r.tap(Intent::ChooseDate {
+        date: d(2026, 11, 24),
+    });
     assert_eq!(r.screen(), "session");
-    r.tap(Intent::ChooseSession { session_id: "S1".into() });
+    r.tap(Intent::ChooseSession {
+        session_id: "S1".into(),
+    });
     assert_eq!(r.screen(), "review");
     r.tap(Intent::ConfirmBooking);
     let Some(Effect::CommitBooking(req)) = r.fx.first().cloned() else {
@@ -147,7 +197,10 @@ fn one_applicant_books_prints_and_leaves_nothing_behind() {
     };
     assert_eq!(req.members.len(), 1);
     assert_eq!(req.members[0].kind(), QueueKind::Regular);
-    assert_eq!((req.office_id.as_str(), req.date, req.session_id.as_str()), ("KRM", d(2026, 11, 24), "S1"));
+    assert_eq!(
+        (req.office_id.as_str(), req.date, req.session_id.as_str()),
+        ("KRM", d(2026, 11, 24), "S1")
+    );
 
     let booked = Booked {
         group_id: "g1".into(),
@@ -157,7 +210,10 @@ fn one_applicant_books_prints_and_leaves_nothing_behind() {
         session_id: "S1".into(),
         tickets: vec![BookedTicket {
             registration_id: "r1".into(),
-            queue_number: QueueNumber { kind: QueueKind::Regular, number: 21 },
+            queue_number: QueueNumber {
+                kind: QueueKind::Regular,
+                number: 21,
+            },
             masked_nik: "2102********0003".into(),
             name: Some("SITI AMINAH".into()),
         }],
@@ -168,12 +224,20 @@ fn one_applicant_books_prints_and_leaves_nothing_behind() {
     r.ev(Event::Printed(Ok(())));
     assert_eq!(r.screen(), "done");
     let v = view(&r.k, r.now);
-    assert_eq!(v.booking.as_ref().map(|b| b.tickets[0].queue_number.as_str()), Some("R-021"));
+    assert_eq!(
+        v.booking
+            .as_ref()
+            .map(|b| b.tickets[0].queue_number.as_str()),
+        Some("R-021")
+    );
     r.tap(Intent::Finish);
     assert_eq!(r.screen(), "idle");
     assert!(r.k.members.is_empty() && r.k.pending.is_none() && r.k.booked.is_none());
     let idle = serde_json::to_string(&view(&r.k, r.now)).expect("view serialises");
-    assert!(!idle.contains("SITI"), "idle screen shows nothing of the last applicant");
+    assert!(
+        !idle.contains("SITI"),
+        "idle screen shows nothing of the last applicant"
+    );
 }
 
 #[test]
@@ -185,9 +249,21 @@ fn a_family_of_three_with_a_child_entered_by_nik() {
     r.add_by_card(budi());
     r.tap(Intent::AddChild);
     assert_eq!(r.screen(), "manual_nik");
-    r.tap(Intent::EnterNik { nik: CHILD_NIK.into(), kk: None });
-    assert_eq!(r.k.screen, Screen::ManualNik { purpose: Purpose::Child, problem: Some(EntryProblem::KkRequired) });
-    r.tap(Intent::EnterNik { nik: CHILD_NIK.into(), kk: Some(KK.into()) });
+    r.tap(Intent::EnterNik {
+        nik: CHILD_NIK.into(),
+        kk: None,
+    });
+    assert_eq!(
+        r.k.screen,
+        Screen::ManualNik {
+            purpose: Purpose::Child,
+            problem: Some(EntryProblem::KkRequired)
+        }
+    );
+    r.tap(Intent::EnterNik {
+        nik: CHILD_NIK.into(),
+        kk: Some(KK.into()),
+    });
     assert_eq!(r.screen(), "confirm_identity");
     r.tap(Intent::ConfirmIdentity).ev(Event::Checked(Ok(())));
     assert_eq!(r.screen(), "details");
@@ -200,14 +276,32 @@ fn a_family_of_three_with_a_child_entered_by_nik() {
     assert_eq!(needs(&r.k.members), (2, 1));
 
     // S1 has regular numbers but no priority one: not bookable for this group.
-    r.to_dates(vec![slot(d(2026, 11, 24), "S1", 5, 0), slot(d(2026, 11, 24), "S2", 2, 1)]);
-    r.tap(Intent::ChooseDate { date: d(2026, 11, 24) });
+    r.to_dates(vec![
+        slot(d(2026, 11, 24), "S1", 5, 0),
+        slot(d(2026, 11, 24), "S2", 2, 1),
+    ]);
+    r.tap(Intent::ChooseDate {
+        date: d(2026, 11, 24),
+    });
     let v = view(&r.k, r.now);
-    let s1 = v.sessions.iter().find(|s| s.session_id == "S1").expect("S1 listed");
+    let s1 = v
+        .sessions
+        .iter()
+        .find(|s| s.session_id == "S1")
+        .expect("S1 listed");
     assert!(!s1.bookable);
-    r.tap(Intent::ChooseSession { session_id: "S1".into() });
-    assert_eq!(r.k.screen, Screen::Session { refused: Some("S1".into()) });
-    r.tap(Intent::ChooseSession { session_id: "S2".into() });
+    r.tap(Intent::ChooseSession {
+        session_id: "S1".into(),
+    });
+    assert_eq!(
+        r.k.screen,
+        Screen::Session {
+            refused: Some("S1".into())
+        }
+    );
+    r.tap(Intent::ChooseSession {
+        session_id: "S2".into(),
+    });
     assert_eq!(r.screen(), "review");
     r.tap(Intent::ConfirmBooking);
     assert!(r.has(|e| matches!(e, Effect::CommitBooking(req) if req.members.len() == 3)));
@@ -230,15 +324,21 @@ fn cancel_from_every_screen_wipes_the_session() {
                 r.ev(Event::Checked(Ok(())));
             }),
             Box::new(|r| {
-                r.tap(Intent::ChooseApplicationType { application_type: ApplicationType::Lost })
-                    .tap(Intent::ChoosePassportType { passport_type: PassportType::Regular48 })
-                    .tap(Intent::ConfirmDetails);
+                r.tap(Intent::ChooseApplicationType {
+                    application_type: ApplicationType::Lost,
+                })
+                .tap(Intent::ChoosePassportType {
+                    passport_type: PassportType::Regular48,
+                })
+                .tap(Intent::ConfirmDetails);
             }),
             Box::new(|r| {
                 r.tap(Intent::FinishMembers);
             }),
             Box::new(|r| {
-                r.tap(Intent::ChooseOffice { office_id: "KRM".into() });
+                r.tap(Intent::ChooseOffice {
+                    office_id: "KRM".into(),
+                });
             }),
             Box::new(|r| {
                 r.ev(Event::AvailabilityLoaded(Availability {
@@ -247,10 +347,14 @@ fn cancel_from_every_screen_wipes_the_session() {
                 }));
             }),
             Box::new(|r| {
-                r.tap(Intent::ChooseDate { date: d(2026, 11, 24) });
+                r.tap(Intent::ChooseDate {
+                    date: d(2026, 11, 24),
+                });
             }),
             Box::new(|r| {
-                r.tap(Intent::ChooseSession { session_id: "S3".into() });
+                r.tap(Intent::ChooseSession {
+                    session_id: "S3".into(),
+                });
             }),
         ];
         for s in script.iter().take(stop_at) {
@@ -259,7 +363,16 @@ fn cancel_from_every_screen_wipes_the_session() {
         let before = r.screen();
         r.tap(Intent::Cancel);
         assert_eq!(r.screen(), "idle", "cancel from {before}");
-        assert!(r.has(|e| matches!(e, Effect::Audit { event: "session_cancelled", .. })), "{before}");
+        assert!(
+            r.has(|e| matches!(
+                e,
+                Effect::Audit {
+                    event: "session_cancelled",
+                    ..
+                }
+            )),
+            "{before}"
+        );
         assert!(r.k.pending.is_none() && r.k.members.is_empty() && r.k.office_id.is_none());
     }
 }
@@ -276,9 +389,16 @@ fn inactivity_warns_then_wipes_and_a_tap_keeps_the_session() {
     assert!(r.k.warned_at.is_none());
     tick(&mut r, 60);
     assert!(r.k.warned_at.is_some());
-    assert_eq!(view(&r.k, start + TimeDelta::seconds(65)).warning_seconds_left, Some(15));
+    assert_eq!(
+        view(&r.k, start + TimeDelta::seconds(65)).warning_seconds_left,
+        Some(15)
+    );
     // "I'm still here" clears the warning and restarts the clock.
-    r.fx = step(&mut r.k, Event::Intent(Intent::StillHere), start + TimeDelta::seconds(70));
+    r.fx = step(
+        &mut r.k,
+        Event::Intent(Intent::StillHere),
+        start + TimeDelta::seconds(70),
+    );
     assert!(r.k.warned_at.is_none());
     assert_eq!(r.screen(), "confirm_identity");
     tick(&mut r, 129);
@@ -297,9 +417,13 @@ fn no_timeout_while_the_kiosk_itself_is_working() {
     let mut r = Run::new();
     r.tap(Intent::Start).add_by_card(siti());
     r.to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
-    r.tap(Intent::ChooseDate { date: d(2026, 11, 24) })
-        .tap(Intent::ChooseSession { session_id: "S1".into() })
-        .tap(Intent::ConfirmBooking);
+    r.tap(Intent::ChooseDate {
+        date: d(2026, 11, 24),
+    })
+    .tap(Intent::ChooseSession {
+        session_id: "S1".into(),
+    })
+    .tap(Intent::ConfirmBooking);
     let later = r.now + TimeDelta::seconds(600);
     step(&mut r.k, Event::Tick, later);
     assert_eq!(r.screen(), "committing");
@@ -321,22 +445,46 @@ fn repeated_card_failures_offer_the_keypad_and_mark_the_entry_manual() {
     let mut r = Run::new();
     r.tap(Intent::Start);
     r.tap(Intent::ManualEntry);
-    assert_eq!(r.screen(), "read_card", "no keypad before the card has failed");
-    for (i, problem) in [CardProblem::NotStill, CardProblem::ChipRejected, CardProblem::ReadFailed]
-        .into_iter()
-        .enumerate()
+    assert_eq!(
+        r.screen(),
+        "read_card",
+        "no keypad before the card has failed"
+    );
+    for (i, problem) in [
+        CardProblem::NotStill,
+        CardProblem::ChipRejected,
+        CardProblem::ReadFailed,
+    ]
+    .into_iter()
+    .enumerate()
     {
         r.ev(Event::CardFailed(problem));
-        assert_eq!(r.k.screen, Screen::ReadCard { purpose: Purpose::Lead, problem: Some(problem) });
+        assert_eq!(
+            r.k.screen,
+            Screen::ReadCard {
+                purpose: Purpose::Lead,
+                problem: Some(problem)
+            }
+        );
         assert!(r.has(|e| *e == Effect::Beep { ok: false }));
         let manual = view(&r.k, r.now).actions.contains(&"manual_entry");
-        assert_eq!(manual, i == 2, "keypad offered only after {CARD_FAILURES_BEFORE_MANUAL} failures");
+        assert_eq!(
+            manual,
+            i == 2,
+            "keypad offered only after {CARD_FAILURES_BEFORE_MANUAL} failures"
+        );
     }
     r.tap(Intent::ManualEntry);
     assert_eq!(r.screen(), "manual_nik");
-    r.tap(Intent::EnterNik { nik: "2102015708900003".into(), kk: None });
+    r.tap(Intent::EnterNik {
+        nik: "2102015708900003".into(),
+        kk: None,
+    });
     assert_eq!(r.screen(), "confirm_identity");
-    assert_eq!(r.k.pending.as_ref().map(|p| p.applicant.source), Some(IdentitySource::Manual));
+    assert_eq!(
+        r.k.pending.as_ref().map(|p| p.applicant.source),
+        Some(IdentitySource::Manual)
+    );
 }
 
 #[test]
@@ -349,11 +497,20 @@ fn keypad_entries_are_checked_with_a_reason() {
     ];
     for (nik, code) in cases {
         let mut r = Run::new();
-        r.k.screen = Screen::ManualNik { purpose: Purpose::Lead, problem: None };
-        r.tap(Intent::EnterNik { nik: nik.into(), kk: None });
+        r.k.screen = Screen::ManualNik {
+            purpose: Purpose::Lead,
+            problem: None,
+        };
+        r.tap(Intent::EnterNik {
+            nik: nik.into(),
+            kk: None,
+        });
         assert_eq!(
             r.k.screen,
-            Screen::ManualNik { purpose: Purpose::Lead, problem: Some(EntryProblem::NikInvalid(code)) },
+            Screen::ManualNik {
+                purpose: Purpose::Lead,
+                problem: Some(EntryProblem::NikInvalid(code))
+            },
             "{nik}"
         );
     }
@@ -375,7 +532,10 @@ fn a_card_whose_nik_disagrees_with_its_fields_is_refused() {
         r.ev(Event::CardRead(card));
         assert_eq!(
             r.k.screen,
-            Screen::Problem { problem: Problem::IdentityMismatch, way_out: WayOut::Idle },
+            Screen::Problem {
+                problem: Problem::IdentityMismatch,
+                way_out: WayOut::Idle
+            },
             "{birth} {sex}"
         );
         assert!(r.k.pending.is_none());
@@ -388,28 +548,55 @@ fn a_card_whose_nik_disagrees_with_its_fields_is_refused() {
 fn a_refused_member_leaves_the_rest_of_the_group() {
     let mut r = Run::new();
     r.tap(Intent::Start).add_by_card(siti());
-    r.tap(Intent::AddMemberByCard).ev(Event::CardRead(budi())).tap(Intent::ConfirmIdentity);
-    r.ev(Event::Checked(Err(RuleViolation::ActiveBooking { visit_date: d(2026, 11, 30) })));
+    r.tap(Intent::AddMemberByCard)
+        .ev(Event::CardRead(budi()))
+        .tap(Intent::ConfirmIdentity);
+    r.ev(Event::Checked(Err(RuleViolation::ActiveBooking {
+        visit_date: d(2026, 11, 30),
+    })));
     assert_eq!(
         r.k.screen,
-        Screen::Problem { problem: Problem::Refused { rule: "active_booking" }, way_out: WayOut::Members }
+        Screen::Problem {
+            problem: Problem::Refused {
+                rule: "active_booking"
+            },
+            way_out: WayOut::Members
+        }
     );
     r.tap(Intent::Dismiss);
     assert_eq!(r.screen(), "members");
     assert_eq!(r.k.members.len(), 1);
 
     // The same person twice in one group.
-    r.tap(Intent::AddMemberByCard).ev(Event::CardRead(siti())).tap(Intent::ConfirmIdentity);
+    r.tap(Intent::AddMemberByCard)
+        .ev(Event::CardRead(siti()))
+        .tap(Intent::ConfirmIdentity);
     r.ev(Event::Checked(Ok(())));
-    assert_eq!(r.k.screen, Screen::Problem { problem: Problem::AlreadyInGroup, way_out: WayOut::Members });
+    assert_eq!(
+        r.k.screen,
+        Screen::Problem {
+            problem: Problem::AlreadyInGroup,
+            way_out: WayOut::Members
+        }
+    );
 }
 
 #[test]
 fn a_refused_lead_ends_the_session() {
     let mut r = Run::new();
-    r.tap(Intent::Start).ev(Event::CardRead(siti())).tap(Intent::ConfirmIdentity);
-    r.ev(Event::Checked(Err(RuleViolation::Cooldown { until: d(2026, 12, 10) })));
-    assert_eq!(r.k.screen, Screen::Problem { problem: Problem::Refused { rule: "cooldown" }, way_out: WayOut::Idle });
+    r.tap(Intent::Start)
+        .ev(Event::CardRead(siti()))
+        .tap(Intent::ConfirmIdentity);
+    r.ev(Event::Checked(Err(RuleViolation::Cooldown {
+        until: d(2026, 12, 10),
+    })));
+    assert_eq!(
+        r.k.screen,
+        Screen::Problem {
+            problem: Problem::Refused { rule: "cooldown" },
+            way_out: WayOut::Idle
+        }
+    );
     r.tap(Intent::Dismiss);
     assert_eq!(r.screen(), "idle");
 }
@@ -421,9 +608,14 @@ fn a_group_stops_at_five() {
     for i in 1..5u32 {
         // Children of the same KK, born on different days of 2015.
         let nik = format!("21020101{:02}15000{}", i, i);
-        r.tap(Intent::AddChild).tap(Intent::EnterNik { nik, kk: Some(KK.into()) });
+        r.tap(Intent::AddChild).tap(Intent::EnterNik {
+            nik,
+            kk: Some(KK.into()),
+        });
         assert_eq!(r.screen(), "confirm_identity", "child {i}");
-        r.tap(Intent::ConfirmIdentity).ev(Event::Checked(Ok(()))).tap(Intent::ConfirmDetails);
+        r.tap(Intent::ConfirmIdentity)
+            .ev(Event::Checked(Ok(())))
+            .tap(Intent::ConfirmDetails);
         assert_eq!(r.screen(), "members");
     }
     assert_eq!(r.k.members.len(), 5);
@@ -437,11 +629,27 @@ fn a_day_without_numbers_is_full_and_cannot_be_chosen() {
     let mut r = Run::new();
     r.tap(Intent::Start).add_by_card(siti());
     r.to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
-    r.tap(Intent::ChooseDate { date: d(2026, 11, 25) });
-    assert_eq!(r.k.screen, Screen::Date { refused: Some(d(2026, 11, 25)) });
-    r.tap(Intent::ChooseDate { date: d(2026, 11, 28) }); // Saturday
-    assert_eq!(r.k.screen, Screen::Date { refused: Some(d(2026, 11, 28)) });
-    r.tap(Intent::ChooseDate { date: d(2026, 11, 24) });
+    r.tap(Intent::ChooseDate {
+        date: d(2026, 11, 25),
+    });
+    assert_eq!(
+        r.k.screen,
+        Screen::Date {
+            refused: Some(d(2026, 11, 25))
+        }
+    );
+    r.tap(Intent::ChooseDate {
+        date: d(2026, 11, 28),
+    }); // Saturday
+    assert_eq!(
+        r.k.screen,
+        Screen::Date {
+            refused: Some(d(2026, 11, 28))
+        }
+    );
+    r.tap(Intent::ChooseDate {
+        date: d(2026, 11, 24),
+    });
     assert_eq!(r.screen(), "session");
 }
 
@@ -450,7 +658,13 @@ fn an_office_where_the_kiosk_holds_nothing_says_so() {
     let mut r = Run::new();
     r.tap(Intent::Start).add_by_card(siti());
     r.to_dates(Vec::new());
-    assert_eq!(r.k.screen, Screen::Problem { problem: Problem::NoNumbers, way_out: WayOut::Office });
+    assert_eq!(
+        r.k.screen,
+        Screen::Problem {
+            problem: Problem::NoNumbers,
+            way_out: WayOut::Office
+        }
+    );
     r.tap(Intent::Dismiss);
     assert_eq!(r.screen(), "office");
 }
@@ -460,13 +674,22 @@ fn numbers_gone_at_commit_sends_the_applicant_back_to_choose() {
     let mut r = Run::new();
     r.tap(Intent::Start).add_by_card(siti());
     r.to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
-    r.tap(Intent::ChooseDate { date: d(2026, 11, 24) })
-        .tap(Intent::ChooseSession { session_id: "S1".into() })
-        .tap(Intent::ConfirmBooking)
-        .ev(Event::Committed(Err(CommitFailure::NumbersGone)));
+    r.tap(Intent::ChooseDate {
+        date: d(2026, 11, 24),
+    })
+    .tap(Intent::ChooseSession {
+        session_id: "S1".into(),
+    })
+    .tap(Intent::ConfirmBooking)
+    .ev(Event::Committed(Err(CommitFailure::NumbersGone)));
     assert_eq!(
         r.k.screen,
-        Screen::Problem { problem: Problem::Commit { failure: CommitFailure::NumbersGone }, way_out: WayOut::Session }
+        Screen::Problem {
+            problem: Problem::Commit {
+                failure: CommitFailure::NumbersGone
+            },
+            way_out: WayOut::Session
+        }
     );
     r.tap(Intent::Dismiss);
     assert_eq!(r.screen(), "loading_availability");
@@ -479,9 +702,13 @@ fn a_failed_print_keeps_the_booking_and_can_be_retried() {
     let mut r = Run::new();
     r.tap(Intent::Start).add_by_card(siti());
     r.to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
-    r.tap(Intent::ChooseDate { date: d(2026, 11, 24) })
-        .tap(Intent::ChooseSession { session_id: "S1".into() })
-        .tap(Intent::ConfirmBooking);
+    r.tap(Intent::ChooseDate {
+        date: d(2026, 11, 24),
+    })
+    .tap(Intent::ChooseSession {
+        session_id: "S1".into(),
+    })
+    .tap(Intent::ConfirmBooking);
     let booked = Booked {
         group_id: "g1".into(),
         booking_code: "AAAA-BBBB".into(),
@@ -494,12 +721,27 @@ fn a_failed_print_keeps_the_booking_and_can_be_retried() {
     r.ev(Event::Printed(Err(PrintFailure::PaperOut)));
     assert_eq!(
         r.k.screen,
-        Screen::Problem { problem: Problem::Print { failure: PrintFailure::PaperOut }, way_out: WayOut::Done }
+        Screen::Problem {
+            problem: Problem::Print {
+                failure: PrintFailure::PaperOut
+            },
+            way_out: WayOut::Done
+        }
     );
     // Cancel cannot undo a booking: it only leaves, and records no cancellation.
-    let mut c = Run { k: r.k.clone(), now: r.now, fx: Vec::new() };
+    let mut c = Run {
+        k: r.k.clone(),
+        now: r.now,
+        fx: Vec::new(),
+    };
     c.tap(Intent::Cancel);
-    assert!(!c.has(|e| matches!(e, Effect::Audit { event: "session_cancelled", .. })));
+    assert!(!c.has(|e| matches!(
+        e,
+        Effect::Audit {
+            event: "session_cancelled",
+            ..
+        }
+    )));
     r.tap(Intent::RetryPrint);
     assert_eq!(r.screen(), "printing");
     r.ev(Event::Printed(Ok(())));
@@ -517,20 +759,42 @@ fn out_of_service_takes_no_new_session() {
     assert!(!view(&r.k, r.now).actions.contains(&"start"));
     r.ev(Event::ServiceChanged(None));
     r.ev(Event::CardRead(siti()));
-    assert_eq!(r.screen(), "confirm_identity", "a card on the idle screen starts a session");
+    assert_eq!(
+        r.screen(),
+        "confirm_identity",
+        "a card on the idle screen starts a session"
+    );
 }
 
 #[test]
 fn declared_priority_that_does_not_fit_is_dropped() {
     let mut r = Run::new();
-    r.tap(Intent::Start).ev(Event::CardRead(budi())).tap(Intent::ConfirmIdentity).ev(Event::Checked(Ok(())));
-    r.tap(Intent::ChooseApplicationType { application_type: ApplicationType::New })
-        .tap(Intent::ChoosePassportType { passport_type: PassportType::Regular48 })
-        .tap(Intent::DeclarePriority { reason: Some(PriorityReason::Pregnant) })
-        .tap(Intent::ConfirmDetails);
+    r.tap(Intent::Start)
+        .ev(Event::CardRead(budi()))
+        .tap(Intent::ConfirmIdentity)
+        .ev(Event::Checked(Ok(())));
+    r.tap(Intent::ChooseApplicationType {
+        application_type: ApplicationType::New,
+    })
+    .tap(Intent::ChoosePassportType {
+        passport_type: PassportType::Regular48,
+    })
+    .tap(Intent::DeclarePriority {
+        reason: Some(PriorityReason::Pregnant),
+    })
+    .tap(Intent::ConfirmDetails);
     assert_eq!(r.screen(), "details", "a man cannot declare pregnancy");
-    assert!(r.has(|e| matches!(e, Effect::Audit { event: "priority_refused", .. })));
-    r.tap(Intent::DeclarePriority { reason: Some(PriorityReason::Disabled) }).tap(Intent::ConfirmDetails);
+    assert!(r.has(|e| matches!(
+        e,
+        Effect::Audit {
+            event: "priority_refused",
+            ..
+        }
+    )));
+    r.tap(Intent::DeclarePriority {
+        reason: Some(PriorityReason::Disabled),
+    })
+    .tap(Intent::ConfirmDetails);
     assert_eq!(r.screen(), "members");
     assert_eq!(r.k.members[0].kind(), QueueKind::Priority);
 }
@@ -538,11 +802,18 @@ fn declared_priority_that_does_not_fit_is_dropped() {
 #[test]
 fn intents_that_do_not_apply_are_ignored() {
     let mut r = Run::new();
-    for i in [Intent::ConfirmBooking, Intent::Finish, Intent::Dismiss, Intent::ConfirmIdentity] {
+    for i in [
+        Intent::ConfirmBooking,
+        Intent::Finish,
+        Intent::Dismiss,
+        Intent::ConfirmIdentity,
+    ] {
         r.tap(i);
         assert_eq!(r.screen(), "idle");
         assert!(r.fx.is_empty());
     }
-    r.tap(Intent::SetLanguage { language: Language::En });
+    r.tap(Intent::SetLanguage {
+        language: Language::En,
+    });
     assert_eq!(view(&r.k, r.now).language, Language::En);
 }

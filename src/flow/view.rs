@@ -170,9 +170,11 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
         screen: screen_name(&state.screen),
         language: state.language,
         actions: Vec::new(),
-        warning_seconds_left: state
-            .warned_at
-            .map(|at| (state.timeouts.reset_after - (now - at)).num_seconds().max(0)),
+        warning_seconds_left: state.warned_at.map(|at| {
+            (state.timeouts.reset_after - (now - at))
+                .num_seconds()
+                .max(0)
+        }),
         out_of_service: state.out_of_service.clone(),
         purpose: None,
         card_problem: None,

@@ -75,21 +75,46 @@ pub struct Visit {
 }
 
 const MALE: &[&str] = &[
-    "BUDI", "AGUS", "RUDI", "HENDRA", "ANDI", "JOKO", "RIZKY", "FAJAR", "DEDI", "YUSUF",
-    "IRFAN", "ARIF", "BAMBANG", "SLAMET", "HASAN", "RAHMAT", "TAUFIK", "WAHYU", "EKO", "IMAM",
+    "BUDI", "AGUS", "RUDI", "HENDRA", "ANDI", "JOKO", "RIZKY", "FAJAR", "DEDI", "YUSUF", "IRFAN",
+    "ARIF", "BAMBANG", "SLAMET", "HASAN", "RAHMAT", "TAUFIK", "WAHYU", "EKO", "IMAM",
 ];
 const FEMALE: &[&str] = &[
-    "SITI", "DEWI", "RINA", "AYU", "NUR", "LESTARI", "FITRI", "INDAH", "WULAN", "MAYA",
-    "SRI", "RATNA", "YULIA", "PUTRI", "NOVI", "ANI", "WATI", "LINDA", "RAHMA", "DIAN",
+    "SITI", "DEWI", "RINA", "AYU", "NUR", "LESTARI", "FITRI", "INDAH", "WULAN", "MAYA", "SRI",
+    "RATNA", "YULIA", "PUTRI", "NOVI", "ANI", "WATI", "LINDA", "RAHMA", "DIAN",
 ];
 const SECOND: &[&str] = &[
-    "SANTOSO", "AMINAH", "HIDAYAT", "SAPUTRA", "LESTARI", "PRATAMA", "WIJAYA", "KURNIAWAN",
-    "SARI", "RAHAYU", "SETIAWAN", "HASIBUAN", "NASUTION", "SIREGAR", "PANJAITAN", "TANJUNG",
-    "SYAHPUTRA", "MAULANA", "PERMATA", "HANDAYANI",
+    "SANTOSO",
+    "AMINAH",
+    "HIDAYAT",
+    "SAPUTRA",
+    "LESTARI",
+    "PRATAMA",
+    "WIJAYA",
+    "KURNIAWAN",
+    "SARI",
+    "RAHAYU",
+    "SETIAWAN",
+    "HASIBUAN",
+    "NASUTION",
+    "SIREGAR",
+    "PANJAITAN",
+    "TANJUNG",
+    "SYAHPUTRA",
+    "MAULANA",
+    "PERMATA",
+    "HANDAYANI",
 ];
 const STREETS: &[&str] = &[
-    "JL. NUSANTARA", "JL. TELUK AIR", "JL. AMD", "JL. POROS", "JL. PELABUHAN", "JL. MERDEKA",
-    "JL. SUDIRMAN", "JL. KAPLING", "JL. PRAMUKA", "JL. CANDI",
+    "JL. NUSANTARA",
+    "JL. TELUK AIR",
+    "JL. AMD",
+    "JL. POROS",
+    "JL. PELABUHAN",
+    "JL. MERDEKA",
+    "JL. SUDIRMAN",
+    "JL. KAPLING",
+    "JL. PRAMUKA",
+    "JL. CANDI",
 ];
 
 /// Province, regency, districts, birth place: where applicants at a Karimun kiosk are
@@ -172,14 +197,24 @@ impl Crowd {
         )
     }
 
-    fn person_in(&mut self, home: (u8, u8, u8, &'static str), kk: &str, surname: &str, years: (i32, i32), sex: Sex) -> Person {
+    fn person_in(
+        &mut self,
+        home: (u8, u8, u8, &'static str),
+        kk: &str,
+        surname: &str,
+        years: (i32, i32),
+        sex: Sex,
+    ) -> Person {
         let birth_date = self.date_between(years.0, years.1);
         let given = match sex {
             Sex::Male => MALE,
             Sex::Female => FEMALE,
         };
         let first = given.choose(&mut self.rng).copied().unwrap_or("BUDI");
-        let street = STREETS.choose(&mut self.rng).copied().unwrap_or("JL. POROS");
+        let street = STREETS
+            .choose(&mut self.rng)
+            .copied()
+            .unwrap_or("JL. POROS");
         let (p, r, dist, place) = home;
         Person {
             nik: self.nik(p, r, dist, birth_date, sex),
@@ -195,12 +230,20 @@ impl Crowd {
     fn household(&mut self) -> ((u8, u8, u8, &'static str), String, String) {
         let home = self.origin();
         let kk = self.kk(home.0, home.1, home.2);
-        let surname = SECOND.choose(&mut self.rng).copied().unwrap_or("SANTOSO").to_string();
+        let surname = SECOND
+            .choose(&mut self.rng)
+            .copied()
+            .unwrap_or("SANTOSO")
+            .to_string();
         (home, kk, surname)
     }
 
     fn sex(&mut self) -> Sex {
-        if self.rng.gen_bool(0.5) { Sex::Female } else { Sex::Male }
+        if self.rng.gen_bool(0.5) {
+            Sex::Female
+        } else {
+            Sex::Male
+        }
     }
 
     fn adult(&mut self) -> Person {
@@ -243,9 +286,18 @@ impl Crowd {
             let office_id = self.office();
             let roll = self.rng.gen_range(0..100);
             let (lead, members) = if behaviour == Behaviour::SecondBooking {
-                match visits.iter().find(|v| v.behaviour == Behaviour::Plain && v.members.is_empty()) {
+                match visits
+                    .iter()
+                    .find(|v| v.behaviour == Behaviour::Plain && v.members.is_empty())
+                {
                     Some(earlier) => (earlier.lead.clone(), Vec::new()),
-                    None => (Entry::Card { person: self.adult(), failures: 0 }, Vec::new()),
+                    None => (
+                        Entry::Card {
+                            person: self.adult(),
+                            failures: 0,
+                        },
+                        Vec::new(),
+                    ),
                 }
             } else if roll < 20 && behaviour == Behaviour::Plain {
                 // A family: two parents' cards and children on the keypad.
@@ -253,25 +305,46 @@ impl Crowd {
                 let mother = self.person_in(home, &kk, &surname, (y - 45, y - 25), Sex::Female);
                 let father = self.person_in(home, &kk, &surname, (y - 50, y - 26), Sex::Male);
                 let kids = self.rng.gen_range(0..=2);
-                let mut members = vec![Entry::Card { person: father, failures: 0 }];
+                let mut members = vec![Entry::Card {
+                    person: father,
+                    failures: 0,
+                }];
                 for _ in 0..kids {
                     let sex = self.sex();
                     let child = self.person_in(home, &kk, &surname, (y - 14, y - 1), sex);
                     members.push(Entry::Child { person: child });
                 }
-                (Entry::Card { person: mother, failures: 0 }, members)
+                (
+                    Entry::Card {
+                        person: mother,
+                        failures: 0,
+                    },
+                    members,
+                )
             } else if roll < 35 && behaviour == Behaviour::Plain {
                 let (home, kk, surname) = self.household();
                 let sex = self.sex();
                 let elder = self.person_in(home, &kk, &surname, (y - 85, y - 61), sex);
-                (Entry::Card { person: elder, failures: 0 }, Vec::new())
+                (
+                    Entry::Card {
+                        person: elder,
+                        failures: 0,
+                    },
+                    Vec::new(),
+                )
             } else {
                 let failures = match behaviour {
                     Behaviour::KeypadTypo => 3,
                     _ if roll >= 90 => 1,
                     _ => 0,
                 };
-                (Entry::Card { person: self.adult(), failures }, Vec::new())
+                (
+                    Entry::Card {
+                        person: self.adult(),
+                        failures,
+                    },
+                    Vec::new(),
+                )
             };
             visits.push(Visit {
                 number,
@@ -306,7 +379,12 @@ mod tests {
             for e in std::iter::once(&v.lead).chain(&v.members) {
                 let p = e.person();
                 let (_, info) = Nik::parse(&p.nik, today).expect("invented NIK is valid");
-                assert_eq!((info.birth_date, info.sex), (p.birth_date, p.sex), "{}", p.name);
+                assert_eq!(
+                    (info.birth_date, info.sex),
+                    (p.birth_date, p.sex),
+                    "{}",
+                    p.name
+                );
                 assert_eq!(p.kk.len(), 16);
                 seen += 1;
             }

@@ -121,7 +121,10 @@ impl Summary {
     }
 
     pub fn print(&self) {
-        println!("apm-kiosk simulation: {} visits in {:.1} s", self.visits, self.seconds);
+        println!(
+            "apm-kiosk simulation: {} visits in {:.1} s",
+            self.visits, self.seconds
+        );
         println!(
             "  booked            {} applicants in {} groups ({} priority)",
             self.applicants_booked, self.groups_booked, self.priority_booked
@@ -137,21 +140,43 @@ impl Summary {
         for (reason, n) in &self.refused {
             println!("    {reason:<26}{n}");
         }
-        println!("  full day tapped   {} (then chose another day)", self.full_days_refused);
-        println!("  walked away       {} (screen wiped by the inactivity timeout)", self.walked_away);
+        println!(
+            "  full day tapped   {} (then chose another day)",
+            self.full_days_refused
+        );
+        println!(
+            "  walked away       {} (screen wiped by the inactivity timeout)",
+            self.walked_away
+        );
         println!("  cancelled         {}", self.cancelled);
-        println!("  tickets printed   {} (PNG in {})", self.tickets_printed, self.ticket_dir.display());
+        println!(
+            "  tickets printed   {} (PNG in {})",
+            self.tickets_printed,
+            self.ticket_dir.display()
+        );
         println!(
             "  central service   {} of {} registrations accepted, {} rejected, {} pending",
-            self.accepted_by_central, self.registrations, self.rejected_by_central, self.still_pending
+            self.accepted_by_central,
+            self.registrations,
+            self.rejected_by_central,
+            self.still_pending
         );
         if !self.missing_at_central.is_empty() {
-            println!("  MISSING at central: {}", self.missing_at_central.join(", "));
+            println!(
+                "  MISSING at central: {}",
+                self.missing_at_central.join(", ")
+            );
         }
         if !self.duplicate_numbers.is_empty() {
-            println!("  NUMBERS GIVEN TWICE: {}", self.duplicate_numbers.join(", "));
+            println!(
+                "  NUMBERS GIVEN TWICE: {}",
+                self.duplicate_numbers.join(", ")
+            );
         }
-        println!("  result            {}", if self.ok() { "ok" } else { "FAILED" });
+        println!(
+            "  result            {}",
+            if self.ok() { "ok" } else { "FAILED" }
+        );
     }
 }
 
@@ -165,7 +190,12 @@ struct LocalCentral {
 
 impl LocalCentral {
     async fn start(sim: CentralSim, addr: SocketAddr) -> anyhow::Result<LocalCentral> {
-        let mut c = LocalCentral { sim, addr, stop: None, task: None };
+        let mut c = LocalCentral {
+            sim,
+            addr,
+            stop: None,
+            task: None,
+        };
         c.up().await?;
         Ok(c)
     }
@@ -177,9 +207,13 @@ impl LocalCentral {
         self.addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let sim = self.sim.clone();
-        self.task = Some(tokio::spawn(central_sim::serve(sim, listener, async move {
-            let _ = rx.await;
-        })));
+        self.task = Some(tokio::spawn(central_sim::serve(
+            sim,
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+        )));
         self.stop = Some(tx);
         Ok(())
     }
@@ -218,7 +252,13 @@ pub fn card_of(p: &Person) -> CardData {
     }
 }
 
-fn write_config(dir: &Path, central: &str, reader: &Path, printer: &Path, args: &SimulateArgs) -> anyhow::Result<PathBuf> {
+fn write_config(
+    dir: &Path,
+    central: &str,
+    reader: &Path,
+    printer: &Path,
+    args: &SimulateArgs,
+) -> anyhow::Result<PathBuf> {
     let path = dir.join("kiosk.toml");
     let text = format!(
         r#"# Written by `apm-kiosk simulate`: a kiosk on simulated devices.
@@ -267,16 +307,20 @@ const PATIENCE: Duration = Duration::from_secs(20);
 pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
     let started = Instant::now();
     // The daemon runs from anywhere: every path in its config is absolute.
-    let out = std::path::absolute(&args.out).with_context(|| format!("output directory {}", args.out.display()))?;
+    let out = std::path::absolute(&args.out)
+        .with_context(|| format!("output directory {}", args.out.display()))?;
     let state = out.join("state");
     let tickets = out.join("tickets");
     for dir in [&state, &tickets] {
         if dir.exists() {
-            std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("cannot clear {}", dir.display()))?;
         }
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let today = Utc::now().with_timezone(&crate::domain::calendar::Zone::Wib.offset()).date_naive();
+    let today = Utc::now()
+        .with_timezone(&crate::domain::calendar::Zone::Wib.offset())
+        .date_naive();
 
     // The central service: an external one, or the simulator on loopback.
     let mut local: Option<LocalCentral> = None;
@@ -300,18 +344,29 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
     // The devices, on real pseudo-terminals.
     let reader_link = state.join("reader.tty");
     let printer_link = state.join("printer.tty");
-    let reader = ReaderSim::start(&reader_link, args.reader_baud).context("simulated card reader")?;
-    let width = if args.paper == 58 { PaperWidth::Mm58 } else { PaperWidth::Mm80 };
+    let reader =
+        ReaderSim::start(&reader_link, args.reader_baud).context("simulated card reader")?;
+    let width = if args.paper == 58 {
+        PaperWidth::Mm58
+    } else {
+        PaperWidth::Mm80
+    };
     let printer = PrinterSim::start(
         &printer_link,
         &tickets,
-        PrinterSimOptions { width, baud: args.printer_baud, ..PrinterSimOptions::default() },
+        PrinterSimOptions {
+            width,
+            baud: args.printer_baud,
+            ..PrinterSimOptions::default()
+        },
     )
     .context("simulated printer")?;
 
     let config_path = write_config(&state, &central_url, &reader_link, &printer_link, &args)?;
     let config = Config::load(&config_path)?;
-    crate::app::enroll(&config, &enroll_code).await.context("enrollment")?;
+    crate::app::enroll(&config, &enroll_code)
+        .await
+        .context("enrollment")?;
 
     let socket = crate::app::control_socket_path(&config);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -323,7 +378,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
 
     let mut visits = Crowd::new(args.seed, today).visits(args.applicants);
     let mut rng = StdRng::seed_from_u64(args.seed ^ 0x5eed);
-    let outage_until = if args.outage_first_half && local.is_some() { visits.len() / 2 } else { 0 };
+    let outage_until = if args.outage_first_half && local.is_some() {
+        visits.len() / 2
+    } else {
+        0
+    };
     if outage_until > 0 {
         if let Some(c) = local.as_mut() {
             c.down().await;
@@ -331,7 +390,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
         }
     }
 
-    let mut summary = Summary { visits: visits.len(), ticket_dir: tickets.clone(), ..Summary::default() };
+    let mut summary = Summary {
+        visits: visits.len(),
+        ticket_dir: tickets.clone(),
+        ..Summary::default()
+    };
     for (i, visit) in visits.iter_mut().enumerate() {
         if outage_until > 0 && i == outage_until {
             if let Some(c) = local.as_mut() {
@@ -366,9 +429,17 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
             for r in &at_central {
                 *by_id.entry(r.registration_id.to_string()).or_default() += 1;
                 if r.accepted() {
-                    let key = (r.office_id.clone(), r.date.to_string(), r.session_id.clone(), r.kind.code().to_owned(), r.queue_number);
+                    let key = (
+                        r.office_id.clone(),
+                        r.date.to_string(),
+                        r.session_id.clone(),
+                        r.kind.code().to_owned(),
+                        r.queue_number,
+                    );
                     if !numbers.insert(key.clone()) {
-                        summary.duplicate_numbers.push(format!("{} {} {} {}-{}", key.0, key.1, key.2, key.3, key.4));
+                        summary
+                            .duplicate_numbers
+                            .push(format!("{} {} {} {}-{}", key.0, key.1, key.2, key.3, key.4));
                     }
                 }
             }
@@ -381,10 +452,14 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
         }
         None => {
             // An external service: its receipts, stored by the kiosk, are the evidence.
-            summary.accepted_by_central = kiosk_regs.iter().filter(|(_, s)| s == "accepted").count();
-            summary
-                .missing_at_central
-                .extend(kiosk_regs.iter().filter(|(_, s)| s == "pending").map(|(id, _)| id.clone()));
+            summary.accepted_by_central =
+                kiosk_regs.iter().filter(|(_, s)| s == "accepted").count();
+            summary.missing_at_central.extend(
+                kiosk_regs
+                    .iter()
+                    .filter(|(_, s)| s == "pending")
+                    .map(|(id, _)| id.clone()),
+            );
         }
     }
     summary.tickets_printed = printer.tickets().len();
@@ -408,7 +483,12 @@ fn fill_one_day(sim: &CentralSim, today: chrono::NaiveDate) -> anyhow::Result<()
     };
     let office = crate::sync::office_from_wire(&krm).map_err(anyhow::Error::msg)?;
     let now = Utc::now();
-    let Some(day) = office.bookable_dates(now).into_iter().filter(|d| *d > today).nth(1) else {
+    let Some(day) = office
+        .bookable_dates(now)
+        .into_iter()
+        .filter(|d| *d > today)
+        .nth(1)
+    else {
         return Ok(());
     };
     for s in &office.sessions {
@@ -431,7 +511,10 @@ async fn wait_for_numbers(client: &mut Client) -> anyhow::Result<()> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("the kiosk got no queue numbers from the central service within a minute: {}", s["sync"]["last_error"]);
+            bail!(
+                "the kiosk got no queue numbers from the central service within a minute: {}",
+                s["sync"]["last_error"]
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -482,7 +565,11 @@ async fn tap(client: &mut Client, intent: Intent) -> anyhow::Result<()> {
 /// Waits for one of several screens and says which came.
 async fn wait_any(client: &mut Client, screens: &[&str]) -> anyhow::Result<String> {
     client
-        .wait_until(|v| screens.iter().any(|s| v["screen"] == *s), &screens.join("|"), PATIENCE)
+        .wait_until(
+            |v| screens.iter().any(|s| v["screen"] == *s),
+            &screens.join("|"),
+            PATIENCE,
+        )
         .await?;
     Ok(client.screen().to_owned())
 }
@@ -491,7 +578,9 @@ fn refusal(view: &Value) -> String {
     let p = &view["problem"];
     match p["problem"].as_str() {
         Some("refused") => p["rule"].as_str().unwrap_or("refused").to_owned(),
-        Some("card_nik_invalid") => format!("card_nik_invalid:{}", p["reason"].as_str().unwrap_or("")),
+        Some("card_nik_invalid") => {
+            format!("card_nik_invalid:{}", p["reason"].as_str().unwrap_or(""))
+        }
         Some(other) => other.to_owned(),
         None => "unknown".to_owned(),
     }
@@ -499,13 +588,22 @@ fn refusal(view: &Value) -> String {
 
 /// Identifies one person at the card screen or the keypad; returns the screen reached
 /// (confirm_identity, or problem).
-async fn identify(client: &mut Client, reader: &crate::hardware::reader::sim::ReaderSimHandle, entry: &Entry, behaviour: Behaviour) -> anyhow::Result<String> {
+async fn identify(
+    client: &mut Client,
+    reader: &crate::hardware::reader::sim::ReaderSimHandle,
+    entry: &Entry,
+    behaviour: Behaviour,
+) -> anyhow::Result<String> {
     match entry {
         Entry::Card { person, failures } => {
             for _ in 0..*failures {
                 reader.present_error(ReadErrorCode::CardRemoved);
                 client
-                    .wait_until(|v| v["screen"] == "read_card" && v["card_problem"].is_string(), "read error shown", PATIENCE)
+                    .wait_until(
+                        |v| v["screen"] == "read_card" && v["card_problem"].is_string(),
+                        "read error shown",
+                        PATIENCE,
+                    )
                     .await?;
                 // The next view must be a new one: forget this one.
                 client.view["card_problem"] = Value::Null;
@@ -513,22 +611,49 @@ async fn identify(client: &mut Client, reader: &crate::hardware::reader::sim::Re
             if behaviour == Behaviour::KeypadTypo {
                 tap(client, Intent::ManualEntry).await?;
                 client.wait_for("manual_nik", PATIENCE).await?;
-                tap(client, Intent::EnterNik { nik: crowd::typo(&person.nik), kk: None }).await?;
+                tap(
+                    client,
+                    Intent::EnterNik {
+                        nik: crowd::typo(&person.nik),
+                        kk: None,
+                    },
+                )
+                .await?;
                 client
-                    .wait_until(|v| v["entry_problem"].is_object() || v["entry_problem"].is_string(), "keypad refusal", PATIENCE)
+                    .wait_until(
+                        |v| v["entry_problem"].is_object() || v["entry_problem"].is_string(),
+                        "keypad refusal",
+                        PATIENCE,
+                    )
                     .await?;
-                tap(client, Intent::EnterNik { nik: person.nik.clone(), kk: None }).await?;
+                tap(
+                    client,
+                    Intent::EnterNik {
+                        nik: person.nik.clone(),
+                        kk: None,
+                    },
+                )
+                .await?;
             } else {
                 let mut card = card_of(person);
                 if behaviour == Behaviour::MismatchedCard {
                     // The chip's birth date says one thing, the NIK another.
-                    card.birth_date = (person.birth_date + chrono::TimeDelta::days(1)).format("%Y-%m-%d").to_string();
+                    card.birth_date = (person.birth_date + chrono::TimeDelta::days(1))
+                        .format("%Y-%m-%d")
+                        .to_string();
                 }
                 reader.present_card(card);
             }
         }
         Entry::Child { person } => {
-            tap(client, Intent::EnterNik { nik: person.nik.clone(), kk: Some(person.kk.clone()) }).await?;
+            tap(
+                client,
+                Intent::EnterNik {
+                    nik: person.nik.clone(),
+                    kk: Some(person.kk.clone()),
+                },
+            )
+            .await?;
         }
     }
     let screen = wait_any(client, &["confirm_identity", "problem"]).await?;
@@ -540,7 +665,12 @@ async fn identify(client: &mut Client, reader: &crate::hardware::reader::sim::Re
 
 /// Confirms the identity on screen and fills in the details; Ok(None) when the person
 /// joined the group, Ok(Some(reason)) when a rule refused them.
-async fn confirm_and_detail(client: &mut Client, rng: &mut StdRng, declare: Option<PriorityReason>, first: bool) -> anyhow::Result<Option<String>> {
+async fn confirm_and_detail(
+    client: &mut Client,
+    rng: &mut StdRng,
+    declare: Option<PriorityReason>,
+    first: bool,
+) -> anyhow::Result<Option<String>> {
     tap(client, Intent::ConfirmIdentity).await?;
     if wait_any(client, &["details", "problem"]).await? == "problem" {
         let reason = refusal(&client.view);
@@ -548,11 +678,27 @@ async fn confirm_and_detail(client: &mut Client, rng: &mut StdRng, declare: Opti
         return Ok(Some(reason));
     }
     if first {
-        let at = *[ApplicationType::New, ApplicationType::New, ApplicationType::Replacement, ApplicationType::Damaged, ApplicationType::Lost]
-            .choose(rng)
-            .unwrap_or(&ApplicationType::New);
-        let pt = if rng.gen_bool(0.7) { PassportType::Electronic } else { PassportType::Regular48 };
-        tap(client, Intent::ChooseApplicationType { application_type: at }).await?;
+        let at = *[
+            ApplicationType::New,
+            ApplicationType::New,
+            ApplicationType::Replacement,
+            ApplicationType::Damaged,
+            ApplicationType::Lost,
+        ]
+        .choose(rng)
+        .unwrap_or(&ApplicationType::New);
+        let pt = if rng.gen_bool(0.7) {
+            PassportType::Electronic
+        } else {
+            PassportType::Regular48
+        };
+        tap(
+            client,
+            Intent::ChooseApplicationType {
+                application_type: at,
+            },
+        )
+        .await?;
         tap(client, Intent::ChoosePassportType { passport_type: pt }).await?;
     }
     if declare.is_some() {
@@ -563,7 +709,12 @@ async fn confirm_and_detail(client: &mut Client, rng: &mut StdRng, declare: Opti
     Ok(None)
 }
 
-async fn drive(visit: &Visit, client: &mut Client, reader: &crate::hardware::reader::sim::ReaderSimHandle, rng: &mut StdRng) -> anyhow::Result<VisitOutcome> {
+async fn drive(
+    visit: &Visit,
+    client: &mut Client,
+    reader: &crate::hardware::reader::sim::ReaderSimHandle,
+    rng: &mut StdRng,
+) -> anyhow::Result<VisitOutcome> {
     let mut out = VisitOutcome::default();
     client.wait_for("idle", PATIENCE).await?;
     tap(client, Intent::Start).await?;
@@ -576,7 +727,8 @@ async fn drive(visit: &Visit, client: &mut Client, reader: &crate::hardware::rea
         client.wait_for("idle", PATIENCE).await?;
         return Ok(out);
     }
-    let declare = (visit.behaviour == Behaviour::DeclaresDisability).then_some(PriorityReason::Disabled);
+    let declare =
+        (visit.behaviour == Behaviour::DeclaresDisability).then_some(PriorityReason::Disabled);
     if let Some(reason) = confirm_and_detail(client, rng, declare, true).await? {
         out.refused.push(reason);
         client.wait_for("idle", PATIENCE).await?;
@@ -606,19 +758,29 @@ async fn drive(visit: &Visit, client: &mut Client, reader: &crate::hardware::rea
             client.wait_for("members", PATIENCE).await?;
         }
     }
-    let group: Vec<Value> = client.view["members"].as_array().cloned().unwrap_or_default();
+    let group: Vec<Value> = client.view["members"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
 
     // Office, day, session.
     tap(client, Intent::FinishMembers).await?;
     client.wait_for("office", PATIENCE).await?;
     let offices: Vec<String> = client.view["offices"]
         .as_array()
-        .map(|a| a.iter().filter_map(|o| o["office_id"].as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| o["office_id"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let office_id = if offices.iter().any(|o| o == visit.office_id) {
         visit.office_id.to_owned()
     } else {
-        offices.first().cloned().context("the kiosk offers no office")?
+        offices
+            .first()
+            .cloned()
+            .context("the kiosk offers no office")?
     };
     tap(client, Intent::ChooseOffice { office_id }).await?;
     if wait_any(client, &["date", "problem"]).await? == "problem" {
@@ -640,33 +802,69 @@ async fn drive(visit: &Visit, client: &mut Client, reader: &crate::hardware::rea
     };
     if visit.behaviour == Behaviour::TriesFullDay {
         if let Some(full) = dates(&client.view, "full").first() {
-            tap(client, Intent::ChooseDate { date: full.parse()? }).await?;
+            tap(
+                client,
+                Intent::ChooseDate {
+                    date: full.parse()?,
+                },
+            )
+            .await?;
             client
-                .wait_until(|v| v["problem"]["rule"] == "date_full", "full day refused", PATIENCE)
+                .wait_until(
+                    |v| v["problem"]["rule"] == "date_full",
+                    "full day refused",
+                    PATIENCE,
+                )
                 .await?;
             out.saw_full_day = true;
         }
     }
     let open = dates(&client.view, "open");
-    let Some(date) = open.iter().take(5).collect::<Vec<_>>().choose(rng).map(|d| (*d).clone()) else {
+    let Some(date) = open
+        .iter()
+        .take(5)
+        .collect::<Vec<_>>()
+        .choose(rng)
+        .map(|d| (*d).clone())
+    else {
         out.refused.push("no_open_day".into());
         tap(client, Intent::Cancel).await?;
         client.wait_for("idle", PATIENCE).await?;
         return Ok(out);
     };
-    tap(client, Intent::ChooseDate { date: date.parse()? }).await?;
+    tap(
+        client,
+        Intent::ChooseDate {
+            date: date.parse()?,
+        },
+    )
+    .await?;
     client.wait_for("session", PATIENCE).await?;
     if visit.behaviour == Behaviour::WalksAway {
         // Nobody taps: the warning comes, then the screen is wiped.
-        client.wait_until(|v| v["screen"] == "idle", "idle after the timeout", Duration::from_secs(30)).await?;
+        client
+            .wait_until(
+                |v| v["screen"] == "idle",
+                "idle after the timeout",
+                Duration::from_secs(30),
+            )
+            .await?;
         out.walked_away = true;
         return Ok(out);
     }
     let sessions: Vec<String> = client.view["sessions"]
         .as_array()
-        .map(|a| a.iter().filter(|s| s["bookable"] == true).filter_map(|s| s["session_id"].as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter(|s| s["bookable"] == true)
+                .filter_map(|s| s["session_id"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
-    let session_id = sessions.choose(rng).cloned().context("an open day offers no session")?;
+    let session_id = sessions
+        .choose(rng)
+        .cloned()
+        .context("an open day offers no session")?;
     tap(client, Intent::ChooseSession { session_id }).await?;
     client.wait_for("review", PATIENCE).await?;
     if visit.behaviour == Behaviour::CancelsAtReview {
@@ -693,7 +891,10 @@ async fn drive(visit: &Visit, client: &mut Client, reader: &crate::hardware::rea
             }
         }
     }
-    let tickets = client.view["booking"]["tickets"].as_array().cloned().unwrap_or_default();
+    let tickets = client.view["booking"]["tickets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     out.booked = tickets.len();
     out.priority = tickets.iter().filter(|t| t["kind"] == "priority").count();
     debug_assert_eq!(tickets.len(), group.len());

@@ -18,7 +18,9 @@ use serde::Serialize;
 
 use crate::domain::calendar::Office;
 use crate::domain::rules::PastBooking;
-use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, QueueKind, QueueNumber};
+use crate::domain::{
+    ApplicationType, Language, PassportType, PriorityReason, QueueKind, QueueNumber,
+};
 use crate::flow::{Applicant, Availability, Booked, BookedTicket, BookingRequest, SlotCount};
 
 /// The migrations, in order. Never edit one that has been released: add a new one.
@@ -28,7 +30,9 @@ const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("migrations/0001_initial.s
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("database schema version {found} is newer than this software knows ({known}); install the newer software or restore a backup")]
+    #[error(
+        "database schema version {found} is newer than this software knows ({known}); install the newer software or restore a backup"
+    )]
     TooNew { found: u32, known: u32 },
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
@@ -246,7 +250,9 @@ impl Store {
 
     /// The schema version now in the file.
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
@@ -256,7 +262,9 @@ impl Store {
             return Err(StoreError::TooNew { found, known });
         }
         for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > found) {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Exclusive)?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", version)?;
             tx.commit()?;
@@ -267,7 +275,9 @@ impl Store {
 
     /// `PRAGMA integrity_check`: "ok" or what is wrong.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
-        Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
 
     pub fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -286,7 +296,12 @@ impl Store {
         Ok(())
     }
 
-    pub fn audit(&mut self, at: DateTime<Utc>, event: &str, detail: &str) -> Result<(), StoreError> {
+    pub fn audit(
+        &mut self,
+        at: DateTime<Utc>,
+        event: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO audit (at, event, detail) VALUES (?1, ?2, ?3)",
             params![ts(at), event, detail],
@@ -306,7 +321,9 @@ impl Store {
     // --- offices -------------------------------------------------------------------
 
     pub fn offices(&self) -> Result<Vec<Office>, StoreError> {
-        let mut st = self.conn.prepare("SELECT body FROM offices ORDER BY office_id")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT body FROM offices ORDER BY office_id")?;
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
         rows.map(|body| {
             serde_json::from_str(&body?).map_err(|e| StoreError::Corrupt(format!("office: {e}")))
@@ -386,9 +403,17 @@ impl Store {
     }
 
     /// What the flow may offer at one office, from `from` on.
-    pub fn availability(&self, office_id: &str, from: NaiveDate) -> Result<Availability, StoreError> {
+    pub fn availability(
+        &self,
+        office_id: &str,
+        from: NaiveDate,
+    ) -> Result<Availability, StoreError> {
         let mut slots: Vec<SlotCount> = Vec::new();
-        for c in self.held_counts(from)?.into_iter().filter(|c| c.office_id == office_id) {
+        for c in self
+            .held_counts(from)?
+            .into_iter()
+            .filter(|c| c.office_id == office_id)
+        {
             let slot = match slots
                 .iter_mut()
                 .find(|s| s.date == c.date && s.session_id == c.session_id)
@@ -401,7 +426,9 @@ impl Store {
                         regular: 0,
                         priority: 0,
                     });
-                    slots.last_mut().ok_or_else(|| StoreError::Corrupt("slot".into()))?
+                    slots
+                        .last_mut()
+                        .ok_or_else(|| StoreError::Corrupt("slot".into()))?
                 }
             };
             match c.kind {
@@ -425,7 +452,11 @@ impl Store {
     }
 
     /// Marks free numbers released (the service has them back).
-    pub fn mark_released(&mut self, allocation_id: &str, numbers: &[u32]) -> Result<(), StoreError> {
+    pub fn mark_released(
+        &mut self,
+        allocation_id: &str,
+        numbers: &[u32],
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         for n in numbers {
             tx.execute(
@@ -442,11 +473,15 @@ impl Store {
 
     /// Every booking this kiosk made for a NIK (by its tag), for the booking rules.
     pub fn history(&self, nik_tag: &str) -> Result<Vec<PastBooking>, StoreError> {
-        let mut st = self.conn.prepare(
-            "SELECT date, created_on, status FROM registrations WHERE nik_tag = ?1",
-        )?;
+        let mut st = self
+            .conn
+            .prepare("SELECT date, created_on, status FROM registrations WHERE nik_tag = ?1")?;
         let rows = st.query_map([nik_tag], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         })?;
         rows.map(|row| {
             let (date, created_on, status) = row?;
@@ -463,7 +498,9 @@ impl Store {
     pub fn blocked_until(&self, h: &str) -> Result<Option<NaiveDate>, StoreError> {
         let until: Option<String> = self
             .conn
-            .query_row("SELECT until FROM blocklist WHERE h = ?1", [h], |r| r.get(0))
+            .query_row("SELECT until FROM blocklist WHERE h = ?1", [h], |r| {
+                r.get(0)
+            })
             .optional()?;
         until.map(|u| parse_date(&u)).transpose()
     }
@@ -649,7 +686,11 @@ impl Store {
         self.tickets_where("r.printed_at IS NULL AND r.group_id != ?1", "")
     }
 
-    pub fn mark_printed(&mut self, registration_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn mark_printed(
+        &mut self,
+        registration_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE registrations SET printed_at = ?2 WHERE registration_id = ?1",
             params![registration_id, ts(at)],
@@ -778,7 +819,11 @@ impl Store {
                 registration_id,
                 office_id,
                 date: parse_date(&date)?,
-                queue_number: QueueNumber { kind: parse_kind(&kind)?, number }.to_string(),
+                queue_number: QueueNumber {
+                    kind: parse_kind(&kind)?,
+                    number,
+                }
+                .to_string(),
                 reason,
             })
         })
@@ -789,9 +834,11 @@ impl Store {
         let count = |sql: &str| -> Result<u32, StoreError> {
             Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
         };
-        let oldest: Option<String> = self
-            .conn
-            .query_row("SELECT MIN(enqueued_at) FROM upload_queue", [], |r| r.get(0))?;
+        let oldest: Option<String> =
+            self.conn
+                .query_row("SELECT MIN(enqueued_at) FROM upload_queue", [], |r| {
+                    r.get(0)
+                })?;
         Ok(StoreStats {
             registrations: count("SELECT COUNT(*) FROM registrations")?,
             groups: count("SELECT COUNT(*) FROM groups")?,

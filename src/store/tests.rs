@@ -4,8 +4,8 @@
 use chrono::{TimeZone, Utc};
 
 use super::*;
-use crate::domain::nik::Nik;
 use crate::domain::Sex;
+use crate::domain::nik::Nik;
 use crate::flow::{IdentitySource, Member};
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
@@ -13,7 +13,9 @@ fn d(y: i32, m: u32, day: u32) -> NaiveDate {
 }
 
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).single().expect("valid time")
+    Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0)
+        .single()
+        .expect("valid time")
 }
 
 fn member(nik: &str, priority: Option<PriorityReason>) -> Member {
@@ -77,7 +79,10 @@ fn migrates_an_empty_file_and_reopens_it() {
     let path = dir.path().join("kiosk.db");
     {
         let store = Store::open(&path).expect("fresh database opens");
-        assert_eq!(store.schema_version().expect("version"), MIGRATIONS.len() as u32);
+        assert_eq!(
+            store.schema_version().expect("version"),
+            MIGRATIONS.len() as u32
+        );
         assert_eq!(store.integrity_check().expect("check"), "ok");
         let mode: String = store
             .conn
@@ -91,7 +96,10 @@ fn migrates_an_empty_file_and_reopens_it() {
         assert_eq!(sync, 2, "synchronous = FULL");
     }
     let store = Store::open(&path).expect("reopens");
-    assert_eq!(store.schema_version().expect("version"), MIGRATIONS.len() as u32);
+    assert_eq!(
+        store.schema_version().expect("version"),
+        MIGRATIONS.len() as u32
+    );
 }
 
 #[test]
@@ -100,7 +108,8 @@ fn refuses_a_database_from_newer_software() {
     let path = dir.path().join("kiosk.db");
     {
         let conn = Connection::open(&path).expect("open");
-        conn.pragma_update(None, "user_version", 99).expect("set version");
+        conn.pragma_update(None, "user_version", 99)
+            .expect("set version");
     }
     match Store::open(&path) {
         Err(StoreError::TooNew { found: 99, .. }) => {}
@@ -119,12 +128,19 @@ fn a_group_takes_the_lowest_numbers_of_each_kind_in_one_transaction() {
         member("2102010303880005", None),
     ]);
     let booked = commit(&mut store, &req).expect("committed");
-    let numbers: Vec<String> = booked.tickets.iter().map(|t| t.queue_number.to_string()).collect();
+    let numbers: Vec<String> = booked
+        .tickets
+        .iter()
+        .map(|t| t.queue_number.to_string())
+        .collect();
     assert_eq!(numbers, ["R-021", "P-004", "R-022"]);
     assert_eq!(booked.booking_code.len(), 9);
 
     let stats = store.stats().expect("stats");
-    assert_eq!((stats.registrations, stats.groups, stats.pending), (3, 1, 3));
+    assert_eq!(
+        (stats.registrations, stats.groups, stats.pending),
+        (3, 1, 3)
+    );
     assert_eq!(stats.held_free, 2);
     assert_eq!(stats.unprinted, 3);
     let audit = store.audit_tail(5).expect("audit");
@@ -136,7 +152,9 @@ fn a_group_takes_the_lowest_numbers_of_each_kind_in_one_transaction() {
     assert_eq!((tickets[1].position, tickets[1].group_size), (2, 3));
     assert_eq!(tickets[0].masked_nik, "2102********0003");
     assert!(tickets[0].qr_payload.starts_with("APM1."));
-    let avail = store.availability("KRM", d(2026, 11, 23)).expect("availability");
+    let avail = store
+        .availability("KRM", d(2026, 11, 23))
+        .expect("availability");
     assert_eq!(avail.held(d(2026, 11, 24), "S1"), (1, 1));
 }
 
@@ -144,13 +162,24 @@ fn a_group_takes_the_lowest_numbers_of_each_kind_in_one_transaction() {
 fn a_group_that_cannot_all_be_numbered_writes_nothing() {
     let mut store = Store::open_in_memory().expect("store");
     hold(&mut store, QueueKind::Regular, &[1]);
-    let req = request(vec![member("2102015708900003", None), member("2102010303880005", None)]);
+    let req = request(vec![
+        member("2102015708900003", None),
+        member("2102010303880005", None),
+    ]);
     match commit(&mut store, &req) {
         Err(CommitError::NumbersGone(QueueKind::Regular)) => {}
         other => panic!("expected NumbersGone, got {other:?}"),
     }
     let stats = store.stats().expect("stats");
-    assert_eq!((stats.registrations, stats.groups, stats.pending, stats.held_free), (0, 0, 0, 1));
+    assert_eq!(
+        (
+            stats.registrations,
+            stats.groups,
+            stats.pending,
+            stats.held_free
+        ),
+        (0, 0, 0, 1)
+    );
 }
 
 #[test]
@@ -168,8 +197,18 @@ fn results_clear_personal_data_and_rejections_free_the_number() {
     store
         .record_results(
             &[
-                (ra.clone(), UploadOutcome::Accepted { receipt: Some("sig".into()) }),
-                (rb.clone(), UploadOutcome::Rejected { reason: "nik_active_booking".into() }),
+                (
+                    ra.clone(),
+                    UploadOutcome::Accepted {
+                        receipt: Some("sig".into()),
+                    },
+                ),
+                (
+                    rb.clone(),
+                    UploadOutcome::Rejected {
+                        reason: "nik_active_booking".into(),
+                    },
+                ),
             ],
             now(),
         )
@@ -177,9 +216,16 @@ fn results_clear_personal_data_and_rejections_free_the_number() {
     assert!(store.pending_uploads(500).expect("pending").is_empty());
     let applicants: u32 = store
         .conn
-        .query_row("SELECT COUNT(*) FROM registrations WHERE applicant IS NOT NULL", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM registrations WHERE applicant IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
         .expect("count");
-    assert_eq!(applicants, 0, "no applicant record kept after the service answered");
+    assert_eq!(
+        applicants, 0,
+        "no applicant record kept after the service answered"
+    );
     let rejections = store.rejections().expect("rejections");
     assert_eq!(rejections.len(), 1);
     assert_eq!(rejections[0].reason, "nik_active_booking");
@@ -201,10 +247,16 @@ fn results_clear_personal_data_and_rejections_free_the_number() {
 fn past_numbers_and_past_visits_are_let_go() {
     let mut store = Store::open_in_memory().expect("store");
     hold(&mut store, QueueKind::Regular, &[1, 2]);
-    let booked = commit(&mut store, &request(vec![member("2102015708900003", None)])).expect("booked");
+    let booked =
+        commit(&mut store, &request(vec![member("2102015708900003", None)])).expect("booked");
     let id = booked.tickets[0].registration_id.clone();
-    store.record_results(&[(id, UploadOutcome::Accepted { receipt: None })], now()).expect("ok");
-    assert_eq!(store.drop_past_numbers(d(2026, 11, 25)).expect("dropped"), 1);
+    store
+        .record_results(&[(id, UploadOutcome::Accepted { receipt: None })], now())
+        .expect("ok");
+    assert_eq!(
+        store.drop_past_numbers(d(2026, 11, 25)).expect("dropped"),
+        1
+    );
     assert_eq!(store.purge_past_visits(d(2026, 11, 25)).expect("purged"), 1);
     let tickets = store.group_tickets(&booked.group_id).expect("tickets");
     assert_eq!(tickets[0].name, None);

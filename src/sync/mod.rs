@@ -82,8 +82,12 @@ pub struct RoundReport {
 
 /// Turns the wire's office into the domain's, refusing what the kiosk cannot use.
 pub fn office_from_wire(o: &wire::Office) -> Result<Office, String> {
-    let zone = Zone::from_tz_name(&o.time_zone)
-        .ok_or_else(|| format!("office {}: unknown time zone {:?}", o.office_id, o.time_zone))?;
+    let zone = Zone::from_tz_name(&o.time_zone).ok_or_else(|| {
+        format!(
+            "office {}: unknown time zone {:?}",
+            o.office_id, o.time_zone
+        )
+    })?;
     let office = Office {
         id: o.office_id.clone(),
         name: o.name.clone(),
@@ -109,7 +113,10 @@ pub fn office_from_wire(o: &wire::Office) -> Result<Office, String> {
 }
 
 /// The upload form of a stored registration. Times are sent in the office's offset.
-pub fn registration_to_wire(p: &PendingUpload, offset: FixedOffset) -> Result<wire::Registration, String> {
+pub fn registration_to_wire(
+    p: &PendingUpload,
+    offset: FixedOffset,
+) -> Result<wire::Registration, String> {
     let uuid = |s: &str| uuid::Uuid::parse_str(s).map_err(|e| format!("stored id: {e}"));
     let a = &p.applicant;
     Ok(wire::Registration {
@@ -181,7 +188,11 @@ impl<C: CentralApi> Syncer<C> {
 
     /// Runs rounds until `shutdown`; a `nudge` starts the next round at once (after a
     /// booking, or when a technician asks).
-    pub async fn run(mut self, nudge: Arc<Notify>, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn run(
+        mut self,
+        nudge: Arc<Notify>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
         tokio::pin!(shutdown);
         loop {
             let result = self.round(Utc::now()).await;
@@ -234,7 +245,9 @@ impl<C: CentralApi> Syncer<C> {
                 "sync round done"
             ),
             Ok(_) => tracing::debug!("sync round: nothing to do"),
-            Err(e) => tracing::warn!(error = %e, retry_in_s = wait.as_secs_f32(), "sync round failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_s = wait.as_secs_f32(), "sync round failed")
+            }
         }
         wait
     }
@@ -261,7 +274,9 @@ impl<C: CentralApi> Syncer<C> {
                     match office_from_wire(o) {
                         Ok(office) => good.push(office),
                         // One bad office must not take the others down with it.
-                        Err(e) => tracing::warn!(problem = %e, "central service sent an office the kiosk cannot use"),
+                        Err(e) => {
+                            tracing::warn!(problem = %e, "central service sent an office the kiosk cannot use")
+                        }
                     }
                 }
                 let keep = good.clone();
@@ -315,7 +330,9 @@ impl<C: CentralApi> Syncer<C> {
                 Err(e) => {
                     let msg = e.to_string();
                     let ids2 = ids.clone();
-                    self.store.run(move |s| s.note_upload_failure(&ids2, &msg)).await?;
+                    self.store
+                        .run(move |s| s.note_upload_failure(&ids2, &msg))
+                        .await?;
                     return Err(e.into());
                 }
             };
@@ -363,7 +380,9 @@ impl<C: CentralApi> Syncer<C> {
             }
             uploaded += outcomes.len();
             let n = outcomes.len();
-            self.store.run(move |s| s.record_results(&outcomes, now)).await?;
+            self.store
+                .run(move |s| s.record_results(&outcomes, now))
+                .await?;
             if n == 0 {
                 return Ok((uploaded, accepted, rejected));
             }
@@ -406,8 +425,10 @@ impl<C: CentralApi> Syncer<C> {
         };
         let response = self.api.allocate(&request).await?;
         for d in &response.denied {
-            self.denied
-                .insert((d.office_id.clone(), d.date, d.session_id.clone(), d.kind), now);
+            self.denied.insert(
+                (d.office_id.clone(), d.date, d.session_id.clone(), d.kind),
+                now,
+            );
         }
         let grants: Vec<HeldAllocation> = response
             .allocations
@@ -438,7 +459,9 @@ impl<C: CentralApi> Syncer<C> {
 /// network together does not come back in step.
 pub fn backoff(failures: u32, interval: Duration) -> Duration {
     let base = MIN_BACKOFF.as_secs_f64() * 2f64.powi(failures.saturating_sub(1).min(16) as i32);
-    let capped = base.min(MAX_BACKOFF.as_secs_f64()).max(interval.as_secs_f64().min(MIN_BACKOFF.as_secs_f64()));
+    let capped = base
+        .min(MAX_BACKOFF.as_secs_f64())
+        .max(interval.as_secs_f64().min(MIN_BACKOFF.as_secs_f64()));
     let jitter = rand::thread_rng().gen_range(0.75..1.25);
     Duration::from_secs_f64((capped * jitter).min(MAX_BACKOFF.as_secs_f64()))
 }
@@ -451,9 +474,15 @@ mod tests {
     fn backoff_grows_and_stays_under_the_cap() {
         let i = Duration::from_secs(30);
         let first = backoff(1, i);
-        assert!(first >= Duration::from_millis(1500) && first <= Duration::from_millis(2500), "{first:?}");
+        assert!(
+            first >= Duration::from_millis(1500) && first <= Duration::from_millis(2500),
+            "{first:?}"
+        );
         let fifth = backoff(5, i);
-        assert!(fifth >= Duration::from_secs(24) && fifth <= Duration::from_secs(40), "{fifth:?}");
+        assert!(
+            fifth >= Duration::from_secs(24) && fifth <= Duration::from_secs(40),
+            "{fifth:?}"
+        );
         for n in [10, 20, 100, u32::MAX] {
             assert!(backoff(n, i) <= MAX_BACKOFF, "{n}");
         }

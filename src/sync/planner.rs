@@ -84,7 +84,11 @@ pub fn plan_allocations(
     for office in offices {
         let today = office.today(now);
         let last = today + TimeDelta::days(i64::from(cfg.hold_days.max(1)) - 1);
-        for date in office.bookable_dates(now).into_iter().filter(|d| *d <= last) {
+        for date in office
+            .bookable_dates(now)
+            .into_iter()
+            .filter(|d| *d <= last)
+        {
             for session in office
                 .sessions
                 .iter()
@@ -143,8 +147,16 @@ mod tests {
             zone: Zone::Wib,
             working_days: vec![1, 2, 3, 4, 5],
             sessions: vec![
-                Session { id: "S1".into(), start: t(8), end: t(10) },
-                Session { id: "S2".into(), start: t(13), end: t(15) },
+                Session {
+                    id: "S1".into(),
+                    start: t(8),
+                    end: t(10),
+                },
+                Session {
+                    id: "S2".into(),
+                    start: t(13),
+                    end: t(15),
+                },
             ],
             booking_window_days: 30,
             closed_dates: BTreeSet::from([d(2026, 11, 26)]),
@@ -152,12 +164,20 @@ mod tests {
     }
 
     fn held(date: NaiveDate, session: &str, kind: QueueKind, free: u32) -> HeldCount {
-        HeldCount { office_id: "KRM".into(), date, session_id: session.into(), kind, free }
+        HeldCount {
+            office_id: "KRM".into(),
+            date,
+            session_id: session.into(),
+            kind,
+            free,
+        }
     }
 
     /// Monday 23 November 2026, 12:00 WIB: S1 of today is over, S2 still bookable.
     fn noon() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 23, 5, 0, 0).single().expect("valid time")
+        Utc.with_ymd_and_hms(2026, 11, 23, 5, 0, 0)
+            .single()
+            .expect("valid time")
     }
 
     #[test]
@@ -166,7 +186,11 @@ mod tests {
         assert_eq!(cfg.regular, Levels { low: 3, target: 8 });
         assert_eq!(cfg.priority, Levels { low: 1, target: 2 });
         let odd = PlannerConfig::from_levels(7, 9, 4);
-        assert_eq!(odd.regular, Levels { low: 4, target: 4 }, "low water never above target");
+        assert_eq!(
+            odd.regular,
+            Levels { low: 4, target: 4 },
+            "low water never above target"
+        );
     }
 
     #[test]
@@ -203,11 +227,22 @@ mod tests {
             held(tue, "S2", QueueKind::Priority, 1),
             held(d(2026, 11, 23), "S2", QueueKind::Priority, 5),
         ];
-        let denied = HashSet::from([("KRM".to_string(), d(2026, 11, 23), "S2".to_string(), QueueKind::Regular)]);
+        let denied = HashSet::from([(
+            "KRM".to_string(),
+            d(2026, 11, 23),
+            "S2".to_string(),
+            QueueKind::Regular,
+        )]);
         let wants = plan_allocations(&[office()], &holding, &denied, noon(), &cfg);
         assert_eq!(
             wants,
-            vec![Want { office_id: "KRM".into(), date: tue, session_id: "S2".into(), kind: QueueKind::Regular, count: 6 }]
+            vec![Want {
+                office_id: "KRM".into(),
+                date: tue,
+                session_id: "S2".into(),
+                kind: QueueKind::Regular,
+                count: 6
+            }]
         );
     }
 }
