@@ -812,7 +812,8 @@ mod tests {
         bare_bad_crc[5] ^= 0x01;
         let cat = |parts: &[&[u8]]| parts.concat();
         // (name, line, frames expected (seq, cmd), bad frames, dropped bytes, resyncs)
-        let cases: Vec<(&str, Vec<u8>, Vec<(u8, u8)>, u64, u64, u32)> = vec![
+        type Case = (&'static str, Vec<u8>, Vec<(u8, u8)>, u64, u64, u32);
+        let cases: Vec<Case> = vec![
             ("clean", cat(&[&ping]), vec![(1, cmd::PING)], 0, 0, 0),
             (
                 "noise before and between",
@@ -1045,7 +1046,7 @@ mod tests {
 
     #[test]
     fn card_data_accepts_any_order_and_skips_unknown_tags() {
-        let mut fields = vec![
+        let mut fields = [
             tlv(0x42, b"future field"),
             tlv(tag::SEX, b"P"),
             tlv(tag::VALID_UNTIL, b"SEUMUR HIDUP"),
