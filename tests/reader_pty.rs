@@ -300,3 +300,25 @@ fn cards_file_is_consistent() {
         assert!(provinces.contains(&needed), "province {needed} present");
     }
 }
+
+#[tokio::test]
+async fn a_simulated_reader_with_nobody_listening_keeps_running() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let link = dir.path().join("apm-reader");
+    let sim = ReaderSim::start(&link, 9600).expect("simulator starts");
+    // Events into a line nobody has open are lost, as on a cable to a switched-off PC.
+    sim.present_card(card(3));
+    sim.remove_card();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut reader = start(SerialReader::new(&link, 9600));
+    assert!(matches!(
+        next(&mut reader, Duration::from_secs(3)).await,
+        ReaderEvent::Connected(_)
+    ));
+    reader.stop();
+    drop(sim);
+    assert!(
+        std::fs::symlink_metadata(&link).is_err(),
+        "dropping the simulator removes its link"
+    );
+}
