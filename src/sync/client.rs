@@ -1,1 +1,601 @@
-//! (module under construction)
+//! The kiosk's client of the central quota service: the [`CentralApi`] capability and
+//! [`HttpCentral`], its HTTPS implementation. It makes exactly one attempt per call and
+//! classifies what went wrong as temporary (retry later) or permanent (this request will
+//! never succeed); retrying, backing off and deciding what to send belong to the sync
+//! loop. The wire types are `protocol::central`.
+//!
+//! Choices where the spec is silent:
+//! - `408 Request Timeout` counts as temporary, like `429` and `5xx` (HTTP's meaning).
+//! - Any answer that is not what the spec says (a 2xx or 4xx body that does not parse,
+//!   a redirect, a 304 where none was asked for) is [`ApiError::Malformed`], temporary:
+//!   a proxy or a half-deployed service should not make a kiosk drop a booking.
+//! - Redirects are not followed: the API has none, and following one could carry the
+//!   bearer token somewhere else.
+//! - `localhost` counts as loopback for plain HTTP (RFC 6761 reserves it).
+//! - Request bodies larger than [`GZIP_THRESHOLD`] bytes are sent gzip-compressed.
+//! - The service's error `message` is kept in the error but left out of its `Display`:
+//!   it is text from outside and could echo what was sent.
+
+use std::future::Future;
+use std::io::Write as _;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::protocol::central::{
+    AllocationsRequest, AllocationsResponse, BlocklistResponse, EnrollRequest, EnrollResponse,
+    ErrorBody, HeartbeatRequest, HeartbeatResponse, KioskKeysResponse,
+    MAX_REGISTRATIONS_PER_UPLOAD, Office, OfficesResponse, RegistrationsRequest,
+    RegistrationsResponse, ReleaseRequest, ReleaseResponse,
+};
+
+/// Request bodies above this many bytes go gzip-compressed.
+pub const GZIP_THRESHOLD: usize = 1024;
+
+/// What the central service can do for the kiosk. One attempt per call; the futures are
+/// `Send` so the sync loop can run them from `tokio::spawn`.
+pub trait CentralApi: Send + Sync {
+    /// `POST /v1/enroll`, the only call made without a token.
+    fn enroll(
+        &self,
+        req: &EnrollRequest,
+    ) -> impl Future<Output = Result<EnrollResponse, ApiError>> + Send;
+
+    /// `GET /v1/offices`, conditional on the ETag of the copy the kiosk holds.
+    fn offices(
+        &self,
+        etag: Option<&str>,
+    ) -> impl Future<Output = Result<OfficesAnswer, ApiError>> + Send;
+
+    /// `POST /v1/allocations`.
+    fn allocate(
+        &self,
+        req: &AllocationsRequest,
+    ) -> impl Future<Output = Result<AllocationsResponse, ApiError>> + Send;
+
+    /// `POST /v1/allocations/release`.
+    fn release(
+        &self,
+        req: &ReleaseRequest,
+    ) -> impl Future<Output = Result<ReleaseResponse, ApiError>> + Send;
+
+    /// `POST /v1/registrations`, at most [`MAX_REGISTRATIONS_PER_UPLOAD`] per call.
+    fn upload(
+        &self,
+        req: &RegistrationsRequest,
+    ) -> impl Future<Output = Result<RegistrationsResponse, ApiError>> + Send;
+
+    /// `POST /v1/heartbeat`.
+    fn heartbeat(
+        &self,
+        req: &HeartbeatRequest,
+    ) -> impl Future<Output = Result<HeartbeatResponse, ApiError>> + Send;
+
+    /// `GET /v1/nik-blocklist?since=<version>`; `since = 0` asks for the full list.
+    fn blocklist(
+        &self,
+        since: u64,
+    ) -> impl Future<Output = Result<BlocklistResponse, ApiError>> + Send;
+
+    /// `GET /v1/kiosk-keys`.
+    fn kiosk_keys(&self) -> impl Future<Output = Result<KioskKeysResponse, ApiError>> + Send;
+}
+
+/// The answer to a conditional `GET /v1/offices`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OfficesAnswer {
+    /// `304`: the kiosk's copy is current.
+    NotModified,
+    Fresh {
+        /// To send as `If-None-Match` next time; `None` when the service gave none.
+        etag: Option<String>,
+        offices: Vec<Office>,
+    },
+}
+
+/// Why a call to the central service did not give its answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Time-out, broken connection, `5xx`, `408`, `429`: try again later, no sooner
+    /// than `retry_after` when the service said so.
+    #[error("central service temporarily unavailable: {reason}")]
+    Temporary {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// A `4xx` with the spec's error code: this request will not succeed as it is.
+    #[error("central service refused the request: HTTP {status} {code}")]
+    Permanent {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// An answer that is not what the spec says; treated as temporary.
+    #[error("central service gave an unexpected answer (HTTP {status}): {detail}")]
+    Malformed { status: u16, detail: String },
+    /// The call could not be made as asked: a bad base URL, plain HTTP to a host that
+    /// is not loopback, an unreadable CA, a call that needs a token before enrollment,
+    /// or a request over the spec's limits. Fix the configuration or the caller.
+    #[error("central client misconfigured: {reason}")]
+    Setup { reason: String },
+}
+
+impl ApiError {
+    /// Whether the same request may succeed later.
+    pub fn is_temporary(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Temporary { .. } | ApiError::Malformed { .. }
+        )
+    }
+
+    /// How long the service asked the kiosk to wait, when it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Temporary { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The spec's error code of a permanent refusal (`invalid_code`, `unauthorized`...).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ApiError::Permanent { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    fn setup(reason: impl Into<String>) -> ApiError {
+        ApiError::Setup {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The central service over HTTPS (or plain HTTP on loopback, for the simulator).
+#[derive(Debug, Clone)]
+pub struct HttpCentral {
+    http: reqwest::Client,
+    /// Base URL without a trailing slash; endpoint paths are appended to it, so a
+    /// service mounted under a path prefix works.
+    base: String,
+    /// Bearer token from enrollment; `None` until the kiosk is enrolled.
+    token: Option<String>,
+}
+
+impl HttpCentral {
+    /// A client for the service at `base_url`. `timeout` bounds every call from
+    /// connecting to the last byte. With `ca_pem`, only the CA certificates in it are
+    /// trusted (pinning); otherwise the system's roots are.
+    pub fn new(
+        base_url: &str,
+        token: Option<String>,
+        timeout: Duration,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<HttpCentral, ApiError> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        let url = Url::parse(&base)
+            .map_err(|e| ApiError::setup(format!("central URL {base_url:?} is not a URL: {e}")))?;
+        check_transport(&url)?;
+        if timeout.is_zero() {
+            return Err(ApiError::setup("time-out must be longer than zero"));
+        }
+
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("apm-kiosk/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
+            // Sets `Accept-Encoding: gzip` and decodes gzip answers.
+            .gzip(true)
+            .tls_backend_rustls();
+        if let Some(pem) = ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ApiError::setup(format!("pinned CA is not PEM: {e}")))?;
+            if certs.is_empty() {
+                return Err(ApiError::setup("pinned CA file holds no certificate"));
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ApiError::setup(format!("cannot build HTTP client: {e}")))?;
+        Ok(HttpCentral { http, base, token })
+    }
+
+    /// Use `token` from now on (after enrollment).
+    pub fn set_token(&mut self, token: String) {
+        self.token = Some(token);
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Builds one request: the bearer token when `auth`, the JSON body (compressed when
+    /// large), and `If-None-Match` when given.
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        auth: bool,
+        body: Option<Vec<u8>>,
+        if_none_match: Option<&str>,
+    ) -> Result<reqwest::RequestBuilder, ApiError> {
+        let mut rb = self.http.request(method, self.url(path));
+        if auth {
+            let Some(token) = &self.token else {
+                return Err(ApiError::setup(format!(
+                    "{path} needs the enrollment token and the kiosk is not enrolled"
+                )));
+            };
+            rb = rb.bearer_auth(token);
+        }
+        if let Some(tag) = if_none_match {
+            rb = rb.header(header::IF_NONE_MATCH, tag);
+        }
+        if let Some(body) = body {
+            rb = rb.header(header::CONTENT_TYPE, "application/json");
+            if body.len() > GZIP_THRESHOLD {
+                rb = rb
+                    .header(header::CONTENT_ENCODING, "gzip")
+                    .body(gzip(&body)?);
+            } else {
+                rb = rb.body(body);
+            }
+        }
+        Ok(rb)
+    }
+
+    /// Sends and reads the whole answer; only transport failures are errors here.
+    async fn exchange(
+        &self,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), ApiError> {
+        let response = rb.send().await.map_err(transport_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(transport_error)?;
+        Ok((status, headers, body.to_vec()))
+    }
+
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        auth: bool,
+        req: Option<&Req>,
+    ) -> Result<Resp, ApiError> {
+        let body = match req {
+            Some(req) => Some(
+                serde_json::to_vec(req)
+                    .map_err(|e| ApiError::setup(format!("cannot encode request: {e}")))?,
+            ),
+            None => None,
+        };
+        let rb = self.request(method, path, auth, body, None)?;
+        let (status, headers, body) = self.exchange(rb).await?;
+        if status.is_success() {
+            parse_body(status, &body)
+        } else {
+            Err(classify(status, &headers, &body))
+        }
+    }
+}
+
+impl CentralApi for HttpCentral {
+    async fn enroll(&self, req: &EnrollRequest) -> Result<EnrollResponse, ApiError> {
+        self.call(Method::POST, "/v1/enroll", false, Some(req))
+            .await
+    }
+
+    async fn offices(&self, etag: Option<&str>) -> Result<OfficesAnswer, ApiError> {
+        let rb = self.request(Method::GET, "/v1/offices", true, None, etag)?;
+        let (status, headers, body) = self.exchange(rb).await?;
+        if status == StatusCode::NOT_MODIFIED {
+            if etag.is_none() {
+                return Err(ApiError::Malformed {
+                    status: status.as_u16(),
+                    detail: "304 to an unconditional request".into(),
+                });
+            }
+            return Ok(OfficesAnswer::NotModified);
+        }
+        if !status.is_success() {
+            return Err(classify(status, &headers, &body));
+        }
+        let parsed: OfficesResponse = parse_body(status, &body)?;
+        let etag = headers
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(OfficesAnswer::Fresh {
+            etag,
+            offices: parsed.offices,
+        })
+    }
+
+    async fn allocate(&self, req: &AllocationsRequest) -> Result<AllocationsResponse, ApiError> {
+        self.call(Method::POST, "/v1/allocations", true, Some(req))
+            .await
+    }
+
+    async fn release(&self, req: &ReleaseRequest) -> Result<ReleaseResponse, ApiError> {
+        self.call(Method::POST, "/v1/allocations/release", true, Some(req))
+            .await
+    }
+
+    async fn upload(&self, req: &RegistrationsRequest) -> Result<RegistrationsResponse, ApiError> {
+        if req.registrations.len() > MAX_REGISTRATIONS_PER_UPLOAD {
+            return Err(ApiError::setup(format!(
+                "{} registrations in one upload, the limit is {MAX_REGISTRATIONS_PER_UPLOAD}",
+                req.registrations.len()
+            )));
+        }
+        let answer: RegistrationsResponse = self
+            .call(Method::POST, "/v1/registrations", true, Some(req))
+            .await?;
+        // One result per registration, in order: anything else cannot be matched up, and
+        // the kiosk deletes nothing without its result.
+        let in_order = answer.results.len() == req.registrations.len()
+            && answer
+                .results
+                .iter()
+                .zip(&req.registrations)
+                .all(|(res, reg)| res.registration_id == reg.registration_id);
+        if !in_order {
+            return Err(ApiError::Malformed {
+                status: 200,
+                detail: format!(
+                    "{} results for {} registrations, or not in order",
+                    answer.results.len(),
+                    req.registrations.len()
+                ),
+            });
+        }
+        Ok(answer)
+    }
+
+    async fn heartbeat(&self, req: &HeartbeatRequest) -> Result<HeartbeatResponse, ApiError> {
+        self.call(Method::POST, "/v1/heartbeat", true, Some(req))
+            .await
+    }
+
+    async fn blocklist(&self, since: u64) -> Result<BlocklistResponse, ApiError> {
+        let path = format!("/v1/nik-blocklist?since={since}");
+        self.call::<(), _>(Method::GET, &path, true, None).await
+    }
+
+    async fn kiosk_keys(&self) -> Result<KioskKeysResponse, ApiError> {
+        self.call::<(), _>(Method::GET, "/v1/kiosk-keys", true, None)
+            .await
+    }
+}
+
+/// HTTPS anywhere; plain HTTP only to a loopback address.
+fn check_transport(url: &Url) -> Result<(), ApiError> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let host = url.host_str().unwrap_or("");
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = match bare.parse::<IpAddr>() {
+                Ok(ip) => ip.is_loopback(),
+                Err(_) => host.eq_ignore_ascii_case("localhost"),
+            };
+            if loopback {
+                Ok(())
+            } else {
+                Err(ApiError::setup(format!(
+                    "refusing plain http:// to {}: only loopback may go unencrypted, use https://",
+                    url.host_str().unwrap_or("?")
+                )))
+            }
+        }
+        other => Err(ApiError::setup(format!(
+            "central URL scheme {other:?} is not http or https"
+        ))),
+    }
+}
+
+fn gzip(body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::default());
+    encoder
+        .write_all(body)
+        .and_then(|()| encoder.finish())
+        .map_err(|e| ApiError::setup(format!("cannot compress request: {e}")))
+}
+
+fn transport_error(e: reqwest::Error) -> ApiError {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "answer broken off"
+    } else {
+        "connection failed"
+    };
+    // `{e:#}`-style chains carry the cause ("connection closed before message
+    // completed"); the URL in them holds no personal data.
+    let mut reason = format!("{what}: {e}");
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        reason.push_str(": ");
+        reason.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    ApiError::Temporary {
+        reason,
+        retry_after: None,
+    }
+}
+
+fn parse_body<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::Malformed {
+        status: status.as_u16(),
+        detail: format!("body does not parse: {e}"),
+    })
+}
+
+/// Sorts a non-2xx answer into temporary and permanent.
+fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiError {
+    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let temporary = status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT;
+    if temporary {
+        let code = parsed
+            .as_ref()
+            .map(|b| b.error.code.as_str())
+            .unwrap_or("no error body");
+        return ApiError::Temporary {
+            reason: format!("HTTP {} ({code})", status.as_u16()),
+            retry_after: headers
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, chrono::Utc::now())),
+        };
+    }
+    match (status.is_client_error(), parsed) {
+        (true, Some(body)) => ApiError::Permanent {
+            status: status.as_u16(),
+            code: body.error.code,
+            message: body.error.message,
+        },
+        (true, None) => ApiError::Malformed {
+            status: status.as_u16(),
+            detail: "error answer without the spec's error body".into(),
+        },
+        // 1xx and 3xx: the API uses neither (304 is handled by `offices`).
+        (false, _) => ApiError::Malformed {
+            status: status.as_u16(),
+            detail: "status the API does not use".into(),
+        },
+    }
+}
+
+/// `Retry-After` as delay-seconds or as an HTTP date (RFC 9110 §10.2.3).
+fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.with_timezone(&chrono::Utc) - now;
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        let cases = [
+            ("http://127.0.0.1:8700", true),
+            ("http://127.8.9.1:8700/", true),
+            ("http://[::1]:8700", true),
+            ("http://localhost:8700/api", true),
+            ("https://central.imigrasi.go.id", true),
+            ("http://central.imigrasi.go.id", false),
+            ("http://10.0.0.5:8700", false),
+            ("http://0.0.0.0:8700", false),
+            ("ftp://127.0.0.1", false),
+            ("not a url", false),
+        ];
+        for (url, ok) in cases {
+            let made = HttpCentral::new(url, None, Duration::from_secs(5), None);
+            assert_eq!(made.is_ok(), ok, "{url}: {made:?}");
+            if let Err(e) = made {
+                assert!(!e.is_temporary(), "{url}");
+            }
+        }
+    }
+
+    #[test]
+    fn classifies_error_answers() {
+        let body = br#"{"error": {"code": "invalid_code", "message": "used"}}"#;
+        let mut retry = HeaderMap::new();
+        retry.insert(header::RETRY_AFTER, HeaderValue::from_static("7"));
+        let none = HeaderMap::new();
+        // (status, headers, body, temporary, code, retry-after seconds)
+        type Case<'a> = (
+            u16,
+            &'a HeaderMap,
+            &'a [u8],
+            bool,
+            Option<&'a str>,
+            Option<u64>,
+        );
+        let cases: [Case; 8] = [
+            (401, &none, body, false, Some("invalid_code"), None),
+            (400, &none, body, false, Some("invalid_code"), None),
+            (404, &none, b"<html>not found</html>", true, None, None),
+            (429, &retry, body, true, None, Some(7)),
+            (503, &retry, b"", true, None, Some(7)),
+            (500, &none, b"{\"err", true, None, None),
+            (408, &none, b"", true, None, None),
+            (302, &none, b"", true, None, None),
+        ];
+        for (status, headers, body, temporary, code, wait) in cases {
+            let status = StatusCode::from_u16(status).expect("status");
+            let e = classify(status, headers, body);
+            assert_eq!(e.is_temporary(), temporary, "{status}: {e:?}");
+            assert_eq!(e.code(), code, "{status}");
+            assert_eq!(e.retry_after(), wait.map(Duration::from_secs), "{status}");
+        }
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T02:00:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        let cases = [
+            ("120", Some(120)),
+            (" 0 ", Some(0)),
+            ("Sun, 22 Nov 2026 02:00:30 GMT", Some(30)),
+            ("Sun, 22 Nov 2026 01:00:00 GMT", Some(0)),
+            ("soon", None),
+            ("-5", None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(
+                parse_retry_after(value, now),
+                want.map(Duration::from_secs),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn permanent_errors_do_not_show_the_service_message() {
+        let e = ApiError::Permanent {
+            status: 400,
+            code: "invalid".into(),
+            message: "NIK 2102015708900003 bad".into(),
+        };
+        assert!(!e.to_string().contains("2102015708900003"));
+    }
+
+    #[test]
+    fn large_bodies_compress() {
+        let body = vec![b'a'; 4096];
+        let packed = gzip(&body).expect("gzip");
+        assert!(packed.len() < body.len() / 10);
+        let mut out = Vec::new();
+        let mut decoder = flate2::read::GzDecoder::new(&packed[..]);
+        std::io::Read::read_to_end(&mut decoder, &mut out).expect("gunzip");
+        assert_eq!(out, body);
+    }
+}
