@@ -664,7 +664,7 @@ pub async fn run(
     };
 
     // Ready: the store is open and the devices have been tried.
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(socket = %socket.display(), version = VERSION, "kiosk running");
 
     let mut reader_state = String::from("disconnected");
@@ -681,7 +681,7 @@ pub async fn run(
                 ReaderEvent::CardRead(card) => Event::CardRead(card_fields(card)),
                 ReaderEvent::ReadFailed(code) => Event::CardFailed(card_problem(code)),
                 ReaderEvent::Connected(info) => {
-                    reader_state = if info.sam_ok() { "ok".into() } else { "sam_missing".into() };
+                    reader_state = if info.sam == reader_hw::SamStatus::Missing { "sam_missing".into() } else { "ok".into() };
                     tracing::info!(firmware = %info.firmware.as_deref().unwrap_or("?"), sam = %reader_state, "card reader connected");
                     continue;
                 }
@@ -726,7 +726,7 @@ pub async fn run(
             },
             _ = tick.tick() => {
                 // Fed only here: a hung main loop stops the watchdog and systemd restarts us.
-                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
                 Event::Tick
             },
         };
@@ -747,7 +747,7 @@ pub async fn run(
     }
 
     tracing::info!("stopping");
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
     let _ = sync_task.await;
     let _ = control_task.await;

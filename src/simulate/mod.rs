@@ -428,13 +428,13 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
             let mut numbers: HashSet<(String, String, String, String, u32)> = HashSet::new();
             for r in &at_central {
                 *by_id.entry(r.registration_id.to_string()).or_default() += 1;
-                if r.accepted() {
+                if r.status == crate::protocol::central::RegistrationStatus::Accepted {
                     let key = (
                         r.office_id.clone(),
                         r.date.to_string(),
                         r.session_id.clone(),
                         r.kind.code().to_owned(),
-                        r.queue_number,
+                        r.number,
                     );
                     if !numbers.insert(key.clone()) {
                         summary
@@ -443,7 +443,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
                     }
                 }
             }
-            summary.accepted_by_central = at_central.iter().filter(|r| r.accepted()).count();
+            summary.accepted_by_central = at_central.iter().filter(|r| r.status == crate::protocol::central::RegistrationStatus::Accepted).count();
             for (id, _) in &kiosk_regs {
                 if by_id.get(id).copied().unwrap_or(0) != 1 {
                     summary.missing_at_central.push(id.clone());
@@ -478,7 +478,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
 /// kiosk then holds none for it and shows it full.
 fn fill_one_day(sim: &CentralSim, today: chrono::NaiveDate) -> anyhow::Result<()> {
     let seed = SimSeed::default();
-    let Some(krm) = seed.offices().into_iter().find(|o| o.office_id == "KRM") else {
+    let Some(krm) = seed.offices.into_iter().map(|o| o.office).find(|o| o.office_id == "KRM") else {
         return Ok(());
     };
     let office = crate::sync::office_from_wire(&krm).map_err(anyhow::Error::msg)?;
