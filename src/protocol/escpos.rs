@@ -299,6 +299,9 @@ fn layout(t: &Ticket, width: PaperWidth) -> ::escpos::errors::Result<Vec<u8>> {
     for l in wrap(labels.show_qr, cols) {
         p.writeln(&l)?;
     }
+    // The printer draws the symbol without a quiet zone: a blank line above gives it
+    // five modules or more, the feed below the same.
+    p.feed()?;
     p.qrcode_option(
         &t.qr_payload,
         QRCodeOption::new(
@@ -341,7 +344,8 @@ fn session_line(t: &Ticket, labels: &Labels) -> String {
 
 /// `Label      : value`, the value wrapped under itself when it is long.
 fn field_lines(label: &str, value: &str, cols: usize) -> Vec<String> {
-    const LABEL_COLS: usize = 13;
+    // The longest label, `Jenis paspor` / `Booking code`, is 12 characters.
+    const LABEL_COLS: usize = 14;
     let head = format!("{label:<width$}: ", width = LABEL_COLS - 2);
     let indent = " ".repeat(head.len());
     let room = cols.saturating_sub(head.len()).max(8);
@@ -1227,9 +1231,12 @@ mod tests {
         }
     }
 
+    /// Bytes received, and what comes first out of them.
+    type IncomingCase = (&'static [u8], Option<(Incoming, usize)>);
+
     #[test]
     fn incoming_bytes_are_told_apart() {
-        let cases: [(&[u8], Option<(Incoming, usize)>); 10] = [
+        let cases: [IncomingCase; 10] = [
             (&[], None),
             (&[0x12], Some((Incoming::StatusReply(0x12), 1))),
             (&[0x1a, 0x10], Some((Incoming::StatusReply(0x1a), 1))),
