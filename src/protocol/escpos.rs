@@ -1,1 +1,1263 @@
-//! (module under construction)
+//! ESC/POS, the thermal printer's byte language: the queue ticket as one print job
+//! ([`ticket_job`]), the real-time status queries (`DLE EOT n`) and the parsing of what
+//! the printer sends back, one-byte status replies and Epson's four-byte automatic
+//! status back (ASB).
+//!
+//! Pure: no I/O. Sending the job and reading the replies belongs to
+//! `crate::hardware::printer`; signing the QR payload belongs to
+//! `crate::protocol::ticket_qr` (the payload arrives here as a finished string).
+//!
+//! The job is built with the `escpos` crate over an in-memory driver, so the command
+//! bytes are the crate's (`ESC @`, `ESC t`, `ESC a`, `ESC E`, `GS !`, `GS B`, `ESC d`,
+//! `GS ( k`, `GS V`). Every text goes through [`printable`] first: the job holds only
+//! printable ASCII, which is the same in every code page a kiosk printer may be set to,
+//! and no name or office string can smuggle a control byte into the job.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use ::escpos::driver::Driver;
+use ::escpos::printer::Printer;
+use ::escpos::printer_options::PrinterOptions;
+use ::escpos::utils::{
+    JustifyMode, PageCode, Protocol, QRCodeCorrectionLevel, QRCodeModel, QRCodeOption,
+};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
+
+use crate::domain::dates::{long_date, time_range};
+use crate::domain::{ApplicationType, Language, PassportType};
+
+/// Why a job could not be laid out or a reply not understood. No variant carries ticket
+/// text, so none can leak a name or NIK into a log.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EscposError {
+    #[error("the escpos encoder refused the ticket layout: {0}")]
+    Layout(String),
+    #[error("QR payload of {len} bytes is longer than the {max} bytes a ticket QR may hold")]
+    QrTooLong { len: usize, max: usize },
+    #[error(
+        "byte {byte:#04x} is not a DLE EOT status reply (pattern 0xx1xx10); \
+         the device may not be an ESC/POS printer, or the baud rate is wrong"
+    )]
+    NotAStatusReply { byte: u8 },
+    #[error("bytes {bytes:02x?} are not an automatic status back (ASB) block")]
+    NotAnAutoStatus { bytes: [u8; 4] },
+}
+
+/// Everything printed on one applicant's queue ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    /// The ticket's labels follow it (`id` default, `en`).
+    pub language: Language,
+    pub office_name: String,
+    /// `R-021` (regular) or `P-003` (priority).
+    pub queue_number: String,
+    /// Printed reversed (white on black) so the guard at the door sees it at a glance.
+    pub priority: bool,
+    pub visit_date: NaiveDate,
+    /// `S1`.
+    pub session_id: String,
+    pub session_start: NaiveTime,
+    pub session_end: NaiveTime,
+    /// `WIB`, `WITA` or `WIT`.
+    pub zone_label: String,
+    /// `None` for a child entered by NIK only.
+    pub name: Option<String>,
+    /// `3171********0003`: the full NIK never reaches paper.
+    pub masked_nik: String,
+    pub application_type: ApplicationType,
+    pub passport_type: PassportType,
+    /// Applicants in the family group.
+    pub group_size: u8,
+    /// This applicant's place in the group, from 1.
+    pub group_index: u8,
+    /// Short code the counter can type when the QR will not scan, e.g. `7F3C-21A9`.
+    pub booking_code: String,
+    pub kiosk_id: String,
+    /// In the office's zone.
+    pub issued_at: DateTime<FixedOffset>,
+    /// `APM1.<claims>.<sig>`, see the ticket QR spec.
+    pub qr_payload: String,
+    /// A reprint: marked SALINAN / COPY so two tickets for one booking are told apart.
+    pub copy: bool,
+}
+
+/// Thermal paper rolls the kiosk printers take, both at 203 dpi.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PaperWidth {
+    /// 576 printable dots.
+    #[default]
+    Mm80,
+    /// 384 printable dots.
+    Mm58,
+}
+
+impl PaperWidth {
+    /// Printable width in dots.
+    pub fn dots(self) -> u32 {
+        match self {
+            PaperWidth::Mm80 => 576,
+            PaperWidth::Mm58 => 384,
+        }
+    }
+
+    /// Font A (12 x 24 dots) characters on one line.
+    pub fn columns(self) -> usize {
+        (self.dots() / 12) as usize
+    }
+
+    /// `80` or `58`, as the configuration and the CLI write it.
+    pub fn from_mm(mm: u32) -> Option<PaperWidth> {
+        match mm {
+            80 => Some(PaperWidth::Mm80),
+            58 => Some(PaperWidth::Mm58),
+            _ => None,
+        }
+    }
+
+    /// The inverse of [`PaperWidth::from_mm`].
+    pub fn mm(self) -> u32 {
+        match self {
+            PaperWidth::Mm80 => 80,
+            PaperWidth::Mm58 => 58,
+        }
+    }
+
+    /// QR module size in dots: the largest that keeps a version 14 symbol (what a
+    /// signed payload of ~330 bytes needs at level M) inside the paper with a quiet zone.
+    fn qr_module(self) -> u8 {
+        match self {
+            PaperWidth::Mm80 => 6,
+            PaperWidth::Mm58 => 4,
+        }
+    }
+}
+
+/// A ticket QR larger than this is a bug upstream: at level M it would need version 25
+/// or more, too dense to scan reliably from thermal paper at 4 dots a module.
+pub const MAX_QR_PAYLOAD: usize = 1000;
+
+/// The ticket as one print job: initialise, lay out, print the QR with the printer's own
+/// `GS ( k` command, feed past the cutter and cut.
+///
+/// The layout only uses fixed sizes and a payload checked against [`MAX_QR_PAYLOAD`], so
+/// the encoder has nothing left to refuse; should it ever, or should the payload be too
+/// long, the applicant still gets [`fallback_job`]: queue number, date, session and
+/// booking code as plain text, with which the counter can find the booking.
+pub fn ticket_job(ticket: &Ticket, width: PaperWidth) -> Vec<u8> {
+    try_ticket_job(ticket, width).unwrap_or_else(|_| fallback_job(ticket, width))
+}
+
+/// [`ticket_job`], reporting instead of falling back.
+pub fn try_ticket_job(ticket: &Ticket, width: PaperWidth) -> Result<Vec<u8>, EscposError> {
+    if ticket.qr_payload.len() > MAX_QR_PAYLOAD {
+        return Err(EscposError::QrTooLong {
+            len: ticket.qr_payload.len(),
+            max: MAX_QR_PAYLOAD,
+        });
+    }
+    layout(ticket, width).map_err(|e| EscposError::Layout(e.to_string()))
+}
+
+/// The plain-text ticket of last resort, written byte by byte so it cannot fail: the
+/// escpos crate's builder returns `Result` for every call, and this path must not.
+pub fn fallback_job(ticket: &Ticket, width: PaperWidth) -> Vec<u8> {
+    let labels = Labels::of(ticket.language);
+    let cols = width.columns();
+    let mut job = vec![0x1b, b'@', 0x1b, b't', 0, 0x1b, b'a', 1];
+    let mut line = |text: &str| {
+        for l in wrap(&printable(text), cols) {
+            job.extend_from_slice(l.as_bytes());
+            job.push(b'\n');
+        }
+    };
+    line(&ticket.office_name);
+    line(labels.title);
+    line(&format!("{}: {}", labels.queue_number, ticket.queue_number));
+    line(&long_date(ticket.visit_date, ticket.language));
+    line(&session_line(ticket, &labels));
+    line(&format!("{}: {}", labels.booking_code, ticket.booking_code));
+    line(labels.qr_unavailable);
+    job.extend_from_slice(&[0x1b, b'd', 4, 0x1d, b'V', b'A', 0]);
+    job
+}
+
+/// The in-memory end of the escpos crate's printer: it collects what would be sent.
+/// `Driver` takes `&self`, hence the `RefCell`; the `Rc` lets us read the bytes after the
+/// `Printer` has taken its clone.
+#[derive(Clone, Default)]
+struct MemoryDriver {
+    bytes: Rc<RefCell<Vec<u8>>>,
+}
+
+impl Driver for MemoryDriver {
+    fn name(&self) -> String {
+        "memory".to_owned()
+    }
+
+    fn write(&self, data: &[u8]) -> ::escpos::errors::Result<()> {
+        self.bytes.borrow_mut().extend_from_slice(data);
+        Ok(())
+    }
+
+    fn read(&self, _buf: &mut [u8]) -> ::escpos::errors::Result<usize> {
+        Ok(0)
+    }
+
+    fn flush(&self) -> ::escpos::errors::Result<()> {
+        Ok(())
+    }
+}
+
+fn layout(t: &Ticket, width: PaperWidth) -> ::escpos::errors::Result<Vec<u8>> {
+    let labels = Labels::of(t.language);
+    let cols = width.columns();
+    let driver = MemoryDriver::default();
+    let options = PrinterOptions::new(Some(PageCode::PC437), None, cols as u8);
+    let mut p = Printer::new(driver.clone(), Protocol::default(), Some(options));
+    let rule = "-".repeat(cols);
+
+    p.init()?.justify(JustifyMode::CENTER)?.bold(true)?;
+    for l in wrap(&printable(&t.office_name), cols) {
+        p.writeln(&l)?;
+    }
+    p.bold(false)?;
+    for l in wrap(labels.title, cols) {
+        p.writeln(&l)?;
+    }
+    if t.copy {
+        // Double size and framed by asterisks, not reversed: reversed means priority.
+        p.feed()?.size(2, 2)?.bold(true)?;
+        p.writeln(&format!("*{}*", labels.copy))?;
+        p.reset_size()?.bold(false)?;
+    }
+    p.writeln(&rule)?;
+
+    p.writeln(labels.queue_number)?;
+    // 4 x 4 is 48 x 96 dots a character: `R-021` takes 240 dots, `R-1234` 288, both fit
+    // 58 mm paper (384 dots) with room for the reversed margin.
+    p.size(4, 4)?.bold(true)?;
+    if t.priority {
+        p.reverse(true)?;
+        p.writeln(&format!(" {} ", printable(&t.queue_number)))?;
+        p.reverse(false)?;
+    } else {
+        p.writeln(&printable(&t.queue_number))?;
+    }
+    p.reset_size()?;
+    if t.priority {
+        p.size(2, 1)?.reverse(true)?;
+        p.writeln(&format!(" {} ", labels.priority))?;
+        p.reverse(false)?.reset_size()?;
+    }
+    p.feed()?;
+    p.size(1, 2)?;
+    for l in wrap(&printable(&long_date(t.visit_date, t.language)), cols) {
+        p.writeln(&l)?;
+    }
+    p.writeln(&session_line(t, &labels))?;
+    p.reset_size()?.bold(false)?;
+    p.writeln(&rule)?;
+
+    p.justify(JustifyMode::LEFT)?;
+    let name = t.name.as_deref().unwrap_or("-");
+    let group = format!("{}/{}", t.group_index, t.group_size);
+    let fields: [(&str, &str); 6] = [
+        (labels.name, name),
+        ("NIK", &t.masked_nik),
+        (
+            labels.application,
+            labels.application_type(t.application_type),
+        ),
+        (labels.passport, labels.passport_type(t.passport_type)),
+        (labels.group, &group),
+        (labels.booking_code, &t.booking_code),
+    ];
+    for (label, value) in fields {
+        let is_code = label == labels.booking_code;
+        if is_code {
+            p.bold(true)?;
+        }
+        for l in field_lines(label, value, cols) {
+            p.writeln(&l)?;
+        }
+        if is_code {
+            p.bold(false)?;
+        }
+    }
+    p.writeln(&rule)?;
+
+    p.bold(true)?.writeln(labels.bring)?.bold(false)?;
+    for doc in labels.documents(t.application_type) {
+        for l in bullet_lines(doc, cols) {
+            p.writeln(&l)?;
+        }
+    }
+    p.feed()?;
+
+    p.justify(JustifyMode::CENTER)?;
+    for l in wrap(labels.show_qr, cols) {
+        p.writeln(&l)?;
+    }
+    // The printer draws the symbol without a quiet zone: a blank line above gives it
+    // five modules or more, the feed below the same.
+    p.feed()?;
+    p.qrcode_option(
+        &t.qr_payload,
+        QRCodeOption::new(
+            QRCodeModel::Model2,
+            width.qr_module(),
+            QRCodeCorrectionLevel::M,
+        ),
+    )?;
+    p.feed()?;
+    let issued = printable(&format!(
+        "{} {}",
+        labels.issued_at(&t.issued_at),
+        t.zone_label
+    ));
+    for l in wrap(
+        &format!("{} {}", labels.kiosk, printable(&t.kiosk_id)),
+        cols,
+    ) {
+        p.writeln(&l)?;
+    }
+    for l in wrap(&format!("{} {}", labels.issued, issued), cols) {
+        p.writeln(&l)?;
+    }
+    // The auto-cutter sits a few lines above the print head: feed the last line past it.
+    p.feeds(4)?.print_cut()?;
+    drop(p);
+    let bytes = driver.bytes.borrow().clone();
+    Ok(bytes)
+}
+
+fn session_line(t: &Ticket, labels: &Labels) -> String {
+    printable(&format!(
+        "{} {}  {} {}",
+        labels.session,
+        t.session_id,
+        time_range(t.session_start, t.session_end, t.language),
+        t.zone_label
+    ))
+}
+
+/// `Label      : value`, the value wrapped under itself when it is long.
+fn field_lines(label: &str, value: &str, cols: usize) -> Vec<String> {
+    // The longest label, `Jenis paspor` / `Booking code`, is 12 characters.
+    const LABEL_COLS: usize = 14;
+    let head = format!("{label:<width$}: ", width = LABEL_COLS - 2);
+    let indent = " ".repeat(head.len());
+    let room = cols.saturating_sub(head.len()).max(8);
+    wrap(&printable(value), room)
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("{head}{l}")
+            } else {
+                format!("{indent}{l}")
+            }
+        })
+        .collect()
+}
+
+fn bullet_lines(text: &str, cols: usize) -> Vec<String> {
+    wrap(text, cols.saturating_sub(2).max(8))
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("- {l}")
+            } else {
+                format!("  {l}")
+            }
+        })
+        .collect()
+}
+
+/// Word-wraps at `cols`; a word longer than a line is cut, as the printer would.
+pub fn wrap(text: &str, cols: usize) -> Vec<String> {
+    let cols = cols.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let used = line.chars().count();
+            let sep = usize::from(used > 0);
+            if used + sep + word.len() <= cols {
+                if sep == 1 {
+                    line.push(' ');
+                }
+                line.extend(word.iter());
+                break;
+            }
+            if used > 0 {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            let rest = word.split_off(cols);
+            lines.push(word.iter().collect());
+            word = rest;
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Text as the printer can print it: printable ASCII only. Punctuation that code pages
+/// lack becomes its ASCII look-alike (the en dash of `08.00–10.00` becomes `-`), Latin
+/// letters lose their accents, control characters become spaces (a name must never
+/// inject a command), and anything else becomes `?`.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            ' '..='~' => out.push(c),
+            '\u{2010}'..='\u{2015}' | '\u{2212}' => out.push('-'),
+            '\u{2018}' | '\u{2019}' | '\u{201a}' | '\u{2032}' => out.push('\''),
+            '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{2033}' => out.push('"'),
+            '\u{2026}' => out.push_str("..."),
+            '\u{a0}' | '\u{2000}'..='\u{200a}' => out.push(' '),
+            c if c.is_control() => out.push(' '),
+            c => match fold_latin(c) {
+                Some(s) => out.push_str(s),
+                None => out.push('?'),
+            },
+        }
+    }
+    out
+}
+
+/// Latin letters with diacritics to their base letters (Latin-1 and the common ones of
+/// Latin Extended-A), as they appear in names transcribed from other languages.
+fn fold_latin(c: char) -> Option<&'static str> {
+    Some(match c {
+        'À'..='Å' | 'Ā' | 'Ă' | 'Ą' => "A",
+        'à'..='å' | 'ā' | 'ă' | 'ą' => "a",
+        'Æ' => "AE",
+        'æ' => "ae",
+        'Ç' | 'Ć' | 'Č' => "C",
+        'ç' | 'ć' | 'č' => "c",
+        'Ð' | 'Ď' => "D",
+        'ð' | 'ď' => "d",
+        'È'..='Ë' | 'Ē' | 'Ė' | 'Ę' | 'Ě' => "E",
+        'è'..='ë' | 'ē' | 'ė' | 'ę' | 'ě' => "e",
+        'Ğ' => "G",
+        'ğ' => "g",
+        'Ì'..='Ï' | 'Ī' | 'İ' => "I",
+        'ì'..='ï' | 'ī' | 'ı' => "i",
+        'Ł' => "L",
+        'ł' => "l",
+        'Ñ' | 'Ń' | 'Ň' => "N",
+        'ñ' | 'ń' | 'ň' => "n",
+        'Ò'..='Ö' | 'Ø' | 'Ō' | 'Ő' => "O",
+        'ò'..='ö' | 'ø' | 'ō' | 'ő' => "o",
+        'Œ' => "OE",
+        'œ' => "oe",
+        'Ř' => "R",
+        'ř' => "r",
+        'Ś' | 'Ş' | 'Š' => "S",
+        'ś' | 'ş' | 'š' => "s",
+        'ß' => "ss",
+        'Ť' | 'Ţ' => "T",
+        'ť' | 'ţ' => "t",
+        'Ù'..='Ü' | 'Ū' | 'Ů' | 'Ű' => "U",
+        'ù'..='ü' | 'ū' | 'ů' | 'ű' => "u",
+        'Ý' | 'Ÿ' => "Y",
+        'ý' | 'ÿ' => "y",
+        'Ź' | 'Ż' | 'Ž' => "Z",
+        'ź' | 'ż' | 'ž' => "z",
+        'Þ' => "Th",
+        'þ' => "th",
+        _ => return None,
+    })
+}
+
+/// The ticket's fixed words in one language. All plain ASCII.
+struct Labels {
+    title: &'static str,
+    copy: &'static str,
+    queue_number: &'static str,
+    priority: &'static str,
+    session: &'static str,
+    name: &'static str,
+    application: &'static str,
+    passport: &'static str,
+    group: &'static str,
+    booking_code: &'static str,
+    bring: &'static str,
+    show_qr: &'static str,
+    kiosk: &'static str,
+    issued: &'static str,
+    qr_unavailable: &'static str,
+    language: Language,
+}
+
+impl Labels {
+    fn of(language: Language) -> Labels {
+        match language {
+            Language::Id => Labels {
+                title: "BUKTI PENDAFTARAN ANTREAN PASPOR",
+                copy: "SALINAN",
+                queue_number: "NOMOR ANTREAN",
+                priority: "PRIORITAS",
+                session: "Sesi",
+                name: "Nama",
+                application: "Permohonan",
+                passport: "Jenis paspor",
+                group: "Rombongan",
+                booking_code: "Kode booking",
+                bring: "Bawa dokumen asli:",
+                show_qr: "Datang pada sesi Anda dan tunjukkan kode QR ini di loket.",
+                kiosk: "Kios",
+                issued: "Dicetak",
+                qr_unavailable: "Kode QR tidak tersedia: sebutkan kode booking di loket.",
+                language,
+            },
+            Language::En => Labels {
+                title: "PASSPORT QUEUE REGISTRATION RECEIPT",
+                copy: "COPY",
+                queue_number: "QUEUE NUMBER",
+                priority: "PRIORITY",
+                session: "Session",
+                name: "Name",
+                application: "Application",
+                passport: "Passport",
+                group: "Group",
+                booking_code: "Booking code",
+                bring: "Bring the originals of:",
+                show_qr: "Come in your session and show this QR code at the counter.",
+                kiosk: "Kiosk",
+                issued: "Issued",
+                qr_unavailable: "QR code unavailable: give the booking code at the counter.",
+                language,
+            },
+        }
+    }
+
+    fn application_type(&self, t: ApplicationType) -> &'static str {
+        match (self.language, t) {
+            (Language::Id, ApplicationType::New) => "Baru",
+            (Language::Id, ApplicationType::Replacement) => "Penggantian",
+            (Language::Id, ApplicationType::Lost) => "Hilang",
+            (Language::Id, ApplicationType::Damaged) => "Rusak",
+            (Language::En, ApplicationType::New) => "New",
+            (Language::En, ApplicationType::Replacement) => "Replacement",
+            (Language::En, ApplicationType::Lost) => "Lost",
+            (Language::En, ApplicationType::Damaged) => "Damaged",
+        }
+    }
+
+    fn passport_type(&self, t: PassportType) -> &'static str {
+        match (self.language, t) {
+            (Language::Id, PassportType::Regular48) => "Biasa 48 halaman",
+            (Language::Id, PassportType::Electronic) => "Elektronik",
+            (Language::En, PassportType::Regular48) => "Regular, 48 pages",
+            (Language::En, PassportType::Electronic) => "Electronic",
+        }
+    }
+
+    /// What the counter will ask for. The brief names KTP, KK, birth certificate or
+    /// diploma, and the old passport for a replacement; a damaged passport is the old
+    /// passport too, and a lost one is replaced against a police report, as the
+    /// immigration offices ask.
+    fn documents(&self, t: ApplicationType) -> Vec<&'static str> {
+        let id = self.language == Language::Id;
+        let mut docs = if id {
+            vec![
+                "KTP elektronik",
+                "Kartu Keluarga (KK)",
+                "Akta kelahiran atau ijazah",
+            ]
+        } else {
+            vec![
+                "Electronic ID card (KTP)",
+                "Family card (KK)",
+                "Birth certificate or diploma",
+            ]
+        };
+        docs.push(match (id, t) {
+            (_, ApplicationType::New) => return docs,
+            (true, ApplicationType::Replacement) => "Paspor lama",
+            (true, ApplicationType::Damaged) => "Paspor yang rusak",
+            (true, ApplicationType::Lost) => "Surat keterangan hilang dari Kepolisian",
+            (false, ApplicationType::Replacement) => "Old passport",
+            (false, ApplicationType::Damaged) => "The damaged passport",
+            (false, ApplicationType::Lost) => "Police report of the loss",
+        });
+        docs
+    }
+
+    /// `22-11-2026 14.05` / `22 Nov 2026 14:05`, in the zone the time already carries.
+    fn issued_at(&self, at: &DateTime<FixedOffset>) -> String {
+        match self.language {
+            Language::Id => at.format("%d-%m-%Y %H.%M").to_string(),
+            Language::En => at.format("%d %b %Y %H:%M").to_string(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Status
+
+const DLE: u8 = 0x10;
+const EOT: u8 = 0x04;
+const XON: u8 = 0x11;
+const XOFF: u8 = 0x13;
+
+/// The four `DLE EOT n` real-time status queries every ESC/POS printer answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusQuery {
+    /// n = 1: online or offline.
+    Printer,
+    /// n = 2: why offline: cover, paper end, error.
+    OfflineCause,
+    /// n = 3: which error.
+    ErrorCause,
+    /// n = 4: roll paper near-end and end sensors.
+    PaperSensor,
+}
+
+impl StatusQuery {
+    pub const ALL: [StatusQuery; 4] = [
+        StatusQuery::Printer,
+        StatusQuery::OfflineCause,
+        StatusQuery::ErrorCause,
+        StatusQuery::PaperSensor,
+    ];
+
+    pub fn n(self) -> u8 {
+        match self {
+            StatusQuery::Printer => 1,
+            StatusQuery::OfflineCause => 2,
+            StatusQuery::ErrorCause => 3,
+            StatusQuery::PaperSensor => 4,
+        }
+    }
+
+    pub fn from_n(n: u8) -> Option<StatusQuery> {
+        StatusQuery::ALL.into_iter().find(|q| q.n() == n)
+    }
+
+    /// `DLE EOT n` as Epson documents it: three bytes. (The escpos crate appends a
+    /// fourth, `00`; printers take that for a NUL in the data and ignore it.)
+    pub fn bytes(self) -> [u8; 3] {
+        [DLE, EOT, self.n()]
+    }
+}
+
+/// What the status bytes say, combined over the four queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PrinterStatus {
+    pub online: bool,
+    pub cover_open: bool,
+    /// The paper end sensor sees no paper, or printing stopped for it.
+    pub paper_out: bool,
+    /// The near-end sensor fired: a few metres are left.
+    pub paper_near_end: bool,
+    /// Any error: cutter jam, head overheated, mechanical.
+    pub error: bool,
+}
+
+impl PrinterStatus {
+    /// A printer with nothing to report.
+    pub const READY: PrinterStatus = PrinterStatus {
+        online: true,
+        cover_open: false,
+        paper_out: false,
+        paper_near_end: false,
+        error: false,
+    };
+}
+
+impl Default for PrinterStatus {
+    fn default() -> Self {
+        PrinterStatus::READY
+    }
+}
+
+/// Fixed bits of a `DLE EOT` reply: bit 0 off, bit 1 on, bit 4 on, bit 7 off.
+const REPLY_MASK: u8 = 0b1001_0011;
+const REPLY_FIXED: u8 = 0b0001_0010;
+/// Fixed bits of the first ASB byte: bits 0, 1 and 7 off, bit 4 on.
+const ASB_FIRST_FIXED: u8 = 0b0001_0000;
+/// Fixed bits of ASB bytes 2 to 4: bits 4 and 7 off.
+const ASB_REST_MASK: u8 = 0b1001_0000;
+
+pub fn is_status_reply(byte: u8) -> bool {
+    byte & REPLY_MASK == REPLY_FIXED
+}
+
+fn is_asb_first(byte: u8) -> bool {
+    byte & REPLY_MASK == ASB_FIRST_FIXED
+}
+
+/// Folds one `DLE EOT n` reply into `status`. Each query's reply only speaks about its
+/// own bits, so the four replies are folded into one status in any order.
+pub fn apply_reply(
+    status: &mut PrinterStatus,
+    query: StatusQuery,
+    byte: u8,
+) -> Result<(), EscposError> {
+    if !is_status_reply(byte) {
+        return Err(EscposError::NotAStatusReply { byte });
+    }
+    let bit = |n: u8| byte & (1 << n) != 0;
+    match query {
+        StatusQuery::Printer => status.online = !bit(3),
+        StatusQuery::OfflineCause => {
+            status.cover_open = bit(2);
+            status.paper_out |= bit(5);
+            status.error |= bit(6);
+        }
+        StatusQuery::ErrorCause => status.error |= bit(2) || bit(3) || bit(5) || bit(6),
+        StatusQuery::PaperSensor => {
+            status.paper_near_end = bit(2) || bit(3);
+            status.paper_out |= bit(5) || bit(6);
+        }
+    }
+    Ok(())
+}
+
+/// The status the four replies describe.
+pub fn status_from_replies(replies: &[(StatusQuery, u8)]) -> Result<PrinterStatus, EscposError> {
+    let mut status = PrinterStatus::READY;
+    for &(query, byte) in replies {
+        apply_reply(&mut status, query, byte)?;
+    }
+    Ok(status)
+}
+
+/// The byte a printer in `status` answers to `query`: what the simulated printer sends.
+/// A printer with its cover open or out of paper is offline, as on Epson printers.
+pub fn reply_byte(query: StatusQuery, status: &PrinterStatus) -> u8 {
+    let on = |cond: bool, mask: u8| if cond { mask } else { 0 };
+    let offline = !status.online || status.cover_open || status.paper_out || status.error;
+    REPLY_FIXED
+        | match query {
+            StatusQuery::Printer => on(offline, 0x08),
+            StatusQuery::OfflineCause => {
+                on(status.cover_open, 0x04) | on(status.paper_out, 0x20) | on(status.error, 0x40)
+            }
+            // A single "recoverable error" bit: the simulator knows no finer cause.
+            StatusQuery::ErrorCause => on(status.error, 0x04),
+            StatusQuery::PaperSensor => {
+                on(status.paper_near_end, 0x0c) | on(status.paper_out, 0x60)
+            }
+        }
+}
+
+/// Parses an automatic status back block (`GS a n` enables it).
+pub fn parse_auto_status(bytes: [u8; 4]) -> Result<PrinterStatus, EscposError> {
+    if !is_asb_first(bytes[0]) || bytes[1..].iter().any(|b| b & ASB_REST_MASK != 0) {
+        return Err(EscposError::NotAnAutoStatus { bytes });
+    }
+    let [first, second, third, _] = bytes;
+    Ok(PrinterStatus {
+        online: first & 0x08 == 0,
+        cover_open: first & 0x20 != 0,
+        // Second byte: bit 2 mechanical, 3 auto-cutter, 5 unrecoverable, 6 auto-recoverable.
+        error: second & 0b0110_1100 != 0,
+        paper_near_end: third & 0x03 != 0,
+        paper_out: third & 0x0c != 0,
+    })
+}
+
+/// The four ASB bytes a printer in `status` sends.
+pub fn auto_status_bytes(status: &PrinterStatus) -> [u8; 4] {
+    let on = |cond: bool, mask: u8| if cond { mask } else { 0 };
+    let offline = !status.online || status.cover_open || status.paper_out || status.error;
+    [
+        ASB_FIRST_FIXED | on(offline, 0x08) | on(status.cover_open, 0x20),
+        on(status.error, 0x04),
+        on(status.paper_near_end, 0x03) | on(status.paper_out, 0x0c),
+        0,
+    ]
+}
+
+/// One thing a printer sent, told apart by the fixed bits of its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Incoming {
+    /// A `DLE EOT` reply (pattern `0xx1xx10`).
+    StatusReply(u8),
+    /// An automatic status back block (first byte `0xx1xx00`, three more `0xx0xxxx`).
+    AutoStatus([u8; 4]),
+    /// XON or XOFF of software flow control.
+    FlowControl(u8),
+    /// Anything else (`GS I`, `GS r` replies, line noise): skipped.
+    Other(u8),
+}
+
+/// Takes the first thing out of `buf`: `Some((what, bytes used))`, or `None` when `buf`
+/// is empty or holds the start of an ASB block whose rest has not arrived yet. An XOFF
+/// inside an ASB block is flow control, not status, and is skipped as Epson specifies.
+pub fn next_incoming(buf: &[u8]) -> Option<(Incoming, usize)> {
+    let &first = buf.first()?;
+    if first == XON || first == XOFF {
+        return Some((Incoming::FlowControl(first), 1));
+    }
+    if is_status_reply(first) {
+        return Some((Incoming::StatusReply(first), 1));
+    }
+    if !is_asb_first(first) {
+        return Some((Incoming::Other(first), 1));
+    }
+    let mut block = [first, 0, 0, 0];
+    let mut filled = 1;
+    for (i, &b) in buf.iter().enumerate().skip(1) {
+        if b == XOFF {
+            continue;
+        }
+        if b & ASB_REST_MASK != 0 {
+            // Not an ASB block after all: give up on the first byte alone.
+            return Some((Incoming::Other(first), 1));
+        }
+        block[filled] = b;
+        filled += 1;
+        if filled == 4 {
+            return Some((Incoming::AutoStatus(block), i + 1));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn ticket() -> Ticket {
+        Ticket {
+            language: Language::Id,
+            office_name: "Kantor Imigrasi Kelas I TPI Jakarta Selatan".into(),
+            queue_number: "R-021".into(),
+            priority: false,
+            visit_date: NaiveDate::from_ymd_opt(2026, 11, 24).expect("valid date"),
+            session_id: "S1".into(),
+            session_start: NaiveTime::from_hms_opt(8, 0, 0).expect("valid time"),
+            session_end: NaiveTime::from_hms_opt(10, 0, 0).expect("valid time"),
+            zone_label: "WIB".into(),
+            name: Some("SITI NURHALIZA".into()),
+            masked_nik: "3171********0003".into(),
+            application_type: ApplicationType::Replacement,
+            passport_type: PassportType::Electronic,
+            group_size: 3,
+            group_index: 1,
+            booking_code: "7F3C-21A9".into(),
+            kiosk_id: "KRM-02".into(),
+            issued_at: FixedOffset::east_opt(7 * 3600)
+                .expect("valid offset")
+                .with_ymd_and_hms(2026, 11, 22, 14, 5, 0)
+                .single()
+                .expect("valid time"),
+            qr_payload: format!("APM1.{}.{}", "e".repeat(230), "s".repeat(86)),
+            copy: false,
+        }
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn printable_keeps_ascii_and_folds_the_rest() {
+        let cases = [
+            ("R-021", "R-021"),
+            ("08.00\u{2013}10.00", "08.00-10.00"),
+            ("Jos\u{e9} \u{c7}ak\u{131}r", "Jose Cakir"),
+            (
+                "\u{201c}A\u{201d} \u{2018}b\u{2019}\u{2026}",
+                "\"A\" 'b'...",
+            ),
+            ("ab\x1b@\x1dV\ncd", "ab @ V cd"),
+            ("\u{4e2d}\u{6587}", "??"),
+            ("Stra\u{df}e", "Strasse"),
+            ("a\u{a0}b", "a b"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(printable(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_cuts_long_words() {
+        let cases: [(&str, usize, &[&str]); 5] = [
+            (
+                "Kantor Imigrasi Jakarta",
+                10,
+                &["Kantor", "Imigrasi", "Jakarta"],
+            ),
+            ("Kantor Imigrasi Jakarta", 40, &["Kantor Imigrasi Jakarta"]),
+            ("ABCDEFGHIJKL", 5, &["ABCDE", "FGHIJ", "KL"]),
+            ("", 5, &[""]),
+            ("a  b", 5, &["a b"]),
+        ];
+        for (text, cols, want) in cases {
+            assert_eq!(wrap(text, cols), want, "{text:?} at {cols}");
+        }
+    }
+
+    #[test]
+    fn ticket_job_is_ascii_commands_and_text_in_both_languages() {
+        for (language, title, date) in [
+            (
+                Language::Id,
+                &b"BUKTI PENDAFTARAN ANTREAN PASPOR"[..],
+                &b"Selasa, 24 November 2026"[..],
+            ),
+            (
+                Language::En,
+                b"PASSPORT QUEUE",
+                b"Tuesday, 24 November 2026",
+            ),
+        ] {
+            for width in [PaperWidth::Mm80, PaperWidth::Mm58] {
+                let t = Ticket {
+                    language,
+                    ..ticket()
+                };
+                let job = try_ticket_job(&t, width).expect("the ticket lays out");
+                assert!(job.starts_with(&[0x1b, b'@']), "starts with ESC @");
+                assert!(job.ends_with(&[0x1d, b'V', b'A', 0]), "ends with a cut");
+                assert!(contains(&job, title), "{language:?} title");
+                assert!(contains(&job, date), "{language:?} date");
+                assert!(contains(&job, b"3171********0003"));
+                assert!(contains(&job, b"7F3C-21A9"));
+                assert!(contains(&job, b"1/3"));
+                assert!(!contains(&job, "\u{2013}".as_bytes()), "no en dash");
+                assert!(job.iter().all(|&b| b < 0x80), "7-bit only");
+            }
+        }
+    }
+
+    #[test]
+    fn ticket_job_prints_the_qr_natively_at_the_papers_module_size() {
+        for (width, module) in [(PaperWidth::Mm80, 6u8), (PaperWidth::Mm58, 4)] {
+            let t = ticket();
+            let job = ticket_job(&t, width);
+            let mut store = vec![0x1d, b'(', b'k'];
+            let len = t.qr_payload.len() + 3;
+            store.extend_from_slice(&[(len % 256) as u8, (len / 256) as u8, 49, 80, 48]);
+            store.extend_from_slice(t.qr_payload.as_bytes());
+            assert!(contains(&job, &store), "QR store command");
+            assert!(
+                contains(&job, &[0x1d, b'(', b'k', 3, 0, 49, 81, 48]),
+                "QR print"
+            );
+            assert!(contains(&job, &[0x1d, b'(', b'k', 3, 0, 49, 67, module]));
+            assert!(
+                contains(&job, &[0x1d, b'(', b'k', 4, 0, 49, 65, 50, 0]),
+                "model 2"
+            );
+        }
+    }
+
+    #[test]
+    fn ticket_variants_show_in_the_job() {
+        let reversed_on = [0x1d, b'B', 1];
+        let regular = ticket_job(&ticket(), PaperWidth::Mm80);
+        assert!(!contains(&regular, &reversed_on));
+        assert!(!contains(&regular, b"SALINAN"));
+        assert!(contains(&regular, b"Paspor lama"));
+
+        let priority = Ticket {
+            priority: true,
+            queue_number: "P-003".into(),
+            copy: true,
+            application_type: ApplicationType::Lost,
+            name: None,
+            ..ticket()
+        };
+        let job = ticket_job(&priority, PaperWidth::Mm58);
+        assert!(contains(&job, &reversed_on));
+        assert!(contains(&job, b" P-003 "));
+        assert!(contains(&job, b"PRIORITAS"));
+        assert!(contains(&job, b"*SALINAN*"));
+        assert!(contains(&job, b"Surat keterangan hilang"));
+        assert!(!contains(&job, b"Paspor lama"));
+
+        let new = Ticket {
+            application_type: ApplicationType::New,
+            language: Language::En,
+            copy: true,
+            ..ticket()
+        };
+        let job = ticket_job(&new, PaperWidth::Mm80);
+        assert!(contains(&job, b"*COPY*"));
+        assert!(!contains(&job, b"Old passport"));
+    }
+
+    #[test]
+    fn no_printed_line_is_wider_than_the_paper() {
+        for width in [PaperWidth::Mm80, PaperWidth::Mm58] {
+            for language in [Language::Id, Language::En] {
+                let t = Ticket {
+                    language,
+                    name: Some("MUHAMMAD ABDURRAHMAN WAHYUDI SUSILO BAMBANG PRAKOSO".into()),
+                    ..ticket()
+                };
+                let job = ticket_job(&t, width);
+                // The QR payload is data, not a printed line: cut it out.
+                let at = job
+                    .windows(t.qr_payload.len())
+                    .position(|w| w == t.qr_payload.as_bytes())
+                    .expect("the payload is in the job");
+                let mut text = job[..at].to_vec();
+                text.extend_from_slice(&job[at + t.qr_payload.len()..]);
+                // Runs of printable text between command bytes: a run that ends a line
+                // must fit the columns (the 4x queue number is short by construction).
+                let mut run = 0usize;
+                for &b in &text {
+                    if (0x20..0x7f).contains(&b) {
+                        run += 1;
+                    } else {
+                        assert!(run <= width.columns() + 4, "{run} chars at {width:?}");
+                        run = 0;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn too_long_a_payload_falls_back_to_plain_text() {
+        let t = Ticket {
+            qr_payload: "x".repeat(MAX_QR_PAYLOAD + 1),
+            ..ticket()
+        };
+        assert_eq!(
+            try_ticket_job(&t, PaperWidth::Mm80),
+            Err(EscposError::QrTooLong {
+                len: MAX_QR_PAYLOAD + 1,
+                max: MAX_QR_PAYLOAD
+            })
+        );
+        let job = ticket_job(&t, PaperWidth::Mm80);
+        assert_eq!(job, fallback_job(&t, PaperWidth::Mm80));
+        assert!(contains(&job, b"R-021"));
+        assert!(contains(&job, b"7F3C-21A9"));
+        assert!(!contains(&job, &[0x1d, b'(', b'k']));
+    }
+
+    #[test]
+    fn status_queries_are_epsons_three_bytes() {
+        let cases = [
+            (StatusQuery::Printer, [0x10, 0x04, 1]),
+            (StatusQuery::OfflineCause, [0x10, 0x04, 2]),
+            (StatusQuery::ErrorCause, [0x10, 0x04, 3]),
+            (StatusQuery::PaperSensor, [0x10, 0x04, 4]),
+        ];
+        for (query, bytes) in cases {
+            assert_eq!(query.bytes(), bytes);
+            assert_eq!(StatusQuery::from_n(query.n()), Some(query));
+        }
+        assert_eq!(StatusQuery::from_n(0), None);
+        assert_eq!(StatusQuery::from_n(5), None);
+    }
+
+    #[test]
+    fn status_replies_parse_bit_by_bit() {
+        use StatusQuery::*;
+        let ready = PrinterStatus::READY;
+        let cases: [(&[(StatusQuery, u8)], PrinterStatus); 9] = [
+            (
+                &[
+                    (Printer, 0x12),
+                    (OfflineCause, 0x12),
+                    (ErrorCause, 0x12),
+                    (PaperSensor, 0x12),
+                ],
+                ready,
+            ),
+            // Printer n=1 bit 3: offline.
+            (
+                &[(Printer, 0x1a)],
+                PrinterStatus {
+                    online: false,
+                    ..ready
+                },
+            ),
+            // Paper feed button (bit 6) and drawer (bit 2) mean nothing to the kiosk.
+            (&[(Printer, 0x56)], ready),
+            (
+                &[(Printer, 0x1a), (OfflineCause, 0x16)],
+                PrinterStatus {
+                    online: false,
+                    cover_open: true,
+                    ..ready
+                },
+            ),
+            (
+                &[(Printer, 0x1a), (OfflineCause, 0x32)],
+                PrinterStatus {
+                    online: false,
+                    paper_out: true,
+                    ..ready
+                },
+            ),
+            (
+                &[(OfflineCause, 0x52)],
+                PrinterStatus {
+                    error: true,
+                    ..ready
+                },
+            ),
+            (
+                &[(ErrorCause, 0x1a)],
+                PrinterStatus {
+                    error: true,
+                    ..ready
+                },
+            ),
+            (
+                &[(PaperSensor, 0x1e)],
+                PrinterStatus {
+                    paper_near_end: true,
+                    ..ready
+                },
+            ),
+            (
+                &[(PaperSensor, 0x7e)],
+                PrinterStatus {
+                    paper_near_end: true,
+                    paper_out: true,
+                    ..ready
+                },
+            ),
+        ];
+        for (replies, want) in cases {
+            assert_eq!(status_from_replies(replies), Ok(want), "{replies:02x?}");
+        }
+    }
+
+    #[test]
+    fn bytes_without_the_reply_pattern_are_refused() {
+        for byte in [0x00, 0x10, 0x13, 0x11, 0x92, 0x1b, 0xff, 0x02] {
+            assert_eq!(
+                status_from_replies(&[(StatusQuery::Printer, byte)]),
+                Err(EscposError::NotAStatusReply { byte }),
+                "{byte:#04x}"
+            );
+        }
+    }
+
+    #[test]
+    fn simulated_replies_read_back_as_the_status_they_encode() {
+        let ready = PrinterStatus::READY;
+        let cases = [
+            ready,
+            PrinterStatus {
+                paper_near_end: true,
+                ..ready
+            },
+            PrinterStatus {
+                online: false,
+                paper_out: true,
+                ..ready
+            },
+            PrinterStatus {
+                online: false,
+                cover_open: true,
+                ..ready
+            },
+            PrinterStatus {
+                online: false,
+                error: true,
+                ..ready
+            },
+            PrinterStatus {
+                online: false,
+                ..ready
+            },
+        ];
+        for status in cases {
+            let replies: Vec<_> = StatusQuery::ALL
+                .iter()
+                .map(|&q| (q, reply_byte(q, &status)))
+                .collect();
+            assert_eq!(status_from_replies(&replies), Ok(status));
+            assert_eq!(parse_auto_status(auto_status_bytes(&status)), Ok(status));
+        }
+    }
+
+    #[test]
+    fn automatic_status_back_parses_and_checks_its_fixed_bits() {
+        let ready = PrinterStatus::READY;
+        let cases: [([u8; 4], Result<PrinterStatus, EscposError>); 6] = [
+            ([0x10, 0, 0, 0], Ok(ready)),
+            (
+                [0x38, 0, 0x0c, 0],
+                Ok(PrinterStatus {
+                    online: false,
+                    cover_open: true,
+                    paper_out: true,
+                    ..ready
+                }),
+            ),
+            (
+                [0x18, 0x08, 0, 0],
+                Ok(PrinterStatus {
+                    online: false,
+                    error: true,
+                    ..ready
+                }),
+            ),
+            (
+                [0x10, 0, 0x03, 0],
+                Ok(PrinterStatus {
+                    paper_near_end: true,
+                    ..ready
+                }),
+            ),
+            (
+                [0x12, 0, 0, 0],
+                Err(EscposError::NotAnAutoStatus {
+                    bytes: [0x12, 0, 0, 0],
+                }),
+            ),
+            (
+                [0x10, 0x10, 0, 0],
+                Err(EscposError::NotAnAutoStatus {
+                    bytes: [0x10, 0x10, 0, 0],
+                }),
+            ),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(parse_auto_status(bytes), want, "{bytes:02x?}");
+        }
+    }
+
+    /// Bytes received, and what comes first out of them.
+    type IncomingCase = (&'static [u8], Option<(Incoming, usize)>);
+
+    #[test]
+    fn incoming_bytes_are_told_apart() {
+        let cases: [IncomingCase; 10] = [
+            (&[], None),
+            (&[0x12], Some((Incoming::StatusReply(0x12), 1))),
+            (&[0x1a, 0x10], Some((Incoming::StatusReply(0x1a), 1))),
+            (
+                &[0x10, 0x00, 0x0c, 0x00, 0x12],
+                Some((Incoming::AutoStatus([0x10, 0, 0x0c, 0]), 4)),
+            ),
+            // XOFF inside an ASB block is flow control, skipped.
+            (
+                &[0x18, 0x13, 0x00, 0x00, 0x00],
+                Some((Incoming::AutoStatus([0x18, 0, 0, 0]), 5)),
+            ),
+            // An ASB block not yet complete: wait for the rest.
+            (&[0x10, 0x00], None),
+            (&[0x13], Some((Incoming::FlowControl(0x13), 1))),
+            (&[0x11, 0x12], Some((Incoming::FlowControl(0x11), 1))),
+            (&[0x10, 0x80, 0, 0], Some((Incoming::Other(0x10), 1))),
+            (&[0x00], Some((Incoming::Other(0x00), 1))),
+        ];
+        for (buf, want) in cases {
+            assert_eq!(next_incoming(buf), want, "{buf:02x?}");
+        }
+    }
+}

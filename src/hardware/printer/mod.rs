@@ -1,1 +1,554 @@
-//! (module under construction)
+//! The ticket printer as the rest of the kiosk sees it: the [`TicketPrinter`]
+//! capability, its [`PrinterState`] in the heartbeat's words, and [`open`], which picks
+//! the transport from the device path: raw TCP (`tcp://HOST:9100`), a USB printer-class
+//! device (`/dev/usb/lp*`), or a serial tty. Always straight to the device, never
+//! through a spooler: the kiosk must know whether this ticket came out now.
+//!
+//! Blocking, with time-outs: callers run it on a thread of its own. The job's bytes and
+//! the meaning of status bytes come from `crate::protocol::escpos`; the simulated
+//! printer is in [`sim`], its ESC/POS interpreter and rasteriser in [`render`].
+
+pub mod render;
+pub mod sim;
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serialport::{ClearBuffer, DataBits, FlowControl, Parity, SerialPort, StopBits, TTYPort};
+
+use crate::protocol::escpos::{Incoming, PrinterStatus, StatusQuery, apply_reply, next_incoming};
+
+pub use sim::{PrinterSim, PrinterSimArgs, PrinterSimHandle, PrinterSimOptions, run_printer_sim};
+
+/// How long a status query may go unanswered before the printer counts as offline.
+pub const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long one write may block: a 2 KB ticket takes ~2 s at 9600 baud, and the kernel
+/// accepts it in chunks, so this bounds a stall, not the job.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait for a network printer to accept the connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The printer's condition, in the words the heartbeat reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrinterState {
+    Ok,
+    /// Prints, but the roll needs changing soon.
+    PaperNearEnd,
+    PaperOut,
+    CoverOpen,
+    /// No answer within [`STATUS_TIMEOUT`], or the printer says it is offline.
+    Offline,
+    /// Cutter jam, overheated head, mechanical error.
+    Error,
+}
+
+impl PrinterState {
+    /// Whether a ticket sent now would come out.
+    pub fn can_print(self) -> bool {
+        matches!(self, PrinterState::Ok | PrinterState::PaperNearEnd)
+    }
+}
+
+impl From<PrinterStatus> for PrinterState {
+    /// The most specific cause first: a printer with its cover open is also offline,
+    /// and the technician needs to hear "cover open".
+    fn from(s: PrinterStatus) -> PrinterState {
+        if s.cover_open {
+            PrinterState::CoverOpen
+        } else if s.paper_out {
+            PrinterState::PaperOut
+        } else if s.error {
+            PrinterState::Error
+        } else if !s.online {
+            PrinterState::Offline
+        } else if s.paper_near_end {
+            PrinterState::PaperNearEnd
+        } else {
+            PrinterState::Ok
+        }
+    }
+}
+
+/// What went wrong talking to the printer, with the path and what to check. Carries no
+/// ticket content.
+#[derive(Debug, thiserror::Error)]
+pub enum PrinterError {
+    #[error("cannot open printer {path}: {source}; {hint}")]
+    Open {
+        path: String,
+        source: io::Error,
+        hint: &'static str,
+    },
+    #[error("printer path {path:?} is not usable: {hint}")]
+    BadPath { path: String, hint: &'static str },
+    #[error(
+        "writing to printer {path} failed: {source}; check the cable and the printer's power, \
+         then restart the kiosk service"
+    )]
+    Write { path: String, source: io::Error },
+    #[error(
+        "reading status from printer {path} failed: {source}; check the cable and that the \
+         printer is ESC/POS compatible"
+    )]
+    Read { path: String, source: io::Error },
+    #[error(
+        "printer {path} answered a status query with {byte:#04x}, not a status byte; check the \
+         baud rate (printer self-test page) and that it speaks ESC/POS"
+    )]
+    BadReply { path: String, byte: u8 },
+}
+
+/// A ticket printer the kiosk can print on and ask how it is.
+pub trait TicketPrinter: Send {
+    /// Asks `DLE EOT 1..4`; no answer within [`STATUS_TIMEOUT`] is `Offline`.
+    fn status(&mut self) -> Result<PrinterState, PrinterError>;
+
+    /// Sends the whole job, then asks the status. A printer that cannot print is not
+    /// sent the job at all (it would come out later, for someone else), and its state is
+    /// returned; so `Ok` or `PaperNearEnd` back means the ticket was printed in full.
+    fn print(&mut self, job: &[u8]) -> Result<PrinterState, PrinterError>;
+}
+
+/// Opens the printer at `path`: `tcp://HOST:PORT` (raw TCP, usually port 9100),
+/// `/dev/usb/lp*` (USB printer class), or any other path as a serial tty at `baud`, 8N1,
+/// no flow control.
+pub fn open(path: &str, baud: u32) -> Result<Box<dyn TicketPrinter>, PrinterError> {
+    let link: Box<dyn Link> = if let Some(addr) = path.strip_prefix("tcp://") {
+        Box::new(TcpLink::connect(path, addr)?)
+    } else if path.starts_with("/dev/usb/lp") {
+        Box::new(LpLink::open(path)?)
+    } else {
+        Box::new(SerialLink::open(path, baud)?)
+    };
+    Ok(Box::new(EscposPrinter {
+        path: path.to_owned(),
+        link,
+        received: VecDeque::new(),
+    }))
+}
+
+/// A byte pipe to the printer: the part that differs between transports.
+trait Link: Send {
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Reads what has arrived, waiting at most `timeout`; `Ok(0)` on time-out.
+    fn receive(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize>;
+    /// Drops bytes that arrived unasked (automatic status, late replies).
+    fn discard_input(&mut self) -> io::Result<()>;
+}
+
+/// Any ESC/POS printer over any [`Link`].
+struct EscposPrinter {
+    path: String,
+    link: Box<dyn Link>,
+    /// Bytes read but not yet consumed: an ASB block may arrive in pieces.
+    received: VecDeque<u8>,
+}
+
+impl EscposPrinter {
+    /// The reply to one query, `None` if none came in time. ASB blocks, XON/XOFF and
+    /// other unasked bytes are skipped.
+    fn query(&mut self, query: StatusQuery) -> Result<Option<u8>, PrinterError> {
+        let path = &self.path;
+        self.link
+            .send(&query.bytes())
+            .map_err(|source| PrinterError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        let deadline = Instant::now() + STATUS_TIMEOUT;
+        loop {
+            let (front, back) = self.received.as_slices();
+            let pending: Vec<u8> = front.iter().chain(back).copied().collect();
+            if let Some((incoming, used)) = next_incoming(&pending) {
+                self.received.drain(..used);
+                if let Incoming::StatusReply(byte) = incoming {
+                    return Ok(Some(byte));
+                }
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            let mut buf = [0u8; 64];
+            let n = self
+                .link
+                .receive(&mut buf, deadline - now)
+                .map_err(|source| PrinterError::Read {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            self.received.extend(&buf[..n]);
+        }
+    }
+}
+
+impl TicketPrinter for EscposPrinter {
+    fn status(&mut self) -> Result<PrinterState, PrinterError> {
+        self.received.clear();
+        self.link
+            .discard_input()
+            .map_err(|source| PrinterError::Read {
+                path: self.path.clone(),
+                source,
+            })?;
+        let mut status = PrinterStatus::READY;
+        for query in StatusQuery::ALL {
+            let Some(byte) = self.query(query)? else {
+                return Ok(PrinterState::Offline);
+            };
+            apply_reply(&mut status, query, byte).map_err(|_| PrinterError::BadReply {
+                path: self.path.clone(),
+                byte,
+            })?;
+        }
+        Ok(status.into())
+    }
+
+    fn print(&mut self, job: &[u8]) -> Result<PrinterState, PrinterError> {
+        let before = self.status()?;
+        if !before.can_print() {
+            return Ok(before);
+        }
+        self.link.send(job).map_err(|source| PrinterError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.status()
+    }
+}
+
+/// A serial tty (or a USB-serial adapter, or the simulator's pseudo-terminal).
+struct SerialLink {
+    port: TTYPort,
+}
+
+impl SerialLink {
+    fn open(path: &str, baud: u32) -> Result<SerialLink, PrinterError> {
+        if !path.starts_with('/') {
+            return Err(PrinterError::BadPath {
+                path: path.to_owned(),
+                hint: "use tcp://HOST:9100, /dev/usb/lpN, or the absolute path of a serial \
+                       device such as /dev/ttyUSB0 or a udev symlink",
+            });
+        }
+        let port = serialport::new(path, baud)
+            .data_bits(DataBits::Eight)
+            .parity(Parity::None)
+            .stop_bits(StopBits::One)
+            .flow_control(FlowControl::None)
+            .timeout(STATUS_TIMEOUT)
+            .open_native()
+            .map_err(|e| {
+                let source = io::Error::from(e);
+                let hint = match source.kind() {
+                    io::ErrorKind::NotFound => {
+                        "no such device: check the cable, and give the printer a fixed udev \
+                         symlink (see hardware/printer/README.md)"
+                    }
+                    io::ErrorKind::PermissionDenied => "add the kiosk's user to the dialout group",
+                    _ => {
+                        "the port may be held by another program (ModemManager, a getty); \
+                         check with `fuser` and the baud rate in the configuration"
+                    }
+                };
+                PrinterError::Open {
+                    path: path.to_owned(),
+                    source,
+                    hint,
+                }
+            })?;
+        Ok(SerialLink { port })
+    }
+}
+
+impl Link for SerialLink {
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.port.set_timeout(WRITE_TIMEOUT)?;
+        self.port.write_all(bytes)
+    }
+
+    fn receive(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        self.port.set_timeout(timeout)?;
+        match self.port.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(0),
+            other => other,
+        }
+    }
+
+    fn discard_input(&mut self) -> io::Result<()> {
+        Ok(self.port.clear(ClearBuffer::Input)?)
+    }
+}
+
+impl Drop for SerialLink {
+    fn drop(&mut self) {
+        // A pseudo-terminal outlives our close while its master is open, and keeps the
+        // exclusive flag we set: lift it so that the next open (after a restart) works.
+        let _ = self.port.set_exclusive(false);
+    }
+}
+
+/// A network printer's raw port.
+struct TcpLink {
+    stream: TcpStream,
+}
+
+impl TcpLink {
+    fn connect(path: &str, addr: &str) -> Result<TcpLink, PrinterError> {
+        let open_error = |source: io::Error, hint| PrinterError::Open {
+            path: path.to_owned(),
+            source,
+            hint,
+        };
+        let addrs = addr.to_socket_addrs().map_err(|e| {
+            open_error(
+                e,
+                "write the address as tcp://HOST:PORT, e.g. tcp://192.168.1.50:9100",
+            )
+        })?;
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address for host");
+        for a in addrs {
+            match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    return Ok(TcpLink { stream });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(open_error(
+            last,
+            "check that the printer is on, its IP address (self-test page) and that port 9100 \
+             is reachable from the kiosk",
+        ))
+    }
+}
+
+impl Link for TcpLink {
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        self.stream.write_all(bytes)
+    }
+
+    fn receive(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        self.stream
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        match self.stream.read(buf) {
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the printer closed the connection",
+            )),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(0)
+            }
+            other => other,
+        }
+    }
+
+    fn discard_input(&mut self) -> io::Result<()> {
+        self.stream.set_nonblocking(true)?;
+        let mut buf = [0u8; 256];
+        let result = loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        self.stream.set_nonblocking(false)?;
+        result
+    }
+}
+
+/// A USB printer-class device (`usblp`). Its reads block until the printer sends
+/// something and std offers no time-out on a file, so a thread of its own reads and
+/// hands the bytes over a channel that we can wait on with a time-out. The thread ends
+/// at the first read error (device gone) or once we are dropped and more bytes come.
+struct LpLink {
+    file: File,
+    incoming: mpsc::Receiver<Vec<u8>>,
+    /// Bytes taken off the channel that did not fit the caller's buffer.
+    spill: VecDeque<u8>,
+}
+
+impl LpLink {
+    fn open(path: &str) -> Result<LpLink, PrinterError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|source| {
+                let hint = match source.kind() {
+                    io::ErrorKind::NotFound => {
+                        "printer not connected or the usblp driver not loaded (`lsmod | grep \
+                         usblp`)"
+                    }
+                    io::ErrorKind::PermissionDenied => "add the kiosk's user to the lp group",
+                    _ => "another program (CUPS?) may hold the printer: stop it",
+                };
+                PrinterError::Open {
+                    path: path.to_owned(),
+                    source,
+                    hint,
+                }
+            })?;
+        let mut reader = file.try_clone().map_err(|source| PrinterError::Open {
+            path: path.to_owned(),
+            source,
+            hint: "the device refused a second handle",
+        })?;
+        let (tx, incoming) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("printer-usb-read".into())
+            .spawn(move || {
+                let mut buf = [0u8; 64];
+                loop {
+                    match reader.read(&mut buf) {
+                        Ok(0) => std::thread::sleep(Duration::from_millis(20)),
+                        Ok(n) => {
+                            if tx.send(buf[..n].to_vec()).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map_err(|source| PrinterError::Open {
+                path: path.to_owned(),
+                source,
+                hint: "the system could not start a thread",
+            })?;
+        Ok(LpLink {
+            file,
+            incoming,
+            spill: VecDeque::new(),
+        })
+    }
+}
+
+impl Link for LpLink {
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all(bytes)?;
+        self.file.flush()
+    }
+
+    fn receive(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        if self.spill.is_empty() {
+            match self.incoming.recv_timeout(timeout) {
+                Ok(bytes) => self.spill.extend(bytes),
+                Err(mpsc::RecvTimeoutError::Timeout) => return Ok(0),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "the USB printer stopped answering reads (unplugged?)",
+                    ));
+                }
+            }
+        }
+        let n = buf.len().min(self.spill.len());
+        for (slot, byte) in buf.iter_mut().zip(self.spill.drain(..n)) {
+            *slot = byte;
+        }
+        Ok(n)
+    }
+
+    fn discard_input(&mut self) -> io::Result<()> {
+        self.spill.clear();
+        while self.incoming.try_recv().is_ok() {}
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_maps_to_the_most_specific_state() {
+        let ready = PrinterStatus::READY;
+        let cases = [
+            (ready, PrinterState::Ok),
+            (
+                PrinterStatus {
+                    paper_near_end: true,
+                    ..ready
+                },
+                PrinterState::PaperNearEnd,
+            ),
+            (
+                PrinterStatus {
+                    online: false,
+                    ..ready
+                },
+                PrinterState::Offline,
+            ),
+            (
+                PrinterStatus {
+                    online: false,
+                    paper_out: true,
+                    paper_near_end: true,
+                    ..ready
+                },
+                PrinterState::PaperOut,
+            ),
+            (
+                PrinterStatus {
+                    online: false,
+                    cover_open: true,
+                    paper_out: true,
+                    ..ready
+                },
+                PrinterState::CoverOpen,
+            ),
+            (
+                PrinterStatus {
+                    online: false,
+                    error: true,
+                    ..ready
+                },
+                PrinterState::Error,
+            ),
+        ];
+        for (status, want) in cases {
+            assert_eq!(PrinterState::from(status), want, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn states_serialise_as_heartbeat_words() {
+        let cases = [
+            (PrinterState::Ok, "\"ok\""),
+            (PrinterState::PaperNearEnd, "\"paper_near_end\""),
+            (PrinterState::PaperOut, "\"paper_out\""),
+            (PrinterState::CoverOpen, "\"cover_open\""),
+            (PrinterState::Offline, "\"offline\""),
+            (PrinterState::Error, "\"error\""),
+        ];
+        for (state, want) in cases {
+            assert_eq!(serde_json::to_string(&state).expect("serialises"), want);
+        }
+    }
+
+    #[test]
+    fn relative_paths_are_refused_with_a_hint() {
+        let Err(err) = open("ttyUSB0", 9600) else {
+            panic!("a relative path must not open");
+        };
+        assert!(err.to_string().contains("tcp://HOST:9100"), "{err}");
+    }
+}

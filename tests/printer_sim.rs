@@ -1,0 +1,281 @@
+//! The ticket printer end to end through real pseudo-terminals: the kiosk's `open()` on
+//! the virtual printer's symlink, status queries, a whole ticket job rendered to PNG,
+//! paper running out mid-job, and a printer that does not answer.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use apm_kiosk::domain::{ApplicationType, Language, PassportType};
+use apm_kiosk::hardware::printer::{
+    self, PrinterSim, PrinterSimHandle, PrinterSimOptions, PrinterState, STATUS_TIMEOUT,
+};
+use apm_kiosk::protocol::escpos::{PaperWidth, Ticket, ticket_job};
+use chrono::{FixedOffset, NaiveDate, NaiveTime, TimeZone};
+
+fn ticket(language: Language, priority: bool) -> Ticket {
+    Ticket {
+        language,
+        office_name: "Kantor Imigrasi Kelas I TPI Jakarta Selatan".into(),
+        queue_number: if priority { "P-003" } else { "R-021" }.into(),
+        priority,
+        visit_date: NaiveDate::from_ymd_opt(2026, 11, 24).expect("valid date"),
+        session_id: "S1".into(),
+        session_start: NaiveTime::from_hms_opt(8, 0, 0).expect("valid time"),
+        session_end: NaiveTime::from_hms_opt(10, 0, 0).expect("valid time"),
+        zone_label: "WIB".into(),
+        name: Some("SITI NURHALIZA BINTI AHMAD".into()),
+        masked_nik: "3171********0003".into(),
+        application_type: ApplicationType::Replacement,
+        passport_type: PassportType::Electronic,
+        group_size: 3,
+        group_index: 1,
+        booking_code: "7F3C-21A9".into(),
+        kiosk_id: "KRM-02".into(),
+        issued_at: FixedOffset::east_opt(7 * 3600)
+            .expect("valid offset")
+            .with_ymd_and_hms(2026, 11, 22, 14, 5, 0)
+            .single()
+            .expect("valid time"),
+        // The size of a real signed payload: ~230 characters of claims, 86 of signature.
+        qr_payload: format!(
+            "APM1.{}.{}",
+            "eyJyIjoiMDE5M2E0ZjItN2IzYy03MDAwLThhMDAtMDAwMDAwMDAwMDAxIiwiayI6IktSTS0wMiJ9"
+                .repeat(3),
+            "S".repeat(86)
+        ),
+        copy: false,
+    }
+}
+
+fn start(dir: &Path, options: PrinterSimOptions) -> PrinterSimHandle {
+    PrinterSim::start(&dir.join("printer"), &dir.join("out"), options)
+        .expect("the virtual printer starts")
+}
+
+fn open(sim: &PrinterSimHandle) -> Box<dyn printer::TicketPrinter> {
+    let path = sim.link().to_str().expect("utf-8 path");
+    printer::open(path, 115_200).expect("the kiosk opens the virtual printer")
+}
+
+struct Png {
+    width: u32,
+    height: u32,
+    /// One byte a pixel, 0 black, 255 white.
+    pixels: Vec<u8>,
+}
+
+impl Png {
+    fn read(path: &Path) -> Png {
+        let file = std::fs::File::open(path).expect("ticket PNG exists");
+        let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+        decoder.set_transformations(png::Transformations::EXPAND);
+        let mut reader = decoder.read_info().expect("a PNG");
+        let mut pixels = vec![0; reader.output_buffer_size().expect("sized")];
+        let info = reader.next_frame(&mut pixels).expect("one frame");
+        assert_eq!(info.color_type, png::ColorType::Grayscale);
+        pixels.truncate(info.buffer_size());
+        Png {
+            width: info.width,
+            height: info.height,
+            pixels,
+        }
+    }
+
+    fn dark(&self, x: u32, y: u32) -> bool {
+        self.pixels[(y * self.width + x) as usize] < 128
+    }
+
+    /// Rows where a QR finder pattern crosses: dark, light, dark, light, dark runs in
+    /// the ratio 1:1:3:1:1 of `module` dots. Returns (row, x of the pattern's start).
+    fn finder_hits(&self, module: u32) -> Vec<(u32, u32)> {
+        let mut hits = Vec::new();
+        for y in 0..self.height {
+            let mut runs: Vec<(bool, u32, u32)> = Vec::new(); // (dark, start, len)
+            for x in 0..self.width {
+                let d = self.dark(x, y);
+                match runs.last_mut() {
+                    Some((rd, _, len)) if *rd == d => *len += 1,
+                    _ => runs.push((d, x, 1)),
+                }
+            }
+            for w in runs.windows(5) {
+                let want = [1, 1, 3, 1, 1];
+                if w[0].0 && w.iter().zip(want).all(|(r, k)| r.2 == k * module) {
+                    hits.push((y, w[0].1));
+                }
+            }
+        }
+        hits
+    }
+}
+
+/// The QR's two top finder patterns: the same rows, `apart` dots or more between them.
+fn has_qr(png: &Png, module: u32) -> bool {
+    let hits = png.finder_hits(module);
+    hits.iter()
+        .any(|&(y, x)| hits.iter().any(|&(y2, x2)| y2 == y && x2 > x + 20 * module))
+        && hits.len() >= 3 * module as usize
+}
+
+/// Every module of the printed symbol is the one the payload encodes at level M: the
+/// data made it through the job, the pseudo-terminal and the printer's QR command.
+fn assert_qr_carries(png: &Png, module: u32, payload: &str) {
+    let hits = png.finder_hits(module);
+    // Rows cross a finder pattern as 1:1:3:1:1 from its third module row on.
+    let top = hits.iter().map(|h| h.0).min().expect("a finder pattern") - 2 * module;
+    let left = hits.iter().map(|h| h.1).min().expect("a finder pattern");
+    let code = qrcode::QrCode::with_error_correction_level(payload, qrcode::EcLevel::M)
+        .expect("the payload fits a QR");
+    let n = code.width() as u32;
+    let mut wrong = 0;
+    for my in 0..n {
+        for mx in 0..n {
+            let want = code[(mx as usize, my as usize)] == qrcode::Color::Dark;
+            let (x, y) = (
+                left + mx * module + module / 2,
+                top + my * module + module / 2,
+            );
+            if png.dark(x, y) != want {
+                wrong += 1;
+            }
+        }
+    }
+    assert_eq!(wrong, 0, "{wrong} of {} modules differ", n * n);
+}
+
+#[test]
+fn status_is_ok_on_a_fresh_printer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sim = start(dir.path(), PrinterSimOptions::default());
+    let mut printer = open(&sim);
+    assert_eq!(printer.status().expect("status"), PrinterState::Ok);
+    // And again: replies do not pile up or shift.
+    assert_eq!(printer.status().expect("status"), PrinterState::Ok);
+}
+
+#[test]
+fn tickets_print_as_pngs_of_the_paper_width_with_a_qr() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (width, module, language, priority) in [
+        (PaperWidth::Mm80, 6, Language::Id, false),
+        (PaperWidth::Mm58, 4, Language::En, true),
+    ] {
+        let sub = dir.path().join(format!("{}", width.mm()));
+        std::fs::create_dir_all(&sub).expect("sub dir");
+        let sim = start(
+            &sub,
+            PrinterSimOptions {
+                width,
+                ..PrinterSimOptions::default()
+            },
+        );
+        let mut printer = open(&sim);
+        let job = ticket_job(&ticket(language, priority), width);
+        assert_eq!(printer.print(&job).expect("prints"), PrinterState::Ok);
+
+        let tickets = sim.wait_for_tickets(1, Duration::from_secs(5));
+        assert_eq!(tickets.len(), 1, "{width:?}");
+        assert_eq!(
+            tickets[0].file_name().and_then(|n| n.to_str()),
+            Some("ticket-0001.png")
+        );
+        let png = Png::read(&tickets[0]);
+        assert_eq!(png.width, width.dots());
+        assert!(
+            png.height > 600,
+            "a whole ticket, not a stub: {}",
+            png.height
+        );
+        assert!(has_qr(&png, module), "{width:?}: QR finder patterns");
+        assert_qr_carries(&png, module, &ticket(language, priority).qr_payload);
+        if std::env::var_os("APM_KEEP_TICKETS").is_some() {
+            let keep = std::env::temp_dir().join(format!("apm-ticket-{}.png", width.mm()));
+            std::fs::copy(&tickets[0], &keep).expect("copy kept ticket");
+            eprintln!("kept {}", keep.display());
+        }
+    }
+}
+
+#[test]
+fn paper_runs_out_mid_job_until_a_new_roll_is_loaded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sim = start(
+        dir.path(),
+        PrinterSimOptions {
+            paper_out_after: Some(12),
+            ..PrinterSimOptions::default()
+        },
+    );
+    let mut printer = open(&sim);
+    let job = ticket_job(&ticket(Language::Id, false), PaperWidth::Mm80);
+    assert_eq!(printer.print(&job).expect("sent"), PrinterState::PaperOut);
+    assert!(sim.tickets().is_empty(), "no ticket was cut");
+    assert_eq!(printer.status().expect("status"), PrinterState::PaperOut);
+    // A printer out of paper is not sent the next job at all.
+    assert_eq!(
+        printer.print(&job).expect("refused"),
+        PrinterState::PaperOut
+    );
+
+    sim.load_paper();
+    assert_eq!(printer.status().expect("status"), PrinterState::Ok);
+}
+
+#[test]
+fn an_offline_printer_reads_offline_within_the_time_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sim = start(
+        dir.path(),
+        PrinterSimOptions {
+            offline: true,
+            ..PrinterSimOptions::default()
+        },
+    );
+    let mut printer = open(&sim);
+    let started = Instant::now();
+    assert_eq!(printer.status().expect("status"), PrinterState::Offline);
+    let took = started.elapsed();
+    assert!(
+        took >= STATUS_TIMEOUT && took < STATUS_TIMEOUT * 3,
+        "offline after {took:?}"
+    );
+    let job = ticket_job(&ticket(Language::Id, false), PaperWidth::Mm80);
+    assert_eq!(
+        printer.print(&job).expect("not sent"),
+        PrinterState::Offline
+    );
+
+    sim.set_offline(false);
+    assert_eq!(printer.status().expect("status"), PrinterState::Ok);
+}
+
+#[test]
+fn cover_open_shows_in_the_status() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sim = start(dir.path(), PrinterSimOptions::default());
+    let mut printer = open(&sim);
+    sim.set_cover_open(true);
+    assert_eq!(printer.status().expect("status"), PrinterState::CoverOpen);
+    sim.set_cover_open(false);
+    assert_eq!(printer.status().expect("status"), PrinterState::Ok);
+}
+
+#[test]
+fn the_printer_reopens_after_the_kiosk_closes_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sim = start(dir.path(), PrinterSimOptions::default());
+    for _ in 0..2 {
+        let mut printer = open(&sim);
+        assert_eq!(printer.status().expect("status"), PrinterState::Ok);
+    }
+}
+
+#[test]
+fn a_missing_device_names_the_path_and_a_fix() {
+    let Err(err) = printer::open("/dev/nonexistent-printer", 9600) else {
+        panic!("a missing device must not open");
+    };
+    let text = err.to_string();
+    assert!(text.contains("/dev/nonexistent-printer"), "{text}");
+    assert!(text.contains("udev"), "{text}");
+}
