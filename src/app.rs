@@ -73,9 +73,9 @@ pub fn card_problem(code: ReadErrorCode) -> CardProblem {
     match code {
         ReadErrorCode::NoCard | ReadErrorCode::CardRemoved => CardProblem::NotStill,
         ReadErrorCode::NotEktp => CardProblem::NotEktp,
-        ReadErrorCode::AuthFailed => CardProblem::ChipRejected,
-        ReadErrorCode::SamMissing => CardProblem::ReaderFault,
-        ReadErrorCode::Timeout | ReadErrorCode::Unknown(_) => CardProblem::ReadFailed,
+        ReadErrorCode::ChipAuthFailed => CardProblem::ChipRejected,
+        ReadErrorCode::SamUnavailable => CardProblem::ReaderFault,
+        ReadErrorCode::TimedOut | ReadErrorCode::Unknown(_) => CardProblem::ReadFailed,
     }
 }
 
@@ -328,7 +328,7 @@ impl Shell {
                     .enrollment
                     .borrow()
                     .as_ref()
-                    .map(|e| crate::protocol::central::nik_hash(&e.nik_hash_key, nik.as_str()));
+                    .map(|e| crate::identity::nik_hash(&e.nik_hash_key, nik.as_str()));
                 let (store, events) = (self.store.clone(), self.events.clone());
                 tokio::spawn(async move {
                     let looked_up = store

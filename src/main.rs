@@ -60,7 +60,7 @@ enum Cmd {
         command: TicketCmd,
     },
     /// Play a KTP card reader on a pseudo-terminal.
-    ReaderSim(hardware::reader::sim::ReaderSimArgs),
+    ReaderSim(hardware::reader::ReaderSimArgs),
     /// Play an ESC/POS printer on a pseudo-terminal, saving what it prints as PNG.
     PrinterSim(hardware::printer::sim::PrinterSimArgs),
     /// Run the central quota service simulator.
@@ -202,7 +202,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::ReaderSim(args) => {
             init_logging("info");
-            hardware::reader::sim::run_reader_sim(args)?;
+            hardware::reader::run_reader_sim(args)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::PrinterSim(args) => {

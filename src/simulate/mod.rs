@@ -356,7 +356,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
         &tickets,
         PrinterSimOptions {
             width,
-            baud: args.printer_baud,
+            baud: Some(args.printer_baud),
             ..PrinterSimOptions::default()
         },
     )
@@ -443,7 +443,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
                     }
                 }
             }
-            summary.accepted_by_central = at_central.iter().filter(|r| r.status == crate::protocol::central::RegistrationStatus::Accepted).count();
+            summary.accepted_by_central = at_central
+                .iter()
+                .filter(|r| r.status == crate::protocol::central::RegistrationStatus::Accepted)
+                .count();
             for (id, _) in &kiosk_regs {
                 if by_id.get(id).copied().unwrap_or(0) != 1 {
                     summary.missing_at_central.push(id.clone());
@@ -478,7 +481,12 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
 /// kiosk then holds none for it and shows it full.
 fn fill_one_day(sim: &CentralSim, today: chrono::NaiveDate) -> anyhow::Result<()> {
     let seed = SimSeed::default();
-    let Some(krm) = seed.offices.into_iter().map(|o| o.office).find(|o| o.office_id == "KRM") else {
+    let Some(krm) = seed
+        .offices
+        .into_iter()
+        .map(|o| o.office)
+        .find(|o| o.office_id == "KRM")
+    else {
         return Ok(());
     };
     let office = crate::sync::office_from_wire(&krm).map_err(anyhow::Error::msg)?;

@@ -515,7 +515,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
         let group_id = uuid::Uuid::now_v7();
-        let code = booking_code(&group_id);
+        let short_code = booking_code(&group_id);
         let date = req.date.to_string();
         let created_at = ts(req.created_at);
         tx.execute(
@@ -523,7 +523,7 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 group_id.to_string(),
-                code,
+                short_code,
                 req.office_id,
                 date,
                 req.session_id,
@@ -621,7 +621,7 @@ impl Store {
                 created_at,
                 format!(
                     "group {} office {} date {} session {} regular {} priority {}",
-                    code, req.office_id, date, req.session_id, regular, priority
+                    short_code, req.office_id, date, req.session_id, regular, priority
                 )
             ],
         )
@@ -629,7 +629,7 @@ impl Store {
         tx.commit().map_err(StoreError::from)?;
         Ok(Booked {
             group_id: group_id.to_string(),
-            booking_code: code,
+            booking_code: short_code,
             office_id: req.office_id.clone(),
             date: req.date,
             session_id: req.session_id.clone(),
