@@ -279,3 +279,96 @@ fn a_missing_device_names_the_path_and_a_fix() {
     assert!(text.contains("/dev/nonexistent-printer"), "{text}");
     assert!(text.contains("udev"), "{text}");
 }
+
+#[test]
+fn the_virtual_printer_takes_both_forms_of_dle_eot() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sim = start(dir.path(), PrinterSimOptions::default());
+    let mut port = serialport::new(sim.link().to_string_lossy(), 115_200)
+        .timeout(Duration::from_secs(2))
+        .open()
+        .expect("opens the pty");
+    // The escpos crate's four bytes, then Epson's three, then text that must not be
+    // mistaken for a command.
+    port.write_all(&[0x10, 0x04, 0x01, 0x00, 0x10, 0x04, 0x04, b'A'])
+        .expect("writes");
+    let mut replies = [0u8; 2];
+    port.read_exact(&mut replies).expect("two replies");
+    assert_eq!(replies, [0x12, 0x12]);
+}
+
+#[test]
+fn a_network_printer_answers_through_the_same_code_despite_unasked_status() {
+    use apm_kiosk::hardware::printer::render::{Event, Interpreter};
+    use apm_kiosk::protocol::escpos::{PrinterStatus, StatusQuery, reply_byte};
+    use std::io::{Read, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let addr = listener.local_addr().expect("address");
+    let printer_side = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accepts");
+        let mut interpreter = Interpreter::new(PaperWidth::Mm80, None);
+        let near_end = PrinterStatus {
+            paper_near_end: true,
+            ..PrinterStatus::READY
+        };
+        let mut buf = [0u8; 512];
+        let mut cuts = 0;
+        let mut first = true;
+        loop {
+            let n = match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return cuts,
+                Ok(n) => n,
+            };
+            for event in interpreter.feed(&buf[..n]) {
+                match event {
+                    Event::StatusQuery(q) => {
+                        let query = StatusQuery::from_n(q).expect("a known query");
+                        if first {
+                            // An automatic status back block and an XOFF arrive unasked.
+                            stream
+                                .write_all(&[0x10, 0x00, 0x03, 0x00, 0x13])
+                                .expect("asb");
+                            first = false;
+                        }
+                        stream
+                            .write_all(&[reply_byte(query, &near_end)])
+                            .expect("reply");
+                    }
+                    Event::Cut(_) => cuts += 1,
+                    _ => {}
+                }
+            }
+        }
+    });
+    let mut printer = printer::open(&format!("tcp://{addr}"), 0).expect("connects");
+    assert_eq!(
+        printer.status().expect("status"),
+        PrinterState::PaperNearEnd
+    );
+    let job = ticket_job(&ticket(Language::Id, false), PaperWidth::Mm80);
+    assert_eq!(
+        printer.print(&job).expect("prints"),
+        PrinterState::PaperNearEnd
+    );
+    drop(printer);
+    assert_eq!(
+        printer_side.join().expect("printer thread"),
+        1,
+        "one ticket cut"
+    );
+}
+
+#[test]
+fn an_unreachable_network_printer_names_the_address() {
+    // Port 9 on loopback: nothing listens, the connection is refused at once.
+    let Err(err) = printer::open("tcp://127.0.0.1:9", 0) else {
+        panic!("nothing listens there");
+    };
+    let text = err.to_string();
+    assert!(
+        text.contains("tcp://127.0.0.1:9") && text.contains("9100"),
+        "{text}"
+    );
+}

@@ -44,8 +44,9 @@ pub enum EscposError {
     NotAnAutoStatus { bytes: [u8; 4] },
 }
 
-/// Everything printed on one applicant's queue ticket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything printed on one applicant's queue ticket. Its `Debug` leaves the name out,
+/// so a ticket in a log line carries no personal data beyond the masked NIK.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Ticket {
     /// The ticket's labels follow it (`id` default, `en`).
     pub language: Language,
@@ -80,6 +81,29 @@ pub struct Ticket {
     pub qr_payload: String,
     /// A reprint: marked SALINAN / COPY so two tickets for one booking are told apart.
     pub copy: bool,
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticket")
+            .field("language", &self.language)
+            .field("office_name", &self.office_name)
+            .field("queue_number", &self.queue_number)
+            .field("priority", &self.priority)
+            .field("visit_date", &self.visit_date)
+            .field("session_id", &self.session_id)
+            .field("name", &self.name.as_ref().map(|_| "<redacted>"))
+            .field("masked_nik", &self.masked_nik)
+            .field(
+                "group",
+                &format_args!("{}/{}", self.group_index, self.group_size),
+            )
+            .field("booking_code", &self.booking_code)
+            .field("kiosk_id", &self.kiosk_id)
+            .field("issued_at", &self.issued_at)
+            .field("copy", &self.copy)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Thermal paper rolls the kiosk printers take, both at 203 dpi.
@@ -861,6 +885,16 @@ mod tests {
 
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn debug_output_leaves_the_name_out() {
+        let text = format!("{:?}", ticket());
+        assert!(!text.contains("SITI"), "{text}");
+        assert!(
+            text.contains("<redacted>") && text.contains("R-021"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -289,8 +289,9 @@ impl Link for SerialLink {
 
 impl Drop for SerialLink {
     fn drop(&mut self) {
-        // A pseudo-terminal outlives our close while its master is open, and keeps the
-        // exclusive flag we set: lift it so that the next open (after a restart) works.
+        // A tty keeps the exclusive flag we set for as long as any handle on it stays
+        // open (a monitoring tool, a simulator holding its slave): lift it, so that the
+        // kiosk's next open, after a restart, is not refused as busy.
         let _ = self.port.set_exclusive(false);
     }
 }

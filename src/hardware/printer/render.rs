@@ -366,6 +366,9 @@ pub enum Event {
     PaperOut,
 }
 
+/// Two metres of paper: the longest piece the simulator keeps before it tears it off.
+const MAX_PAGE_DOTS: u32 = 16_000;
+
 /// Default line spacing of 203 dpi Epson-type printers: 24-dot font A plus 6 dots.
 const DEFAULT_LINE_SPACING: u32 = 30;
 
@@ -482,6 +485,11 @@ impl Interpreter {
                 Parsed::Command(cmd, used) => {
                     pos += used;
                     self.execute(cmd, &mut events);
+                    if self.y > MAX_PAGE_DOTS {
+                        // A job that never cuts must not grow the page without bound:
+                        // hand over what there is, as if torn off.
+                        events.extend(self.take_page().map(Event::Cut));
+                    }
                 }
             }
         }
@@ -1030,6 +1038,14 @@ mod tests {
         assert!(!i.paper_out());
         let events = i.feed(b"six\n\x1dV\x00");
         assert!(matches!(events[..], [Event::Cut(ref p)] if p.height() == 30));
+    }
+
+    #[test]
+    fn a_job_that_never_cuts_is_torn_off_at_two_metres() {
+        let job: Vec<u8> = [0x1b, b'J', 255].repeat(100);
+        let pages = render_job(&job, PaperWidth::Mm58);
+        assert!(pages.len() >= 2, "{} pages", pages.len());
+        assert!(pages.iter().all(|p| p.height() <= MAX_PAGE_DOTS + 255));
     }
 
     #[test]

@@ -8,9 +8,9 @@
 //! adding the subcommand to `main.rs` is the integrator's part.
 //!
 //! The simulator does not hold the slave side open itself: a tty keeps its exclusive
-//! flag while any handle is open, so holding it would lock the kiosk out after its
-//! first close. While no one has the slave open the master reports errors, and the
-//! thread simply waits and tries again.
+//! flag while any handle is open, so holding it would lock out (as busy) a kiosk that
+//! restarts after a crash. While no one has the slave open the master reports errors,
+//! and the thread simply waits and tries again.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
