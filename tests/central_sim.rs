@@ -1044,3 +1044,33 @@ async fn the_client_sends_what_the_spec_asks_on_the_wire() {
         .expect("gzip body");
     assert_eq!(unpacked, plain);
 }
+
+/// The sync loop runs calls on spawned tasks: this only compiles if the trait's futures
+/// are `Send`.
+fn spawn_heartbeat<A: CentralApi + 'static>(
+    api: std::sync::Arc<A>,
+    beat: HeartbeatRequest,
+) -> tokio::task::JoinHandle<Result<apm_kiosk::protocol::central::HeartbeatResponse, ApiError>> {
+    tokio::spawn(async move { api.heartbeat(&beat).await })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_run_on_spawned_tasks() {
+    let h = start(SimSeed::default(), tuesday_morning()).await;
+    let (c, _, _) = kiosk(&h, "CODE-1", &["KRM"]).await;
+    let beat = HeartbeatRequest {
+        software_version: "0.3.1".into(),
+        uptime_s: 1,
+        printer: PrinterState::Ok,
+        card_reader: ReaderState::Ok,
+        unsynced: 0,
+        oldest_unsynced_at: None,
+        held_numbers: 0,
+        out_of_service: false,
+    };
+    let answer = spawn_heartbeat(std::sync::Arc::new(c), beat)
+        .await
+        .expect("task ran")
+        .expect("heartbeat");
+    assert_eq!(answer.server_time, tuesday_morning());
+}
