@@ -1074,3 +1074,151 @@ async fn calls_run_on_spawned_tasks() {
         .expect("heartbeat");
     assert_eq!(answer.server_time, tuesday_morning());
 }
+
+/// Runs `openssl` in `dir`; false when it is missing or fails.
+fn openssl(dir: &std::path::Path, args: &[&str]) -> bool {
+    std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Kills the TLS test server we started when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The pinned CA is the only one trusted: a server with a certificate from that CA is
+/// reached, one from any other CA is not. Needs the `openssl` tool for the TLS peer;
+/// without it the test says so and checks nothing more.
+#[tokio::test]
+async fn a_pinned_ca_is_the_only_one_trusted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let ca = |name: &str| {
+        let key = format!("{name}.key");
+        let pem = format!("{name}.pem");
+        let subject = format!("/CN=APM test {name}");
+        let mut args = vec!["req", "-x509"];
+        args.extend_from_slice(&ec);
+        args.extend_from_slice(&[
+            "-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subject,
+        ]);
+        openssl(d, &args)
+    };
+    if !ca("ca-a") {
+        eprintln!("SKIPPED: no usable openssl tool for a TLS peer");
+        return;
+    }
+    assert!(ca("ca-b"), "second CA");
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext file");
+    let mut csr = vec!["req"];
+    csr.extend_from_slice(&ec);
+    csr.extend_from_slice(&[
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    assert!(openssl(d, &csr), "server key");
+    assert!(
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "srv.csr",
+                "-CA",
+                "ca-a.pem",
+                "-CAkey",
+                "ca-a.key",
+                "-CAcreateserial",
+                "-out",
+                "srv.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ],
+        ),
+        "server certificate"
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let accept = format!("127.0.0.1:{port}");
+    let _server = KillOnDrop(
+        std::process::Command::new("openssl")
+            .args([
+                "s_server", "-accept", &accept, "-cert", "srv.pem", "-key", "srv.key",
+            ])
+            .args(["-www", "-quiet"])
+            .current_dir(d)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("TLS server starts"),
+    );
+    let mut up = false;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(&accept).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(up, "TLS server listening");
+
+    let base = format!("https://{accept}");
+    let pinned = |ca: &str| {
+        let pem = std::fs::read(d.join(ca)).expect("CA file");
+        HttpCentral::new(&base, Some("t".into()), Duration::from_secs(5), Some(&pem))
+            .expect("client")
+    };
+    // The handshake succeeds; the server then speaks HTML, not the API.
+    let e = pinned("ca-a.pem").kiosk_keys().await.expect_err("HTML");
+    assert!(
+        matches!(e, ApiError::Malformed { status: 200, .. }),
+        "{e:?}"
+    );
+    // Another CA, or the system's roots: no connection at all.
+    let e = pinned("ca-b.pem")
+        .kiosk_keys()
+        .await
+        .expect_err("untrusted");
+    assert!(matches!(e, ApiError::Temporary { .. }), "{e:?}");
+    assert!(e.to_string().contains("UnknownIssuer"), "{e}");
+    let system =
+        HttpCentral::new(&base, Some("t".into()), Duration::from_secs(5), None).expect("client");
+    let e = system.kiosk_keys().await.expect_err("untrusted");
+    assert!(matches!(e, ApiError::Temporary { .. }), "{e:?}");
+
+    let e = HttpCentral::new(&base, None, Duration::from_secs(5), Some(b"not a pem"))
+        .expect_err("no certificate");
+    assert!(matches!(e, ApiError::Setup { .. }), "{e:?}");
+}
