@@ -87,11 +87,7 @@ pub async fn run_central_sim(args: CentralSimArgs) -> anyhow::Result<()> {
         .map(|o| o.office.office_id.as_str())
         .collect();
     for spec in &args.enroll_codes {
-        let (code, offices) = match spec.split_once('=') {
-            Some((code, list)) => (code, list.split(',').map(str::trim).collect::<Vec<_>>()),
-            None => (spec.as_str(), all_offices.clone()),
-        };
-        anyhow::ensure!(!code.is_empty(), "empty enrollment code in {spec:?}");
+        let (code, offices) = parse_enroll_code(spec, &all_offices)?;
         match sim.add_enroll_code(code, &offices) {
             Ok(()) => tracing::info!(offices = ?offices, "enrollment code ready"),
             Err(SimError::CodeUsed) => {
@@ -114,6 +110,29 @@ pub async fn run_central_sim(args: CentralSimArgs) -> anyhow::Result<()> {
         .context("serving the central simulator")?;
     tracing::info!("central simulator stopped");
     Ok(())
+}
+
+/// `CODE` (every office in `all`) or `CODE=KRM,BTM`.
+fn parse_enroll_code<'a>(
+    spec: &'a str,
+    all: &[&'a str],
+) -> anyhow::Result<(&'a str, Vec<&'a str>)> {
+    let (code, offices) = match spec.split_once('=') {
+        Some((code, list)) => (
+            code.trim(),
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>(),
+        ),
+        None => (spec.trim(), all.to_vec()),
+    };
+    anyhow::ensure!(!code.is_empty(), "empty enrollment code in {spec:?}");
+    anyhow::ensure!(
+        !offices.is_empty(),
+        "enrollment code without offices in {spec:?}"
+    );
+    Ok((code, offices))
 }
 
 async fn shutdown_signal() {
@@ -141,5 +160,79 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: CentralSimArgs,
+    }
+
+    fn parse(argv: &[&str]) -> anyhow::Result<CentralSimArgs> {
+        let mut full = vec!["central-sim"];
+        full.extend_from_slice(argv);
+        Ok(Cli::try_parse_from(full)?.args)
+    }
+
+    #[test]
+    fn enroll_codes_name_their_offices_or_take_all() {
+        let all = ["KRM", "BTM", "MKS"];
+        type Parsed<'a> = Option<(&'a str, Vec<&'a str>)>;
+        let cases: [(&str, Parsed); 5] = [
+            ("7K2M-9QXD", Some(("7K2M-9QXD", vec!["KRM", "BTM", "MKS"]))),
+            ("A=KRM", Some(("A", vec!["KRM"]))),
+            ("A=KRM, BTM", Some(("A", vec!["KRM", "BTM"]))),
+            ("=KRM", None),
+            ("A=", None),
+        ];
+        for (spec, want) in cases {
+            assert_eq!(parse_enroll_code(spec, &all).ok(), want, "{spec}");
+        }
+    }
+
+    #[test]
+    fn flags_and_fault_rates() {
+        let args = parse(&[]).expect("defaults");
+        assert_eq!(args.listen.to_string(), "127.0.0.1:8700");
+        assert_eq!(args.faults().expect("no faults"), Faults::default());
+
+        let args = parse(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            "/tmp/x.sqlite",
+            "--enroll-code",
+            "A",
+            "--enroll-code",
+            "B=KRM",
+            "--fault-server-errors",
+            "0.1",
+            "--fault-latency-ms",
+            "250",
+            "--fault-seed",
+            "9",
+        ])
+        .expect("parses");
+        assert_eq!(args.enroll_codes, ["A", "B=KRM"]);
+        let faults = args.faults().expect("valid");
+        assert_eq!(faults.server_error_rate, 0.1);
+        assert_eq!(faults.max_latency, Duration::from_millis(250));
+        assert_eq!(faults.seed, 9);
+
+        let bad = [
+            vec!["--fault-drop", "1.5"],
+            vec!["--fault-drop=-0.1"],
+            vec!["--fault-drop", "0.6", "--fault-truncate", "0.6"],
+        ];
+        for argv in bad {
+            let args = parse(&argv).expect("parses");
+            assert!(args.faults().is_err(), "{argv:?}");
+        }
     }
 }

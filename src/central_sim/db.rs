@@ -574,6 +574,9 @@ fn all_digits(text: &str, len: usize) -> bool {
 /// What the simulated Dukcapil says: the birth date digits must be a possible date
 /// (women's day of birth is written plus 40), and the NIK not on the unknown list.
 fn nik_known(tx: &Transaction, nik: &str) -> Result<bool, SimError> {
+    if !all_digits(nik, 16) {
+        return Ok(false);
+    }
     let digit = |i: usize| u32::from(nik.as_bytes()[i] - b'0');
     let day = digit(6) * 10 + digit(7);
     let month = digit(8) * 10 + digit(9);

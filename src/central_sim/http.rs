@@ -179,25 +179,15 @@ fn decoded<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<Cow<'a, [u8]>, Rej
 fn decode<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Reject> {
     let raw = decoded(headers, body)?;
     serde_json::from_slice(&raw).map_err(|e| {
-        // serde's message names the field and position; the body itself is not echoed.
-        let message = format!("body does not parse: {}", e.classify_message());
+        // Where and what kind of error, never serde's text: it can quote the body.
+        let message = format!(
+            "body does not parse: {:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        );
         reject(StatusCode::BAD_REQUEST, "invalid_request", message)
     })
-}
-
-trait ClassifyMessage {
-    fn classify_message(&self) -> String;
-}
-
-impl ClassifyMessage for serde_json::Error {
-    fn classify_message(&self) -> String {
-        format!(
-            "{:?} error at line {} column {}",
-            self.classify(),
-            self.line(),
-            self.column()
-        )
-    }
 }
 
 /// The kiosk behind the request's bearer token.

@@ -159,7 +159,7 @@ impl ApiError {
 }
 
 /// The central service over HTTPS (or plain HTTP on loopback, for the simulator).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpCentral {
     http: reqwest::Client,
     /// Base URL without a trailing slash; endpoint paths are appended to it, so a
@@ -167,6 +167,16 @@ pub struct HttpCentral {
     base: String,
     /// Bearer token from enrollment; `None` until the kiosk is enrolled.
     token: Option<String>,
+}
+
+impl std::fmt::Debug for HttpCentral {
+    /// The token is a credential: Debug shows only whether there is one.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpCentral")
+            .field("base", &self.base)
+            .field("enrolled", &self.token.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpCentral {
@@ -586,6 +596,37 @@ mod tests {
             message: "NIK 2102015708900003 bad".into(),
         };
         assert!(!e.to_string().contains("2102015708900003"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_token() {
+        let c = HttpCentral::new(
+            "http://127.0.0.1:8700",
+            Some("s3cr3t-token".into()),
+            Duration::from_secs(5),
+            None,
+        )
+        .expect("client");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert!(debug.contains("enrolled: true"), "{debug}");
+    }
+
+    #[test]
+    fn a_pinned_ca_must_hold_a_certificate() {
+        let cases: [&[u8]; 2] = [
+            b"",
+            b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+        ];
+        for pem in cases {
+            let made = HttpCentral::new(
+                "https://central.example",
+                None,
+                Duration::from_secs(5),
+                Some(pem),
+            );
+            assert!(matches!(made, Err(ApiError::Setup { .. })), "{made:?}");
+        }
     }
 
     #[test]
