@@ -108,7 +108,9 @@ pub enum PriorityReason {
     Elderly,
     Disabled,
     Pregnant,
-    /// Younger than 5 on the day of booking.
+    /// Younger than 5 on the day of booking. (serde's snake_case would say
+    /// `child_under5`; the central API spells it with an underscore before the 5.)
+    #[serde(rename = "child_under_5")]
     ChildUnder5,
 }
 
@@ -177,6 +179,37 @@ impl fmt::Display for QueueNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The serde form is what the store keeps and the central API receives: it must be
+    /// the spec's code, letter for letter.
+    #[test]
+    fn serde_forms_are_the_central_api_codes() {
+        fn serde_code<T: Serialize>(v: T) -> String {
+            serde_json::to_value(v)
+                .expect("serialises")
+                .as_str()
+                .expect("a string")
+                .to_owned()
+        }
+        for r in [
+            PriorityReason::Elderly,
+            PriorityReason::Disabled,
+            PriorityReason::Pregnant,
+            PriorityReason::ChildUnder5,
+        ] {
+            assert_eq!(serde_code(r), r.code());
+        }
+        assert_eq!(PriorityReason::ChildUnder5.code(), "child_under_5");
+        for t in ApplicationType::ALL {
+            assert_eq!(serde_code(t), t.code());
+        }
+        for t in PassportType::ALL {
+            assert_eq!(serde_code(t), t.code());
+        }
+        for k in QueueKind::ALL {
+            assert_eq!(serde_code(k), k.code());
+        }
+    }
 
     #[test]
     fn queue_numbers_print_as_the_qr_spec_shows() {
