@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -115,18 +115,87 @@ pub async fn serve(
     }
 }
 
+/// One client: a reader loop that takes lines in order and a writer task that sends
+/// views and answers. Reading never races anything in a `select!`: a half-read line
+/// dropped by a cancelled read would lose an applicant's tap.
 async fn client(
     stream: UnixStream,
     intents: mpsc::Sender<Intent>,
     commands: mpsc::Sender<CommandRequest>,
-    mut views: watch::Receiver<Arc<String>>,
+    views: watch::Receiver<Arc<String>>,
 ) -> Result<(), ControlError> {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
+    let (read, write) = stream.into_split();
+    let (replies, replies_rx) = mpsc::channel::<String>(16);
+    let writer = tokio::spawn(write_loop(write, views, replies_rx));
+    let result = read_loop(read, intents, commands, replies).await;
+    // The reader is done: the writer ends once it has sent what it was given.
+    let _ = writer.await;
+    result
+}
+
+async fn read_loop(
+    read: tokio::net::unix::OwnedReadHalf,
+    intents: mpsc::Sender<Intent>,
+    commands: mpsc::Sender<CommandRequest>,
+    replies: mpsc::Sender<String>,
+) -> Result<(), ControlError> {
+    let mut reader = BufReader::new(read);
     let mut line = String::new();
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_line(&mut line)
+            .await?;
+        if n == 0 {
+            return Ok(());
+        }
+        if line.len() > MAX_LINE {
+            let _ = replies
+                .send(serde_json::json!({ "type": "error", "error": "line too long" }).to_string())
+                .await;
+            return Err(ControlError::Io(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "line too long",
+            )));
+        }
+        let reply = match serde_json::from_str::<Incoming>(line.trim()) {
+            Ok(Incoming::Intent(intent)) => {
+                if intents.send(intent).await.is_err() {
+                    return Ok(()); // The daemon is stopping.
+                }
+                continue;
+            }
+            Ok(Incoming::Command { command }) => {
+                let (tx, rx) = oneshot::channel();
+                if commands
+                    .send(CommandRequest { command, reply: tx })
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+                let answer = rx.await.unwrap_or(serde_json::Value::Null);
+                serde_json::json!({ "type": "status", "status": answer }).to_string()
+            }
+            Err(e) => serde_json::json!({ "type": "error", "error": format!("not an intent or command: {e}") })
+                .to_string(),
+        };
+        if replies.send(reply).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+async fn write_loop(
+    mut write: tokio::net::unix::OwnedWriteHalf,
+    mut views: watch::Receiver<Arc<String>>,
+    mut replies: mpsc::Receiver<String>,
+) -> Result<(), ControlError> {
     let first = views.borrow_and_update().clone();
     send_line(&mut write, &first).await?;
     loop {
+        // Both are cancellation safe: whichever loses the race loses nothing.
         tokio::select! {
             changed = views.changed() => {
                 if changed.is_err() {
@@ -135,52 +204,12 @@ async fn client(
                 let view = views.borrow_and_update().clone();
                 send_line(&mut write, &view).await?;
             }
-            read = read_line(&mut lines, &mut line) => {
-                if read? == 0 {
-                    return Ok(());
-                }
-                let reply = match serde_json::from_str::<Incoming>(line.trim()) {
-                    Ok(Incoming::Intent(intent)) => {
-                        if intents.send(intent).await.is_err() {
-                            return Ok(());
-                        }
-                        None
-                    }
-                    Ok(Incoming::Command { command }) => {
-                        let (tx, rx) = oneshot::channel();
-                        if commands.send(CommandRequest { command, reply: tx }).await.is_err() {
-                            return Ok(());
-                        }
-                        let answer = rx.await.unwrap_or(serde_json::Value::Null);
-                        Some(serde_json::json!({ "type": "status", "status": answer }).to_string())
-                    }
-                    Err(e) => Some(
-                        serde_json::json!({ "type": "error", "error": format!("not an intent or command: {e}") })
-                            .to_string(),
-                    ),
-                };
-                if let Some(reply) = reply {
-                    send_line(&mut write, &reply).await?;
-                }
-            }
+            reply = replies.recv() => match reply {
+                Some(reply) => send_line(&mut write, &reply).await?,
+                None => return Ok(()), // The client has gone.
+            },
         }
     }
-}
-
-/// Reads one line, refusing lines longer than [`MAX_LINE`].
-async fn read_line(
-    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
-    line: &mut String,
-) -> Result<usize, ControlError> {
-    line.clear();
-    let n = reader.read_line(line).await?;
-    if line.len() > MAX_LINE {
-        return Err(ControlError::Io(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "line too long",
-        )));
-    }
-    Ok(n)
 }
 
 async fn send_line(
@@ -348,5 +377,56 @@ mod tests {
         for bad in [r#"{"intent":"fly"}"#, "not json", r#"{"command":"reboot"}"#] {
             assert!(serde_json::from_str::<Incoming>(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A view change racing a half-read line must not lose the line: the applicant's
+    /// tap would vanish. Views change every millisecond while a client sends quickly.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_intent_is_lost_while_views_change() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("control.sock");
+        let listener = bind(&path).expect("socket binds");
+        let (intents_tx, mut intents) = mpsc::channel(4096);
+        let (commands_tx, _commands) = mpsc::channel(4);
+        let (view_tx, view_rx) = watch::channel(Arc::new(String::from("{}")));
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, intents_tx, commands_tx, view_rx, async {
+            let _ = stop_rx.await;
+        }));
+        let churn = tokio::spawn(async move {
+            for i in 0u64.. {
+                view_tx.send_replace(Arc::new(format!(
+                    "{{\"type\":\"view\",\"view\":{{\"n\":{i}}}}}"
+                )));
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        let mut client = Client::connect(&path, Duration::from_secs(5))
+            .await
+            .expect("connects");
+        const N: usize = 2000;
+        for i in 0..N {
+            let office_id = format!("OFFICE-{i}-{}", "x".repeat(i % 97));
+            client
+                .send(&Intent::ChooseOffice { office_id })
+                .await
+                .expect("sent");
+        }
+        for i in 0..N {
+            let got = tokio::time::timeout(Duration::from_secs(10), intents.recv())
+                .await
+                .expect("intent arrives in time")
+                .expect("channel open");
+            assert_eq!(
+                got,
+                Intent::ChooseOffice {
+                    office_id: format!("OFFICE-{i}-{}", "x".repeat(i % 97))
+                },
+                "intent {i}"
+            );
+        }
+        churn.abort();
+        let _ = stop_tx.send(());
+        let _ = server.await;
     }
 }

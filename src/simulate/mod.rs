@@ -601,6 +601,7 @@ async fn identify(
     reader: &crate::hardware::reader::sim::ReaderSimHandle,
     entry: &Entry,
     behaviour: Behaviour,
+    refused: &mut Vec<String>,
 ) -> anyhow::Result<String> {
     match entry {
         Entry::Card { person, failures } => {
@@ -634,6 +635,10 @@ async fn identify(
                         PATIENCE,
                     )
                     .await?;
+                let code = client.view["entry_problem"]["nik_invalid"]
+                    .as_str()
+                    .unwrap_or("?");
+                refused.push(format!("keypad_nik_invalid:{code}"));
                 tap(
                     client,
                     Intent::EnterNik {
@@ -729,7 +734,16 @@ async fn drive(
     client.wait_for("read_card", PATIENCE).await?;
 
     // The lead applicant.
-    if identify(client, reader, &visit.lead, visit.behaviour).await? == "problem" {
+    if identify(
+        client,
+        reader,
+        &visit.lead,
+        visit.behaviour,
+        &mut out.refused,
+    )
+    .await?
+        == "problem"
+    {
         out.refused.push(refusal(&client.view));
         tap(client, Intent::Dismiss).await?;
         client.wait_for("idle", PATIENCE).await?;
@@ -755,7 +769,8 @@ async fn drive(
                 client.wait_for("manual_nik", PATIENCE).await?;
             }
         }
-        if identify(client, reader, member, Behaviour::Plain).await? == "problem" {
+        if identify(client, reader, member, Behaviour::Plain, &mut out.refused).await? == "problem"
+        {
             out.refused.push(refusal(&client.view));
             tap(client, Intent::Dismiss).await?;
             client.wait_for("members", PATIENCE).await?;
