@@ -758,15 +758,14 @@ fn intent_step(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut V
                 problem: None,
             };
         }
-        (Screen::Members, Intent::RemoveMember { index }) => {
+        (Screen::Members, Intent::RemoveMember { index })
             // The lead (index 0) stays: removing them is cancelling.
-            if index > 0 && index < state.members.len() {
+            if index > 0 && index < state.members.len() => {
                 state.members.remove(index);
             }
-        }
         (Screen::Members, Intent::FinishMembers) => state.screen = Screen::Office,
-        (Screen::Office, Intent::ChooseOffice { office_id }) => {
-            if state.offices.iter().any(|o| o.id == office_id) {
+        (Screen::Office, Intent::ChooseOffice { office_id })
+            if state.offices.iter().any(|o| o.id == office_id) => {
                 fx.push(Effect::LoadAvailability {
                     office_id: office_id.clone(),
                 });
@@ -776,7 +775,6 @@ fn intent_step(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut V
                 state.session_id = None;
                 state.screen = Screen::LoadingAvailability;
             }
-        }
         (Screen::Office, Intent::Back) => state.screen = Screen::Members,
         (Screen::Date { .. }, Intent::ChooseDate { date }) => {
             if date_bookable(state, date, now) {
@@ -820,10 +818,13 @@ fn intent_step(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut V
             }
         }
         (Screen::Review, Intent::Back) => state.screen = Screen::Session { refused: None },
-        (Screen::Problem { problem, way_out }, Intent::RetryPrint)
-            if matches!(problem, Problem::Print { .. }) =>
-        {
-            let _ = way_out;
+        (
+            Screen::Problem {
+                problem: Problem::Print { .. },
+                ..
+            },
+            Intent::RetryPrint,
+        ) => {
             if let Some(b) = &state.booked {
                 fx.push(Effect::PrintTickets {
                     group_id: b.group_id.clone(),

@@ -131,7 +131,7 @@ impl Run {
         self
     }
 
-    fn to_dates(&mut self, slots: Vec<SlotCount>) -> &mut Run {
+    fn on_to_dates(&mut self, slots: Vec<SlotCount>) -> &mut Run {
         self.tap(Intent::FinishMembers).tap(Intent::ChooseOffice {
             office_id: "KRM".into(),
         });
@@ -160,7 +160,7 @@ fn one_applicant_books_prints_and_leaves_nothing_behind() {
     r.tap(Intent::Start);
     assert_eq!(r.screen(), "read_card");
     r.add_by_card(siti());
-    r.to_dates(vec![slot(d(2026, 11, 24), "S1", 5, 2)]);
+    r.on_to_dates(vec![slot(d(2026, 11, 24), "S1", 5, 2)]);
     assert_eq!(r.screen(), "date");
     let v = view(&r.k, r.now);
     let tue = v
@@ -276,7 +276,7 @@ fn a_family_of_three_with_a_child_entered_by_nik() {
     assert_eq!(needs(&r.k.members), (2, 1));
 
     // S1 has regular numbers but no priority one: not bookable for this group.
-    r.to_dates(vec![
+    r.on_to_dates(vec![
         slot(d(2026, 11, 24), "S1", 5, 0),
         slot(d(2026, 11, 24), "S2", 2, 1),
     ]);
@@ -313,7 +313,8 @@ fn cancel_from_every_screen_wipes_the_session() {
     for stop_at in 0..9 {
         let mut r = Run::new();
         r.tap(Intent::Start);
-        let script: Vec<Box<dyn Fn(&mut Run)>> = vec![
+        type Step = Box<dyn Fn(&mut Run)>;
+        let script: Vec<Step> = vec![
             Box::new(|r| {
                 r.ev(Event::CardRead(siti()));
             }),
@@ -416,7 +417,7 @@ fn inactivity_warns_then_wipes_and_a_tap_keeps_the_session() {
 fn no_timeout_while_the_kiosk_itself_is_working() {
     let mut r = Run::new();
     r.tap(Intent::Start).add_by_card(siti());
-    r.to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
+    r.on_to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
     r.tap(Intent::ChooseDate {
         date: d(2026, 11, 24),
     })
@@ -628,7 +629,7 @@ fn a_group_stops_at_five() {
 fn a_day_without_numbers_is_full_and_cannot_be_chosen() {
     let mut r = Run::new();
     r.tap(Intent::Start).add_by_card(siti());
-    r.to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
+    r.on_to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
     r.tap(Intent::ChooseDate {
         date: d(2026, 11, 25),
     });
@@ -657,7 +658,7 @@ fn a_day_without_numbers_is_full_and_cannot_be_chosen() {
 fn an_office_where_the_kiosk_holds_nothing_says_so() {
     let mut r = Run::new();
     r.tap(Intent::Start).add_by_card(siti());
-    r.to_dates(Vec::new());
+    r.on_to_dates(Vec::new());
     assert_eq!(
         r.k.screen,
         Screen::Problem {
@@ -673,7 +674,7 @@ fn an_office_where_the_kiosk_holds_nothing_says_so() {
 fn numbers_gone_at_commit_sends_the_applicant_back_to_choose() {
     let mut r = Run::new();
     r.tap(Intent::Start).add_by_card(siti());
-    r.to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
+    r.on_to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
     r.tap(Intent::ChooseDate {
         date: d(2026, 11, 24),
     })
@@ -701,7 +702,7 @@ fn numbers_gone_at_commit_sends_the_applicant_back_to_choose() {
 fn a_failed_print_keeps_the_booking_and_can_be_retried() {
     let mut r = Run::new();
     r.tap(Intent::Start).add_by_card(siti());
-    r.to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
+    r.on_to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
     r.tap(Intent::ChooseDate {
         date: d(2026, 11, 24),
     })

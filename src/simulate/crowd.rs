@@ -163,10 +163,10 @@ impl Crowd {
             let y = self.rng.gen_range(from_year..=to_year);
             let m = self.rng.gen_range(1..=12);
             let d = self.rng.gen_range(1..=31);
-            if let Some(date) = NaiveDate::from_ymd_opt(y, m, d) {
-                if date < self.today {
-                    return date;
-                }
+            if let Some(date) = NaiveDate::from_ymd_opt(y, m, d)
+                && date < self.today
+            {
+                return date;
             }
         }
     }

@@ -383,11 +383,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
     } else {
         0
     };
-    if outage_until > 0 {
-        if let Some(c) = local.as_mut() {
-            c.down().await;
-            println!("central service stopped: the first {outage_until} visits book offline");
-        }
+    if outage_until > 0
+        && let Some(c) = local.as_mut()
+    {
+        c.down().await;
+        println!("central service stopped: the first {outage_until} visits book offline");
     }
 
     let mut summary = Summary {
@@ -396,12 +396,13 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
         ..Summary::default()
     };
     for (i, visit) in visits.iter_mut().enumerate() {
-        if outage_until > 0 && i == outage_until {
-            if let Some(c) = local.as_mut() {
-                c.up().await?;
-                println!("central service back after visit {i}");
-                client.command(Command::SyncNow, PATIENCE).await?;
-            }
+        if outage_until > 0
+            && i == outage_until
+            && let Some(c) = local.as_mut()
+        {
+            c.up().await?;
+            println!("central service back after visit {i}");
+            client.command(Command::SyncNow, PATIENCE).await?;
         }
         let mut outcome = drive(visit, &mut client, &reader, &mut rng)
             .await
@@ -823,24 +824,24 @@ async fn drive(
             })
             .unwrap_or_default()
     };
-    if visit.behaviour == Behaviour::TriesFullDay {
-        if let Some(full) = dates(&client.view, "full").first() {
-            tap(
-                client,
-                Intent::ChooseDate {
-                    date: full.parse()?,
-                },
+    if visit.behaviour == Behaviour::TriesFullDay
+        && let Some(full) = dates(&client.view, "full").first()
+    {
+        tap(
+            client,
+            Intent::ChooseDate {
+                date: full.parse()?,
+            },
+        )
+        .await?;
+        client
+            .wait_until(
+                |v| v["problem"]["rule"] == "date_full",
+                "full day refused",
+                PATIENCE,
             )
             .await?;
-            client
-                .wait_until(
-                    |v| v["problem"]["rule"] == "date_full",
-                    "full day refused",
-                    PATIENCE,
-                )
-                .await?;
-            out.saw_full_day = true;
-        }
+        out.saw_full_day = true;
     }
     let open = dates(&client.view, "open");
     let Some(date) = open

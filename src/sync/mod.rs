@@ -227,10 +227,10 @@ impl<C: CentralApi> Syncer<C> {
                     s.consecutive_failures += 1;
                     if e.is_temporary() {
                         wait = backoff(s.consecutive_failures, self.cfg.interval);
-                        if let SyncError::Api(api) = e {
-                            if let Some(after) = api.retry_after() {
-                                wait = wait.max(after).min(MAX_BACKOFF);
-                            }
+                        if let SyncError::Api(api) = e
+                            && let Some(after) = api.retry_after()
+                        {
+                            wait = wait.max(after).min(MAX_BACKOFF);
                         }
                     }
                 }
@@ -254,14 +254,16 @@ impl<C: CentralApi> Syncer<C> {
 
     /// One round: offices, uploads, numbers.
     pub async fn round(&mut self, now: DateTime<Utc>) -> Result<RoundReport, SyncError> {
-        let mut report = RoundReport::default();
-        report.offices_changed = self.refresh_offices().await?;
+        let offices_changed = self.refresh_offices().await?;
         let (uploaded, accepted, rejected) = self.upload_all(now).await?;
-        report.uploaded = uploaded;
-        report.accepted = accepted;
-        report.rejected = rejected;
-        report.numbers_received = self.top_up(now).await?;
-        Ok(report)
+        let numbers_received = self.top_up(now).await?;
+        Ok(RoundReport {
+            offices_changed,
+            uploaded,
+            accepted,
+            rejected,
+            numbers_received,
+        })
     }
 
     async fn refresh_offices(&mut self) -> Result<bool, SyncError> {
