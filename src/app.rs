@@ -53,7 +53,7 @@ pub fn nik_tag(secret: &[u8; 32], nik: &str) -> String {
     mac.update(b"apm-kiosk nik tag v1:");
     mac.update(nik.as_bytes());
     let out = mac.finalize().into_bytes();
-    out[..16].iter().map(|b| format!("{b:02x}")).collect()
+    ticket_qr::hex(&out[..16])
 }
 
 /// The card reader's fields as the flow takes them.
@@ -187,76 +187,49 @@ fn print_job(
     state: &watch::Sender<PrinterState>,
 ) -> PrintOutcome {
     let mut printed = Vec::new();
-    if device.is_none() {
-        match printer_hw::open(path, baud) {
-            Ok(d) => *device = Some(d),
+    let dev = match device {
+        Some(dev) => dev,
+        None => match printer_hw::open(path, baud) {
+            Ok(dev) => device.insert(dev),
             Err(e) => {
-                tracing::error!(error = %e, "printer cannot be opened");
+                tracing::error!(error = %e, "printer cannot be opened; tickets kept for reprint");
                 state.send_replace(PrinterState::Offline);
                 return PrintOutcome {
                     printed,
                     failure: Some(PrintFailure::Offline),
                 };
             }
-        }
-    }
-    let Some(dev) = device.as_mut() else {
-        return PrintOutcome {
-            printed,
-            failure: Some(PrintFailure::Offline),
-        };
+        },
     };
-    // Never start a ticket on a printer that cannot finish it.
-    match dev.status() {
-        Ok(s) => {
-            state.send_replace(s);
-            if let Some(f) = failure_of(s) {
-                tracing::warn!(printer = ?s, "printer not ready; tickets kept for reprint");
-                return PrintOutcome {
-                    printed,
-                    failure: Some(f),
-                };
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "printer status query failed");
-            *device = None;
-            state.send_replace(PrinterState::Offline);
-            return PrintOutcome {
-                printed,
-                failure: Some(PrintFailure::Offline),
-            };
-        }
-    }
+    let mut failure = None;
+    let mut lost = false;
     for (id, bytes) in tickets {
+        // print() asks the printer's status first and sends nothing to one that cannot
+        // finish the ticket; Ok or PaperNearEnd afterwards means it came out whole.
         match dev.print(bytes) {
             Ok(s) => {
                 state.send_replace(s);
-                match failure_of(s) {
-                    None => printed.push(id.clone()),
-                    Some(f) => {
-                        return PrintOutcome {
-                            printed,
-                            failure: Some(f),
-                        };
-                    }
+                if let Some(f) = failure_of(s) {
+                    tracing::warn!(printer = ?s, "printer not ready; tickets kept for reprint");
+                    failure = Some(f);
+                    break;
                 }
+                printed.push(id.clone());
             }
             Err(e) => {
                 tracing::error!(error = %e, "printing failed; the ticket is kept for reprint");
-                *device = None;
-                state.send_replace(PrinterState::Offline);
-                return PrintOutcome {
-                    printed,
-                    failure: Some(PrintFailure::Failed),
-                };
+                failure = Some(PrintFailure::Failed);
+                lost = true;
+                break;
             }
         }
     }
-    PrintOutcome {
-        printed,
-        failure: None,
+    if lost {
+        // Reopened on the next job: the cable may have been pulled and put back.
+        *device = None;
+        state.send_replace(PrinterState::Offline);
     }
+    PrintOutcome { printed, failure }
 }
 
 // --- the daemon --------------------------------------------------------------------
@@ -324,11 +297,12 @@ impl Shell {
             Effect::CheckApplicant { nik } => {
                 let today = office_today(&kiosk.offices, kiosk.office_id.as_deref(), now);
                 let tag = nik_tag(&self.tag_secret, nik.as_str());
-                let hash = self
-                    .enrollment
-                    .borrow()
-                    .as_ref()
-                    .map(|e| crate::identity::nik_hash(&e.nik_hash_key, nik.as_str()));
+                let hash = self.enrollment.borrow().as_ref().map(|e| {
+                    crate::protocol::central::nik_hash(
+                        &crate::protocol::central::Key32(e.nik_hash_key),
+                        nik.as_str(),
+                    )
+                });
                 let (store, events) = (self.store.clone(), self.events.clone());
                 tokio::spawn(async move {
                     let looked_up = store

@@ -19,10 +19,8 @@ use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use hmac::{Hmac, Mac as _};
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::protocol::ticket_qr::{self, Claims, KeyLookup};
 
@@ -238,15 +236,6 @@ pub fn decode_nik_hash_key(base64: &str) -> Result<[u8; 32], IdentityError> {
         .ok()
         .and_then(|v| <[u8; 32]>::try_from(v).ok())
         .ok_or(IdentityError::BadNikHashKey)
-}
-
-/// The central blocklist's entry for `nik`: HMAC-SHA256 under the enrollment's key, cut
-/// to its first 8 bytes, lower-case hex.
-pub fn nik_hash(key: &[u8; 32], nik: &str) -> String {
-    let mut mac =
-        <Hmac<Sha256> as hmac::Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
-    mac.update(nik.as_bytes());
-    ticket_qr::hex(&mac.finalize().into_bytes()[..8])
 }
 
 fn io_err<'a>(
@@ -683,7 +672,10 @@ mod tests {
             ([0; 32], "", "b613679a0814d9ec"),
         ];
         for (key, nik, want) in cases {
-            assert_eq!(nik_hash(&key, nik), want);
+            assert_eq!(
+                crate::protocol::central::nik_hash(&crate::protocol::central::Key32(key), nik),
+                want
+            );
         }
     }
 

@@ -355,6 +355,34 @@ impl Office {
     }
 }
 
+/// The central API spec's example office (Tanjung Balai Karimun, WIB, Monday to Friday,
+/// three sessions, closed on 25 and 26 December 2026): the fixture of every test that
+/// needs an office.
+#[cfg(test)]
+pub(crate) fn example_office() -> Office {
+    let t = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or_default();
+    let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap_or_default();
+    let session = |id: &str, start, end| Session {
+        id: id.into(),
+        start: t(start),
+        end: t(end),
+    };
+    Office {
+        id: "KRM".into(),
+        name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
+        province_code: "21".into(),
+        zone: Zone::Wib,
+        working_days: vec![1, 2, 3, 4, 5],
+        sessions: vec![
+            session("S1", 8, 10),
+            session("S2", 10, 12),
+            session("S3", 13, 15),
+        ],
+        booking_window_days: 30,
+        closed_dates: [d(12, 25), d(12, 26)].into_iter().collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,24 +407,6 @@ mod tests {
             id: id.into(),
             start,
             end,
-        }
-    }
-
-    /// The central API spec's example office.
-    fn krm() -> Office {
-        Office {
-            id: "KRM".into(),
-            name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
-            province_code: "21".into(),
-            zone: Zone::Wib,
-            working_days: vec![1, 2, 3, 4, 5],
-            sessions: vec![
-                session("S1", t(8, 0), t(10, 0)),
-                session("S2", t(10, 0), t(12, 0)),
-                session("S3", t(13, 0), t(15, 0)),
-            ],
-            booking_window_days: 30,
-            closed_dates: [d(2026, 12, 25), d(2026, 12, 26)].into_iter().collect(),
         }
     }
 
@@ -426,7 +436,10 @@ mod tests {
 
     #[test]
     fn today_is_the_offices_date() {
-        let in_zone = |zone| Office { zone, ..krm() };
+        let in_zone = |zone| Office {
+            zone,
+            ..example_office()
+        };
         let cases = [
             // 23:30 UTC is already tomorrow in all three zones.
             (utc(2026, 11, 22, 23, 30, 0), Zone::Wib, d(2026, 11, 23)),
@@ -445,7 +458,7 @@ mod tests {
         for (now, zone, want) in cases {
             assert_eq!(in_zone(zone).today(now), want, "{now} {zone:?}");
         }
-        let local = krm().local_now(utc(2026, 11, 22, 23, 30, 0));
+        let local = example_office().local_now(utc(2026, 11, 22, 23, 30, 0));
         assert_eq!(local.naive_local(), d(2026, 11, 23).and_time(t(6, 30)));
     }
 
@@ -469,7 +482,7 @@ mod tests {
             (d(2027, 1, 2), OutsideWindow),
             (d(2025, 12, 31), Past),
         ];
-        let office = krm();
+        let office = example_office();
         for (date, want) in cases {
             assert_eq!(office.day_status(date, now), want, "{date}");
         }
@@ -483,7 +496,7 @@ mod tests {
         let jakarta = Office {
             working_days: every_day.clone(),
             booking_window_days: 1,
-            ..krm()
+            ..example_office()
         };
         let makassar = Office {
             zone: Zone::Wita,
@@ -506,7 +519,7 @@ mod tests {
 
     #[test]
     fn same_day_sessions_close_thirty_minutes_before_their_end() {
-        let office = krm();
+        let office = example_office();
         let monday = d(2026, 11, 23);
         let s1 = office.session("S1").expect("S1").clone();
         let s3 = office.session("S3").expect("S3").clone();
@@ -537,7 +550,7 @@ mod tests {
 
     #[test]
     fn only_the_offices_own_sessions_on_open_days_are_bookable() {
-        let office = krm();
+        let office = example_office();
         let now = utc(2026, 11, 23, 0, 0, 0);
         let s1 = office.session("S1").expect("S1").clone();
         let stale = session("S1", t(8, 0), t(11, 0));
@@ -567,7 +580,7 @@ mod tests {
         let office = Office {
             working_days: vec![1, 2, 3, 4, 5, 6, 7],
             sessions: vec![session("N", t(0, 0), t(0, 20))],
-            ..krm()
+            ..example_office()
         };
         assert_eq!(office.validate(), Ok(()));
         let n = office.sessions[0].clone();
@@ -582,7 +595,7 @@ mod tests {
 
     #[test]
     fn bookable_dates_span_the_window_without_closed_days() {
-        let office = krm();
+        let office = example_office();
         // Tuesday 1 December, 08:00 WIB.
         let dates = office.bookable_dates(utc(2026, 12, 1, 1, 0, 0));
         assert_eq!(dates.first(), Some(&d(2026, 12, 1)));
@@ -614,9 +627,9 @@ mod tests {
 
     #[test]
     fn validation_finds_what_the_service_could_get_wrong() {
-        assert_eq!(krm().validate(), Ok(()));
+        assert_eq!(example_office().validate(), Ok(()));
         let with = |f: &Change| {
-            let mut o = krm();
+            let mut o = example_office();
             f(&mut o);
             o.validate().map_err(|e| e.code())
         };
@@ -674,7 +687,7 @@ mod tests {
             assert_eq!(with(change), want, "{what}");
         }
         assert_eq!(with(&|o| o.id.clear()), Err("empty_id"));
-        let mut o = krm();
+        let mut o = example_office();
         o.sessions[1].start = t(9, 0);
         assert_eq!(
             o.validate().map_err(|e| e.to_string()),
@@ -698,7 +711,7 @@ mod tests {
           "something_new": true
         }"#;
         let office: Office = serde_json::from_str(json).expect("the spec's office reads");
-        assert_eq!(office, krm());
+        assert_eq!(office, example_office());
         let written = serde_json::to_value(&office).expect("writes");
         assert_eq!(written["time_zone"], "Asia/Jakarta");
         assert_eq!(written["sessions"][0]["session_id"], "S1");

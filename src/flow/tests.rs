@@ -1,12 +1,9 @@
 //! The flow's paths, driven event by event with a fixed clock.
 
-use std::collections::BTreeSet;
-
-use chrono::{NaiveTime, TimeZone};
+use chrono::TimeZone;
 
 use super::view::view;
 use super::*;
-use crate::domain::calendar::{Session, Zone};
 
 /// Monday 23 November 2026, 09:00 WIB.
 fn t0() -> DateTime<Utc> {
@@ -20,33 +17,7 @@ fn d(y: i32, m: u32, day: u32) -> NaiveDate {
 }
 
 fn krm() -> Office {
-    let t = |h| NaiveTime::from_hms_opt(h, 0, 0).expect("valid time");
-    Office {
-        id: "KRM".into(),
-        name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
-        province_code: "21".into(),
-        zone: Zone::Wib,
-        working_days: vec![1, 2, 3, 4, 5],
-        sessions: vec![
-            Session {
-                id: "S1".into(),
-                start: t(8),
-                end: t(10),
-            },
-            Session {
-                id: "S2".into(),
-                start: t(10),
-                end: t(12),
-            },
-            Session {
-                id: "S3".into(),
-                start: t(13),
-                end: t(15),
-            },
-        ],
-        booking_window_days: 30,
-        closed_dates: BTreeSet::from([d(2026, 12, 25)]),
-    }
+    crate::domain::calendar::example_office()
 }
 
 /// Siti Aminah, born 17 August 1990 (day 57 = 17 + 40: a woman).

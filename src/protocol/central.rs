@@ -231,18 +231,6 @@ pub fn nik_hash(nik_hash_key: &Key32, nik: &str) -> String {
         .collect()
 }
 
-/// A NIK shown where it must be, as `3171********0003`: the region and the last four
-/// digits, enough for a technician to tell two records apart.
-pub fn mask_nik(nik: &str) -> String {
-    let chars: Vec<char> = nik.chars().collect();
-    if chars.len() < 8 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 8))
-}
-
 /// `HH:MM` session times.
 mod hhmm {
     use chrono::NaiveTime;
@@ -486,7 +474,7 @@ pub struct Applicant {
 impl fmt::Debug for Applicant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Applicant")
-            .field("nik", &mask_nik(&self.nik))
+            .field("nik", &crate::domain::nik::mask(&self.nik))
             .finish_non_exhaustive()
     }
 }
@@ -828,19 +816,6 @@ mod tests {
             software_version: "0.3.1".into(),
         };
         assert!(!format!("{req:?}").contains("7K2M"));
-    }
-
-    #[test]
-    fn masks_niks() {
-        let cases = [
-            ("3171234567890003", "3171********0003"),
-            ("12345678", "12345678"),
-            ("123", "***"),
-            ("", ""),
-        ];
-        for (nik, want) in cases {
-            assert_eq!(mask_nik(nik), want);
-        }
     }
 
     #[test]

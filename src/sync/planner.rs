@@ -127,40 +127,21 @@ pub fn plan_allocations(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
-    use chrono::{NaiveTime, TimeZone};
+    use chrono::TimeZone;
 
     use super::*;
-    use crate::domain::calendar::{Session, Zone};
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).expect("valid date")
     }
 
+    /// The spec's office with two sessions (S1 08-10, S3 13-15) and Thursday
+    /// 26 November closed.
     fn office() -> Office {
-        let t = |h| NaiveTime::from_hms_opt(h, 0, 0).expect("valid time");
-        Office {
-            id: "KRM".into(),
-            name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
-            province_code: "21".into(),
-            zone: Zone::Wib,
-            working_days: vec![1, 2, 3, 4, 5],
-            sessions: vec![
-                Session {
-                    id: "S1".into(),
-                    start: t(8),
-                    end: t(10),
-                },
-                Session {
-                    id: "S2".into(),
-                    start: t(13),
-                    end: t(15),
-                },
-            ],
-            booking_window_days: 30,
-            closed_dates: BTreeSet::from([d(2026, 11, 26)]),
-        }
+        let mut o = crate::domain::calendar::example_office();
+        o.sessions.retain(|s| s.id != "S2");
+        o.closed_dates.insert(d(2026, 11, 26));
+        o
     }
 
     fn held(date: NaiveDate, session: &str, kind: QueueKind, free: u32) -> HeldCount {
@@ -173,7 +154,7 @@ mod tests {
         }
     }
 
-    /// Monday 23 November 2026, 12:00 WIB: S1 of today is over, S2 still bookable.
+    /// Monday 23 November 2026, 12:00 WIB: S1 of today is over, S3 still bookable.
     fn noon() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 23, 5, 0, 0)
             .single()
@@ -201,14 +182,14 @@ mod tests {
             .iter()
             .map(|w| (w.date, w.session_id.as_str(), w.kind, w.count))
             .collect();
-        // Today: only S2 (S1 has ended). Tuesday and Wednesday: both sessions.
+        // Today: only S3 (S1 has ended). Tuesday and Wednesday: both sessions.
         // Thursday 26th is closed; Friday is past the 4 hold days.
         let mut want = vec![
-            (d(2026, 11, 23), "S2", QueueKind::Regular, 8),
-            (d(2026, 11, 23), "S2", QueueKind::Priority, 2),
+            (d(2026, 11, 23), "S3", QueueKind::Regular, 8),
+            (d(2026, 11, 23), "S3", QueueKind::Priority, 2),
         ];
         for day in [24, 25] {
-            for s in ["S1", "S2"] {
+            for s in ["S1", "S3"] {
                 want.push((d(2026, 11, day), s, QueueKind::Regular, 8));
                 want.push((d(2026, 11, day), s, QueueKind::Priority, 2));
             }
@@ -222,15 +203,15 @@ mod tests {
         let tue = d(2026, 11, 24);
         let holding = [
             held(tue, "S1", QueueKind::Regular, 3), // at the mark: enough
-            held(tue, "S2", QueueKind::Regular, 2), // below: top up by 6
+            held(tue, "S3", QueueKind::Regular, 2), // below: top up by 6
             held(tue, "S1", QueueKind::Priority, 1),
-            held(tue, "S2", QueueKind::Priority, 1),
-            held(d(2026, 11, 23), "S2", QueueKind::Priority, 5),
+            held(tue, "S3", QueueKind::Priority, 1),
+            held(d(2026, 11, 23), "S3", QueueKind::Priority, 5),
         ];
         let denied = HashSet::from([(
             "KRM".to_string(),
             d(2026, 11, 23),
-            "S2".to_string(),
+            "S3".to_string(),
             QueueKind::Regular,
         )]);
         let wants = plan_allocations(&[office()], &holding, &denied, noon(), &cfg);
@@ -239,7 +220,7 @@ mod tests {
             vec![Want {
                 office_id: "KRM".into(),
                 date: tue,
-                session_id: "S2".into(),
+                session_id: "S3".into(),
                 kind: QueueKind::Regular,
                 count: 6
             }]

@@ -11,7 +11,8 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use super::sim::ReaderSim;
-use crate::protocol::reader::{CardData, ReadErrorCode, mask_nik};
+use crate::domain::nik::mask as mask_nik;
+use crate::protocol::reader::{CardData, ReadErrorCode};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReaderSimArgs {
