@@ -155,6 +155,15 @@ impl PrinterWorker {
             .name("printer".into())
             .spawn(move || {
                 let mut device: Option<Box<dyn printer_hw::TicketPrinter>> = None;
+                // Ask once at start, so that the maintenance side and the heartbeat know
+                // the printer's state before the first ticket.
+                match printer_hw::open(&path, baud).and_then(|mut d| d.status().map(|s| (d, s))) {
+                    Ok((d, s)) => {
+                        state.send_replace(s);
+                        device = Some(d);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "printer not reachable at start"),
+                }
                 for job in rx {
                     let outcome = print_job(&path, baud, &mut device, &job.tickets, &state);
                     let _ = job.reply.send(outcome);
@@ -655,8 +664,8 @@ pub async fn run(
                 ReaderEvent::CardRead(card) => Event::CardRead(card_fields(card)),
                 ReaderEvent::ReadFailed(code) => Event::CardFailed(card_problem(code)),
                 ReaderEvent::Connected(info) => {
+                    // The reader module logs the connection with its details.
                     reader_state = if info.sam == reader_hw::SamStatus::Missing { "sam_missing".into() } else { "ok".into() };
-                    tracing::info!(firmware = %info.firmware.as_deref().unwrap_or("?"), sam = %reader_state, "card reader connected");
                     continue;
                 }
                 ReaderEvent::Disconnected { reason } => {
