@@ -510,8 +510,7 @@ impl Kiosk {
         self.offices.iter().find(|o| o.id == id)
     }
 
-    /// The group the numbers are for: the members, plus the pending applicant on
-    /// screens where they are about to join.
+    /// A session is under way: anything but the idle screen.
     fn session_busy(&self) -> bool {
         !matches!(self.screen, Screen::Idle)
     }
@@ -546,7 +545,7 @@ pub fn step(state: &mut Kiosk, event: Event, now: DateTime<Utc>) -> Vec<Effect> 
                 card_failed(state, problem, &mut fx);
             }
         }
-        Event::Checked(result) => checked(state, result, now, &mut fx),
+        Event::Checked(result) => checked(state, result, &mut fx),
         Event::AvailabilityLoaded(availability) => {
             if state.screen == Screen::LoadingAvailability
                 && state.office_id.as_deref() == Some(availability.office_id.as_str())
@@ -731,9 +730,7 @@ fn intent_step(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut V
                 p.declared_priority = reason;
             }
         }
-        (Screen::Details { purpose }, Intent::ConfirmDetails) => {
-            confirm_details(state, purpose, now, fx)
-        }
+        (Screen::Details { .. }, Intent::ConfirmDetails) => confirm_details(state, now, fx),
         (Screen::Details { purpose }, Intent::Back) => {
             state.pending = None;
             state.screen = if purpose == Purpose::Lead {
@@ -1013,12 +1010,7 @@ fn manual_entry(
     state.screen = Screen::ConfirmIdentity { purpose };
 }
 
-fn checked(
-    state: &mut Kiosk,
-    result: Result<(), RuleViolation>,
-    now: DateTime<Utc>,
-    fx: &mut Vec<Effect>,
-) {
+fn checked(state: &mut Kiosk, result: Result<(), RuleViolation>, fx: &mut Vec<Effect>) {
     let Screen::Checking { purpose } = state.screen else {
         return;
     };
@@ -1071,10 +1063,9 @@ fn checked(
             };
         }
     }
-    let _ = now;
 }
 
-fn confirm_details(state: &mut Kiosk, purpose: Purpose, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
+fn confirm_details(state: &mut Kiosk, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
     let today = today(state, now);
     let Some(p) = &state.pending else {
         return;
@@ -1112,7 +1103,6 @@ fn confirm_details(state: &mut Kiosk, purpose: Purpose, now: DateTime<Utc>, fx: 
         declared_priority: p.declared_priority,
         priority,
     });
-    let _ = purpose;
     state.screen = Screen::Members;
 }
 

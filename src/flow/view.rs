@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{
     CARD_FAILURES_BEFORE_MANUAL, EntryProblem, IdentitySource, Kiosk, Member, Pending, Problem,
-    Purpose, Screen, WayOut, date_bookable, needs, session_bookable,
+    Purpose, Screen, WayOut, date_bookable, session_bookable,
 };
 use crate::domain::calendar::DayStatus;
 use crate::domain::dates;
@@ -267,9 +267,8 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
         Screen::Date { refused } => {
             actions.extend(["cancel", "back", "choose_date"]);
             v.dates = date_views(state, now, lang);
-            if let Some(d) = refused {
+            if refused.is_some() {
                 v.problem = Some(Problem::Refused { rule: "date_full" });
-                let _ = d;
             }
         }
         Screen::Session { refused } => {
@@ -390,7 +389,6 @@ fn booking_view(state: &Kiosk) -> Option<BookingView> {
                 .collect()
         })
         .unwrap_or_default();
-    let _ = needs(&state.members);
     Some(BookingView {
         office: office_view,
         date,
