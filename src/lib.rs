@@ -33,7 +33,10 @@
 //! - [`config`]: the TOML configuration, checked with file, line and what was expected.
 //! - [`app`]: the daemon's wiring: tasks, channels, shutdown, systemd notification.
 //! - [`simulate`]: the headless simulation, a crowd of applicants through a whole kiosk.
-//! - [`ui`]: Slint glue only, between generated types and the flow's view state.
+//!
+//! The touchscreen front end (Slint) renders the flow's view state and sends the same
+//! intents as the control channel; Slint is already a pinned dependency so that its
+//! feature set is built from the start.
 
 pub mod app;
 pub mod central_sim;
@@ -47,4 +50,3 @@ pub mod protocol;
 pub mod simulate;
 pub mod store;
 pub mod sync;
-pub mod ui;

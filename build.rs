@@ -1,3 +1,0 @@
-fn main() {
-    slint_build::compile("ui/app.slint").expect("ui/app.slint compiles");
-}
