@@ -53,6 +53,8 @@ struct Shared {
 
 struct Inner {
     tickets: Vec<PathBuf>,
+    /// What each ticket in `tickets` says, as the interpreter read it.
+    texts: Vec<String>,
     paper_out: bool,
     lines_left: Option<u32>,
 }
@@ -105,6 +107,7 @@ impl PrinterSim {
             load_paper: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 tickets: Vec::new(),
+                texts: Vec::new(),
                 paper_out: false,
                 lines_left: options.paper_out_after,
             }),
@@ -152,6 +155,12 @@ impl PrinterSimHandle {
     /// The PNGs printed so far, in order.
     pub fn tickets(&self) -> Vec<PathBuf> {
         self.shared.inner().tickets.clone()
+    }
+
+    /// The text of each ticket printed so far, in order: the lines the interpreter
+    /// printed, a QR as `[QR]`.
+    pub fn ticket_texts(&self) -> Vec<String> {
+        self.shared.inner().texts.clone()
     }
 
     /// Waits until at least `count` tickets are printed or `timeout` passes; returns
@@ -301,7 +310,11 @@ impl Worker {
                     .map_err(io::Error::other)
                     .and_then(|png| std::fs::write(&path, png));
                 match written {
-                    Ok(()) => self.shared.inner().tickets.push(path),
+                    Ok(()) => {
+                        let mut inner = self.shared.inner();
+                        inner.tickets.push(path);
+                        inner.texts.push(page.text());
+                    }
                     Err(e) => tracing::warn!(
                         path = %path.display(),
                         error = %e,
