@@ -485,6 +485,16 @@ impl Interpreter {
         }
     }
 
+    /// A fresh roll of `lines` default-spaced lines: the roll that ran out may have been
+    /// the end of a used one.
+    pub fn load_roll(&mut self, lines: u32) {
+        self.roll = Some(Roll {
+            capacity: u64::from(lines) * u64::from(DEFAULT_LINE_SPACING),
+            used: 0,
+            out: false,
+        });
+    }
+
     /// Interprets `bytes`, keeping an unfinished command for the next call.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
         self.pending.extend_from_slice(bytes);
@@ -1053,6 +1063,9 @@ mod tests {
         assert!(!i.paper_out());
         let events = i.feed(b"six\n\x1dV\x00");
         assert!(matches!(events[..], [Event::Cut(ref p)] if p.height() == 30));
+        assert_eq!(i.lines_left(), Some(2), "the same length again");
+        i.load_roll(100);
+        assert_eq!(i.lines_left(), Some(100), "a longer roll");
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct PrinterSimOptions {
     /// Lines (of 30 dots) on the roll; `None` for an endless roll. When it runs out the
     /// rest of the job is lost and status says paper out until `load_paper()`.
     pub paper_out_after: Option<u32>,
+    /// Lines on a roll loaded by `load_paper()`; `None`: as many as `paper_out_after`.
+    /// Longer than that, the first roll plays the end of a used one.
+    pub reload_lines: Option<u32>,
     /// The near-end sensor fires when this many lines or fewer are left (0: never).
     pub near_end_lines: u32,
     /// Switched off or unplugged: answers nothing and loses what it is sent.
@@ -252,7 +255,10 @@ impl Worker {
             // Checked after the read: a query that arrives right after `load_paper()`
             // must already see the new roll.
             if self.shared.load_paper.swap(false, Ordering::SeqCst) {
-                self.interpreter.load_paper();
+                match self.options.reload_lines {
+                    Some(lines) => self.interpreter.load_roll(lines),
+                    None => self.interpreter.load_paper(),
+                }
                 self.publish_paper();
             }
             if self.shared.offline.load(Ordering::SeqCst) {
@@ -398,6 +404,7 @@ pub fn run_printer_sim(args: PrinterSimArgs) -> anyhow::Result<()> {
     let options = PrinterSimOptions {
         width,
         paper_out_after: args.paper_out_after,
+        reload_lines: None,
         near_end_lines: 0,
         offline: args.offline,
         baud: args.baud,
