@@ -388,7 +388,10 @@ impl PrinterThread {
             }
             ReprintError::NotPrinted(failure)
         })?;
-        tracing::info!(registration = registration_id, "ticket reprinted on request");
+        tracing::info!(
+            registration = registration_id,
+            "ticket reprinted on request"
+        );
         Ok(())
     }
 
@@ -424,7 +427,10 @@ impl PrinterThread {
             printed += 1;
         }
         if printed > 0 {
-            tracing::info!(printed, "unprinted tickets printed after the printer recovered");
+            tracing::info!(
+                printed,
+                "unprinted tickets printed after the printer recovered"
+            );
         }
         self.backlog = false;
     }
@@ -473,10 +479,7 @@ impl PrinterThread {
             .map(|e| e.kiosk_id.clone())
             .unwrap_or_default();
         let office = offices.iter().find(|o| o.id == t.office_id);
-        let job = escpos::ticket_job(
-            &printable(t, office, &kiosk_id, copy),
-            self.settings.paper,
-        );
+        let job = escpos::ticket_job(&printable(t, office, &kiosk_id, copy), self.settings.paper);
         let Some(dev) = self.device.as_mut() else {
             return Err(PrintFailure::Offline);
         };

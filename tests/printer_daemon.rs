@@ -139,7 +139,10 @@ async fn paper_out_mid_ticket_keeps_the_booking_and_reprints_it_whole_as_copy() 
         .unwrap_or(0)
         == 0
     {
-        assert!(Instant::now() < deadline, "no queue numbers from the service");
+        assert!(
+            Instant::now() < deadline,
+            "no queue numbers from the service"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -206,7 +209,11 @@ async fn paper_out_mid_ticket_keeps_the_booking_and_reprints_it_whole_as_copy() 
         .wait_until(|v| v["screen"] == "problem", "problem", PATIENCE)
         .await
         .unwrap_or_else(|e| panic!("{e}; view {}", client.view));
-    assert_eq!(client.view["problem"]["problem"], "print", "{}", client.view);
+    assert_eq!(
+        client.view["problem"]["problem"], "print",
+        "{}",
+        client.view
+    );
     assert_eq!(client.view["problem"]["failure"], "paper_out");
     assert!(printer.paper_out());
     assert!(printer.tickets().is_empty(), "nothing was cut");
@@ -236,7 +243,10 @@ async fn paper_out_mid_ticket_keeps_the_booking_and_reprints_it_whole_as_copy() 
     assert!(text.contains(&queue_number), "{queue_number} in\n{text}");
     assert!(text.contains("[QR]"), "{text}");
     let last = text.lines().last().unwrap_or_default();
-    assert!(last.starts_with("Dicetak"), "whole, to its last line: {last}");
+    assert!(
+        last.starts_with("Dicetak"),
+        "whole, to its last line: {last}"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let s = status(&mut client).await;
