@@ -115,23 +115,59 @@ pub fn printable(
 
 // --- the printer worker ------------------------------------------------------------
 
-struct PrintJob {
-    /// (registration id, ESC/POS bytes), in the group's order.
-    tickets: Vec<(String, Vec<u8>)>,
-    reply: oneshot::Sender<PrintOutcome>,
+/// How often the printer worker asks the printer's status while tickets wait to be
+/// printed again: "every few seconds", so a reloaded roll gives the tickets back soon.
+pub const BACKLOG_POLL: Duration = Duration::from_secs(3);
+/// How often it asks while nothing waits, so that the maintenance side sees paper near
+/// end, paper out or a printer switched off before the next applicant does.
+pub const IDLE_POLL: Duration = Duration::from_secs(30);
+
+/// Why a ticket asked for by registration id did not come out. Carries no ticket text.
+#[derive(Debug, thiserror::Error)]
+pub enum ReprintError {
+    #[error("no registration {0} on this kiosk")]
+    Unknown(String),
+    #[error("the printer cannot print now ({0:?}); the ticket will come out when it recovers")]
+    NotPrinted(PrintFailure),
+    #[error("the ticket cannot be read from the store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("the printer worker has stopped")]
+    Stopped,
 }
 
-#[derive(Debug)]
-struct PrintOutcome {
-    printed: Vec<String>,
-    failure: Option<PrintFailure>,
+/// The printer the worker drives and the paper in it.
+#[derive(Debug, Clone)]
+pub struct PrinterSettings {
+    /// `printer.path`: a tty, `/dev/usb/lpN` or `tcp://HOST:PORT`.
+    pub path: String,
+    pub baud: u32,
+    pub paper: PaperWidth,
+    /// [`BACKLOG_POLL`] in the daemon; tests shorten it.
+    pub backlog_poll: Duration,
+}
+
+enum PrintRequest {
+    /// A booking's tickets not yet printed, from the flow (first print or retry).
+    Group {
+        group_id: String,
+        reply: oneshot::Sender<Result<(), PrintFailure>>,
+    },
+    /// One ticket again, printed or not, for a technician.
+    Reprint {
+        registration_id: String,
+        reply: oneshot::Sender<Result<(), ReprintError>>,
+    },
 }
 
 /// The printer on its own thread: device calls block, and a printer that hangs must not
-/// hang the kiosk.
+/// hang the kiosk. It is the only one that prints, so the store's print bookkeeping
+/// (attempts, printed) is done here, in order, and a ticket is never printed twice by
+/// two callers at once. While tickets wait to be printed again it polls the printer
+/// every [`PrinterSettings::backlog_poll`] and prints them all, as COPY where an
+/// attempt was made before, once it is ready.
 #[derive(Clone)]
-struct PrinterWorker {
-    jobs: std::sync::mpsc::Sender<PrintJob>,
+pub struct PrinterWorker {
+    requests: std::sync::mpsc::Sender<PrintRequest>,
 }
 
 fn failure_of(state: PrinterState) -> Option<PrintFailure> {
@@ -145,100 +181,332 @@ fn failure_of(state: PrinterState) -> Option<PrintFailure> {
 }
 
 impl PrinterWorker {
-    fn spawn(
-        path: String,
-        baud: u32,
+    /// Starts the printer thread. It asks the printer's status at once, so that the
+    /// maintenance side knows it before the first ticket, and picks up tickets an
+    /// earlier run left unprinted. `state` carries the printer's state to the status
+    /// command; the kiosk id printed on tickets comes from `enrollment`.
+    pub fn spawn(
+        settings: PrinterSettings,
+        store: StoreHandle,
+        enrollment: watch::Receiver<Option<Arc<Enrollment>>>,
         state: watch::Sender<PrinterState>,
     ) -> anyhow::Result<PrinterWorker> {
-        let (jobs, rx) = std::sync::mpsc::channel::<PrintJob>();
+        let (requests, rx) = std::sync::mpsc::channel::<PrintRequest>();
+        let mut thread = PrinterThread {
+            settings,
+            store,
+            enrollment,
+            state,
+            device: None,
+            open_failure_reported: false,
+            backlog: true,
+        };
         std::thread::Builder::new()
             .name("printer".into())
-            .spawn(move || {
-                let mut device: Option<Box<dyn printer_hw::TicketPrinter>> = None;
-                // Ask once at start, so that the maintenance side and the heartbeat know
-                // the printer's state before the first ticket.
-                match printer_hw::open(&path, baud).and_then(|mut d| d.status().map(|s| (d, s))) {
-                    Ok((d, s)) => {
-                        state.send_replace(s);
-                        device = Some(d);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "printer not reachable at start"),
-                }
-                for job in rx {
-                    let outcome = print_job(&path, baud, &mut device, &job.tickets, &state);
-                    let _ = job.reply.send(outcome);
-                }
-            })
+            .spawn(move || thread.run(rx))
             .context("cannot start the printer thread")?;
-        Ok(PrinterWorker { jobs })
+        Ok(PrinterWorker { requests })
     }
 
-    async fn print(&self, tickets: Vec<(String, Vec<u8>)>) -> PrintOutcome {
+    /// Prints the group's tickets that have not come out whole yet, in the group's
+    /// order; one sent to the printer before is marked COPY.
+    pub async fn print_group(&self, group_id: String) -> Result<(), PrintFailure> {
         let (reply, rx) = oneshot::channel();
-        if self.jobs.send(PrintJob { tickets, reply }).is_err() {
-            return PrintOutcome {
-                printed: Vec::new(),
-                failure: Some(PrintFailure::Failed),
-            };
+        if self
+            .requests
+            .send(PrintRequest::Group { group_id, reply })
+            .is_err()
+        {
+            return Err(PrintFailure::Failed);
         }
-        rx.await.unwrap_or(PrintOutcome {
-            printed: Vec::new(),
-            failure: Some(PrintFailure::Failed),
-        })
+        rx.await.unwrap_or(Err(PrintFailure::Failed))
+    }
+
+    /// Prints one ticket again for a technician, printed before or not. It is marked
+    /// COPY when it was printed or sent to the printer before.
+    pub async fn reprint(&self, registration_id: String) -> Result<(), ReprintError> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(PrintRequest::Reprint {
+                registration_id,
+                reply,
+            })
+            .map_err(|_| ReprintError::Stopped)?;
+        rx.await.unwrap_or(Err(ReprintError::Stopped))
     }
 }
 
-fn print_job(
-    path: &str,
-    baud: u32,
-    device: &mut Option<Box<dyn printer_hw::TicketPrinter>>,
-    tickets: &[(String, Vec<u8>)],
-    state: &watch::Sender<PrinterState>,
-) -> PrintOutcome {
-    let mut printed = Vec::new();
-    let dev = match device {
-        Some(dev) => dev,
-        None => match printer_hw::open(path, baud) {
-            Ok(dev) => device.insert(dev),
-            Err(e) => {
-                tracing::error!(error = %e, "printer cannot be opened; tickets kept for reprint");
-                state.send_replace(PrinterState::Offline);
-                return PrintOutcome {
-                    printed,
-                    failure: Some(PrintFailure::Offline),
-                };
-            }
-        },
-    };
-    let mut failure = None;
-    let mut lost = false;
-    for (id, bytes) in tickets {
-        // print() asks the printer's status first and sends nothing to one that cannot
-        // finish the ticket; Ok or PaperNearEnd afterwards means it came out whole.
-        match dev.print(bytes) {
-            Ok(s) => {
-                state.send_replace(s);
-                if let Some(f) = failure_of(s) {
-                    tracing::warn!(printer = ?s, "printer not ready; tickets kept for reprint");
-                    failure = Some(f);
-                    break;
+/// The printer thread's own state.
+struct PrinterThread {
+    settings: PrinterSettings,
+    store: StoreHandle,
+    enrollment: watch::Receiver<Option<Arc<Enrollment>>>,
+    state: watch::Sender<PrinterState>,
+    /// Opened on demand and dropped after an I/O error: the cable may have been pulled
+    /// and put back, and the next use opens it again.
+    device: Option<Box<dyn printer_hw::TicketPrinter>>,
+    /// A printer that cannot be opened is logged once, not at every poll.
+    open_failure_reported: bool,
+    /// Tickets may be waiting to be printed again; true at start, for what an earlier
+    /// run left behind.
+    backlog: bool,
+}
+
+impl PrinterThread {
+    fn run(&mut self, requests: std::sync::mpsc::Receiver<PrintRequest>) {
+        use std::sync::mpsc::RecvTimeoutError;
+        self.poll();
+        loop {
+            let wait = if self.backlog {
+                self.settings.backlog_poll
+            } else {
+                IDLE_POLL
+            };
+            match requests.recv_timeout(wait) {
+                Ok(PrintRequest::Group { group_id, reply }) => {
+                    let result = self.print_group(&group_id);
+                    let _ = reply.send(result);
                 }
-                printed.push(id.clone());
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "printing failed; the ticket is kept for reprint");
-                failure = Some(PrintFailure::Failed);
-                lost = true;
-                break;
+                Ok(PrintRequest::Reprint {
+                    registration_id,
+                    reply,
+                }) => {
+                    let result = self.reprint(&registration_id);
+                    let _ = reply.send(result);
+                }
+                Err(RecvTimeoutError::Timeout) => self.poll(),
+                // Every handle is gone: the daemon is stopping.
+                Err(RecvTimeoutError::Disconnected) => return,
             }
         }
     }
-    if lost {
-        // Reopened on the next job: the cable may have been pulled and put back.
-        *device = None;
-        state.send_replace(PrinterState::Offline);
+
+    /// Asks the printer how it is; prints the backlog if there is one and it is ready.
+    fn poll(&mut self) {
+        let Some(state) = self.status() else { return };
+        if self.backlog && state.can_print() {
+            self.print_backlog();
+        }
     }
-    PrintOutcome { printed, failure }
+
+    /// The printer's state, published; `None` if it cannot even be asked.
+    fn status(&mut self) -> Option<PrinterState> {
+        let dev = self.device()?;
+        match dev.status() {
+            Ok(state) => {
+                self.publish(state);
+                Some(state)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "printer status unreadable");
+                self.lost_device();
+                None
+            }
+        }
+    }
+
+    fn device(&mut self) -> Option<&mut Box<dyn printer_hw::TicketPrinter>> {
+        if self.device.is_none() {
+            match printer_hw::open(&self.settings.path, self.settings.baud) {
+                Ok(dev) => {
+                    self.open_failure_reported = false;
+                    self.device = Some(dev);
+                }
+                Err(e) => {
+                    if !self.open_failure_reported {
+                        tracing::error!(error = %e, "printer cannot be opened; tickets kept for reprint");
+                        self.open_failure_reported = true;
+                    }
+                    self.publish(PrinterState::Offline);
+                    return None;
+                }
+            }
+        }
+        self.device.as_mut()
+    }
+
+    fn lost_device(&mut self) {
+        self.device = None;
+        self.publish(PrinterState::Offline);
+    }
+
+    /// Tells the status command the printer's state, and the log when it changes: a
+    /// technician must hear of paper near end before the roll runs out. No ticket
+    /// content, so no personal data, goes into these lines.
+    fn publish(&self, new: PrinterState) {
+        let old = self.state.send_replace(new);
+        if old == new {
+            return;
+        }
+        match new {
+            PrinterState::Ok => tracing::info!(was = ?old, "printer ready"),
+            PrinterState::PaperNearEnd => {
+                tracing::warn!("printer paper near end: change the roll soon")
+            }
+            PrinterState::PaperOut => {
+                tracing::warn!("printer out of paper: load a new roll; unprinted tickets follow")
+            }
+            PrinterState::CoverOpen => tracing::warn!("printer cover open: close it"),
+            PrinterState::Offline => {
+                tracing::warn!("printer offline: check its power and cable")
+            }
+            PrinterState::Error => {
+                tracing::warn!("printer error (cutter jam or head): open it and clear the fault")
+            }
+        }
+    }
+
+    fn print_group(&mut self, group_id: &str) -> Result<(), PrintFailure> {
+        let id = group_id.to_owned();
+        let tickets = match self.store.call_blocking(move |s| s.group_tickets(&id)) {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) | Err(e) => {
+                tracing::error!(error = %e, "tickets cannot be read back for printing");
+                return Err(PrintFailure::Failed);
+            }
+        };
+        let offices = self.offices();
+        for ticket in tickets.iter().filter(|t| !t.printed) {
+            if let Err(failure) = self.print_one(ticket, &offices) {
+                self.backlog = true;
+                return Err(failure);
+            }
+        }
+        Ok(())
+    }
+
+    fn reprint(&mut self, registration_id: &str) -> Result<(), ReprintError> {
+        let id = registration_id.to_owned();
+        let ticket = self
+            .store
+            .call_blocking(move |s| s.ticket(&id))??
+            .ok_or_else(|| ReprintError::Unknown(registration_id.to_owned()))?;
+        let offices = self.offices();
+        self.print_one(&ticket, &offices).map_err(|failure| {
+            if !ticket.printed {
+                self.backlog = true;
+            }
+            ReprintError::NotPrinted(failure)
+        })?;
+        tracing::info!(
+            registration = registration_id,
+            "ticket reprinted on request"
+        );
+        Ok(())
+    }
+
+    /// Every ticket still to print for today or later, in booking order, stopping at
+    /// the first that does not come out.
+    fn print_backlog(&mut self) {
+        let offices = self.offices();
+        let now = Utc::now();
+        // The earliest "today" of the offices: a ticket for a visit today, in any zone
+        // the kiosk books for, still counts.
+        let from = offices
+            .iter()
+            .map(|o| o.today(now))
+            .min()
+            .unwrap_or_else(|| now.with_timezone(&Zone::Wib.offset()).date_naive());
+        let tickets = match self.store.call_blocking(move |s| s.reprint_backlog(from)) {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) | Err(e) => {
+                tracing::error!(error = %e, "unprinted tickets cannot be read");
+                return;
+            }
+        };
+        let mut printed = 0;
+        for ticket in &tickets {
+            if self.print_one(ticket, &offices).is_err() {
+                tracing::info!(
+                    printed,
+                    waiting = tickets.len() - printed,
+                    "unprinted tickets wait for the printer"
+                );
+                return;
+            }
+            printed += 1;
+        }
+        if printed > 0 {
+            tracing::info!(
+                printed,
+                "unprinted tickets printed after the printer recovered"
+            );
+        }
+        self.backlog = false;
+    }
+
+    fn offices(&self) -> Vec<Office> {
+        match self.store.call_blocking(|s| s.offices()) {
+            Ok(Ok(offices)) => offices,
+            Ok(Err(e)) | Err(e) => {
+                // The ticket still prints, with the office id for its name.
+                tracing::error!(error = %e, "offices unreadable for the ticket");
+                Vec::new()
+            }
+        }
+    }
+
+    /// One ticket: status first (nothing is sent to a printer that cannot print, and
+    /// nothing is counted), then the attempt counted, then the job. COPY when it was
+    /// printed or sent before.
+    fn print_one(&mut self, t: &StoredTicket, offices: &[Office]) -> Result<(), PrintFailure> {
+        let state = self.status().ok_or(PrintFailure::Offline)?;
+        if let Some(failure) = failure_of(state) {
+            return Err(failure);
+        }
+        let id = t.registration_id.clone();
+        let now = Utc::now();
+        let earlier = match self
+            .store
+            .call_blocking(move |s| s.begin_print_attempt(&id, now))
+        {
+            Ok(Ok(Some(n))) => n,
+            Ok(Ok(None)) => {
+                tracing::error!(registration = %t.registration_id, "ticket vanished from the store before printing");
+                return Err(PrintFailure::Failed);
+            }
+            Ok(Err(e)) | Err(e) => {
+                // Uncounted, a cut-off job would be followed by a ticket not marked COPY.
+                tracing::error!(error = %e, "print attempt not recorded; ticket not printed");
+                return Err(PrintFailure::Failed);
+            }
+        };
+        let copy = earlier > 0 || t.printed;
+        let kiosk_id = self
+            .enrollment
+            .borrow()
+            .as_ref()
+            .map(|e| e.kiosk_id.clone())
+            .unwrap_or_default();
+        let office = offices.iter().find(|o| o.id == t.office_id);
+        let job = escpos::ticket_job(&printable(t, office, &kiosk_id, copy), self.settings.paper);
+        let Some(dev) = self.device.as_mut() else {
+            return Err(PrintFailure::Offline);
+        };
+        match dev.send_job(&job) {
+            Ok(after) => {
+                self.publish(after);
+                if let Some(failure) = failure_of(after) {
+                    tracing::warn!(printer = ?after, queue = %t.queue_number, "ticket cut short; kept for reprint");
+                    return Err(failure);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, queue = %t.queue_number, "printing failed; the ticket is kept for reprint");
+                self.lost_device();
+                return Err(PrintFailure::Failed);
+            }
+        }
+        if !t.printed {
+            let id = t.registration_id.clone();
+            match self.store.call_blocking(move |s| s.mark_printed(&id, now)) {
+                Ok(Ok(())) => {}
+                // It came out: the applicant has it. Unmarked, it prints again as a COPY.
+                Ok(Err(e)) | Err(e) => tracing::error!(error = %e, "printed ticket not marked"),
+            }
+        }
+        Ok(())
+    }
 }
 
 // --- the daemon --------------------------------------------------------------------
@@ -263,7 +531,6 @@ struct Shell {
     store: StoreHandle,
     events: mpsc::Sender<Event>,
     printer: PrinterWorker,
-    paper: PaperWidth,
     key: Arc<ed25519_dalek::SigningKey>,
     tag_secret: Arc<[u8; 32]>,
     enrollment: watch::Receiver<Option<Arc<Enrollment>>>,
@@ -414,60 +681,19 @@ impl Shell {
                 });
             }
             Effect::PrintTickets { group_id } => {
-                let offices = kiosk.offices.clone();
-                let kiosk_id = self
-                    .enrollment
-                    .borrow()
-                    .as_ref()
-                    .map(|e| e.kiosk_id.clone())
-                    .unwrap_or_default();
                 let shell = self.clone();
                 tokio::spawn(async move {
-                    let event = shell.print_group(group_id, offices, kiosk_id).await;
+                    let event = shell.print_group(group_id).await;
                     let _ = shell.events.send(event).await;
                 });
             }
         }
     }
 
-    async fn print_group(&self, group_id: String, offices: Vec<Office>, kiosk_id: String) -> Event {
-        let tickets = match self.store.run(move |s| s.group_tickets(&group_id)).await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(error = %e, "tickets cannot be read back for printing");
-                return Event::Printed(Err(PrintFailure::Failed));
-            }
-        };
-        let jobs: Vec<(String, Vec<u8>)> = tickets
-            .iter()
-            .filter(|t| !t.printed)
-            .map(|t| {
-                let office = offices.iter().find(|o| o.id == t.office_id);
-                (
-                    t.registration_id.clone(),
-                    escpos::ticket_job(&printable(t, office, &kiosk_id, false), self.paper),
-                )
-            })
-            .collect();
-        let outcome = self.printer.print(jobs).await;
-        let printed = outcome.printed;
-        let now = Utc::now();
-        if let Err(e) = self
-            .store
-            .run(move |s| {
-                for id in &printed {
-                    s.mark_printed(id, now)?;
-                }
-                Ok(())
-            })
-            .await
-        {
-            tracing::error!(error = %e, "printed tickets not marked");
-        }
-        Event::Printed(match outcome.failure {
-            None => Ok(()),
-            Some(f) => Err(f),
-        })
+    /// The flow's print, first or retried: what is not printed yet comes out, marked
+    /// COPY where a job was sent before (a first attempt that failed midway).
+    async fn print_group(&self, group_id: String) -> Event {
+        Event::Printed(self.printer.print_group(group_id).await)
     }
 }
 
@@ -526,8 +752,17 @@ pub async fn run(
     ));
     let (printer_state_tx, printer_state) = watch::channel(PrinterState::Offline);
     let printer = PrinterWorker::spawn(
-        config.printer.path.to_string(),
-        config.printer.baud,
+        PrinterSettings {
+            path: config.printer.path.to_string(),
+            baud: config.printer.baud,
+            paper: match config.printer.paper {
+                crate::config::Paper::Mm80 => PaperWidth::Mm80,
+                crate::config::Paper::Mm58 => PaperWidth::Mm58,
+            },
+            backlog_poll: BACKLOG_POLL,
+        },
+        store.clone(),
+        enrollment_rx.clone(),
         printer_state_tx,
     )?;
 
@@ -636,10 +871,6 @@ pub async fn run(
         store: store.clone(),
         events: events_tx.clone(),
         printer,
-        paper: match config.printer.paper {
-            crate::config::Paper::Mm80 => PaperWidth::Mm80,
-            crate::config::Paper::Mm58 => PaperWidth::Mm58,
-        },
         key: signing.clone(),
         tag_secret,
         enrollment: enrollment_rx.clone(),

@@ -23,8 +23,12 @@ use crate::domain::{
 };
 use crate::flow::{Applicant, Availability, Booked, BookedTicket, BookingRequest, SlotCount};
 
+mod printing;
 /// The migrations, in order. Never edit one that has been released: add a new one.
-const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("migrations/0001_initial.sql")),
+    (2, include_str!("migrations/0002_printing.sql")),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -109,10 +109,24 @@ pub trait TicketPrinter: Send {
     /// Asks `DLE EOT 1..4`; no answer within [`STATUS_TIMEOUT`] is `Offline`.
     fn status(&mut self) -> Result<PrinterState, PrinterError>;
 
-    /// Sends the whole job, then asks the status. A printer that cannot print is not
-    /// sent the job at all (it would come out later, for someone else), and its state is
-    /// returned; so `Ok` or `PaperNearEnd` back means the ticket was printed in full.
-    fn print(&mut self, job: &[u8]) -> Result<PrinterState, PrinterError>;
+    /// Sends the whole job to a printer that a [`TicketPrinter::status`] just before
+    /// found able to print, then asks the status: `Ok` or `PaperNearEnd` back means the
+    /// ticket was printed in full. For callers that must do something between the check
+    /// and the job (the kiosk counts the attempt, so that a job cut short makes the next
+    /// one a COPY); others call [`TicketPrinter::print`].
+    fn send_job(&mut self, job: &[u8]) -> Result<PrinterState, PrinterError>;
+
+    /// Checks the status, then sends the whole job and asks the status again. A printer
+    /// that cannot print is not sent the job at all (it would come out later, for
+    /// someone else), and its state is returned; so `Ok` or `PaperNearEnd` back means
+    /// the ticket was printed in full.
+    fn print(&mut self, job: &[u8]) -> Result<PrinterState, PrinterError> {
+        let before = self.status()?;
+        if !before.can_print() {
+            return Ok(before);
+        }
+        self.send_job(job)
+    }
 }
 
 /// Opens the printer at `path`: `tcp://HOST:PORT` (raw TCP, usually port 9100),
@@ -211,11 +225,7 @@ impl TicketPrinter for EscposPrinter {
         Ok(status.into())
     }
 
-    fn print(&mut self, job: &[u8]) -> Result<PrinterState, PrinterError> {
-        let before = self.status()?;
-        if !before.can_print() {
-            return Ok(before);
-        }
+    fn send_job(&mut self, job: &[u8]) -> Result<PrinterState, PrinterError> {
         self.link.send(job).map_err(|source| PrinterError::Write {
             path: self.path.clone(),
             source,

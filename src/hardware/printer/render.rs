@@ -35,6 +35,10 @@ pub struct Bitmap {
     height: u32,
     /// Row-major, `true` where the head burnt a dot.
     dark: Vec<bool>,
+    /// The printed lines as text, in order (a QR symbol as `[QR]`, a raster image as
+    /// `[IMAGE]`): what tests and
+    /// tools read to know what a ticket says without reading pixels.
+    lines: Vec<String>,
 }
 
 impl std::fmt::Debug for Bitmap {
@@ -49,7 +53,14 @@ impl Bitmap {
             width,
             height: 0,
             dark: Vec::new(),
+            lines: Vec::new(),
         }
+    }
+
+    /// The text printed on the paper, a line for each line that carried characters
+    /// (blank feeds leave none), trailing spaces cut.
+    pub fn text(&self) -> String {
+        self.lines.join("\n")
     }
 
     pub fn width(&self) -> u32 {
@@ -474,6 +485,16 @@ impl Interpreter {
         }
     }
 
+    /// A fresh roll of `lines` default-spaced lines: the roll that ran out may have been
+    /// the end of a used one.
+    pub fn load_roll(&mut self, lines: u32) {
+        self.roll = Some(Roll {
+            capacity: u64::from(lines) * u64::from(DEFAULT_LINE_SPACING),
+            used: 0,
+            out: false,
+        });
+    }
+
     /// Interprets `bytes`, keeping an unfinished command for the next call.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
         self.pending.extend_from_slice(bytes);
@@ -650,6 +671,8 @@ impl Interpreter {
             let total: u32 = self.line.iter().map(|p| p.style.cell().0).sum();
             let mut x = i64::from(self.x_for(total));
             let line = std::mem::take(&mut self.line);
+            let text: String = line.iter().map(|p| p.ch).collect();
+            self.page.lines.push(text.trim_end().to_owned());
             for p in line {
                 let (cw, ch) = p.style.cell();
                 // Characters of one line share its baseline: shorter ones sit low.
@@ -686,6 +709,7 @@ impl Interpreter {
         };
         let modules = code.width() as u32;
         let m = u32::from(self.qr_module);
+        self.page.lines.push("[QR]".to_owned());
         let size = modules * m;
         let x0 = i64::from(self.x_for(size));
         let y0 = i64::from(self.y);
@@ -706,6 +730,7 @@ impl Interpreter {
         if self.paper_out() {
             return;
         }
+        self.page.lines.push("[IMAGE]".to_owned());
         let sx = if scale & 1 != 0 { 2 } else { 1 };
         let sy = if scale & 2 != 0 { 2 } else { 1 };
         let w = u32::from(width_bytes) * 8;
@@ -1038,6 +1063,9 @@ mod tests {
         assert!(!i.paper_out());
         let events = i.feed(b"six\n\x1dV\x00");
         assert!(matches!(events[..], [Event::Cut(ref p)] if p.height() == 30));
+        assert_eq!(i.lines_left(), Some(2), "the same length again");
+        i.load_roll(100);
+        assert_eq!(i.lines_left(), Some(100), "a longer roll");
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct PrinterSimOptions {
     /// Lines (of 30 dots) on the roll; `None` for an endless roll. When it runs out the
     /// rest of the job is lost and status says paper out until `load_paper()`.
     pub paper_out_after: Option<u32>,
+    /// Lines on a roll loaded by `load_paper()`; `None`: as many as `paper_out_after`.
+    /// Longer than that, the first roll plays the end of a used one.
+    pub reload_lines: Option<u32>,
     /// The near-end sensor fires when this many lines or fewer are left (0: never).
     pub near_end_lines: u32,
     /// Switched off or unplugged: answers nothing and loses what it is sent.
@@ -53,6 +56,8 @@ struct Shared {
 
 struct Inner {
     tickets: Vec<PathBuf>,
+    /// What each ticket in `tickets` says, as the interpreter read it.
+    texts: Vec<String>,
     paper_out: bool,
     lines_left: Option<u32>,
 }
@@ -105,6 +110,7 @@ impl PrinterSim {
             load_paper: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 tickets: Vec::new(),
+                texts: Vec::new(),
                 paper_out: false,
                 lines_left: options.paper_out_after,
             }),
@@ -152,6 +158,12 @@ impl PrinterSimHandle {
     /// The PNGs printed so far, in order.
     pub fn tickets(&self) -> Vec<PathBuf> {
         self.shared.inner().tickets.clone()
+    }
+
+    /// The text of each ticket printed so far, in order: the lines the interpreter
+    /// printed, a QR as `[QR]`.
+    pub fn ticket_texts(&self) -> Vec<String> {
+        self.shared.inner().texts.clone()
     }
 
     /// Waits until at least `count` tickets are printed or `timeout` passes; returns
@@ -243,7 +255,10 @@ impl Worker {
             // Checked after the read: a query that arrives right after `load_paper()`
             // must already see the new roll.
             if self.shared.load_paper.swap(false, Ordering::SeqCst) {
-                self.interpreter.load_paper();
+                match self.options.reload_lines {
+                    Some(lines) => self.interpreter.load_roll(lines),
+                    None => self.interpreter.load_paper(),
+                }
                 self.publish_paper();
             }
             if self.shared.offline.load(Ordering::SeqCst) {
@@ -301,7 +316,11 @@ impl Worker {
                     .map_err(io::Error::other)
                     .and_then(|png| std::fs::write(&path, png));
                 match written {
-                    Ok(()) => self.shared.inner().tickets.push(path),
+                    Ok(()) => {
+                        let mut inner = self.shared.inner();
+                        inner.tickets.push(path);
+                        inner.texts.push(page.text());
+                    }
                     Err(e) => tracing::warn!(
                         path = %path.display(),
                         error = %e,
@@ -385,6 +404,7 @@ pub fn run_printer_sim(args: PrinterSimArgs) -> anyhow::Result<()> {
     let options = PrinterSimOptions {
         width,
         paper_out_after: args.paper_out_after,
+        reload_lines: None,
         near_end_lines: 0,
         offline: args.offline,
         baud: args.baud,

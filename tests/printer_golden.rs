@@ -1,0 +1,192 @@
+//! Golden tickets: fixed tickets (fixed times, a QR signed by a fixed key, so every byte
+//! of the job is stable) sent through the kiosk's printer code to the virtual printer
+//! on a pseudo-terminal, and the PNG it cuts compared pixel by pixel with the one kept
+//! in `tests/golden/`. On a mismatch the test writes the image it got beside the golden
+//! one (`*.actual.png`) for a human to look at; `APM_UPDATE_GOLDEN=1` rewrites the golden
+//! images after a deliberate change of layout, to be reviewed in the commit.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use apm_kiosk::domain::{ApplicationType, Language, PassportType};
+use apm_kiosk::hardware::printer::{self, PrinterSim, PrinterSimOptions, PrinterState};
+use apm_kiosk::protocol::escpos::{PaperWidth, Ticket, ticket_job};
+use apm_kiosk::protocol::ticket_qr::{self, Claims};
+use chrono::{FixedOffset, NaiveDate, NaiveTime, TimeZone};
+use ed25519_dalek::SigningKey;
+
+/// The test key: 32 bytes of 0x42. Never a kiosk's.
+fn key() -> SigningKey {
+    SigningKey::from_bytes(&[0x42; 32])
+}
+
+fn golden_ticket(language: Language, priority: bool, copy: bool) -> Ticket {
+    let issued_at = FixedOffset::east_opt(7 * 3600)
+        .expect("valid offset")
+        .with_ymd_and_hms(2026, 11, 22, 14, 5, 0)
+        .single()
+        .expect("valid time");
+    let visit_date = NaiveDate::from_ymd_opt(2026, 11, 24).expect("valid date");
+    let queue_number = if priority { "P-003" } else { "R-021" };
+    let registration_id = "0193a4f2-7b3c-7000-8a00-000000000001";
+    let claims = Claims {
+        r: registration_id.into(),
+        k: "KRM-02".into(),
+        o: "KRM".into(),
+        d: visit_date,
+        s: "S1".into(),
+        q: queue_number.into(),
+        n: ticket_qr::nik_check(registration_id, "3171014107900003"),
+        t: issued_at.timestamp(),
+    };
+    Ticket {
+        language,
+        office_name: "Kantor Imigrasi Kelas I TPI Jakarta Selatan".into(),
+        queue_number: queue_number.into(),
+        priority,
+        visit_date,
+        session_id: "S1".into(),
+        session_start: NaiveTime::from_hms_opt(8, 0, 0).expect("valid time"),
+        session_end: NaiveTime::from_hms_opt(10, 0, 0).expect("valid time"),
+        zone_label: "WIB".into(),
+        name: Some("SITI NURHALIZA".into()),
+        masked_nik: "3171********0003".into(),
+        application_type: ApplicationType::Replacement,
+        passport_type: PassportType::Electronic,
+        group_size: 3,
+        group_index: 1,
+        booking_code: "7F3C-21A9".into(),
+        kiosk_id: "KRM-02".into(),
+        issued_at,
+        qr_payload: ticket_qr::sign(&claims, &key()),
+        copy,
+    }
+}
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// Width, height and one byte a pixel (0 black, 255 white).
+fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("sized")];
+    let info = reader.next_frame(&mut pixels).expect("one frame");
+    pixels.truncate(info.buffer_size());
+    (info.width, info.height, pixels)
+}
+
+/// Prints `ticket` on a fresh virtual printer of `width` and returns the cut ticket's PNG.
+fn print_on_virtual_printer(ticket: &Ticket, width: PaperWidth) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sim = PrinterSim::start(
+        &dir.path().join("printer"),
+        &dir.path().join("out"),
+        PrinterSimOptions {
+            width,
+            ..PrinterSimOptions::default()
+        },
+    )
+    .expect("virtual printer");
+    let path = sim.link().to_str().expect("utf-8 path").to_owned();
+    let mut device = printer::open(&path, 115_200).expect("opens the virtual printer");
+    let job = ticket_job(ticket, width);
+    assert_eq!(device.print(&job).expect("prints"), PrinterState::Ok);
+    let tickets = sim.wait_for_tickets(1, Duration::from_secs(5));
+    assert_eq!(tickets.len(), 1, "one ticket cut");
+    std::fs::read(&tickets[0]).expect("ticket PNG")
+}
+
+fn check(name: &str, ticket: &Ticket, width: PaperWidth) {
+    let actual = print_on_virtual_printer(ticket, width);
+    let golden_path = golden_dir().join(format!("{name}.png"));
+    let actual_path = golden_dir().join(format!("{name}.actual.png"));
+    if std::env::var_os("APM_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden_path, &actual).expect("golden image written");
+        let _ = std::fs::remove_file(&actual_path);
+        return;
+    }
+    let golden = std::fs::read(&golden_path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with APM_UPDATE_GOLDEN=1 to create it",
+            golden_path.display()
+        )
+    });
+    let (gw, gh, gp) = decode(&golden);
+    let (aw, ah, ap) = decode(&actual);
+    let differing = if (gw, gh) == (aw, ah) {
+        gp.iter().zip(&ap).filter(|(g, a)| g != a).count()
+    } else {
+        usize::MAX
+    };
+    if differing != 0 {
+        std::fs::write(&actual_path, &actual).expect("actual image written");
+        panic!(
+            "{name}: the printed ticket differs from {} ({gw}x{gh} golden, {aw}x{ah} printed, \
+             {} pixels differ); look at {} and, if the change is wanted, rerun with \
+             APM_UPDATE_GOLDEN=1",
+            golden_path.display(),
+            if differing == usize::MAX {
+                "all".to_owned()
+            } else {
+                differing.to_string()
+            },
+            actual_path.display()
+        );
+    }
+    let _ = std::fs::remove_file(&actual_path);
+}
+
+#[test]
+fn the_80mm_ticket_matches_its_golden_image() {
+    check(
+        "ticket-80mm",
+        &golden_ticket(Language::Id, false, false),
+        PaperWidth::Mm80,
+    );
+}
+
+#[test]
+fn the_58mm_ticket_matches_its_golden_image() {
+    check(
+        "ticket-58mm",
+        &golden_ticket(Language::Id, false, false),
+        PaperWidth::Mm58,
+    );
+}
+
+#[test]
+fn a_priority_ticket_matches_its_golden_image() {
+    check(
+        "ticket-80mm-priority",
+        &golden_ticket(Language::Id, true, false),
+        PaperWidth::Mm80,
+    );
+}
+
+#[test]
+fn a_priority_copy_in_english_matches_its_golden_image() {
+    check(
+        "ticket-80mm-priority-copy-en",
+        &golden_ticket(Language::En, true, true),
+        PaperWidth::Mm80,
+    );
+}
+
+#[test]
+fn the_golden_qr_is_a_valid_signed_ticket() {
+    let t = golden_ticket(Language::Id, false, false);
+    let public = key().verifying_key();
+    let lookup = |kiosk: &str| {
+        if kiosk == "KRM-02" {
+            ticket_qr::KeyLookup::Known(public)
+        } else {
+            ticket_qr::KeyLookup::Unknown
+        }
+    };
+    let claims = ticket_qr::verify(&t.qr_payload, "3171014107900003", &lookup)
+        .expect("the golden ticket's QR verifies");
+    assert_eq!(claims.q, "R-021");
+}
