@@ -322,3 +322,107 @@ async fn a_simulated_reader_with_nobody_listening_keeps_running() {
         "dropping the simulator removes its link"
     );
 }
+
+/// The reader unplugged in the middle of a session (a card read, the next one under way)
+/// and plugged back: the same reader thread reports the loss, finds the new pty behind
+/// the same link, and reads the next card.
+#[tokio::test]
+async fn unplug_and_replug_mid_session_is_survived() {
+    let mut rig = rig(115_200).await;
+    let first = card(1);
+    rig.sim.present_card(first.clone());
+    assert_eq!(
+        next(&mut rig.reader, Duration::from_secs(1)).await,
+        ReaderEvent::CardPresent
+    );
+    match next(&mut rig.reader, Duration::from_secs(3)).await {
+        ReaderEvent::CardRead(read) => assert!(read == first, "the card read is the card laid"),
+        other => panic!("expected CardRead, got {other:?}"),
+    }
+
+    // The next applicant's card is on the reader, its chip read under way, when the
+    // cable comes out.
+    rig.sim.remove_card();
+    assert_eq!(
+        next(&mut rig.reader, Duration::from_secs(1)).await,
+        ReaderEvent::CardRemoved
+    );
+    rig.sim.set_chip_read_delay(Duration::from_secs(1));
+    rig.sim.present_card(card(2));
+    assert_eq!(
+        next(&mut rig.reader, Duration::from_secs(1)).await,
+        ReaderEvent::CardPresent
+    );
+    let old_device = rig.sim.device().to_owned();
+    rig.sim.unplug();
+    let link = rig.sim.link().display().to_string();
+    match next(&mut rig.reader, Duration::from_secs(2)).await {
+        ReaderEvent::Disconnected { reason } => {
+            assert!(reason.contains(&link), "{reason}");
+            assert!(reason.contains("went away"), "{reason}");
+        }
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    // Unplugged for a while: the retries find no link, and say so once.
+    match next(&mut rig.reader, Duration::from_secs(2)).await {
+        ReaderEvent::Disconnected { reason } => {
+            assert!(reason.contains("no reader at"), "{reason}");
+        }
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    no_more(&mut rig.reader, Duration::from_millis(1500)).await;
+
+    rig.sim.replug().expect("the reader comes back");
+    assert_ne!(
+        rig.sim.device(),
+        old_device,
+        "a new pty behind the same link"
+    );
+    match next(&mut rig.reader, Duration::from_secs(6)).await {
+        ReaderEvent::Connected(info) => assert_eq!(info.sam, SamStatus::Ok),
+        other => panic!("expected Connected, got {other:?}"),
+    }
+    // The card that was on the reader went with the power; the applicant lays it again.
+    rig.sim.set_chip_read_delay(CHIP_READ);
+    let second = card(2);
+    rig.sim.present_card(second.clone());
+    assert_eq!(
+        next(&mut rig.reader, Duration::from_secs(1)).await,
+        ReaderEvent::CardPresent
+    );
+    match next(&mut rig.reader, Duration::from_secs(3)).await {
+        ReaderEvent::CardRead(read) => assert!(read == second, "the card read is the card laid"),
+        other => panic!("expected CardRead, got {other:?}"),
+    }
+    no_more(&mut rig.reader, Duration::from_millis(700)).await;
+    let counters = rig.sim.counters();
+    assert_eq!(counters.resends, 0, "{counters:?}");
+    rig.reader.stop();
+}
+
+/// Noise between frames, STX bytes and false starts included, costs the kiosk nothing:
+/// the card after it is read and acknowledged once.
+#[tokio::test]
+async fn line_noise_before_a_card_is_hunted_past() {
+    let mut rig = rig(115_200).await;
+    // A false start claiming 4000 bytes, then bytes that are all STX and ETX: only the
+    // quiet line after them releases the decoder.
+    let mut noise = vec![0x02, 0x0f, 0xa0];
+    noise.extend(std::iter::repeat_n([0x02, 0x03, 0x00, 0xff], 64).flatten());
+    rig.sim.line_noise(noise);
+    let laid = card(4);
+    rig.sim.present_card(laid.clone());
+    assert_eq!(
+        next(&mut rig.reader, Duration::from_secs(2)).await,
+        ReaderEvent::CardPresent
+    );
+    match next(&mut rig.reader, Duration::from_secs(3)).await {
+        ReaderEvent::CardRead(read) => assert!(read == laid, "the card read is the card laid"),
+        other => panic!("expected CardRead, got {other:?}"),
+    }
+    no_more(&mut rig.reader, Duration::from_millis(700)).await;
+    let counters = rig.sim.counters();
+    assert_eq!(counters.acks_received, 1, "{counters:?}");
+    assert_eq!(counters.resends, 0, "{counters:?}");
+    rig.reader.stop();
+}

@@ -318,9 +318,22 @@ impl<'a> Session<'a> {
             }
             self.drain_frames(link)?;
             if self.decoder.pending() > 0 && self.last_rx.elapsed() > QUIET_LINE {
-                self.decoder.resync();
-                tracing::debug!("reader line went quiet mid-frame; resynchronising");
-                self.drain_frames(link)?;
+                // Nothing held now can still be completed, so every false start in it is
+                // given up at once: noise with many STX bytes would otherwise cost one
+                // poll per false start while real frames wait behind them, long enough
+                // for the reader to resend what the kiosk has not yet ACKed.
+                let mut given_up = 0u32;
+                while self.decoder.resync() {
+                    given_up += 1;
+                    self.drain_frames(link)?;
+                    if link.is_stopping() {
+                        return Ok(());
+                    }
+                }
+                tracing::debug!(
+                    false_starts = given_up,
+                    "reader line went quiet mid-frame; resynchronised"
+                );
             }
             if link.is_stopping() {
                 return Ok(());
