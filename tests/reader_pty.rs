@@ -426,3 +426,30 @@ async fn line_noise_before_a_card_is_hunted_past() {
     assert_eq!(counters.resends, 0, "{counters:?}");
     rig.reader.stop();
 }
+
+/// A SAM taken out of a connected reader: the read fails with 0x06, and the kiosk asks
+/// for INFO at once and reports the reader again with its SAM missing, for the
+/// maintenance side; fitted again, the next minute's INFO would say so.
+#[tokio::test]
+async fn a_sam_taken_out_is_reported_after_the_failed_read() {
+    let mut rig = rig(115_200).await;
+    rig.sim.set_sam(SamStatus::Missing);
+    rig.sim.present_card(card(6));
+    assert_eq!(
+        next(&mut rig.reader, Duration::from_secs(1)).await,
+        ReaderEvent::CardPresent
+    );
+    assert_eq!(
+        next(&mut rig.reader, Duration::from_secs(3)).await,
+        ReaderEvent::ReadFailed(ReadErrorCode::SamUnavailable)
+    );
+    match next(&mut rig.reader, Duration::from_secs(1)).await {
+        ReaderEvent::Connected(info) => {
+            assert_eq!(info.sam, SamStatus::Missing);
+            assert_eq!(info.model.as_deref(), Some("SIM-KTP-1"));
+        }
+        other => panic!("expected Connected with the SAM missing, got {other:?}"),
+    }
+    no_more(&mut rig.reader, Duration::from_millis(300)).await;
+    rig.reader.stop();
+}

@@ -90,6 +90,7 @@ enum Control {
     Present(Laid),
     Remove,
     ChipReadDelay(Duration),
+    Sam(SamStatus),
     /// Bytes put on the line as they are, between frames.
     Noise(Vec<u8>),
     /// The reader loses power and its line: the sim drops its pty and answers on the
@@ -235,6 +236,12 @@ impl ReaderSimHandle {
 
     pub fn set_chip_read_delay(&self, delay: Duration) {
         self.send(Control::ChipReadDelay(delay));
+    }
+
+    /// Takes the SAM out (or locks it: `Missing`) or fits it again (`Ok`): INFO reports
+    /// it from now on, and with it missing every read fails with 0x06.
+    pub fn set_sam(&self, sam: SamStatus) {
+        self.send(Control::Sam(sam));
     }
 
     /// While on, the host's ACKs are received and thrown away, so every event is resent
@@ -446,6 +453,7 @@ impl Sim {
             }
             Control::Remove => self.take_off(),
             Control::ChipReadDelay(delay) => self.chip_read_delay = delay,
+            Control::Sam(sam) => self.info.sam = sam,
             Control::Noise(bytes) => self.write_paced(&bytes),
             Control::Unplug(done) => {
                 self.power_off();
