@@ -3,8 +3,10 @@
 //!
 //! It owns the line: opening the port (8N1, no flow control), the handshake (GET_INFO,
 //! then auto-read on), one outstanding command at a time with repeats under the same SEQ,
-//! ACKs for every CARD_DATA and READ_ERROR, delivering a resent event once, and reopening
-//! with capped backoff whenever the port goes away. Frame bytes come from
+//! ACKs for every CARD_DATA and READ_ERROR, delivering a resent event (or a resent
+//! READ_CARD answer) once, health checks (PING when idle, GET_INFO every minute and after
+//! a SAM error, a changed INFO reported again), and reopening with capped backoff
+//! whenever the port goes away. Frame bytes come from
 //! `protocol::reader`; what the events mean is the flow's business.
 //!
 //! Logs name the device and the protocol, never a card field.

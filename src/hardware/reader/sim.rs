@@ -10,6 +10,9 @@
 //! link). Which card to lay and when is the caller's: the [`ReaderSimHandle`], or the
 //! `reader-sim` CLI in `cli`.
 //!
+//! [`RawLine`] is the same pty with no reader behind it, for tests and benchmarks that
+//! write the line byte for byte.
+//!
 //! [`SerialReader`]: super::SerialReader
 
 use std::io::{self, Read, Write};
