@@ -322,3 +322,138 @@ async fn a_simulated_reader_with_nobody_listening_keeps_running() {
         "dropping the simulator removes its link"
     );
 }
+
+/// The reader unplugged in the middle of a session (a card read, the next one under way)
+/// and plugged back: the same reader thread reports the loss, finds the new pty behind
+/// the same link, and reads the next card.
+#[tokio::test]
+async fn unplug_and_replug_mid_session_is_survived() {
+    let mut rig = rig(115_200).await;
+    let first = card(1);
+    rig.sim.present_card(first.clone());
+    assert_eq!(
+        next(&mut rig.reader, Duration::from_secs(1)).await,
+        ReaderEvent::CardPresent
+    );
+    match next(&mut rig.reader, Duration::from_secs(3)).await {
+        ReaderEvent::CardRead(read) => assert!(read == first, "the card read is the card laid"),
+        other => panic!("expected CardRead, got {other:?}"),
+    }
+
+    // The next applicant's card is on the reader, its chip read under way, when the
+    // cable comes out.
+    rig.sim.remove_card();
+    assert_eq!(
+        next(&mut rig.reader, Duration::from_secs(1)).await,
+        ReaderEvent::CardRemoved
+    );
+    rig.sim.set_chip_read_delay(Duration::from_secs(1));
+    rig.sim.present_card(card(2));
+    assert_eq!(
+        next(&mut rig.reader, Duration::from_secs(1)).await,
+        ReaderEvent::CardPresent
+    );
+    rig.sim.unplug();
+    let link = rig.sim.link().display().to_string();
+    match next(&mut rig.reader, Duration::from_secs(2)).await {
+        ReaderEvent::Disconnected { reason } => {
+            assert!(reason.contains(&link), "{reason}");
+            assert!(reason.contains("went away"), "{reason}");
+        }
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    // Unplugged for a while: the retries find no link, and say so once.
+    match next(&mut rig.reader, Duration::from_secs(2)).await {
+        ReaderEvent::Disconnected { reason } => {
+            assert!(reason.contains("no reader at"), "{reason}");
+        }
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    no_more(&mut rig.reader, Duration::from_millis(1500)).await;
+
+    assert!(
+        std::fs::symlink_metadata(rig.sim.link()).is_err(),
+        "the link vanishes while unplugged"
+    );
+    rig.sim.replug().expect("the reader comes back");
+    // A new pty, which the kernel may give the old number (as ttyACM0 comes back as
+    // ttyACM0), behind the same link.
+    assert_eq!(
+        std::fs::read_link(rig.sim.link()).expect("the link is back"),
+        rig.sim.device()
+    );
+    match next(&mut rig.reader, Duration::from_secs(6)).await {
+        ReaderEvent::Connected(info) => assert_eq!(info.sam, SamStatus::Ok),
+        other => panic!("expected Connected, got {other:?}"),
+    }
+    // The card that was on the reader went with the power; the applicant lays it again.
+    rig.sim.set_chip_read_delay(CHIP_READ);
+    let second = card(2);
+    rig.sim.present_card(second.clone());
+    assert_eq!(
+        next(&mut rig.reader, Duration::from_secs(1)).await,
+        ReaderEvent::CardPresent
+    );
+    match next(&mut rig.reader, Duration::from_secs(3)).await {
+        ReaderEvent::CardRead(read) => assert!(read == second, "the card read is the card laid"),
+        other => panic!("expected CardRead, got {other:?}"),
+    }
+    no_more(&mut rig.reader, Duration::from_millis(700)).await;
+    let counters = rig.sim.counters();
+    assert_eq!(counters.resends, 0, "{counters:?}");
+    rig.reader.stop();
+}
+
+/// Noise between frames, STX bytes and false starts included, costs the kiosk nothing:
+/// the card after it is read and acknowledged once.
+#[tokio::test]
+async fn line_noise_before_a_card_is_hunted_past() {
+    let mut rig = rig(115_200).await;
+    // A false start claiming 4000 bytes, then bytes that are all STX and ETX: only the
+    // quiet line after them releases the decoder.
+    let mut noise = vec![0x02, 0x0f, 0xa0];
+    noise.extend(std::iter::repeat_n([0x02, 0x03, 0x00, 0xff], 64).flatten());
+    rig.sim.line_noise(noise);
+    let laid = card(4);
+    rig.sim.present_card(laid.clone());
+    assert_eq!(
+        next(&mut rig.reader, Duration::from_secs(2)).await,
+        ReaderEvent::CardPresent
+    );
+    match next(&mut rig.reader, Duration::from_secs(3)).await {
+        ReaderEvent::CardRead(read) => assert!(read == laid, "the card read is the card laid"),
+        other => panic!("expected CardRead, got {other:?}"),
+    }
+    no_more(&mut rig.reader, Duration::from_millis(700)).await;
+    let counters = rig.sim.counters();
+    assert_eq!(counters.acks_received, 1, "{counters:?}");
+    assert_eq!(counters.resends, 0, "{counters:?}");
+    rig.reader.stop();
+}
+
+/// A SAM taken out of a connected reader: the read fails with 0x06, and the kiosk asks
+/// for INFO at once and reports the reader again with its SAM missing, for the
+/// maintenance side; fitted again, the next minute's INFO would say so.
+#[tokio::test]
+async fn a_sam_taken_out_is_reported_after_the_failed_read() {
+    let mut rig = rig(115_200).await;
+    rig.sim.set_sam(SamStatus::Missing);
+    rig.sim.present_card(card(6));
+    assert_eq!(
+        next(&mut rig.reader, Duration::from_secs(1)).await,
+        ReaderEvent::CardPresent
+    );
+    assert_eq!(
+        next(&mut rig.reader, Duration::from_secs(3)).await,
+        ReaderEvent::ReadFailed(ReadErrorCode::SamUnavailable)
+    );
+    match next(&mut rig.reader, Duration::from_secs(1)).await {
+        ReaderEvent::Connected(info) => {
+            assert_eq!(info.sam, SamStatus::Missing);
+            assert_eq!(info.model.as_deref(), Some("SIM-KTP-1"));
+        }
+        other => panic!("expected Connected with the SAM missing, got {other:?}"),
+    }
+    no_more(&mut rig.reader, Duration::from_millis(300)).await;
+    rig.reader.stop();
+}

@@ -132,7 +132,7 @@ pub struct DecoderStats {
 
 /// Unconsumed bytes beyond which the decoder discards the oldest: far more than one
 /// frame plus one read, so it is reached only by a caller that pushes without draining.
-const DECODER_CAP: usize = 16 * MAX_FRAME;
+pub const DECODER_CAP: usize = 16 * MAX_FRAME;
 
 /// An incremental frame decoder: push bytes as they come, then take frames until `None`.
 ///
@@ -236,6 +236,13 @@ impl Decoder {
     /// Bytes held for a frame not yet complete.
     pub fn pending(&self) -> usize {
         self.buf.len() - self.start
+    }
+
+    /// Bytes the decoder's buffer holds, consumed ones not yet compacted away included:
+    /// its memory. For a caller that drains after every push this stays below
+    /// [`MAX_FRAME`] plus the last push, however long the line runs (the fuzzer checks it).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
     }
 
     pub fn stats(&self) -> DecoderStats {

@@ -1,6 +1,7 @@
 //! `apm-kiosk reader-sim`: the simulated card reader driven from a terminal or a script,
-//! one line per action (`card N`, `error CODE`, `remove`, `quit`), and the cards file it
-//! lays cards from (`hardware/reader/cards.toml`).
+//! one line per action (`card N`, `error CODE`, `remove`, `noise N`, `drop-acks on|off`,
+//! `unplug`, `replug`, `quit`), and the cards file it lays cards from
+//! (`hardware/reader/cards.toml`).
 //!
 //! Wiring the subcommand into `main.rs` is the integrator's; the reader itself is `sim`.
 
@@ -8,6 +9,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use rand::RngCore;
 use serde::Deserialize;
 
 use super::sim::ReaderSim;
@@ -136,6 +138,12 @@ pub enum SimLine {
     Card(usize),
     Error(ReadErrorCode),
     Remove,
+    /// Put N random bytes on the line.
+    Noise(usize),
+    /// Throw the host's ACKs away (on) or take them again (off).
+    DropAcks(bool),
+    Unplug,
+    Replug,
     Quit,
     Help,
     Blank,
@@ -168,18 +176,34 @@ pub fn parse_sim_line(line: &str) -> Result<SimLine, String> {
                 .map_err(|_| format!("error needs a code byte such as 0x03, not {code:?}"))
         }
         ("remove", None) => Ok(SimLine::Remove),
+        ("noise", Some(n)) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| (1..=MAX_NOISE).contains(&n))
+            .map(SimLine::Noise)
+            .ok_or_else(|| format!("noise needs a byte count from 1 to {MAX_NOISE}, not {n:?}")),
+        ("drop-acks", Some("on")) => Ok(SimLine::DropAcks(true)),
+        ("drop-acks", Some("off")) => Ok(SimLine::DropAcks(false)),
+        ("drop-acks", _) => Err("drop-acks needs on or off".to_owned()),
+        ("unplug", None) => Ok(SimLine::Unplug),
+        ("replug", None) => Ok(SimLine::Replug),
         ("quit" | "exit", None) => Ok(SimLine::Quit),
         ("help" | "?", None) => Ok(SimLine::Help),
         _ => Err(format!("unknown command {line:?}; type help")),
     }
 }
 
-const HELP: &str = "commands: card N | error CODE (0x01..0x06, others unknown) | remove | quit";
+const HELP: &str = "commands: card N | error CODE (0x01..0x06, others unknown) | remove | \
+noise N | drop-acks on|off | unplug | replug | quit";
+
+/// The most noise one line may ask for: a second of line time at 115200 baud, enough to
+/// bury several frames' worth of false starts.
+const MAX_NOISE: usize = 11_520;
 
 /// Runs the simulated reader until `quit` or the end of input.
 pub fn run_reader_sim(args: ReaderSimArgs) -> anyhow::Result<()> {
     let cards = load_cards(&args.cards)?;
-    let sim = ReaderSim::start(&args.link, args.baud).with_context(|| {
+    let mut sim = ReaderSim::start(&args.link, args.baud).with_context(|| {
         format!(
             "cannot start the simulated reader at {}",
             args.link.display()
@@ -218,6 +242,31 @@ pub fn run_reader_sim(args: ReaderSimArgs) -> anyhow::Result<()> {
                 sim.remove_card();
                 println!("card removed");
             }
+            Ok(SimLine::Noise(n)) => {
+                let mut bytes = vec![0u8; n];
+                rand::thread_rng().fill_bytes(&mut bytes);
+                sim.line_noise(bytes);
+                println!("{n} bytes of noise on the line");
+            }
+            Ok(SimLine::DropAcks(on)) => {
+                sim.set_drop_acks(on);
+                println!(
+                    "host ACKs {}",
+                    if on { "thrown away" } else { "taken again" }
+                );
+            }
+            Ok(SimLine::Unplug) => {
+                sim.unplug();
+                println!("reader unplugged: {} removed", sim.link().display());
+            }
+            Ok(SimLine::Replug) => match sim.replug() {
+                Ok(()) => println!(
+                    "reader plugged back: {} -> {}",
+                    sim.link().display(),
+                    sim.device().display()
+                ),
+                Err(e) => println!("cannot plug the reader back: {e}"),
+            },
             Ok(SimLine::Quit) => break,
             Ok(SimLine::Help) => println!("{HELP}"),
             Ok(SimLine::Blank) => {}
@@ -253,6 +302,17 @@ mod tests {
             ("error 0x100", Err(())),
             ("remove", Ok(SimLine::Remove)),
             ("remove 1", Err(())),
+            ("noise 64", Ok(SimLine::Noise(64))),
+            ("noise 0", Err(())),
+            ("noise 11521", Err(())),
+            ("noise", Err(())),
+            ("drop-acks on", Ok(SimLine::DropAcks(true))),
+            ("drop-acks off", Ok(SimLine::DropAcks(false))),
+            ("drop-acks", Err(())),
+            ("drop-acks maybe", Err(())),
+            ("unplug", Ok(SimLine::Unplug)),
+            ("replug", Ok(SimLine::Replug)),
+            ("unplug now", Err(())),
             ("quit", Ok(SimLine::Quit)),
             ("help", Ok(SimLine::Help)),
             ("", Ok(SimLine::Blank)),

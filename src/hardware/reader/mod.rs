@@ -26,7 +26,9 @@ pub use serial::SerialReader;
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReaderEvent {
-    /// The reader answered on its line; it reports cards from now on.
+    /// The reader answered on its line; it reports cards from now on. Sent again, with
+    /// the new INFO, when a connected reader's INFO changes (its SAM taken out or fitted,
+    /// new firmware): INFO is asked for again every minute and after a READ_ERROR 0x06.
     Connected(ReaderInfo),
     /// The reader is gone or cannot be reached. `reason` is for the technician: it
     /// names the device and the likely fix. The reader keeps retrying by itself.

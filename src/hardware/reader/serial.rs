@@ -3,8 +3,10 @@
 //!
 //! It owns the line: opening the port (8N1, no flow control), the handshake (GET_INFO,
 //! then auto-read on), one outstanding command at a time with repeats under the same SEQ,
-//! ACKs for every CARD_DATA and READ_ERROR, delivering a resent event once, and reopening
-//! with capped backoff whenever the port goes away. Frame bytes come from
+//! ACKs for every CARD_DATA and READ_ERROR, delivering a resent event (or a resent
+//! READ_CARD answer) once, health checks (PING when idle, GET_INFO every minute and after
+//! a SAM error, a changed INFO reported again), and reopening with capped backoff
+//! whenever the port goes away. Frame bytes come from
 //! `protocol::reader`; what the events mean is the flow's business.
 //!
 //! Logs name the device and the protocol, never a card field.
@@ -40,6 +42,13 @@ const READ_CARD_ATTEMPTS: u32 = 2;
 /// Reader event (SEQ, CMD) pairs remembered to recognise a resend: the reader resends for
 /// 1.5 s, during which only a handful of other events can come.
 const SEEN_EVENTS: usize = 16;
+/// How long a READ_CARD answer is remembered to recognise its resends: the reader's whole
+/// resend window (three more copies 500 ms apart) and some slack for a slow line.
+const REPLY_RESEND_WINDOW: Duration =
+    Duration::from_millis(proto::EVENT_RESEND_MS * (proto::EVENT_RESENDS as u64 + 1));
+/// How often a connected, idle reader is asked for INFO again instead of PINGed: a SAM
+/// taken out or locked shows on the maintenance side within this time.
+const INFO_REFRESH: Duration = Duration::from_secs(60);
 
 /// The card reader on a serial line. Implements [`CardReader`]; see the module docs.
 #[derive(Debug, Clone)]
@@ -258,7 +267,16 @@ struct Session<'a> {
     /// INFO's answer, held until auto-read is on and the reader can be announced.
     info: Option<ReaderInfo>,
     connected: bool,
+    /// What the kiosk was last told in `Connected`, so a changed INFO is told again.
+    announced: Option<ReaderInfo>,
+    /// When INFO was last asked for.
+    last_info: Instant,
     seen_events: VecDeque<(u8, u8)>,
+    /// The last READ_CARD answer acted on, and when. Its SEQ is the host's, not the
+    /// reader's, so it cannot share `seen_events`: a later reader event that happens to
+    /// carry the same number would be taken for a resend and lost. A resend is the same
+    /// frame byte for byte, which a new event almost never is.
+    last_reply: Option<(Frame, Instant)>,
     /// When a byte last came: quiet-line resync, and no repeat while a reply is arriving.
     last_rx: Instant,
     /// When anything last happened on the line, for the idle PING.
@@ -280,7 +298,10 @@ impl<'a> Session<'a> {
             queue: VecDeque::from([Request::GetInfo, Request::AutoReadOn]),
             info: None,
             connected: false,
+            announced: None,
+            last_info: now,
             seen_events: VecDeque::with_capacity(SEEN_EVENTS),
+            last_reply: None,
             last_rx: now,
             last_activity: now,
         }
@@ -318,20 +339,33 @@ impl<'a> Session<'a> {
             }
             self.drain_frames(link)?;
             if self.decoder.pending() > 0 && self.last_rx.elapsed() > QUIET_LINE {
-                self.decoder.resync();
-                tracing::debug!("reader line went quiet mid-frame; resynchronising");
-                self.drain_frames(link)?;
+                // Nothing held now can still be completed, so every false start in it is
+                // given up at once: noise with many STX bytes would otherwise cost one
+                // poll per false start while real frames wait behind them, long enough
+                // for the reader to resend what the kiosk has not yet ACKed.
+                let mut given_up = 0u32;
+                while self.decoder.resync() {
+                    given_up += 1;
+                    self.drain_frames(link)?;
+                    if link.is_stopping() {
+                        return Ok(());
+                    }
+                }
+                tracing::debug!(
+                    false_starts = given_up,
+                    "reader line went quiet mid-frame; resynchronised"
+                );
             }
             if link.is_stopping() {
                 return Ok(());
             }
             self.check_timeout(link)?;
-            if self.connected
-                && self.pending.is_none()
-                && self.queue.is_empty()
-                && self.last_activity.elapsed() > IDLE_PING
-            {
-                self.queue.push_back(Request::Ping);
+            if self.connected && self.pending.is_none() && self.queue.is_empty() {
+                if self.last_info.elapsed() > INFO_REFRESH {
+                    self.queue.push_back(Request::GetInfo);
+                } else if self.last_activity.elapsed() > IDLE_PING {
+                    self.queue.push_back(Request::Ping);
+                }
             }
         }
     }
@@ -370,6 +404,9 @@ impl<'a> Session<'a> {
     }
 
     fn send_new(&mut self, request: Request) -> SessionResult {
+        if request == Request::GetInfo {
+            self.last_info = Instant::now();
+        }
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
         let bytes = proto::encode(&request.frame(seq));
@@ -454,6 +491,7 @@ impl<'a> Session<'a> {
                     && !self.connected
                 {
                     let info = self.info.take().unwrap_or(ReaderInfo::parse(b""));
+                    self.announced = Some(info.clone());
                     tracing::info!(
                         path = %self.path.display(),
                         baud = self.baud,
@@ -475,16 +513,46 @@ impl<'a> Session<'a> {
             }
             cmd::INFO => {
                 if self.answers_pending(&frame).is_some() {
-                    self.info = Some(ReaderInfo::parse(&frame.payload));
+                    let info = ReaderInfo::parse(&frame.payload);
+                    if !self.connected {
+                        self.info = Some(info);
+                    } else if self.announced.as_ref() != Some(&info) {
+                        // A SAM taken out or fitted, or new firmware: the maintenance
+                        // side learns it the way it learnt the first INFO.
+                        tracing::info!(
+                            firmware = info.firmware.as_deref().unwrap_or("?"),
+                            sam = ?info.sam,
+                            "card reader info changed"
+                        );
+                        self.announced = Some(info.clone());
+                        link.emit(ReaderEvent::Connected(info));
+                    }
                 }
             }
             cmd::CARD_DATA | cmd::READ_ERROR => {
                 // Every copy is ACKed, so the reader stops resending even if an earlier
                 // ACK was lost; only the first is acted on.
                 self.ack(frame.seq)?;
-                let reply = self.answers_pending(&frame).is_some();
-                if reply || !self.repeated_event(&frame) {
+                let fresh =
+                    if self.answers_pending(&frame).is_some() {
+                        self.last_reply = Some((frame.clone(), Instant::now()));
+                        true
+                    } else if self.last_reply.as_ref().is_some_and(|(last, at)| {
+                        *last == frame && at.elapsed() < REPLY_RESEND_WINDOW
+                    }) {
+                        false
+                    } else {
+                        !self.repeated_event(&frame)
+                    };
+                if fresh {
                     let event = card_event(&frame);
+                    if event == ReaderEvent::ReadFailed(ReadErrorCode::SamUnavailable)
+                        && !self.queue.contains(&Request::GetInfo)
+                    {
+                        // The SAM has gone: INFO says so to the maintenance side now,
+                        // not at the next refresh.
+                        self.queue.push_back(Request::GetInfo);
+                    }
                     link.emit(event);
                 } else {
                     tracing::debug!(seq = frame.seq, "repeated reader event acknowledged again");

@@ -4,8 +4,14 @@
 //!
 //! It owns the reader's side of the line: answering commands, auto-read events, resending
 //! unacknowledged events, and pacing its output at the configured baud rate (a pty has no
-//! baud rate of its own, and the kiosk must see real timing). Which card to lay and when
-//! is the caller's: the [`ReaderSimHandle`], or the `reader-sim` CLI in `cli`.
+//! baud rate of its own, and the kiosk must see real timing). It also plays what a line
+//! and a technician do to a reader: noise on the line, lost ACKs, and the reader unplugged
+//! (its link vanishes and its pty closes) and plugged back (a new pty behind the same
+//! link). Which card to lay and when is the caller's: the [`ReaderSimHandle`], or the
+//! `reader-sim` CLI in `cli`.
+//!
+//! [`RawLine`] is the same pty with no reader behind it, for tests and benchmarks that
+//! write the line byte for byte.
 //!
 //! [`SerialReader`]: super::SerialReader
 
@@ -87,6 +93,14 @@ enum Control {
     Present(Laid),
     Remove,
     ChipReadDelay(Duration),
+    Sam(SamStatus),
+    /// Bytes put on the line as they are, between frames.
+    Noise(Vec<u8>),
+    /// The reader loses power and its line: the sim drops its pty and answers on the
+    /// channel once it has.
+    Unplug(mpsc::Sender<()>),
+    /// The reader is back, on this new pty's master end.
+    Replug(TTYPort, mpsc::Sender<()>),
     Stop,
 }
 
@@ -116,21 +130,13 @@ impl ReaderSim {
                 "the simulated reader needs a baud rate above zero",
             ));
         }
-        let (mut master, slave) = TTYPort::pair().map_err(io::Error::from)?;
-        let device = slave
-            .name()
-            .map(PathBuf::from)
-            .ok_or_else(|| io::Error::other("the pseudo-terminal has no device path"))?;
-        // The kiosk opens the device itself, exclusively; holding the slave here would
-        // keep the exclusive flag set after the kiosk closes it and bar it from reopening.
-        drop(slave);
-        master.set_timeout(POLL).map_err(io::Error::from)?;
+        let (master, device) = new_pty()?;
         replace_link(link, &device)?;
 
         let shared = Arc::new(Shared::default());
         let (control_tx, control_rx) = mpsc::channel();
         let mut sim = Sim {
-            port: master,
+            port: Some(master),
             byte_time: Duration::from_secs_f64(10.0 / f64::from(baud)),
             control: control_rx,
             shared: Arc::clone(&shared),
@@ -161,8 +167,24 @@ impl ReaderSim {
             thread: Some(thread),
             link: link.to_owned(),
             device,
+            plugged: true,
         })
     }
+}
+
+/// A pseudo-terminal for the reader's end of the line: its master, with the sim's read
+/// timeout set, and the slave's device path for the kiosk.
+fn new_pty() -> io::Result<(TTYPort, PathBuf)> {
+    let (mut master, slave) = TTYPort::pair().map_err(io::Error::from)?;
+    let device = slave
+        .name()
+        .map(PathBuf::from)
+        .ok_or_else(|| io::Error::other("the pseudo-terminal has no device path"))?;
+    // The kiosk opens the device itself, exclusively; holding the slave here would keep
+    // the exclusive flag set after the kiosk closes it and bar it from reopening.
+    drop(slave);
+    master.set_timeout(POLL).map_err(io::Error::from)?;
+    Ok((master, device))
 }
 
 /// Removes a stale symlink at `link` and points a new one at `device`. Anything at `link`
@@ -192,7 +214,10 @@ pub struct ReaderSimHandle {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     link: PathBuf,
+    /// The pty behind the link now; a replug changes it.
     device: PathBuf,
+    /// False between [`ReaderSimHandle::unplug`] and [`ReaderSimHandle::replug`].
+    plugged: bool,
 }
 
 impl ReaderSimHandle {
@@ -216,6 +241,12 @@ impl ReaderSimHandle {
         self.send(Control::ChipReadDelay(delay));
     }
 
+    /// Takes the SAM out (or locks it: `Missing`) or fits it again (`Ok`): INFO reports
+    /// it from now on, and with it missing every read fails with 0x06.
+    pub fn set_sam(&self, sam: SamStatus) {
+        self.send(Control::Sam(sam));
+    }
+
     /// While on, the host's ACKs are received and thrown away, so every event is resent
     /// its three times: how a lost ACK looks from the reader's side.
     pub fn set_drop_acks(&self, drop: bool) {
@@ -234,14 +265,73 @@ impl ReaderSimHandle {
         }
     }
 
+    /// Puts `bytes` on the line as they are (paced like everything the reader sends),
+    /// between frames: a noisy cable, or a reader's boot banner. STX bytes among them
+    /// make false starts the kiosk has to hunt past.
+    pub fn line_noise(&self, bytes: Vec<u8>) {
+        self.send(Control::Noise(bytes));
+    }
+
+    /// Unplugs the reader: the link vanishes, then the pty closes, as when the USB cable
+    /// is pulled (udev removes the link, the kernel hangs up the tty). The reader loses
+    /// power and forgets everything: events not yet acknowledged, a read under way, the
+    /// card on it (the applicant picks it up) and its auto-read setting. Returns when the
+    /// pty is closed. Nothing happens if it is unplugged already.
+    pub fn unplug(&mut self) {
+        if !self.plugged {
+            return;
+        }
+        self.plugged = false;
+        self.remove_own_link();
+        let (done_tx, done_rx) = mpsc::channel();
+        self.send(Control::Unplug(done_tx));
+        // An error means the sim thread has ended, and its pty with it.
+        let _ = done_rx.recv();
+        tracing::info!(link = %self.link.display(), "simulated card reader unplugged");
+    }
+
+    /// Plugs the reader back: a new pty (a replug gives a new ttyACM number), then the
+    /// same link pointing at it. The reader comes up as after power-on: auto-read on, its
+    /// SEQ counting from 0 again. Nothing happens if it is plugged in already.
+    pub fn replug(&mut self) -> io::Result<()> {
+        if self.plugged {
+            return Ok(());
+        }
+        let (master, device) = new_pty()?;
+        let (done_tx, done_rx) = mpsc::channel();
+        self.send(Control::Replug(master, done_tx));
+        done_rx
+            .recv()
+            .map_err(|_| io::Error::other("the simulated reader has stopped"))?;
+        replace_link(&self.link, &device)?;
+        tracing::info!(link = %self.link.display(), device = %device.display(), "simulated card reader plugged back");
+        self.device = device;
+        self.plugged = true;
+        Ok(())
+    }
+
+    pub fn is_plugged(&self) -> bool {
+        self.plugged
+    }
+
     /// The symlink the kiosk opens.
     pub fn link(&self) -> &Path {
         &self.link
     }
 
-    /// The pseudo-terminal device the link points at.
+    /// The pseudo-terminal device the link points at (the last one, while unplugged).
     pub fn device(&self) -> &Path {
         &self.device
+    }
+
+    /// Removes the link if it is still ours: someone may have started another sim at the
+    /// same path.
+    fn remove_own_link(&self) {
+        if std::fs::read_link(&self.link).is_ok_and(|target| target == self.device)
+            && let Err(e) = std::fs::remove_file(&self.link)
+        {
+            tracing::warn!(link = %self.link.display(), error = %e, "could not remove the simulated reader's link");
+        }
     }
 
     fn send(&self, control: Control) {
@@ -259,11 +349,8 @@ impl Drop for ReaderSimHandle {
         {
             tracing::error!("simulated reader thread panicked");
         }
-        // Only our own link: someone may have started another sim at the same path.
-        if std::fs::read_link(&self.link).is_ok_and(|target| target == self.device)
-            && let Err(e) = std::fs::remove_file(&self.link)
-        {
-            tracing::warn!(link = %self.link.display(), error = %e, "could not remove the simulated reader's link");
+        if self.plugged {
+            self.remove_own_link();
         }
     }
 }
@@ -284,7 +371,8 @@ struct Unacked {
 }
 
 struct Sim {
-    port: TTYPort,
+    /// The master end of the reader's pty; `None` while unplugged.
+    port: Option<TTYPort>,
     /// Ten bit times (start, 8 data, stop) at the line's baud rate.
     byte_time: Duration,
     control: mpsc::Receiver<Control>,
@@ -321,7 +409,12 @@ impl Sim {
                     Err(mpsc::TryRecvError::Empty) => break,
                 }
             }
-            match self.port.read(&mut buf) {
+            let Some(port) = self.port.as_mut() else {
+                // Unplugged: no line, no timers (the reader has no power).
+                std::thread::sleep(POLL);
+                continue;
+            };
+            match port.read(&mut buf) {
                 Ok(n) if n > 0 => {
                     self.decoder.push(&buf[..n]);
                     while let Some(frame) = self.decoder.next_frame() {
@@ -342,6 +435,10 @@ impl Sim {
     }
 
     fn on_control(&mut self, control: Control) {
+        if self.port.is_none() && matches!(control, Control::Present(_) | Control::Remove) {
+            tracing::debug!("simulated reader is unplugged; card ignored");
+            return;
+        }
         match control {
             Control::Present(laid) => {
                 if self.laid.is_some() {
@@ -359,8 +456,30 @@ impl Sim {
             }
             Control::Remove => self.take_off(),
             Control::ChipReadDelay(delay) => self.chip_read_delay = delay,
+            Control::Sam(sam) => self.info.sam = sam,
+            Control::Noise(bytes) => self.write_paced(&bytes),
+            Control::Unplug(done) => {
+                self.power_off();
+                let _ = done.send(());
+            }
+            Control::Replug(port, done) => {
+                self.port = Some(port);
+                let _ = done.send(());
+            }
             Control::Stop => {}
         }
+    }
+
+    /// Closes the line and forgets what a reader without power forgets.
+    fn power_off(&mut self) {
+        self.port = None;
+        self.decoder = Decoder::new();
+        self.next_seq = 0;
+        self.auto_read = true;
+        self.laid = None;
+        self.read = None;
+        self.unacked.clear();
+        self.last_reply = None;
     }
 
     /// The card leaves the reader, interrupting a read under way.
@@ -574,6 +693,9 @@ impl Sim {
     /// reaches the host when its tenth bit time has passed, and the call returns when the
     /// line is free again.
     fn write_paced(&mut self, bytes: &[u8]) {
+        let Some(port) = self.port.as_mut() else {
+            return;
+        };
         let start = Instant::now();
         let mut written = 0;
         while written < bytes.len() {
@@ -581,7 +703,7 @@ impl Sim {
             let due =
                 ((elapsed.as_nanos() / self.byte_time.as_nanos().max(1)) as usize).min(bytes.len());
             if due > written {
-                if let Err(e) = self.port.write_all(&bytes[written..due]) {
+                if let Err(e) = port.write_all(&bytes[written..due]) {
                     // No host on the line: the bytes are lost, as on a real cable.
                     tracing::debug!(error = %e, "simulated reader's output lost");
                     return;
@@ -591,6 +713,127 @@ impl Sim {
                 let next = start + self.byte_time * (written as u32 + 1);
                 std::thread::sleep(next.saturating_duration_since(Instant::now()));
             }
+        }
+    }
+}
+
+/// The reader's end of a pseudo-terminal with no reader behind it, for tests and
+/// benchmarks that need the line byte for byte: the caller writes exactly what goes on
+/// the line, unpaced (a pty has no baud rate), and reads the frames the kiosk sent back.
+/// [`RawLine::answer_handshake`] plays the part of a reader only until the kiosk has
+/// connected. Dropping it closes the pty and removes the link.
+pub struct RawLine {
+    port: TTYPort,
+    link: PathBuf,
+    device: PathBuf,
+    decoder: Decoder,
+}
+
+impl RawLine {
+    /// Makes a pseudo-terminal and links `link` to its device, as [`ReaderSim::start`]
+    /// does.
+    pub fn open(link: &Path) -> io::Result<RawLine> {
+        let (port, device) = new_pty()?;
+        replace_link(link, &device)?;
+        Ok(RawLine {
+            port,
+            link: link.to_owned(),
+            device,
+            decoder: Decoder::new(),
+        })
+    }
+
+    /// Answers the kiosk's opening commands (GET_INFO with `info`, SET_AUTO_READ and
+    /// PING with what a reader answers) until it has turned auto-read on, which is when
+    /// the kiosk reports `Connected`. Fails if that does not happen `within`.
+    pub fn answer_handshake(&mut self, info: &ReaderInfo, within: Duration) -> io::Result<()> {
+        let until = Instant::now() + within;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the kiosk did not turn auto-read on",
+                ));
+            }
+            for frame in self.host_frames(left.min(POLL))? {
+                let (reply, payload) = match frame.cmd {
+                    cmd::GET_INFO => (cmd::INFO, info.encode()),
+                    cmd::PING => (cmd::PONG, Vec::new()),
+                    cmd::SET_AUTO_READ | cmd::SIGNAL => (cmd::ACK, Vec::new()),
+                    _ => continue,
+                };
+                self.write(
+                    &proto::encode(&Frame {
+                        seq: frame.seq,
+                        cmd: reply,
+                        payload,
+                    }),
+                    left,
+                )?;
+                if frame.cmd == cmd::SET_AUTO_READ {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Writes `bytes` on the line as fast as the pty takes them, waiting at most `within`
+    /// in all for the kiosk to make room.
+    pub fn write(&mut self, bytes: &[u8], within: Duration) -> io::Result<()> {
+        let until = Instant::now() + within;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            match self.port.write(rest) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => rest = &rest[n..],
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    ) && Instant::now() < until => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.port.flush()
+    }
+
+    /// The frames the kiosk has sent, waiting up to `wait` for the first bytes. A line
+    /// nobody has open yet reads as empty.
+    pub fn host_frames(&mut self, wait: Duration) -> io::Result<Vec<Frame>> {
+        let mut frames = Vec::new();
+        let mut buf = [0u8; 1024];
+        let until = Instant::now() + wait;
+        loop {
+            match self.port.read(&mut buf) {
+                Ok(n) => self.decoder.push(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {}
+                // Hang-up: the kiosk has not opened its end (yet, or again).
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::thread::sleep(POLL),
+                Err(e) => return Err(e),
+            }
+            while let Some(frame) = self.decoder.next_frame() {
+                frames.push(frame);
+            }
+            if !frames.is_empty() || Instant::now() >= until {
+                return Ok(frames);
+            }
+        }
+    }
+
+    pub fn link(&self) -> &Path {
+        &self.link
+    }
+
+    pub fn device(&self) -> &Path {
+        &self.device
+    }
+}
+
+impl Drop for RawLine {
+    fn drop(&mut self) {
+        if std::fs::read_link(&self.link).is_ok_and(|target| target == self.device) {
+            let _ = std::fs::remove_file(&self.link);
         }
     }
 }
