@@ -162,8 +162,9 @@ pub fn plan_releases(
     now: DateTime<Utc>,
     cfg: &PlannerConfig,
 ) -> Vec<GiveBack> {
-    // (office, date, session, kind) -> free numbers with their allocation, ascending.
-    let mut slots: BTreeMap<(&str, NaiveDate, &str, QueueKind), Vec<(u32, &str)>> = BTreeMap::new();
+    // (office, date, session, kind) -> (number, allocation) of its free numbers.
+    type SlotOf<'a> = (&'a str, NaiveDate, &'a str, QueueKind);
+    let mut slots: BTreeMap<SlotOf<'_>, Vec<(u32, &str)>> = BTreeMap::new();
     for f in free {
         slots
             .entry((&f.office_id, f.date, &f.session_id, f.kind))
@@ -386,7 +387,8 @@ mod tests {
         let cfg = PlannerConfig::from_levels(7, 3, 8);
         let (mon, tue, wed) = (d(2026, 11, 23), d(2026, 11, 24), d(2026, 11, 25));
         // (what, free numbers, recent peaks, what goes back). Monday noon: S1 is over.
-        let cases: Vec<(&str, Vec<FreeNumber>, Vec<RecentUse>, Vec<GiveBack>)> = vec![
+        type Case<'a> = (&'a str, Vec<FreeNumber>, Vec<RecentUse>, Vec<GiveBack>);
+        let cases: Vec<Case> = vec![
             ("nothing held", vec![], vec![], vec![]),
             (
                 "a session that has ended gives back all",
