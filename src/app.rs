@@ -259,6 +259,9 @@ pub struct Status {
     /// `undecodable_registrations`, `guardrail:<reason>`, `sync_refused` (a permanent
     /// refusal by the central service).
     pub alerts: Vec<String>,
+    /// Bookings the central service rejected, with the reason (no personal data): the
+    /// applicants must be told at the counter.
+    pub rejections: Vec<crate::store::Rejection>,
 }
 
 /// The maintenance alerts the sync status raises.
@@ -761,11 +764,15 @@ pub async fn run(
                             sync: sync_status.borrow().clone(),
                             started_at,
                             alerts: sync_alerts(&sync_status.borrow()),
+                            rejections: Vec::new(),
                         };
                         tokio::spawn(async move {
                             let mut status = status;
                             if let Ok(stats) = store.run(|s| s.stats()).await {
                                 status.store = stats;
+                            }
+                            if let Ok(rejections) = store.run(|s| s.rejections()).await {
+                                status.rejections = rejections;
                             }
                             let _ = request.reply.send(serde_json::to_value(&status).unwrap_or_default());
                         });

@@ -84,7 +84,10 @@ async fn blocklist_deltas_replace_upsert_and_expire() {
             "full list",
             10,
             true,
-            vec![("00000000000000aa", "2026-12-30"), ("00000000000000bb", "2026-12-05")],
+            vec![
+                ("00000000000000aa", "2026-12-30"),
+                ("00000000000000bb", "2026-12-05"),
+            ],
             vec![],
             vec!["00000000000000aa", "00000000000000bb"],
         ),
@@ -116,11 +119,20 @@ async fn blocklist_deltas_replace_upsert_and_expire() {
             vec![],
             vec!["00000000000000ee"],
         ),
-        ("empty delta", 13, false, vec![], vec![], vec!["00000000000000ee"]),
+        (
+            "empty delta",
+            13,
+            false,
+            vec![],
+            vec![],
+            vec!["00000000000000ee"],
+        ),
     ];
     for (what, version, full, upsert, remove, want) in cases {
-        let upsert: Vec<(String, chrono::NaiveDate)> =
-            upsert.iter().map(|(h, d)| (h.to_string(), day(d))).collect();
+        let upsert: Vec<(String, chrono::NaiveDate)> = upsert
+            .iter()
+            .map(|(h, d)| (h.to_string(), day(d)))
+            .collect();
         let remove: Vec<String> = remove.iter().map(|h| h.to_string()).collect();
         let applied = store
             .run(move |s| s.apply_blocklist(version, full, &upsert, &remove, today))
@@ -172,7 +184,11 @@ async fn a_damaged_queue_row_is_reported_and_does_not_block_the_others() {
     assert_eq!(status.borrow().undecodable, vec![damaged.clone()]);
     let statuses = kiosk.statuses().await;
     for (id, st) in &statuses {
-        let want = if *id == damaged { "pending" } else { "accepted" };
+        let want = if *id == damaged {
+            "pending"
+        } else {
+            "accepted"
+        };
         assert_eq!(st, want, "{id}");
     }
     assert_eq!(kiosk.pending().await, 1, "the damaged row stays queued");

@@ -30,7 +30,10 @@ async fn an_offline_kiosk_never_overbooks_and_is_accepted_when_back() {
 
     // Before the run, the island kiosk fills its hold (today and tomorrow, 6 a slot).
     let (mut island_sync, _) = island.syncer(&central.base, config(2, 6, 6));
-    island_sync.round(now).await.expect("island kiosk syncs once");
+    island_sync
+        .round(now)
+        .await
+        .expect("island kiosk syncs once");
     drop(island_sync);
     let island_holds = island
         .store
@@ -43,7 +46,10 @@ async fn an_offline_kiosk_never_overbooks_and_is_accepted_when_back() {
         .filter(|s| s.date == tomorrow)
         .map(|s| s.regular)
         .sum();
-    assert_eq!(held, 18, "6 regular numbers in each of tomorrow's 3 sessions");
+    assert_eq!(
+        held, 18,
+        "6 regular numbers in each of tomorrow's 3 sessions"
+    );
 
     // The run: the island kiosk is offline throughout.
     let dead = dead_address().await;
@@ -73,7 +79,10 @@ async fn an_offline_kiosk_never_overbooks_and_is_accepted_when_back() {
         {
             island_booked.extend(ids);
         }
-        assert!(island_offline.round(now).await.is_err(), "offline means offline");
+        assert!(
+            island_offline.round(now).await.is_err(),
+            "offline means offline"
+        );
     }
     while let Some(ids) = island.book(tomorrow, &[next()], now).await {
         island_booked.extend(ids);
@@ -89,7 +98,10 @@ async fn an_offline_kiosk_never_overbooks_and_is_accepted_when_back() {
 
     // The island kiosk comes back.
     let (mut island_back, _) = island.syncer(&central.base, config(2, 6, 6));
-    island_back.round(now).await.expect("island kiosk syncs again");
+    island_back
+        .round(now)
+        .await
+        .expect("island kiosk syncs again");
     assert_eq!(island.pending().await, 0);
     for (id, status) in island.statuses().await {
         assert_eq!(status, "accepted", "{id}");
