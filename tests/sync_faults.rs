@@ -67,7 +67,7 @@ async fn a_thousand_bookings_reach_the_service_exactly_once_through_faults() {
             }
         }
         // The daemon nudges the syncer after each booking; here every 25 groups.
-        if n % 25 == 0 {
+        if n.is_multiple_of(25) {
             rounds += 1;
             if syncer.round(now).await.is_err() {
                 failed_rounds += 1;

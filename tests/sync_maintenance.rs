@@ -79,7 +79,15 @@ async fn blocklist_deltas_replace_upsert_and_expire() {
     let store = kiosk.store.clone();
     let today = day("2026-12-01");
     // (what, version, full, upsert, remove, entries after)
-    let cases: [(&str, u64, bool, Vec<(&str, &str)>, Vec<&str>, Vec<&str>); 5] = [
+    type Case<'a> = (
+        &'a str,
+        u64,
+        bool,
+        Vec<(&'a str, &'a str)>,
+        Vec<&'a str>,
+        Vec<&'a str>,
+    );
+    let cases: [Case; 5] = [
         (
             "full list",
             10,

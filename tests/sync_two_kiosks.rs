@@ -74,7 +74,7 @@ async fn an_offline_kiosk_never_overbooks_and_is_accepted_when_back() {
             }
         }
         // Meanwhile the island kiosk books offline, and fails to reach the service.
-        if online_booked.len() % 3 == 0
+        if online_booked.len().is_multiple_of(3)
             && let Some(ids) = island.book(tomorrow, &[next()], now).await
         {
             island_booked.extend(ids);
