@@ -36,8 +36,8 @@ use crate::protocol::ticket_qr;
 use crate::store::writer::StoreHandle;
 use crate::store::{CommitError, CommitPlan, StoredTicket, TicketToSign};
 use crate::sync::client::HttpCentral;
-use crate::sync::planner::PlannerConfig;
-use crate::sync::{SyncConfig, SyncStatus, Syncer};
+use crate::sync::planner::{GuardrailLimits, PlannerConfig};
+use crate::sync::{HEARTBEAT_EVERY, KioskHealth, SyncConfig, SyncStatus, Syncer};
 
 /// The software version, reported to the central service and on the maintenance side.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -523,6 +523,48 @@ pub struct Status {
     pub store: crate::store::StoreStats,
     pub sync: SyncStatus,
     pub started_at: DateTime<Utc>,
+    /// What a technician must look at, in short codes: `clock_skew`,
+    /// `undecodable_registrations`, `guardrail:<reason>`, `sync_refused` (a permanent
+    /// refusal by the central service).
+    pub alerts: Vec<String>,
+    /// Bookings the central service rejected, with the reason (no personal data): the
+    /// applicants must be told at the counter.
+    pub rejections: Vec<crate::store::Rejection>,
+}
+
+/// The maintenance alerts the sync status raises.
+pub fn sync_alerts(sync: &SyncStatus) -> Vec<String> {
+    let mut alerts = Vec::new();
+    if sync.clock_alert {
+        alerts.push("clock_skew".to_owned());
+    }
+    if !sync.undecodable.is_empty() {
+        alerts.push("undecodable_registrations".to_owned());
+    }
+    if let Some(reason) = &sync.guardrail {
+        alerts.push(format!("guardrail:{reason}"));
+    }
+    if sync
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.starts_with("central service refused"))
+    {
+        alerts.push("sync_refused".to_owned());
+    }
+    alerts
+}
+
+/// The printer's state in the heartbeat's words.
+fn wire_printer(state: PrinterState) -> crate::protocol::central::PrinterState {
+    use crate::protocol::central::PrinterState as W;
+    match state {
+        PrinterState::Ok => W::Ok,
+        PrinterState::PaperNearEnd => W::PaperNearEnd,
+        PrinterState::PaperOut => W::PaperOut,
+        PrinterState::CoverOpen => W::CoverOpen,
+        PrinterState::Offline => W::Offline,
+        PrinterState::Error => W::Error,
+    }
 }
 
 /// Everything the effects need, cheap to clone into the tasks that perform them.
@@ -794,6 +836,7 @@ pub async fn run(
     // Sync, once enrolled.
     let nudge = Arc::new(Notify::new());
     let (sync_status_tx, sync_status) = watch::channel(SyncStatus::default());
+    let (health_tx, health_rx) = watch::channel(KioskHealth::default());
     let sync_task = {
         let (store, nudge, stopped, central, planner) = (
             store.clone(),
@@ -807,6 +850,10 @@ pub async fn run(
             ),
         );
         let enrollment_dir = state_dir.clone();
+        let guardrail = GuardrailLimits {
+            max_unsynced_age: chrono::TimeDelta::days(i64::from(config.sync.max_unsynced_age_days)),
+            max_unsynced: config.sync.max_unsynced,
+        };
         let events = events_tx.clone();
         tokio::spawn(async move {
             tokio::pin!(stopped);
@@ -853,12 +900,22 @@ pub async fn run(
                 SyncConfig {
                     interval: central.sync_interval,
                     planner,
+                    guardrail,
+                    heartbeat_every: HEARTBEAT_EVERY,
                 },
                 catalog_tx,
+                health_rx,
             );
             let forward = tokio::spawn(async move {
+                let mut guard: Option<String> = None;
                 while status.changed().await.is_ok() {
                     let s = status.borrow_and_update().clone();
+                    // The guardrail speaks to the flow only when it changes, so that it
+                    // does not keep overriding other reasons to be out of service.
+                    if s.guardrail != guard {
+                        guard = s.guardrail.clone();
+                        let _ = events.send(Event::ServiceChanged(guard.clone())).await;
+                    }
                     sync_status_tx.send_replace(s);
                 }
             });
@@ -886,6 +943,17 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(shutdown);
     loop {
+        // What the heartbeat reports; cheap, and only a change wakes no one.
+        let health = KioskHealth {
+            printer: wire_printer(*printer_state.borrow()),
+            card_reader: crate::protocol::central::ReaderState::from_code(&reader_state),
+            out_of_service: kiosk.out_of_service.is_some(),
+        };
+        health_tx.send_if_modified(|h| {
+            let changed = *h != health;
+            *h = health;
+            changed
+        });
         let event = tokio::select! {
             _ = &mut shutdown => break,
             Some(intent) = intents_rx.recv() => Event::Intent(intent),
@@ -926,11 +994,16 @@ pub async fn run(
                             store: Default::default(),
                             sync: sync_status.borrow().clone(),
                             started_at,
+                            alerts: sync_alerts(&sync_status.borrow()),
+                            rejections: Vec::new(),
                         };
                         tokio::spawn(async move {
                             let mut status = status;
                             if let Ok(stats) = store.run(|s| s.stats()).await {
                                 status.store = stats;
+                            }
+                            if let Ok(rejections) = store.run(|s| s.rejections()).await {
+                                status.rejections = rejections;
                             }
                             let _ = request.reply.send(serde_json::to_value(&status).unwrap_or_default());
                         });

@@ -294,6 +294,24 @@ pub struct SyncConfig {
     /// Default 8: ... up to this many. Not less than `low_water`.
     #[serde(default = "default_target", deserialize_with = "de_target")]
     pub target: u32,
+    /// Default 7 (`max_unsynced_age_days`): the guardrail. When the oldest booking the
+    /// central service has not answered is older than this many days, the kiosk stops
+    /// taking new bookings (`sync_overdue`) until the queue drains. A week lets an island
+    /// kiosk ride out days without a link (weather, a dead tower) and still book against
+    /// the numbers it holds (`hold_days`, also 7); past it, the first offline bookings'
+    /// visit days have come without the service knowing them, and the kiosk's view of
+    /// the blocklist is a week stale.
+    #[serde(
+        default = "default_max_unsynced_age_days",
+        deserialize_with = "de_max_unsynced_age_days"
+    )]
+    pub max_unsynced_age_days: u32,
+    /// Default 1000 (`max_unsynced`): the guardrail's other limit. More bookings than
+    /// this waiting for the service stops new ones (`sync_backlog`). A week of a busy
+    /// outreach kiosk (some 150 a day) stays under it; more means uploads are failing
+    /// while numbers still arrive, which a technician must look at.
+    #[serde(default = "default_max_unsynced", deserialize_with = "de_max_unsynced")]
+    pub max_unsynced: u32,
 }
 
 impl Default for SyncConfig {
@@ -302,6 +320,8 @@ impl Default for SyncConfig {
             hold_days: default_hold_days(),
             low_water: default_low_water(),
             target: default_target(),
+            max_unsynced_age_days: default_max_unsynced_age_days(),
+            max_unsynced: default_max_unsynced(),
         }
     }
 }
@@ -498,6 +518,12 @@ fn default_low_water() -> u32 {
 fn default_target() -> u32 {
     8
 }
+fn default_max_unsynced_age_days() -> u32 {
+    7
+}
+fn default_max_unsynced() -> u32 {
+    1000
+}
 
 /// A string value; a number or table there gets a message that says a string was expected.
 fn de_string<'de, D: Deserializer<'de>>(d: D, what: &str) -> Result<String, D::Error> {
@@ -595,6 +621,20 @@ fn de_low_water<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 
 fn de_target<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     de_int_in(d, 1..=1000, "", "").map(|v| v as u32)
+}
+
+fn de_max_unsynced_age_days<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_int_in(
+        d,
+        1..=60,
+        " days",
+        " (beyond two months the kiosk's bookings and blocklist are too stale to trust)",
+    )
+    .map(|v| v as u32)
+}
+
+fn de_max_unsynced<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_int_in(d, 10..=100_000, "", "").map(|v| v as u32)
 }
 
 fn de_baud<'de, D: Deserializer<'de>>(d: D, device: &str) -> Result<u32, D::Error> {
@@ -806,6 +846,7 @@ pub fn summary(c: &Config) -> String {
          printer         {} ({} baud if serial), paper {}\n\
          central         {} (CA: {ca}), timeout {} s, every {} s\n\
          sync            hold {} days, top up below {} to {}\n\
+         guardrail       stop booking past {} days or {} unsynced\n\
          log             {}\n",
         c.kiosk.state_dir.display(),
         c.kiosk.control_socket().display(),
@@ -822,6 +863,8 @@ pub fn summary(c: &Config) -> String {
         c.sync.hold_days,
         c.sync.low_water,
         c.sync.target,
+        c.sync.max_unsynced_age_days,
+        c.sync.max_unsynced,
         c.log.level.as_str(),
     )
 }
@@ -863,6 +906,10 @@ mod tests {
         assert_eq!(
             (c.sync.hold_days, c.sync.low_water, c.sync.target),
             (7, 3, 8)
+        );
+        assert_eq!(
+            (c.sync.max_unsynced_age_days, c.sync.max_unsynced),
+            (7, 1000)
         );
         assert_eq!(c.log.level, LogLevel::Info);
     }
@@ -944,6 +991,11 @@ mod tests {
                 "sync with low water equal to target",
                 "[sync]\nhold_days = 14\nlow_water = 5\ntarget = 5\n",
                 |c| c.sync.hold_days == 14 && c.sync.low_water == 5 && c.sync.target == 5,
+            ),
+            (
+                "guardrail limits",
+                "[sync]\nmax_unsynced_age_days = 3\nmax_unsynced = 250\n",
+                |c| c.sync.max_unsynced_age_days == 3 && c.sync.max_unsynced == 250,
             ),
             ("debug logs", "[log]\nlevel = \"debug\"\n", |c| {
                 c.log.level == LogLevel::Debug
@@ -1150,6 +1202,22 @@ mod tests {
                 19,
                 Some("central.sync_interval_s"),
                 "must not be shorter than timeout_s",
+            ),
+            (
+                "guardrail age of zero days",
+                "[sync]\nmax_unsynced_age_days = 0\n",
+                2,
+                25,
+                Some("sync.max_unsynced_age_days"),
+                "expected 1 to 60 days",
+            ),
+            (
+                "guardrail count too small",
+                "[sync]\nmax_unsynced = 5\n",
+                2,
+                16,
+                Some("sync.max_unsynced"),
+                "expected 10 to 100000",
             ),
             (
                 "zero hold days",

@@ -428,9 +428,14 @@ async fn kiosk_keys(State(sim): State<CentralSim>, headers: HeaderMap) -> Answer
 
 enum Fault {
     None,
-    ServerError { unavailable: bool },
+    ServerError {
+        unavailable: bool,
+    },
     Throttle,
-    Drop,
+    /// `after_work`: the request took effect before the connection broke.
+    Drop {
+        after_work: bool,
+    },
     Truncate,
 }
 
@@ -470,7 +475,9 @@ impl CentralSim {
                 unavailable: rng.gen_bool(0.5),
             },
             Some(1) => Fault::Throttle,
-            Some(2) => Fault::Drop,
+            Some(2) => Fault::Drop {
+                after_work: rng.gen_bool(0.5),
+            },
             Some(3) => Fault::Truncate,
             _ => Fault::None,
         };
@@ -514,9 +521,17 @@ async fn inject_faults(State(sim): State<CentralSim>, req: Request, next: Next) 
             ),
             retry_after,
         ),
-        Fault::Drop => {
-            if let Some(ConnectInfo(conn)) = req.extensions().get::<ConnectInfo<Conn>>() {
-                tracing::debug!(peer = %conn.peer, "injected fault: connection cut");
+        Fault::Drop { after_work } => {
+            let conn = req
+                .extensions()
+                .get::<ConnectInfo<Conn>>()
+                .map(|ConnectInfo(conn)| conn.clone());
+            if after_work {
+                // The work is done and committed; only the answer is lost.
+                let _ = next.run(req).await;
+            }
+            if let Some(conn) = conn {
+                tracing::debug!(peer = %conn.peer, after_work, "injected fault: connection cut");
                 conn.cut.store(true, Ordering::SeqCst);
             }
             // Never reaches the kiosk: the connection fails as this is written.

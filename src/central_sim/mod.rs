@@ -186,9 +186,9 @@ pub struct Faults {
     pub retry_after: Duration,
     /// Up to this much added latency, uniformly chosen per request.
     pub max_latency: Duration,
-    /// Close the connection after reading the request, before answering. The request
-    /// may or may not have taken effect, as with a real broken connection: here it has
-    /// not.
+    /// Close the connection after reading the request, before answering. As with a
+    /// real broken connection the request may or may not have taken effect: each drop
+    /// decides at random, half of them after the work is done and committed.
     pub drop_rate: f64,
     /// Do the work, then send only the first half of the JSON body (with a matching
     /// `Content-Length`, as a broken proxy would). The request has taken effect.

@@ -108,6 +108,9 @@ pub enum ApiError {
     Temporary {
         reason: String,
         retry_after: Option<Duration>,
+        /// The service answered (5xx, 429, 408); `false` for time-outs and broken or
+        /// refused connections, after which the sync loop stops the round.
+        answered: bool,
     },
     /// A `4xx` with the spec's error code: this request will not succeed as it is.
     #[error("central service refused the request: HTTP {status} {code}")]
@@ -132,6 +135,18 @@ impl ApiError {
         matches!(
             self,
             ApiError::Temporary { .. } | ApiError::Malformed { .. }
+        )
+    }
+
+    /// Whether the service could not be reached at all (no HTTP answer), as opposed to
+    /// answering with an error: the sync loop tries no further call in that round.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Temporary {
+                answered: false,
+                ..
+            }
         )
     }
 
@@ -447,6 +462,7 @@ fn transport_error(e: reqwest::Error) -> ApiError {
     ApiError::Temporary {
         reason,
         retry_after: None,
+        answered: false,
     }
 }
 
@@ -474,6 +490,7 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiError {
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, chrono::Utc::now())),
+            answered: true,
         };
     }
     match (status.is_client_error(), parsed) {

@@ -1,22 +1,43 @@
 //! Keeping the kiosk and the central quota service in step: the [`client`] speaks the
-//! API, the [`planner`] decides what numbers to hold, and [`Syncer`] performs one round
-//! after another: offices (with their ETag), uploads of waiting registrations in batches
-//! of at most 500, then queue number top-ups. A round that fails part-way is simply run
-//! again later: every step is idempotent (uploads by registration id, allocations only
-//! ever add numbers), and nothing is deleted before the service's answer is stored.
+//! API, the [`planner`] decides what numbers to hold and give back, and [`Syncer`]
+//! performs one round after another: uploads of waiting registrations in batches of at
+//! most 500 (first: they matter most), offices (with their ETag), the NIK blocklist
+//! delta, queue number top-ups, releases of surplus numbers for today and tomorrow, and
+//! a heartbeat once a minute. A round that fails part-way is simply run again later:
+//! every step is idempotent (uploads by registration id, allocations only ever add
+//! numbers, releases count only what they free, blocklist deltas are versioned), and
+//! nothing is deleted before the service's answer is stored.
 //!
-//! Temporary failures (network, 5xx, 429, garbage) back off exponentially with jitter up
-//! to [`MAX_BACKOFF`], honouring `Retry-After`; permanent ones are reported in the
-//! [`SyncStatus`] for the maintenance side and retried at the normal interval.
+//! A step that fails with an answer from the service (5xx, 429, a refusal, garbage) does
+//! not stop the others: on a network that loses one request in three, the upload must
+//! not wait for the offices to come through. A step that cannot reach the service at all
+//! (time-out, refused or broken connection) ends the round: the rest would only wait out
+//! their own time-outs. The round then counts as failed and the loop backs off.
+//!
+//! Temporary failures back off exponentially with jitter up to [`MAX_BACKOFF`],
+//! honouring `Retry-After`; permanent ones are reported in the [`SyncStatus`] for the
+//! maintenance side and retried at the normal interval.
+//!
+//! Choices where the spec and the issue are silent:
+//! - A queued registration that cannot be decoded (a damaged row) is passed over, not
+//!   sent, and listed by registration id in [`SyncStatus::undecodable`]; it stays queued,
+//!   with the reason in its `last_error`, for a technician.
+//! - Clock skew is measured against the middle of the heartbeat's round trip; over
+//!   [`CLOCK_SKEW_ALERT`] it is a maintenance alert (a warning in the log, and
+//!   `clock_alert` in the status). The kiosk does not set its clock: that is the
+//!   system's NTP's job, and a kiosk that trusted any HTTP answer's time could be moved.
+//! - The guardrail is evaluated after every round, online or not, and published as
+//!   [`SyncStatus::guardrail`]; the daemon turns a change into the flow's
+//!   `ServiceChanged`.
 
 pub mod client;
 pub mod planner;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use rand::Rng;
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc, watch};
@@ -26,12 +47,16 @@ use crate::protocol::central as wire;
 use crate::store::writer::StoreHandle;
 use crate::store::{HeldAllocation, PendingUpload, StoreError, UploadOutcome};
 use client::{ApiError, CentralApi, OfficesAnswer};
-use planner::{DENIAL_HOLD, PlannerConfig, Slot};
+use planner::{DENIAL_HOLD, GuardrailLimits, PlannerConfig, Slot};
 
 /// The longest wait between attempts while the service fails.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// The first wait after a failure.
 pub const MIN_BACKOFF: Duration = Duration::from_secs(2);
+/// How often the kiosk tells the service it is alive, when online (the issue's minute).
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(60);
+/// Clock skew beyond this raises a maintenance alert (the spec's 2 minutes).
+pub const CLOCK_SKEW_ALERT: TimeDelta = TimeDelta::minutes(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -67,7 +92,43 @@ pub struct SyncStatus {
     pub accepted: u64,
     pub rejected: u64,
     pub numbers_received: u64,
+    /// Numbers given back to the service.
+    pub numbers_released: u64,
     pub rounds: u64,
+    /// Queued registrations that cannot be decoded and so are not sent: a technician
+    /// must look at them (ids only, never personal data).
+    pub undecodable: Vec<String>,
+    /// The blocklist version applied, and how many entries the kiosk holds.
+    pub blocklist_version: u64,
+    pub blocklist_entries: usize,
+    pub last_heartbeat: Option<DateTime<Utc>>,
+    /// The service's clock minus the kiosk's, at the last heartbeat, in seconds.
+    pub clock_skew_s: Option<i64>,
+    /// The skew is over [`CLOCK_SKEW_ALERT`]: tickets and the 30-day rule depend on
+    /// the date, a technician must fix the clock.
+    pub clock_alert: bool,
+    /// Why the guardrail stops new bookings (`sync_overdue`, `sync_backlog`), if it does.
+    pub guardrail: Option<String>,
+}
+
+/// The kiosk's devices and service state as the heartbeat reports them; the daemon keeps
+/// it current through a watch channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KioskHealth {
+    pub printer: wire::PrinterState,
+    pub card_reader: wire::ReaderState,
+    pub out_of_service: bool,
+}
+
+impl Default for KioskHealth {
+    /// Before the devices have been heard from: not known to work.
+    fn default() -> KioskHealth {
+        KioskHealth {
+            printer: wire::PrinterState::Offline,
+            card_reader: wire::ReaderState::Disconnected,
+            out_of_service: true,
+        }
+    }
 }
 
 /// What one round did.
@@ -78,6 +139,10 @@ pub struct RoundReport {
     pub accepted: usize,
     pub rejected: usize,
     pub numbers_received: usize,
+    pub numbers_released: usize,
+    /// Entries changed by the blocklist delta (upserted + removed + expired).
+    pub blocklist_changes: usize,
+    pub heartbeat_sent: bool,
 }
 
 /// Turns the wire's office into the domain's, refusing what the kiosk cannot use.
@@ -151,6 +216,9 @@ pub fn registration_to_wire(
 pub struct SyncConfig {
     pub interval: Duration,
     pub planner: PlannerConfig,
+    pub guardrail: GuardrailLimits,
+    /// [`HEARTBEAT_EVERY`] on a kiosk; shorter in tests.
+    pub heartbeat_every: Duration,
 }
 
 /// The sync loop's state between rounds.
@@ -163,6 +231,39 @@ pub struct Syncer<C: CentralApi> {
     /// Where a changed office list goes (the flow, through the daemon).
     catalog: mpsc::Sender<Vec<Office>>,
     status: watch::Sender<SyncStatus>,
+    /// Devices and service state for the heartbeat.
+    health: watch::Receiver<KioskHealth>,
+    /// Damaged queue rows (id -> what is wrong), found afresh every round so that a
+    /// repaired row goes out again.
+    undecodable: BTreeMap<String, String>,
+    /// When the last heartbeat went out (monotonic: a clock being fixed must not stop
+    /// heartbeats).
+    last_heartbeat: Option<Instant>,
+    /// For the heartbeat's `uptime_s`.
+    started: Instant,
+}
+
+/// Collects the outcome of the steps of one round.
+struct Steps {
+    first_error: Option<SyncError>,
+}
+
+impl Steps {
+    /// Keeps the first error; says whether the round may go on.
+    fn note<T>(&mut self, step: &str, result: Result<T, SyncError>) -> (Option<T>, bool) {
+        match result {
+            Ok(v) => (Some(v), true),
+            Err(e) => {
+                let go_on = !matches!(&e, SyncError::Api(api) if api.is_unreachable())
+                    && !matches!(e, SyncError::Store(_));
+                tracing::debug!(step, error = %e, "sync step failed");
+                if self.first_error.is_none() {
+                    self.first_error = Some(e);
+                }
+                (None, go_on)
+            }
+        }
+    }
 }
 
 impl<C: CentralApi> Syncer<C> {
@@ -171,6 +272,7 @@ impl<C: CentralApi> Syncer<C> {
         store: StoreHandle,
         cfg: SyncConfig,
         catalog: mpsc::Sender<Vec<Office>>,
+        health: watch::Receiver<KioskHealth>,
     ) -> (Syncer<C>, watch::Receiver<SyncStatus>) {
         let (status, rx) = watch::channel(SyncStatus::default());
         (
@@ -181,6 +283,10 @@ impl<C: CentralApi> Syncer<C> {
                 denied: HashMap::new(),
                 catalog,
                 status,
+                health,
+                undecodable: BTreeMap::new(),
+                last_heartbeat: None,
+                started: Instant::now(),
             },
             rx,
         )
@@ -197,6 +303,13 @@ impl<C: CentralApi> Syncer<C> {
         loop {
             let result = self.round(Utc::now()).await;
             let wait = self.account(result);
+            self.check_guardrail(Utc::now()).await;
+            // A heartbeat is due every minute even when the interval is longer.
+            let wait = if self.status.borrow().online {
+                wait.min(self.cfg.heartbeat_every)
+            } else {
+                wait
+            };
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep(wait) => {}
@@ -220,6 +333,7 @@ impl<C: CentralApi> Syncer<C> {
                     s.accepted += r.accepted as u64;
                     s.rejected += r.rejected as u64;
                     s.numbers_received += r.numbers_received as u64;
+                    s.numbers_released += r.numbers_released as u64;
                 }
                 Err(e) => {
                     s.online = false;
@@ -237,13 +351,16 @@ impl<C: CentralApi> Syncer<C> {
             }
         });
         match &result {
-            Ok(r) if r.uploaded > 0 || r.numbers_received > 0 => tracing::info!(
-                uploaded = r.uploaded,
-                accepted = r.accepted,
-                rejected = r.rejected,
-                numbers = r.numbers_received,
-                "sync round done"
-            ),
+            Ok(r) if r.uploaded > 0 || r.numbers_received > 0 || r.numbers_released > 0 => {
+                tracing::info!(
+                    uploaded = r.uploaded,
+                    accepted = r.accepted,
+                    rejected = r.rejected,
+                    numbers = r.numbers_received,
+                    released = r.numbers_released,
+                    "sync round done"
+                )
+            }
             Ok(_) => tracing::debug!("sync round: nothing to do"),
             Err(e) => {
                 tracing::warn!(error = %e, retry_in_s = wait.as_secs_f32(), "sync round failed")
@@ -252,18 +369,85 @@ impl<C: CentralApi> Syncer<C> {
         wait
     }
 
-    /// One round: offices, uploads, numbers.
+    /// Evaluates the guardrail on the queue as it is now and publishes a change.
+    pub async fn check_guardrail(&mut self, now: DateTime<Utc>) -> Option<&'static str> {
+        let queue = match self.store.run(|s| s.queue_state()).await {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::error!(error = %e, "upload queue unreadable for the guardrail");
+                return self.status.borrow().guardrail.as_deref().and_then(|r| {
+                    [planner::SYNC_OVERDUE, planner::SYNC_BACKLOG]
+                        .into_iter()
+                        .find(|k| *k == r)
+                });
+            }
+        };
+        let reason = planner::guardrail(&queue, now, &self.cfg.guardrail);
+        let changed = self.status.send_if_modified(|s| {
+            if s.guardrail.as_deref() == reason {
+                return false;
+            }
+            s.guardrail = reason.map(str::to_owned);
+            true
+        });
+        if changed {
+            match reason {
+                Some(reason) => tracing::warn!(
+                    reason,
+                    unsynced = queue.unsynced,
+                    "guardrail: the kiosk takes no new bookings until the queue reaches the central service"
+                ),
+                None => tracing::info!("guardrail lifted: the kiosk takes bookings again"),
+            }
+        }
+        reason
+    }
+
+    /// One round: uploads, offices, blocklist, numbers, releases, heartbeat.
     pub async fn round(&mut self, now: DateTime<Utc>) -> Result<RoundReport, SyncError> {
-        let offices_changed = self.refresh_offices().await?;
-        let (uploaded, accepted, rejected) = self.upload_all(now).await?;
-        let numbers_received = self.top_up(now).await?;
-        Ok(RoundReport {
-            offices_changed,
-            uploaded,
-            accepted,
-            rejected,
-            numbers_received,
-        })
+        let mut report = RoundReport::default();
+        let mut steps = Steps { first_error: None };
+        'round: {
+            let (up, go) = steps.note("upload", self.upload_all(now).await);
+            if let Some((uploaded, accepted, rejected)) = up {
+                (report.uploaded, report.accepted, report.rejected) =
+                    (uploaded, accepted, rejected);
+            }
+            if !go {
+                break 'round;
+            }
+            let (changed, go) = steps.note("offices", self.refresh_offices().await);
+            report.offices_changed = changed.unwrap_or(false);
+            if !go {
+                break 'round;
+            }
+            let (changes, go) = steps.note("blocklist", self.refresh_blocklist(now).await);
+            report.blocklist_changes = changes.unwrap_or(0);
+            if !go {
+                break 'round;
+            }
+            let (received, go) = steps.note("allocations", self.top_up(now).await);
+            report.numbers_received = received.unwrap_or(0);
+            if !go {
+                break 'round;
+            }
+            let (released, go) = steps.note("release", self.release_surplus(now).await);
+            report.numbers_released = released.unwrap_or(0);
+            if !go {
+                break 'round;
+            }
+            let due = self
+                .last_heartbeat
+                .is_none_or(|at| at.elapsed() >= self.cfg.heartbeat_every);
+            if due {
+                let (sent, _) = steps.note("heartbeat", self.heartbeat().await);
+                report.heartbeat_sent = sent.is_some();
+            }
+        }
+        match steps.first_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
 
     async fn refresh_offices(&mut self) -> Result<bool, SyncError> {
@@ -306,36 +490,58 @@ impl<C: CentralApi> Syncer<C> {
             .map(|o| (o.id.clone(), o.zone.offset()))
             .collect();
         let (mut uploaded, mut accepted, mut rejected) = (0, 0, 0);
-        loop {
-            let batch = self
+        // Found afresh each round: a row a technician repaired goes out again.
+        let mut damaged: BTreeMap<String, String> = BTreeMap::new();
+        let result = loop {
+            let skip: HashSet<String> = damaged.keys().cloned().collect();
+            let scan = match self
                 .store
-                .run(|s| s.pending_uploads(wire::MAX_REGISTRATIONS_PER_UPLOAD as u32))
-                .await?;
-            if batch.is_empty() {
-                return Ok((uploaded, accepted, rejected));
-            }
-            let mut registrations = Vec::with_capacity(batch.len());
-            for p in &batch {
+                .run(move |s| s.scan_uploads(wire::MAX_REGISTRATIONS_PER_UPLOAD, &skip))
+                .await
+            {
+                Ok(scan) => scan,
+                Err(e) => break Err(e.into()),
+            };
+            damaged.extend(scan.undecodable);
+            let mut registrations = Vec::with_capacity(scan.rows.len());
+            let mut ids = Vec::with_capacity(scan.rows.len());
+            for p in &scan.rows {
                 let offset = offsets
                     .get(&p.office_id)
                     .copied()
                     .unwrap_or_else(|| Zone::Wib.offset());
                 match registration_to_wire(p, offset) {
-                    Ok(r) => registrations.push(r),
-                    Err(e) => return Err(SyncError::Store(StoreError::Corrupt(e))),
+                    Ok(r) => {
+                        registrations.push(r);
+                        ids.push(p.registration_id.clone());
+                    }
+                    Err(what) => {
+                        damaged.insert(p.registration_id.clone(), what);
+                    }
                 }
             }
-            let ids: Vec<String> = batch.iter().map(|p| p.registration_id.clone()).collect();
+            if registrations.is_empty() {
+                // Either nothing is left, or only damaged rows were met in this batch
+                // (they are skipped next time round the loop).
+                if scan.rows.is_empty() {
+                    break Ok(());
+                }
+                continue;
+            }
             let request = wire::RegistrationsRequest { registrations };
             let response = match self.api.upload(&request).await {
                 Ok(r) => r,
                 Err(e) => {
                     let msg = e.to_string();
-                    let ids2 = ids.clone();
-                    self.store
-                        .run(move |s| s.note_upload_failure(&ids2, &msg))
-                        .await?;
-                    return Err(e.into());
+                    let failed = ids.clone();
+                    if let Err(se) = self
+                        .store
+                        .run(move |s| s.note_upload_failure(&failed, &msg))
+                        .await
+                    {
+                        break Err(se.into());
+                    }
+                    break Err(e.into());
                 }
             };
             // Results come in order, one per registration; anything else is garbage and
@@ -347,7 +553,7 @@ impl<C: CentralApi> Syncer<C> {
                     .zip(&ids)
                     .any(|(r, id)| r.registration_id.to_string() != *id)
             {
-                return Err(SyncError::ResultMismatch {
+                break Err(SyncError::ResultMismatch {
                     sent: ids.len(),
                     got: response.results.len(),
                 });
@@ -382,13 +588,88 @@ impl<C: CentralApi> Syncer<C> {
             }
             uploaded += outcomes.len();
             let n = outcomes.len();
-            self.store
+            if let Err(e) = self
+                .store
                 .run(move |s| s.record_results(&outcomes, now))
-                .await?;
-            if n == 0 {
-                return Ok((uploaded, accepted, rejected));
+                .await
+            {
+                break Err(e.into());
             }
+            if n == 0 {
+                break Ok(());
+            }
+        };
+        self.report_damaged(damaged).await;
+        result.map(|()| (uploaded, accepted, rejected))
+    }
+
+    /// Publishes the damaged rows found this round and notes each on its queue row.
+    async fn report_damaged(&mut self, damaged: BTreeMap<String, String>) {
+        let new: Vec<(String, String)> = damaged
+            .iter()
+            .filter(|(id, _)| !self.undecodable.contains_key(*id))
+            .map(|(id, what)| (id.clone(), what.clone()))
+            .collect();
+        for (id, what) in &new {
+            tracing::error!(registration = %id, problem = %what, "queued registration cannot be decoded; kept queued, not sent");
         }
+        if !new.is_empty()
+            && let Err(e) = self
+                .store
+                .run(move |s| {
+                    for (id, what) in &new {
+                        s.note_undecodable(id, what)?;
+                    }
+                    Ok(())
+                })
+                .await
+        {
+            tracing::error!(error = %e, "damaged registrations not noted");
+        }
+        let ids: Vec<String> = damaged.keys().cloned().collect();
+        self.undecodable = damaged;
+        self.status.send_if_modified(|s| {
+            if s.undecodable == ids {
+                return false;
+            }
+            s.undecodable = ids;
+            true
+        });
+    }
+
+    /// `GET /v1/nik-blocklist?since=<stored version>`, applied to the store.
+    async fn refresh_blocklist(&mut self, now: DateTime<Utc>) -> Result<usize, SyncError> {
+        let (since, today) = self
+            .store
+            .run(move |s| {
+                let offices = s.offices()?;
+                Ok((s.blocklist_version()?, earliest_today(&offices, now)))
+            })
+            .await?;
+        let answer = self.api.blocklist(since).await?;
+        // Applied even when nothing changed: the step also drops entries past their day.
+        let upsert: Vec<(String, chrono::NaiveDate)> = answer
+            .upsert
+            .iter()
+            .map(|e| (e.h.clone(), e.until))
+            .collect();
+        let remove = answer.remove.clone();
+        let (version, full) = (answer.version, answer.full);
+        let applied = self
+            .store
+            .run(move |s| s.apply_blocklist(version, full, &upsert, &remove, today))
+            .await?;
+        if applied.malformed > 0 {
+            tracing::warn!(
+                count = applied.malformed,
+                "blocklist entries with a malformed hash ignored"
+            );
+        }
+        self.status.send_modify(|s| {
+            s.blocklist_version = version;
+            s.blocklist_entries = applied.total;
+        });
+        Ok(applied.upserted + applied.removed + applied.expired)
     }
 
     async fn top_up(&mut self, now: DateTime<Utc>) -> Result<usize, SyncError> {
@@ -397,12 +678,7 @@ impl<C: CentralApi> Syncer<C> {
             .store
             .run(move |s| {
                 let offices = s.offices()?;
-                // Each office's own "yesterday" is gone; the earliest today of all is safe.
-                let today = offices
-                    .iter()
-                    .map(|o| o.today(now))
-                    .min()
-                    .unwrap_or_else(|| now.with_timezone(&Zone::Wib.offset()).date_naive());
+                let today = earliest_today(&offices, now);
                 s.drop_past_numbers(today)?;
                 s.purge_past_visits(today)?;
                 Ok((offices, s.held_counts(today)?))
@@ -455,6 +731,120 @@ impl<C: CentralApi> Syncer<C> {
             .await?;
         Ok(received)
     }
+
+    /// Gives back what the planner finds surplus for today and tomorrow. The numbers are
+    /// marked released only once the service has answered: a number marked first and
+    /// then not released would be lost to everyone until its date passed.
+    async fn release_surplus(&mut self, now: DateTime<Utc>) -> Result<usize, SyncError> {
+        let (offices, free, recent) = self
+            .store
+            .run(move |s| {
+                let offices = s.offices()?;
+                let today = earliest_today(&offices, now);
+                let last = offices.iter().map(|o| o.today(now)).max().unwrap_or(today)
+                    + TimeDelta::days(i64::from(planner::RELEASE_HORIZON_DAYS));
+                let since = today - TimeDelta::days(i64::from(planner::RECENT_DAYS));
+                Ok((offices, s.free_numbers(today, last)?, s.recent_use(since)?))
+            })
+            .await?;
+        let plan = planner::plan_releases(&offices, &free, &recent, now, &self.cfg.planner);
+        if plan.is_empty() {
+            return Ok(0);
+        }
+        let request = wire::ReleaseRequest {
+            releases: plan
+                .iter()
+                .map(|g| wire::Release {
+                    allocation_id: g.allocation_id.clone(),
+                    numbers: g.numbers.clone(),
+                })
+                .collect(),
+        };
+        // The count the service answers covers only numbers freed by this call; a retry
+        // after a lost answer frees none, so the kiosk's own count is what it gave back.
+        self.api.release(&request).await?;
+        let given: usize = plan.iter().map(|g| g.numbers.len()).sum();
+        self.store
+            .run(move |s| {
+                for g in &plan {
+                    s.mark_released(&g.allocation_id, &g.numbers)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(given)
+    }
+
+    /// `POST /v1/heartbeat`, and the clock check on its answer.
+    async fn heartbeat(&mut self) -> Result<(), SyncError> {
+        let (queue, offices) = self
+            .store
+            .run(|s| Ok((s.queue_state()?, s.offices()?)))
+            .await?;
+        let health = self.health.borrow().clone();
+        let offset = offices
+            .first()
+            .map_or_else(|| Zone::Wib.offset(), |o| o.zone.offset());
+        let guardrail = self.status.borrow().guardrail.is_some();
+        let request = wire::HeartbeatRequest {
+            software_version: env!("CARGO_PKG_VERSION").to_owned(),
+            uptime_s: self.started.elapsed().as_secs(),
+            printer: health.printer,
+            card_reader: health.card_reader,
+            unsynced: queue.unsynced,
+            oldest_unsynced_at: queue.oldest_unsynced.map(|t| t.with_timezone(&offset)),
+            held_numbers: queue.held_free,
+            out_of_service: health.out_of_service || guardrail,
+        };
+        let sent_at = Utc::now();
+        let answer = self.api.heartbeat(&request).await?;
+        let received_at = Utc::now();
+        self.last_heartbeat = Some(Instant::now());
+        let skew = clock_skew(sent_at, received_at, answer.server_time.with_timezone(&Utc));
+        let alert = skew.abs() > CLOCK_SKEW_ALERT;
+        let was_alert = self.status.borrow().clock_alert;
+        if alert && !was_alert {
+            tracing::warn!(
+                skew_s = skew.num_seconds(),
+                "maintenance alert: the kiosk's clock differs from the central service's by more than 2 minutes; check NTP"
+            );
+        } else if !alert && was_alert {
+            tracing::info!(
+                skew_s = skew.num_seconds(),
+                "clock back in step with the central service"
+            );
+        }
+        self.status.send_modify(|s| {
+            s.last_heartbeat = Some(received_at);
+            s.clock_skew_s = Some(skew.num_seconds());
+            s.clock_alert = alert;
+        });
+        self.store
+            .run(move |s| s.note_heartbeat(received_at))
+            .await?;
+        Ok(())
+    }
+}
+
+/// The earliest "today" of the kiosk's offices: each office's own yesterday is gone, and
+/// the earliest today of all is safe for every one of them.
+fn earliest_today(offices: &[Office], now: DateTime<Utc>) -> chrono::NaiveDate {
+    offices
+        .iter()
+        .map(|o| o.today(now))
+        .min()
+        .unwrap_or_else(|| now.with_timezone(&Zone::Wib.offset()).date_naive())
+}
+
+/// The service's clock minus the kiosk's, taking the kiosk's time at the middle of the
+/// round trip as the moment the service read its clock.
+pub fn clock_skew(
+    sent_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+    server_time: DateTime<Utc>,
+) -> TimeDelta {
+    let middle = sent_at + (received_at - sent_at) / 2;
+    server_time - middle
 }
 
 /// Capped exponential backoff with ±25% jitter, so that a fleet of kiosks that lost the
@@ -471,6 +861,33 @@ pub fn backoff(failures: u32, interval: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clock_skew_against_the_middle_of_the_round_trip() {
+        let t = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .expect("time")
+                .with_timezone(&Utc)
+        };
+        let sent = t("2026-11-22T02:00:00Z");
+        // (received, server time, skew in seconds, alert)
+        let cases = [
+            (
+                "2026-11-22T02:00:02Z",
+                "2026-11-22T09:00:01+07:00",
+                0,
+                false,
+            ),
+            ("2026-11-22T02:00:00Z", "2026-11-22T02:02:00Z", 120, false),
+            ("2026-11-22T02:00:00Z", "2026-11-22T02:02:01Z", 121, true),
+            ("2026-11-22T02:00:10Z", "2026-11-22T01:55:05Z", -300, true),
+        ];
+        for (received, server, want, alert) in cases {
+            let skew = clock_skew(sent, t(received), t(server));
+            assert_eq!(skew.num_seconds(), want, "{received} {server}");
+            assert_eq!(skew.abs() > CLOCK_SKEW_ALERT, alert, "{received} {server}");
+        }
+    }
 
     #[test]
     fn backoff_grows_and_stays_under_the_cap() {

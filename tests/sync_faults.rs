@@ -1,0 +1,132 @@
+//! Exactly once through a bad network: 1,000 bookings committed at the kiosk against
+//! numbers the central simulator handed out, while the simulator fails 30% of requests
+//! in every way it can (5xx, 429, dropped connections, truncated answers, latency).
+//! Every booking must be accepted by the service exactly once and none lost.
+
+mod sync_support;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use apm_kiosk::central_sim::Faults;
+use apm_kiosk::protocol::central::RegistrationStatus;
+use sync_support::*;
+
+const BOOKINGS: usize = 1000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_bookings_reach_the_service_exactly_once_through_faults() {
+    let now = tuesday_morning();
+    let central = start_central(karimun(400, 50), now).await;
+    let kiosk = enrolled_kiosk(&central, "FAUL-T001").await;
+    central.sim.set_faults(Faults {
+        server_error_rate: 0.10,
+        throttle_rate: 0.05,
+        drop_rate: 0.08,
+        truncate_rate: 0.07,
+        retry_after: Duration::from_secs(1),
+        max_latency: Duration::from_millis(15),
+        seed: 5,
+    });
+    // Hold tomorrow and the day after: 2 days x 3 sessions x up to 200.
+    let (mut syncer, status) = kiosk.syncer(&central.base, config(3, 100, 200));
+    let dates = [day("2026-12-02"), day("2026-12-03")];
+
+    let mut booked: Vec<String> = Vec::new();
+    let mut failed_rounds = 0;
+    let mut rounds = 0;
+    let mut n = 0u32;
+    while booked.len() < BOOKINGS {
+        // Groups of 1 to 3, as families come.
+        let size = (1 + n as usize % 3).min(BOOKINGS - booked.len());
+        let niks: Vec<String> = (0..size as u32).map(|i| nik(n * 3 + i)).collect();
+        let mut done = None;
+        for date in dates {
+            if let Some(ids) = kiosk.book(date, &niks, now).await {
+                done = Some(ids);
+                break;
+            }
+        }
+        match done {
+            Some(ids) => {
+                booked.extend(ids);
+                n += 1;
+            }
+            None => {
+                // No numbers held: sync (through the faults) and try again.
+                rounds += 1;
+                assert!(
+                    rounds < 400,
+                    "the kiosk never got numbers: {:?}",
+                    status.borrow()
+                );
+                if syncer.round(now).await.is_err() {
+                    failed_rounds += 1;
+                }
+                continue;
+            }
+        }
+        // The daemon nudges the syncer after each booking; here every 25 groups.
+        if n.is_multiple_of(25) {
+            rounds += 1;
+            if syncer.round(now).await.is_err() {
+                failed_rounds += 1;
+            }
+        }
+    }
+    assert_eq!(booked.len(), BOOKINGS);
+
+    // Drain whatever is still queued.
+    let mut drain_rounds = 0;
+    while kiosk.pending().await > 0 {
+        drain_rounds += 1;
+        assert!(
+            drain_rounds < 300,
+            "queue never drained: {:?}",
+            status.borrow()
+        );
+        if syncer.round(now).await.is_err() {
+            failed_rounds += 1;
+        }
+    }
+    assert!(
+        failed_rounds > 0,
+        "the faults must have bitten at least once for this test to mean anything"
+    );
+
+    // The kiosk: every booking answered, accepted.
+    let statuses: HashMap<String, String> = kiosk.statuses().await.into_iter().collect();
+    assert_eq!(statuses.len(), BOOKINGS);
+    for id in &booked {
+        assert_eq!(
+            statuses.get(id).map(String::as_str),
+            Some("accepted"),
+            "{id}"
+        );
+    }
+
+    // The service: each booking once, accepted, and no number twice.
+    let regs = central.sim.registrations().expect("registrations");
+    let ids: Vec<String> = regs.iter().map(|r| r.registration_id.to_string()).collect();
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "a registration stored twice");
+    assert_eq!(
+        ids.len(),
+        BOOKINGS,
+        "the service holds exactly the kiosk's bookings"
+    );
+    let booked_set: HashSet<&String> = booked.iter().collect();
+    assert_eq!(unique, booked_set);
+    assert!(
+        regs.iter()
+            .all(|r| r.status == RegistrationStatus::Accepted),
+        "every booking accepted"
+    );
+    let numbers = accepted_numbers(&central.sim);
+    let distinct: HashSet<_> = numbers.iter().collect();
+    assert_eq!(distinct.len(), numbers.len(), "a queue number booked twice");
+    eprintln!(
+        "{BOOKINGS} bookings, {rounds} + {drain_rounds} rounds, {failed_rounds} failed; status {:?}",
+        status.borrow()
+    );
+}

@@ -1,0 +1,126 @@
+//! Two kiosks share Karimun's quota; one is offline for the whole run and books only
+//! against the numbers it held before. No queue number may be booked twice, and the
+//! offline kiosk's bookings must all be accepted when it comes back.
+
+mod sync_support;
+
+use std::collections::HashSet;
+
+use apm_kiosk::protocol::central::RegistrationStatus;
+use sync_support::*;
+
+/// A loopback port nobody listens on: the offline kiosk's network.
+async fn dead_address() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_kiosk_never_overbooks_and_is_accepted_when_back() {
+    let now = tuesday_morning();
+    // 16 regular numbers a session: three sessions a day, a quota the two must share.
+    let central = start_central(karimun(16, 4), now).await;
+    let online = enrolled_kiosk(&central, "ONLN-0001").await;
+    let island = enrolled_kiosk(&central, "ISLD-0001").await;
+    let tomorrow = day("2026-12-02");
+
+    // Before the run, the island kiosk fills its hold (today and tomorrow, 6 a slot).
+    let (mut island_sync, _) = island.syncer(&central.base, config(2, 6, 6));
+    island_sync
+        .round(now)
+        .await
+        .expect("island kiosk syncs once");
+    drop(island_sync);
+    let island_holds = island
+        .store
+        .run(move |s| s.availability("KRM", tomorrow))
+        .await
+        .expect("availability");
+    let held: u32 = island_holds
+        .slots
+        .iter()
+        .filter(|s| s.date == tomorrow)
+        .map(|s| s.regular)
+        .sum();
+    assert_eq!(
+        held, 18,
+        "6 regular numbers in each of tomorrow's 3 sessions"
+    );
+
+    // The run: the island kiosk is offline throughout.
+    let dead = dead_address().await;
+    let (mut island_offline, island_status) = island.syncer(&dead, config(2, 6, 6));
+    let (mut online_sync, _) = online.syncer(&central.base, config(2, 4, 8));
+    let mut online_booked = Vec::new();
+    let mut island_booked = Vec::new();
+    // Every applicant a different person.
+    let mut people = 0..;
+    let mut next = move || nik(people.next().unwrap_or_default());
+    let mut dry_rounds = 0;
+    // The online kiosk books until the service has no more numbers for tomorrow.
+    while dry_rounds < 3 {
+        match online.book(tomorrow, &[next()], now).await {
+            Some(ids) => {
+                online_booked.extend(ids);
+                dry_rounds = 0;
+            }
+            None => {
+                dry_rounds += 1;
+                online_sync.round(now).await.expect("online kiosk syncs");
+            }
+        }
+        // Meanwhile the island kiosk books offline, and fails to reach the service.
+        if online_booked.len().is_multiple_of(3)
+            && let Some(ids) = island.book(tomorrow, &[next()], now).await
+        {
+            island_booked.extend(ids);
+        }
+        assert!(
+            island_offline.round(now).await.is_err(),
+            "offline means offline"
+        );
+    }
+    while let Some(ids) = island.book(tomorrow, &[next()], now).await {
+        island_booked.extend(ids);
+    }
+    assert!(!island_status.borrow().online);
+    assert_eq!(island_booked.len(), 18, "the island kiosk used all it held");
+    assert_eq!(
+        online_booked.len() + island_booked.len(),
+        48,
+        "together they booked tomorrow's whole regular quota"
+    );
+    assert_eq!(island.pending().await, 18, "all waiting for the network");
+
+    // The island kiosk comes back.
+    let (mut island_back, _) = island.syncer(&central.base, config(2, 6, 6));
+    island_back
+        .round(now)
+        .await
+        .expect("island kiosk syncs again");
+    assert_eq!(island.pending().await, 0);
+    for (id, status) in island.statuses().await {
+        assert_eq!(status, "accepted", "{id}");
+    }
+    for (id, status) in online.statuses().await {
+        assert_eq!(status, "accepted", "{id}");
+    }
+
+    let regs = central.sim.registrations().expect("registrations");
+    assert_eq!(regs.len(), 48);
+    assert!(
+        regs.iter()
+            .all(|r| r.status == RegistrationStatus::Accepted)
+    );
+    let numbers = accepted_numbers(&central.sim);
+    let distinct: HashSet<_> = numbers.iter().collect();
+    assert_eq!(distinct.len(), numbers.len(), "a queue number booked twice");
+    let ids: HashSet<String> = regs.iter().map(|r| r.registration_id.to_string()).collect();
+    for id in island_booked.iter().chain(&online_booked) {
+        assert!(ids.contains(id), "{id} never reached the service");
+    }
+}
