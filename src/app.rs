@@ -779,7 +779,10 @@ pub async fn run(
     if enrollment_rx.borrow().is_none() {
         flow::step(
             &mut kiosk,
-            Event::ServiceChanged(Some("not_enrolled".into())),
+            Event::ServiceChanged {
+                source: flow::HoldSource::Enrollment,
+                reason: Some("not_enrolled".into()),
+            },
             now,
         );
         tracing::warn!(
@@ -869,7 +872,12 @@ pub async fn run(
                 if let Ok(Some(e)) = Enrollment::load(&enrollment_dir) {
                     tracing::info!(kiosk = %e.kiosk_id, "kiosk enrolled");
                     enrollment_tx.send_replace(Some(Arc::new(e)));
-                    let _ = events.send(Event::ServiceChanged(None)).await;
+                    let _ = events
+                        .send(Event::ServiceChanged {
+                            source: flow::HoldSource::Enrollment,
+                            reason: None,
+                        })
+                        .await;
                 }
             };
             let ca = match &central.ca_file {
@@ -914,7 +922,12 @@ pub async fn run(
                     // does not keep overriding other reasons to be out of service.
                     if s.guardrail != guard {
                         guard = s.guardrail.clone();
-                        let _ = events.send(Event::ServiceChanged(guard.clone())).await;
+                        let _ = events
+                            .send(Event::ServiceChanged {
+                                source: flow::HoldSource::Sync,
+                                reason: guard.clone(),
+                            })
+                            .await;
                     }
                     sync_status_tx.send_replace(s);
                 }
@@ -947,7 +960,7 @@ pub async fn run(
         let health = KioskHealth {
             printer: wire_printer(*printer_state.borrow()),
             card_reader: crate::protocol::central::ReaderState::from_code(&reader_state),
-            out_of_service: kiosk.out_of_service.is_some(),
+            out_of_service: !kiosk.holds.is_empty(),
         };
         health_tx.send_if_modified(|h| {
             let changed = *h != health;
@@ -988,7 +1001,7 @@ pub async fn run(
                             version: VERSION,
                             kiosk_id: enrollment_rx.borrow().as_ref().map(|e| e.kiosk_id.clone()),
                             screen: flow::view::screen_name(&kiosk.screen),
-                            out_of_service: kiosk.out_of_service.clone(),
+                            out_of_service: kiosk.out_of_service().map(str::to_owned),
                             printer: *printer_state.borrow(),
                             card_reader: reader_state.clone(),
                             store: Default::default(),

@@ -302,10 +302,25 @@ pub enum Event {
     Committed(Result<Booked, CommitFailure>),
     /// The answer to [`Effect::PrintTickets`].
     Printed(Result<(), PrintFailure>),
-    /// Out of service (with the reason shown to applicants), or back in service.
-    ServiceChanged(Option<String>),
+    /// A hold on new bookings set (with the reason shown to applicants) or lifted by
+    /// one part of the kiosk. The kiosk takes bookings only when no part holds it.
+    ServiceChanged {
+        source: HoldSource,
+        reason: Option<String>,
+    },
     /// The clock moved on (the shell sends one a second).
     Tick,
+}
+
+/// Who put the kiosk out of service. Each lifts only its own hold, so that the sync
+/// catching up does not put back in service a kiosk a technician took out. The order is
+/// the order of precedence of the reasons shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldSource {
+    Technician,
+    Enrollment,
+    Sync,
 }
 
 /// What the shell must do; its outcome comes back as an [`Event`].
@@ -452,8 +467,8 @@ pub struct Kiosk {
     pub default_language: Language,
     pub timeouts: Timeouts,
     pub offices: Vec<Office>,
-    /// Reason shown to applicants while the kiosk does not take bookings.
-    pub out_of_service: Option<String>,
+    /// Holds on new bookings, by who set them, with the reason shown to applicants.
+    pub holds: std::collections::BTreeMap<HoldSource, String>,
     pub pending: Option<Pending>,
     pub members: Vec<Member>,
     pub office_id: Option<String>,
@@ -476,7 +491,7 @@ impl Kiosk {
             default_language: language,
             timeouts,
             offices: Vec::new(),
-            out_of_service: None,
+            holds: std::collections::BTreeMap::new(),
             pending: None,
             members: Vec::new(),
             office_id: None,
@@ -505,6 +520,11 @@ impl Kiosk {
         self.warned_at = None;
     }
 
+    /// The reason shown while the kiosk takes no bookings: the first hold's.
+    pub fn out_of_service(&self) -> Option<&str> {
+        self.holds.values().next().map(String::as_str)
+    }
+
     pub fn office(&self) -> Option<&Office> {
         let id = self.office_id.as_deref()?;
         self.offices.iter().find(|o| o.id == id)
@@ -522,9 +542,12 @@ pub fn step(state: &mut Kiosk, event: Event, now: DateTime<Utc>) -> Vec<Effect> 
     match event {
         Event::Tick => tick(state, now, &mut fx),
         Event::CatalogChanged(offices) => state.offices = offices,
-        Event::ServiceChanged(reason) => {
-            state.out_of_service = reason;
-            // A session under way finishes; an idle kiosk simply shows the notice.
+        Event::ServiceChanged { source, reason } => {
+            // A session under way finishes; an idle kiosk shows the notice.
+            match reason {
+                Some(reason) => state.holds.insert(source, reason),
+                None => state.holds.remove(&source),
+            };
         }
         Event::Intent(intent) => {
             state.last_input = now;
@@ -610,7 +633,7 @@ pub fn step(state: &mut Kiosk, event: Event, now: DateTime<Utc>) -> Vec<Effect> 
 /// Cards are read on the idle screen (it starts a session) and on the card screens.
 fn card_allowed(state: &Kiosk) -> bool {
     match state.screen {
-        Screen::Idle => state.out_of_service.is_none(),
+        Screen::Idle => state.holds.is_empty(),
         Screen::ReadCard { .. } => true,
         _ => false,
     }
@@ -673,7 +696,7 @@ fn intent_step(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut V
 
     let screen = state.screen.clone();
     match (screen, intent) {
-        (Screen::Idle, Intent::Start) if state.out_of_service.is_none() => {
+        (Screen::Idle, Intent::Start) if state.holds.is_empty() => {
             state.screen = Screen::ReadCard {
                 purpose: Purpose::Lead,
                 problem: None,

@@ -721,15 +721,30 @@ fn a_failed_print_keeps_the_booking_and_can_be_retried() {
 }
 
 #[test]
-fn out_of_service_takes_no_new_session() {
+fn out_of_service_takes_no_new_session_until_every_hold_is_lifted() {
     let mut r = Run::new();
-    r.ev(Event::ServiceChanged(Some("paper".into())));
+    let hold = |source, reason: Option<&str>| Event::ServiceChanged {
+        source,
+        reason: reason.map(str::to_owned),
+    };
+    r.ev(hold(HoldSource::Technician, Some("printer_repair")));
+    r.ev(hold(HoldSource::Sync, Some("sync_overdue")));
     r.tap(Intent::Start);
     assert_eq!(r.screen(), "idle");
     r.ev(Event::CardRead(siti()));
     assert_eq!(r.screen(), "idle");
-    assert!(!view(&r.k, r.now).actions.contains(&"start"));
-    r.ev(Event::ServiceChanged(None));
+    let v = view(&r.k, r.now);
+    assert!(!v.actions.contains(&"start"));
+    assert_eq!(
+        v.out_of_service.as_deref(),
+        Some("printer_repair"),
+        "the technician's reason first"
+    );
+    // The sync catching up does not undo the technician's hold.
+    r.ev(hold(HoldSource::Sync, None));
+    r.ev(Event::CardRead(siti()));
+    assert_eq!(r.screen(), "idle");
+    r.ev(hold(HoldSource::Technician, None));
     r.ev(Event::CardRead(siti()));
     assert_eq!(
         r.screen(),

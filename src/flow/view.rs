@@ -175,7 +175,7 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
                 .num_seconds()
                 .max(0)
         }),
-        out_of_service: state.out_of_service.clone(),
+        out_of_service: state.out_of_service().map(str::to_owned),
         purpose: None,
         card_problem: None,
         entry_problem: None,
@@ -192,7 +192,7 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
     let mut actions = vec!["set_language"];
     match &state.screen {
         Screen::Idle => {
-            if state.out_of_service.is_none() {
+            if state.holds.is_empty() {
                 actions.push("start");
             }
             // Nothing of a past applicant on the idle screen.
