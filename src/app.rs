@@ -520,6 +520,8 @@ pub struct Status {
     pub out_of_service: Option<String>,
     pub printer: PrinterState,
     pub card_reader: String,
+    /// What the reader said of itself when it last answered GET_INFO.
+    pub card_reader_info: Option<ReaderHealth>,
     pub store: crate::store::StoreStats,
     pub sync: SyncStatus,
     pub started_at: DateTime<Utc>,
@@ -530,6 +532,33 @@ pub struct Status {
     /// Bookings the central service rejected, with the reason (no personal data): the
     /// applicants must be told at the counter.
     pub rejections: Vec<crate::store::Rejection>,
+}
+
+/// The reader's own report (INFO), for the maintenance side.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReaderHealth {
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub firmware: Option<String>,
+    pub serial: Option<String>,
+    /// `ok`, `missing` (no card can be read until a technician fits one) or `unreported`.
+    pub sam: &'static str,
+}
+
+impl From<&crate::protocol::reader::ReaderInfo> for ReaderHealth {
+    fn from(info: &crate::protocol::reader::ReaderInfo) -> Self {
+        ReaderHealth {
+            vendor: info.vendor.clone(),
+            model: info.model.clone(),
+            firmware: info.firmware.clone(),
+            serial: info.serial.clone(),
+            sam: match info.sam {
+                reader_hw::SamStatus::Ok => "ok",
+                reader_hw::SamStatus::Missing => "missing",
+                reader_hw::SamStatus::Unreported => "unreported",
+            },
+        }
+    }
 }
 
 /// The maintenance alerts the sync status raises.
@@ -952,6 +981,7 @@ pub async fn run(
     tracing::info!(socket = %socket.display(), version = VERSION, "kiosk running");
 
     let mut reader_state = String::from("disconnected");
+    let mut reader_info: Option<ReaderHealth> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(shutdown);
@@ -978,6 +1008,7 @@ pub async fn run(
                 ReaderEvent::Connected(info) => {
                     // The reader module logs the connection with its details.
                     reader_state = if info.sam == reader_hw::SamStatus::Missing { "sam_missing".into() } else { "ok".into() };
+                    reader_info = Some(ReaderHealth::from(&info));
                     continue;
                 }
                 ReaderEvent::Disconnected { reason } => {
@@ -1004,6 +1035,7 @@ pub async fn run(
                             out_of_service: kiosk.out_of_service().map(str::to_owned),
                             printer: *printer_state.borrow(),
                             card_reader: reader_state.clone(),
+                            card_reader_info: reader_info.clone(),
                             store: Default::default(),
                             sync: sync_status.borrow().clone(),
                             started_at,

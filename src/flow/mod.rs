@@ -371,9 +371,12 @@ pub enum Problem {
     },
     /// The NIK's birth date or sex disagree with the card's: identity not valid.
     IdentityMismatch,
-    /// A booking rule refuses this applicant.
+    /// A booking rule refuses this applicant. `until` is the first day a new
+    /// registration is allowed, for the cooldown and the service's blocklist.
     Refused {
         rule: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until: Option<NaiveDate>,
     },
     /// The applicant is already in this group.
     AlreadyInGroup,
@@ -1078,7 +1081,15 @@ fn checked(state: &mut Kiosk, result: Result<(), RuleViolation>, fx: &mut Vec<Ef
             state.pending = None;
             let problem = match violation {
                 RuleViolation::AlreadyInGroup => Problem::AlreadyInGroup,
-                v => Problem::Refused { rule: v.code() },
+                v => Problem::Refused {
+                    rule: v.code(),
+                    until: match v {
+                        RuleViolation::Cooldown { until } | RuleViolation::Blocked { until } => {
+                            Some(until)
+                        }
+                        _ => None,
+                    },
+                },
             };
             state.screen = Screen::Problem {
                 problem,

@@ -530,7 +530,8 @@ fn a_refused_member_leaves_the_rest_of_the_group() {
         r.k.screen,
         Screen::Problem {
             problem: Problem::Refused {
-                rule: "active_booking"
+                rule: "active_booking",
+                until: None,
             },
             way_out: WayOut::Members
         }
@@ -565,7 +566,10 @@ fn a_refused_lead_ends_the_session() {
     assert_eq!(
         r.k.screen,
         Screen::Problem {
-            problem: Problem::Refused { rule: "cooldown" },
+            problem: Problem::Refused {
+                rule: "cooldown",
+                until: Some(d(2026, 12, 10)),
+            },
             way_out: WayOut::Idle
         }
     );

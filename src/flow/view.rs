@@ -268,7 +268,10 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
             actions.extend(["cancel", "back", "choose_date"]);
             v.dates = date_views(state, now, lang);
             if refused.is_some() {
-                v.problem = Some(Problem::Refused { rule: "date_full" });
+                v.problem = Some(Problem::Refused {
+                    rule: "date_full",
+                    until: None,
+                });
             }
         }
         Screen::Session { refused } => {
@@ -277,6 +280,7 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
             if refused.is_some() {
                 v.problem = Some(Problem::Refused {
                     rule: "session_full",
+                    until: None,
                 });
             }
         }
