@@ -42,7 +42,7 @@ fn ticket(priority: bool, copy: bool) -> Option<Ticket> {
     };
     Some(Ticket {
         language: Language::Id,
-        office_name: "Kantor Imigrasi Kelas I TPI Jakarta Selatan".into(),
+        office_name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
         queue_number: queue_number.into(),
         priority,
         visit_date,
@@ -50,7 +50,7 @@ fn ticket(priority: bool, copy: bool) -> Option<Ticket> {
         session_start: NaiveTime::from_hms_opt(8, 0, 0)?,
         session_end: NaiveTime::from_hms_opt(10, 0, 0)?,
         zone_label: "WIB".into(),
-        name: Some("SITI NURHALIZA BINTI AHMAD".into()),
+        name: Some("DEWI KARTIKA SARI BINTI AHMAD".into()),
         masked_nik: "3171********0003".into(),
         application_type: ApplicationType::Replacement,
         passport_type: PassportType::Electronic,

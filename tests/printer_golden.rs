@@ -41,7 +41,7 @@ fn golden_ticket(language: Language, priority: bool, copy: bool) -> Ticket {
     };
     Ticket {
         language,
-        office_name: "Kantor Imigrasi Kelas I TPI Jakarta Selatan".into(),
+        office_name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
         queue_number: queue_number.into(),
         priority,
         visit_date,
@@ -49,7 +49,7 @@ fn golden_ticket(language: Language, priority: bool, copy: bool) -> Ticket {
         session_start: NaiveTime::from_hms_opt(8, 0, 0).expect("valid time"),
         session_end: NaiveTime::from_hms_opt(10, 0, 0).expect("valid time"),
         zone_label: "WIB".into(),
-        name: Some("SITI NURHALIZA".into()),
+        name: Some("SITI AMINAH".into()),
         masked_nik: "3171********0003".into(),
         application_type: ApplicationType::Replacement,
         passport_type: PassportType::Electronic,

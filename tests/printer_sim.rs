@@ -15,7 +15,7 @@ use chrono::{FixedOffset, NaiveDate, NaiveTime, TimeZone};
 fn ticket(language: Language, priority: bool) -> Ticket {
     Ticket {
         language,
-        office_name: "Kantor Imigrasi Kelas I TPI Jakarta Selatan".into(),
+        office_name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
         queue_number: if priority { "P-003" } else { "R-021" }.into(),
         priority,
         visit_date: NaiveDate::from_ymd_opt(2026, 11, 24).expect("valid date"),
@@ -23,7 +23,7 @@ fn ticket(language: Language, priority: bool) -> Ticket {
         session_start: NaiveTime::from_hms_opt(8, 0, 0).expect("valid time"),
         session_end: NaiveTime::from_hms_opt(10, 0, 0).expect("valid time"),
         zone_label: "WIB".into(),
-        name: Some("SITI NURHALIZA BINTI AHMAD".into()),
+        name: Some("DEWI KARTIKA SARI BINTI AHMAD".into()),
         masked_nik: "3171********0003".into(),
         application_type: ApplicationType::Replacement,
         passport_type: PassportType::Electronic,

@@ -857,7 +857,7 @@ mod tests {
     fn ticket() -> Ticket {
         Ticket {
             language: Language::Id,
-            office_name: "Kantor Imigrasi Kelas I TPI Jakarta Selatan".into(),
+            office_name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
             queue_number: "R-021".into(),
             priority: false,
             visit_date: NaiveDate::from_ymd_opt(2026, 11, 24).expect("valid date"),
@@ -865,7 +865,7 @@ mod tests {
             session_start: NaiveTime::from_hms_opt(8, 0, 0).expect("valid time"),
             session_end: NaiveTime::from_hms_opt(10, 0, 0).expect("valid time"),
             zone_label: "WIB".into(),
-            name: Some("SITI NURHALIZA".into()),
+            name: Some("SITI AMINAH".into()),
             masked_nik: "3171********0003".into(),
             application_type: ApplicationType::Replacement,
             passport_type: PassportType::Electronic,
