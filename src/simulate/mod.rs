@@ -138,7 +138,7 @@ impl Summary {
         let refused: usize = self.refused.values().sum();
         println!("  refused           {refused}");
         for (reason, n) in &self.refused {
-            println!("    {reason:<26}{n}");
+            println!("    {reason:<32} {n}");
         }
         println!(
             "  full day tapped   {} (then chose another day)",
