@@ -705,46 +705,6 @@ impl Store {
 
     // --- upload --------------------------------------------------------------------
 
-    /// Up to `limit` registrations waiting for the central service, oldest first.
-    pub fn pending_uploads(&self, limit: u32) -> Result<Vec<PendingUpload>, StoreError> {
-        let mut st = self.conn.prepare(
-            "SELECT r.registration_id, r.group_id, r.allocation_id, r.queue_number, r.office_id,
-                    r.date, r.session_id, r.kind, r.application_type, r.passport_type,
-                    r.priority_reason, r.applicant, r.created_at, r.ticket
-             FROM upload_queue q JOIN registrations r ON r.registration_id = q.registration_id
-             ORDER BY q.enqueued_at, r.position LIMIT ?1",
-        )?;
-        let mut rows = st.query([limit])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let applicant: Option<String> = r.get(11)?;
-            let applicant = applicant.ok_or_else(|| {
-                StoreError::Corrupt("pending registration without applicant".into())
-            })?;
-            out.push(PendingUpload {
-                registration_id: r.get(0)?,
-                group_id: r.get(1)?,
-                allocation_id: r.get(2)?,
-                queue_number: r.get(3)?,
-                office_id: r.get(4)?,
-                date: parse_date(&r.get::<_, String>(5)?)?,
-                session_id: r.get(6)?,
-                kind: parse_kind(&r.get::<_, String>(7)?)?,
-                application_type: from_code(&r.get::<_, String>(8)?)?,
-                passport_type: from_code(&r.get::<_, String>(9)?)?,
-                priority_reason: r
-                    .get::<_, Option<String>>(10)?
-                    .map(|p| from_code(&p))
-                    .transpose()?,
-                applicant: serde_json::from_str(&applicant)
-                    .map_err(|e| StoreError::Corrupt(format!("applicant: {e}")))?,
-                created_at: parse_ts(&r.get::<_, String>(12)?)?,
-                ticket: r.get(13)?,
-            });
-        }
-        Ok(out)
-    }
-
     /// Stores the service's answers. An answered registration leaves the upload queue and
     /// its applicant record is cleared; a rejected one frees its number.
     pub fn record_results(

@@ -188,7 +188,10 @@ fn results_clear_personal_data_and_rejections_free_the_number() {
     hold(&mut store, QueueKind::Regular, &[1, 2]);
     let a = commit(&mut store, &request(vec![member("2102015708900003", None)])).expect("a");
     let b = commit(&mut store, &request(vec![member("2102010303880005", None)])).expect("b");
-    let pending = store.pending_uploads(500).expect("pending");
+    let pending = store
+        .scan_uploads(500, &std::collections::HashSet::new())
+        .expect("pending")
+        .rows;
     assert_eq!(pending.len(), 2);
     assert_eq!(pending[0].applicant.nik.as_str(), "2102015708900003");
 
@@ -213,7 +216,13 @@ fn results_clear_personal_data_and_rejections_free_the_number() {
             now(),
         )
         .expect("results stored");
-    assert!(store.pending_uploads(500).expect("pending").is_empty());
+    assert!(
+        store
+            .scan_uploads(500, &std::collections::HashSet::new())
+            .expect("pending")
+            .rows
+            .is_empty()
+    );
     let applicants: u32 = store
         .conn
         .query_row(
