@@ -585,10 +585,10 @@ impl Labels {
         }
     }
 
-    /// What the counter will ask for. The brief names KTP, KK, birth certificate or
-    /// diploma, and the old passport for a replacement; a damaged passport is the old
-    /// passport too, and a lost one is replaced against a police report, as the
-    /// immigration offices ask.
+    /// What the counter will ask for: the KTP, the KK, a birth certificate or diploma,
+    /// and the old passport for a replacement; a damaged passport is the old passport
+    /// too, and a lost one is replaced against a police report, as the immigration
+    /// offices ask.
     fn documents(&self, t: ApplicationType) -> Vec<&'static str> {
         let id = self.language == Language::Id;
         let mut docs = if id {
