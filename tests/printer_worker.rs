@@ -270,7 +270,13 @@ async fn the_worker_prints_what_waits_once_the_printer_is_back() {
     let tickets = r.sim.wait_for_tickets(2, Duration::from_secs(10));
     assert_eq!(tickets.len(), 2, "both printed with no one asking");
     assert!(r.sim.ticket_texts().iter().all(|t| !is_copy(t)));
+    // The worker records a ticket as printed once the printer has taken it, which is a
+    // moment after the simulator has rendered it.
     for id in r.ids() {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !r.printed(&id).await && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert!(r.printed(&id).await);
     }
     assert_eq!(*r.state.borrow(), PrinterState::Ok);
