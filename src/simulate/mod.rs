@@ -13,10 +13,10 @@
 //! against the numbers the kiosk already holds.
 
 pub mod crowd;
+pub mod rig;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -28,17 +28,14 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::central_sim::{self, CentralSim, SimSeed};
-use crate::config::Config;
+use crate::central_sim::{CentralSim, SimSeed};
 use crate::control::{Client, Command};
 use crate::domain::{ApplicationType, PassportType, PriorityReason, QueueKind};
 use crate::flow::Intent;
-use crate::hardware::printer::sim::{PrinterSim, PrinterSimOptions};
-use crate::hardware::reader::sim::ReaderSim;
-use crate::protocol::escpos::PaperWidth;
 use crate::protocol::reader::{CardData, ReadErrorCode};
 use crate::store::Store;
 use crowd::{Behaviour, Crowd, Entry, Person, Visit};
+use rig::{Rig, RigOptions};
 
 /// The enrollment code the built-in central simulator accepts.
 const SIM_ENROLL_CODE: &str = "SIM0-0001";
@@ -180,54 +177,6 @@ impl Summary {
     }
 }
 
-/// A central simulator that can be stopped and started again on the same address.
-struct LocalCentral {
-    sim: CentralSim,
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-}
-
-impl LocalCentral {
-    async fn start(sim: CentralSim, addr: SocketAddr) -> anyhow::Result<LocalCentral> {
-        let mut c = LocalCentral {
-            sim,
-            addr,
-            stop: None,
-            task: None,
-        };
-        c.up().await?;
-        Ok(c)
-    }
-
-    async fn up(&mut self) -> anyhow::Result<()> {
-        let listener = tokio::net::TcpListener::bind(self.addr)
-            .await
-            .with_context(|| format!("central simulator cannot listen on {}", self.addr))?;
-        self.addr = listener.local_addr()?;
-        let (tx, rx) = oneshot::channel::<()>();
-        let sim = self.sim.clone();
-        self.task = Some(tokio::spawn(central_sim::serve(
-            sim,
-            listener,
-            async move {
-                let _ = rx.await;
-            },
-        )));
-        self.stop = Some(tx);
-        Ok(())
-    }
-
-    async fn down(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
 /// The card a person's KTP chip holds.
 pub fn card_of(p: &Person) -> CardData {
     let province = crate::domain::nik::province_name(p.nik[..2].parse().unwrap_or(0));
@@ -252,55 +201,6 @@ pub fn card_of(p: &Person) -> CardData {
     }
 }
 
-fn write_config(
-    dir: &Path,
-    central: &str,
-    reader: &Path,
-    printer: &Path,
-    args: &SimulateArgs,
-) -> anyhow::Result<PathBuf> {
-    let path = dir.join("kiosk.toml");
-    let text = format!(
-        r#"# Written by `apm-kiosk simulate`: a kiosk on simulated devices.
-[kiosk]
-state_dir = "{state}"
-language = "id"
-inactivity_warning_s = 10
-inactivity_reset_s = 5
-
-[card_reader]
-path = "{reader}"
-baud = {reader_baud}
-
-[printer]
-path = "{printer}"
-baud = {printer_baud}
-paper = "{paper}mm"
-
-[central]
-url = "{central}"
-timeout_s = 5
-sync_interval_s = 5
-
-[sync]
-hold_days = 6
-low_water = 3
-target = 6
-
-[log]
-level = "info"
-"#,
-        state = dir.display(),
-        reader = reader.display(),
-        printer = printer.display(),
-        reader_baud = args.reader_baud,
-        printer_baud = args.printer_baud,
-        paper = args.paper,
-    );
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(path)
-}
-
 const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Runs the simulation and returns its summary; the caller decides the exit code.
@@ -309,64 +209,32 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
     // The daemon runs from anywhere: every path in its config is absolute.
     let out = std::path::absolute(&args.out)
         .with_context(|| format!("output directory {}", args.out.display()))?;
-    let state = out.join("state");
-    let tickets = out.join("tickets");
-    for dir in [&state, &tickets] {
-        if dir.exists() {
-            std::fs::remove_dir_all(dir)
-                .with_context(|| format!("cannot clear {}", dir.display()))?;
-        }
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
     let today = Utc::now()
         .with_timezone(&crate::domain::calendar::Zone::Wib.offset())
         .date_naive();
 
-    // The central service: an external one, or the simulator on loopback.
-    let mut local: Option<LocalCentral> = None;
-    let (central_url, enroll_code) = match (&args.central, &args.enroll_code) {
-        (Some(url), Some(code)) => (url.clone(), code.clone()),
-        _ => {
-            let db = out.join("central.db");
-            for f in ["central.db", "central.db-wal", "central.db-shm"] {
-                let _ = std::fs::remove_file(out.join(f));
-            }
-            let sim = CentralSim::open(&db, &SimSeed::default()).context("central simulator")?;
-            sim.add_enroll_code(SIM_ENROLL_CODE, &["KRM", "BTM", "MKS"])?;
-            fill_one_day(&sim, today)?;
-            let c = LocalCentral::start(sim, "127.0.0.1:0".parse()?).await?;
-            let url = format!("http://{}", c.addr);
-            local = Some(c);
-            (url, SIM_ENROLL_CODE.to_owned())
-        }
-    };
-
-    // The devices, on real pseudo-terminals.
-    let reader_link = state.join("reader.tty");
-    let printer_link = state.join("printer.tty");
-    let reader =
-        ReaderSim::start(&reader_link, args.reader_baud).context("simulated card reader")?;
-    let width = if args.paper == 58 {
-        PaperWidth::Mm58
-    } else {
-        PaperWidth::Mm80
-    };
-    let printer = PrinterSim::start(
-        &printer_link,
-        &tickets,
-        PrinterSimOptions {
-            width,
-            baud: Some(args.printer_baud),
-            ..PrinterSimOptions::default()
+    let rig = Rig::start(
+        &out,
+        RigOptions {
+            central: args.central.clone().zip(args.enroll_code.clone()),
+            reader_baud: args.reader_baud,
+            printer_baud: args.printer_baud,
+            paper: args.paper,
+            inactivity_warning_s: 10,
+            inactivity_reset_s: 5,
         },
+        today,
     )
-    .context("simulated printer")?;
-
-    let config_path = write_config(&state, &central_url, &reader_link, &printer_link, &args)?;
-    let config = Config::load(&config_path)?;
-    crate::app::enroll(&config, &enroll_code)
-        .await
-        .context("enrollment")?;
+    .await?;
+    let Rig {
+        config,
+        reader,
+        printer,
+        central: mut local,
+        state,
+        tickets,
+        ..
+    } = rig;
 
     let socket = crate::app::control_socket_path(&config);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
