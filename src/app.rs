@@ -38,6 +38,7 @@ use crate::store::{CommitError, CommitPlan, StoredTicket, TicketToSign};
 use crate::sync::client::HttpCentral;
 use crate::sync::planner::{GuardrailLimits, PlannerConfig};
 use crate::sync::{HEARTBEAT_EVERY, KioskHealth, SyncConfig, SyncStatus, Syncer};
+use crate::ui::{OfficeToday, PanelState, UiLink};
 
 /// The software version, reported to the central service and on the maintenance side.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -768,15 +769,108 @@ impl Shell {
     }
 }
 
+/// The printer's state as the screen names it.
+fn printer_code(state: PrinterState) -> String {
+    match serde_json::to_value(state) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "offline".into(),
+    }
+}
+
+/// How often the idle screen's "places left today" is counted again.
+const TODAY_EVERY: Duration = Duration::from_secs(30);
+
+/// Keeps the idle screen's count of today's free numbers per office up to date.
+/// Counts again every [`TODAY_EVERY`], after each sync round, and when `recount` is
+/// notified (a booking was committed, the offices changed).
+async fn publish_today(
+    store: StoreHandle,
+    panel: watch::Sender<Arc<PanelState>>,
+    mut synced: watch::Receiver<SyncStatus>,
+    recount: Arc<Notify>,
+    stopped: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stopped);
+    let mut every = tokio::time::interval(TODAY_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut sync_open = true;
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            _ = every.tick() => {}
+            _ = recount.notified() => {}
+            r = synced.changed(), if sync_open => sync_open = r.is_ok(),
+        }
+        let now = Utc::now();
+        let counted = store
+            .run(move |s| {
+                let offices = s.offices()?;
+                let earliest = offices.iter().map(|o| o.today(now)).min();
+                let Some(from) = earliest else {
+                    return Ok((None, Vec::new()));
+                };
+                let counts = s.held_counts(from)?;
+                let today = offices
+                    .iter()
+                    .map(|o| {
+                        let date = o.today(now);
+                        let mut t = OfficeToday {
+                            office_name: o.name.clone(),
+                            regular_left: 0,
+                            priority_left: 0,
+                        };
+                        for c in counts
+                            .iter()
+                            .filter(|c| c.office_id == o.id && c.date == date)
+                        {
+                            match c.kind {
+                                crate::domain::QueueKind::Regular => t.regular_left += c.free,
+                                crate::domain::QueueKind::Priority => t.priority_left += c.free,
+                            }
+                        }
+                        t
+                    })
+                    .collect::<Vec<_>>();
+                Ok((Some(from), today))
+            })
+            .await;
+        match counted {
+            Ok((date, today)) => {
+                panel.send_if_modified(|p| {
+                    if p.today_date == date && p.today == today {
+                        return false;
+                    }
+                    let mut next = PanelState::clone(p);
+                    next.today_date = date;
+                    next.today = today;
+                    *p = Arc::new(next);
+                    true
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot count today's free numbers"),
+        }
+    }
+}
+
 /// Where the control socket is.
 pub fn control_socket_path(config: &Config) -> PathBuf {
     config.kiosk.control_socket()
 }
 
-/// Runs the kiosk until `shutdown` resolves.
+/// Runs the kiosk, headless, until `shutdown` resolves.
 pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    run_with_ui(config, shutdown, None).await
+}
+
+/// Runs the kiosk until `shutdown` resolves; once the store is open and the devices are
+/// tried, hands `ui` the channels the touchscreen needs.
+pub async fn run_with_ui(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+    ui: Option<oneshot::Sender<UiLink>>,
 ) -> anyhow::Result<()> {
     let started_at = Utc::now();
     let state_dir = config.kiosk.state_dir.clone();
@@ -847,6 +941,12 @@ pub async fn run(
     let (catalog_tx, mut catalog_rx) = mpsc::channel::<Vec<Office>>(4);
     let (view_tx, view_rx) =
         watch::channel(Arc::new(control::view_line(&flow::view::view(&kiosk, now))));
+    let (view_state_tx, view_state_rx) = watch::channel(Arc::new(flow::view::view(&kiosk, now)));
+    let (panel_tx, panel_rx) = watch::channel(Arc::new(PanelState {
+        reader: "disconnected".into(),
+        printer: printer_code(*printer_state.borrow()),
+        ..PanelState::default()
+    }));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();
@@ -857,6 +957,7 @@ pub async fn run(
 
     let socket = control_socket_path(&config);
     let listener = control::bind(&socket)?;
+    let ui_intents = intents_tx.clone();
     let control_task = tokio::spawn(control::serve(
         listener,
         intents_tx,
@@ -976,6 +1077,22 @@ pub async fn run(
         nudge: nudge.clone(),
     };
 
+    let recount_today = Arc::new(Notify::new());
+    let today_task = tokio::spawn(publish_today(
+        store.clone(),
+        panel_tx.clone(),
+        sync_status.clone(),
+        recount_today.clone(),
+        stopped(),
+    ));
+    if let Some(ui) = ui {
+        let _ = ui.send(UiLink {
+            intents: ui_intents,
+            view: view_state_rx,
+            panel: panel_rx,
+        });
+    }
+
     // Ready: the store is open and the devices have been tried.
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(socket = %socket.display(), version = VERSION, "kiosk running");
@@ -996,6 +1113,17 @@ pub async fn run(
             let changed = *h != health;
             *h = health;
             changed
+        });
+        let (reader_code, printer) = (reader_state.as_str(), printer_code(*printer_state.borrow()));
+        panel_tx.send_if_modified(|p| {
+            if p.reader == reader_code && p.printer == printer {
+                return false;
+            }
+            let mut next = PanelState::clone(p);
+            next.reader = reader_code.to_owned();
+            next.printer = printer;
+            *p = Arc::new(next);
+            true
         });
         let event = tokio::select! {
             _ = &mut shutdown => break,
@@ -1063,12 +1191,16 @@ pub async fn run(
             },
         };
         let now = Utc::now();
+        if matches!(event, Event::Committed(Ok(_)) | Event::CatalogChanged(_)) {
+            recount_today.notify_one();
+        }
         let effects = flow::step(&mut kiosk, event, now);
         for effect in effects {
             shell.perform(effect, &kiosk, &reader, now);
         }
-        let line = control::view_line(&flow::view::view(&kiosk, now));
-        view_tx.send_if_modified(|current| {
+        let view = flow::view::view(&kiosk, now);
+        let line = control::view_line(&view);
+        let changed = view_tx.send_if_modified(|current| {
             if **current != line {
                 *current = Arc::new(line);
                 true
@@ -1076,6 +1208,9 @@ pub async fn run(
                 false
             }
         });
+        if changed {
+            view_state_tx.send_replace(Arc::new(view));
+        }
     }
 
     tracing::info!("stopping");
@@ -1083,6 +1218,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = sync_task.await;
     let _ = control_task.await;
+    let _ = today_task.await;
     reader.stop();
     drop(shell);
     drop(store);

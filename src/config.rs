@@ -112,6 +112,40 @@ pub struct Config {
     pub sync: SyncConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub display: DisplayConfig,
+}
+
+/// `[display]`: how the touchscreen is driven. Read by `run` without `--headless`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayConfig {
+    /// `auto` (default): a window when a desktop or a compositor such as cage is there
+    /// (`WAYLAND_DISPLAY` or `DISPLAY` set), else full screen on the console through
+    /// DRM/KMS. `window` or `kms` force one. `SLINT_BACKEND` in the environment wins.
+    #[serde(default)]
+    pub backend: DisplayBackend,
+    /// `portrait` (1080x1920, default) or `landscape` (1920x1080): the window's size.
+    /// On the console the panel's own mode decides; `SLINT_KMS_ROTATION` turns it.
+    #[serde(default)]
+    pub orientation: Orientation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisplayBackend {
+    #[default]
+    Auto,
+    Window,
+    Kms,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Orientation {
+    #[default]
+    Portrait,
+    Landscape,
 }
 
 /// `[kiosk]`: where the daemon keeps its state and how the screen behaves.

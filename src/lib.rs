@@ -34,9 +34,9 @@
 //! - [`app`]: the daemon's wiring: tasks, channels, shutdown, systemd notification.
 //! - [`simulate`]: the headless simulation, a crowd of applicants through a whole kiosk.
 //!
-//! The touchscreen front end (Slint) renders the flow's view state and sends the same
-//! intents as the control channel; Slint is already a pinned dependency so that its
-//! feature set is built from the start.
+//! - [`ui`]: the touchscreen (Slint): glue between the pages in `ui/*.slint` and the
+//!   flow's view state; it sends the same intents as the control channel. Owns the
+//!   threads of a kiosk with a screen: the event loop on the main thread, tokio beside it.
 
 pub mod app;
 pub mod central_sim;
@@ -50,3 +50,4 @@ pub mod protocol;
 pub mod simulate;
 pub mod store;
 pub mod sync;
+pub mod ui;

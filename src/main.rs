@@ -141,13 +141,11 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Run { config, headless } => {
             let config = config::Config::load(&config)?;
             init_logging(config.log.level.as_str());
-            if !headless {
-                anyhow::bail!(
-                    "this version of apm-kiosk runs headless only: start it with --headless and drive it over the control channel ({})",
-                    app::control_socket_path(&config).display()
-                );
+            if headless {
+                runtime()?.block_on(app::run(config, terminated()))?;
+            } else {
+                apm_kiosk::ui::run(config, terminated())?;
             }
-            runtime()?.block_on(app::run(config, terminated()))?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Simulate(args) => {

@@ -1,0 +1,213 @@
+//! The touchscreen: the Slint front end of the same flow the control channel drives.
+//! The pages are in `ui/*.slint`; this module is glue only. [`adapter`] copies the flow's
+//! view into the screen and turns taps into intents; [`run`] owns the threads: the Slint
+//! event loop on the main thread, the daemon (tokio) on its own worker threads, and a
+//! task that wakes the event loop only when the view or the devices change, so that an
+//! idle kiosk draws nothing.
+//!
+//! The backend is chosen at run time: a window (winit; for development, and under a
+//! compositor such as cage) or full screen on DRM/KMS with libinput touch (the
+//! appliance), with the software renderer unless `SLINT_BACKEND` asks for another.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::NaiveDate;
+use slint::ComponentHandle;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::config::{Config, DisplayBackend, Orientation};
+use crate::flow::Intent;
+use crate::flow::view::View;
+
+pub mod adapter;
+
+slint::include_modules!();
+
+/// What the screens show beside the flow's view: the devices, and today's numbers at
+/// each office for the idle screen. Published by the daemon on a watch channel.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PanelState {
+    /// `ok`, `disconnected` or `sam_missing`.
+    pub reader: String,
+    /// The printer's state code (`ok`, `paper_out`, ...).
+    pub printer: String,
+    /// Today at the kiosk's offices (their zone's date), once known.
+    pub today_date: Option<NaiveDate>,
+    pub today: Vec<OfficeToday>,
+}
+
+/// Free numbers this kiosk holds for today at one office.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfficeToday {
+    pub office_name: String,
+    pub regular_left: u32,
+    pub priority_left: u32,
+}
+
+/// What the daemon hands the screen once it runs: where to send intents and where to
+/// watch the view and the devices.
+#[derive(Debug, Clone)]
+pub struct UiLink {
+    pub intents: mpsc::Sender<Intent>,
+    pub view: watch::Receiver<Arc<View>>,
+    pub panel: watch::Receiver<Arc<PanelState>>,
+}
+
+/// Wires the window's callbacks: taps become intents sent to the daemon.
+pub fn connect(ui: &KioskWindow, intents: mpsc::Sender<Intent>) {
+    let flow = ui.global::<Flow>();
+    flow.on_intent(move |name, a, b| match adapter::intent(&name, &a, &b) {
+        Some(intent) => {
+            // The flow's queue holds 64 intents; a full queue means the daemon is stuck,
+            // and a tap lost then is better than a frozen screen.
+            if let Err(e) = intents.try_send(intent) {
+                tracing::warn!(intent = name.as_str(), error = %e, "tap not delivered to the flow");
+            }
+        }
+        None => tracing::error!(
+            intent = name.as_str(),
+            "the screen sent an intent the flow does not know"
+        ),
+    });
+    flow.on_drop_last(|s| adapter::drop_last(&s).into());
+    flow.on_group_digits(|s| adapter::group_digits(&s).into());
+}
+
+/// Shows the latest view and panel state if either changed since the last call. The
+/// event loop's wake-ups call this; tests call it directly.
+pub fn pump(ui: &KioskWindow, link: &mut UiLink) -> bool {
+    let view_changed = link.view.has_changed().unwrap_or(false);
+    let panel_changed = link.panel.has_changed().unwrap_or(false);
+    if !view_changed && !panel_changed {
+        return false;
+    }
+    let view = link.view.borrow_and_update().clone();
+    let panel = link.panel.borrow_and_update().clone();
+    adapter::apply(ui, &view, &panel);
+    true
+}
+
+/// The backend name for Slint, from the config and the environment.
+fn backend_name(choice: DisplayBackend) -> Option<String> {
+    if std::env::var_os("SLINT_BACKEND").is_some() {
+        return None;
+    }
+    let desktop =
+        std::env::var_os("WAYLAND_DISPLAY").is_some() || std::env::var_os("DISPLAY").is_some();
+    Some(
+        match (choice, desktop) {
+            (DisplayBackend::Window, _) | (DisplayBackend::Auto, true) => "winit-software",
+            (DisplayBackend::Kms, _) | (DisplayBackend::Auto, false) => "linuxkms-software",
+        }
+        .to_owned(),
+    )
+}
+
+/// The window's size in logical pixels.
+pub fn window_size(orientation: Orientation) -> slint::LogicalSize {
+    match orientation {
+        Orientation::Portrait => slint::LogicalSize::new(1080.0, 1920.0),
+        Orientation::Landscape => slint::LogicalSize::new(1920.0, 1080.0),
+    }
+}
+
+/// Runs the kiosk with its touchscreen until SIGTERM, or until the window is closed.
+/// Must be called on the main thread.
+pub fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with(config, shutdown, |_| {})
+}
+
+/// [`run`], calling `shown` on the event loop's thread once the window is up: the
+/// desktop test drives the window from there with synthetic taps.
+pub fn run_with(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    shown: impl FnOnce(&KioskWindow),
+) -> anyhow::Result<()> {
+    let mut selector = slint::BackendSelector::new();
+    if let Some(name) = backend_name(config.display.backend) {
+        selector = selector.backend_name(name);
+    }
+    selector
+        .select()
+        .context("no display: set [display] backend, or SLINT_BACKEND (a window needs DISPLAY or WAYLAND_DISPLAY; the console needs /dev/dri and /dev/input access)")?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("apm-kiosk-rt")
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+
+    let (link_tx, link_rx) = oneshot::channel();
+    let (closed_tx, closed_rx) = oneshot::channel::<()>();
+    let orientation = config.display.orientation;
+    let daemon = runtime.spawn(async move {
+        let stop = async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = closed_rx => {}
+            }
+        };
+        let result = crate::app::run_with_ui(config, stop, Some(link_tx)).await;
+        // However the daemon ended, the screen goes with it.
+        let _ = slint::invoke_from_event_loop(|| {
+            let _ = slint::quit_event_loop();
+        });
+        result
+    });
+
+    let link = match runtime.block_on(link_rx) {
+        Ok(link) => link,
+        Err(_) => {
+            // The daemon stopped before it was ready: its error says why.
+            return match runtime.block_on(daemon) {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(anyhow::anyhow!("the daemon task failed: {e}")),
+            };
+        }
+    };
+
+    let ui = KioskWindow::new().context("cannot create the kiosk window")?;
+    ui.window().set_size(window_size(orientation));
+    connect(&ui, link.intents.clone());
+    let (view, panel) = (link.view.borrow().clone(), link.panel.borrow().clone());
+    adapter::apply(&ui, &view, &panel);
+
+    // Wake the event loop when something changed; the loop sleeps otherwise.
+    let weak = ui.as_weak();
+    let mut watcher = link;
+    runtime.spawn(async move {
+        loop {
+            tokio::select! {
+                r = watcher.view.changed() => if r.is_err() { break },
+                r = watcher.panel.changed() => if r.is_err() { break },
+            }
+            let view = watcher.view.borrow_and_update().clone();
+            let panel = watcher.panel.borrow_and_update().clone();
+            if weak
+                .upgrade_in_event_loop(move |ui| adapter::apply(&ui, &view, &panel))
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+
+    ui.show().context("cannot show the kiosk window")?;
+    shown(&ui);
+    let shown = slint::run_event_loop();
+    drop(ui);
+    let _ = closed_tx.send(());
+    let result = runtime.block_on(daemon);
+    shown.context("the display failed")?;
+    match result {
+        Ok(r) => r,
+        Err(e) => Err(anyhow::anyhow!("the daemon task failed: {e}")),
+    }
+}
