@@ -1,0 +1,417 @@
+//! Every screen of the flow, in both languages and both orientations, rendered headless
+//! by the software renderer to `target/ui-screens/<orientation>/<language>/NN-name.png`.
+//! The states come from the pure flow stepped through a family's visit (no daemon), so
+//! the pictures are the same on every machine. The test also checks what a person
+//! needs: every control is a touch target at least 104 px high and wide, and every
+//! string on screen is in the screen's language.
+
+mod ui_support;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use apm_kiosk::domain::calendar::{Office, Session, Zone};
+use apm_kiosk::domain::{ApplicationType, Language, PassportType, QueueKind, QueueNumber};
+use apm_kiosk::flow::{
+    self, Availability, Booked, BookedTicket, CardFields, CardProblem, Event, HoldSource, Intent,
+    Kiosk, PrintFailure, SlotCount, Timeouts,
+};
+use apm_kiosk::simulate::crowd::Person;
+use apm_kiosk::ui::{KioskWindow, OfficeToday, PanelState, adapter};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
+use i_slint_backend_testing::{AccessibleRole, ElementHandle, ElementRoot as _};
+
+fn now() -> DateTime<Utc> {
+    // Monday 23 November 2026, 09:00 in Karimun (WIB).
+    Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0)
+        .single()
+        .expect("valid instant")
+}
+
+fn office(id: &str, name: &str, zone: Zone) -> Office {
+    let t = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or_default();
+    let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap_or_default();
+    Office {
+        id: id.into(),
+        name: name.into(),
+        province_code: "21".into(),
+        zone,
+        working_days: vec![1, 2, 3, 4, 5],
+        sessions: vec![
+            Session {
+                id: "S1".into(),
+                start: t(8),
+                end: t(10),
+            },
+            Session {
+                id: "S2".into(),
+                start: t(10),
+                end: t(12),
+            },
+            Session {
+                id: "S3".into(),
+                start: t(13),
+                end: t(15),
+            },
+        ],
+        booking_window_days: 30,
+        closed_dates: [d(12, 25), d(12, 26)].into_iter().collect::<BTreeSet<_>>(),
+    }
+}
+
+fn offices() -> Vec<Office> {
+    vec![
+        office(
+            "KRM",
+            "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun",
+            Zone::Wib,
+        ),
+        office("BTM", "Kantor Imigrasi Kelas I Khusus TPI Batam", Zone::Wib),
+        office("MKS", "Kantor Imigrasi Kelas I TPI Makassar", Zone::Wita),
+    ]
+}
+
+/// Numbers for every working day of the window but the third, which shows as full.
+fn availability(office: &Office) -> Availability {
+    let mut slots = Vec::new();
+    let dates = office.bookable_dates(now());
+    for (i, date) in dates.iter().enumerate() {
+        if i == 2 {
+            continue;
+        }
+        for (j, s) in office.sessions.iter().enumerate() {
+            slots.push(SlotCount {
+                date: *date,
+                session_id: s.id.clone(),
+                regular: if j == 2 { 1 } else { 14 - j as u32 * 3 },
+                priority: 4,
+            });
+        }
+    }
+    Availability {
+        office_id: office.id.clone(),
+        slots,
+    }
+}
+
+fn card(p: &Person) -> CardFields {
+    CardFields {
+        nik: p.nik.clone(),
+        name: p.name.clone(),
+        birth_place: Some(p.birth_place.clone()),
+        birth_date: p.birth_date.format("%Y-%m-%d").to_string(),
+        sex: p.sex.code().to_owned(),
+        address: Some(p.address.clone()),
+    }
+}
+
+fn panel() -> PanelState {
+    PanelState {
+        reader: "ok".into(),
+        printer: "ok".into(),
+        today_date: Some(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap_or_default()),
+        today: vec![
+            OfficeToday {
+                office_name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
+                regular_left: 12,
+                priority_left: 4,
+            },
+            OfficeToday {
+                office_name: "Kantor Imigrasi Kelas I Khusus TPI Batam".into(),
+                regular_left: 0,
+                priority_left: 0,
+            },
+        ],
+    }
+}
+
+/// One picture: a name and the flow state it shows.
+struct Shot {
+    name: String,
+    state: Kiosk,
+    at: DateTime<Utc>,
+    panel: PanelState,
+}
+
+/// Walks the pure flow through a family of three and collects a state per screen,
+/// with the error screens and the overlays beside the path.
+fn shots(language: Language) -> Vec<Shot> {
+    let at = now();
+    let (lead, second, child) = ui_support::family(at.date_naive());
+    let mut k = Kiosk::new(language, Timeouts::default(), at);
+    let mut out: Vec<Shot> = Vec::new();
+    let mut snap = |name: &str, k: &Kiosk, panel: PanelState| {
+        out.push(Shot {
+            name: format!("{:02}-{name}", out.len() + 1),
+            state: k.clone(),
+            at,
+            panel,
+        })
+    };
+    let step = |k: &mut Kiosk, e: Event| {
+        flow::step(k, e, at);
+    };
+    let intent = |k: &mut Kiosk, i: Intent| {
+        flow::step(k, Event::Intent(i), at);
+    };
+
+    step(&mut k, Event::CatalogChanged(offices()));
+    snap("idle", &k, panel());
+    intent(&mut k, Intent::Start);
+    snap("card", &k, panel());
+    step(&mut k, Event::CardFailed(CardProblem::NotEktp));
+    snap("card-not-ektp", &k, panel());
+    step(&mut k, Event::CardFailed(CardProblem::NotStill));
+    step(&mut k, Event::CardFailed(CardProblem::ReadFailed));
+    snap("card-keypad-offered", &k, panel());
+    let mut unplugged = panel();
+    unplugged.reader = "disconnected".into();
+    snap("card-reader-unplugged", &k, unplugged);
+    intent(&mut k, Intent::ManualEntry);
+    snap("keypad", &k, panel());
+    intent(
+        &mut k,
+        Intent::EnterNik {
+            nik: "2102011234560001".into(),
+            kk: None,
+        },
+    );
+    snap("keypad-error", &k, panel());
+    intent(&mut k, Intent::Back);
+    step(&mut k, Event::CardRead(card(&lead)));
+    snap("confirm", &k, panel());
+    intent(&mut k, Intent::ConfirmIdentity);
+    snap("checking", &k, panel());
+    step(&mut k, Event::Checked(Ok(())));
+    snap("details", &k, panel());
+    intent(
+        &mut k,
+        Intent::ChooseApplicationType {
+            application_type: ApplicationType::New,
+        },
+    );
+    intent(
+        &mut k,
+        Intent::ChoosePassportType {
+            passport_type: PassportType::Electronic,
+        },
+    );
+    snap("details-chosen", &k, panel());
+    intent(&mut k, Intent::ConfirmDetails);
+    // The second adult, by card.
+    intent(&mut k, Intent::AddMemberByCard);
+    step(&mut k, Event::CardRead(card(&second)));
+    intent(&mut k, Intent::ConfirmIdentity);
+    step(&mut k, Event::Checked(Ok(())));
+    intent(
+        &mut k,
+        Intent::ChooseApplicationType {
+            application_type: ApplicationType::Replacement,
+        },
+    );
+    intent(
+        &mut k,
+        Intent::ChoosePassportType {
+            passport_type: PassportType::Regular48,
+        },
+    );
+    intent(&mut k, Intent::ConfirmDetails);
+    // The child, by NIK and KK.
+    intent(&mut k, Intent::AddChild);
+    snap("keypad-child", &k, panel());
+    intent(
+        &mut k,
+        Intent::EnterNik {
+            nik: child.nik.clone(),
+            kk: Some(child.kk.clone()),
+        },
+    );
+    snap("confirm-child", &k, panel());
+    intent(&mut k, Intent::ConfirmIdentity);
+    step(&mut k, Event::Checked(Ok(())));
+    intent(
+        &mut k,
+        Intent::ChooseApplicationType {
+            application_type: ApplicationType::New,
+        },
+    );
+    intent(
+        &mut k,
+        Intent::ChoosePassportType {
+            passport_type: PassportType::Regular48,
+        },
+    );
+    intent(&mut k, Intent::ConfirmDetails);
+    snap("members", &k, panel());
+    // A refusal on the way: the second adult's card again.
+    let mut refused = k.clone();
+    intent(&mut refused, Intent::AddMemberByCard);
+    step(&mut refused, Event::CardRead(card(&lead)));
+    intent(&mut refused, Intent::ConfirmIdentity);
+    step(
+        &mut refused,
+        Event::Checked(Err(
+            apm_kiosk::domain::rules::RuleViolation::ActiveBooking {
+                visit_date: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap_or_default(),
+            },
+        )),
+    );
+    snap("problem-active-booking", &refused, panel());
+
+    intent(&mut k, Intent::FinishMembers);
+    snap("office", &k, panel());
+    intent(
+        &mut k,
+        Intent::ChooseOffice {
+            office_id: "KRM".into(),
+        },
+    );
+    snap("loading", &k, panel());
+    let krm = offices().remove(0);
+    step(&mut k, Event::AvailabilityLoaded(availability(&krm)));
+    snap("date", &k, panel());
+    let dates = krm.bookable_dates(at);
+    let mut full = k.clone();
+    intent(&mut full, Intent::ChooseDate { date: dates[2] });
+    snap("date-full", &full, panel());
+    intent(&mut k, Intent::ChooseDate { date: dates[1] });
+    snap("session", &k, panel());
+    intent(
+        &mut k,
+        Intent::ChooseSession {
+            session_id: "S1".into(),
+        },
+    );
+    snap("review", &k, panel());
+    // The inactivity warning, over the review.
+    let mut idle = k.clone();
+    flow::step(&mut idle, Event::Tick, at + TimeDelta::seconds(61));
+    let later = at + TimeDelta::seconds(66);
+    let view_at = later;
+    out.push(Shot {
+        name: format!("{:02}-inactivity-warning", out.len() + 1),
+        state: idle,
+        at: view_at,
+        panel: panel(),
+    });
+    let mut snap = |name: &str, k: &Kiosk, panel: PanelState| {
+        out.push(Shot {
+            name: format!("{:02}-{name}", out.len() + 1),
+            state: k.clone(),
+            at,
+            panel,
+        })
+    };
+    intent(&mut k, Intent::ConfirmBooking);
+    snap("saving", &k, panel());
+    let tickets: Vec<BookedTicket> = k
+        .members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| BookedTicket {
+            registration_id: format!("r{i}"),
+            queue_number: QueueNumber {
+                kind: m.kind(),
+                number: if m.kind() == QueueKind::Priority {
+                    3 + i as u32
+                } else {
+                    21 + i as u32
+                },
+            },
+            masked_nik: m.applicant.nik.masked(),
+            name: m.applicant.name.clone(),
+        })
+        .collect();
+    step(
+        &mut k,
+        Event::Committed(Ok(Booked {
+            group_id: "g1".into(),
+            booking_code: "K7Q-4M2".into(),
+            office_id: "KRM".into(),
+            date: dates[1],
+            session_id: "S1".into(),
+            tickets,
+        })),
+    );
+    snap("printing", &k, panel());
+    let mut paper = k.clone();
+    step(&mut paper, Event::Printed(Err(PrintFailure::PaperOut)));
+    snap("problem-paper-out", &paper, panel());
+    step(&mut k, Event::Printed(Ok(())));
+    snap("done", &k, panel());
+
+    let mut out_of_service = Kiosk::new(language, Timeouts::default(), at);
+    step(&mut out_of_service, Event::CatalogChanged(offices()));
+    step(
+        &mut out_of_service,
+        Event::ServiceChanged {
+            source: HoldSource::Sync,
+            reason: Some("sync_overdue".into()),
+        },
+    );
+    snap("out-of-service", &out_of_service, panel());
+    out
+}
+
+fn out_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .map(|p| p.join("ui-screens"))
+        .unwrap_or_else(|| PathBuf::from("target/ui-screens"))
+}
+
+/// Every control a person can tap, with its size.
+fn controls(ui: &KioskWindow) -> Vec<(String, f32, f32)> {
+    ui.root_element()
+        .query_descendants()
+        .match_accessible_role(AccessibleRole::Button)
+        .find_all()
+        .into_iter()
+        .filter(|e: &ElementHandle| e.computed_opacity() > 0.0 && e.size().width > 0.0)
+        .map(|e| {
+            let s = e.size();
+            (
+                e.accessible_label()
+                    .map(|l| l.to_string())
+                    .unwrap_or_default(),
+                s.width,
+                s.height,
+            )
+        })
+        .collect()
+}
+
+fn render_all(orientation: &str, width: f32, height: f32) {
+    ui_support::init();
+    let ui = ui_support::window(width, height);
+    for language in [Language::Id, Language::En] {
+        let lang = if language == Language::Id { "id" } else { "en" };
+        for shot in shots(language) {
+            let view = flow::view::view(&shot.state, shot.at);
+            adapter::apply(&ui, &view, &shot.panel);
+            let path = out_dir()
+                .join(orientation)
+                .join(lang)
+                .join(format!("{}.png", shot.name));
+            ui_support::screenshot(&ui, &path);
+            for (label, w, h) in controls(&ui) {
+                let min_w = 104.0;
+                assert!(
+                    h >= 104.0 && w >= min_w,
+                    "{orientation} {lang} {}: {label:?} is {w}x{h}",
+                    shot.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_screen_portrait() {
+    render_all("portrait", 1080.0, 1920.0);
+}
+
+#[test]
+fn every_screen_landscape() {
+    render_all("landscape", 1920.0, 1080.0);
+}

@@ -1,0 +1,130 @@
+//! What the touchscreen tests share: a headless Slint platform per test thread (the
+//! testing backend with the software renderer, on mock time), taps on elements found by
+//! their accessible labels, screenshots to PNG, and invented applicants.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use apm_kiosk::simulate::crowd::{Crowd, Entry, Person};
+use apm_kiosk::ui::KioskWindow;
+use chrono::NaiveDate;
+use i_slint_backend_testing::{ElementHandle, TestingBackend, TestingBackendOptions};
+use slint::ComponentHandle;
+use slint::platform::PointerEventButton;
+
+/// Installs the headless platform on this thread: each test thread has its own.
+pub fn init() {
+    slint::platform::set_platform(Box::new(TestingBackend::new(TestingBackendOptions {
+        mock_time: true,
+        threading: false,
+        renderer_name: Some("software".into()),
+    })))
+    .expect("no platform yet on this test thread");
+}
+
+/// A kiosk window at a panel's size, shown.
+pub fn window(width: f32, height: f32) -> KioskWindow {
+    let ui = KioskWindow::new().expect("the window builds");
+    ui.window().set_size(slint::LogicalSize::new(width, height));
+    ui.show().expect("the window shows");
+    ui
+}
+
+/// The element with this accessible label that a person could tap now: exactly one
+/// visible, enabled element must carry it.
+pub fn find(ui: &KioskWindow, label: &str) -> ElementHandle {
+    let mut found: Vec<ElementHandle> = ElementHandle::find_by_accessible_label(ui, label)
+        .filter(|e| e.is_valid() && e.computed_opacity() > 0.0 && e.size().width > 0.0)
+        .collect();
+    // A button's text is labelled like the button: the button is what is tapped.
+    if found.len() > 1 {
+        found.retain(|e| {
+            matches!(
+                e.accessible_role(),
+                Some(i_slint_backend_testing::AccessibleRole::Button)
+            )
+        });
+    }
+    match found.len() {
+        1 => found.into_iter().next().expect("one element"),
+        0 => panic!(
+            "nothing labelled {label:?} on screen {:?}",
+            ui.global::<apm_kiosk::ui::Flow>().get_screen()
+        ),
+        n => panic!("{n} elements labelled {label:?}"),
+    }
+}
+
+/// A tap at the middle of the element labelled `label`.
+pub fn tap(ui: &KioskWindow, label: &str) {
+    let e = find(ui, label);
+    assert_ne!(
+        e.accessible_enabled(),
+        Some(false),
+        "{label:?} is disabled on {:?}",
+        ui.global::<apm_kiosk::ui::Flow>().get_screen()
+    );
+    e.mock_single_click(PointerEventButton::Left);
+}
+
+/// Whether an element with this label is on screen.
+pub fn shows(ui: &KioskWindow, label: &str) -> bool {
+    ElementHandle::find_by_accessible_label(ui, label)
+        .any(|e| e.is_valid() && e.computed_opacity() > 0.0 && e.size().width > 0.0)
+}
+
+/// Types digits on the keypad.
+pub fn type_digits(ui: &KioskWindow, digits: &str) {
+    for d in digits.chars() {
+        tap(ui, &d.to_string());
+    }
+}
+
+/// Renders the window and writes it as a PNG.
+pub fn screenshot(ui: &KioskWindow, path: &Path) {
+    // Let animations reach a steady frame.
+    i_slint_backend_testing::mock_elapsed_time(std::time::Duration::from_millis(600));
+    let shot = ui
+        .window()
+        .take_snapshot()
+        .expect("the software renderer draws");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("screenshot directory");
+    }
+    let file = std::fs::File::create(path).expect("screenshot file");
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), shot.width(), shot.height());
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::Fast);
+    let mut w = enc.write_header().expect("png header");
+    w.write_image_data(shot.as_bytes()).expect("png data");
+}
+
+/// A family from the invented crowd: a lead and a second adult with their own KTP, and a
+/// child entered by NIK and KK.
+pub fn family(today: NaiveDate) -> (Person, Person, Person) {
+    let mut crowd = Crowd::new(11, today);
+    let visits = crowd.visits(200);
+    let mut cards = Vec::new();
+    let mut child = None;
+    for v in &visits {
+        for e in std::iter::once(&v.lead).chain(v.members.iter()) {
+            match e {
+                Entry::Card {
+                    person,
+                    failures: 0,
+                } if cards.len() < 2 => cards.push(person.clone()),
+                Entry::Child { person } if child.is_none() => child = Some(person.clone()),
+                _ => {}
+            }
+        }
+    }
+    let child = child.expect("the crowd has a child without a KTP");
+    let mut cards = cards.into_iter();
+    (
+        cards.next().expect("a lead"),
+        cards.next().expect("a second adult"),
+        child,
+    )
+}

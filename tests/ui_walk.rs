@@ -1,0 +1,345 @@
+//! The touchscreen on the real daemon: the kiosk runs on a rig (simulated reader and
+//! printer on pseudo-terminals, the central simulator on loopback), the window runs
+//! headless on this thread, and a person taps elements found by their accessible
+//! labels, as a screen reader would name them, in Bahasa Indonesia unless they switch.
+//!
+//! Walked: a family of three booking (two KTPs and a child by NIK and KK), the
+//! inactivity timeout wiping a session, a cancel, and a card that cannot be read.
+
+mod ui_support;
+
+use std::time::{Duration, Instant};
+
+use apm_kiosk::app;
+use apm_kiosk::simulate::card_of;
+use apm_kiosk::simulate::rig::{Rig, RigOptions};
+use apm_kiosk::ui::{self, Flow, KioskWindow, UiLink};
+use chrono::Utc;
+use slint::{ComponentHandle, Model as _};
+use tokio::sync::oneshot;
+use ui_support::{find, shows, tap, type_digits};
+
+/// A daemon on a rig, and the window showing it.
+struct Kiosk {
+    rt: tokio::runtime::Runtime,
+    rig: Rig,
+    ui: KioskWindow,
+    link: UiLink,
+    stop: Option<oneshot::Sender<()>>,
+    daemon: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Kiosk {
+    fn start(opts: RigOptions) -> Kiosk {
+        ui_support::init();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let today = Utc::now()
+            .with_timezone(&apm_kiosk::domain::calendar::Zone::Wib.offset())
+            .date_naive();
+        let rig = rt
+            .block_on(Rig::start(dir.path(), opts, today))
+            .expect("rig starts");
+        let (link_tx, link_rx) = oneshot::channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let daemon = rt.spawn(app::run_with_ui(
+            rig.config.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+            Some(link_tx),
+        ));
+        let link = rt
+            .block_on(link_rx)
+            .expect("the daemon hands over the screen");
+        let ui = ui_support::window(1080.0, 1920.0);
+        ui::connect(&ui, link.intents.clone());
+        let mut k = Kiosk {
+            rt,
+            rig,
+            ui,
+            link,
+            stop: Some(stop),
+            daemon: Some(daemon),
+            _dir: dir,
+        };
+        k.refresh();
+        k.wait_for_numbers();
+        k
+    }
+
+    /// Shows whatever the daemon published since the last look.
+    fn refresh(&mut self) {
+        let (view, panel) = (
+            self.link.view.borrow_and_update().clone(),
+            self.link.panel.borrow_and_update().clone(),
+        );
+        ui::adapter::apply(&self.ui, &view, &panel);
+    }
+
+    fn screen(&self) -> String {
+        self.ui.global::<Flow>().get_screen().to_string()
+    }
+
+    /// Lets the daemon work until `done` holds, showing each view as it comes.
+    fn until(&mut self, what: &str, mut done: impl FnMut(&Kiosk) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            ui::pump(&self.ui, &mut self.link);
+            if done(self) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited 40 s for {what}; the screen is {:?}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn wait_screen(&mut self, screen: &str) {
+        self.until(screen, |k| k.screen() == screen);
+    }
+
+    /// Until the kiosk holds queue numbers: the first sync after enrollment.
+    fn wait_for_numbers(&mut self) {
+        let socket = app::control_socket_path(&self.rig.config);
+        self.rt.block_on(async {
+            let mut client = apm_kiosk::control::Client::connect(&socket, Duration::from_secs(10))
+                .await
+                .expect("control socket");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let s = client
+                    .command(apm_kiosk::control::Command::Status, Duration::from_secs(5))
+                    .await
+                    .expect("status");
+                if s["store"]["held_free"].as_u64().unwrap_or(0) > 0 {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "no numbers from the simulator");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+
+    /// Taps, then waits for the screen the tap leads to.
+    fn tap_to(&mut self, label: &str, screen: &str) {
+        tap(&self.ui, label);
+        self.wait_screen(screen);
+    }
+}
+
+impl Drop for Kiosk {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(daemon) = self.daemon.take() {
+            let _ = self.rt.block_on(daemon);
+        }
+    }
+}
+
+fn person_card(k: &Kiosk, p: &apm_kiosk::simulate::crowd::Person) {
+    k.rig.reader.present_card(card_of(p));
+}
+
+/// One applicant's details: application type and passport type, then on.
+fn details(k: &mut Kiosk, application: &str, passport: &str) {
+    k.wait_screen("details");
+    tap(&k.ui, application);
+    tap(&k.ui, passport);
+    k.until("details chosen", |k| {
+        k.ui.global::<Flow>().get_can_confirm_details()
+    });
+    k.tap_to("Lanjut", "members");
+}
+
+#[test]
+fn a_family_of_three_books_by_touch_and_takes_three_tickets() {
+    let mut k = Kiosk::start(RigOptions::default());
+    let (lead, second, child) = ui_support::family(Utc::now().date_naive());
+
+    k.wait_screen("idle");
+    k.tap_to("Mulai", "read_card");
+    assert!(shows(&k.ui, "Pembaca kartu siap"), "the reader is ready");
+    person_card(&k, &lead);
+    k.wait_screen("confirm_identity");
+    k.rig.reader.remove_card();
+    assert!(shows(&k.ui, "Apakah ini Anda?"));
+    k.tap_to("Ya, data ini benar", "details");
+    details(&mut k, "Paspor baru", "Paspor elektronik");
+
+    // The second adult lays their own KTP.
+    k.tap_to("Tambah anggota keluarga", "read_card");
+    person_card(&k, &second);
+    k.wait_screen("confirm_identity");
+    k.rig.reader.remove_card();
+    k.tap_to("Ya, data ini benar", "details");
+    details(
+        &mut k,
+        "Penggantian paspor habis berlaku atau penuh",
+        "Paspor biasa 48 halaman",
+    );
+
+    // The child: NIK and KK on the keypad; the NIK field hands over to the KK by itself.
+    k.tap_to("Tambah anak", "manual_nik");
+    type_digits(&k.ui, &child.nik);
+    type_digits(&k.ui, &child.kk);
+    assert_eq!(
+        find(&k.ui, "Nomor KK").accessible_value().as_deref(),
+        Some(child.kk.as_str())
+    );
+    k.tap_to("Lanjut", "confirm_identity");
+    k.tap_to("Ya, data ini benar", "details");
+    details(&mut k, "Paspor baru", "Paspor biasa 48 halaman");
+    assert_eq!(k.ui.global::<Flow>().get_members().iter().count(), 3);
+
+    k.tap_to("Lanjut dengan 3 pemohon", "office");
+    tap(&k.ui, "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun");
+    k.wait_screen("date");
+    // The first open day in the calendar.
+    let day =
+        k.ui.global::<Flow>()
+            .get_days()
+            .iter()
+            .find(|d| d.status == "open")
+            .expect("an open day");
+    k.tap_to(&day.label, "session");
+    let session =
+        k.ui.global::<Flow>()
+            .get_sessions()
+            .iter()
+            .find(|s| s.bookable)
+            .expect("a session with room");
+    k.tap_to(&session.label, "review");
+    tap(&k.ui, "Konfirmasi dan cetak tiket");
+    k.until("the tickets", |k| k.screen() == "done");
+    let tickets = k.ui.global::<Flow>().get_tickets();
+    assert_eq!(tickets.iter().count(), 3, "one ticket each");
+    assert!(shows(&k.ui, "Ambil 3 tiket Anda"));
+    let printed = Instant::now();
+    while k.rig.printer.tickets().len() < 3 && printed.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(k.rig.printer.tickets().len(), 3, "three tickets printed");
+    k.tap_to("Selesai", "idle");
+    assert!(
+        k.ui.global::<Flow>().get_members().iter().count() == 0,
+        "nothing of the family is left on screen"
+    );
+}
+
+#[test]
+fn a_walk_away_is_warned_then_wiped() {
+    let mut k = Kiosk::start(RigOptions {
+        inactivity_warning_s: 10,
+        inactivity_reset_s: 5,
+        ..RigOptions::default()
+    });
+    let (lead, _, _) = ui_support::family(Utc::now().date_naive());
+    k.wait_screen("idle");
+    // Someone who reads English, and needs large text.
+    tap(&k.ui, "English");
+    k.until("English", |k| k.ui.global::<Flow>().get_language() == "en");
+    tap(&k.ui, "Large text");
+    assert!(k.ui.global::<ui::Theme>().get_large_text());
+    k.tap_to("Start", "read_card");
+    person_card(&k, &lead);
+    k.wait_screen("confirm_identity");
+    k.rig.reader.remove_card();
+    assert!(shows(&k.ui, "Is this you?"));
+    // They walk away: the warning comes with its countdown...
+    k.until("the warning", |k| {
+        k.ui.global::<Flow>().get_warning_seconds() >= 0
+    });
+    assert!(shows(&k.ui, "I am still here"));
+    let first = k.ui.global::<Flow>().get_warning_seconds();
+    k.until("the countdown", |k| {
+        let s = k.ui.global::<Flow>().get_warning_seconds();
+        s >= 0 && s < first
+    });
+    // ...and then the screen is wiped: idle, Bahasa Indonesia, plain text, no name.
+    k.wait_screen("idle");
+    let flow = k.ui.global::<Flow>();
+    assert_eq!(flow.get_language(), "id");
+    assert!(!flow.get_has_applicant());
+    assert_eq!(flow.get_applicant().name, "");
+    assert!(!k.ui.global::<ui::Theme>().get_large_text());
+    assert!(shows(&k.ui, "Mulai"));
+}
+
+#[test]
+fn the_warning_is_answered_and_cancel_wipes_everything() {
+    let mut k = Kiosk::start(RigOptions {
+        inactivity_warning_s: 10,
+        inactivity_reset_s: 30,
+        ..RigOptions::default()
+    });
+    let (lead, _, _) = ui_support::family(Utc::now().date_naive());
+    k.wait_screen("idle");
+    k.tap_to("Mulai", "read_card");
+    person_card(&k, &lead);
+    k.wait_screen("confirm_identity");
+    k.rig.reader.remove_card();
+    k.until("the warning", |k| {
+        k.ui.global::<Flow>().get_warning_seconds() >= 0
+    });
+    tap(&k.ui, "Saya masih di sini");
+    k.until("the warning gone", |k| {
+        k.ui.global::<Flow>().get_warning_seconds() < 0
+    });
+    assert_eq!(k.screen(), "confirm_identity", "the session goes on");
+    k.tap_to("Ya, data ini benar", "details");
+    k.tap_to("Batal", "idle");
+    assert!(!k.ui.global::<Flow>().get_has_applicant());
+}
+
+#[test]
+fn a_card_that_cannot_be_read_offers_the_keypad() {
+    let mut k = Kiosk::start(RigOptions::default());
+    k.wait_screen("idle");
+    k.tap_to("Mulai", "read_card");
+    let code = apm_kiosk::protocol::reader::ReadErrorCode::NotEktp;
+    k.rig.reader.present_error(code);
+    k.until("the card problem", |k| {
+        k.ui.global::<Flow>().get_card_problem() == "not_ektp"
+    });
+    assert!(shows(
+        &k.ui,
+        "Kartu ini bukan KTP elektronik. Gunakan e-KTP Anda, atau hubungi petugas."
+    ));
+    k.rig.reader.remove_card();
+    for _ in 0..2 {
+        let before = k.link.view.borrow().clone();
+        k.rig
+            .reader
+            .present_error(apm_kiosk::protocol::reader::ReadErrorCode::TimedOut);
+        k.until("another failed read", |k| **k.link.view.borrow() != *before);
+        k.rig.reader.remove_card();
+    }
+    k.until("the keypad offered", |k| {
+        k.ui.global::<Flow>().get_can_manual_entry()
+    });
+    k.tap_to("Ketik NIK saja", "manual_nik");
+    // A NIK whose date digits are no date: the flow says which digits are wrong.
+    type_digits(&k.ui, "2102011234560001");
+    tap(&k.ui, "Lanjut");
+    k.until("the refusal", |k| {
+        k.ui.global::<Flow>().get_entry_problem() == "nik_invalid"
+    });
+    assert!(shows(
+        &k.ui,
+        "Periksa NIK: digit ke-7 sampai ke-12 bukan tanggal yang benar."
+    ));
+    // Back from the lead's keypad starts over: nothing typed is kept.
+    k.tap_to("Kembali", "idle");
+    assert!(!k.ui.global::<Flow>().get_has_applicant());
+}
