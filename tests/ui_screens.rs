@@ -17,9 +17,10 @@ use apm_kiosk::flow::{
     Kiosk, PrintFailure, SlotCount, Timeouts,
 };
 use apm_kiosk::simulate::crowd::Person;
-use apm_kiosk::ui::{KioskWindow, OfficeToday, PanelState, adapter};
+use apm_kiosk::ui::{KioskWindow, OfficeToday, PanelState, Theme, adapter};
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 use i_slint_backend_testing::{AccessibleRole, ElementHandle, ElementRoot as _};
+use slint::ComponentHandle;
 
 fn now() -> DateTime<Utc> {
     // Monday 23 November 2026, 09:00 in Karimun (WIB).
@@ -394,15 +395,41 @@ fn render_all(orientation: &str, width: f32, height: f32) {
                 .join(lang)
                 .join(format!("{}.png", shot.name));
             ui_support::screenshot(&ui, &path);
-            for (label, w, h) in controls(&ui) {
-                let min_w = 104.0;
-                assert!(
-                    h >= 104.0 && w >= min_w,
-                    "{orientation} {lang} {}: {label:?} is {w}x{h}",
-                    shot.name
-                );
+            // The reading aids on the main screens: high contrast, large text, both.
+            if ["idle", "details-chosen", "members", "session", "done"]
+                .iter()
+                .any(|n| shot.name.ends_with(n))
+            {
+                let theme = ui.global::<Theme>();
+                for (aid, contrast, large) in [
+                    ("contrast", true, false),
+                    ("large", false, true),
+                    ("contrast-large", true, true),
+                ] {
+                    theme.set_high_contrast(contrast);
+                    theme.set_large_text(large);
+                    let path = out_dir()
+                        .join(orientation)
+                        .join(lang)
+                        .join(format!("{}-{aid}.png", shot.name));
+                    ui_support::screenshot(&ui, &path);
+                    check_targets(&ui, orientation, lang, &shot.name);
+                }
+                theme.set_high_contrast(false);
+                theme.set_large_text(false);
             }
+            check_targets(&ui, orientation, lang, &shot.name);
         }
+    }
+}
+
+/// Every control a person can tap is at least 104 px (15 mm) each way.
+fn check_targets(ui: &KioskWindow, orientation: &str, lang: &str, shot: &str) {
+    for (label, w, h) in controls(ui) {
+        assert!(
+            h >= 104.0 && w >= 104.0,
+            "{orientation} {lang} {shot}: {label:?} is {w}x{h}"
+        );
     }
 }
 
