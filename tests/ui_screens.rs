@@ -2,8 +2,9 @@
 //! by the software renderer to `target/ui-screens/<orientation>/<language>/NN-name.png`.
 //! The states come from the pure flow stepped through a family's visit (no daemon), so
 //! the pictures are the same on every machine. The test also checks what a person
-//! needs: every control is a touch target at least 104 px high and wide, and every
-//! string on screen is in the screen's language.
+//! needs: every control is a touch target at least 104 px high and wide.
+//! `APM_UPDATE_SCREENSHOTS=1` also writes the README's pictures, at half size, to
+//! `ui/screenshots/`.
 
 mod ui_support;
 
@@ -382,6 +383,68 @@ fn controls(ui: &KioskWindow) -> Vec<(String, f32, f32)> {
         .collect()
 }
 
+/// The pictures the README shows: (orientation, language, shot).
+const README_SHOTS: &[(&str, &str, &str)] = &[
+    ("portrait", "id", "01-idle"),
+    ("portrait", "id", "04-card-keypad-offered"),
+    ("portrait", "id", "08-confirm"),
+    ("portrait", "id", "14-members"),
+    ("portrait", "id", "18-date"),
+    ("portrait", "id", "20-session"),
+    ("portrait", "id", "22-inactivity-warning"),
+    ("portrait", "id", "26-done"),
+    ("portrait", "en", "11-details-chosen"),
+    ("portrait", "en", "25-problem-paper-out"),
+    ("portrait", "en", "01-idle-contrast-large"),
+    ("portrait", "id", "27-out-of-service"),
+    ("landscape", "en", "12-keypad-child"),
+    ("landscape", "id", "26-done"),
+];
+
+/// Halves a screenshot (2x2 box filter) for the README.
+fn half(path: &std::path::Path, to: &std::path::Path) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(path).expect("screenshot"),
+    ));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut buf = vec![0; reader.output_buffer_size().expect("png size")];
+    let info = reader.next_frame(&mut buf).expect("png data");
+    let (w, h) = (info.width as usize, info.height as usize);
+    let (hw, hh) = (w / 2, h / 2);
+    let mut out = vec![0u8; hw * hh * 3];
+    for y in 0..hh {
+        for x in 0..hw {
+            for c in 0..3 {
+                let px =
+                    |dx: usize, dy: usize| u32::from(buf[((2 * y + dy) * w + 2 * x + dx) * 4 + c]);
+                out[(y * hw + x) * 3 + c] = ((px(0, 0) + px(1, 0) + px(0, 1) + px(1, 1)) / 4) as u8;
+            }
+        }
+    }
+    let file = std::fs::File::create(to).expect("README picture");
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), hw as u32, hh as u32);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::High);
+    enc.write_header()
+        .expect("png header")
+        .write_image_data(&out)
+        .expect("png data");
+}
+
+fn update_readme_pictures(orientation: &str) {
+    if std::env::var_os("APM_UPDATE_SCREENSHOTS").is_none() {
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ui/screenshots");
+    std::fs::create_dir_all(&dir).expect("ui/screenshots");
+    for (o, lang, name) in README_SHOTS.iter().filter(|(o, _, _)| *o == orientation) {
+        let from = out_dir().join(o).join(lang).join(format!("{name}.png"));
+        let name = name.trim_start_matches(|c: char| c.is_ascii_digit() || c == '-');
+        half(&from, &dir.join(format!("{o}-{lang}-{name}.png")));
+    }
+}
+
 fn render_all(orientation: &str, width: f32, height: f32) {
     ui_support::init();
     let ui = ui_support::window(width, height);
@@ -436,9 +499,11 @@ fn check_targets(ui: &KioskWindow, orientation: &str, lang: &str, shot: &str) {
 #[test]
 fn every_screen_portrait() {
     render_all("portrait", 1080.0, 1920.0);
+    update_readme_pictures("portrait");
 }
 
 #[test]
 fn every_screen_landscape() {
     render_all("landscape", 1920.0, 1080.0);
+    update_readme_pictures("landscape");
 }
