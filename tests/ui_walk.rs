@@ -177,17 +177,26 @@ fn a_family_of_three_books_by_touch_and_takes_three_tickets() {
     k.tap_to("Ya, data ini benar", "details");
     details(&mut k, "Paspor baru", "Paspor elektronik");
 
-    // The second adult lays their own KTP.
-    k.tap_to("Tambah anggota keluarga", "read_card");
-    person_card(&k, &second);
-    k.wait_screen("confirm_identity");
-    k.rig.reader.remove_card();
-    k.tap_to("Ya, data ini benar", "details");
-    details(
-        &mut k,
-        "Penggantian paspor habis berlaku atau penuh",
-        "Paspor biasa 48 halaman",
-    );
+    // The second adult lays their own KTP; taken off the list by mistake, and added again.
+    for attempt in 0..2 {
+        k.tap_to("Tambah anggota keluarga", "read_card");
+        person_card(&k, &second);
+        k.wait_screen("confirm_identity");
+        k.rig.reader.remove_card();
+        k.tap_to("Ya, data ini benar", "details");
+        details(
+            &mut k,
+            "Penggantian paspor habis berlaku atau penuh",
+            "Paspor biasa 48 halaman",
+        );
+        assert_eq!(k.ui.global::<Flow>().get_members().iter().count(), 2);
+        if attempt == 0 {
+            tap(&k.ui, "Hapus pemohon 2");
+            k.until("the second adult removed", |k| {
+                k.ui.global::<Flow>().get_members().iter().count() == 1
+            });
+        }
+    }
 
     // The child: NIK and KK on the keypad; the NIK field hands over to the KK by itself.
     k.tap_to("Tambah anak", "manual_nik");

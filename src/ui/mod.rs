@@ -173,7 +173,9 @@ pub fn run_with(
         }
     };
 
-    let ui = KioskWindow::new().context("cannot create the kiosk window")?;
+    let ui = KioskWindow::new().context(
+        "cannot create the kiosk window: on the console the kiosk needs /dev/dri/card* (or /dev/fb0) and /dev/input/* (groups video, render, input); under a desktop or cage set [display] backend = \"window\"",
+    )?;
     ui.window().set_size(window_size(orientation));
     connect(&ui, link.intents.clone());
     let (view, panel) = (link.view.borrow().clone(), link.panel.borrow().clone());
