@@ -49,6 +49,9 @@ enum Cmd {
         #[arg(long)]
         config: PathBuf,
     },
+    /// The technician's tools, through the running daemon: status report, sync,
+    /// reprint, out of service, diagnostics export, PIN, ...
+    Maint(apm_kiosk::maint::cli::MaintArgs),
     /// Configuration file tools.
     Config {
         #[command(subcommand)]
@@ -147,8 +150,11 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     app::control_socket_path(&config).display()
                 );
             }
-            runtime()?.block_on(app::run(config, terminated()))?;
-            Ok(ExitCode::SUCCESS)
+            match runtime()?.block_on(app::run(config, terminated()))? {
+                app::Stopped::Shutdown => Ok(ExitCode::SUCCESS),
+                // Non-zero on purpose: systemd starts the kiosk again.
+                app::Stopped::Restart => Ok(ExitCode::from(apm_kiosk::maint::RESTART_EXIT_CODE)),
+            }
         }
         Cmd::Simulate(args) => {
             init_logging("warn");
@@ -188,6 +194,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&status)?);
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Maint(args) => apm_kiosk::maint::cli::run(args, &runtime()?),
         Cmd::Config {
             command: ConfigCmd::Check(args),
         } => {
