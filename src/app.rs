@@ -158,6 +158,11 @@ enum PrintRequest {
         registration_id: String,
         reply: oneshot::Sender<Result<(), ReprintError>>,
     },
+    /// A technician's test page: these lines, no ticket, nothing counted.
+    TestPage {
+        lines: Vec<String>,
+        reply: oneshot::Sender<Result<PrinterState, PrintFailure>>,
+    },
 }
 
 /// The printer on its own thread: device calls block, and a printer that hangs must not
@@ -235,6 +240,16 @@ impl PrinterWorker {
             .map_err(|_| ReprintError::Stopped)?;
         rx.await.unwrap_or(Err(ReprintError::Stopped))
     }
+
+    /// Prints a test page of `lines` (no personal data) and says how the printer is
+    /// after it.
+    pub async fn test_page(&self, lines: Vec<String>) -> Result<PrinterState, PrintFailure> {
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(PrintRequest::TestPage { lines, reply })
+            .map_err(|_| PrintFailure::Failed)?;
+        rx.await.unwrap_or(Err(PrintFailure::Failed))
+    }
 }
 
 /// The printer thread's own state.
@@ -273,6 +288,10 @@ impl PrinterThread {
                     reply,
                 }) => {
                     let result = self.reprint(&registration_id);
+                    let _ = reply.send(result);
+                }
+                Ok(PrintRequest::TestPage { lines, reply }) => {
+                    let result = self.test_page(&lines);
                     let _ = reply.send(result);
                 }
                 Err(RecvTimeoutError::Timeout) => self.poll(),
@@ -394,6 +413,34 @@ impl PrinterThread {
             "ticket reprinted on request"
         );
         Ok(())
+    }
+
+    fn test_page(&mut self, lines: &[String]) -> Result<PrinterState, PrintFailure> {
+        let state = self.status().ok_or(PrintFailure::Offline)?;
+        if let Some(failure) = failure_of(state) {
+            return Err(failure);
+        }
+        let job = crate::maint::service::test_page_job(lines, self.settings.paper);
+        let Some(dev) = self.device.as_mut() else {
+            return Err(PrintFailure::Offline);
+        };
+        match dev.send_job(&job) {
+            Ok(after) => {
+                self.publish(after);
+                match failure_of(after) {
+                    Some(failure) => Err(failure),
+                    None => {
+                        tracing::info!("test page printed");
+                        Ok(after)
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "test page failed");
+                self.lost_device();
+                Err(PrintFailure::Failed)
+            }
+        }
     }
 
     /// Every ticket still to print for today or later, in booking order, stopping at
@@ -857,21 +904,32 @@ pub fn control_socket_path(config: &Config) -> PathBuf {
     config.kiosk.control_socket()
 }
 
-/// Runs the kiosk, headless, until `shutdown` resolves.
+/// How the daemon ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// `shutdown` resolved (SIGTERM, or the caller).
+    Shutdown,
+    /// A technician asked for a restart: exit with [`crate::maint::RESTART_EXIT_CODE`].
+    Restart,
+}
+
+/// Runs the kiosk, headless, until `shutdown` resolves or a technician asks for a
+/// restart.
 pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Stopped> {
     run_with_ui(config, shutdown, None).await
 }
 
-/// Runs the kiosk until `shutdown` resolves; once the store is open and the devices are
-/// tried, hands `ui` the channels the touchscreen needs.
+/// [`run`], handing `ui` the channels the touchscreen needs once the store is open and
+/// the devices are tried: the same intents and commands as the control channel, the
+/// view, the devices' state and the kept settings.
 pub async fn run_with_ui(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send,
     ui: Option<oneshot::Sender<UiLink>>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Stopped> {
     let started_at = Utc::now();
     let state_dir = config.kiosk.state_dir.clone();
     std::fs::create_dir_all(&state_dir)
@@ -960,9 +1018,9 @@ pub async fn run_with_ui(
     let ui_intents = intents_tx.clone();
     let control_task = tokio::spawn(control::serve(
         listener,
-        intents_tx,
-        commands_tx,
-        view_rx,
+        intents_tx.clone(),
+        commands_tx.clone(),
+        view_rx.clone(),
         stopped(),
     ));
 
@@ -970,7 +1028,9 @@ pub async fn run_with_ui(
     let nudge = Arc::new(Notify::new());
     let (sync_status_tx, sync_status) = watch::channel(SyncStatus::default());
     let (health_tx, health_rx) = watch::channel(KioskHealth::default());
+    let enrollment_set = enrollment_tx.clone();
     let sync_task = {
+        let mut enrollment_changed = enrollment_tx.subscribe();
         let (store, nudge, stopped, central, planner) = (
             store.clone(),
             nudge.clone(),
@@ -997,6 +1057,8 @@ pub async fn run_with_ui(
                 }
                 tokio::select! {
                     _ = &mut stopped => return,
+                    // Enrolled over the control channel: start at once.
+                    _ = enrollment_changed.changed() => continue,
                     _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                 }
                 if let Ok(Some(e)) = Enrollment::load(&enrollment_dir) {
@@ -1067,6 +1129,38 @@ pub async fn run_with_ui(
         })
     };
 
+    let (maint, kept_hold) = crate::maint::Maint::start(crate::maint::service::MaintParts {
+        store: store.clone(),
+        config: config.clone(),
+        printer: printer.clone(),
+        events: events_tx.clone(),
+        enrollment: enrollment_set,
+        started_at,
+    })
+    .await
+    .context("maintenance state")?;
+    if let Some(reason) = kept_hold {
+        // A technician's hold outlives a restart.
+        flow::step(
+            &mut kiosk,
+            Event::ServiceChanged {
+                source: flow::HoldSource::Technician,
+                reason: Some(reason.code().to_owned()),
+            },
+            now,
+        );
+        tracing::warn!(
+            reason = reason.code(),
+            "out of service, as a technician left it"
+        );
+    }
+    let mut settings = maint.settings();
+    kiosk.default_language = settings.borrow_and_update().default_language;
+    kiosk.language = kiosk.default_language;
+    let mut read_test = crate::maint::ReadTest::new(maint.clone());
+    let ui_commands = commands_tx.clone();
+    drop((intents_tx, commands_tx, view_rx));
+
     let shell = Shell {
         store: store.clone(),
         events: events_tx.clone(),
@@ -1088,8 +1182,10 @@ pub async fn run_with_ui(
     if let Some(ui) = ui {
         let _ = ui.send(UiLink {
             intents: ui_intents,
+            commands: ui_commands,
             view: view_state_rx,
             panel: panel_rx,
+            settings: maint.settings(),
         });
     }
 
@@ -1101,6 +1197,7 @@ pub async fn run_with_ui(
     let mut reader_info: Option<ReaderHealth> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut ended = Stopped::Shutdown;
     tokio::pin!(shutdown);
     loop {
         // What the heartbeat reports; cheap, and only a change wakes no one.
@@ -1131,8 +1228,20 @@ pub async fn run_with_ui(
             Some(event) = events_rx.recv() => event,
             Some(offices) = catalog_rx.recv() => Event::CatalogChanged(offices),
             Some(ev) = reader.events().recv() => match ev {
-                ReaderEvent::CardRead(card) => Event::CardRead(card_fields(card)),
-                ReaderEvent::ReadFailed(code) => Event::CardFailed(card_problem(code)),
+                ReaderEvent::CardRead(card) => {
+                    let idle = kiosk.screen == flow::Screen::Idle;
+                    let today = office_today(&kiosk.offices, None, Utc::now());
+                    if read_test.card(&card, idle, reader_info.as_ref(), today) {
+                        continue;
+                    }
+                    Event::CardRead(card_fields(card))
+                }
+                ReaderEvent::ReadFailed(code) => {
+                    if read_test.failed(code, kiosk.screen == flow::Screen::Idle) {
+                        continue;
+                    }
+                    Event::CardFailed(card_problem(code))
+                }
                 ReaderEvent::Connected(info) => {
                     // The reader module logs the connection with its details.
                     reader_state = if info.sam == reader_hw::SamStatus::Missing { "sam_missing".into() } else { "ok".into() };
@@ -1153,6 +1262,23 @@ pub async fn run_with_ui(
                     Command::SyncNow => {
                         nudge.notify_one();
                         let _ = request.reply.send(serde_json::json!({ "sync": "started" }));
+                    }
+                    Command::ReadTest => read_test.arm(
+                        request.reply,
+                        kiosk.screen == flow::Screen::Idle,
+                        std::time::Instant::now(),
+                    ),
+                    Command::Restart => {
+                        maint.audit("restart", "requested".into()).await;
+                        let _ = request.reply.send(serde_json::json!({
+                            "restart": "exiting",
+                            "exit_code": crate::maint::RESTART_EXIT_CODE,
+                        }));
+                        tracing::warn!("restart requested by a technician");
+                        // Time for the answer to leave the socket before it closes.
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        ended = Stopped::Restart;
+                        break;
                     }
                     Command::Status => {
                         let store = store.clone();
@@ -1181,12 +1307,38 @@ pub async fn run_with_ui(
                             let _ = request.reply.send(serde_json::to_value(&status).unwrap_or_default());
                         });
                     }
+                    command => {
+                        let live = crate::maint::Live {
+                            screen: flow::view::screen_name(&kiosk.screen),
+                            out_of_service: kiosk.out_of_service().map(str::to_owned),
+                            holds: kiosk.holds.iter().map(|(s, r)| (*s, r.clone())).collect(),
+                            printer: *printer_state.borrow(),
+                            reader_state: reader_state.clone(),
+                            reader_info: reader_info.clone(),
+                            sync: sync_status.borrow().clone(),
+                        };
+                        let maint = maint.clone();
+                        tokio::spawn(async move {
+                            let answer = maint.handle(command, live).await;
+                            let _ = request.reply.send(answer);
+                        });
+                    }
                 }
                 continue;
+            },
+            Ok(()) = settings.changed() => {
+                // A new default language: the next applicant's screen starts in it, and
+                // so does the idle screen now.
+                kiosk.default_language = settings.borrow_and_update().default_language;
+                if kiosk.screen == flow::Screen::Idle {
+                    kiosk.language = kiosk.default_language;
+                }
+                Event::Tick
             },
             _ = tick.tick() => {
                 // Fed only here: a hung main loop stops the watchdog and systemd restarts us.
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                read_test.tick(kiosk.screen == flow::Screen::Idle, std::time::Instant::now());
                 Event::Tick
             },
         };
@@ -1225,7 +1377,7 @@ pub async fn run_with_ui(
     // The writer finishes what it was given, then closes the database.
     let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;
     let _ = std::fs::remove_file(&socket);
-    Ok(())
+    Ok(ended)
 }
 
 /// The secret for [`nik_tag`], derived from the kiosk's private key so that no second

@@ -114,6 +114,12 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub display: DisplayConfig,
+    #[serde(default)]
+    pub maint: MaintConfig,
+    /// The file this configuration was read from (set by [`Config::load`]): the daemon
+    /// reads it again when a technician sets a new maintenance PIN.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// `[display]`: how the touchscreen is driven. Read by `run` without `--headless`.
@@ -369,6 +375,17 @@ pub struct LogConfig {
     pub level: LogLevel,
 }
 
+/// `[maint]`: the technician's maintenance menu.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintConfig {
+    /// Default none (`""`): the Argon2id PHC hash of the PIN that opens the maintenance
+    /// menu on the touchscreen, written by `apm-kiosk maint set-pin`. With none the menu
+    /// cannot be opened from the screen; the CLI over SSH still works.
+    #[serde(default, deserialize_with = "de_pin_hash")]
+    pub pin_hash: Option<String>,
+}
+
 /// The most detailed log level allowed. `trace` is not one: trace output of the
 /// dependencies (HTTP bodies, SQL parameters) may carry applicants' personal data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -407,7 +424,9 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::from_str(&text, path)
+        let mut config = Config::from_str(&text, path)?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Checks configuration `text`; `path_for_messages` is only named in errors.
@@ -763,6 +782,19 @@ fn de_log_level<'de, D: Deserializer<'de>>(d: D) -> Result<LogLevel, D::Error> {
     }
 }
 
+/// `""` means no PIN; anything else must be an Argon2id PHC string whose parameters
+/// the kiosk can verify with, so that a mangled paste is found at start, not at the
+/// technician's first attempt.
+fn de_pin_hash<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = de_string(d, "an Argon2id PHC hash, or \"\" for no PIN")?;
+    if s.is_empty() {
+        return Ok(None);
+    }
+    crate::maint::pin::check_hash(&s)
+        .map(|()| Some(s))
+        .map_err(|e| D::Error::custom(format_args!("{e}; set it with `apm-kiosk maint set-pin`")))
+}
+
 fn de_printer_path<'de, D: Deserializer<'de>>(d: D) -> Result<PrinterPath, D::Error> {
     let s = de_string(d, "a device path or tcp://host:port")?;
     parse_printer_path(&s).map_err(D::Error::custom)
@@ -881,7 +913,8 @@ pub fn summary(c: &Config) -> String {
          central         {} (CA: {ca}), timeout {} s, every {} s\n\
          sync            hold {} days, top up below {} to {}\n\
          guardrail       stop booking past {} days or {} unsynced\n\
-         log             {}\n",
+         log             {}\n\
+         maint PIN       {}\n",
         c.kiosk.state_dir.display(),
         c.kiosk.control_socket().display(),
         c.kiosk.inactivity_warning.as_secs(),
@@ -900,6 +933,11 @@ pub fn summary(c: &Config) -> String {
         c.sync.max_unsynced_age_days,
         c.sync.max_unsynced,
         c.log.level.as_str(),
+        if c.maint.pin_hash.is_some() {
+            "set"
+        } else {
+            "none (the menu cannot be opened from the screen)"
+        },
     )
 }
 
@@ -1335,6 +1373,52 @@ mod tests {
         let args = ConfigCheckArgs::from_arg_matches(&m).expect("parses");
         assert_eq!(args.file, Path::new("/etc/apm-kiosk/kiosk.toml"));
         assert!(cmd.try_get_matches_from(["check"]).is_err());
+    }
+
+    #[test]
+    fn maint_pin_hash_is_checked_where_it_is_written() {
+        const GOOD: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let c = parse(&format!("[maint]\npin_hash = \"{GOOD}\"\n{MINIMAL}")).expect("good hash");
+        assert_eq!(c.maint.pin_hash.as_deref(), Some(GOOD));
+        assert!(summary(&c).contains("maint PIN       set"));
+        let c = parse(&format!("[maint]\npin_hash = \"\"\n{MINIMAL}")).expect("no PIN");
+        assert_eq!(c.maint.pin_hash, None);
+        assert_eq!(parse(MINIMAL).expect("minimal").maint.pin_hash, None);
+        // (file, line, column, words in the message)
+        let cases = [
+            (
+                "[maint]\n# the menu\npin_hash = \"1234\"\n",
+                3,
+                12,
+                "not a PHC hash",
+            ),
+            (
+                "[maint]\npin_hash = \"$argon2i$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n",
+                2,
+                12,
+                "argon2id",
+            ),
+            (
+                "[maint]\npin_hash = \"$argon2id$v=19$m=1,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n",
+                2,
+                12,
+                "parameters",
+            ),
+            ("[maint]\npin_hash = 1234\n", 2, 12, "PHC"),
+        ];
+        for (text, line, column, words) in cases {
+            let err = parse(&format!("{text}{MINIMAL}")).expect_err(text);
+            let shown = err.to_string();
+            assert!(
+                shown.starts_with(&format!("kiosk.toml:{line}:{column}: maint.pin_hash: ")),
+                "{text}: {shown}"
+            );
+            assert!(shown.contains(words), "{text}: {shown}");
+            assert!(
+                !shown.contains("AAAAAAAA"),
+                "the hash is not echoed: {shown}"
+            );
+        }
     }
 
     #[test]

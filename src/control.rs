@@ -4,7 +4,9 @@
 //! The messages are documented in `deploy/control-channel.md`.
 //!
 //! The socket is created owner and group read/write only (0660): it shows the applicant's
-//! name on the confirm screen, as the screen does, and nothing more.
+//! name on the confirm screen, as the screen does, and nothing more. Those permissions
+//! are also the access control of the maintenance commands sent over it (the CLI, by
+//! SSH): the touchscreen asks for the maintenance PIN, the socket does not.
 //!
 //! This module owns the socket and the line format; what an intent does is the flow's
 //! business, what a status reports is the daemon's.
@@ -25,14 +27,60 @@ use crate::flow::Intent;
 /// Longest line the kiosk reads from a client: an intent is a few hundred bytes.
 const MAX_LINE: usize = 16 * 1024;
 
-/// A request that is not an applicant's intent: asked of the daemon itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A request that is not an applicant's intent: asked of the daemon itself. A command
+/// without arguments is a string (`{"command":"status"}`), one with arguments an
+/// object named after it (`{"command":{"reprint":{"registration_id":null}}}`). The
+/// maintenance commands are answered by `maint` (see `deploy/control-channel.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
     /// Counts, devices and sync state, as JSON.
     Status,
     /// Sync with the central service now instead of at the next interval.
     SyncNow,
+    /// Whether a sync round is running and how many uploads are left.
+    SyncProgress,
+    /// Opens the maintenance menu with the PIN (counted; five wrong lock it 15 min).
+    MaintUnlock { pin: crate::maint::Secret },
+    /// The menu was closed (by the technician or its idle timeout).
+    MaintLock,
+    /// The maintenance report (`maint::Report`).
+    MaintReport,
+    /// SQLite's `PRAGMA integrity_check`.
+    Integrity,
+    /// Prints a test page (no personal data).
+    TestPrint,
+    /// The next card read is answered here, masked, instead of starting a session.
+    ReadTest,
+    /// Enrolls the kiosk with a one-time code; the sync starts at once.
+    Enroll { code: String },
+    /// Prints a ticket again, marked COPY; `null` for the last ticket printed.
+    Reprint {
+        #[serde(default)]
+        registration_id: Option<String>,
+    },
+    /// The tickets printed last, to pick a reprint from.
+    RecentTickets {
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// The technician's hold on new bookings, with the reason applicants are shown.
+    OutOfService { reason: crate::maint::HoldReason },
+    /// Lifts the technician's hold.
+    InService,
+    /// Changes the kept settings (language, orientation, volume).
+    SetSettings(crate::maint::SettingsChange),
+    /// Gives the kiosk's free numbers for one office and day back to the central service.
+    ReleaseHeld {
+        office_id: String,
+        date: chrono::NaiveDate,
+    },
+    /// Exits with [`crate::maint::RESTART_EXIT_CODE`] so that systemd starts it again.
+    Restart,
+    /// Writes the diagnostics bundle to a directory (a USB stick) or a file.
+    Export { path: PathBuf },
+    /// Reads `maint.pin_hash` again from the configuration file.
+    ReloadPin,
 }
 
 /// One line from a client.
@@ -374,7 +422,70 @@ mod tests {
                 "{line}"
             );
         }
-        for bad in [r#"{"intent":"fly"}"#, "not json", r#"{"command":"reboot"}"#] {
+        let maint: [(&str, Command); 7] = [
+            (r#"{"command":"sync_now"}"#, Command::SyncNow),
+            (
+                r#"{"command":{"reprint":{"registration_id":null}}}"#,
+                Command::Reprint {
+                    registration_id: None,
+                },
+            ),
+            (
+                r#"{"command":{"reprint":{}}}"#,
+                Command::Reprint {
+                    registration_id: None,
+                },
+            ),
+            (
+                r#"{"command":{"maint_unlock":{"pin":"482913"}}}"#,
+                Command::MaintUnlock {
+                    pin: crate::maint::Secret("482913".into()),
+                },
+            ),
+            (
+                r#"{"command":{"out_of_service":{"reason":"printer_fault"}}}"#,
+                Command::OutOfService {
+                    reason: crate::maint::HoldReason::PrinterFault,
+                },
+            ),
+            (
+                r#"{"command":{"set_settings":{"volume":40}}}"#,
+                Command::SetSettings(crate::maint::SettingsChange {
+                    volume: Some(40),
+                    ..Default::default()
+                }),
+            ),
+            (
+                r#"{"command":{"release_held":{"office_id":"KRM","date":"2026-12-02"}}}"#,
+                Command::ReleaseHeld {
+                    office_id: "KRM".into(),
+                    date: "2026-12-02".parse().expect("date"),
+                },
+            ),
+        ];
+        for (line, want) in maint {
+            assert_eq!(
+                serde_json::from_str::<Incoming>(line).expect(line),
+                Incoming::Command {
+                    command: want.clone()
+                },
+                "{line}"
+            );
+            // What the client sends reads back the same.
+            let sent = serde_json::json!({ "command": want }).to_string();
+            assert_eq!(
+                serde_json::from_str::<Incoming>(&sent).expect(&sent),
+                Incoming::Command { command: want },
+                "{sent}"
+            );
+        }
+        for bad in [
+            r#"{"intent":"fly"}"#,
+            "not json",
+            r#"{"command":"reboot"}"#,
+            r#"{"command":{"out_of_service":{"reason":"lunch"}}}"#,
+            r#"{"command":"reprint_all"}"#,
+        ] {
             assert!(serde_json::from_str::<Incoming>(bad).is_err(), "{bad}");
         }
     }

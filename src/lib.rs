@@ -31,6 +31,9 @@
 //! - [`control`]: the headless control channel (Unix socket, JSON lines): the same
 //!   intents the touchscreen sends, and every view state it would show.
 //! - [`config`]: the TOML configuration, checked with file, line and what was expected.
+//! - [`maint`]: the maintenance side's back end: the menu's PIN and lockout, the
+//!   technician's commands, the report both the menu and `apm-kiosk maint` render, and
+//!   the diagnostics bundle. Holds no screen; the touchscreen's menu is built on it.
 //! - [`app`]: the daemon's wiring: tasks, channels, shutdown, systemd notification.
 //! - [`simulate`]: the headless simulation, a crowd of applicants through a whole kiosk.
 //!
@@ -46,6 +49,7 @@ pub mod domain;
 pub mod flow;
 pub mod hardware;
 pub mod identity;
+pub mod maint;
 pub mod protocol;
 pub mod simulate;
 pub mod store;

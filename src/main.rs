@@ -49,6 +49,9 @@ enum Cmd {
         #[arg(long)]
         config: PathBuf,
     },
+    /// The technician's tools, through the running daemon: status report, sync,
+    /// reprint, out of service, diagnostics export, PIN, ...
+    Maint(apm_kiosk::maint::cli::MaintArgs),
     /// Configuration file tools.
     Config {
         #[command(subcommand)]
@@ -141,12 +144,16 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Run { config, headless } => {
             let config = config::Config::load(&config)?;
             init_logging(config.log.level.as_str());
-            if headless {
-                runtime()?.block_on(app::run(config, terminated()))?;
+            let stopped = if headless {
+                runtime()?.block_on(app::run(config, terminated()))?
             } else {
-                apm_kiosk::ui::run(config, terminated())?;
+                apm_kiosk::ui::run(config, terminated())?
+            };
+            match stopped {
+                app::Stopped::Shutdown => Ok(ExitCode::SUCCESS),
+                // Non-zero on purpose: systemd starts the kiosk again.
+                app::Stopped::Restart => Ok(ExitCode::from(apm_kiosk::maint::RESTART_EXIT_CODE)),
             }
-            Ok(ExitCode::SUCCESS)
         }
         Cmd::Simulate(args) => {
             init_logging("warn");
@@ -186,6 +193,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&status)?);
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Maint(args) => apm_kiosk::maint::cli::run(args, &runtime()?),
         Cmd::Config {
             command: ConfigCmd::Check(args),
         } => {

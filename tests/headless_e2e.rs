@@ -16,6 +16,7 @@ fn args(out: &std::path::Path, visits: usize, outage: bool) -> SimulateArgs {
         reader_baud: 115_200,
         printer_baud: 115_200,
         paper: 80,
+        keep_running: false,
     }
 }
 

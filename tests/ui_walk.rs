@@ -26,7 +26,7 @@ struct Kiosk {
     ui: KioskWindow,
     link: UiLink,
     stop: Option<oneshot::Sender<()>>,
-    daemon: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    daemon: Option<tokio::task::JoinHandle<anyhow::Result<app::Stopped>>>,
     _dir: tempfile::TempDir,
 }
 

@@ -70,6 +70,11 @@ pub struct SimulateArgs {
     /// Paper width of the simulated printer: 80 or 58 (mm).
     #[arg(long, default_value_t = 80)]
     pub paper: u32,
+    /// After the crowd, keep the kiosk, its devices and the central simulator running
+    /// until Ctrl-C, so that `apm-kiosk maint --config DIR/state/kiosk.toml ...` and
+    /// `status` can be tried against it.
+    #[arg(long)]
+    pub keep_running: bool,
 }
 
 /// What happened to one visit.
@@ -228,6 +233,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
     .await?;
     let Rig {
         config,
+        config_path,
         reader,
         printer,
         central: mut local,
@@ -280,6 +286,13 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
     }
 
     drain(&mut client).await?;
+    if args.keep_running {
+        println!(
+            "kiosk running: try `apm-kiosk maint --config {} status`; Ctrl-C stops it",
+            config_path.display()
+        );
+        let _ = tokio::signal::ctrl_c().await;
+    }
     let _ = stop_tx.send(());
     daemon.await.context("daemon task")??;
     drop(client);

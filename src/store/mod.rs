@@ -8,6 +8,7 @@
 //! is kept only as long as it is needed: the applicant record until the central service
 //! has answered, the name and masked NIK for reprints until the visit date.
 
+pub mod maint;
 pub mod sync;
 pub mod writer;
 

@@ -109,6 +109,8 @@ pub struct SyncStatus {
     pub clock_alert: bool,
     /// Why the guardrail stops new bookings (`sync_overdue`, `sync_backlog`), if it does.
     pub guardrail: Option<String>,
+    /// A round is under way (for the maintenance side's progress).
+    pub round_running: bool,
 }
 
 /// The kiosk's devices and service state as the heartbeat reports them; the daemon keeps
@@ -301,6 +303,7 @@ impl<C: CentralApi> Syncer<C> {
     ) {
         tokio::pin!(shutdown);
         loop {
+            self.status.send_modify(|s| s.round_running = true);
             let result = self.round(Utc::now()).await;
             let wait = self.account(result);
             self.check_guardrail(Utc::now()).await;
@@ -322,6 +325,7 @@ impl<C: CentralApi> Syncer<C> {
     fn account(&mut self, result: Result<RoundReport, SyncError>) -> Duration {
         let mut wait = self.cfg.interval;
         self.status.send_modify(|s| {
+            s.round_running = false;
             s.rounds += 1;
             match &result {
                 Ok(r) => {

@@ -16,6 +16,7 @@ use chrono::NaiveDate;
 use slint::ComponentHandle;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::app::Stopped;
 use crate::config::{Config, DisplayBackend, Orientation};
 use crate::flow::Intent;
 use crate::flow::view::View;
@@ -50,8 +51,12 @@ pub struct OfficeToday {
 #[derive(Debug, Clone)]
 pub struct UiLink {
     pub intents: mpsc::Sender<Intent>,
+    /// The control channel's commands (the maintenance menu's), answered on `reply`.
+    pub commands: mpsc::Sender<crate::control::CommandRequest>,
     pub view: watch::Receiver<Arc<View>>,
     pub panel: watch::Receiver<Arc<PanelState>>,
+    /// What a technician set from the menu: default language, orientation, volume.
+    pub settings: watch::Receiver<crate::maint::Settings>,
 }
 
 /// Wires the window's callbacks: taps become intents sent to the daemon.
@@ -117,7 +122,7 @@ pub fn window_size(orientation: Orientation) -> slint::LogicalSize {
 pub fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Stopped> {
     run_with(config, shutdown, |_| {})
 }
 
@@ -127,7 +132,7 @@ pub fn run_with(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     shown: impl FnOnce(&KioskWindow),
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Stopped> {
     let mut selector = slint::BackendSelector::new();
     if let Some(name) = backend_name(config.display.backend) {
         selector = selector.backend_name(name);
@@ -166,8 +171,7 @@ pub fn run_with(
         Err(_) => {
             // The daemon stopped before it was ready: its error says why.
             return match runtime.block_on(daemon) {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(e),
+                Ok(r) => r,
                 Err(e) => Err(anyhow::anyhow!("the daemon task failed: {e}")),
             };
         }

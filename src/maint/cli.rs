@@ -1,0 +1,424 @@
+//! `apm-kiosk maint ...`: the technician's commands over SSH. Each one is a control
+//! command sent to the running daemon over its socket, so it has the same effect and
+//! leaves the same audit line as the touchscreen's menu; only `set-pin` also edits the
+//! configuration file. The socket's permissions (0660, the kiosk's user and group) are
+//! the access control here: no PIN is asked.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use super::{Failure, HoldReason, Orientation, RecentTicket, Report, SettingsChange};
+use crate::config::Config;
+use crate::control::{Client, Command};
+use crate::domain::Language;
+
+/// How long a quick command waits for its answer.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+#[derive(Debug, clap::Args)]
+pub struct MaintArgs {
+    /// The kiosk's configuration file (for the control socket's path).
+    #[arg(long, global = true, default_value = "/etc/apm-kiosk/kiosk.toml")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: MaintCmd,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum MaintCmd {
+    /// The maintenance report: what is wrong first, then each part.
+    Status {
+        /// The report as JSON (`maint::Report`) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sync with the central service now and follow the round to its end.
+    Sync,
+    /// Print a ticket again (marked COPY): the last one printed, or the one given.
+    Reprint { registration_id: Option<String> },
+    /// The tickets printed last, to pick a reprint from.
+    Recent {
+        #[arg(long, default_value_t = super::service::RECENT_DEFAULT)]
+        limit: u32,
+    },
+    /// Stop new bookings. REASON is shown to applicants: maintenance, printer_fault,
+    /// reader_fault, office_closed or relocating.
+    OutOfService { reason: String },
+    /// Take bookings again (lifts the technician's hold only).
+    InService,
+    /// Write the diagnostics bundle (.tar.gz, no personal data) into a directory or file.
+    Export { path: PathBuf },
+    /// Check the database (SQLite integrity_check).
+    Integrity,
+    /// Set the maintenance menu's PIN (4 to 8 digits, asked twice) in the config file.
+    SetPin {
+        /// Remove the PIN instead: the menu then cannot be opened from the screen.
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Print a test page.
+    TestPrint,
+    /// Wait for a card on the reader (30 s) and show what it read, masked.
+    ReadTest,
+    /// Enroll the running kiosk with a one-time code from the central office.
+    Enroll { code: String },
+    /// Give the kiosk's free numbers for one office and date back to the central service.
+    ReleaseHeld {
+        office_id: String,
+        /// YYYY-MM-DD
+        date: chrono::NaiveDate,
+    },
+    /// Change the kept settings; with no option, show them.
+    Settings {
+        #[arg(long, value_parser = ["id", "en"])]
+        language: Option<String>,
+        #[arg(long, value_parser = ["landscape", "portrait", "landscape_flipped", "portrait_flipped"])]
+        orientation: Option<String>,
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+        volume: Option<u8>,
+    },
+    /// Restart the daemon (it exits with code 75; systemd starts it again).
+    Restart,
+}
+
+/// Runs one `maint` command; the exit code says whether the kiosk did it.
+pub fn run(args: MaintArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result<ExitCode> {
+    if let MaintCmd::SetPin { clear } = args.command {
+        return runtime.block_on(set_pin(&args.config, clear));
+    }
+    let config = Config::load(&args.config)?;
+    let socket = config.kiosk.control_socket();
+    runtime.block_on(async move {
+        let mut client = Client::connect(&socket, Duration::from_secs(3)).await?;
+        let out = &mut std::io::stdout();
+        match args.command {
+            MaintCmd::Status { json } => {
+                let v = ask(&mut client, Command::MaintReport, PATIENCE).await?;
+                if json {
+                    writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+                } else {
+                    let r: Report = serde_json::from_value(v).context("the report")?;
+                    write!(out, "{}", super::report::render(&r))?;
+                }
+            }
+            MaintCmd::Sync => sync(&mut client, out).await?,
+            MaintCmd::Reprint { registration_id } => {
+                let v = ask(&mut client, Command::Reprint { registration_id }, PATIENCE).await?;
+                writeln!(
+                    out,
+                    "reprinted {} (registration {}), marked COPY",
+                    text(&v["queue_number"]),
+                    text(&v["reprinted"])
+                )?;
+            }
+            MaintCmd::Recent { limit } => {
+                let v = ask(&mut client, Command::RecentTickets { limit: Some(limit) }, PATIENCE).await?;
+                let tickets: Vec<RecentTicket> = serde_json::from_value(v["tickets"].clone())?;
+                writeln!(
+                    out,
+                    "{:<8} {:<6} {:<10} {:<8} {:<20} {:<16} registration",
+                    "number", "office", "date", "session", "printed", "NIK"
+                )?;
+                for t in tickets {
+                    writeln!(
+                        out,
+                        "{:<8} {:<6} {:<10} {:<8} {:<20} {:<16} {}",
+                        t.queue_number,
+                        t.office_id,
+                        t.date,
+                        t.session_id,
+                        t.printed_at
+                            .map(|p| p.format("%Y-%m-%d %H:%M:%S").to_string())
+                            .unwrap_or_else(|| "not printed".into()),
+                        t.masked_nik,
+                        t.registration_id
+                    )?;
+                }
+            }
+            MaintCmd::OutOfService { reason } => {
+                let Some(reason) = HoldReason::from_code(&reason) else {
+                    anyhow::bail!(
+                        "{reason:?} is not a reason: maintenance, printer_fault, reader_fault, office_closed or relocating"
+                    );
+                };
+                ask(&mut client, Command::OutOfService { reason }, PATIENCE).await?;
+                writeln!(
+                    out,
+                    "out of service ({}): no new bookings; applicants are told why. `apm-kiosk maint in-service` lifts it",
+                    reason.code()
+                )?;
+            }
+            MaintCmd::InService => {
+                ask(&mut client, Command::InService, PATIENCE).await?;
+                writeln!(out, "the technician's hold is lifted")?;
+            }
+            MaintCmd::Export { path } => {
+                let path = std::path::absolute(&path).unwrap_or(path);
+                let v = ask(&mut client, Command::Export { path }, Duration::from_secs(120)).await?;
+                writeln!(
+                    out,
+                    "diagnostics bundle written: {} ({} bytes)",
+                    text(&v["path"]),
+                    v["bytes"]
+                )?;
+            }
+            MaintCmd::Integrity => {
+                let v = ask(&mut client, Command::Integrity, Duration::from_secs(120)).await?;
+                writeln!(out, "database integrity: {}", text(&v["result"]))?;
+                if v["ok"] != true {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            MaintCmd::TestPrint => {
+                let v = ask(&mut client, Command::TestPrint, Duration::from_secs(30)).await?;
+                writeln!(out, "test page printed (printer {})", text(&v["printer"]))?;
+            }
+            MaintCmd::ReadTest => {
+                writeln!(
+                    out,
+                    "lay a KTP on the reader within {} s ...",
+                    super::READ_TEST_TIMEOUT.as_secs()
+                )?;
+                out.flush()?;
+                let v = ask(
+                    &mut client,
+                    Command::ReadTest,
+                    super::READ_TEST_TIMEOUT + Duration::from_secs(10),
+                )
+                .await?;
+                match v["result"].as_str() {
+                    Some("read") => writeln!(
+                        out,
+                        "card read: NIK {} ({}), fields {}",
+                        text(&v["masked_nik"]),
+                        text(&v["nik_check"]),
+                        v["fields"]
+                            .as_array()
+                            .map(|a| a.iter().map(text).collect::<Vec<_>>().join(", "))
+                            .unwrap_or_default()
+                    )?,
+                    Some("read_failed") => {
+                        writeln!(out, "the read failed: {}", text(&v["problem"]))?
+                    }
+                    other => writeln!(out, "no card read: {}", other.unwrap_or("?"))?,
+                }
+            }
+            MaintCmd::Enroll { code } => {
+                let v = ask(&mut client, Command::Enroll { code }, Duration::from_secs(60)).await?;
+                writeln!(
+                    out,
+                    "enrolled as {} for offices {}",
+                    text(&v["enrolled"]),
+                    v["offices"]
+                        .as_array()
+                        .map(|a| a.iter().map(text).collect::<Vec<_>>().join(", "))
+                        .unwrap_or_default()
+                )?;
+            }
+            MaintCmd::ReleaseHeld { office_id, date } => {
+                let v = ask(
+                    &mut client,
+                    Command::ReleaseHeld { office_id, date },
+                    Duration::from_secs(60),
+                )
+                .await?;
+                writeln!(
+                    out,
+                    "{} numbers of {} on {} given back to the central service",
+                    v["released"],
+                    text(&v["office_id"]),
+                    text(&v["date"])
+                )?;
+            }
+            MaintCmd::Settings {
+                language,
+                orientation,
+                volume,
+            } => {
+                let change = SettingsChange {
+                    default_language: language.map(|l| if l == "en" { Language::En } else { Language::Id }),
+                    orientation: orientation
+                        .map(|o| serde_json::from_value::<Orientation>(Value::String(o)))
+                        .transpose()?,
+                    volume,
+                };
+                let v = ask(&mut client, Command::SetSettings(change), PATIENCE).await?;
+                writeln!(out, "{}", serde_json::to_string_pretty(&v["settings"])?)?;
+            }
+            MaintCmd::Restart => {
+                let v = ask(&mut client, Command::Restart, PATIENCE).await?;
+                writeln!(
+                    out,
+                    "the daemon is exiting with code {}; systemd starts it again",
+                    v["exit_code"]
+                )?;
+            }
+            MaintCmd::SetPin { .. } => unreachable!("handled above"),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Sends a command; a refusal becomes the error.
+async fn ask(client: &mut Client, command: Command, patience: Duration) -> anyhow::Result<Value> {
+    let v = client.command(command, patience).await?;
+    if v.get("error").is_some() {
+        let f: Failure = serde_json::from_value(v)?;
+        anyhow::bail!("the kiosk refused: {} ({})", f.message, f.error);
+    }
+    Ok(v)
+}
+
+async fn sync(client: &mut Client, out: &mut std::io::Stdout) -> anyhow::Result<()> {
+    let before = ask(client, Command::SyncProgress, PATIENCE).await?;
+    let rounds = before["rounds"].as_u64().unwrap_or(0);
+    client.command(Command::SyncNow, PATIENCE).await?;
+    writeln!(
+        out,
+        "sync started; {} uploads waiting",
+        before["uploads_left"]
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut last_left = before["uploads_left"].clone();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let p = ask(client, Command::SyncProgress, PATIENCE).await?;
+        if p["uploads_left"] != last_left {
+            last_left = p["uploads_left"].clone();
+            writeln!(out, "  {} uploads left", last_left)?;
+        }
+        if p["rounds"].as_u64().unwrap_or(0) > rounds && p["round_running"] != true {
+            if p["online"] == true {
+                writeln!(out, "sync done: {} uploads left", p["uploads_left"])?;
+            } else {
+                writeln!(
+                    out,
+                    "sync round failed: {}; {} uploads left (kept, sent later)",
+                    text(&p["last_error"]),
+                    p["uploads_left"]
+                )?;
+            }
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("the sync round has not finished after 5 minutes");
+        }
+    }
+}
+
+/// Reads one PIN: from the terminal without echo (`lines` is `None`), or the next line
+/// of stdin when it is not a terminal (for scripts and tests).
+fn read_pin(
+    prompt: &str,
+    lines: Option<&mut std::io::Lines<std::io::StdinLock<'static>>>,
+) -> anyhow::Result<String> {
+    match lines {
+        None => {
+            eprint!("{prompt}");
+            std::io::stderr().flush()?;
+            let _quiet = NoEcho::new();
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+        }
+        Some(lines) => {
+            let line = lines
+                .next()
+                .transpose()?
+                .context("no PIN on standard input")?;
+            Ok(line.trim_end_matches('\r').to_owned())
+        }
+    }
+}
+
+/// The terminal's echo, off while it lives.
+struct NoEcho {
+    saved: Option<libc::termios>,
+}
+
+impl NoEcho {
+    fn new() -> NoEcho {
+        let mut t = std::mem::MaybeUninit::<libc::termios>::uninit();
+        // SAFETY: tcgetattr fills the termios struct when it returns 0.
+        let saved = unsafe {
+            if libc::tcgetattr(libc::STDIN_FILENO, t.as_mut_ptr()) != 0 {
+                return NoEcho { saved: None };
+            }
+            t.assume_init()
+        };
+        let mut quiet = saved;
+        quiet.c_lflag &= !libc::ECHO;
+        quiet.c_lflag |= libc::ECHONL;
+        // SAFETY: a valid termios for the same descriptor.
+        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &quiet) };
+        NoEcho { saved: Some(saved) }
+    }
+}
+
+impl Drop for NoEcho {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            // SAFETY: puts back what tcgetattr gave.
+            unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, saved) };
+        }
+    }
+}
+
+/// `maint set-pin`: asks the PIN twice, writes its hash into the config file (comments
+/// and layout kept) and tells a running daemon to read it.
+async fn set_pin(path: &Path, clear: bool) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let hash = if clear {
+        None
+    } else {
+        let mut lines = (!std::io::stdin().is_terminal()).then(|| std::io::stdin().lock().lines());
+        let first = read_pin("new maintenance PIN (4 to 8 digits): ", lines.as_mut())?;
+        super::pin::check_shape(&first)?;
+        let second = read_pin("the same PIN again: ", lines.as_mut())?;
+        if first != second {
+            return Err(super::pin::PinError::Mismatch.into());
+        }
+        Some(
+            tokio::task::spawn_blocking(move || super::pin::hash(&first))
+                .await
+                .context("hashing")??,
+        )
+    };
+    let edited = super::pin::set_hash_in_config(&text, hash.as_deref())?;
+    // The whole file must still be a valid configuration before it replaces the old one.
+    let config = Config::from_str(&edited, path)?;
+    super::pin::replace_file(path, &edited)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "{} in {}",
+        if clear {
+            "maintenance PIN removed: the menu cannot be opened from the screen"
+        } else {
+            "maintenance PIN set"
+        },
+        path.display()
+    );
+    let socket = config.kiosk.control_socket();
+    match Client::connect(&socket, Duration::from_millis(500)).await {
+        Ok(mut client) => {
+            ask(&mut client, Command::ReloadPin, PATIENCE).await?;
+            println!("the running kiosk has read it");
+        }
+        Err(_) => println!("no kiosk daemon is running: it reads the PIN when it starts"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,964 @@
+//! The daemon's side of the maintenance commands. [`Maint`] is cheap to clone; `app`
+//! hands it each command with a [`Live`] snapshot of what only the main loop knows
+//! (screen, devices, sync state) and sends back the JSON answer. Every command writes
+//! one audit line, with no personal data in it: no NIK, masked or not, no name.
+//!
+//! What it keeps between runs, in the store's `kv` table: the PIN pad's lockout
+//! ([`super::pin::KV_KEY`]), the technician's out-of-service reason
+//! ([`KV_HOLD`]) and the settings ([`KV_SETTINGS`]).
+//!
+//! [`ReadTest`] is the one-shot card read: it lives in the main loop, which sees the
+//! reader's events before the flow does.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::pin::{self, PinPad, Unlock};
+use super::report::{self, Hold, NetworkReport, PrinterReport, ReaderReport, Report};
+use super::{Failure, HoldReason, RecentTicket, Settings, SettingsChange};
+use crate::app::{PrinterWorker, ReaderHealth, ReprintError};
+use crate::config::Config;
+use crate::control::Command;
+use crate::domain::calendar::Zone;
+use crate::flow::{Event, HoldSource};
+use crate::hardware::printer::PrinterState;
+use crate::identity::Enrollment;
+use crate::protocol::reader::{CardData, ReadErrorCode};
+use crate::store::writer::StoreHandle;
+use crate::sync::SyncStatus;
+
+/// The technician's out-of-service reason code, while set.
+pub const KV_HOLD: &str = "maint.out_of_service";
+/// The settings, as JSON.
+pub const KV_SETTINGS: &str = "maint.settings";
+/// How long the report waits for a TCP connection to the central service.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// `recent_tickets` without a limit, and its most.
+pub const RECENT_DEFAULT: u32 = 20;
+pub const RECENT_MAX: u32 = 200;
+
+/// What only the main loop knows, taken when a command arrives.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub screen: &'static str,
+    /// The reason applicants see, and who holds the kiosk out of service.
+    pub out_of_service: Option<String>,
+    pub holds: Vec<(HoldSource, String)>,
+    pub printer: PrinterState,
+    /// `ok`, `sam_missing` or `disconnected`.
+    pub reader_state: String,
+    pub reader_info: Option<ReaderHealth>,
+    pub sync: SyncStatus,
+}
+
+/// Everything the commands need; built once by the daemon.
+pub struct MaintParts {
+    pub store: StoreHandle,
+    pub config: Config,
+    pub printer: PrinterWorker,
+    /// Where a hold set or lifted goes (the flow, through the main loop).
+    pub events: mpsc::Sender<Event>,
+    /// The enrollment watch: `enroll` fills it so that the sync starts at once.
+    pub enrollment: watch::Sender<Option<Arc<Enrollment>>>,
+    pub started_at: DateTime<Utc>,
+}
+
+struct Inner {
+    parts: MaintParts,
+    pin_hash: Mutex<Option<String>>,
+    /// One PIN attempt at a time: the count must not be raced.
+    pad: tokio::sync::Mutex<()>,
+    settings: watch::Sender<Settings>,
+    menu_open: AtomicBool,
+    started: Instant,
+}
+
+/// The maintenance service.
+#[derive(Clone)]
+pub struct Maint {
+    inner: Arc<Inner>,
+}
+
+type Answer = Result<Value, Failure>;
+
+fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn store_failure(e: impl std::fmt::Display) -> Failure {
+    Failure::new(
+        "store",
+        format!("the kiosk's database cannot be read or written: {e}"),
+    )
+}
+
+impl Maint {
+    /// Reads what an earlier run kept (settings, a technician's hold) and returns the
+    /// service with the hold to put back, if there was one.
+    pub async fn start(parts: MaintParts) -> anyhow::Result<(Maint, Option<HoldReason>)> {
+        let (settings_text, hold) = parts
+            .store
+            .run(|s| Ok((s.kv_get(KV_SETTINGS)?, s.kv_get(KV_HOLD)?)))
+            .await?;
+        let settings = settings_text
+            .and_then(|t| serde_json::from_str::<Settings>(&t).ok())
+            .unwrap_or_else(|| Settings {
+                // Until a technician turns it, the screen stands as the config says.
+                orientation: match parts.config.display.orientation {
+                    crate::config::Orientation::Portrait => super::Orientation::Portrait,
+                    crate::config::Orientation::Landscape => super::Orientation::Landscape,
+                },
+                ..Settings::initial(parts.config.kiosk.language)
+            });
+        let hold = hold.as_deref().and_then(HoldReason::from_code);
+        let pin_hash = parts.config.maint.pin_hash.clone();
+        let (settings, _) = watch::channel(settings);
+        Ok((
+            Maint {
+                inner: Arc::new(Inner {
+                    parts,
+                    pin_hash: Mutex::new(pin_hash),
+                    pad: tokio::sync::Mutex::new(()),
+                    settings,
+                    menu_open: AtomicBool::new(false),
+                    started: Instant::now(),
+                }),
+            },
+            hold,
+        ))
+    }
+
+    /// The settings as they change; the touchscreen subscribes here.
+    pub fn settings(&self) -> watch::Receiver<Settings> {
+        self.inner.settings.subscribe()
+    }
+
+    fn parts(&self) -> &MaintParts {
+        &self.inner.parts
+    }
+
+    fn pin_hash(&self) -> Option<String> {
+        self.inner
+            .pin_hash
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// Writes one audit line and waits for it.
+    pub async fn audit(&self, event: &'static str, detail: String) {
+        let now = Utc::now();
+        if let Err(e) = self
+            .parts()
+            .store
+            .run(move |s| s.audit(now, event, &detail))
+            .await
+        {
+            tracing::error!(error = %e, event, "audit line not written");
+        }
+    }
+
+    /// Writes one audit line without waiting (from the main loop).
+    pub fn audit_later(&self, event: &'static str, detail: String) {
+        let this = self.clone();
+        tokio::spawn(async move { this.audit(event, detail).await });
+    }
+
+    /// Answers one command. Failures come back as `{"error": CODE, "message": TEXT}`.
+    pub async fn handle(&self, command: Command, live: Live) -> Value {
+        let name = command_name(&command);
+        let answer = match command {
+            Command::MaintUnlock { pin } => Ok(self.unlock(&pin.0).await),
+            Command::MaintLock => {
+                self.inner.menu_open.store(false, Ordering::Relaxed);
+                self.audit("maint_lock", "menu closed".into()).await;
+                Ok(json!({ "menu": "closed" }))
+            }
+            Command::MaintReport => {
+                let r = self.report(&live).await;
+                self.audit("maint_report", String::new()).await;
+                r.map(|r| to_value(&r))
+            }
+            Command::Integrity => self.integrity().await,
+            Command::TestPrint => self.test_print().await,
+            Command::Enroll { code } => self.enroll(&code).await,
+            Command::SyncProgress => self.sync_progress(&live).await,
+            Command::Reprint { registration_id } => self.reprint(registration_id).await,
+            Command::RecentTickets { limit } => self.recent(limit).await,
+            Command::OutOfService { reason } => self.hold(Some(reason)).await,
+            Command::InService => self.hold(None).await,
+            Command::SetSettings(change) => self.set_settings(&change).await,
+            Command::ReleaseHeld { office_id, date } => self.release_held(office_id, date).await,
+            Command::Export { path } => self.export(&live, &path).await,
+            Command::ReloadPin => self.reload_pin().await,
+            Command::Status | Command::SyncNow | Command::ReadTest | Command::Restart => Err(
+                Failure::new("not_here", "this command is answered by the main loop"),
+            ),
+        };
+        match answer {
+            Ok(v) => v,
+            Err(f) => {
+                self.audit("maint_failed", format!("{name}: {}", f.error))
+                    .await;
+                to_value(&f)
+            }
+        }
+    }
+
+    async fn unlock(&self, pin: &str) -> Value {
+        let _one_at_a_time = self.inner.pad.lock().await;
+        let Some(hash) = self.pin_hash() else {
+            self.audit("maint_unlock", "refused: no PIN configured".into())
+                .await;
+            return to_value(&Unlock::NoPin);
+        };
+        let store = self.parts().store.clone();
+        let mut pad: PinPad = match store.run(|s| s.kv_get(pin::KV_KEY)).await {
+            Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_default(),
+            Ok(None) => PinPad::default(),
+            Err(e) => return to_value(&store_failure(e)),
+        };
+        let now = Utc::now();
+        let outcome = if let Some(until) = pad.locked_at(now) {
+            Unlock::Locked { until }
+        } else {
+            let pin = pin.to_owned();
+            let right = tokio::task::spawn_blocking(move || pin::verify(&pin, &hash))
+                .await
+                .unwrap_or(false);
+            let outcome = pad.attempt(right, now);
+            let text = serde_json::to_string(&pad).unwrap_or_default();
+            if let Err(e) = store.run(move |s| s.kv_set(pin::KV_KEY, &text)).await {
+                // A lockout that is not kept would be cleared by a restart: refuse.
+                return to_value(&store_failure(e));
+            }
+            outcome
+        };
+        let detail = match &outcome {
+            Unlock::Unlocked => {
+                self.inner.menu_open.store(true, Ordering::Relaxed);
+                "unlocked".to_owned()
+            }
+            Unlock::Wrong { attempts_left } => format!("wrong PIN, {attempts_left} attempts left"),
+            Unlock::Locked { until } => format!("locked until {}", until.to_rfc3339()),
+            Unlock::NoPin => "refused: no PIN configured".to_owned(),
+        };
+        self.audit("maint_unlock", detail).await;
+        to_value(&outcome)
+    }
+
+    /// Gathers the report.
+    pub async fn report(&self, live: &Live) -> Result<Report, Failure> {
+        let now = Utc::now();
+        let parts = self.parts();
+        let (stats, queue, rejections, held) = parts
+            .store
+            .run(move |s| {
+                let offices = s.offices()?;
+                let today = offices
+                    .iter()
+                    .map(|o| o.today(now))
+                    .min()
+                    .unwrap_or_else(|| now.with_timezone(&Zone::Wib.offset()).date_naive());
+                Ok((
+                    s.stats()?,
+                    s.queue_state()?,
+                    s.rejections()?,
+                    s.held_counts(today)?,
+                ))
+            })
+            .await
+            .map_err(store_failure)?;
+        let mut days: Vec<report::HeldDay> = Vec::new();
+        for h in held {
+            let i = match days
+                .iter()
+                .position(|d| d.office_id == h.office_id && d.date == h.date)
+            {
+                Some(i) => i,
+                None => {
+                    days.push(report::HeldDay {
+                        office_id: h.office_id.clone(),
+                        date: h.date,
+                        regular: 0,
+                        priority: 0,
+                    });
+                    days.len() - 1
+                }
+            };
+            match h.kind {
+                crate::domain::QueueKind::Regular => days[i].regular += h.free,
+                crate::domain::QueueKind::Priority => days[i].priority += h.free,
+            }
+        }
+        let state_dir = parts.config.kiosk.state_dir.clone();
+        let disk = tokio::task::spawn_blocking(move || report::disk_space(&state_dir).ok())
+            .await
+            .unwrap_or(None);
+        let network = self.probe(live.sync.online).await;
+        let enrolled = parts.enrollment.borrow().is_some();
+        let kiosk_id = parts
+            .enrollment
+            .borrow()
+            .as_ref()
+            .map(|e| e.kiosk_id.clone());
+        let mut r = Report {
+            generated_at: now,
+            version: crate::app::VERSION.to_owned(),
+            kiosk_id,
+            started_at: parts.started_at,
+            uptime_s: self.inner.started.elapsed().as_secs(),
+            screen: live.screen.to_owned(),
+            menu_open: self.inner.menu_open.load(Ordering::Relaxed),
+            pin_configured: self.pin_hash().is_some(),
+            out_of_service: live.out_of_service.clone(),
+            holds: live
+                .holds
+                .iter()
+                .map(|(source, reason)| Hold {
+                    source: hold_source(*source).to_owned(),
+                    reason: reason.clone(),
+                })
+                .collect(),
+            problems: Vec::new(),
+            printer: printer_report(live.printer, stats.unprinted),
+            reader: ReaderReport {
+                state: live.reader_state.clone(),
+                vendor: live.reader_info.as_ref().and_then(|i| i.vendor.clone()),
+                model: live.reader_info.as_ref().and_then(|i| i.model.clone()),
+                firmware: live.reader_info.as_ref().and_then(|i| i.firmware.clone()),
+                serial: live.reader_info.as_ref().and_then(|i| i.serial.clone()),
+                sam: live.reader_info.as_ref().map(|i| i.sam.to_owned()),
+            },
+            network,
+            sync: report::SyncReport {
+                enrolled,
+                round_running: live.sync.round_running,
+                rounds: live.sync.rounds,
+                last_success: live.sync.last_success,
+                last_error: live.sync.last_error.clone(),
+                consecutive_failures: live.sync.consecutive_failures,
+                last_heartbeat: live.sync.last_heartbeat,
+                clock_skew_s: live.sync.clock_skew_s,
+                clock_alert: live.sync.clock_alert,
+                guardrail: live.sync.guardrail.clone(),
+                undecodable: live.sync.undecodable.len(),
+            },
+            queue: report::QueueReport {
+                unsynced: queue.unsynced,
+                oldest_unsynced: queue.oldest_unsynced,
+                registrations: stats.registrations,
+                accepted: stats.accepted,
+                rejected: stats.rejected,
+                held_free: queue.held_free,
+            },
+            rejections: rejections
+                .into_iter()
+                .map(|j| report::RejectionLine {
+                    registration_id: j.registration_id,
+                    office_id: j.office_id,
+                    date: j.date,
+                    queue_number: j.queue_number,
+                    reason: j.reason,
+                })
+                .collect(),
+            held: days,
+            disk,
+            settings: self.inner.settings.borrow().clone(),
+        };
+        r.problems = report::problems(&r, now);
+        Ok(r)
+    }
+
+    /// A TCP connection to the central service's host and port: the network, not the
+    /// service's answers (the sync loop's last round tells those).
+    async fn probe(&self, sync_online: bool) -> NetworkReport {
+        let url = &self.parts().config.central.url;
+        let target = reqwest::Url::parse(url).ok().and_then(|u| {
+            let host = u
+                .host_str()?
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
+            Some((host, u.port_or_known_default()?))
+        });
+        let Some((host, port)) = target else {
+            return NetworkReport {
+                central_host: url.clone(),
+                tcp_reachable: false,
+                tcp_ms: None,
+                tcp_error: Some("the central URL names no host".into()),
+                sync_online,
+            };
+        };
+        let shown = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let started = Instant::now();
+        let result = tokio::time::timeout(
+            PROBE_TIMEOUT,
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await;
+        let (tcp_reachable, tcp_error) = match result {
+            Ok(Ok(_)) => (true, None),
+            Ok(Err(e)) => (false, Some(e.to_string())),
+            Err(_) => (
+                false,
+                Some(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
+            ),
+        };
+        NetworkReport {
+            central_host: shown,
+            tcp_reachable,
+            tcp_ms: tcp_reachable.then(|| started.elapsed().as_millis() as u64),
+            tcp_error,
+            sync_online,
+        }
+    }
+
+    async fn integrity(&self) -> Answer {
+        let result = self
+            .parts()
+            .store
+            .run(|s| s.integrity_check())
+            .await
+            .map_err(store_failure)?;
+        let ok = result == "ok";
+        self.audit("integrity", if ok { "ok".into() } else { "damaged".into() })
+            .await;
+        Ok(json!({ "ok": ok, "result": result }))
+    }
+
+    async fn test_print(&self) -> Answer {
+        let kiosk = self
+            .parts()
+            .enrollment
+            .borrow()
+            .as_ref()
+            .map(|e| e.kiosk_id.clone())
+            .unwrap_or_else(|| "(not enrolled)".into());
+        let now = Utc::now();
+        let lines = vec![
+            "APM KIOSK - TEST PAGE".to_owned(),
+            format!("kiosk {kiosk}"),
+            format!("software {}", crate::app::VERSION),
+            format!("{}", now.format("%Y-%m-%d %H:%M:%S UTC")),
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZ".to_owned(),
+            "abcdefghijklmnopqrstuvwxyz 0123456789".to_owned(),
+            "No personal data on this page.".to_owned(),
+        ];
+        match self.parts().printer.test_page(lines).await {
+            Ok(state) => {
+                self.audit("test_print", "printed".into()).await;
+                Ok(json!({ "printed": true, "printer": state }))
+            }
+            Err(failure) => {
+                let code = to_value(&failure);
+                let code = code.as_str().unwrap_or("failed").to_owned();
+                Err(Failure::new(
+                    &code,
+                    format!("the test page did not print: printer {code}"),
+                ))
+            }
+        }
+    }
+
+    async fn enroll(&self, code: &str) -> Answer {
+        if let Some(e) = self.parts().enrollment.borrow().as_ref() {
+            return Err(Failure::new(
+                "already_enrolled",
+                format!(
+                    "this kiosk is enrolled as {}; to enroll again, stop the daemon and run `apm-kiosk enroll`",
+                    e.kiosk_id
+                ),
+            ));
+        }
+        let enrolled = crate::app::enroll(&self.parts().config, code)
+            .await
+            .map_err(|e| Failure::new("enroll_failed", format!("{e:#}")))?;
+        let answer = json!({ "enrolled": enrolled.kiosk_id, "offices": enrolled.office_ids });
+        self.audit("enroll", format!("enrolled as {}", enrolled.kiosk_id))
+            .await;
+        self.parts()
+            .enrollment
+            .send_replace(Some(Arc::new(enrolled)));
+        let _ = self
+            .parts()
+            .events
+            .send(Event::ServiceChanged {
+                source: HoldSource::Enrollment,
+                reason: None,
+            })
+            .await;
+        Ok(answer)
+    }
+
+    async fn sync_progress(&self, live: &Live) -> Answer {
+        let queue = self
+            .parts()
+            .store
+            .run(|s| s.queue_state())
+            .await
+            .map_err(store_failure)?;
+        self.audit("sync_progress", String::new()).await;
+        Ok(json!({
+            "round_running": live.sync.round_running,
+            "rounds": live.sync.rounds,
+            "online": live.sync.online,
+            "uploads_left": queue.unsynced,
+            "oldest_unsynced": queue.oldest_unsynced,
+            "last_success": live.sync.last_success,
+            "last_error": live.sync.last_error,
+        }))
+    }
+
+    async fn reprint(&self, registration_id: Option<String>) -> Answer {
+        let store = &self.parts().store;
+        let id = match registration_id {
+            Some(id) => id,
+            None => store
+                .run(|s| s.last_printed())
+                .await
+                .map_err(store_failure)?
+                .ok_or_else(|| Failure::new("nothing_printed", "no ticket has been printed yet"))?,
+        };
+        let lookup = id.clone();
+        let number = store
+            .run(move |s| s.ticket(&lookup))
+            .await
+            .map_err(store_failure)?
+            .map(|t| t.queue_number.to_string())
+            .ok_or_else(|| {
+                Failure::new("unknown", format!("no registration {id} on this kiosk"))
+            })?;
+        match self.parts().printer.reprint(id.clone()).await {
+            Ok(()) => {
+                self.audit("reprint", format!("{number} ({id})")).await;
+                Ok(json!({ "reprinted": id, "queue_number": number }))
+            }
+            Err(e) => {
+                let code = match &e {
+                    ReprintError::Unknown(_) => "unknown",
+                    ReprintError::NotPrinted(_) => "not_printed",
+                    ReprintError::Store(_) => "store",
+                    ReprintError::Stopped => "stopped",
+                };
+                Err(Failure::new(code, e.to_string()))
+            }
+        }
+    }
+
+    async fn recent(&self, limit: Option<u32>) -> Answer {
+        let limit = limit.unwrap_or(RECENT_DEFAULT).clamp(1, RECENT_MAX);
+        let lines = self
+            .parts()
+            .store
+            .run(move |s| s.recent_tickets(limit))
+            .await
+            .map_err(store_failure)?;
+        let tickets: Vec<RecentTicket> = lines
+            .into_iter()
+            .map(|t| RecentTicket {
+                registration_id: t.registration_id,
+                queue_number: t.queue_number.to_string(),
+                office_id: t.office_id,
+                date: t.date,
+                session_id: t.session_id,
+                printed_at: t.printed_at,
+                masked_nik: t.masked_nik,
+            })
+            .collect();
+        // The list is for the screen; the audit says only that it was looked at.
+        self.audit("recent_tickets", format!("{} listed", tickets.len()))
+            .await;
+        Ok(json!({ "tickets": tickets }))
+    }
+
+    async fn hold(&self, reason: Option<HoldReason>) -> Answer {
+        let code = reason.map(HoldReason::code);
+        self.parts()
+            .store
+            .run(move |s| match code {
+                Some(c) => s.kv_set(KV_HOLD, c),
+                None => s.kv_delete(KV_HOLD),
+            })
+            .await
+            .map_err(store_failure)?;
+        let _ = self
+            .parts()
+            .events
+            .send(Event::ServiceChanged {
+                source: HoldSource::Technician,
+                reason: code.map(str::to_owned),
+            })
+            .await;
+        match code {
+            Some(c) => self.audit("out_of_service", c.to_owned()).await,
+            None => self.audit("in_service", String::new()).await,
+        }
+        Ok(json!({ "out_of_service": code }))
+    }
+
+    async fn set_settings(&self, change: &SettingsChange) -> Answer {
+        let next = self.inner.settings.borrow().with(change)?;
+        let text = serde_json::to_string(&next).unwrap_or_default();
+        self.parts()
+            .store
+            .run(move |s| s.kv_set(KV_SETTINGS, &text))
+            .await
+            .map_err(store_failure)?;
+        self.inner.settings.send_replace(next.clone());
+        self.audit(
+            "set_settings",
+            serde_json::to_string(change).unwrap_or_default(),
+        )
+        .await;
+        Ok(json!({ "settings": next }))
+    }
+
+    async fn release_held(&self, office_id: String, date: NaiveDate) -> Answer {
+        use crate::sync::client::CentralApi as _;
+        let Some(enrollment) = self.parts().enrollment.borrow().clone() else {
+            return Err(Failure::new("not_enrolled", "the kiosk is not enrolled"));
+        };
+        let central = &self.parts().config.central;
+        let ca = match &central.ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                Failure::new(
+                    "ca_file",
+                    format!("the pinned CA {} cannot be read: {e}", path.display()),
+                )
+            })?),
+            None => None,
+        };
+        let api = crate::sync::client::HttpCentral::new(
+            &central.url,
+            Some(enrollment.token.clone()),
+            central.timeout,
+            ca.as_deref(),
+        )
+        .map_err(|e| Failure::new("client", e.to_string()))?;
+        let store = self.parts().store.clone();
+        let office = office_id.clone();
+        let taken = store
+            .run(move |s| s.reserve_for_release(&office, date))
+            .await
+            .map_err(store_failure)?;
+        let count: usize = taken.iter().map(|(_, n)| n.len()).sum();
+        if count > 0 {
+            let request = crate::protocol::central::ReleaseRequest {
+                releases: taken
+                    .iter()
+                    .map(
+                        |(allocation_id, numbers)| crate::protocol::central::Release {
+                            allocation_id: allocation_id.clone(),
+                            numbers: numbers.clone(),
+                        },
+                    )
+                    .collect(),
+            };
+            if let Err(e) = api.release(&request).await {
+                // Not given back: the kiosk keeps them and may still book them.
+                let back = taken.clone();
+                if let Err(se) = store.run(move |s| s.unreserve(&back)).await {
+                    tracing::error!(error = %se, "numbers not given back could not be kept for booking");
+                }
+                return Err(Failure::new(
+                    "central_unreachable",
+                    format!(
+                        "the central service did not take the numbers back: {e}; they are kept"
+                    ),
+                ));
+            }
+        }
+        self.audit(
+            "release_held",
+            format!("{office_id} {date}: {count} numbers given back"),
+        )
+        .await;
+        Ok(json!({ "released": count, "office_id": office_id, "date": date }))
+    }
+
+    async fn export(&self, live: &Live, path: &std::path::Path) -> Answer {
+        let report = self.report(live).await?;
+        let written =
+            super::export::write_bundle(&self.parts().store, &self.parts().config, &report, path)
+                .await
+                .map_err(|e| Failure::new("export_failed", e.to_string()))?;
+        self.audit(
+            "export",
+            format!("{} files, {} bytes", written.files.len(), written.bytes),
+        )
+        .await;
+        Ok(to_value(&written))
+    }
+
+    async fn reload_pin(&self) -> Answer {
+        let Some(source) = self.parts().config.source.clone() else {
+            return Err(Failure::new(
+                "no_config_file",
+                "the daemon was not started from a configuration file",
+            ));
+        };
+        let config = tokio::task::spawn_blocking(move || Config::load(&source))
+            .await
+            .map_err(|e| Failure::new("reload_failed", e.to_string()))?
+            .map_err(|e| Failure::new("bad_config", e.to_string()))?;
+        let set = config.maint.pin_hash.is_some();
+        match self.inner.pin_hash.lock() {
+            Ok(mut h) => *h = config.maint.pin_hash,
+            Err(poisoned) => *poisoned.into_inner() = config.maint.pin_hash,
+        }
+        self.audit("pin_reloaded", if set { "set" } else { "none" }.into())
+            .await;
+        Ok(json!({ "pin": if set { "set" } else { "none" } }))
+    }
+}
+
+fn hold_source(source: HoldSource) -> &'static str {
+    match source {
+        HoldSource::Technician => "technician",
+        HoldSource::Enrollment => "enrollment",
+        HoldSource::Sync => "sync",
+    }
+}
+
+fn printer_report(state: PrinterState, unprinted: u32) -> PrinterReport {
+    let (paper, cover, error) = match state {
+        PrinterState::Ok => ("ok", "closed", None),
+        PrinterState::PaperNearEnd => ("near_end", "closed", None),
+        PrinterState::PaperOut => ("out", "closed", None),
+        PrinterState::CoverOpen => ("unknown", "open", None),
+        PrinterState::Offline => ("unknown", "unknown", None),
+        PrinterState::Error => (
+            "unknown",
+            "closed",
+            Some("cutter jam or head fault".to_owned()),
+        ),
+    };
+    PrinterReport {
+        state: to_value(&state).as_str().unwrap_or("unknown").to_owned(),
+        paper: paper.into(),
+        cover: cover.into(),
+        error,
+        unprinted_tickets: unprinted,
+    }
+}
+
+/// The command's name as the audit shows it.
+pub fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Status => "status",
+        Command::SyncNow => "sync_now",
+        Command::SyncProgress => "sync_progress",
+        Command::MaintUnlock { .. } => "maint_unlock",
+        Command::MaintLock => "maint_lock",
+        Command::MaintReport => "maint_report",
+        Command::Integrity => "integrity",
+        Command::TestPrint => "test_print",
+        Command::ReadTest => "read_test",
+        Command::Enroll { .. } => "enroll",
+        Command::Reprint { .. } => "reprint",
+        Command::RecentTickets { .. } => "recent_tickets",
+        Command::OutOfService { .. } => "out_of_service",
+        Command::InService => "in_service",
+        Command::SetSettings(_) => "set_settings",
+        Command::ReleaseHeld { .. } => "release_held",
+        Command::Restart => "restart",
+        Command::Export { .. } => "export",
+        Command::ReloadPin => "reload_pin",
+    }
+}
+
+/// The one-shot card read of `read_test`, kept by the main loop. Armed only while the
+/// flow is on the idle screen; the next card read (or failed read) is answered to the
+/// technician, masked, instead of starting an applicant's session. It gives up after
+/// [`super::READ_TEST_TIMEOUT`], or when the flow leaves the idle screen.
+pub struct ReadTest {
+    maint: Maint,
+    armed: Option<(oneshot::Sender<Value>, Instant)>,
+}
+
+impl ReadTest {
+    pub fn new(maint: Maint) -> ReadTest {
+        ReadTest { maint, armed: None }
+    }
+
+    pub fn is_armed(&self) -> bool {
+        self.armed.is_some()
+    }
+
+    /// Arms the read, or answers why not.
+    pub fn arm(&mut self, reply: oneshot::Sender<Value>, idle: bool, now: Instant) {
+        let refusal = if !idle {
+            Some(Failure::new(
+                "not_idle",
+                "an applicant is using the kiosk: try again when it shows the idle screen",
+            ))
+        } else if self.armed.is_some() {
+            Some(Failure::new(
+                "busy",
+                "a read test is already waiting for a card",
+            ))
+        } else {
+            None
+        };
+        match refusal {
+            Some(f) => {
+                self.maint
+                    .audit_later("read_test", format!("refused: {}", f.error));
+                let _ = reply.send(to_value(&f));
+            }
+            None => {
+                self.maint.audit_later("read_test", "armed".into());
+                self.armed = Some((reply, now + super::READ_TEST_TIMEOUT));
+            }
+        }
+    }
+
+    fn answer(&mut self, detail: String, value: Value) {
+        if let Some((reply, _)) = self.armed.take() {
+            self.maint.audit_later("read_test", detail);
+            let _ = reply.send(value);
+        }
+    }
+
+    /// A card was read: taken for the test (true) when armed on the idle screen.
+    pub fn card(
+        &mut self,
+        card: &CardData,
+        idle: bool,
+        reader: Option<&ReaderHealth>,
+        today: NaiveDate,
+    ) -> bool {
+        if self.armed.is_none() {
+            return false;
+        }
+        if !idle {
+            self.cancel();
+            return false;
+        }
+        let check = match crate::domain::nik::Nik::parse(&card.nik, today) {
+            Ok(_) => "valid".to_owned(),
+            Err(e) => e.code().to_owned(),
+        };
+        let mut fields = vec![];
+        for (name, present) in [
+            ("nik", !card.nik.is_empty()),
+            ("name", !card.name.is_empty()),
+            ("birth_place", card.birth_place.is_some()),
+            ("birth_date", !card.birth_date.is_empty()),
+            ("sex", !card.sex.is_empty()),
+            ("address", card.address.is_some()),
+            ("rt_rw", card.rt_rw.is_some()),
+            ("kelurahan", card.kelurahan.is_some()),
+            ("kecamatan", card.kecamatan.is_some()),
+            ("kabupaten", card.kabupaten.is_some()),
+            ("provinsi", card.provinsi.is_some()),
+            ("valid_until", card.valid_until.is_some()),
+        ] {
+            if present {
+                fields.push(name);
+            }
+        }
+        let value = json!({
+            "result": "read",
+            "masked_nik": crate::domain::nik::mask(&card.nik),
+            "nik_check": check,
+            "fields": fields,
+            "reader": reader,
+        });
+        // The audit says a card was read and how the NIK checked, never which card.
+        self.answer(format!("card read, NIK {check}"), value);
+        true
+    }
+
+    /// A read failed: taken for the test (true) when armed on the idle screen.
+    pub fn failed(&mut self, code: ReadErrorCode, idle: bool) -> bool {
+        if self.armed.is_none() {
+            return false;
+        }
+        if !idle {
+            self.cancel();
+            return false;
+        }
+        let problem = crate::app::card_problem(code);
+        let problem = to_value(&problem);
+        let problem = problem.as_str().unwrap_or("read_failed").to_owned();
+        self.answer(
+            format!("read failed: {problem}"),
+            json!({ "result": "read_failed", "problem": problem }),
+        );
+        true
+    }
+
+    /// Every second: the test gives up after its time or when the screen changes.
+    pub fn tick(&mut self, idle: bool, now: Instant) {
+        match &self.armed {
+            Some((_, deadline)) if now >= *deadline => self.answer(
+                "timed out".into(),
+                json!({ "result": "timed_out", "after_s": super::READ_TEST_TIMEOUT.as_secs() }),
+            ),
+            Some(_) if !idle => self.cancel(),
+            _ => {}
+        }
+    }
+
+    fn cancel(&mut self) {
+        self.answer(
+            "cancelled: the kiosk left the idle screen".into(),
+            json!({ "result": "cancelled" }),
+        );
+    }
+}
+
+/// The test page's bytes: plain lines centred, fed and cut, as the fallback ticket is
+/// built, so that it cannot fail to build.
+pub fn test_page_job(lines: &[String], width: crate::protocol::escpos::PaperWidth) -> Vec<u8> {
+    use crate::protocol::escpos::{printable, wrap};
+    let cols = width.columns();
+    let mut job = vec![0x1b, b'@', 0x1b, b't', 0, 0x1b, b'a', 1];
+    for text in lines {
+        for l in wrap(&printable(text), cols) {
+            job.extend_from_slice(l.as_bytes());
+            job.push(b'\n');
+        }
+    }
+    // A ruler the width of the paper: a missing column shows at once.
+    let ruler: String = (0..cols)
+        .map(|i| char::from(b'0' + (i % 10) as u8))
+        .collect();
+    job.extend_from_slice(ruler.as_bytes());
+    job.push(b'\n');
+    job.extend_from_slice(&[0x1b, b'd', 4, 0x1d, b'V', b'A', 0]);
+    job
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::escpos::PaperWidth;
+
+    #[test]
+    fn the_test_page_fits_the_paper_and_is_cut() {
+        for width in [PaperWidth::Mm58, PaperWidth::Mm80] {
+            let job = test_page_job(&["APM KIOSK - TEST PAGE".into(), "x".repeat(100)], width);
+            assert!(job.starts_with(&[0x1b, b'@']));
+            assert!(job.ends_with(&[0x1d, b'V', b'A', 0]));
+            let text = String::from_utf8_lossy(&job);
+            for line in text.split('\n').skip(1) {
+                assert!(line.len() <= width.columns() + 8, "{line}");
+            }
+            assert!(text.contains(&"0123456789".repeat(width.columns() / 10)));
+        }
+    }
+}

@@ -1,0 +1,881 @@
+//! The maintenance side against the whole daemon: `app::run` in-process on a simulated
+//! reader and printer (real pseudo-terminals) and the central simulator on loopback,
+//! driven over the control channel as the touchscreen's menu and the CLI drive it.
+//!
+//! - the PIN lockout: five wrong PINs lock the pad, across two restarts of the daemon;
+//! - every maintenance command, its effect and its audit line, and what outlives a
+//!   restart (the technician's hold, the settings);
+//! - the diagnostics bundle scanned for personal data after real bookings of known
+//!   test applicants;
+//! - the `apm-kiosk maint` CLI (the built binary) against the running daemon.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use apm_kiosk::app::Stopped;
+use apm_kiosk::central_sim::{self, CentralSim, SimSeed};
+use apm_kiosk::config::Config;
+use apm_kiosk::control::{Client, Command};
+use apm_kiosk::domain::{ApplicationType, PassportType};
+use apm_kiosk::flow::Intent;
+use apm_kiosk::hardware::printer::{PrinterSim, PrinterSimOptions};
+use apm_kiosk::hardware::reader::sim::{ReaderSim, ReaderSimHandle};
+use apm_kiosk::maint::{HoldReason, Secret, SettingsChange};
+use apm_kiosk::simulate::card_of;
+use apm_kiosk::simulate::crowd::{Behaviour, Crowd, Entry, Person};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+const PIN: &str = "482913";
+
+fn write_config(dir: &Path, central: &str, pin_hash: Option<&str>) -> PathBuf {
+    let path = dir.join("kiosk.toml");
+    let text = format!(
+        r#"# A kiosk for the maintenance tests.
+[kiosk]
+state_dir = "{state}"
+language = "id"
+inactivity_warning_s = 300
+inactivity_reset_s = 60
+
+[card_reader]
+path = "{state}/reader.tty"
+
+[printer]
+path = "{state}/printer.tty"
+paper = "80mm"
+
+[central]
+url = "{central}"
+timeout_s = 5
+sync_interval_s = 5
+
+[sync]
+hold_days = 4
+low_water = 2
+target = 3
+
+[maint]
+# The technician's PIN.
+pin_hash = "{hash}"
+"#,
+        state = dir.display(),
+        hash = pin_hash.unwrap_or(""),
+    );
+    std::fs::write(&path, text).expect("config written");
+    path
+}
+
+struct Daemon {
+    task: JoinHandle<anyhow::Result<Stopped>>,
+    stop: oneshot::Sender<()>,
+    client: Client,
+}
+
+async fn start(config: &Path) -> Daemon {
+    let config = Config::load(config).expect("config loads");
+    let socket = apm_kiosk::app::control_socket_path(&config);
+    let _ = std::fs::remove_file(&socket);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(apm_kiosk::app::run(config, async move {
+        let _ = stopped.await;
+    }));
+    let client = Client::connect(&socket, PATIENCE)
+        .await
+        .expect("control channel");
+    Daemon { task, stop, client }
+}
+
+impl Daemon {
+    async fn ask(&mut self, command: Command) -> Value {
+        self.client
+            .command(command, Duration::from_secs(40))
+            .await
+            .expect("command answered")
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let ended = self.task.await.expect("daemon task").expect("daemon ran");
+        assert_eq!(ended, Stopped::Shutdown);
+    }
+}
+
+fn audit(state: &Path) -> Vec<(String, String)> {
+    let store = apm_kiosk::store::Store::open(&state.join("kiosk.db")).expect("store opens");
+    let mut lines: Vec<(String, String)> = store
+        .audit_tail(10_000)
+        .expect("audit")
+        .into_iter()
+        .map(|(_, event, detail)| (event, detail))
+        .collect();
+    lines.reverse();
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_pins_lock_the_pad_across_restarts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = std::path::absolute(dir.path()).expect("absolute");
+    let hash = apm_kiosk::maint::pin::hash(PIN).expect("hash");
+    // No central service and no devices: the pad needs neither.
+    let config = write_config(&state, "http://127.0.0.1:9", Some(&hash));
+    let unlock = |pin: &str| Command::MaintUnlock {
+        pin: Secret(pin.into()),
+    };
+
+    let mut kiosk = start(&config).await;
+    assert_eq!(
+        kiosk.ask(unlock(PIN)).await,
+        json!({ "result": "unlocked" })
+    );
+    assert_eq!(
+        kiosk.ask(Command::MaintReport).await["menu_open"],
+        true,
+        "the menu is open"
+    );
+    assert_eq!(
+        kiosk.ask(Command::MaintLock).await,
+        json!({ "menu": "closed" })
+    );
+    for left in [4, 3, 2] {
+        assert_eq!(
+            kiosk.ask(unlock("000000")).await,
+            json!({ "result": "wrong", "attempts_left": left })
+        );
+    }
+    // A technician's restart, through the command: a distinct way of ending.
+    let answer = kiosk.ask(Command::Restart).await;
+    assert_eq!(answer["exit_code"], 75, "{answer}");
+    let ended = kiosk.task.await.expect("task").expect("ran");
+    assert_eq!(ended, Stopped::Restart);
+
+    let mut kiosk = start(&config).await;
+    assert_eq!(
+        kiosk.ask(unlock("1111")).await,
+        json!({ "result": "wrong", "attempts_left": 1 }),
+        "the count survived the restart"
+    );
+    let locked = kiosk.ask(unlock("2222")).await;
+    assert_eq!(locked["result"], "locked", "{locked}");
+    let until: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(locked["until"].clone()).expect("until");
+    let minutes = (until - chrono::Utc::now()).num_seconds() as f64 / 60.0;
+    assert!((14.0..=15.1).contains(&minutes), "{minutes} min");
+    // Locked: the right PIN does not open it.
+    assert_eq!(kiosk.ask(unlock(PIN)).await["result"], "locked");
+    kiosk.stop().await;
+
+    let mut kiosk = start(&config).await;
+    assert_eq!(
+        kiosk.ask(unlock(PIN)).await["result"],
+        "locked",
+        "the lock survived the restart"
+    );
+    kiosk.stop().await;
+
+    let lines = audit(&state);
+    let unlocks: Vec<&str> = lines
+        .iter()
+        .filter(|(e, _)| e == "maint_unlock")
+        .map(|(_, d)| d.as_str())
+        .collect();
+    assert_eq!(unlocks.len(), 8, "{unlocks:?}");
+    assert_eq!(unlocks[0], "unlocked");
+    assert!(unlocks[5].starts_with("locked until"), "{unlocks:?}");
+    assert!(lines.iter().any(|(e, _)| e == "restart"));
+    assert!(lines.iter().any(|(e, _)| e == "maint_lock"));
+    for (event, detail) in &lines {
+        assert!(
+            !detail.contains(PIN),
+            "the PIN in the audit: {event} {detail}"
+        );
+    }
+
+    // No PIN configured: the screen's menu cannot be opened.
+    write_config(&state, "http://127.0.0.1:9", None);
+    let mut kiosk = start(&config).await;
+    assert_eq!(kiosk.ask(unlock(PIN)).await, json!({ "result": "no_pin" }));
+    // ... until one is set and the daemon told to read it.
+    write_config(&state, "http://127.0.0.1:9", Some(&hash));
+    assert_eq!(kiosk.ask(Command::ReloadPin).await, json!({ "pin": "set" }));
+    kiosk.stop().await;
+}
+
+/// A whole kiosk: the central simulator, the simulated devices, the daemon.
+struct Site {
+    root: PathBuf,
+    state: PathBuf,
+    config: PathBuf,
+    sim: CentralSim,
+    reader: ReaderSimHandle,
+    printer: apm_kiosk::hardware::printer::sim::PrinterSimHandle,
+    _central: oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn site(code: &str) -> Site {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = std::path::absolute(dir.path()).expect("absolute temp dir");
+    let state = root.join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    let sim = CentralSim::open(&root.join("central.db"), &SimSeed::default()).expect("central");
+    sim.add_enroll_code(code, &["KRM", "BTM", "MKS"])
+        .expect("enroll code");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let central = format!("http://{}", listener.local_addr().expect("address"));
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(central_sim::serve(sim.clone(), listener, async move {
+        let _ = stopped.await;
+    }));
+    let reader = ReaderSim::start(&state.join("reader.tty"), 115_200).expect("reader simulator");
+    let printer = PrinterSim::start(
+        &state.join("printer.tty"),
+        &root.join("tickets"),
+        PrinterSimOptions::default(),
+    )
+    .expect("printer simulator");
+    let hash = apm_kiosk::maint::pin::hash(PIN).expect("hash");
+    let config = write_config(&state, &central, Some(&hash));
+    Site {
+        root,
+        state,
+        config,
+        sim,
+        reader,
+        printer,
+        _central: stop,
+        _dir: dir,
+    }
+}
+
+async fn wait_for_numbers(kiosk: &mut Daemon) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let r = kiosk.ask(Command::MaintReport).await;
+        if r["queue"]["held_free"].as_u64().unwrap_or(0) > 0 && r["reader"]["state"] == "ok" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no numbers or no reader: {r}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn wait(client: &mut Client, screen: &str) {
+    client
+        .wait_for(screen, PATIENCE)
+        .await
+        .unwrap_or_else(|e| panic!("screen {screen}: {e}; view {}", client.view));
+}
+
+fn first_with(view: &Value, list: &str, pred: impl Fn(&Value) -> bool, key: &str) -> String {
+    view[list]
+        .as_array()
+        .and_then(|a| a.iter().find(|v| pred(v)))
+        .and_then(|v| v[key].as_str())
+        .unwrap_or_else(|| panic!("no {list} to choose in {view}"))
+        .to_owned()
+}
+
+/// One applicant with their own KTP books the first open day and session at KRM.
+async fn book(kiosk: &mut Daemon, reader: &ReaderSimHandle, person: &Person) {
+    let c = &mut kiosk.client;
+    wait(c, "idle").await;
+    c.send(&Intent::Start).await.expect("sent");
+    wait(c, "read_card").await;
+    reader.present_card(card_of(person));
+    wait(c, "confirm_identity").await;
+    reader.remove_card();
+    c.send(&Intent::ConfirmIdentity).await.expect("sent");
+    wait(c, "details").await;
+    c.send(&Intent::ChooseApplicationType {
+        application_type: ApplicationType::New,
+    })
+    .await
+    .expect("sent");
+    c.send(&Intent::ChoosePassportType {
+        passport_type: PassportType::Electronic,
+    })
+    .await
+    .expect("sent");
+    c.send(&Intent::ConfirmDetails).await.expect("sent");
+    wait(c, "members").await;
+    c.send(&Intent::FinishMembers).await.expect("sent");
+    wait(c, "office").await;
+    c.send(&Intent::ChooseOffice {
+        office_id: "KRM".into(),
+    })
+    .await
+    .expect("sent");
+    wait(c, "date").await;
+    let date = first_with(&c.view, "dates", |d| d["status"] == "open", "date");
+    c.send(&Intent::ChooseDate {
+        date: date.parse().expect("a date"),
+    })
+    .await
+    .expect("sent");
+    wait(c, "session").await;
+    let session_id = first_with(&c.view, "sessions", |s| s["bookable"] == true, "session_id");
+    c.send(&Intent::ChooseSession { session_id })
+        .await
+        .expect("sent");
+    wait(c, "review").await;
+    c.send(&Intent::ConfirmBooking).await.expect("sent");
+    wait(c, "done").await;
+    c.send(&Intent::Finish).await.expect("sent");
+    wait(c, "idle").await;
+}
+
+fn plain_people(n: usize) -> Vec<Person> {
+    let today = chrono::Utc::now().date_naive();
+    Crowd::new(11, today)
+        .visits(60)
+        .into_iter()
+        .filter_map(|v| match (v.behaviour, v.lead, v.members.is_empty()) {
+            (Behaviour::Plain, Entry::Card { person, .. }, true) => Some(person),
+            _ => None,
+        })
+        .take(n)
+        .collect()
+}
+
+/// Every file of a `.tar.gz`, by name.
+fn untar(path: &Path) -> Vec<(String, String)> {
+    let file = std::fs::File::open(path).expect("bundle opens");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut out = Vec::new();
+    for entry in archive.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        let name = entry.path().expect("name").display().to_string();
+        let mut text = String::new();
+        entry.read_to_string(&mut text).expect("text file");
+        out.push((name, text));
+    }
+    out
+}
+
+/// Runs of exactly 16 digits: the shape of a NIK.
+fn nik_shaped(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            if run.len() == 16 {
+                found.push(run.clone());
+            }
+            run.clear();
+        }
+    }
+    found
+}
+
+/// Indonesian phone numbers: +62 or 0, then 8, then 8 to 11 digits (spaces and dashes
+/// allowed between groups).
+fn phone_shaped(text: &str) -> Vec<String> {
+    let digits: Vec<(usize, char)> = text.char_indices().collect();
+    let mut found = Vec::new();
+    for (i, &(_, c)) in digits.iter().enumerate() {
+        let start = match c {
+            '+' if text[digits[i].0..].starts_with("+628") => i + 3,
+            '0' if (i == 0 || !digits[i - 1].1.is_ascii_alphanumeric())
+                && digits.get(i + 1).map(|d| d.1) == Some('8') =>
+            {
+                i + 1
+            }
+            _ => continue,
+        };
+        let mut n = 0;
+        let mut j = start;
+        while let Some(&(_, d)) = digits.get(j) {
+            if d.is_ascii_digit() {
+                n += 1;
+            } else if !(d == ' ' || d == '-') || n == 0 {
+                break;
+            }
+            j += 1;
+        }
+        let end_ok = digits.get(j).is_none_or(|d| !d.1.is_ascii_digit());
+        if (9..=12).contains(&n) && end_ok {
+            found.push(text[digits[i].0..digits.get(j).map_or(text.len(), |d| d.0)].to_owned());
+        }
+    }
+    found
+}
+
+#[test]
+fn the_scanners_find_what_they_look_for() {
+    assert_eq!(nik_shaped("a 2102015708900003 b"), ["2102015708900003"]);
+    assert!(nik_shaped("2102********0003 20261201070000123").is_empty());
+    assert_eq!(phone_shaped("call +6281234567890 now"), ["+6281234567890"]);
+    assert_eq!(phone_shaped("hp 0812-3456-7890."), ["0812-3456-7890"]);
+    assert!(phone_shaped("2026-12-01 08:00 1080 bytes").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_maintenance_command_and_a_bundle_without_personal_data() {
+    let site = site("TEST-0101").await;
+    let mut kiosk = start(&site.config).await;
+    let people = plain_people(3);
+    assert_eq!(people.len(), 3);
+
+    // Not enrolled: the kiosk is out of service until the technician enrolls it, and
+    // the sync starts at once.
+    assert_eq!(kiosk.client.view["out_of_service"], "not_enrolled");
+    let refused = kiosk
+        .ask(Command::ReleaseHeld {
+            office_id: "KRM".into(),
+            date: "2030-01-01".parse().expect("date"),
+        })
+        .await;
+    assert_eq!(refused["error"], "not_enrolled", "{refused}");
+    let enrolled = kiosk
+        .ask(Command::Enroll {
+            code: "TEST-0101".into(),
+        })
+        .await;
+    assert!(enrolled["enrolled"].is_string(), "{enrolled}");
+    let again = kiosk.ask(Command::Enroll { code: "X".into() }).await;
+    assert_eq!(again["error"], "already_enrolled", "{again}");
+    wait_for_numbers(&mut kiosk).await;
+    kiosk
+        .client
+        .wait_until(|v| v["out_of_service"].is_null(), "in service", PATIENCE)
+        .await
+        .expect("in service once enrolled");
+
+    for p in &people {
+        book(&mut kiosk, &site.reader, p).await;
+    }
+    assert_eq!(site.printer.tickets().len(), 3);
+
+    // The report.
+    let report = kiosk.ask(Command::MaintReport).await;
+    let r: apm_kiosk::maint::Report =
+        serde_json::from_value(report.clone()).expect("the report deserialises");
+    assert_eq!(r.printer.state, "ok");
+    assert_eq!(r.reader.state, "ok");
+    assert!(r.reader.firmware.is_some(), "{report}");
+    assert_eq!(r.reader.sam.as_deref(), Some("ok"));
+    assert!(r.network.tcp_reachable, "{report}");
+    assert_eq!(r.queue.registrations, 3);
+    assert!(r.held.iter().any(|h| h.office_id == "KRM"), "{report}");
+    assert!(r.disk.is_some());
+    assert_eq!(r.version, apm_kiosk::app::VERSION);
+    assert!(r.pin_configured);
+
+    // Sync now, and its progress.
+    assert_eq!(
+        kiosk.ask(Command::SyncNow).await,
+        json!({ "sync": "started" })
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let p = kiosk.ask(Command::SyncProgress).await;
+        if p["uploads_left"] == 0 && p["round_running"] == false {
+            break;
+        }
+        assert!(Instant::now() < deadline, "uploads still waiting: {p}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Recent tickets and a reprint of the last one, marked COPY.
+    let recent = kiosk.ask(Command::RecentTickets { limit: Some(2) }).await;
+    let tickets = recent["tickets"].as_array().expect("tickets");
+    assert_eq!(tickets.len(), 2, "{recent}");
+    let last = &people[2];
+    assert_eq!(
+        tickets[0]["masked_nik"],
+        apm_kiosk::domain::nik::mask(&last.nik)
+    );
+    let reprinted = kiosk
+        .ask(Command::Reprint {
+            registration_id: None,
+        })
+        .await;
+    assert_eq!(
+        reprinted["reprinted"], tickets[0]["registration_id"],
+        "{reprinted}"
+    );
+    site.printer.wait_for_tickets(4, Duration::from_secs(10));
+    let texts = site.printer.ticket_texts();
+    assert_eq!(texts.len(), 4);
+    assert!(texts[3].contains("*SALINAN*"), "{}", texts[3]);
+    assert!(texts[3].contains(tickets[0]["queue_number"].as_str().expect("number")));
+    let unknown = kiosk
+        .ask(Command::Reprint {
+            registration_id: Some("no-such-id".into()),
+        })
+        .await;
+    assert_eq!(unknown["error"], "unknown", "{unknown}");
+
+    // A test page.
+    let printed = kiosk.ask(Command::TestPrint).await;
+    assert_eq!(printed["printed"], true, "{printed}");
+    site.printer.wait_for_tickets(5, Duration::from_secs(10));
+    let page = &site.printer.ticket_texts()[4];
+    assert!(page.contains("TEST PAGE"), "{page}");
+
+    // A read test: the card is answered masked and no session starts.
+    let someone = &people[0];
+    let card = card_of(someone);
+    let reader = &site.reader;
+    let arm = kiosk
+        .client
+        .command(Command::ReadTest, Duration::from_secs(40));
+    let lay = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        reader.present_card(card.clone());
+    };
+    let (answer, ()) = tokio::join!(arm, lay);
+    let answer = answer.expect("read test answered");
+    reader.remove_card();
+    assert_eq!(answer["result"], "read", "{answer}");
+    assert_eq!(
+        answer["masked_nik"],
+        apm_kiosk::domain::nik::mask(&someone.nik)
+    );
+    assert_eq!(answer["nik_check"], "valid");
+    assert!(!answer.to_string().contains(&someone.nik));
+    assert!(!answer.to_string().contains(&someone.name));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(kiosk.client.screen(), "idle", "no session started");
+
+    // Integrity.
+    assert_eq!(
+        kiosk.ask(Command::Integrity).await,
+        json!({ "ok": true, "result": "ok" })
+    );
+
+    // Settings: the idle screen follows the default language at once.
+    let set = kiosk
+        .ask(Command::SetSettings(SettingsChange {
+            default_language: Some(apm_kiosk::domain::Language::En),
+            volume: Some(35),
+            ..SettingsChange::default()
+        }))
+        .await;
+    assert_eq!(set["settings"]["volume"], 35, "{set}");
+    kiosk
+        .client
+        .wait_until(|v| v["language"] == "en", "english idle screen", PATIENCE)
+        .await
+        .expect("language follows");
+    let bad = kiosk
+        .ask(Command::SetSettings(SettingsChange {
+            volume: Some(120),
+            ..SettingsChange::default()
+        }))
+        .await;
+    assert_eq!(bad["error"], "bad_volume");
+
+    // Out of service, kept across a restart, then lifted.
+    let hold = kiosk
+        .ask(Command::OutOfService {
+            reason: HoldReason::PrinterFault,
+        })
+        .await;
+    assert_eq!(hold, json!({ "out_of_service": "printer_fault" }));
+    kiosk
+        .client
+        .wait_until(|v| v["out_of_service"] == "printer_fault", "hold", PATIENCE)
+        .await
+        .expect("the view shows the hold");
+
+    // Give back the numbers of the last day held.
+    let held_before = kiosk.ask(Command::MaintReport).await["held"].clone();
+    let day = held_before
+        .as_array()
+        .and_then(|a| a.iter().rfind(|h| h["office_id"] == "KRM"))
+        .cloned()
+        .expect("a day held");
+    let count = day["regular"].as_u64().unwrap_or(0) + day["priority"].as_u64().unwrap_or(0);
+    assert!(count > 0, "{day}");
+    let date: chrono::NaiveDate = serde_json::from_value(day["date"].clone()).expect("date");
+    let released = kiosk
+        .ask(Command::ReleaseHeld {
+            office_id: "KRM".into(),
+            date,
+        })
+        .await;
+    // The sync loop may top the day up between the report and the release: at least
+    // what the report showed goes back.
+    let n = released["released"].as_u64().unwrap_or(0);
+    assert!(n >= count, "{released}, {count} held");
+
+    // The bundle.
+    let usb = site.root.join("usb");
+    std::fs::create_dir_all(&usb).expect("stick");
+    let written = kiosk.ask(Command::Export { path: usb.clone() }).await;
+    let bundle = PathBuf::from(written["path"].as_str().expect("path"));
+    assert!(bundle.starts_with(&usb), "{written}");
+    kiosk.stop().await;
+
+    // Restart: the hold and the settings are still there.
+    let mut kiosk = start(&site.config).await;
+    kiosk
+        .client
+        .wait_until(
+            |v| v["out_of_service"] == "printer_fault" && v["language"] == "en",
+            "the hold and the language kept",
+            PATIENCE,
+        )
+        .await
+        .expect("kept across the restart");
+    assert_eq!(
+        kiosk.ask(Command::InService).await,
+        json!({ "out_of_service": null })
+    );
+    kiosk
+        .client
+        .wait_until(|v| v["out_of_service"].is_null(), "in service", PATIENCE)
+        .await
+        .expect("hold lifted");
+    kiosk.stop().await;
+
+    // Every file of the bundle, scanned for the test applicants' data.
+    let files = untar(&bundle);
+    let names: Vec<&str> = files
+        .iter()
+        .map(|(n, _)| n.rsplit('/').next().unwrap_or(""))
+        .collect();
+    for want in [
+        "report.json",
+        "config.toml",
+        "versions.txt",
+        "log.txt",
+        "queue.json",
+        "rejections.json",
+        "audit.tsv",
+    ] {
+        assert!(names.contains(&want), "{want} in {names:?}");
+    }
+    let report = &files
+        .iter()
+        .find(|(n, _)| n.ends_with("report.json"))
+        .expect("report")
+        .1;
+    assert!(report.contains("\"registrations\": 3"), "{report}");
+    let config = &files
+        .iter()
+        .find(|(n, _)| n.ends_with("config.toml"))
+        .expect("config")
+        .1;
+    assert!(!config.contains("argon2"), "the PIN hash left: {config}");
+    assert!(config.contains("[central]"), "{config}");
+    let audit_file = &files
+        .iter()
+        .find(|(n, _)| n.ends_with("audit.tsv"))
+        .expect("audit")
+        .1;
+    for event in [
+        "enroll",
+        "reprint",
+        "test_print",
+        "read_test",
+        "integrity",
+        "set_settings",
+        "out_of_service",
+        "release_held",
+        "recent_tickets",
+    ] {
+        assert!(
+            audit_file.contains(&format!("\t{event}\t")),
+            "{event} in the audit:\n{audit_file}"
+        );
+    }
+    for (name, text) in &files {
+        assert!(
+            nik_shaped(text).is_empty(),
+            "{name}: {:?}",
+            nik_shaped(text)
+        );
+        assert!(
+            phone_shaped(text).is_empty(),
+            "{name}: {:?}",
+            phone_shaped(text)
+        );
+        let upper = text.to_uppercase();
+        for p in &people {
+            assert!(!text.contains(&p.nik), "{name} holds a NIK");
+            assert!(!upper.contains(&p.name), "{name} holds {}", p.name);
+            assert!(!upper.contains(&p.address), "{name} holds an address");
+            assert!(!text.contains(&p.kk), "{name} holds a KK number");
+        }
+    }
+
+    // And the whole audit table: no personal data, no masked NIK either.
+    for (event, detail) in audit(&site.state) {
+        for p in &people {
+            assert!(!detail.contains(&p.nik), "{event}: {detail}");
+            assert!(
+                !detail.contains(&apm_kiosk::domain::nik::mask(&p.nik)),
+                "{event}: {detail}"
+            );
+            assert!(
+                !detail.to_uppercase().contains(&p.name),
+                "{event}: {detail}"
+            );
+        }
+    }
+    let _ = site.sim.registrations();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_drives_the_running_daemon() {
+    let site = site("TEST-0102").await;
+    apm_kiosk::app::enroll(&Config::load(&site.config).expect("config"), "TEST-0102")
+        .await
+        .expect("enrolled");
+    let mut kiosk = start(&site.config).await;
+    wait_for_numbers(&mut kiosk).await;
+    let person = plain_people(1).remove(0);
+    book(&mut kiosk, &site.reader, &person).await;
+
+    let exe = env!("CARGO_BIN_EXE_apm-kiosk");
+    let config = site.config.clone();
+    let cli = move |args: &[&str], stdin: &str| {
+        let (config, args, stdin) = (
+            config.clone(),
+            args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            stdin.to_owned(),
+        );
+        async move {
+            tokio::task::spawn_blocking(move || {
+                use std::io::Write as _;
+                let mut child = std::process::Command::new(exe)
+                    .arg("maint")
+                    .args(&args)
+                    .arg("--config")
+                    .arg(&config)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("apm-kiosk runs");
+                child
+                    .stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(stdin.as_bytes())
+                    .expect("stdin written");
+                let out = child.wait_with_output().expect("apm-kiosk ends");
+                (
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                )
+            })
+            .await
+            .expect("cli task")
+        }
+    };
+
+    let (code, out, err) = cli(&["status"], "").await;
+    assert_eq!(code, Some(0), "{err}");
+    println!("{out}");
+    for section in [
+        "PRINTER",
+        "CARD READER",
+        "NETWORK AND SYNC",
+        "QUEUE",
+        "DISK",
+    ] {
+        assert!(out.contains(section), "{section} in\n{out}");
+    }
+    assert!(out.contains("registrations        1 ("), "{out}");
+
+    let (code, out, err) = cli(&["out-of-service", "maintenance"], "").await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    kiosk
+        .client
+        .wait_until(|v| v["out_of_service"] == "maintenance", "hold", PATIENCE)
+        .await
+        .expect("the CLI's hold reaches the screen");
+    let (code, out, _) = cli(&["status"], "").await;
+    assert_eq!(code, Some(0));
+    let first = out.lines().nth(3).unwrap_or_default();
+    assert!(
+        first.contains("OUT OF SERVICE (maintenance"),
+        "what is wrong first:\n{out}"
+    );
+    let (code, _, err) = cli(&["out-of-service", "lunch"], "").await;
+    assert_eq!(code, Some(1), "{err}");
+    let (code, _, _) = cli(&["in-service"], "").await;
+    assert_eq!(code, Some(0));
+
+    let (code, out, err) = cli(&["reprint"], "").await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("marked COPY"), "{out}");
+    let (code, out, _) = cli(&["recent", "--limit", "5"], "").await;
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains(&apm_kiosk::domain::nik::mask(&person.nik)),
+        "{out}"
+    );
+    let (code, out, _) = cli(&["integrity"], "").await;
+    assert_eq!((code, out.trim()), (Some(0), "database integrity: ok"));
+    let (code, out, err) = cli(&["sync"], "").await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("sync done"), "{out}");
+
+    let bundle = site.root.join("diag.tar.gz");
+    let (code, out, err) = cli(&["export", bundle.to_str().expect("path")], "").await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("diag.tar.gz"), "{out}");
+    assert!(bundle.exists());
+
+    // A new PIN through stdin: written into the file with its comments, and read by
+    // the running daemon at once.
+    let before = std::fs::read_to_string(&site.config).expect("config");
+    let (code, _, err) = cli(&["set-pin"], "2468\n1357\n").await;
+    assert_eq!(code, Some(1), "two different PINs are refused");
+    assert!(err.contains("differ"), "{err}");
+    let (code, out, err) = cli(&["set-pin"], "2468\n2468\n").await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("the running kiosk has read it"), "{out}");
+    let after = std::fs::read_to_string(&site.config).expect("config");
+    assert!(
+        after.starts_with("# A kiosk for the maintenance tests."),
+        "{after}"
+    );
+    assert!(
+        after.contains("# The technician's PIN.\npin_hash = \"$argon2id$"),
+        "{after}"
+    );
+    assert_ne!(before, after);
+    assert_eq!(
+        kiosk
+            .ask(Command::MaintUnlock {
+                pin: Secret("2468".into())
+            })
+            .await,
+        json!({ "result": "unlocked" })
+    );
+
+    let (code, out, _) = cli(&["restart"], "").await;
+    assert_eq!(code, Some(0));
+    assert!(out.contains("code 75"), "{out}");
+    let ended = kiosk.task.await.expect("task").expect("ran");
+    assert_eq!(ended, Stopped::Restart);
+
+    let events: Vec<String> = audit(&site.state).into_iter().map(|(e, _)| e).collect();
+    for want in [
+        "maint_report",
+        "out_of_service",
+        "in_service",
+        "reprint",
+        "integrity",
+        "export",
+        "pin_reloaded",
+        "restart",
+    ] {
+        assert!(events.iter().any(|e| e == want), "{want} in {events:?}");
+    }
+}
