@@ -1262,6 +1262,10 @@ pub async fn run_with(
     let _ = control_task.await;
     reader.stop();
     drop(shell);
+    // The maintenance side holds the store and the printer: the writer and the printer
+    // thread end only once it is gone.
+    drop(read_test);
+    drop(maint);
     drop(store);
     // The writer finishes what it was given, then closes the database.
     let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;

@@ -19,7 +19,7 @@ use apm_kiosk::config::Config;
 use apm_kiosk::control::{Client, Command};
 use apm_kiosk::domain::{ApplicationType, PassportType};
 use apm_kiosk::flow::Intent;
-use apm_kiosk::hardware::printer::{PrinterSim, PrinterSimOptions};
+use apm_kiosk::hardware::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
 use apm_kiosk::hardware::reader::sim::{ReaderSim, ReaderSimHandle};
 use apm_kiosk::maint::{HoldReason, Secret, SettingsChange};
 use apm_kiosk::simulate::card_of;
@@ -212,7 +212,7 @@ struct Site {
     config: PathBuf,
     sim: CentralSim,
     reader: ReaderSimHandle,
-    printer: PrinterSim,
+    printer: PrinterSimHandle,
     _central: oneshot::Sender<()>,
     _dir: tempfile::TempDir,
 }
@@ -391,19 +391,21 @@ fn phone_shaped(text: &str) -> Vec<String> {
             }
             _ => continue,
         };
-        let mut n = 0;
-        let mut j = start;
+        // Digits, with single spaces or dashes between groups; `end` is past the last digit.
+        let (mut n, mut j, mut end) = (0, start, start);
         while let Some(&(_, d)) = digits.get(j) {
             if d.is_ascii_digit() {
                 n += 1;
-            } else if !(d == ' ' || d == '-') || n == 0 {
+                end = j + 1;
+            } else if !((d == ' ' || d == '-')
+                && digits.get(j + 1).is_some_and(|x| x.1.is_ascii_digit()))
+            {
                 break;
             }
             j += 1;
         }
-        let end_ok = digits.get(j).is_none_or(|d| !d.1.is_ascii_digit());
-        if (9..=12).contains(&n) && end_ok {
-            found.push(text[digits[i].0..digits.get(j).map_or(text.len(), |d| d.0)].to_owned());
+        if (9..=12).contains(&n) {
+            found.push(text[digits[i].0..digits.get(end).map_or(text.len(), |d| d.0)].to_owned());
         }
     }
     found

@@ -457,7 +457,14 @@ pub fn render(r: &Report) -> String {
 
     let _ = writeln!(w, "\nQUEUE");
     row(w, "unsynced", &r.queue.unsynced.to_string());
-    row(w, "oldest unsynced", &when(r.queue.oldest_unsynced, now));
+    row(
+        w,
+        "oldest unsynced",
+        &match r.queue.oldest_unsynced {
+            Some(_) => when(r.queue.oldest_unsynced, now),
+            None => "none waiting".into(),
+        },
+    );
     row(
         w,
         "registrations",
