@@ -155,10 +155,12 @@ pub fn disk_space(path: &Path) -> std::io::Result<Disk> {
     }
     // SAFETY: statvfs returned 0, so it wrote the struct.
     let st = unsafe { st.assume_init() };
-    let frsize = st.f_frsize as u64;
+    // The fields are 32-bit on some kiosk boards (32-bit ARM), 64-bit here.
+    #[allow(clippy::unnecessary_cast)]
+    let (frsize, blocks, avail) = (st.f_frsize as u64, st.f_blocks as u64, st.f_bavail as u64);
     Ok(Disk {
-        total_bytes: (st.f_blocks as u64).saturating_mul(frsize),
-        available_bytes: (st.f_bavail as u64).saturating_mul(frsize),
+        total_bytes: blocks.saturating_mul(frsize),
+        available_bytes: avail.saturating_mul(frsize),
     })
 }
 
