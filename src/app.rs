@@ -1158,6 +1158,7 @@ pub async fn run_with(
                 match request.command {
                     Command::SyncNow => {
                         nudge.notify_one();
+                        maint.audit_later("sync_now", String::new());
                         let _ = request.reply.send(serde_json::json!({ "sync": "started" }));
                     }
                     Command::ReadTest => read_test.arm(
