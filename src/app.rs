@@ -1086,6 +1086,8 @@ pub async fn run_with(
         });
     }
     drop((intents_tx, commands_tx, view_rx));
+    // A kept hold or language changes what the first client sees.
+    view_tx.send_replace(Arc::new(control::view_line(&flow::view::view(&kiosk, now))));
 
     let shell = Shell {
         store: store.clone(),
