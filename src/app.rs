@@ -1160,6 +1160,8 @@ pub async fn run_with_ui(
     let mut read_test = crate::maint::ReadTest::new(maint.clone());
     let ui_commands = commands_tx.clone();
     drop((intents_tx, commands_tx, view_rx));
+    // A kept hold or language changes what the first client sees.
+    view_tx.send_replace(Arc::new(control::view_line(&flow::view::view(&kiosk, now))));
 
     let shell = Shell {
         store: store.clone(),
@@ -1261,6 +1263,7 @@ pub async fn run_with_ui(
                 match request.command {
                     Command::SyncNow => {
                         nudge.notify_one();
+                        maint.audit_later("sync_now", String::new());
                         let _ = request.reply.send(serde_json::json!({ "sync": "started" }));
                     }
                     Command::ReadTest => read_test.arm(
@@ -1373,6 +1376,10 @@ pub async fn run_with_ui(
     let _ = today_task.await;
     reader.stop();
     drop(shell);
+    // The maintenance side holds the store and the printer: the writer and the printer
+    // thread end only once it is gone.
+    drop(read_test);
+    drop(maint);
     drop(store);
     // The writer finishes what it was given, then closes the database.
     let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;

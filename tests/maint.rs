@@ -19,7 +19,7 @@ use apm_kiosk::config::Config;
 use apm_kiosk::control::{Client, Command};
 use apm_kiosk::domain::{ApplicationType, PassportType};
 use apm_kiosk::flow::Intent;
-use apm_kiosk::hardware::printer::{PrinterSim, PrinterSimOptions};
+use apm_kiosk::hardware::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
 use apm_kiosk::hardware::reader::sim::{ReaderSim, ReaderSimHandle};
 use apm_kiosk::maint::{HoldReason, Secret, SettingsChange};
 use apm_kiosk::simulate::card_of;
@@ -212,7 +212,7 @@ struct Site {
     config: PathBuf,
     sim: CentralSim,
     reader: ReaderSimHandle,
-    printer: apm_kiosk::hardware::printer::sim::PrinterSimHandle,
+    printer: PrinterSimHandle,
     _central: oneshot::Sender<()>,
     _dir: tempfile::TempDir,
 }
@@ -391,19 +391,21 @@ fn phone_shaped(text: &str) -> Vec<String> {
             }
             _ => continue,
         };
-        let mut n = 0;
-        let mut j = start;
+        // Digits, with single spaces or dashes between groups; `end` is past the last digit.
+        let (mut n, mut j, mut end) = (0, start, start);
         while let Some(&(_, d)) = digits.get(j) {
             if d.is_ascii_digit() {
                 n += 1;
-            } else if !(d == ' ' || d == '-') || n == 0 {
+                end = j + 1;
+            } else if !((d == ' ' || d == '-')
+                && digits.get(j + 1).is_some_and(|x| x.1.is_ascii_digit()))
+            {
                 break;
             }
             j += 1;
         }
-        let end_ok = digits.get(j).is_none_or(|d| !d.1.is_ascii_digit());
-        if (9..=12).contains(&n) && end_ok {
-            found.push(text[digits[i].0..digits.get(j).map_or(text.len(), |d| d.0)].to_owned());
+        if (9..=12).contains(&n) {
+            found.push(text[digits[i].0..digits.get(end).map_or(text.len(), |d| d.0)].to_owned());
         }
     }
     found
@@ -877,5 +879,112 @@ async fn the_cli_drives_the_running_daemon() {
         "restart",
     ] {
         assert!(events.iter().any(|e| e == want), "{want} in {events:?}");
+    }
+}
+
+/// The read test's refusals and its time-out, on the service alone (a store in memory,
+/// a printer worker with no printer): the daemon's main loop calls these.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_test_refuses_when_busy_or_not_idle_and_gives_up_after_30_s() {
+    use apm_kiosk::app::{PrinterSettings, PrinterWorker};
+    use apm_kiosk::maint::service::{Maint, MaintParts};
+    use apm_kiosk::maint::{READ_TEST_TIMEOUT, ReadTest};
+    use apm_kiosk::store::Store;
+    use apm_kiosk::store::writer::StoreHandle;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = std::path::absolute(dir.path()).expect("absolute");
+    let config = Config::load(&write_config(&state, "http://127.0.0.1:9", None)).expect("config");
+    let (store, _writer) =
+        StoreHandle::spawn(Store::open_in_memory().expect("store")).expect("writer");
+    let (enrollment, enrollment_rx) = tokio::sync::watch::channel(None);
+    let (printer_state, _) =
+        tokio::sync::watch::channel(apm_kiosk::hardware::printer::PrinterState::Offline);
+    let printer = PrinterWorker::spawn(
+        PrinterSettings {
+            path: state.join("no-printer").display().to_string(),
+            baud: 115_200,
+            paper: apm_kiosk::protocol::escpos::PaperWidth::Mm80,
+            backlog_poll: Duration::from_secs(3),
+        },
+        store.clone(),
+        enrollment_rx,
+        printer_state,
+    )
+    .expect("printer worker");
+    let (events, _events_rx) = tokio::sync::mpsc::channel(8);
+    let (maint, hold) = Maint::start(MaintParts {
+        store: store.clone(),
+        config,
+        printer,
+        events,
+        enrollment,
+        started_at: chrono::Utc::now(),
+    })
+    .await
+    .expect("maintenance service");
+    assert_eq!(hold, None);
+    let mut test = ReadTest::new(maint);
+    let now = Instant::now();
+
+    let (tx, rx) = oneshot::channel();
+    test.arm(tx, false, now);
+    assert_eq!(rx.await.expect("answered")["error"], "not_idle");
+    assert!(!test.is_armed());
+
+    let (tx, mut first) = oneshot::channel();
+    test.arm(tx, true, now);
+    assert!(test.is_armed());
+    let (tx, rx) = oneshot::channel();
+    test.arm(tx, true, now);
+    assert_eq!(rx.await.expect("answered")["error"], "busy");
+
+    test.tick(true, now + READ_TEST_TIMEOUT - Duration::from_secs(1));
+    assert!(first.try_recv().is_err(), "still waiting");
+    test.tick(true, now + READ_TEST_TIMEOUT);
+    assert_eq!(
+        first.await.expect("answered"),
+        json!({ "result": "timed_out", "after_s": 30 })
+    );
+
+    // Armed, then an applicant starts a session: the card goes to them.
+    let (tx, rx) = oneshot::channel();
+    test.arm(tx, true, now);
+    let card = card_of(&plain_people(1)[0]);
+    assert!(!test.card(&card, false, None, chrono::Utc::now().date_naive()));
+    assert_eq!(
+        rx.await.expect("answered"),
+        json!({ "result": "cancelled" })
+    );
+    // Not armed: a card is the applicant's.
+    assert!(!test.card(&card, true, None, chrono::Utc::now().date_naive()));
+
+    // A failed read while armed is the technician's.
+    let (tx, rx) = oneshot::channel();
+    test.arm(tx, true, now);
+    assert!(test.failed(apm_kiosk::protocol::reader::ReadErrorCode::NotEktp, true));
+    assert_eq!(
+        rx.await.expect("answered"),
+        json!({ "result": "read_failed", "problem": "not_ektp" })
+    );
+
+    // Each step left its audit line (written in the background).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lines = store.run(|s| s.audit_tail(100)).await.expect("audit");
+    let details: Vec<String> = lines
+        .into_iter()
+        .rev()
+        .filter(|(_, e, _)| e == "read_test")
+        .map(|(_, _, d)| d)
+        .collect();
+    for want in [
+        "refused: not_idle",
+        "armed",
+        "refused: busy",
+        "timed out",
+        "cancelled: the kiosk left the idle screen",
+        "read failed: not_ektp",
+    ] {
+        assert!(details.iter().any(|d| d == want), "{want} in {details:?}");
     }
 }

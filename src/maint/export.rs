@@ -7,8 +7,9 @@
 //! a NIK.
 //!
 //! Logs: the journal of the `apm-kiosk` unit (`journalctl`), which is where the daemon
-//! logs under systemd. Where there is no journal (a development machine), `log.txt` says
-//! so; the daemon keeps no log of its own.
+//! logs under systemd; the daemon's user reads it as a member of the `systemd-journal`
+//! group. Where there is no journal (a development machine) or it cannot be read,
+//! `log.txt` says so; the daemon keeps no log of its own.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -136,9 +137,10 @@ fn journal() -> String {
         Ok(out) if out.status.success() && !out.stdout.is_empty() => {
             String::from_utf8_lossy(&out.stdout).into_owned()
         }
-        Ok(out) if out.status.success() => {
-            format!("# the journal holds no lines of {UNIT} from the last 3 days\n")
-        }
+        Ok(out) if out.status.success() => format!(
+            "# no lines of {UNIT} from the last 3 days could be read: the journal holds none, \
+             or the daemon's user is not in the systemd-journal group\n"
+        ),
         Ok(out) => format!(
             "# journalctl failed ({}): {}\n",
             out.status,

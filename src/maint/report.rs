@@ -155,10 +155,12 @@ pub fn disk_space(path: &Path) -> std::io::Result<Disk> {
     }
     // SAFETY: statvfs returned 0, so it wrote the struct.
     let st = unsafe { st.assume_init() };
-    let frsize = st.f_frsize as u64;
+    // The fields are 32-bit on some kiosk boards (32-bit ARM), 64-bit here.
+    #[allow(clippy::unnecessary_cast)]
+    let (frsize, blocks, avail) = (st.f_frsize as u64, st.f_blocks as u64, st.f_bavail as u64);
     Ok(Disk {
-        total_bytes: (st.f_blocks as u64).saturating_mul(frsize),
-        available_bytes: (st.f_bavail as u64).saturating_mul(frsize),
+        total_bytes: blocks.saturating_mul(frsize),
+        available_bytes: avail.saturating_mul(frsize),
     })
 }
 
@@ -457,7 +459,14 @@ pub fn render(r: &Report) -> String {
 
     let _ = writeln!(w, "\nQUEUE");
     row(w, "unsynced", &r.queue.unsynced.to_string());
-    row(w, "oldest unsynced", &when(r.queue.oldest_unsynced, now));
+    row(
+        w,
+        "oldest unsynced",
+        &match r.queue.oldest_unsynced {
+            Some(_) => when(r.queue.oldest_unsynced, now),
+            None => "none waiting".into(),
+        },
+    );
     row(
         w,
         "registrations",
