@@ -22,6 +22,7 @@ use crate::flow::Intent;
 use crate::flow::view::View;
 
 pub mod adapter;
+pub mod maint;
 
 slint::include_modules!();
 
@@ -151,6 +152,7 @@ pub fn run_with(
     let (link_tx, link_rx) = oneshot::channel();
     let (closed_tx, closed_rx) = oneshot::channel::<()>();
     let orientation = config.display.orientation;
+    let export_fallback = config.kiosk.state_dir.join("exports");
     let daemon = runtime.spawn(async move {
         let stop = async move {
             tokio::select! {
@@ -177,11 +179,20 @@ pub fn run_with(
         }
     };
 
+    let settings_rx = link.settings.clone();
     let ui = KioskWindow::new().context(
         "cannot create the kiosk window: on the console the kiosk needs /dev/dri/card* (or /dev/fb0) and /dev/input/* (groups video, render, input); under a desktop or cage set [display] backend = \"window\"",
     )?;
     ui.window().set_size(window_size(orientation));
     connect(&ui, link.intents.clone());
+    maint::connect(
+        &ui,
+        maint::MaintLink {
+            commands: link.commands.clone(),
+            runtime: runtime.handle().clone(),
+            export_fallback,
+        },
+    );
     let (view, panel) = (link.view.borrow().clone(), link.panel.borrow().clone());
     adapter::apply(&ui, &view, &panel);
 
@@ -200,6 +211,37 @@ pub fn run_with(
                 .upgrade_in_event_loop(move |ui| adapter::apply(&ui, &view, &panel))
                 .is_err()
             {
+                break;
+            }
+        }
+    });
+
+    // A technician turning the screen from the menu: the window follows (on the console
+    // the panel's mode and SLINT_KMS_ROTATION decide, read at start).
+    let (weak, mut settings) = (ui.as_weak(), settings_rx);
+    runtime.spawn(async move {
+        let mut last = None;
+        loop {
+            let o = settings.borrow_and_update().orientation;
+            let portrait = matches!(
+                o,
+                crate::maint::Orientation::Portrait | crate::maint::Orientation::PortraitFlipped
+            );
+            if last != Some(portrait) {
+                last = Some(portrait);
+                let size = window_size(if portrait {
+                    Orientation::Portrait
+                } else {
+                    Orientation::Landscape
+                });
+                if weak
+                    .upgrade_in_event_loop(move |ui| ui.window().set_size(size))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            if settings.changed().await.is_err() {
                 break;
             }
         }
