@@ -32,6 +32,10 @@
 //!   intents the touchscreen sends, and every view state it would show.
 //! - [`config`]: the TOML configuration, checked with file, line and what was expected.
 //! - [`app`]: the daemon's wiring: tasks, channels, shutdown, systemd notification.
+//! - [`logging`]: where log lines go (journald under systemd, else stderr) and at what
+//!   level; trace compiled out of release builds.
+//! - [`doctor`]: `apm-kiosk doctor`, the technician's check of an installed kiosk.
+//! - [`fault`]: fault injection for the appliance tests (`APM_KIOSK_FAULT`), off unless set.
 //! - [`simulate`]: the headless simulation, a crowd of applicants through a whole kiosk.
 //!
 //! The touchscreen front end (Slint) renders the flow's view state and sends the same
@@ -42,10 +46,13 @@ pub mod app;
 pub mod central_sim;
 pub mod config;
 pub mod control;
+pub mod doctor;
 pub mod domain;
+pub mod fault;
 pub mod flow;
 pub mod hardware;
 pub mod identity;
+pub mod logging;
 pub mod protocol;
 pub mod simulate;
 pub mod store;
