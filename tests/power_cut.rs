@@ -53,15 +53,17 @@ async fn sigkill_after_book_leaves_each_booking_whole_or_absent_and_prints_on_re
     let kiosk = Kiosk::new(&central.url);
     enroll(&kiosk).await;
     let log = kiosk.root.join("daemon.log");
-    let delays_ms = [0u64, 1, 2, 4, 8, 15, 30, 60, 120, 250];
-    let people = plain_people(delays_ms.len());
+    // Microseconds from the tap's bytes leaving to the kill: the first land before or
+    // during the commit's transaction, the later ones during the print.
+    let delays_us = [0u64, 50, 100, 200, 400, 800, 1_500, 3_000, 8_000, 30_000, 120_000, 250_000];
+    let people = plain_people(delays_us.len());
     // (delay, bookings kept by that cut)
     let mut outcomes: Vec<(u64, u64)> = Vec::new();
     // The last cut's delay and the groups there were before its "book".
     let mut pending: Option<(u64, u64)> = None;
     let mut facts = StoreFacts::default();
 
-    for round in 0..=delays_ms.len() {
+    for round in 0..=delays_us.len() {
         let mut daemon = Daemon::spawn(&kiosk.config, &log);
         let mut client = wait_ready(&kiosk.socket(), Duration::from_secs(20)).await;
         // Restarted: what the last cut left is whole, and its tickets come out.
@@ -75,14 +77,17 @@ async fn sigkill_after_book_leaves_each_booking_whole_or_absent_and_prints_on_re
             assert!(kept <= 1, "{kept} bookings from one tap");
             outcomes.push((delay, kept));
         }
-        let Some(delay) = delays_ms.get(round) else {
+        let Some(delay) = delays_us.get(round) else {
             break;
         };
         wait_numbers(&mut client).await;
         book_until_review(&mut client, &kiosk.reader, &people[round]).await;
         let groups_before = store_facts(&kiosk.db()).groups;
         client.send(&Intent::ConfirmBooking).await.expect("sent");
-        tokio::time::sleep(Duration::from_millis(*delay)).await;
+        if *delay > 0 {
+            // A thread sleep: tokio's timer has a millisecond grain.
+            std::thread::sleep(Duration::from_micros(*delay));
+        }
         daemon.signal(libc::SIGKILL);
         daemon.wait_exit(Duration::from_secs(5)).expect("killed");
         pending = Some((*delay, groups_before));
@@ -91,12 +96,12 @@ async fn sigkill_after_book_leaves_each_booking_whole_or_absent_and_prints_on_re
     let committed = outcomes.iter().filter(|(_, n)| *n == 1).count();
     let tickets = kiosk.printer.tickets().len();
     println!(
-        "SIGKILL after book, (delay ms, bookings kept): {outcomes:?}; {committed} kept, {} absent; {} tickets printed for {} bookings",
+        "SIGKILL after book, (delay us, bookings kept): {outcomes:?}; {committed} kept, {} absent; {} tickets printed for {} bookings",
         outcomes.len() - committed,
         tickets,
         facts.registrations
     );
-    assert_eq!(outcomes.len(), delays_ms.len());
+    assert_eq!(outcomes.len(), delays_us.len());
     assert!(
         tickets as u64 >= facts.registrations,
         "every booking printed at least once: {tickets} for {facts:?}"
