@@ -6,7 +6,8 @@
 //!   not there at all, the database is sound, and every committed ticket not yet printed
 //!   comes out by itself.
 //! - SIGTERM (as `systemctl stop`): a clean exit, timed, idle and with a booking and its
-//!   print under way; the booking is then whole and printed.
+//!   print under way; the booking is then whole and printed, and the daemon's log, at
+//!   debug for everything, holds none of the applicants' data.
 //! - A damaged database file: the daemon refuses to start and says what to do.
 
 mod appliance_support;
@@ -139,7 +140,8 @@ async fn sigterm_stops_cleanly_idle_and_mid_booking() {
     let people = plain_people(3);
     let mut busy_ms = Vec::new();
     for (delay, person) in [0u64, 20, 100].iter().zip(&people) {
-        let mut daemon = Daemon::spawn(&kiosk.config, &log);
+        // Debug, everything: no line may carry the applicant's data.
+        let mut daemon = Daemon::spawn_with_log_level(&kiosk.config, &log, "debug");
         let mut client = wait_ready(&kiosk.socket(), Duration::from_secs(20)).await;
         wait_numbers(&mut client).await;
         book_until_review(&mut client, &kiosk.reader, person).await;
@@ -159,6 +161,18 @@ async fn sigterm_stops_cleanly_idle_and_mid_booking() {
             "the store was closed, not abandoned:\n{}",
             daemon.log_text()
         );
+    }
+    let text = std::fs::read_to_string(&log).expect("daemon log");
+    assert!(text.contains("booking committed"), "a debug log of real bookings");
+    for person in &people {
+        for (what, value) in [
+            ("NIK", &person.nik),
+            ("name", &person.name),
+            ("address", &person.address),
+            ("KK", &person.kk),
+        ] {
+            assert!(!text.contains(value.as_str()), "the applicant's {what} is in the log");
+        }
     }
     let facts = store_facts(&kiosk.db());
     println!(

@@ -228,16 +228,23 @@ fn the_parser_refuses_what_udev_would_refuse() {
 
 #[test]
 fn udevadm_verify_accepts_the_rules_where_it_exists() {
-    let has_verify = std::process::Command::new("udevadm")
+    let answer = std::process::Command::new("udevadm")
         .args(["verify", "--help"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !has_verify {
-        eprintln!(
-            "skipped: this udevadm has no `verify` (systemd < 254); the parser test checks the rules"
-        );
-        return;
+        .output();
+    match answer {
+        Err(_) => {
+            eprintln!(
+                "skipped: no udevadm here (Debian package udev); the parser test checks the rules"
+            );
+            return;
+        }
+        Ok(o) if !o.status.success() => {
+            eprintln!(
+                "skipped: this udevadm has no `verify` (systemd < 254); the parser test checks the rules"
+            );
+            return;
+        }
+        Ok(_) => {}
     }
     let out = std::process::Command::new("udevadm")
         .arg("verify")

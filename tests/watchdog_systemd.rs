@@ -8,7 +8,8 @@
 //! The manager is `systemd --user`, started in a private mount namespace with a tmpfs on
 //! /run holding /run/systemd/system, which it checks for before it runs as a user
 //! instance (this machine's PID 1 is not systemd). That needs root and `unshare`; the
-//! test prints why it skipped where it cannot start a manager.
+//! tests print why they skipped where they cannot start a manager. A second test runs
+//! the daemon inside the shipped unit's sandbox under the same kind of manager.
 
 mod appliance_support;
 
@@ -74,8 +75,14 @@ impl Manager {
         let log = dir.join("manager.log");
         let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
         let systemd = systemd_binary().ok_or("no systemd")?;
+        // /run/systemd/inaccessible holds the nodes the sandboxing options mount over
+        // what they hide (ProtectHome=, ProtectKernelLogs=, ...); PID 1 makes them at
+        // boot, and here the tmpfs starts empty.
         let script = format!(
-            "mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system && exec {} --user --log-target=console --log-level=info",
+            "mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system /run/systemd/inaccessible \
+             && cd /run/systemd/inaccessible && mknod -m 0 chr c 0 0 && mknod -m 0 blk b 0 0 \
+             && mkfifo -m 0 fifo && touch reg && chmod 0 reg && mkdir -m 0 dir && cd / \
+             && exec {} --user --log-target=console --log-level=info",
             systemd.display()
         );
         let child = Command::new("unshare")
@@ -345,4 +352,113 @@ fn a_hung_main_loop_is_killed_by_the_watchdog_and_restarted() {
         "systemctl stop under systemd: {:?} ms, median {stop_median:.0} ms",
         stops.iter().map(|v| v.round()).collect::<Vec<_>>()
     );
+}
+
+/// The shipped unit's sandbox (system call filter, no capabilities, read-only system,
+/// address families, device policy, ...) with the daemon running in it, headless, under
+/// the same manager: it must start (READY=1), answer on its control socket and stop
+/// cleanly. Left out are the settings that need the system manager or this kiosk's
+/// hardware: the user and groups, tty1, the state and runtime directories (the test's
+/// own directory is made writable instead) and the private /tmp the test lives in.
+#[test]
+fn the_daemon_runs_inside_the_shipped_sandbox() {
+    if let Some(why) = cannot_run() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let kiosk = Kiosk::new("http://127.0.0.1:9");
+    let dir = kiosk.root.clone();
+    let manager = match Manager::start(&dir) {
+        Ok(m) => m,
+        Err(why) => {
+            eprintln!("skipped: cannot start systemd --user here: {why}");
+            return;
+        }
+    };
+    let shipped_text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/apm-kiosk.service"),
+    )
+    .expect("shipped unit");
+    let left_out = [
+        "ExecStart=",
+        "Environment=",
+        "EnvironmentFile=",
+        "User=",
+        "Group=",
+        "SupplementaryGroups=",
+        "TTY",
+        "StandardInput=",
+        "StandardOutput=",
+        "StandardError=",
+        "StateDirectory",
+        "RuntimeDirectory",
+        "ConfigurationDirectory=",
+        "PrivateTmp=",
+        "Conflicts=",
+        "After=",
+        "Wants=",
+        "WantedBy=",
+        "[Install]",
+    ];
+    let mut sandbox = Vec::new();
+    let mut kept = Vec::new();
+    for line in shipped_text.lines() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') || left_out.iter().any(|k| l.starts_with(k)) {
+            continue;
+        }
+        let key = l.split('=').next().unwrap_or(l).to_owned();
+        if !l.starts_with('[') && !kept.contains(&key) {
+            kept.push(key);
+        }
+        sandbox.push(l.to_owned());
+    }
+    let log = dir.join("sandboxed.log");
+    let unit = format!(
+        "{}\nExecStart={BIN} run --headless --config {}\nReadWritePaths={}\nLimitCORE=0\nStandardOutput=append:{log}\nStandardError=append:{log}\n",
+        sandbox.join("\n"),
+        kiosk.config.display(),
+        dir.display(),
+        log = log.display(),
+    );
+    const SANDBOXED: &str = "apm-kiosk-sandbox-test.service";
+    manager.install(SANDBOXED, &unit);
+    let out = manager.systemctl(&["start", SANDBOXED]);
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    if !out.status.success() {
+        let status = manager.systemctl(&["status", "--no-pager", SANDBOXED]);
+        panic!(
+            "start in the sandbox: {out:?}\n{}\n{}\n{unit}",
+            String::from_utf8_lossy(&status.stdout),
+            log_text()
+        );
+    }
+    // Up and answering, with the reader and printer opened through the device policy.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let status = rt.block_on(async {
+        let mut client = appliance_support::wait_ready(&kiosk.socket(), Duration::from_secs(20)).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = client
+                .command(apm_kiosk::control::Command::Status, Duration::from_secs(5))
+                .await
+                .expect("status");
+            if (s["card_reader"] == "ok" && s["printer"] == "ok") || Instant::now() > deadline {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    assert_eq!(status["card_reader"], "ok", "{status}\n{}", log_text());
+    assert_eq!(status["printer"], "ok", "{status}\n{}", log_text());
+    let s = manager.show(SANDBOXED);
+    assert_eq!(s["ActiveState"], "active", "{s:?}");
+    let out = manager.systemctl(&["stop", SANDBOXED]);
+    assert!(out.status.success(), "stop: {out:?}");
+    let s = manager.show(SANDBOXED);
+    assert_eq!(s["Result"], "success", "a clean exit in the sandbox: {s:?}\n{}", log_text());
+    println!("sandbox settings applied: {}", kept.join(" "));
 }

@@ -158,6 +158,11 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn spawn(config: &Path, log: &Path) -> Daemon {
+        Daemon::spawn_with_log_level(config, log, "info")
+    }
+
+    /// With `RUST_LOG` set to `filter`.
+    pub fn spawn_with_log_level(config: &Path, log: &Path, filter: &str) -> Daemon {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -169,7 +174,7 @@ impl Daemon {
             .env_remove("NOTIFY_SOCKET")
             .env_remove("INVOCATION_ID")
             .env_remove("JOURNAL_STREAM")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", filter)
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log handle"))
             .stderr(out)
