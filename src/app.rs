@@ -783,7 +783,11 @@ pub async fn run(
     let started_at = Utc::now();
     let faults = crate::fault::Faults::from_env()?;
     if faults.any() {
-        tracing::warn!(?faults, "fault injection is on ({}): a test run", crate::fault::VAR);
+        tracing::warn!(
+            ?faults,
+            "fault injection is on ({}): a test run",
+            crate::fault::VAR
+        );
     }
     let state_dir = config.kiosk.state_dir.clone();
     std::fs::create_dir_all(&state_dir)
@@ -1130,7 +1134,9 @@ pub const STOP_GRACE: Duration = Duration::from_secs(8);
 /// Opens the store and checks it (`PRAGMA quick_check`) before anything else is done
 /// with it: after a power cut the kiosk must not book on a damaged file. A damaged one
 /// stops the daemon with what to do; `apm-kiosk doctor` runs the same check.
-async fn open_store(db: &std::path::Path) -> anyhow::Result<(StoreHandle, std::thread::JoinHandle<()>)> {
+async fn open_store(
+    db: &std::path::Path,
+) -> anyhow::Result<(StoreHandle, std::thread::JoinHandle<()>)> {
     let damaged = |what: String| {
         anyhow::anyhow!(
             "the database {} is damaged ({what}); the kiosk does not book on it. Stop the service, copy the state directory aside for the central office, then follow \"A damaged database\" in deploy/install.md",
@@ -1148,8 +1154,9 @@ async fn open_store(db: &std::path::Path) -> anyhow::Result<(StoreHandle, std::t
             return Err(damaged(msg.unwrap_or_else(|| e.to_string())));
         }
         Err(e) => {
-            return Err(anyhow::Error::new(e)
-                .context(format!("cannot open the database {}", db.display())));
+            return Err(
+                anyhow::Error::new(e).context(format!("cannot open the database {}", db.display()))
+            );
         }
     };
     match store.run(|s| s.quick_check()).await {

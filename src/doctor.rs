@@ -120,7 +120,13 @@ impl Report {
 
     pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
         for c in &self.checks {
-            writeln!(out, "{:<4} {:<12} {}", c.level.to_string(), c.name, c.detail)?;
+            writeln!(
+                out,
+                "{:<4} {:<12} {}",
+                c.level.to_string(),
+                c.name,
+                c.detail
+            )?;
             if let Some(fix) = &c.fix {
                 writeln!(out, "{:<4} {:<12} -> {}", "", "", fix)?;
             }
@@ -264,9 +270,7 @@ pub async fn examine(config_path: &Path, now: DateTime<Utc>) -> Report {
     };
     let me = Who::current();
     // As root, also judge what the service's own user may do.
-    let service = (me.uid == 0)
-        .then(|| Who::lookup(SERVICE_USER))
-        .flatten();
+    let service = (me.uid == 0).then(|| Who::lookup(SERVICE_USER)).flatten();
     let whos: Vec<&Who> = std::iter::once(&me).chain(service.as_ref()).collect();
 
     report.checks.push(device_check(
@@ -295,7 +299,11 @@ pub async fn examine(config_path: &Path, now: DateTime<Utc>) -> Report {
         Ok(Some(e)) => {
             report.checks.push(Check::ok(
                 "enrollment",
-                format!("kiosk {} for offices {}", e.kiosk_id, e.office_ids.join(", ")),
+                format!(
+                    "kiosk {} for offices {}",
+                    e.kiosk_id,
+                    e.office_ids.join(", ")
+                ),
             ));
             Some(e)
         }
@@ -313,7 +321,10 @@ pub async fn examine(config_path: &Path, now: DateTime<Utc>) -> Report {
         Err(e) => {
             report.checks.push(Check::fail(
                 "enrollment",
-                format!("{} unreadable: {e}", state_dir.join(ENROLLMENT_FILE).display()),
+                format!(
+                    "{} unreadable: {e}",
+                    state_dir.join(ENROLLMENT_FILE).display()
+                ),
                 format!("check its owner ({SERVICE_USER}) and mode (600), or enroll again"),
             ));
             None
@@ -399,10 +410,16 @@ fn device_check(name: &'static str, path: &Path, whos: &[&Who], missing_fix: &st
         .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
         .open(path);
     match opened {
-        Ok(_) => Check::ok(name, format!("{shown} ({kind}, group {group}) opens read/write")),
+        Ok(_) => Check::ok(
+            name,
+            format!("{shown} ({kind}, group {group}) opens read/write"),
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Check::fail(
             name,
-            format!("{shown} ({kind}, group {group}): permission denied for {}", whos[0].name),
+            format!(
+                "{shown} ({kind}, group {group}): permission denied for {}",
+                whos[0].name
+            ),
             format!("adduser {} {group}, then log in again", whos[0].name),
         ),
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Check::warn(
@@ -472,7 +489,12 @@ fn state_dir_check(dir: &Path, service: Option<&Who>) -> Check {
     {
         return Check::fail(
             NAME,
-            format!("{} is owned by uid {}, not {}", dir.display(), meta.uid(), who.name),
+            format!(
+                "{} is owned by uid {}, not {}",
+                dir.display(),
+                meta.uid(),
+                who.name
+            ),
             format!("chown -R {0}:{0} {1}", who.name, dir.display()),
         );
     }
@@ -531,7 +553,10 @@ fn key_check(path: &Path, service: Option<&Who>) -> Check {
     if mode & 0o077 != 0 {
         return Check::fail(
             NAME,
-            format!("{} is mode {mode:o}: others can read the kiosk's private key", path.display()),
+            format!(
+                "{} is mode {mode:o}: others can read the kiosk's private key",
+                path.display()
+            ),
             format!(
                 "chmod 600 {}; if it may have been copied, ask the central office to re-enroll the kiosk",
                 path.display()
@@ -543,7 +568,12 @@ fn key_check(path: &Path, service: Option<&Who>) -> Check {
     {
         return Check::fail(
             NAME,
-            format!("{} is owned by uid {}: the service ({}) cannot read it", path.display(), meta.uid(), who.name),
+            format!(
+                "{} is owned by uid {}: the service ({}) cannot read it",
+                path.display(),
+                meta.uid(),
+                who.name
+            ),
             format!(
                 "chown {0}:{0} {1} (run enroll as {0}: sudo -u {0} apm-kiosk enroll ...)",
                 who.name,
@@ -775,7 +805,10 @@ fn display_checks(whos: &[&Who]) -> Vec<Check> {
         if usable_count > 0 {
             Check::ok(
                 "touch",
-                format!("{usable_count} of {} input devices usable by {names}", events.len()),
+                format!(
+                    "{usable_count} of {} input devices usable by {names}",
+                    events.len()
+                ),
             )
         } else {
             Check::fail(
@@ -834,7 +867,11 @@ mod tests {
 
     #[test]
     fn a_clock_from_before_the_software_fails() {
-        let at = |y| Utc.with_ymd_and_hms(y, 6, 1, 8, 0, 0).single().expect("date");
+        let at = |y| {
+            Utc.with_ymd_and_hms(y, 6, 1, 8, 0, 0)
+                .single()
+                .expect("date")
+        };
         assert_eq!(clock_check(at(2026)).level, Level::Ok);
         assert_eq!(clock_check(at(1970)).level, Level::Fail);
         assert_eq!(clock_check(at(2000)).level, Level::Fail);

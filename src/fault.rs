@@ -86,7 +86,10 @@ mod tests {
         let cases: [(Option<&str>, Result<Faults, ()>); 9] = [
             (None, Ok(Faults::default())),
             (Some(""), Ok(Faults::default())),
-            (Some("hang-main-loop-after=3s"), hang(Duration::from_secs(3))),
+            (
+                Some("hang-main-loop-after=3s"),
+                hang(Duration::from_secs(3)),
+            ),
             (
                 Some(" hang-main-loop-after=250ms "),
                 hang(Duration::from_millis(250)),

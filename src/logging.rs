@@ -159,10 +159,16 @@ mod tests {
         assert_eq!(f.to_string(), "apm_kiosk=debug");
         let (f, p) = filter(LogLevel::Warn, Some("apm_kiosk=[[["));
         assert!(matches!(p, Some(LoggingError::BadRustLog(_))));
-        assert_eq!(f.to_string(), EnvFilter::new("warn,apm_kiosk=warn").to_string());
+        assert_eq!(
+            f.to_string(),
+            EnvFilter::new("warn,apm_kiosk=warn").to_string()
+        );
         let (f, p) = filter(LogLevel::Warn, Some("  "));
         assert!(p.is_none());
-        assert_eq!(f.to_string(), EnvFilter::new("warn,apm_kiosk=warn").to_string());
+        assert_eq!(
+            f.to_string(),
+            EnvFilter::new("warn,apm_kiosk=warn").to_string()
+        );
     }
 
     #[test]

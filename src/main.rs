@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
 use apm_kiosk::{app, central_sim, config, doctor, hardware, identity, logging, simulate};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(

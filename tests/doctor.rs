@@ -64,7 +64,11 @@ async fn a_good_kiosk_passes_and_enrollment_turns_its_warning_into_ok() {
     assert_eq!(level(&first.out, "state dir"), "OK", "{}", first.out);
     assert_eq!(level(&first.out, "kiosk key"), "WARN", "{}", first.out);
     assert_eq!(level(&first.out, "enrollment"), "WARN", "{}", first.out);
-    assert!(first.out.contains("enroll --config"), "says how: {}", first.out);
+    assert!(
+        first.out.contains("enroll --config"),
+        "says how: {}",
+        first.out
+    );
     assert_eq!(level(&first.out, "database"), "OK", "{}", first.out);
     assert_eq!(level(&first.out, "clock"), "OK", "{}", first.out);
     assert_eq!(level(&first.out, "central"), "OK", "{}", first.out);
@@ -103,7 +107,13 @@ async fn what_is_wrong_fails_with_what_to_do() {
     let plain = kiosk.root.join("not-a-printer");
     std::fs::write(&plain, b"").expect("file");
     let bad_devices = kiosk.root.join("bad-devices.toml");
-    write_config(&bad_devices, &kiosk.state, "http://127.0.0.1:9", &missing, &plain);
+    write_config(
+        &bad_devices,
+        &kiosk.state,
+        "http://127.0.0.1:9",
+        &missing,
+        &plain,
+    );
     let run = doctor(&bad_devices).await;
     assert!(!run.ok, "{}", run.out);
     assert_eq!(level(&run.out, "card reader"), "FAIL", "{}", run.out);

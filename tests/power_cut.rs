@@ -32,7 +32,10 @@ fn assert_whole(facts: &StoreFacts, when: &str) {
     assert_eq!(facts.partial_groups, 0, "{when}: {facts:?}");
     assert_eq!(facts.orphan_numbers, 0, "{when}: {facts:?}");
     assert_eq!(facts.unqueued, 0, "{when}: {facts:?}");
-    assert_eq!(facts.registrations, facts.groups, "one applicant per group here: {facts:?}");
+    assert_eq!(
+        facts.registrations, facts.groups,
+        "one applicant per group here: {facts:?}"
+    );
 }
 
 /// Waits until the restarted daemon has printed every committed ticket.
@@ -43,7 +46,10 @@ async fn wait_all_printed(kiosk: &Kiosk, limit: Duration) -> StoreFacts {
         if facts.unprinted == 0 {
             return facts;
         }
-        assert!(Instant::now() < deadline, "tickets left unprinted: {facts:?}");
+        assert!(
+            Instant::now() < deadline,
+            "tickets left unprinted: {facts:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -56,7 +62,9 @@ async fn sigkill_after_book_leaves_each_booking_whole_or_absent_and_prints_on_re
     let log = kiosk.root.join("daemon.log");
     // Microseconds from the tap's bytes leaving to the kill: the first land before or
     // during the commit's transaction, the later ones during the print.
-    let delays_us = [0u64, 50, 100, 200, 400, 800, 1_500, 3_000, 8_000, 30_000, 120_000, 250_000];
+    let delays_us = [
+        0u64, 50, 100, 200, 400, 800, 1_500, 3_000, 8_000, 30_000, 120_000, 250_000,
+    ];
     let people = plain_people(delays_us.len());
     // (delay, bookings kept by that cut)
     let mut outcomes: Vec<(u64, u64)> = Vec::new();
@@ -163,7 +171,10 @@ async fn sigterm_stops_cleanly_idle_and_mid_booking() {
         );
     }
     let text = std::fs::read_to_string(&log).expect("daemon log");
-    assert!(text.contains("booking committed"), "a debug log of real bookings");
+    assert!(
+        text.contains("booking committed"),
+        "a debug log of real bookings"
+    );
     for person in &people {
         for (what, value) in [
             ("NIK", &person.nik),
@@ -171,7 +182,10 @@ async fn sigterm_stops_cleanly_idle_and_mid_booking() {
             ("address", &person.address),
             ("KK", &person.kk),
         ] {
-            assert!(!text.contains(value.as_str()), "the applicant's {what} is in the log");
+            assert!(
+                !text.contains(value.as_str()),
+                "the applicant's {what} is in the log"
+            );
         }
     }
     let facts = store_facts(&kiosk.db());

@@ -125,9 +125,7 @@ fn check_rule(pairs: &[Pair]) -> Result<(), String> {
             return Err(format!("MODE {:?} is not four octal digits", p.value));
         }
     }
-    let label_or_goto = pairs
-        .iter()
-        .any(|p| p.key == "LABEL" || p.key == "GOTO");
+    let label_or_goto = pairs.iter().any(|p| p.key == "LABEL" || p.key == "GOTO");
     if matches == 0 && !label_or_goto {
         return Err("a rule with no match applies to every device".into());
     }
@@ -145,7 +143,11 @@ fn every_rule_parses_and_names_one_kiosk_device() {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        assert!(!line.ends_with('\\'), "line {}: continuation not used here", n + 1);
+        assert!(
+            !line.ends_with('\\'),
+            "line {}: continuation not used here",
+            n + 1
+        );
         let pairs = parse_rule(line).unwrap_or_else(|e| panic!("line {}: {e}: {line}", n + 1));
         check_rule(&pairs).unwrap_or_else(|e| panic!("line {}: {e}: {line}", n + 1));
         let get = |k: &str| pairs.iter().find(|p| p.key == k).map(|p| p.value.as_str());
@@ -194,8 +196,14 @@ fn every_rule_parses_and_names_one_kiosk_device() {
         }
         assert_eq!(get("MODE"), Some("0660"), "line {}", n + 1);
     }
-    assert!(names.get("apm-reader").copied().unwrap_or(0) >= 1, "{names:?}");
-    assert!(names.get("apm-printer").copied().unwrap_or(0) >= 1, "{names:?}");
+    assert!(
+        names.get("apm-reader").copied().unwrap_or(0) >= 1,
+        "{names:?}"
+    );
+    assert!(
+        names.get("apm-printer").copied().unwrap_or(0) >= 1,
+        "{names:?}"
+    );
     for g in &gotos {
         assert!(labels.contains(g), "GOTO {g} has no LABEL");
     }

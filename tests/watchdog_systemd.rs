@@ -86,7 +86,15 @@ impl Manager {
             systemd.display()
         );
         let child = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "--", "sh", "-c", &script])
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ])
             .env("XDG_RUNTIME_DIR", &runtime)
             .env("XDG_CONFIG_HOME", &config_home)
             .env_remove("DBUS_SESSION_BUS_ADDRESS")
@@ -439,7 +447,8 @@ fn the_daemon_runs_inside_the_shipped_sandbox() {
         .build()
         .expect("runtime");
     let status = rt.block_on(async {
-        let mut client = appliance_support::wait_ready(&kiosk.socket(), Duration::from_secs(20)).await;
+        let mut client =
+            appliance_support::wait_ready(&kiosk.socket(), Duration::from_secs(20)).await;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let s = client
@@ -459,6 +468,11 @@ fn the_daemon_runs_inside_the_shipped_sandbox() {
     let out = manager.systemctl(&["stop", SANDBOXED]);
     assert!(out.status.success(), "stop: {out:?}");
     let s = manager.show(SANDBOXED);
-    assert_eq!(s["Result"], "success", "a clean exit in the sandbox: {s:?}\n{}", log_text());
+    assert_eq!(
+        s["Result"],
+        "success",
+        "a clean exit in the sandbox: {s:?}\n{}",
+        log_text()
+    );
     println!("sandbox settings applied: {}", kept.join(" "));
 }

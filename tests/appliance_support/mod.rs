@@ -116,8 +116,8 @@ pub struct Central {
 impl Central {
     pub async fn start() -> Central {
         let dir = tempfile::tempdir().expect("temp dir");
-        let sim = CentralSim::open(&dir.path().join("central.db"), &SimSeed::default())
-            .expect("central");
+        let sim =
+            CentralSim::open(&dir.path().join("central.db"), &SimSeed::default()).expect("central");
         sim.add_enroll_code(CODE, &["KRM", "BTM", "MKS"])
             .expect("enroll code");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -383,8 +383,9 @@ pub struct StoreFacts {
 }
 
 pub fn store_facts(db: &Path) -> StoreFacts {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("database opens");
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("database opens");
     let n = |sql: &str| -> u64 {
         conn.query_row(sql, [], |r| r.get::<_, i64>(0))
             .map(|v| u64::try_from(v).unwrap_or(0))
@@ -396,10 +397,14 @@ pub fn store_facts(db: &Path) -> StoreFacts {
         unprinted: n("SELECT COUNT(*) FROM registrations WHERE printed_at IS NULL"),
         partial_groups: n("SELECT COUNT(*) FROM groups g WHERE g.size != \
              (SELECT COUNT(*) FROM registrations r WHERE r.group_id = g.group_id)"),
-        orphan_numbers: n("SELECT COUNT(*) FROM held_numbers h WHERE h.registration_id IS NOT NULL \
-             AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.registration_id = h.registration_id)"),
-        unqueued: n("SELECT COUNT(*) FROM registrations r WHERE r.status = 'pending' \
-             AND NOT EXISTS (SELECT 1 FROM upload_queue q WHERE q.registration_id = r.registration_id)"),
+        orphan_numbers: n(
+            "SELECT COUNT(*) FROM held_numbers h WHERE h.registration_id IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.registration_id = h.registration_id)",
+        ),
+        unqueued: n(
+            "SELECT COUNT(*) FROM registrations r WHERE r.status = 'pending' \
+             AND NOT EXISTS (SELECT 1 FROM upload_queue q WHERE q.registration_id = r.registration_id)",
+        ),
         integrity: conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .expect("integrity_check"),
