@@ -86,11 +86,11 @@ async fn sigkill_after_book_leaves_each_booking_whole_or_absent_and_prints_on_re
             assert!(kept <= 1, "{kept} bookings from one tap");
             outcomes.push((delay, kept));
         }
-        let Some(delay) = delays_us.get(round) else {
+        let (Some(delay), Some(person)) = (delays_us.get(round), people.get(round)) else {
             break;
         };
         wait_numbers(&mut client).await;
-        book_until_review(&mut client, &kiosk.reader, &people[round]).await;
+        book_until_review(&mut client, &kiosk.reader, person).await;
         let groups_before = store_facts(&kiosk.db()).groups;
         client.send(&Intent::ConfirmBooking).await.expect("sent");
         if *delay > 0 {

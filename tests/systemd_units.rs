@@ -108,7 +108,7 @@ fn a_misspelt_key_is_caught() {
 fn value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.lines()
         .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .last()
+        .next_back()
 }
 
 #[test]

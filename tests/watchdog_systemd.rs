@@ -188,7 +188,7 @@ fn shipped(key: &str) -> String {
     .expect("shipped unit");
     text.lines()
         .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("{key} in systemd/apm-kiosk.service"))
         .to_owned()
 }
