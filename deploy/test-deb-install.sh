@@ -39,6 +39,7 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 suite=bookworm
 mkdir -p "$cache"
 root=$(mktemp -d /var/tmp/apm-deb-root.XXXXXX)
+chmod 755 "$root"   # the root directory of a system: others must pass through it
 sims=()
 
 now() { date +%s.%N; }
@@ -66,9 +67,9 @@ if [ "$build" -eq 1 ]; then
   fi
   t=$(now)
   nice -n 10 cargo deb --locked
-  build_s=$(since "$t")
+  build_s="$(since "$t")s"
 else
-  build_s="(not built)"
+  build_s="skipped"
 fi
 deb=$(ls -t target/debian/apm-kiosk_*.deb 2>/dev/null | head -n 1)
 [ -n "$deb" ] || fail "no target/debian/apm-kiosk_*.deb; run without --no-build"
@@ -126,8 +127,11 @@ in_root apm-kiosk --version
 in_root apm-kiosk config check /etc/apm-kiosk/kiosk.toml
 
 echo "--- apm-kiosk doctor (as root, nothing plugged in; FAIL expected for the devices)"
+# The installed config with the central URL on loopback: this test talks to no
+# outside server.
+in_root sh -c 'sed -e "s#^url = .*#url = \"http://127.0.0.1:9\"#" /etc/apm-kiosk/kiosk.toml >/tmp/bare.toml'
 set +e
-in_root apm-kiosk doctor
+in_root apm-kiosk doctor --config /tmp/bare.toml
 doctor_rc=$?
 set -e
 [ "$doctor_rc" -ne 0 ] || fail "doctor passed with no devices"
@@ -136,14 +140,17 @@ echo "--- apm-kiosk doctor (as apm-kiosk, the simulated reader and printer plugg
 in_root sh -c 'sed -e "s#/dev/apm-reader#/run/apm-sim/reader#" -e "s#/dev/apm-printer#/run/apm-sim/printer#" \
   -e "s#^url = .*#url = \"http://127.0.0.1:9\"#" /etc/apm-kiosk/kiosk.toml >/tmp/sim.toml'
 mkdir -p "$root/run/apm-sim"
-chroot "$root" sh -c 'sleep 600 | apm-kiosk reader-sim --link /run/apm-sim/reader' >/dev/null 2>&1 &
+cp hardware/reader/cards.toml "$root/tmp/cards.toml"
+chroot "$root" sh -c 'sleep 600 | apm-kiosk reader-sim --link /run/apm-sim/reader --cards /tmp/cards.toml' >"$root/tmp/reader-sim.log" 2>&1 &
 sims+=($!)
-chroot "$root" sh -c 'sleep 600 | apm-kiosk printer-sim --link /run/apm-sim/printer --out /tmp/tickets' >/dev/null 2>&1 &
+chroot "$root" sh -c 'sleep 600 | apm-kiosk printer-sim --link /run/apm-sim/printer --out /tmp/tickets' >"$root/tmp/printer-sim.log" 2>&1 &
 sims+=($!)
-for _ in $(seq 50); do
+for _ in $(seq 100); do
   [ -e "$root/run/apm-sim/reader" ] && [ -e "$root/run/apm-sim/printer" ] && break
   sleep 0.1
 done
+[ -e "$root/run/apm-sim/reader" ] || { cat "$root/tmp/reader-sim.log"; fail "the simulated reader did not start"; }
+[ -e "$root/run/apm-sim/printer" ] || { cat "$root/tmp/printer-sim.log"; fail "the simulated printer did not start"; }
 # The simulators' pseudo-terminals belong to root, as a real device belongs to root
 # with its group: hand them to the group udev would give.
 in_root sh -c 'chgrp dialout "$(readlink -f /run/apm-sim/reader)" "$(readlink -f /run/apm-sim/printer)"; chmod 660 "$(readlink -f /run/apm-sim/reader)" "$(readlink -f /run/apm-sim/printer)"'
@@ -175,6 +182,6 @@ in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq apm-kiosk >/dev/
 
 echo
 echo "figures: deb $deb_bytes bytes ($(awk -v b="$deb_bytes" 'BEGIN{printf "%.1f", b/1048576}') MiB), installed $installed_kb KiB;" \
-  "build ${build_s}s; base download ${download_s}s; debootstrap ${bootstrap_s}s;" \
+  "build ${build_s}; base download ${download_s}s; debootstrap ${bootstrap_s}s;" \
   "install ${install_s}s; systemd+cage for verify ${extras_s}s"
 echo "deb install test: passed"
