@@ -48,7 +48,8 @@ in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HO
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
 cleanup() {
-  for pid in "${sims[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Each simulator runs in its own session: its process group goes as a whole.
+  for pid in "${sims[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
   for m in dev/pts dev proc sys; do
     mountpoint -q "$root/$m" 2>/dev/null && umount -l "$root/$m" || true
   done
@@ -141,9 +142,9 @@ in_root sh -c 'sed -e "s#/dev/apm-reader#/run/apm-sim/reader#" -e "s#/dev/apm-pr
   -e "s#^url = .*#url = \"http://127.0.0.1:9\"#" /etc/apm-kiosk/kiosk.toml >/tmp/sim.toml'
 mkdir -p "$root/run/apm-sim"
 cp hardware/reader/cards.toml "$root/tmp/cards.toml"
-chroot "$root" sh -c 'sleep 600 | apm-kiosk reader-sim --link /run/apm-sim/reader --cards /tmp/cards.toml' >"$root/tmp/reader-sim.log" 2>&1 &
+setsid chroot "$root" sh -c 'sleep 600 | apm-kiosk reader-sim --link /run/apm-sim/reader --cards /tmp/cards.toml' >"$root/tmp/reader-sim.log" 2>&1 &
 sims+=($!)
-chroot "$root" sh -c 'sleep 600 | apm-kiosk printer-sim --link /run/apm-sim/printer --out /tmp/tickets' >"$root/tmp/printer-sim.log" 2>&1 &
+setsid chroot "$root" sh -c 'sleep 600 | apm-kiosk printer-sim --link /run/apm-sim/printer --out /tmp/tickets' >"$root/tmp/printer-sim.log" 2>&1 &
 sims+=($!)
 for _ in $(seq 100); do
   [ -e "$root/run/apm-sim/reader" ] && [ -e "$root/run/apm-sim/printer" ] && break

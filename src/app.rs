@@ -1139,7 +1139,7 @@ async fn open_store(
 ) -> anyhow::Result<(StoreHandle, std::thread::JoinHandle<()>)> {
     let damaged = |what: String| {
         anyhow::anyhow!(
-            "the database {} is damaged ({what}); the kiosk does not book on it. Stop the service, copy the state directory aside for the central office, then follow \"A damaged database\" in deploy/install.md",
+            "the database {} is damaged ({what}); the kiosk does not book on it. Stop the service, copy the state directory aside for the central office, then follow \"A damaged database\" in /usr/share/doc/apm-kiosk/install.md",
             db.display()
         )
     };
