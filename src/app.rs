@@ -7,7 +7,9 @@
 //! Decisions live in `flow`, `domain` and `sync::planner`; this module only connects
 //! them to the world. Shutdown: the `shutdown` future resolves (SIGTERM, or the caller),
 //! the loop stops taking events, the tasks are told to stop, and the store's writer
-//! finishes the jobs it was given before the database closes.
+//! finishes the jobs it was given before the database closes; a printer stuck mid-job
+//! is given up on after [`STOP_GRACE`]. At start the store is checked (`quick_check`)
+//! before READY=1; the systemd watchdog is fed by the main loop's tick alone.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -931,6 +933,14 @@ pub async fn run_with_ui(
     ui: Option<oneshot::Sender<UiLink>>,
 ) -> anyhow::Result<Stopped> {
     let started_at = Utc::now();
+    let faults = crate::fault::Faults::from_env()?;
+    if faults.any() {
+        tracing::warn!(
+            ?faults,
+            "fault injection is on ({}): a test run",
+            crate::fault::VAR
+        );
+    }
     let state_dir = config.kiosk.state_dir.clone();
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("cannot create the state directory {}", state_dir.display()))?;
@@ -943,8 +953,7 @@ pub async fn run_with_ui(
     let (enrollment_tx, enrollment_rx) = watch::channel(enrolled);
 
     let db = state_dir.join("kiosk.db");
-    let (store, store_thread) = StoreHandle::open(&db)
-        .with_context(|| format!("cannot open the database {}", db.display()))?;
+    let (store, store_thread) = open_store(&db).await?;
 
     let now = Utc::now();
     let timeouts = Timeouts {
@@ -1200,6 +1209,9 @@ pub async fn run_with_ui(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut ended = Stopped::Shutdown;
+    let hang_at = faults
+        .hang_main_loop_after
+        .map(|after| tokio::time::Instant::now() + after);
     tokio::pin!(shutdown);
     loop {
         // What the heartbeat reports; cheap, and only a change wakes no one.
@@ -1339,6 +1351,10 @@ pub async fn run_with_ui(
                 Event::Tick
             },
             _ = tick.tick() => {
+                if hang_at.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                    tracing::warn!("fault injection: the main loop hangs now");
+                    crate::fault::hang_forever();
+                }
                 // Fed only here: a hung main loop stops the watchdog and systemd restarts us.
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
                 read_test.tick(kiosk.screen == flow::Screen::Idle, std::time::Instant::now());
@@ -1381,10 +1397,76 @@ pub async fn run_with_ui(
     drop(read_test);
     drop(maint);
     drop(store);
-    // The writer finishes what it was given, then closes the database.
-    let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;
+    // The writer finishes what it was given (a booking being committed is committed),
+    // then closes the database once the printer thread lets go of it too (a ticket being
+    // printed comes out whole). A printer that hangs mid-job is given up on after
+    // STOP_GRACE: its ticket stays unprinted in the store and prints at the next start,
+    // and what was committed is on disk already (WAL, synchronous = FULL).
+    let (closed_tx, closed) = oneshot::channel();
+    // A plain thread, not spawn_blocking: the runtime must not wait for it at exit.
+    let _ = std::thread::Builder::new()
+        .name("store-close".into())
+        .spawn(move || {
+            let _ = store_thread.join();
+            let _ = closed_tx.send(());
+        });
+    if tokio::time::timeout(STOP_GRACE, closed).await.is_err() {
+        tracing::warn!(
+            grace_s = STOP_GRACE.as_secs(),
+            "the printer did not finish its job in time; stopping anyway, its ticket prints at the next start"
+        );
+    } else {
+        tracing::info!("store closed");
+    }
     let _ = std::fs::remove_file(&socket);
     Ok(ended)
+}
+
+/// How long a stop waits for the printer's job in progress and the store's last writes:
+/// well inside the unit's `TimeoutStopSec=15s`.
+pub const STOP_GRACE: Duration = Duration::from_secs(8);
+
+/// Opens the store and checks it (`PRAGMA quick_check`) before anything else is done
+/// with it: after a power cut the kiosk must not book on a damaged file. A damaged one
+/// stops the daemon with what to do; `apm-kiosk doctor` runs the same check.
+async fn open_store(
+    db: &std::path::Path,
+) -> anyhow::Result<(StoreHandle, std::thread::JoinHandle<()>)> {
+    let damaged = |what: String| {
+        anyhow::anyhow!(
+            "the database {} is damaged ({what}); the kiosk does not book on it. Stop the service, copy the state directory aside for the central office, then follow \"A damaged database\" in /usr/share/doc/apm-kiosk/install.md",
+            db.display()
+        )
+    };
+    let (store, thread) = match StoreHandle::open(db) {
+        Ok(opened) => opened,
+        Err(crate::store::StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, msg)))
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+            ) =>
+        {
+            return Err(damaged(msg.unwrap_or_else(|| e.to_string())));
+        }
+        Err(e) => {
+            return Err(
+                anyhow::Error::new(e).context(format!("cannot open the database {}", db.display()))
+            );
+        }
+    };
+    match store.run(|s| s.quick_check()).await {
+        Ok(problems) if problems.is_empty() => Ok((store, thread)),
+        Ok(problems) => Err(damaged(problems.join("; "))),
+        Err(crate::store::StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, msg)))
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+            ) =>
+        {
+            Err(damaged(msg.unwrap_or_else(|| e.to_string())))
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("the database check failed")),
+    }
 }
 
 /// The secret for [`nik_tag`], derived from the kiosk's private key so that no second

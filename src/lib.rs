@@ -35,6 +35,10 @@
 //!   technician's commands, the report both the menu and `apm-kiosk maint` render, and
 //!   the diagnostics bundle. Holds no screen; the touchscreen's menu is built on it.
 //! - [`app`]: the daemon's wiring: tasks, channels, shutdown, systemd notification.
+//! - [`logging`]: where log lines go (journald under systemd, else stderr) and at what
+//!   level; trace compiled out of release builds.
+//! - [`doctor`]: `apm-kiosk doctor`, the technician's check of an installed kiosk.
+//! - [`fault`]: fault injection for the appliance tests (`APM_KIOSK_FAULT`), off unless set.
 //! - [`simulate`]: the headless simulation, a crowd of applicants through a whole kiosk.
 //!
 //! - [`ui`]: the touchscreen (Slint): glue between the pages in `ui/*.slint` and the
@@ -45,10 +49,13 @@ pub mod app;
 pub mod central_sim;
 pub mod config;
 pub mod control;
+pub mod doctor;
 pub mod domain;
+pub mod fault;
 pub mod flow;
 pub mod hardware;
 pub mod identity;
+pub mod logging;
 pub mod maint;
 pub mod protocol;
 pub mod simulate;

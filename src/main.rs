@@ -6,12 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use apm_kiosk::{app, central_sim, config, doctor, hardware, identity, logging, simulate};
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::util::SubscriberInitExt as _;
-
-use apm_kiosk::{app, central_sim, config, hardware, identity, simulate};
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +40,9 @@ enum Cmd {
         #[arg(long)]
         code: String,
     },
+    /// Check an installed kiosk: config, devices, state, enrollment, clock, central
+    /// service, display. OK/WARN/FAIL with what to fix; exits non-zero on a FAIL.
+    Doctor(doctor::DoctorArgs),
     /// Ask the running daemon for its status over the control channel.
     Status {
         #[arg(long)]
@@ -82,24 +81,15 @@ enum TicketCmd {
     Verify(identity::TicketVerifyArgs),
 }
 
-/// Logs go to journald under systemd, to stderr otherwise. `RUST_LOG` overrides the
-/// level; the daemon never logs personal data at any level.
+/// Logs: journald under systemd, stderr otherwise; `src/logging.rs`.
 fn init_logging(level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let journald = std::env::var_os("JOURNAL_STREAM")
-        .is_some()
-        .then(|| tracing_journald::layer().ok())
-        .flatten();
-    let fmt = journald.is_none().then(|| {
-        tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_target(false)
-    });
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(journald)
-        .with(fmt)
-        .try_init();
+    let level = match level {
+        "error" => config::LogLevel::Error,
+        "warn" => config::LogLevel::Warn,
+        "debug" => config::LogLevel::Debug,
+        _ => config::LogLevel::Info,
+    };
+    logging::init(level);
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -175,6 +165,14 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 e.office_ids.join(", ")
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Doctor(args) => {
+            let healthy = runtime()?.block_on(doctor::run_doctor(args))?;
+            Ok(if healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Cmd::Status { config } => {
             let config = config::Config::load(&config)?;
