@@ -483,7 +483,9 @@ pub fn report_rows(r: &Report) -> Vec<ReportRow> {
         "reader",
         "sam",
         rd.sam.clone().unwrap_or_else(|| "?".into()),
-        rd.sam.as_deref().is_some_and(|s| s != "present"),
+        rd.sam
+            .as_deref()
+            .is_some_and(|s| !matches!(s, "ok" | "present")),
     ));
     let n = &r.network;
     rows.push(row(

@@ -48,10 +48,21 @@ pub fn find(ui: &KioskWindow, label: &str) -> ElementHandle {
     }
     match found.len() {
         1 => found.into_iter().next().expect("one element"),
-        0 => panic!(
-            "nothing labelled {label:?} on screen {:?}",
-            ui.global::<apm_kiosk::ui::Flow>().get_screen()
-        ),
+        0 => {
+            use i_slint_backend_testing::ElementRoot as _;
+            let buttons: Vec<String> = ui
+                .root_element()
+                .query_descendants()
+                .match_accessible_role(i_slint_backend_testing::AccessibleRole::Button)
+                .find_all()
+                .iter()
+                .filter_map(|e| e.accessible_label().map(|l| l.to_string()))
+                .collect();
+            panic!(
+                "nothing labelled {label:?} on screen {:?}; the buttons: {buttons:?}",
+                ui.global::<apm_kiosk::ui::Flow>().get_screen()
+            )
+        }
         n => panic!("{n} elements labelled {label:?}"),
     }
 }
@@ -85,6 +96,11 @@ pub fn type_digits(ui: &KioskWindow, digits: &str) {
 pub fn screenshot(ui: &KioskWindow, path: &Path) {
     // Let animations reach a steady frame.
     i_slint_backend_testing::mock_elapsed_time(std::time::Duration::from_millis(600));
+    screenshot_no_mock(ui, path);
+}
+
+/// [`screenshot`] on a platform that runs on the system's clock.
+pub fn screenshot_no_mock(ui: &KioskWindow, path: &Path) {
     let shot = ui
         .window()
         .take_snapshot()
