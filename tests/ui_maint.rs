@@ -150,19 +150,8 @@ fn a_technician_opens_the_menu_runs_everything_and_the_lockout_survives_a_restar
         renderer_name: Some("software".into()),
     })))
     .expect("platform");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (runtime, _dir, rig) = ui_support::rig(RigOptions::default());
     let rt = runtime.handle().clone();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let today = Utc::now()
-        .with_timezone(&apm_kiosk::domain::calendar::Zone::Wib.offset())
-        .date_naive();
-    let rig = rt
-        .block_on(Rig::start(dir.path(), RigOptions::default(), today))
-        .expect("rig");
     // A kiosk fresh from the box: not enrolled yet, with a PIN set.
     std::fs::remove_file(rig.state.join(apm_kiosk::identity::ENROLLMENT_FILE))
         .expect("the rig enrolled");

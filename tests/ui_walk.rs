@@ -33,18 +33,7 @@ struct Kiosk {
 impl Kiosk {
     fn start(opts: RigOptions) -> Kiosk {
         ui_support::init();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let today = Utc::now()
-            .with_timezone(&apm_kiosk::domain::calendar::Zone::Wib.offset())
-            .date_naive();
-        let rig = rt
-            .block_on(Rig::start(dir.path(), opts, today))
-            .expect("rig starts");
+        let (rt, dir, rig) = ui_support::rig(opts);
         let (link_tx, link_rx) = oneshot::channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let daemon = rt.spawn(app::run_with_ui(

@@ -236,18 +236,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).expect("output directory");
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let today = Utc::now()
-        .with_timezone(&apm_kiosk::domain::calendar::Zone::Wib.offset())
-        .date_naive();
-    let rig = rt
-        .block_on(Rig::start(dir.path(), RigOptions::default(), today))
-        .expect("rig");
+    let (_rt, _dir, rig) = ui_support::rig(RigOptions::default());
     let Rig {
         config,
         reader,

@@ -63,16 +63,16 @@ pub struct UiLink {
 /// Wires the window's callbacks: taps become intents sent to the daemon.
 pub fn connect(ui: &KioskWindow, intents: mpsc::Sender<Intent>) {
     let flow = ui.global::<Flow>();
-    flow.on_intent(move |name, a, b| match adapter::intent(&name, &a, &b) {
+    flow.on_intent(move |intent_name, a, b| match adapter::intent(&intent_name, &a, &b) {
         Some(intent) => {
             // The flow's queue holds 64 intents; a full queue means the daemon is stuck,
             // and a tap lost then is better than a frozen screen.
             if let Err(e) = intents.try_send(intent) {
-                tracing::warn!(intent = name.as_str(), error = %e, "tap not delivered to the flow");
+                tracing::warn!(intent = intent_name.as_str(), error = %e, "tap not delivered to the flow");
             }
         }
         None => tracing::error!(
-            intent = name.as_str(),
+            intent = intent_name.as_str(),
             "the screen sent an intent the flow does not know"
         ),
     });

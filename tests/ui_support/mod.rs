@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use apm_kiosk::simulate::crowd::{Crowd, Entry, Person};
+use apm_kiosk::simulate::rig::{Rig, RigOptions};
 use apm_kiosk::ui::KioskWindow;
 use chrono::NaiveDate;
 use i_slint_backend_testing::{ElementHandle, TestingBackend, TestingBackendOptions};
@@ -143,4 +144,22 @@ pub fn family(today: NaiveDate) -> (Person, Person, Person) {
         cards.next().expect("a second adult"),
         child,
     )
+}
+
+/// A two-thread tokio runtime beside the UI's thread, and on it a rig (simulated reader,
+/// printer and central service, enrolled) in a temporary directory.
+pub fn rig(opts: RigOptions) -> (tokio::runtime::Runtime, tempfile::TempDir, Rig) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let today = chrono::Utc::now()
+        .with_timezone(&apm_kiosk::domain::calendar::Zone::Wib.offset())
+        .date_naive();
+    let rig = rt
+        .block_on(Rig::start(dir.path(), opts, today))
+        .expect("the rig starts");
+    (rt, dir, rig)
 }
