@@ -270,7 +270,6 @@ fn answered(ui: &KioskWindow, link: &MaintLink, name: &str, value: Value) {
                 .iter()
                 .map(|t| PickItem {
                     id: t["registration_id"].as_str().unwrap_or("").into(),
-                    arg: SharedString::new(),
                     line: format!(
                         "{} · {} {} {} · {}",
                         t["queue_number"].as_str().unwrap_or("?"),
@@ -596,7 +595,6 @@ fn show_report(ui: &KioskWindow, r: &Report) {
         .filter(|h| h.regular + h.priority > 0)
         .map(|h| PickItem {
             id: format!("{}|{}", h.office_id, h.date).into(),
-            arg: SharedString::new(),
             line: format!("{} {}: {} + {}", h.office_id, h.date, h.regular, h.priority).into(),
         })
         .collect();
