@@ -4,12 +4,12 @@
 //! lines (and exit code) for a missing device, a file in a device's place, a private key
 //! others can read, a damaged database, an unreadable config and a dead network printer.
 
-mod appliance_support;
+mod daemon_support;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
-use appliance_support::{BIN, CODE, Central, Kiosk, write_config};
+use daemon_support::{BIN, CODE, Central, Kiosk, write_config};
 
 struct Run {
     ok: bool,

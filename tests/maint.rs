@@ -9,6 +9,8 @@
 //!   test applicants;
 //! - the `apm-kiosk maint` CLI (the built binary) against the running daemon.
 
+mod daemon_support;
+
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -24,6 +26,7 @@ use apm_kiosk::hardware::reader::sim::{ReaderSim, ReaderSimHandle};
 use apm_kiosk::maint::{HoldReason, Secret, SettingsChange};
 use apm_kiosk::simulate::card_of;
 use apm_kiosk::simulate::crowd::{Behaviour, Crowd, Entry, Person};
+use daemon_support::{first_with, wait_screen as wait};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -33,39 +36,17 @@ const PIN: &str = "482913";
 
 fn write_config(dir: &Path, central: &str, pin_hash: Option<&str>) -> PathBuf {
     let path = dir.join("kiosk.toml");
-    let text = format!(
-        r#"# A kiosk for the maintenance tests.
-[kiosk]
-state_dir = "{state}"
-language = "id"
-inactivity_warning_s = 300
-inactivity_reset_s = 60
-
-[card_reader]
-path = "{state}/reader.tty"
-
-[printer]
-path = "{state}/printer.tty"
-paper = "80mm"
-
-[central]
-url = "{central}"
-timeout_s = 5
-sync_interval_s = 5
-
-[sync]
-hold_days = 4
-low_water = 2
-target = 3
-
-[maint]
-# The technician's PIN.
-pin_hash = "{hash}"
-"#,
-        state = dir.display(),
-        hash = pin_hash.unwrap_or(""),
+    daemon_support::write_config_with(
+        &path,
+        dir,
+        central,
+        &dir.join("reader.tty"),
+        &dir.join("printer.tty"),
+        &format!(
+            "\n[maint]\n# The technician's PIN.\npin_hash = \"{}\"\n",
+            pin_hash.unwrap_or("")
+        ),
     );
-    std::fs::write(&path, text).expect("config written");
     path
 }
 
@@ -264,22 +245,6 @@ async fn wait_for_numbers(kiosk: &mut Daemon) {
         assert!(Instant::now() < deadline, "no numbers or no reader: {r}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-async fn wait(client: &mut Client, screen: &str) {
-    client
-        .wait_for(screen, PATIENCE)
-        .await
-        .unwrap_or_else(|e| panic!("screen {screen}: {e}; view {}", client.view));
-}
-
-fn first_with(view: &Value, list: &str, pred: impl Fn(&Value) -> bool, key: &str) -> String {
-    view[list]
-        .as_array()
-        .and_then(|a| a.iter().find(|v| pred(v)))
-        .and_then(|v| v[key].as_str())
-        .unwrap_or_else(|| panic!("no {list} to choose in {view}"))
-        .to_owned()
 }
 
 /// One applicant with their own KTP books the first open day and session at KRM.
@@ -844,7 +809,7 @@ async fn the_cli_drives_the_running_daemon() {
     assert!(out.contains("the running kiosk has read it"), "{out}");
     let after = std::fs::read_to_string(&site.config).expect("config");
     assert!(
-        after.starts_with("# A kiosk for the maintenance tests."),
+        after.starts_with("# A kiosk on simulated devices, for the daemon tests."),
         "{after}"
     );
     assert!(

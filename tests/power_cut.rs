@@ -10,19 +10,19 @@
 //!   debug for everything, holds none of the applicants' data.
 //! - A damaged database file: the daemon refuses to start and says what to do.
 
-mod appliance_support;
+mod daemon_support;
 
 use std::time::{Duration, Instant};
 
 use apm_kiosk::flow::Intent;
-use appliance_support::{
+use daemon_support::{
     Central, Daemon, Kiosk, StoreFacts, book_until_review, median, plain_people, store_facts,
     wait_numbers, wait_ready,
 };
 
 async fn enroll(kiosk: &Kiosk) {
     let config = apm_kiosk::config::Config::load(&kiosk.config).expect("config");
-    apm_kiosk::app::enroll(&config, appliance_support::CODE)
+    apm_kiosk::app::enroll(&config, daemon_support::CODE)
         .await
         .expect("enrolled");
 }

@@ -5,6 +5,8 @@
 //! once a new roll is loaded the printer worker must print the whole ticket again,
 //! marked COPY, by itself, and only once.
 
+mod daemon_support;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,7 @@ use apm_kiosk::hardware::reader::sim::ReaderSim;
 use apm_kiosk::protocol::escpos::PaperWidth;
 use apm_kiosk::simulate::card_of;
 use apm_kiosk::simulate::crowd::{Behaviour, Crowd, Entry};
+use daemon_support::{first_with, wait_screen as wait};
 use serde_json::Value;
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -25,35 +28,7 @@ const CODE: &str = "TEST-0004";
 
 fn write_config(dir: &Path, central: &str, reader: &Path, printer: &Path) -> Config {
     let path = dir.join("kiosk.toml");
-    let text = format!(
-        r#"[kiosk]
-state_dir = "{state}"
-language = "id"
-inactivity_warning_s = 300
-inactivity_reset_s = 60
-
-[card_reader]
-path = "{reader}"
-
-[printer]
-path = "{printer}"
-paper = "80mm"
-
-[central]
-url = "{central}"
-timeout_s = 5
-sync_interval_s = 5
-
-[sync]
-hold_days = 4
-low_water = 2
-target = 3
-"#,
-        state = dir.display(),
-        reader = reader.display(),
-        printer = printer.display(),
-    );
-    std::fs::write(&path, text).expect("config written");
+    daemon_support::write_config(&path, dir, central, reader, printer);
     Config::load(&path).expect("config loads")
 }
 
@@ -66,22 +41,6 @@ async fn status(client: &mut Client) -> Value {
 
 async fn tap(client: &mut Client, intent: Intent) {
     client.send(&intent).await.expect("intent sent");
-}
-
-async fn wait(client: &mut Client, screen: &str) {
-    client
-        .wait_for(screen, PATIENCE)
-        .await
-        .unwrap_or_else(|e| panic!("screen {screen}: {e}; view {}", client.view));
-}
-
-fn first_with(view: &Value, list: &str, pred: impl Fn(&Value) -> bool, key: &str) -> String {
-    view[list]
-        .as_array()
-        .and_then(|a| a.iter().find(|v| pred(v)))
-        .and_then(|v| v[key].as_str())
-        .unwrap_or_else(|| panic!("no {list} to choose in {view}"))
-        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

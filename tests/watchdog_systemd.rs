@@ -11,14 +11,14 @@
 //! tests print why they skipped where they cannot start a manager. A second test runs
 //! the daemon inside the shipped unit's sandbox under the same kind of manager.
 
-mod appliance_support;
+mod daemon_support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use appliance_support::{BIN, Kiosk, median};
+use daemon_support::{BIN, Kiosk, median};
 
 const UNIT: &str = "apm-kiosk-watchdog-test.service";
 
@@ -447,8 +447,7 @@ fn the_daemon_runs_inside_the_shipped_sandbox() {
         .build()
         .expect("runtime");
     let status = rt.block_on(async {
-        let mut client =
-            appliance_support::wait_ready(&kiosk.socket(), Duration::from_secs(20)).await;
+        let mut client = daemon_support::wait_ready(&kiosk.socket(), Duration::from_secs(20)).await;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let s = client

@@ -1,6 +1,7 @@
-//! What the appliance tests share: a kiosk directory with simulated reader and printer
-//! (real pseudo-terminals), optionally the central simulator on loopback, a config file
-//! for them, and the daemon binary run as a separate process, as systemd runs it.
+//! What the tests of a whole daemon share: a kiosk directory with simulated reader and
+//! printer (real pseudo-terminals), optionally the central simulator on loopback, a
+//! config file for them, the daemon binary run as a separate process (as systemd runs
+//! it), and the control-channel steps of a booking.
 
 #![allow(dead_code)]
 
@@ -74,8 +75,21 @@ impl Kiosk {
 }
 
 pub fn write_config(path: &Path, state: &Path, central: &str, reader: &Path, printer: &Path) {
+    write_config_with(path, state, central, reader, printer, "");
+}
+
+/// [`write_config`] with more tables (`extra`, TOML) at the end.
+pub fn write_config_with(
+    path: &Path,
+    state: &Path,
+    central: &str,
+    reader: &Path,
+    printer: &Path,
+    extra: &str,
+) {
     let text = format!(
-        r#"[kiosk]
+        r#"# A kiosk on simulated devices, for the daemon tests.
+[kiosk]
 state_dir = "{state}"
 language = "id"
 inactivity_warning_s = 300
@@ -97,7 +111,7 @@ sync_interval_s = 5
 hold_days = 4
 low_water = 2
 target = 3
-"#,
+{extra}"#,
         state = state.display(),
         reader = reader.display(),
         printer = printer.display(),
@@ -271,14 +285,16 @@ pub fn plain_people(n: usize) -> Vec<apm_kiosk::simulate::crowd::Person> {
 
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-async fn wait_screen(client: &mut apm_kiosk::control::Client, screen: &str) {
+/// Waits for the screen, or fails with the view the kiosk shows instead.
+pub async fn wait_screen(client: &mut apm_kiosk::control::Client, screen: &str) {
     client
         .wait_for(screen, PATIENCE)
         .await
         .unwrap_or_else(|e| panic!("screen {screen}: {e}; view {}", client.view));
 }
 
-fn first_with(
+/// The `key` of the first item of the view's `list` that `pred` accepts.
+pub fn first_with(
     view: &serde_json::Value,
     list: &str,
     pred: impl Fn(&serde_json::Value) -> bool,
