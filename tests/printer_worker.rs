@@ -294,7 +294,11 @@ fn a_database_from_before_print_attempts_is_upgraded() {
             .expect("version 1");
     }
     let mut store = Store::open(&path).expect("upgrades");
-    assert_eq!(store.schema_version().expect("version"), 2);
+    assert_eq!(
+        store.schema_version().expect("version"),
+        3,
+        "every migration since"
+    );
     let booked = book_two(&mut store);
     let id = &booked.tickets[0].registration_id;
     assert_eq!(store.print_attempts(id).expect("attempts"), Some(0));

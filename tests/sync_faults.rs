@@ -27,6 +27,7 @@ async fn a_thousand_bookings_reach_the_service_exactly_once_through_faults() {
         retry_after: Duration::from_secs(1),
         max_latency: Duration::from_millis(15),
         seed: 5,
+        ..Faults::default()
     });
     // Hold tomorrow and the day after: 2 days x 3 sessions x up to 200.
     let (mut syncer, status) = kiosk.syncer(&central.base, config(3, 100, 200));

@@ -71,6 +71,7 @@ impl CentralSimArgs {
             drop_rate: self.fault_drop,
             truncate_rate: self.fault_truncate,
             seed: self.fault_seed,
+            ..Faults::default()
         })
     }
 }

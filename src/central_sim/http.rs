@@ -441,13 +441,16 @@ enum Fault {
 
 impl CentralSim {
     /// Draws this request's latency and fault.
-    fn roll_faults(&self) -> (Duration, Fault, Duration) {
+    fn roll_faults(&self, path: &str) -> (Duration, Fault, Duration) {
         let mut state = self
             .inner
             .faults
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let super::FaultState { faults, rng } = &mut *state;
+        if !faults.only_paths.is_empty() && !faults.only_paths.iter().any(|p| p == path) {
+            return (Duration::ZERO, Fault::None, faults.retry_after);
+        }
         let max_ms = faults.max_latency.as_millis() as u64;
         let latency = if max_ms == 0 {
             Duration::ZERO
@@ -460,6 +463,7 @@ impl CentralSim {
             faults.throttle_rate,
             faults.drop_rate,
             faults.truncate_rate,
+            faults.lose_answer_rate,
         ];
         let mut edge = 0.0;
         let mut picked = None;
@@ -479,6 +483,7 @@ impl CentralSim {
                 after_work: rng.gen_bool(0.5),
             },
             Some(3) => Fault::Truncate,
+            Some(4) => Fault::Drop { after_work: true },
             _ => Fault::None,
         };
         (latency, fault, faults.retry_after)
@@ -493,7 +498,7 @@ fn retry_after_header(mut r: Reject, wait: Duration) -> Response {
 }
 
 async fn inject_faults(State(sim): State<CentralSim>, req: Request, next: Next) -> Response {
-    let (latency, fault, retry_after) = sim.roll_faults();
+    let (latency, fault, retry_after) = sim.roll_faults(req.uri().path());
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

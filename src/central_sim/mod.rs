@@ -193,6 +193,13 @@ pub struct Faults {
     /// Do the work, then send only the first half of the JSON body (with a matching
     /// `Content-Length`, as a broken proxy would). The request has taken effect.
     pub truncate_rate: f64,
+    /// Do the work and commit it, then close the connection before answering: the
+    /// answer is lost, the request has taken effect (the case the kiosk cannot tell
+    /// from a request that never arrived).
+    pub lose_answer_rate: f64,
+    /// The request paths the faults apply to (`/v1/allocations/release`, say); empty:
+    /// every path.
+    pub only_paths: Vec<String>,
     /// Seed of the fault RNG, so a faulty run can be repeated.
     pub seed: u64,
 }
@@ -206,6 +213,8 @@ impl Default for Faults {
             max_latency: Duration::ZERO,
             drop_rate: 0.0,
             truncate_rate: 0.0,
+            lose_answer_rate: 0.0,
+            only_paths: Vec::new(),
             seed: 0,
         }
     }

@@ -626,7 +626,6 @@ impl Maint {
     }
 
     async fn release_held(&self, office_id: String, date: NaiveDate) -> Answer {
-        use crate::sync::client::CentralApi as _;
         let Some(enrollment) = self.parts().enrollment.borrow().clone() else {
             return Err(Failure::new("not_enrolled", "the kiosk is not enrolled"));
         };
@@ -649,36 +648,25 @@ impl Maint {
         .map_err(|e| Failure::new("client", e.to_string()))?;
         let store = self.parts().store.clone();
         let office = office_id.clone();
-        let taken = store
-            .run(move |s| s.reserve_for_release(&office, date))
+        let (count, waiting) = store
+            .run(move |s| s.reserve_for_release(&office, date, chrono::Utc::now()))
             .await
             .map_err(store_failure)?;
-        let count: usize = taken.iter().map(|(_, n)| n.len()).sum();
-        if count > 0 {
-            let request = crate::protocol::central::ReleaseRequest {
-                releases: taken
-                    .iter()
-                    .map(
-                        |(allocation_id, numbers)| crate::protocol::central::Release {
-                            allocation_id: allocation_id.clone(),
-                            numbers: numbers.clone(),
-                        },
-                    )
-                    .collect(),
-            };
-            if let Err(e) = api.release(&request).await {
-                // Not given back: the kiosk keeps them and may still book them.
-                let back = taken.clone();
-                if let Err(se) = store.run(move |s| s.unreserve(&back)).await {
-                    tracing::error!(error = %se, "numbers not given back could not be kept for booking");
-                }
-                return Err(Failure::new(
-                    "central_unreachable",
-                    format!(
-                        "the central service did not take the numbers back: {e}; they are kept"
-                    ),
-                ));
-            }
+        // Out of booking for good from here: the release may reach the service even when
+        // its answer does not, so the numbers are never put back (the sync loop sends
+        // what is still queued until the service answers).
+        if let Err(e) = crate::sync::send_releases(&api, &store, waiting).await {
+            self.audit(
+                "release_held",
+                format!("{office_id} {date}: {count} numbers queued to give back"),
+            )
+            .await;
+            return Err(Failure::new(
+                "central_unreachable",
+                format!(
+                    "the central service did not confirm the release: {e}; the {count} numbers stay out of booking and are sent again until it answers"
+                ),
+            ));
         }
         self.audit(
             "release_held",

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::{Store, StoreError, parse_date, parse_kind, parse_ts};
 use crate::domain::QueueNumber;
+use crate::protocol::central::Release;
 
 /// A ticket as the maintenance menu lists it. The masked NIK is for the technician's
 /// screen only.
@@ -87,19 +88,18 @@ impl Store {
             .optional()?)
     }
 
-    /// Takes the free numbers of `office_id` on `date` out of booking, marking them
-    /// released, and returns them by allocation: a booking can no longer take one while
-    /// the central service is being told. [`Store::unreserve`] puts them back if it
-    /// could not be.
+    /// Takes the free numbers of `office_id` on `date` out of booking for good and
+    /// queues their release ([`Store::queue_releases`]): a booking can no longer take
+    /// one while the central service is being told, nor after, whatever it answers.
+    /// Returns every release now waiting, this day's among them.
     pub fn reserve_for_release(
         &mut self,
         office_id: &str,
         date: NaiveDate,
-    ) -> Result<Vec<(String, Vec<u32>)>, StoreError> {
-        let tx = self.conn.transaction()?;
-        let mut out: Vec<(String, Vec<u32>)> = Vec::new();
-        {
-            let mut st = tx.prepare(
+        at: DateTime<Utc>,
+    ) -> Result<(usize, Vec<Release>), StoreError> {
+        let free: Vec<Release> = {
+            let mut st = self.conn.prepare(
                 "SELECT allocation_id, number FROM held_numbers
                  WHERE office_id = ?1 AND date = ?2 AND registration_id IS NULL AND released = 0
                  ORDER BY allocation_id, number",
@@ -107,37 +107,21 @@ impl Store {
             let rows = st.query_map(params![office_id, date.to_string()], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
             })?;
+            let mut out: Vec<Release> = Vec::new();
             for row in rows {
-                let (allocation, number) = row?;
+                let (allocation_id, number) = row?;
                 match out.last_mut() {
-                    Some((a, numbers)) if *a == allocation => numbers.push(number),
-                    _ => out.push((allocation, vec![number])),
+                    Some(r) if r.allocation_id == allocation_id => r.numbers.push(number),
+                    _ => out.push(Release {
+                        allocation_id,
+                        numbers: vec![number],
+                    }),
                 }
             }
-        }
-        tx.execute(
-            "UPDATE held_numbers SET released = 1
-             WHERE office_id = ?1 AND date = ?2 AND registration_id IS NULL AND released = 0",
-            params![office_id, date.to_string()],
-        )?;
-        tx.commit()?;
-        Ok(out)
-    }
-
-    /// Gives back to booking numbers [`Store::reserve_for_release`] took.
-    pub fn unreserve(&mut self, taken: &[(String, Vec<u32>)]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        for (allocation, numbers) in taken {
-            for n in numbers {
-                tx.execute(
-                    "UPDATE held_numbers SET released = 0
-                     WHERE allocation_id = ?1 AND number = ?2 AND registration_id IS NULL",
-                    params![allocation, n],
-                )?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+            out
+        };
+        let queued = self.queue_releases(&free, at)?;
+        Ok((queued, self.queued_releases()?))
     }
 
     pub fn queue_figures(&self) -> Result<QueueFigures, StoreError> {
@@ -189,12 +173,13 @@ mod tests {
     }
 
     #[test]
-    fn numbers_reserved_for_release_leave_booking_and_can_come_back() {
+    fn numbers_reserved_for_release_leave_booking_for_good() {
         let mut store = Store::open_in_memory().expect("store");
         held(&mut store, "a1", "2026-12-02", &[1, 2]);
         held(&mut store, "a2", "2026-12-02", &[7]);
         held(&mut store, "a3", "2026-12-03", &[4]);
         let day: NaiveDate = "2026-12-02".parse().expect("date");
+        let at = "2026-12-01T01:00:00Z".parse().expect("time");
         let free = |s: &Store| -> u32 {
             s.held_counts(day)
                 .expect("counts")
@@ -204,22 +189,54 @@ mod tests {
                 .sum()
         };
         assert_eq!(free(&store), 3);
-        let taken = store.reserve_for_release("KRM", day).expect("reserved");
-        assert_eq!(
-            taken,
-            vec![("a1".to_owned(), vec![1, 2]), ("a2".to_owned(), vec![7])]
-        );
+        let release = |a: &str, numbers: &[u32]| Release {
+            allocation_id: a.into(),
+            numbers: numbers.to_vec(),
+        };
+        let (queued, waiting) = store.reserve_for_release("KRM", day, at).expect("reserved");
+        assert_eq!(queued, 3);
+        assert_eq!(waiting, vec![release("a1", &[1, 2]), release("a2", &[7])]);
         assert_eq!(free(&store), 0, "no booking can take them now");
         assert_eq!(
-            store.reserve_for_release("KRM", day).expect("again"),
-            vec![],
-            "taken once"
+            store.reserve_for_release("KRM", day, at).expect("again"),
+            (0, waiting.clone()),
+            "taken once, still waiting for the answer"
         );
-        store.unreserve(&taken).expect("given back");
-        assert_eq!(free(&store), 3);
+        // A failed send keeps them queued and out of booking.
+        store
+            .note_release_failure(&waiting, "connection reset")
+            .expect("noted");
+        assert_eq!(free(&store), 0);
+        assert_eq!(store.queued_releases().expect("queue"), waiting);
+        store.releases_answered(&waiting).expect("answered");
+        assert_eq!(store.queued_releases().expect("queue"), vec![]);
+        assert_eq!(free(&store), 0, "given back, never booked again");
         // The other day was never touched.
         let next: NaiveDate = "2026-12-03".parse().expect("date");
         assert_eq!(store.held_counts(next).expect("counts")[0].free, 1);
+    }
+
+    #[test]
+    fn a_release_queued_for_a_past_day_is_dropped_with_it() {
+        let mut store = Store::open_in_memory().expect("store");
+        held(&mut store, "a1", "2026-12-02", &[1]);
+        held(&mut store, "a2", "2026-12-03", &[2]);
+        let at = "2026-12-01T01:00:00Z".parse().expect("time");
+        let give = [
+            Release {
+                allocation_id: "a1".into(),
+                numbers: vec![1],
+            },
+            Release {
+                allocation_id: "a2".into(),
+                numbers: vec![2],
+            },
+        ];
+        assert_eq!(store.queue_releases(&give, at).expect("queued"), 2);
+        store
+            .drop_past_numbers("2026-12-03".parse().expect("date"))
+            .expect("dropped");
+        assert_eq!(store.queued_releases().expect("queue"), give[1..].to_vec());
     }
 
     #[test]

@@ -24,12 +24,14 @@ use crate::domain::{
     ApplicationType, Language, PassportType, PriorityReason, QueueKind, QueueNumber,
 };
 use crate::flow::{Applicant, Availability, Booked, BookedTicket, BookingRequest, SlotCount};
+use crate::protocol::central::Release;
 
 mod printing;
 /// The migrations, in order. Never edit one that has been released: add a new one.
 const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_printing.sql")),
+    (3, include_str!("migrations/0003_release_queue.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -460,27 +462,108 @@ impl Store {
     }
 
     /// Free numbers whose date is before `today` are no longer the kiosk's: the service
-    /// takes back numbers whose date has passed.
+    /// takes back numbers whose date has passed, so their releases need not be sent.
     pub fn drop_past_numbers(&mut self, today: NaiveDate) -> Result<usize, StoreError> {
-        Ok(self.conn.execute(
+        let tx = self.conn.transaction()?;
+        let dropped = tx.execute(
             "DELETE FROM held_numbers WHERE registration_id IS NULL AND date < ?1",
             [today.to_string()],
-        )?)
+        )?;
+        tx.execute(
+            "DELETE FROM release_queue WHERE date < ?1",
+            [today.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(dropped)
     }
 
-    /// Marks free numbers released (the service has them back).
-    pub fn mark_released(
+    // --- releases ------------------------------------------------------------------
+
+    /// Takes free numbers out of booking for good and queues their release, in one
+    /// transaction, before anything is sent: once a release may have reached the
+    /// service, the number is not the kiosk's to book. A number booked since it was
+    /// planned is left alone. Returns how many were queued.
+    pub fn queue_releases(
         &mut self,
-        allocation_id: &str,
-        numbers: &[u32],
+        give: &[Release],
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut queued = 0;
+        for r in give {
+            for n in &r.numbers {
+                let taken = tx.execute(
+                    "UPDATE held_numbers SET released = 1
+                     WHERE allocation_id = ?1 AND number = ?2
+                       AND registration_id IS NULL AND released = 0",
+                    params![r.allocation_id, n],
+                )?;
+                if taken == 1 {
+                    queued += tx.execute(
+                        "INSERT INTO release_queue (allocation_id, number, date, queued_at)
+                         SELECT allocation_id, number, date, ?3 FROM held_numbers
+                         WHERE allocation_id = ?1 AND number = ?2
+                         ON CONFLICT (allocation_id, number) DO NOTHING",
+                        params![r.allocation_id, n, ts(at)],
+                    )?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(queued)
+    }
+
+    /// Every release still waiting for the service's answer, by allocation, numbers
+    /// ascending.
+    pub fn queued_releases(&self) -> Result<Vec<Release>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT allocation_id, number FROM release_queue ORDER BY allocation_id, number",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?;
+        let mut out: Vec<Release> = Vec::new();
+        for row in rows {
+            let (allocation_id, number) = row?;
+            match out.last_mut() {
+                Some(r) if r.allocation_id == allocation_id => r.numbers.push(number),
+                _ => out.push(Release {
+                    allocation_id,
+                    numbers: vec![number],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The service has answered these releases: they leave the queue.
+    pub fn releases_answered(&mut self, answered: &[Release]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for r in answered {
+            for n in &r.numbers {
+                tx.execute(
+                    "DELETE FROM release_queue WHERE allocation_id = ?1 AND number = ?2",
+                    params![r.allocation_id, n],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Notes a failed attempt on releases that stay queued (sent again next round).
+    pub fn note_release_failure(
+        &mut self,
+        failed: &[Release],
+        error: &str,
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        for n in numbers {
-            tx.execute(
-                "UPDATE held_numbers SET released = 1
-                 WHERE allocation_id = ?1 AND number = ?2 AND registration_id IS NULL",
-                params![allocation_id, n],
-            )?;
+        for r in failed {
+            for n in &r.numbers {
+                tx.execute(
+                    "UPDATE release_queue SET attempts = attempts + 1, last_error = ?3
+                     WHERE allocation_id = ?1 AND number = ?2",
+                    params![r.allocation_id, n, error],
+                )?;
+            }
         }
         tx.commit()?;
         Ok(())

@@ -736,9 +736,15 @@ impl<C: CentralApi> Syncer<C> {
         Ok(received)
     }
 
-    /// Gives back what the planner finds surplus for today and tomorrow. The numbers are
-    /// marked released only once the service has answered: a number marked first and
-    /// then not released would be lost to everyone until its date passed.
+    /// Gives back what the planner finds surplus for today and tomorrow. A number leaves
+    /// booking for good, durably, before its release is sent ([`Store::queue_releases`]):
+    /// once the request may have reached the service the number may be free there, and a
+    /// ticket on it would be rejected `number_not_held`. Every queued release is sent
+    /// again each round until the service answers (releases are idempotent), so a lost
+    /// answer or a kill between answer and bookkeeping costs one more request, never a
+    /// ticket. Returns the numbers the service has confirmed back this round.
+    ///
+    /// [`Store::queue_releases`]: crate::store::Store::queue_releases
     async fn release_surplus(&mut self, now: DateTime<Utc>) -> Result<usize, SyncError> {
         let (offices, free, recent) = self
             .store
@@ -751,32 +757,22 @@ impl<C: CentralApi> Syncer<C> {
                 Ok((offices, s.free_numbers(today, last)?, s.recent_use(since)?))
             })
             .await?;
-        let plan = planner::plan_releases(&offices, &free, &recent, now, &self.cfg.planner);
-        if plan.is_empty() {
-            return Ok(0);
-        }
-        let request = wire::ReleaseRequest {
-            releases: plan
-                .iter()
+        let give: Vec<wire::Release> =
+            planner::plan_releases(&offices, &free, &recent, now, &self.cfg.planner)
+                .into_iter()
                 .map(|g| wire::Release {
-                    allocation_id: g.allocation_id.clone(),
-                    numbers: g.numbers.clone(),
+                    allocation_id: g.allocation_id,
+                    numbers: g.numbers,
                 })
-                .collect(),
-        };
-        // The count the service answers covers only numbers freed by this call; a retry
-        // after a lost answer frees none, so the kiosk's own count is what it gave back.
-        self.api.release(&request).await?;
-        let given: usize = plan.iter().map(|g| g.numbers.len()).sum();
-        self.store
+                .collect();
+        let releases = self
+            .store
             .run(move |s| {
-                for g in &plan {
-                    s.mark_released(&g.allocation_id, &g.numbers)?;
-                }
-                Ok(())
+                s.queue_releases(&give, now)?;
+                s.queued_releases()
             })
             .await?;
-        Ok(given)
+        send_releases(&self.api, &self.store, releases).await
     }
 
     /// `POST /v1/heartbeat`, and the clock check on its answer.
@@ -827,6 +823,50 @@ impl<C: CentralApi> Syncer<C> {
             .run(move |s| s.note_heartbeat(received_at))
             .await?;
         Ok(())
+    }
+}
+
+/// Sends releases already queued in the store and takes them off the queue once the
+/// service has answered (a refusal is an answer too); a temporary failure is noted on
+/// them and they stay queued for the next round. Returns how many numbers were confirmed back. The sync loop and the
+/// maintenance side's `release_held` both give numbers back through here.
+pub async fn send_releases<C: CentralApi>(
+    api: &C,
+    store: &StoreHandle,
+    releases: Vec<wire::Release>,
+) -> Result<usize, SyncError> {
+    if releases.is_empty() {
+        return Ok(0);
+    }
+    let request = wire::ReleaseRequest { releases };
+    // The count the service answers covers only numbers freed by this call; a retry
+    // after a lost answer frees none, so the kiosk's own count is what it gave back.
+    match api.release(&request).await {
+        Ok(_) => {
+            let given = request.releases.iter().map(|r| r.numbers.len()).sum();
+            store
+                .run(move |s| s.releases_answered(&request.releases))
+                .await?;
+            Ok(given)
+        }
+        Err(e @ ApiError::Permanent { status, .. }) if status != 401 && status != 403 => {
+            // A refusal is an answer: sent again it would be refused again. The numbers
+            // stay out of booking; the service has them back at their date. (401 and
+            // 403 say who is asking is wrong, not what: kept for after the fix.)
+            let count: usize = request.releases.iter().map(|r| r.numbers.len()).sum();
+            tracing::error!(error = %e, count, "the central service refused a release; the numbers stay out of booking");
+            store
+                .run(move |s| s.releases_answered(&request.releases))
+                .await?;
+            Err(e.into())
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            store
+                .run(move |s| s.note_release_failure(&request.releases, &msg))
+                .await?;
+            Err(e.into())
+        }
     }
 }
 
