@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use apm_kiosk::app::card_fields;
 use apm_kiosk::domain::Language;
 use apm_kiosk::flow::{self, Event, Intent, Kiosk, Timeouts};
-use apm_kiosk::hardware::reader::cli::load_cards;
-use apm_kiosk::hardware::reader::sim::RawLine;
 use apm_kiosk::hardware::reader::{ReaderEvent, ReaderInfo, SamStatus, SerialReader, start};
 use apm_kiosk::protocol::reader::{Frame, cmd, encode, encode_card_data};
+use apm_kiosk_sim::reader::RawLine;
+use apm_kiosk_sim::reader::cli::load_cards;
 
 const BAUD: u32 = 115_200;
 const WARM_UP: usize = 10;

@@ -9,9 +9,9 @@
 use std::time::Instant;
 
 use apm_kiosk::domain::{ApplicationType, Language, PassportType};
-use apm_kiosk::hardware::printer::render::render_job;
 use apm_kiosk::protocol::escpos::{PaperWidth, Ticket, ticket_job};
 use apm_kiosk::protocol::ticket_qr::{self, Claims};
+use apm_kiosk_sim::printer::render::render_job;
 use chrono::{FixedOffset, NaiveDate, NaiveTime, TimeZone};
 
 /// Head speed of the common 80 mm kiosk mechanisms (Epson TM-T82/T88 class: 150 to

@@ -68,6 +68,8 @@ if [ "$build" -eq 1 ]; then
   fi
   t=$(now)
   nice -n 10 cargo deb --locked
+  # The package does not link the simulators: they come from their own small binary.
+  nice -n 10 cargo build --locked --release -p apm-kiosk-sim
   build_s="$(since "$t")s"
 else
   build_s="skipped"
@@ -142,9 +144,10 @@ in_root sh -c 'sed -e "s#/dev/apm-reader#/run/apm-sim/reader#" -e "s#/dev/apm-pr
   -e "s#^url = .*#url = \"http://127.0.0.1:9\"#" /etc/apm-kiosk/kiosk.toml >/tmp/sim.toml'
 mkdir -p "$root/run/apm-sim"
 cp hardware/reader/cards.toml "$root/tmp/cards.toml"
-setsid chroot "$root" sh -c 'sleep 600 | apm-kiosk reader-sim --link /run/apm-sim/reader --cards /tmp/cards.toml' >"$root/tmp/reader-sim.log" 2>&1 &
+cp target/release/apm-kiosk-sim "$root/usr/local/bin/apm-kiosk-sim"
+setsid chroot "$root" sh -c 'sleep 600 | apm-kiosk-sim reader --link /run/apm-sim/reader --cards /tmp/cards.toml' >"$root/tmp/reader-sim.log" 2>&1 &
 sims+=($!)
-setsid chroot "$root" sh -c 'sleep 600 | apm-kiosk printer-sim --link /run/apm-sim/printer --out /tmp/tickets' >"$root/tmp/printer-sim.log" 2>&1 &
+setsid chroot "$root" sh -c 'sleep 600 | apm-kiosk-sim printer --link /run/apm-sim/printer --out /tmp/tickets' >"$root/tmp/printer-sim.log" 2>&1 &
 sims+=($!)
 for _ in $(seq 100); do
   [ -e "$root/run/apm-sim/reader" ] && [ -e "$root/run/apm-sim/printer" ] && break

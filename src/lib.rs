@@ -6,28 +6,23 @@
 //!
 //! # Crate map
 //!
-//! The pure core (`domain`, `flow`, `protocol`) imports no tokio, Slint, rusqlite or
-//! reqwest: plain functions over plain data, tested by tables of cases. Everything else
-//! is a thin shell that performs what the core decides.
+//! The workspace has three crates. `apm-kiosk-core` is the pure core (`domain`, `flow`,
+//! `protocol`, re-exported here under those names): its `Cargo.toml` names no tokio,
+//! Slint, rusqlite, reqwest, serialport, axum or tracing, so the compiler keeps it plain
+//! functions over plain data. `apm-kiosk-sim` plays the outside world (reader, printer,
+//! central service) for tests, the simulation and the benchmarks, and knows only the
+//! protocols. This crate is the daemon: every module below is a shell that performs what
+//! the core decides.
 //!
-//! - [`domain`]: NIK and KTP data, offices, sessions and the calendar in the office's
-//!   time zone, the booking rules, queue numbers. Pure; knows nothing of devices.
-//! - [`flow`]: the kiosk session as a state machine, `step(state, event, now) ->
-//!   effects`, and the view state every screen renders. Pure; performs no effect.
-//! - [`protocol`]: byte and wire formats of the outside world: the card reader's frames
-//!   and TLV fields, the ESC/POS ticket job and printer status bytes, the central API's
-//!   JSON types, the signed ticket QR payload. Pure.
-//! - [`hardware`]: the `CardReader` and `TicketPrinter` capabilities, their serial/device
-//!   implementations, and the simulated reader and printer that play the real devices
-//!   over pseudo-terminals.
+//! - [`domain`], [`flow`], [`protocol`]: the core, see `apm-kiosk-core`.
+//! - [`hardware`]: the `CardReader` and `TicketPrinter` capabilities and their serial,
+//!   USB and TCP implementations (the simulated devices are `apm-kiosk-sim`'s).
 //! - [`identity`]: the kiosk's own key pair and its enrollment (token, NIK hash key),
 //!   kept in the state directory readable by the daemon alone.
 //! - [`store`]: the SQLite database: schema and numbered migrations, the single writer
 //!   thread, and every query. Owns durability; makes no booking decisions.
 //! - [`sync`]: the central service client (`CentralApi`), the pure allocation planner,
 //!   and the loop that keeps queue numbers topped up and uploads registrations.
-//! - [`central_sim`]: a simulator of the central quota service (HTTP on loopback, its
-//!   own SQLite) for development, tests and the simulation.
 //! - [`control`]: the headless control channel (Unix socket, JSON lines): the same
 //!   intents the touchscreen sends, and every view state it would show.
 //! - [`config`]: the TOML configuration, checked with file, line and what was expected.
@@ -39,25 +34,25 @@
 //!   level; trace compiled out of release builds.
 //! - [`doctor`]: `apm-kiosk doctor`, the technician's check of an installed kiosk.
 //! - [`fault`]: fault injection for the appliance tests (`APM_KIOSK_FAULT`), off unless set.
-//! - [`simulate`]: the headless simulation, a crowd of applicants through a whole kiosk.
+//! - `simulate` (feature `sim`): the headless simulation, a crowd of applicants through a
+//!   whole kiosk on `apm-kiosk-sim`'s devices and central service.
 //!
 //! - [`ui`]: the touchscreen (Slint): glue between the pages in `ui/*.slint` and the
 //!   flow's view state; it sends the same intents as the control channel. Owns the
 //!   threads of a kiosk with a screen: the event loop on the main thread, tokio beside it.
 
+pub use apm_kiosk_core::{domain, flow, protocol};
+
 pub mod app;
-pub mod central_sim;
 pub mod config;
 pub mod control;
 pub mod doctor;
-pub mod domain;
 pub mod fault;
-pub mod flow;
 pub mod hardware;
 pub mod identity;
 pub mod logging;
 pub mod maint;
-pub mod protocol;
+#[cfg(feature = "sim")]
 pub mod simulate;
 pub mod store;
 pub mod sync;

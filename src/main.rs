@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use apm_kiosk::{app, central_sim, config, doctor, hardware, identity, logging, simulate};
+#[cfg(feature = "sim")]
+use apm_kiosk::simulate;
+use apm_kiosk::{app, config, doctor, identity, logging};
+#[cfg(feature = "sim")]
+use apm_kiosk_sim as sim;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -32,6 +36,7 @@ enum Cmd {
     },
     /// The main job: a whole kiosk on simulated devices and a simulated central
     /// service, a crowd of applicants, a summary and the tickets as PNG files.
+    #[cfg(feature = "sim")]
     Simulate(simulate::SimulateArgs),
     /// Enroll this kiosk with a one-time code from the central office.
     Enroll {
@@ -62,11 +67,14 @@ enum Cmd {
         command: TicketCmd,
     },
     /// Play a KTP card reader on a pseudo-terminal.
-    ReaderSim(hardware::reader::ReaderSimArgs),
+    #[cfg(feature = "sim")]
+    ReaderSim(sim::reader::ReaderSimArgs),
     /// Play an ESC/POS printer on a pseudo-terminal, saving what it prints as PNG.
-    PrinterSim(hardware::printer::sim::PrinterSimArgs),
+    #[cfg(feature = "sim")]
+    PrinterSim(sim::printer::PrinterSimArgs),
     /// Run the central quota service simulator.
-    CentralSim(central_sim::CentralSimArgs),
+    #[cfg(feature = "sim")]
+    CentralSim(sim::central::CentralSimArgs),
 }
 
 #[derive(Subcommand)]
@@ -145,6 +153,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 app::Stopped::Restart => Ok(ExitCode::from(apm_kiosk::maint::RESTART_EXIT_CODE)),
             }
         }
+        #[cfg(feature = "sim")]
         Cmd::Simulate(args) => {
             init_logging("warn");
             let summary = runtime()?.block_on(simulate::run(args))?;
@@ -204,19 +213,22 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             identity::run_ticket_verify(args)?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "sim")]
         Cmd::ReaderSim(args) => {
             init_logging("info");
-            hardware::reader::run_reader_sim(args)?;
+            sim::reader::run_reader_sim(args)?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "sim")]
         Cmd::PrinterSim(args) => {
             init_logging("info");
-            hardware::printer::sim::run_printer_sim(args)?;
+            sim::printer::run_printer_sim(args)?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "sim")]
         Cmd::CentralSim(args) => {
             init_logging("info");
-            runtime()?.block_on(central_sim::run_central_sim(args))?;
+            runtime()?.block_on(sim::central::run_central_sim(args))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use apm_kiosk::central_sim::{CentralSim, Faults, SimSeed, serve};
 use apm_kiosk::domain::{ApplicationType, PassportType, PriorityReason, QueueKind, Sex};
 use apm_kiosk::protocol::central::{
     Allocation, AllocationAsk, AllocationsRequest, Applicant, DenialReason, EnrollRequest,
@@ -13,6 +12,7 @@ use apm_kiosk::protocol::central::{
     RegistrationsRequest, RejectionReason, Release, ReleaseRequest, nik_hash, verify_receipt,
 };
 use apm_kiosk::sync::client::{ApiError, CentralApi, HttpCentral, OfficesAnswer};
+use apm_kiosk_sim::central::{CentralSim, Faults, SimSeed, serve};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use ed25519_dalek::SigningKey;
 use tokio::sync::oneshot;

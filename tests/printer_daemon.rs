@@ -10,16 +10,16 @@ mod daemon_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use apm_kiosk::central_sim::{self, CentralSim, SimSeed};
 use apm_kiosk::config::Config;
 use apm_kiosk::control::{Client, Command};
 use apm_kiosk::domain::{ApplicationType, PassportType};
 use apm_kiosk::flow::Intent;
-use apm_kiosk::hardware::printer::{PrinterSim, PrinterSimOptions};
-use apm_kiosk::hardware::reader::sim::ReaderSim;
 use apm_kiosk::protocol::escpos::PaperWidth;
 use apm_kiosk::simulate::card_of;
 use apm_kiosk::simulate::crowd::{Behaviour, Crowd, Entry};
+use apm_kiosk_sim::central::{self as central_sim, CentralSim, SimSeed};
+use apm_kiosk_sim::printer::{PrinterSim, PrinterSimOptions};
+use apm_kiosk_sim::reader::ReaderSim;
 use daemon_support::{first_with, wait_screen as wait};
 use serde_json::Value;
 

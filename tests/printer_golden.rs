@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use apm_kiosk::domain::{ApplicationType, Language, PassportType};
-use apm_kiosk::hardware::printer::{self, PrinterSim, PrinterSimOptions, PrinterState};
+use apm_kiosk::hardware::printer::{self, PrinterState};
 use apm_kiosk::protocol::escpos::{PaperWidth, Ticket, ticket_job};
 use apm_kiosk::protocol::ticket_qr::{self, Claims};
+use apm_kiosk_sim::printer::{PrinterSim, PrinterSimOptions};
 use chrono::{FixedOffset, NaiveDate, NaiveTime, TimeZone};
 use ed25519_dalek::SigningKey;
 

@@ -6,10 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use apm_kiosk::domain::{ApplicationType, Language, PassportType};
-use apm_kiosk::hardware::printer::{
-    self, PrinterSim, PrinterSimHandle, PrinterSimOptions, PrinterState, STATUS_TIMEOUT,
-};
+use apm_kiosk::hardware::printer::{self, PrinterState, STATUS_TIMEOUT};
 use apm_kiosk::protocol::escpos::{PaperWidth, Ticket, ticket_job};
+use apm_kiosk_sim::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
 use chrono::{FixedOffset, NaiveDate, NaiveTime, TimeZone};
 
 fn ticket(language: Language, priority: bool) -> Ticket {
@@ -300,8 +299,8 @@ fn the_virtual_printer_takes_both_forms_of_dle_eot() {
 
 #[test]
 fn a_network_printer_answers_through_the_same_code_despite_unasked_status() {
-    use apm_kiosk::hardware::printer::render::{Event, Interpreter};
     use apm_kiosk::protocol::escpos::{PrinterStatus, StatusQuery, reply_byte};
+    use apm_kiosk_sim::printer::render::{Event, Interpreter};
     use std::io::{Read, Write};
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");

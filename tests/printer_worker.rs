@@ -10,11 +10,12 @@ use apm_kiosk::app::{PrinterSettings, PrinterWorker, ReprintError};
 use apm_kiosk::domain::nik::Nik;
 use apm_kiosk::domain::{ApplicationType, Language, PassportType, QueueKind, Sex};
 use apm_kiosk::flow::{Applicant, Booked, BookingRequest, IdentitySource, Member, PrintFailure};
-use apm_kiosk::hardware::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions, PrinterState};
+use apm_kiosk::hardware::printer::PrinterState;
 use apm_kiosk::identity::Enrollment;
 use apm_kiosk::protocol::escpos::PaperWidth;
 use apm_kiosk::store::writer::StoreHandle;
 use apm_kiosk::store::{CommitPlan, HeldAllocation, Store, TicketToSign};
+use apm_kiosk_sim::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
 use chrono::{NaiveDate, Utc};
 use tokio::sync::watch;
 

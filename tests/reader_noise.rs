@@ -10,12 +10,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use apm_kiosk::hardware::reader::cli::load_cards;
-use apm_kiosk::hardware::reader::sim::RawLine;
 use apm_kiosk::hardware::reader::{
     CardData, ReaderEvent, ReaderHandle, ReaderInfo, SamStatus, SerialReader, start,
 };
 use apm_kiosk::protocol::reader::{Frame, cmd, encode, encode_card_data};
+use apm_kiosk_sim::reader::RawLine;
+use apm_kiosk_sim::reader::cli::load_cards;
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 

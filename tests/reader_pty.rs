@@ -5,13 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use apm_kiosk::hardware::reader::cli::load_cards;
-use apm_kiosk::hardware::reader::sim::{ReaderSim, ReaderSimHandle, SimOptions};
 use apm_kiosk::hardware::reader::{
     CardData, ReadErrorCode, ReaderCommand, ReaderEvent, ReaderHandle, SamStatus, SerialReader,
     Signal, start,
 };
 use apm_kiosk::protocol::reader::{FRAME_OVERHEAD, encode_card_data};
+use apm_kiosk_sim::reader::cli::load_cards;
+use apm_kiosk_sim::reader::{ReaderSim, ReaderSimHandle, SimOptions};
 
 const CHIP_READ: Duration = Duration::from_millis(200);
 

@@ -5,12 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use apm_kiosk::hardware::reader::sim::RawLine;
 use apm_kiosk::hardware::reader::{
     CardData, ReaderCommand, ReaderEvent, ReaderHandle, ReaderInfo, SamStatus, SerialReader,
     Signal, start,
 };
 use apm_kiosk::protocol::reader::{Frame, cmd, encode, encode_card_data};
+use apm_kiosk_sim::reader::RawLine;
 
 fn info() -> ReaderInfo {
     ReaderInfo {

@@ -8,8 +8,8 @@ mod sync_support;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use apm_kiosk::central_sim::Faults;
 use apm_kiosk::protocol::central::RegistrationStatus;
+use apm_kiosk_sim::central::Faults;
 use sync_support::*;
 
 const BOOKINGS: usize = 1000;

@@ -4,8 +4,8 @@
 
 mod sync_support;
 
-use apm_kiosk::central_sim::Faults;
 use apm_kiosk::protocol::central::RegistrationStatus;
+use apm_kiosk_sim::central::Faults;
 use sync_support::*;
 
 const RELEASE: &str = "/v1/allocations/release";

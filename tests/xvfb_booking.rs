@@ -139,7 +139,7 @@ impl Person {
     }
 }
 
-fn book(person: &mut Person, rig_reader: &apm_kiosk::hardware::reader::sim::ReaderSimHandle) {
+fn book(person: &mut Person, rig_reader: &apm_kiosk_sim::reader::ReaderSimHandle) {
     let (lead, second, child) = ui_support::family(Utc::now().date_naive());
     person.wait_screen("idle");
     person.shot("idle");

@@ -28,12 +28,12 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::central_sim::{CentralSim, SimSeed};
 use crate::control::{Client, Command};
 use crate::domain::{ApplicationType, PassportType, PriorityReason, QueueKind};
 use crate::flow::Intent;
 use crate::protocol::reader::{CardData, ReadErrorCode};
 use crate::store::Store;
+use apm_kiosk_sim::central::{CentralSim, SimSeed};
 use crowd::{Behaviour, Crowd, Entry, Person, Visit};
 use rig::{Rig, RigOptions};
 
@@ -480,7 +480,7 @@ fn refusal(view: &Value) -> String {
 /// (confirm_identity, or problem).
 async fn identify(
     client: &mut Client,
-    reader: &crate::hardware::reader::sim::ReaderSimHandle,
+    reader: &apm_kiosk_sim::reader::ReaderSimHandle,
     entry: &Entry,
     behaviour: Behaviour,
     refused: &mut Vec<String>,
@@ -607,7 +607,7 @@ async fn confirm_and_detail(
 async fn drive(
     visit: &Visit,
     client: &mut Client,
-    reader: &crate::hardware::reader::sim::ReaderSimHandle,
+    reader: &apm_kiosk_sim::reader::ReaderSimHandle,
     rng: &mut StdRng,
 ) -> anyhow::Result<VisitOutcome> {
     let mut out = VisitOutcome::default();

@@ -11,11 +11,11 @@ use anyhow::Context as _;
 use chrono::NaiveDate;
 use tokio::sync::oneshot;
 
-use crate::central_sim::{self, CentralSim, SimSeed};
 use crate::config::Config;
-use crate::hardware::printer::sim::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
-use crate::hardware::reader::sim::{ReaderSim, ReaderSimHandle};
 use crate::protocol::escpos::PaperWidth;
+use apm_kiosk_sim::central::{self as central_sim, CentralSim, SimSeed};
+use apm_kiosk_sim::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
+use apm_kiosk_sim::reader::{ReaderSim, ReaderSimHandle};
 
 use super::{SIM_ENROLL_CODE, fill_one_day};
 

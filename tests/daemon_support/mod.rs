@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use apm_kiosk::central_sim::{self, CentralSim, SimSeed};
-use apm_kiosk::hardware::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
-use apm_kiosk::hardware::reader::sim::{ReaderSim, ReaderSimHandle};
 use apm_kiosk::protocol::escpos::PaperWidth;
+use apm_kiosk_sim::central::{self as central_sim, CentralSim, SimSeed};
+use apm_kiosk_sim::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
+use apm_kiosk_sim::reader::{ReaderSim, ReaderSimHandle};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_apm-kiosk");
 pub const CODE: &str = "TEST-APPLIANCE";

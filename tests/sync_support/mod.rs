@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use apm_kiosk::central_sim::{CentralSim, SimSeed, serve};
 use apm_kiosk::domain::nik::Nik;
 use apm_kiosk::domain::{ApplicationType, Language, PassportType, QueueKind, Sex};
 use apm_kiosk::flow::{Applicant, BookingRequest, IdentitySource, Member};
@@ -16,6 +15,7 @@ use apm_kiosk::store::{CommitError, CommitPlan, TicketToSign};
 use apm_kiosk::sync::client::{CentralApi, HttpCentral};
 use apm_kiosk::sync::planner::{GuardrailLimits, PlannerConfig};
 use apm_kiosk::sync::{KioskHealth, SyncConfig, SyncStatus, Syncer};
+use apm_kiosk_sim::central::{CentralSim, SimSeed, serve};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use ed25519_dalek::SigningKey;
 use tokio::sync::{mpsc, oneshot, watch};

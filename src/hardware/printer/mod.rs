@@ -6,10 +6,7 @@
 //!
 //! Blocking, with time-outs: callers run it on a thread of its own. The job's bytes and
 //! the meaning of status bytes come from `crate::protocol::escpos`; the simulated
-//! printer is in [`sim`], its ESC/POS interpreter and rasteriser in [`render`].
-
-pub mod render;
-pub mod sim;
+//! printer, its ESC/POS interpreter and rasteriser are the `apm-kiosk-sim` crate's.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -22,8 +19,6 @@ use serde::Serialize;
 use serialport::{ClearBuffer, DataBits, FlowControl, Parity, SerialPort, StopBits, TTYPort};
 
 use crate::protocol::escpos::{Incoming, PrinterStatus, StatusQuery, apply_reply, next_incoming};
-
-pub use sim::{PrinterSim, PrinterSimArgs, PrinterSimHandle, PrinterSimOptions, run_printer_sim};
 
 /// How long a status query may go unanswered before the printer counts as offline.
 pub const STATUS_TIMEOUT: Duration = Duration::from_millis(500);

@@ -3,13 +3,11 @@
 //! its own thread and hands back a [`ReaderHandle`] for tokio code.
 //!
 //! The real implementation is [`SerialReader`] (the vendor protocol over a serial line,
-//! with reopen on unplug); [`sim::ReaderSim`] plays the reader's side of that line over a
-//! pseudo-terminal, so the kiosk runs the same serial code against the simulator. The
+//! with reopen on unplug); the `apm-kiosk-sim` crate's `reader::ReaderSim` plays the
+//! reader's side of that line over a pseudo-terminal, so the kiosk runs the same serial code against the simulator. The
 //! bytes live in `protocol::reader`; what an event means to the applicant is `flow`'s.
 
-pub mod cli;
 pub mod serial;
-pub mod sim;
 
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
@@ -18,7 +16,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 pub use crate::protocol::reader::{CardData, ReadErrorCode, ReaderInfo, SamStatus};
-pub use cli::{ReaderSimArgs, run_reader_sim};
 pub use serial::SerialReader;
 
 /// What the reader reports, in the order it happened.

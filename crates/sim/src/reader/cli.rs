@@ -12,7 +12,7 @@ use anyhow::Context;
 use rand::RngCore;
 use serde::Deserialize;
 
-use super::sim::ReaderSim;
+use super::ReaderSim;
 use crate::domain::nik::mask as mask_nik;
 use crate::protocol::reader::{CardData, ReadErrorCode};
 

@@ -15,6 +15,10 @@
 //!
 //! [`SerialReader`]: super::SerialReader
 
+pub mod cli;
+
+pub use cli::{ReaderSimArgs, run_reader_sim};
+
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -767,8 +767,8 @@ struct Fonts {
     bold: FontRef<'static>,
 }
 
-static REGULAR: &[u8] = include_bytes!("../../../hardware/printer/fonts/DejaVuSansMono.ttf");
-static BOLD: &[u8] = include_bytes!("../../../hardware/printer/fonts/DejaVuSansMono-Bold.ttf");
+static REGULAR: &[u8] = include_bytes!("../../../../hardware/printer/fonts/DejaVuSansMono.ttf");
+static BOLD: &[u8] = include_bytes!("../../../../hardware/printer/fonts/DejaVuSansMono-Bold.ttf");
 
 fn fonts() -> Option<&'static Fonts> {
     static FONTS: OnceLock<Option<Fonts>> = OnceLock::new();

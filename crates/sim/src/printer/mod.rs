@@ -12,6 +12,8 @@
 //! restarts after a crash. While no one has the slave open the master reports errors,
 //! and the thread simply waits and tries again.
 
+pub mod render;
+
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,10 +23,10 @@ use std::time::{Duration, Instant};
 
 use serialport::{SerialPort, TTYPort};
 
-use super::render::{Event, Interpreter};
 use crate::protocol::escpos::{
     PaperWidth, PrinterStatus, StatusQuery, auto_status_bytes, reply_byte,
 };
+use render::{Event, Interpreter};
 
 /// How the simulated printer starts out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -358,8 +358,8 @@ impl Office {
 /// The central API spec's example office (Tanjung Balai Karimun, WIB, Monday to Friday,
 /// three sessions, closed on 25 and 26 December 2026): the fixture of every test that
 /// needs an office.
-#[cfg(test)]
-pub(crate) fn example_office() -> Office {
+#[cfg(any(test, feature = "fixtures"))]
+pub fn example_office() -> Office {
     let t = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or_default();
     let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap_or_default();
     let session = |id: &str, start, end| Session {

@@ -1,0 +1,17 @@
+//! `apm-kiosk-core`: the pure core of the APM kiosk. Plain functions over plain data,
+//! tested by tables of cases beside the code. This crate's `Cargo.toml` names no tokio,
+//! rusqlite, reqwest, Slint, serialport, axum or tracing, so the compiler keeps it pure:
+//! it performs no I/O, reads no clock (every rule takes "now" as an argument) and logs
+//! nothing. The daemon (the repository's root crate) performs what it decides.
+//!
+//! - [`domain`]: NIK and KTP data, offices, sessions and the calendar in the office's
+//!   time zone, the booking rules, queue numbers. Knows nothing of devices or screens.
+//! - [`flow`]: the kiosk session as a state machine, `step(state, event, now) ->
+//!   effects`, and the view state every screen renders. Performs no effect.
+//! - [`protocol`]: byte and wire formats of the outside world: the card reader's frames
+//!   and TLV fields, the ESC/POS ticket job and printer status bytes, the central API's
+//!   JSON types, the signed ticket QR payload. Encodes and decodes; sends nothing.
+
+pub mod domain;
+pub mod flow;
+pub mod protocol;

@@ -1,0 +1,23 @@
+//! `apm-kiosk-sim`: the kiosk's outside world, played faithfully enough that the daemon
+//! cannot tell it from the real thing, and no kinder: a card reader on a real
+//! pseudo-terminal at a real baud rate, a printer that prints at its head's speed and
+//! runs out of paper mid-ticket, and a central quota service that fails, times out,
+//! rejects and answers garbage on request. The daemon's tests, the headless simulation,
+//! the benchmarks and the `*-sim` commands use it; the appliance package does not link it.
+//!
+//! It speaks only the protocols (`apm-kiosk-core`'s `protocol`): it knows nothing of the
+//! daemon, its store or its screens.
+//!
+//! - [`reader`]: the vendor's serial protocol from the reader's side, invented KTP cards,
+//!   and the `reader-sim` command's console.
+//! - [`printer`]: an ESC/POS printer on a pseudo-terminal: status answered in real time
+//!   while the head prints, paper out mid-job, each ticket rendered to PNG ([`printer::render`]).
+//! - [`central`]: the central quota service over HTTP (axum) with its own SQLite, its own
+//!   receipt key, the rules the service enforces, and fault injection.
+
+// The core's modules under the names the simulators were written against.
+use apm_kiosk_core::{domain, protocol};
+
+pub mod central;
+pub mod printer;
+pub mod reader;
