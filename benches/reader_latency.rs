@@ -2,7 +2,7 @@
 //!
 //! A raw pseudo-terminal plays the reader (no pacing, so the clock starts when the last
 //! byte is in the pty); the kiosk's own `SerialReader` thread decodes, ACKs and reports
-//! it; the event goes through `app::card_fields` into `flow::step` on a fresh session
+//! it; the event goes through `CardFields::from` into `flow::step` on a fresh session
 //! (`Kiosk::new`, then `Intent::Start`), and the clock stops when `kiosk.pending` holds the
 //! applicant. Repeated over valid cards from `hardware/reader/cards.toml`; prints the
 //! median, p90, p99 and max next to the frame's time on the wire at 115200 baud, which the
@@ -15,7 +15,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use apm_kiosk::app::card_fields;
 use apm_kiosk::domain::Language;
 use apm_kiosk::flow::{self, Event, Intent, Kiosk, Timeouts};
 use apm_kiosk::hardware::reader::{ReaderEvent, ReaderInfo, SamStatus, SerialReader, start};
@@ -107,7 +106,7 @@ fn run() -> Result<(), String> {
         };
         flow::step(
             &mut kiosk,
-            Event::CardRead(card_fields(read)),
+            Event::CardRead(apm_kiosk::flow::CardFields::from(read)),
             chrono::Utc::now(),
         );
         let held = Instant::now();

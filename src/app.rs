@@ -17,634 +17,34 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
-use hmac::{Hmac, Mac};
-use serde::Serialize;
-use sha2::Sha256;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::config::Config;
-use crate::control::{self, Command, CommandRequest};
+use crate::control::{self, CommandRequest, LoopCommand, Reply, Routed};
 use crate::domain::calendar::{Office, Zone};
 use crate::domain::rules;
-use crate::flow::{
-    self, CardFields, CardProblem, CommitFailure, Effect, Event, Kiosk, PrintFailure, Timeouts,
-};
-use crate::hardware::printer::{self as printer_hw, PrinterState};
+use crate::flow::{self, CardFields, CardProblem, CommitFailure, Effect, Event, Kiosk, Timeouts};
+pub use crate::frontend::Stopped;
+use crate::frontend::{OfficeToday, PanelState, Running, Shutdown, UiLink};
+use crate::hardware::printer::PrinterState;
+use crate::hardware::printer::worker::{BACKLOG_POLL, PrinterSettings, PrinterWorker};
 use crate::hardware::reader::{self as reader_hw, ReaderCommand, ReaderEvent, Signal};
 use crate::identity::{Enrollment, KioskKey};
-use crate::protocol::escpos::{self, PaperWidth};
-use crate::protocol::reader::{CardData, ReadErrorCode};
+use crate::maint::answer::{Restarting, SyncStarted};
+use crate::protocol::escpos::PaperWidth;
 use crate::protocol::ticket_qr;
+use crate::status::{ReaderHealth, Status, sync_alerts};
 use crate::store::writer::StoreHandle;
-use crate::store::{CommitError, CommitPlan, StoredTicket, TicketToSign};
+use crate::store::{CommitError, CommitPlan, TicketToSign};
 use crate::sync::client::HttpCentral;
 use crate::sync::planner::{GuardrailLimits, PlannerConfig};
 use crate::sync::{HEARTBEAT_EVERY, KioskHealth, SyncConfig, SyncStatus, Syncer};
-use crate::ui::{OfficeToday, PanelState, UiLink};
 
-/// The software version, reported to the central service and on the maintenance side.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// The keyed hash under which the store keeps a NIK for its own rule checks: HMAC-SHA256
-/// with a key derived from the kiosk's private key, so that the database alone does not
-/// give the NIKs back.
-pub fn nik_tag(secret: &[u8; 32], nik: &str) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC takes keys of any length"),
-    };
-    mac.update(b"apm-kiosk nik tag v1:");
-    mac.update(nik.as_bytes());
-    let out = mac.finalize().into_bytes();
-    ticket_qr::hex(&out[..16])
-}
-
-/// The card reader's fields as the flow takes them.
-pub fn card_fields(card: CardData) -> CardFields {
-    CardFields {
-        nik: card.nik,
-        name: card.name,
-        birth_place: card.birth_place,
-        birth_date: card.birth_date,
-        sex: card.sex,
-        address: card.address,
-    }
-}
-
-/// What the applicant can do about a failed read.
-pub fn card_problem(code: ReadErrorCode) -> CardProblem {
-    match code {
-        ReadErrorCode::NoCard | ReadErrorCode::CardRemoved => CardProblem::NotStill,
-        ReadErrorCode::NotEktp => CardProblem::NotEktp,
-        ReadErrorCode::ChipAuthFailed => CardProblem::ChipRejected,
-        ReadErrorCode::SamUnavailable => CardProblem::ReaderFault,
-        ReadErrorCode::TimedOut | ReadErrorCode::Unknown(_) => CardProblem::ReadFailed,
-    }
-}
-
-/// The ticket as the printer lays it out.
-pub fn printable(
-    t: &StoredTicket,
-    office: Option<&Office>,
-    kiosk_id: &str,
-    copy: bool,
-) -> escpos::Ticket {
-    let zone = office.map_or(Zone::Wib, |o| o.zone);
-    let session = office.and_then(|o| o.session(&t.session_id));
-    let midnight = chrono::NaiveTime::MIN;
-    escpos::Ticket {
-        language: t.language,
-        office_name: office.map_or_else(|| t.office_id.clone(), |o| o.name.clone()),
-        queue_number: t.queue_number.to_string(),
-        priority: t.queue_number.kind == crate::domain::QueueKind::Priority,
-        visit_date: t.date,
-        session_id: t.session_id.clone(),
-        session_start: session.map_or(midnight, |s| s.start),
-        session_end: session.map_or(midnight, |s| s.end),
-        zone_label: zone.label().to_owned(),
-        name: t.name.clone(),
-        masked_nik: t.masked_nik.clone(),
-        application_type: t.application_type,
-        passport_type: t.passport_type,
-        group_size: t.group_size,
-        group_index: t.position,
-        booking_code: t.booking_code.clone(),
-        kiosk_id: kiosk_id.to_owned(),
-        issued_at: t.created_at.with_timezone(&zone.offset()),
-        qr_payload: t.qr_payload.clone(),
-        copy,
-    }
-}
-
-// --- the printer worker ------------------------------------------------------------
-
-/// How often the printer worker asks the printer's status while tickets wait to be
-/// printed again: "every few seconds", so a reloaded roll gives the tickets back soon.
-pub const BACKLOG_POLL: Duration = Duration::from_secs(3);
-/// How often it asks while nothing waits, so that the maintenance side sees paper near
-/// end, paper out or a printer switched off before the next applicant does.
-pub const IDLE_POLL: Duration = Duration::from_secs(30);
-
-/// Why a ticket asked for by registration id did not come out. Carries no ticket text.
-#[derive(Debug, thiserror::Error)]
-pub enum ReprintError {
-    #[error("no registration {0} on this kiosk")]
-    Unknown(String),
-    #[error("the printer cannot print now ({0:?}); the ticket will come out when it recovers")]
-    NotPrinted(PrintFailure),
-    #[error("the ticket cannot be read from the store: {0}")]
-    Store(#[from] crate::store::StoreError),
-    #[error("the printer worker has stopped")]
-    Stopped,
-}
-
-/// The printer the worker drives and the paper in it.
-#[derive(Debug, Clone)]
-pub struct PrinterSettings {
-    /// `printer.path`: a tty, `/dev/usb/lpN` or `tcp://HOST:PORT`.
-    pub path: String,
-    pub baud: u32,
-    pub paper: PaperWidth,
-    /// [`BACKLOG_POLL`] in the daemon; tests shorten it.
-    pub backlog_poll: Duration,
-}
-
-enum PrintRequest {
-    /// A booking's tickets not yet printed, from the flow (first print or retry).
-    Group {
-        group_id: String,
-        reply: oneshot::Sender<Result<(), PrintFailure>>,
-    },
-    /// One ticket again, printed or not, for a technician.
-    Reprint {
-        registration_id: String,
-        reply: oneshot::Sender<Result<(), ReprintError>>,
-    },
-    /// A technician's test page: these lines, no ticket, nothing counted.
-    TestPage {
-        lines: Vec<String>,
-        reply: oneshot::Sender<Result<PrinterState, PrintFailure>>,
-    },
-}
-
-/// The printer on its own thread: device calls block, and a printer that hangs must not
-/// hang the kiosk. It is the only one that prints, so the store's print bookkeeping
-/// (attempts, printed) is done here, in order, and a ticket is never printed twice by
-/// two callers at once. While tickets wait to be printed again it polls the printer
-/// every [`PrinterSettings::backlog_poll`] and prints them all, as COPY where an
-/// attempt was made before, once it is ready.
-#[derive(Clone)]
-pub struct PrinterWorker {
-    requests: std::sync::mpsc::Sender<PrintRequest>,
-}
-
-fn failure_of(state: PrinterState) -> Option<PrintFailure> {
-    match state {
-        PrinterState::Ok | PrinterState::PaperNearEnd => None,
-        PrinterState::PaperOut => Some(PrintFailure::PaperOut),
-        PrinterState::CoverOpen => Some(PrintFailure::CoverOpen),
-        PrinterState::Offline => Some(PrintFailure::Offline),
-        PrinterState::Error => Some(PrintFailure::Failed),
-    }
-}
-
-impl PrinterWorker {
-    /// Starts the printer thread. It asks the printer's status at once, so that the
-    /// maintenance side knows it before the first ticket, and picks up tickets an
-    /// earlier run left unprinted. `state` carries the printer's state to the status
-    /// command; the kiosk id printed on tickets comes from `enrollment`.
-    pub fn spawn(
-        settings: PrinterSettings,
-        store: StoreHandle,
-        enrollment: watch::Receiver<Option<Arc<Enrollment>>>,
-        state: watch::Sender<PrinterState>,
-    ) -> anyhow::Result<PrinterWorker> {
-        let (requests, rx) = std::sync::mpsc::channel::<PrintRequest>();
-        let mut thread = PrinterThread {
-            settings,
-            store,
-            enrollment,
-            state,
-            device: None,
-            open_failure_reported: false,
-            backlog: true,
-        };
-        std::thread::Builder::new()
-            .name("printer".into())
-            .spawn(move || thread.run(rx))
-            .context("cannot start the printer thread")?;
-        Ok(PrinterWorker { requests })
-    }
-
-    /// Prints the group's tickets that have not come out whole yet, in the group's
-    /// order; one sent to the printer before is marked COPY.
-    pub async fn print_group(&self, group_id: String) -> Result<(), PrintFailure> {
-        let (reply, rx) = oneshot::channel();
-        if self
-            .requests
-            .send(PrintRequest::Group { group_id, reply })
-            .is_err()
-        {
-            return Err(PrintFailure::Failed);
-        }
-        rx.await.unwrap_or(Err(PrintFailure::Failed))
-    }
-
-    /// Prints one ticket again for a technician, printed before or not. It is marked
-    /// COPY when it was printed or sent to the printer before.
-    pub async fn reprint(&self, registration_id: String) -> Result<(), ReprintError> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(PrintRequest::Reprint {
-                registration_id,
-                reply,
-            })
-            .map_err(|_| ReprintError::Stopped)?;
-        rx.await.unwrap_or(Err(ReprintError::Stopped))
-    }
-
-    /// Prints a test page of `lines` (no personal data) and says how the printer is
-    /// after it.
-    pub async fn test_page(&self, lines: Vec<String>) -> Result<PrinterState, PrintFailure> {
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(PrintRequest::TestPage { lines, reply })
-            .map_err(|_| PrintFailure::Failed)?;
-        rx.await.unwrap_or(Err(PrintFailure::Failed))
-    }
-}
-
-/// The printer thread's own state.
-struct PrinterThread {
-    settings: PrinterSettings,
-    store: StoreHandle,
-    enrollment: watch::Receiver<Option<Arc<Enrollment>>>,
-    state: watch::Sender<PrinterState>,
-    /// Opened on demand and dropped after an I/O error: the cable may have been pulled
-    /// and put back, and the next use opens it again.
-    device: Option<Box<dyn printer_hw::TicketPrinter>>,
-    /// A printer that cannot be opened is logged once, not at every poll.
-    open_failure_reported: bool,
-    /// Tickets may be waiting to be printed again; true at start, for what an earlier
-    /// run left behind.
-    backlog: bool,
-}
-
-impl PrinterThread {
-    fn run(&mut self, requests: std::sync::mpsc::Receiver<PrintRequest>) {
-        use std::sync::mpsc::RecvTimeoutError;
-        self.poll();
-        loop {
-            let wait = if self.backlog {
-                self.settings.backlog_poll
-            } else {
-                IDLE_POLL
-            };
-            match requests.recv_timeout(wait) {
-                Ok(PrintRequest::Group { group_id, reply }) => {
-                    let result = self.print_group(&group_id);
-                    let _ = reply.send(result);
-                }
-                Ok(PrintRequest::Reprint {
-                    registration_id,
-                    reply,
-                }) => {
-                    let result = self.reprint(&registration_id);
-                    let _ = reply.send(result);
-                }
-                Ok(PrintRequest::TestPage { lines, reply }) => {
-                    let result = self.test_page(&lines);
-                    let _ = reply.send(result);
-                }
-                Err(RecvTimeoutError::Timeout) => self.poll(),
-                // Every handle is gone: the daemon is stopping.
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-        }
-    }
-
-    /// Asks the printer how it is; prints the backlog if there is one and it is ready.
-    fn poll(&mut self) {
-        let Some(state) = self.status() else { return };
-        if self.backlog && state.can_print() {
-            self.print_backlog();
-        }
-    }
-
-    /// The printer's state, published; `None` if it cannot even be asked.
-    fn status(&mut self) -> Option<PrinterState> {
-        let dev = self.device()?;
-        match dev.status() {
-            Ok(state) => {
-                self.publish(state);
-                Some(state)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "printer status unreadable");
-                self.lost_device();
-                None
-            }
-        }
-    }
-
-    fn device(&mut self) -> Option<&mut Box<dyn printer_hw::TicketPrinter>> {
-        if self.device.is_none() {
-            match printer_hw::open(&self.settings.path, self.settings.baud) {
-                Ok(dev) => {
-                    self.open_failure_reported = false;
-                    self.device = Some(dev);
-                }
-                Err(e) => {
-                    if !self.open_failure_reported {
-                        tracing::error!(error = %e, "printer cannot be opened; tickets kept for reprint");
-                        self.open_failure_reported = true;
-                    }
-                    self.publish(PrinterState::Offline);
-                    return None;
-                }
-            }
-        }
-        self.device.as_mut()
-    }
-
-    fn lost_device(&mut self) {
-        self.device = None;
-        self.publish(PrinterState::Offline);
-    }
-
-    /// Tells the status command the printer's state, and the log when it changes: a
-    /// technician must hear of paper near end before the roll runs out. No ticket
-    /// content, so no personal data, goes into these lines.
-    fn publish(&self, new: PrinterState) {
-        let old = self.state.send_replace(new);
-        if old == new {
-            return;
-        }
-        match new {
-            PrinterState::Ok => tracing::info!(was = ?old, "printer ready"),
-            PrinterState::PaperNearEnd => {
-                tracing::warn!("printer paper near end: change the roll soon")
-            }
-            PrinterState::PaperOut => {
-                tracing::warn!("printer out of paper: load a new roll; unprinted tickets follow")
-            }
-            PrinterState::CoverOpen => tracing::warn!("printer cover open: close it"),
-            PrinterState::Offline => {
-                tracing::warn!("printer offline: check its power and cable")
-            }
-            PrinterState::Error => {
-                tracing::warn!("printer error (cutter jam or head): open it and clear the fault")
-            }
-        }
-    }
-
-    fn print_group(&mut self, group_id: &str) -> Result<(), PrintFailure> {
-        let id = group_id.to_owned();
-        let tickets = match self.store.call_blocking(move |s| s.group_tickets(&id)) {
-            Ok(Ok(t)) => t,
-            Ok(Err(e)) | Err(e) => {
-                tracing::error!(error = %e, "tickets cannot be read back for printing");
-                return Err(PrintFailure::Failed);
-            }
-        };
-        let offices = self.offices();
-        for ticket in tickets.iter().filter(|t| !t.printed) {
-            if let Err(failure) = self.print_one(ticket, &offices) {
-                self.backlog = true;
-                return Err(failure);
-            }
-        }
-        Ok(())
-    }
-
-    fn reprint(&mut self, registration_id: &str) -> Result<(), ReprintError> {
-        let id = registration_id.to_owned();
-        let ticket = self
-            .store
-            .call_blocking(move |s| s.ticket(&id))??
-            .ok_or_else(|| ReprintError::Unknown(registration_id.to_owned()))?;
-        let offices = self.offices();
-        self.print_one(&ticket, &offices).map_err(|failure| {
-            if !ticket.printed {
-                self.backlog = true;
-            }
-            ReprintError::NotPrinted(failure)
-        })?;
-        tracing::info!(
-            registration = registration_id,
-            "ticket reprinted on request"
-        );
-        Ok(())
-    }
-
-    fn test_page(&mut self, lines: &[String]) -> Result<PrinterState, PrintFailure> {
-        let state = self.status().ok_or(PrintFailure::Offline)?;
-        if let Some(failure) = failure_of(state) {
-            return Err(failure);
-        }
-        let job = crate::maint::service::test_page_job(lines, self.settings.paper);
-        let Some(dev) = self.device.as_mut() else {
-            return Err(PrintFailure::Offline);
-        };
-        match dev.send_job(&job) {
-            Ok(after) => {
-                self.publish(after);
-                match failure_of(after) {
-                    Some(failure) => Err(failure),
-                    None => {
-                        tracing::info!("test page printed");
-                        Ok(after)
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "test page failed");
-                self.lost_device();
-                Err(PrintFailure::Failed)
-            }
-        }
-    }
-
-    /// Every ticket still to print for today or later, in booking order, stopping at
-    /// the first that does not come out.
-    fn print_backlog(&mut self) {
-        let offices = self.offices();
-        let now = Utc::now();
-        // The earliest "today" of the offices: a ticket for a visit today, in any zone
-        // the kiosk books for, still counts.
-        let from = offices
-            .iter()
-            .map(|o| o.today(now))
-            .min()
-            .unwrap_or_else(|| now.with_timezone(&Zone::Wib.offset()).date_naive());
-        let tickets = match self.store.call_blocking(move |s| s.reprint_backlog(from)) {
-            Ok(Ok(t)) => t,
-            Ok(Err(e)) | Err(e) => {
-                tracing::error!(error = %e, "unprinted tickets cannot be read");
-                return;
-            }
-        };
-        let mut printed = 0;
-        for ticket in &tickets {
-            if self.print_one(ticket, &offices).is_err() {
-                tracing::info!(
-                    printed,
-                    waiting = tickets.len() - printed,
-                    "unprinted tickets wait for the printer"
-                );
-                return;
-            }
-            printed += 1;
-        }
-        if printed > 0 {
-            tracing::info!(
-                printed,
-                "unprinted tickets printed after the printer recovered"
-            );
-        }
-        self.backlog = false;
-    }
-
-    fn offices(&self) -> Vec<Office> {
-        match self.store.call_blocking(|s| s.offices()) {
-            Ok(Ok(offices)) => offices,
-            Ok(Err(e)) | Err(e) => {
-                // The ticket still prints, with the office id for its name.
-                tracing::error!(error = %e, "offices unreadable for the ticket");
-                Vec::new()
-            }
-        }
-    }
-
-    /// One ticket: status first (nothing is sent to a printer that cannot print, and
-    /// nothing is counted), then the attempt counted, then the job. COPY when it was
-    /// printed or sent before.
-    fn print_one(&mut self, t: &StoredTicket, offices: &[Office]) -> Result<(), PrintFailure> {
-        let state = self.status().ok_or(PrintFailure::Offline)?;
-        if let Some(failure) = failure_of(state) {
-            return Err(failure);
-        }
-        let id = t.registration_id.clone();
-        let now = Utc::now();
-        let earlier = match self
-            .store
-            .call_blocking(move |s| s.begin_print_attempt(&id, now))
-        {
-            Ok(Ok(Some(n))) => n,
-            Ok(Ok(None)) => {
-                tracing::error!(registration = %t.registration_id, "ticket vanished from the store before printing");
-                return Err(PrintFailure::Failed);
-            }
-            Ok(Err(e)) | Err(e) => {
-                // Uncounted, a cut-off job would be followed by a ticket not marked COPY.
-                tracing::error!(error = %e, "print attempt not recorded; ticket not printed");
-                return Err(PrintFailure::Failed);
-            }
-        };
-        let copy = earlier > 0 || t.printed;
-        let kiosk_id = self
-            .enrollment
-            .borrow()
-            .as_ref()
-            .map(|e| e.kiosk_id.clone())
-            .unwrap_or_default();
-        let office = offices.iter().find(|o| o.id == t.office_id);
-        let job = escpos::ticket_job(&printable(t, office, &kiosk_id, copy), self.settings.paper);
-        let Some(dev) = self.device.as_mut() else {
-            return Err(PrintFailure::Offline);
-        };
-        match dev.send_job(&job) {
-            Ok(after) => {
-                self.publish(after);
-                if let Some(failure) = failure_of(after) {
-                    tracing::warn!(printer = ?after, queue = %t.queue_number, "ticket cut short; kept for reprint");
-                    return Err(failure);
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, queue = %t.queue_number, "printing failed; the ticket is kept for reprint");
-                self.lost_device();
-                return Err(PrintFailure::Failed);
-            }
-        }
-        if !t.printed {
-            let id = t.registration_id.clone();
-            match self.store.call_blocking(move |s| s.mark_printed(&id, now)) {
-                Ok(Ok(())) => {}
-                // It came out: the applicant has it. Unmarked, it prints again as a COPY.
-                Ok(Err(e)) | Err(e) => tracing::error!(error = %e, "printed ticket not marked"),
-            }
-        }
-        Ok(())
-    }
-}
+pub use crate::identity::nik_tag;
+pub use crate::status::VERSION;
+pub use crate::sync::enroll::enroll;
 
 // --- the daemon --------------------------------------------------------------------
-
-/// What the `status` command reports.
-#[derive(Debug, Clone, Serialize)]
-pub struct Status {
-    pub version: &'static str,
-    pub kiosk_id: Option<String>,
-    pub screen: &'static str,
-    pub out_of_service: Option<String>,
-    pub printer: PrinterState,
-    pub card_reader: String,
-    /// What the reader said of itself when it last answered GET_INFO.
-    pub card_reader_info: Option<ReaderHealth>,
-    pub store: crate::store::StoreStats,
-    pub sync: SyncStatus,
-    pub started_at: DateTime<Utc>,
-    /// What a technician must look at, in short codes: `clock_skew`,
-    /// `undecodable_registrations`, `guardrail:<reason>`, `sync_refused` (a permanent
-    /// refusal by the central service).
-    pub alerts: Vec<String>,
-    /// Bookings the central service rejected, with the reason (no personal data): the
-    /// applicants must be told at the counter.
-    pub rejections: Vec<crate::store::Rejection>,
-}
-
-/// The reader's own report (INFO), for the maintenance side.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReaderHealth {
-    pub vendor: Option<String>,
-    pub model: Option<String>,
-    pub firmware: Option<String>,
-    pub serial: Option<String>,
-    /// `ok`, `missing` (no card can be read until a technician fits one) or `unreported`.
-    pub sam: &'static str,
-}
-
-impl From<&crate::protocol::reader::ReaderInfo> for ReaderHealth {
-    fn from(info: &crate::protocol::reader::ReaderInfo) -> Self {
-        ReaderHealth {
-            vendor: info.vendor.clone(),
-            model: info.model.clone(),
-            firmware: info.firmware.clone(),
-            serial: info.serial.clone(),
-            sam: match info.sam {
-                reader_hw::SamStatus::Ok => "ok",
-                reader_hw::SamStatus::Missing => "missing",
-                reader_hw::SamStatus::Unreported => "unreported",
-            },
-        }
-    }
-}
-
-/// The maintenance alerts the sync status raises.
-pub fn sync_alerts(sync: &SyncStatus) -> Vec<String> {
-    let mut alerts = Vec::new();
-    if sync.clock_alert {
-        alerts.push("clock_skew".to_owned());
-    }
-    if !sync.undecodable.is_empty() {
-        alerts.push("undecodable_registrations".to_owned());
-    }
-    if let Some(reason) = &sync.guardrail {
-        alerts.push(format!("guardrail:{reason}"));
-    }
-    if sync
-        .last_error
-        .as_deref()
-        .is_some_and(|e| e.starts_with("central service refused"))
-    {
-        alerts.push("sync_refused".to_owned());
-    }
-    alerts
-}
-
-/// The printer's state in the heartbeat's words.
-fn wire_printer(state: PrinterState) -> crate::protocol::central::PrinterState {
-    use crate::protocol::central::PrinterState as W;
-    match state {
-        PrinterState::Ok => W::Ok,
-        PrinterState::PaperNearEnd => W::PaperNearEnd,
-        PrinterState::PaperOut => W::PaperOut,
-        PrinterState::CoverOpen => W::CoverOpen,
-        PrinterState::Offline => W::Offline,
-        PrinterState::Error => W::Error,
-    }
-}
 
 /// Everything the effects need, cheap to clone into the tasks that perform them.
 #[derive(Clone)]
@@ -906,15 +306,6 @@ pub fn control_socket_path(config: &Config) -> PathBuf {
     config.kiosk.control_socket()
 }
 
-/// How the daemon ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stopped {
-    /// `shutdown` resolved (SIGTERM, or the caller).
-    Shutdown,
-    /// A technician asked for a restart: exit with [`crate::maint::RESTART_EXIT_CODE`].
-    Restart,
-}
-
 /// Runs the kiosk, headless, until `shutdown` resolves or a technician asks for a
 /// restart.
 pub async fn run(
@@ -922,6 +313,15 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<Stopped> {
     run_with_ui(config, shutdown, None).await
+}
+
+/// Starts the daemon beside the touchscreen (`ui::run`'s `daemon`).
+pub fn start_for_screen(
+    config: Config,
+    shutdown: Shutdown,
+    ui: oneshot::Sender<UiLink>,
+) -> Running {
+    Box::pin(run_with_ui(config, shutdown, Some(ui)))
 }
 
 /// [`run`], handing `ui` the channels the touchscreen needs once the store is open and
@@ -946,7 +346,7 @@ pub async fn run_with_ui(
         .with_context(|| format!("cannot create the state directory {}", state_dir.display()))?;
     let key = KioskKey::load_or_create(&state_dir).context("kiosk key")?;
     let signing = Arc::new(key.signing_key().clone());
-    let tag_secret = Arc::new(nik_tag_secret(&signing));
+    let tag_secret = Arc::new(crate::identity::nik_tag_secret(&signing));
     let enrolled = Enrollment::load(&state_dir)
         .context("enrollment")?
         .map(Arc::new);
@@ -1216,7 +616,7 @@ pub async fn run_with_ui(
     loop {
         // What the heartbeat reports; cheap, and only a change wakes no one.
         let health = KioskHealth {
-            printer: wire_printer(*printer_state.borrow()),
+            printer: crate::protocol::central::PrinterState::from(*printer_state.borrow()),
             card_reader: crate::protocol::central::ReaderState::from_code(&reader_state),
             out_of_service: !kiosk.holds.is_empty(),
         };
@@ -1248,13 +648,13 @@ pub async fn run_with_ui(
                     if read_test.card(&card, idle, reader_info.as_ref(), today) {
                         continue;
                     }
-                    Event::CardRead(card_fields(card))
+                    Event::CardRead(CardFields::from(card))
                 }
                 ReaderEvent::ReadFailed(code) => {
                     if read_test.failed(code, kiosk.screen == flow::Screen::Idle) {
                         continue;
                     }
-                    Event::CardFailed(card_problem(code))
+                    Event::CardFailed(CardProblem::from(code))
                 }
                 ReaderEvent::Connected(info) => {
                     // The reader module logs the connection with its details.
@@ -1272,22 +672,22 @@ pub async fn run_with_ui(
                 ReaderEvent::CardPresent | ReaderEvent::CardRemoved => continue,
             },
             Some(request) = commands_rx.recv() => {
-                match request.command {
-                    Command::SyncNow => {
+                match request.command.route() {
+                    Routed::Loop(LoopCommand::SyncNow) => {
                         nudge.notify_one();
                         maint.audit_later("sync_now", String::new());
-                        let _ = request.reply.send(serde_json::json!({ "sync": "started" }));
+                        let _ = request.reply.send(Reply::SyncStarted(SyncStarted::default()));
                     }
-                    Command::ReadTest => read_test.arm(
+                    Routed::Loop(LoopCommand::ReadTest) => read_test.arm(
                         request.reply,
                         kiosk.screen == flow::Screen::Idle,
                         std::time::Instant::now(),
                     ),
-                    Command::Restart => {
+                    Routed::Loop(LoopCommand::Restart) => {
                         maint.audit("restart", "requested".into()).await;
-                        let _ = request.reply.send(serde_json::json!({
-                            "restart": "exiting",
-                            "exit_code": crate::maint::RESTART_EXIT_CODE,
+                        let _ = request.reply.send(Reply::Restarting(Restarting {
+                            restart: Default::default(),
+                            exit_code: crate::maint::RESTART_EXIT_CODE,
                         }));
                         tracing::warn!("restart requested by a technician");
                         // Time for the answer to leave the socket before it closes.
@@ -1295,7 +695,7 @@ pub async fn run_with_ui(
                         ended = Stopped::Restart;
                         break;
                     }
-                    Command::Status => {
+                    Routed::Loop(LoopCommand::Status) => {
                         let store = store.clone();
                         let status = Status {
                             version: VERSION,
@@ -1319,10 +719,10 @@ pub async fn run_with_ui(
                             if let Ok(rejections) = store.run(|s| s.rejections()).await {
                                 status.rejections = rejections;
                             }
-                            let _ = request.reply.send(serde_json::to_value(&status).unwrap_or_default());
+                            let _ = request.reply.send(Reply::Status(Box::new(status)));
                         });
                     }
-                    command => {
+                    Routed::Maint(command) => {
                         let live = crate::maint::Live {
                             screen: flow::view::screen_name(&kiosk.screen),
                             out_of_service: kiosk.out_of_service().map(str::to_owned),
@@ -1335,7 +735,7 @@ pub async fn run_with_ui(
                         let maint = maint.clone();
                         tokio::spawn(async move {
                             let answer = maint.handle(command, live).await;
-                            let _ = request.reply.send(answer);
+                            let _ = request.reply.send(Reply::from(answer));
                         });
                     }
                 }
@@ -1467,58 +867,4 @@ async fn open_store(
         }
         Err(e) => Err(anyhow::Error::new(e).context("the database check failed")),
     }
-}
-
-/// The secret for [`nik_tag`], derived from the kiosk's private key so that no second
-/// secret file has to be kept.
-fn nik_tag_secret(key: &ed25519_dalek::SigningKey) -> [u8; 32] {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(&key.to_bytes()) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC takes keys of any length"),
-    };
-    mac.update(b"apm-kiosk nik tag secret v1");
-    mac.finalize().into_bytes().into()
-}
-
-/// Enrolls the kiosk with a one-time code from the central office and stores the token
-/// and NIK hash key beside the kiosk key. Done once, by a technician.
-pub async fn enroll(config: &Config, code: &str) -> anyhow::Result<Enrollment> {
-    use crate::sync::client::CentralApi as _;
-    let dir = &config.kiosk.state_dir;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
-    let key = KioskKey::load_or_create(dir).context("kiosk key")?;
-    let ca = match &config.central.ca_file {
-        Some(path) => Some(
-            std::fs::read(path)
-                .with_context(|| format!("cannot read the pinned CA {}", path.display()))?,
-        ),
-        None => None,
-    };
-    let api = HttpCentral::new(
-        &config.central.url,
-        None,
-        config.central.timeout,
-        ca.as_deref(),
-    )?;
-    let request = crate::protocol::central::EnrollRequest {
-        code: code.trim().to_owned(),
-        public_key: crate::protocol::central::Key32(key.signing_key().verifying_key().to_bytes()),
-        software_version: VERSION.to_owned(),
-    };
-    let answer = api.enroll(&request).await.map_err(|e| match e.code() {
-        Some("invalid_code") => anyhow::anyhow!("the enrollment code was refused: it is unknown or already used; ask the central office for a new one"),
-        _ => anyhow::Error::new(e).context("enrollment failed"),
-    })?;
-    let enrollment = Enrollment {
-        kiosk_id: answer.kiosk_id,
-        token: answer.token,
-        office_ids: answer.office_ids,
-        nik_hash_key: answer.nik_hash_key.0,
-    };
-    enrollment
-        .save(dir)
-        .context("cannot store the enrollment")?;
-    tracing::info!(kiosk = %enrollment.kiosk_id, "enrolled");
-    Ok(enrollment)
 }

@@ -23,6 +23,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::flow::Intent;
+use crate::maint::Failure;
+use crate::maint::answer::{Answer, MaintAnswer, ReadTestAnswer, Restarting, SyncStarted};
 
 /// Longest line the kiosk reads from a client: an intent is a few hundred bytes.
 const MAX_LINE: usize = 16 * 1024;
@@ -83,6 +85,158 @@ pub enum Command {
     ReloadPin,
 }
 
+impl Command {
+    /// Who answers it. Exhaustive: a new command does not compile until it has an owner.
+    pub fn route(self) -> Routed {
+        use MaintCommand as M;
+        Routed::Maint(match self {
+            Command::Status => return Routed::Loop(LoopCommand::Status),
+            Command::SyncNow => return Routed::Loop(LoopCommand::SyncNow),
+            Command::ReadTest => return Routed::Loop(LoopCommand::ReadTest),
+            Command::Restart => return Routed::Loop(LoopCommand::Restart),
+            Command::SyncProgress => M::SyncProgress,
+            Command::MaintUnlock { pin } => M::MaintUnlock { pin },
+            Command::MaintLock => M::MaintLock,
+            Command::MaintReport => M::MaintReport,
+            Command::Integrity => M::Integrity,
+            Command::TestPrint => M::TestPrint,
+            Command::Enroll { code } => M::Enroll { code },
+            Command::Reprint { registration_id } => M::Reprint { registration_id },
+            Command::RecentTickets { limit } => M::RecentTickets { limit },
+            Command::OutOfService { reason } => M::OutOfService { reason },
+            Command::InService => M::InService,
+            Command::SetSettings(change) => M::SetSettings(change),
+            Command::ReleaseHeld { office_id, date } => M::ReleaseHeld { office_id, date },
+            Command::Export { path } => M::Export { path },
+            Command::ReloadPin => M::ReloadPin,
+        })
+    }
+
+    /// The command's name on the wire, as the audit shows it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Status => "status",
+            Command::SyncNow => "sync_now",
+            Command::SyncProgress => "sync_progress",
+            Command::MaintUnlock { .. } => "maint_unlock",
+            Command::MaintLock => "maint_lock",
+            Command::MaintReport => "maint_report",
+            Command::Integrity => "integrity",
+            Command::TestPrint => "test_print",
+            Command::ReadTest => "read_test",
+            Command::Enroll { .. } => "enroll",
+            Command::Reprint { .. } => "reprint",
+            Command::RecentTickets { .. } => "recent_tickets",
+            Command::OutOfService { .. } => "out_of_service",
+            Command::InService => "in_service",
+            Command::SetSettings(_) => "set_settings",
+            Command::ReleaseHeld { .. } => "release_held",
+            Command::Restart => "restart",
+            Command::Export { .. } => "export",
+            Command::ReloadPin => "reload_pin",
+        }
+    }
+}
+
+impl From<MaintCommand> for Command {
+    fn from(c: MaintCommand) -> Command {
+        use MaintCommand as M;
+        match c {
+            M::SyncProgress => Command::SyncProgress,
+            M::MaintUnlock { pin } => Command::MaintUnlock { pin },
+            M::MaintLock => Command::MaintLock,
+            M::MaintReport => Command::MaintReport,
+            M::Integrity => Command::Integrity,
+            M::TestPrint => Command::TestPrint,
+            M::Enroll { code } => Command::Enroll { code },
+            M::Reprint { registration_id } => Command::Reprint { registration_id },
+            M::RecentTickets { limit } => Command::RecentTickets { limit },
+            M::OutOfService { reason } => Command::OutOfService { reason },
+            M::InService => Command::InService,
+            M::SetSettings(change) => Command::SetSettings(change),
+            M::ReleaseHeld { office_id, date } => Command::ReleaseHeld { office_id, date },
+            M::Export { path } => Command::Export { path },
+            M::ReloadPin => Command::ReloadPin,
+        }
+    }
+}
+
+/// A command with its owner known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routed {
+    Loop(LoopCommand),
+    Maint(MaintCommand),
+}
+
+/// The commands the daemon's main loop answers: they need what only it holds (the
+/// flow's screen, the reader's events, the sync's nudge, the loop's own end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoopCommand {
+    Status,
+    SyncNow,
+    ReadTest,
+    Restart,
+}
+
+/// The commands the maintenance service answers (`maint::Maint::handle`); see
+/// [`Command`] for what each does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MaintCommand {
+    SyncProgress,
+    MaintUnlock {
+        pin: crate::maint::Secret,
+    },
+    MaintLock,
+    MaintReport,
+    Integrity,
+    TestPrint,
+    Enroll {
+        code: String,
+    },
+    Reprint {
+        registration_id: Option<String>,
+    },
+    RecentTickets {
+        limit: Option<u32>,
+    },
+    OutOfService {
+        reason: crate::maint::HoldReason,
+    },
+    InService,
+    SetSettings(crate::maint::SettingsChange),
+    ReleaseHeld {
+        office_id: String,
+        date: chrono::NaiveDate,
+    },
+    Export {
+        path: PathBuf,
+    },
+    ReloadPin,
+}
+
+/// What a command answers, whoever owns it. Serialised as the answer's own shape
+/// (`untagged`), which is what `deploy/control-channel.md` documents; JSON exists only
+/// at the socket, in-process front ends (the touchscreen's menu) match on this.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Status(Box<crate::status::Status>),
+    SyncStarted(SyncStarted),
+    Restarting(Restarting),
+    ReadTest(ReadTestAnswer),
+    Maint(MaintAnswer),
+    Failed(Failure),
+}
+
+impl From<Answer> for Reply {
+    fn from(answer: Answer) -> Reply {
+        match answer {
+            Ok(a) => Reply::Maint(a),
+            Err(f) => Reply::Failed(f),
+        }
+    }
+}
+
 /// One line from a client.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
@@ -95,7 +249,7 @@ pub enum Incoming {
 #[derive(Debug)]
 pub struct CommandRequest {
     pub command: Command,
-    pub reply: oneshot::Sender<serde_json::Value>,
+    pub reply: oneshot::Sender<Reply>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +264,8 @@ pub enum ControlError {
     Io(#[from] io::Error),
     #[error("the kiosk sent a line that is not JSON: {0}")]
     BadLine(serde_json::Error),
+    #[error("the kiosk's answer is not what this command answers: {0}")]
+    BadAnswer(serde_json::Error),
     #[error("timed out waiting for {0}")]
     TimedOut(String),
     #[error("the kiosk closed the control channel")]
@@ -223,7 +379,8 @@ async fn read_loop(
                 {
                     return Ok(());
                 }
-                let answer = rx.await.unwrap_or(serde_json::Value::Null);
+                // A daemon that stops before answering answers null.
+                let answer = rx.await.ok();
                 serde_json::json!({ "type": "status", "status": answer }).to_string()
             }
             Err(e) => serde_json::json!({ "type": "error", "error": format!("not an intent or command: {e}") })
@@ -332,6 +489,23 @@ impl Client {
                 return Ok(msg["status"].clone());
             }
         }
+    }
+
+    /// Asks a command and decodes its answer as `T`, or as the [`Failure`] it came to.
+    pub async fn ask<T: serde::de::DeserializeOwned>(
+        &mut self,
+        command: Command,
+        patience: Duration,
+    ) -> Result<Result<T, Failure>, ControlError> {
+        let answer = self.command(command, patience).await?;
+        if answer.get("error").is_some() && answer.get("message").is_some() {
+            return serde_json::from_value(answer)
+                .map(Err)
+                .map_err(ControlError::BadAnswer);
+        }
+        serde_json::from_value(answer)
+            .map(Ok)
+            .map_err(ControlError::BadAnswer)
     }
 
     /// The next message; a view updates [`Client::view`].

@@ -3,7 +3,8 @@
 //! token, offices, NIK hash key). Both files are created owner-only (mode 0600 from the
 //! moment they exist) and refused when anyone else could read them.
 //!
-//! Also the keyed NIK hash of the central blocklist ([`nik_hash`]) and the officer's
+//! Also the keyed tag under which the store keeps a NIK ([`nik_tag`], its secret derived
+//! from the kiosk key), the keyed NIK hash of the central blocklist ([`nik_hash`]) and the officer's
 //! `apm-kiosk ticket verify` command ([`run_ticket_verify`]), which checks a ticket QR
 //! against a kiosk's public key. The payload format itself is the pure
 //! `protocol::ticket_qr`; this module is its shell with files. Talking to the central
@@ -21,6 +22,9 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
+
+use hmac::{Hmac, Mac as _};
+use sha2::Sha256;
 
 use crate::protocol::ticket_qr::{self, Claims, KeyLookup};
 
@@ -483,6 +487,31 @@ fn parse_public_key(base64: &str) -> anyhow::Result<VerifyingKey> {
         .and_then(|v| v.try_into().ok())
         .context("a public key must be standard base64 of 32 bytes")?;
     VerifyingKey::from_bytes(&bytes).context("not an Ed25519 public key")
+}
+
+/// The keyed hash under which the store keeps a NIK for its own rule checks: HMAC-SHA256
+/// with a key derived from the kiosk's private key, so that the database alone does not
+/// give the NIKs back.
+pub fn nik_tag(secret: &[u8; 32], nik: &str) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC takes keys of any length"),
+    };
+    mac.update(b"apm-kiosk nik tag v1:");
+    mac.update(nik.as_bytes());
+    let out = mac.finalize().into_bytes();
+    ticket_qr::hex(&out[..16])
+}
+
+/// The secret for [`nik_tag`], derived from the kiosk's private key so that no second
+/// secret file has to be kept.
+pub fn nik_tag_secret(key: &ed25519_dalek::SigningKey) -> [u8; 32] {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(&key.to_bytes()) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC takes keys of any length"),
+    };
+    mac.update(b"apm-kiosk nik tag secret v1");
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]

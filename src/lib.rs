@@ -29,6 +29,8 @@
 //! - [`maint`]: the maintenance side's back end: the menu's PIN and lockout, the
 //!   technician's commands, the report both the menu and `apm-kiosk maint` render, and
 //!   the diagnostics bundle. Holds no screen; the touchscreen's menu is built on it.
+//! - [`status`]: what the daemon reports of itself (the `status` command, the reader's
+//!   health, the technician's alerts); filled by the main loop, shown by the rest.
 //! - [`app`]: the daemon's wiring: tasks, channels, shutdown, systemd notification.
 //! - [`logging`]: where log lines go (journald under systemd, else stderr) and at what
 //!   level; trace compiled out of release builds.
@@ -37,6 +39,9 @@
 //! - `simulate` (feature `sim`): the headless simulation, a crowd of applicants through a
 //!   whole kiosk on `apm-kiosk-sim`'s devices and central service.
 //!
+//! - [`frontend`]: the seam between the daemon and a screen (the link the daemon hands
+//!   it, the panel beside the view, how the daemon ended), so that `app` and `ui` each
+//!   depend on it and not on each other.
 //! - [`ui`]: the touchscreen (Slint): glue between the pages in `ui/*.slint` and the
 //!   flow's view state; it sends the same intents as the control channel. Owns the
 //!   threads of a kiosk with a screen: the event loop on the main thread, tokio beside it.
@@ -48,12 +53,14 @@ pub mod config;
 pub mod control;
 pub mod doctor;
 pub mod fault;
+pub mod frontend;
 pub mod hardware;
 pub mod identity;
 pub mod logging;
 pub mod maint;
 #[cfg(feature = "sim")]
 pub mod simulate;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod ui;

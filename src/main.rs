@@ -145,7 +145,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let stopped = if headless {
                 runtime()?.block_on(app::run(config, terminated()))?
             } else {
-                apm_kiosk::ui::run(config, terminated())?
+                apm_kiosk::ui::run(config, terminated(), app::start_for_screen)?
             };
             match stopped {
                 app::Stopped::Shutdown => Ok(ExitCode::SUCCESS),

@@ -851,7 +851,7 @@ async fn the_cli_drives_the_running_daemon() {
 /// a printer worker with no printer): the daemon's main loop calls these.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_read_test_refuses_when_busy_or_not_idle_and_gives_up_after_30_s() {
-    use apm_kiosk::app::{PrinterSettings, PrinterWorker};
+    use apm_kiosk::hardware::printer::worker::{PrinterSettings, PrinterWorker};
     use apm_kiosk::maint::service::{Maint, MaintParts};
     use apm_kiosk::maint::{READ_TEST_TIMEOUT, ReadTest};
     use apm_kiosk::store::Store;
@@ -894,7 +894,7 @@ async fn the_read_test_refuses_when_busy_or_not_idle_and_gives_up_after_30_s() {
 
     let (tx, rx) = oneshot::channel();
     test.arm(tx, false, now);
-    assert_eq!(rx.await.expect("answered")["error"], "not_idle");
+    assert_eq!(wire(rx.await.expect("answered"))["error"], "not_idle");
     assert!(!test.is_armed());
 
     let (tx, mut first) = oneshot::channel();
@@ -902,13 +902,13 @@ async fn the_read_test_refuses_when_busy_or_not_idle_and_gives_up_after_30_s() {
     assert!(test.is_armed());
     let (tx, rx) = oneshot::channel();
     test.arm(tx, true, now);
-    assert_eq!(rx.await.expect("answered")["error"], "busy");
+    assert_eq!(wire(rx.await.expect("answered"))["error"], "busy");
 
     test.tick(true, now + READ_TEST_TIMEOUT - Duration::from_secs(1));
     assert!(first.try_recv().is_err(), "still waiting");
     test.tick(true, now + READ_TEST_TIMEOUT);
     assert_eq!(
-        first.await.expect("answered"),
+        wire(first.await.expect("answered")),
         json!({ "result": "timed_out", "after_s": 30 })
     );
 
@@ -918,7 +918,7 @@ async fn the_read_test_refuses_when_busy_or_not_idle_and_gives_up_after_30_s() {
     let card = card_of(&plain_people(1)[0]);
     assert!(!test.card(&card, false, None, chrono::Utc::now().date_naive()));
     assert_eq!(
-        rx.await.expect("answered"),
+        wire(rx.await.expect("answered")),
         json!({ "result": "cancelled" })
     );
     // Not armed: a card is the applicant's.
@@ -929,7 +929,7 @@ async fn the_read_test_refuses_when_busy_or_not_idle_and_gives_up_after_30_s() {
     test.arm(tx, true, now);
     assert!(test.failed(apm_kiosk::protocol::reader::ReadErrorCode::NotEktp, true));
     assert_eq!(
-        rx.await.expect("answered"),
+        wire(rx.await.expect("answered")),
         json!({ "result": "read_failed", "problem": "not_ektp" })
     );
 
@@ -952,4 +952,9 @@ async fn the_read_test_refuses_when_busy_or_not_idle_and_gives_up_after_30_s() {
     ] {
         assert!(details.iter().any(|d| d == want), "{want} in {details:?}");
     }
+}
+
+/// A reply as the control socket would send it.
+fn wire(reply: apm_kiosk::control::Reply) -> serde_json::Value {
+    serde_json::to_value(reply).expect("a reply serialises")
 }

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use apm_kiosk::app::{PrinterSettings, PrinterWorker, ReprintError};
 use apm_kiosk::domain::nik::Nik;
 use apm_kiosk::domain::{ApplicationType, Language, PassportType, QueueKind, Sex};
 use apm_kiosk::flow::{Applicant, Booked, BookingRequest, IdentitySource, Member, PrintFailure};
 use apm_kiosk::hardware::printer::PrinterState;
+use apm_kiosk::hardware::printer::worker::{PrinterSettings, PrinterWorker, ReprintError};
 use apm_kiosk::identity::Enrollment;
 use apm_kiosk::protocol::escpos::PaperWidth;
 use apm_kiosk::store::writer::StoreHandle;

@@ -246,29 +246,34 @@ fn main() {
     } = rig;
     let (done_tx, done_rx) = mpsc::channel::<Result<(), String>>();
     let started = Instant::now();
-    let result = ui::run_with(config, std::future::pending(), move |ui| {
-        println!(
-            "xvfb_booking: window up {:.0} ms after start",
-            started.elapsed().as_secs_f64() * 1000.0
-        );
-        let weak = ui.as_weak();
-        std::thread::spawn(move || {
-            let mut person = Person { weak, out, step: 0 };
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                book(&mut person, &reader)
-            }))
-            .map_err(|e| {
-                e.downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "the booking failed".into())
+    let result = ui::run_with(
+        config,
+        std::future::pending(),
+        apm_kiosk::app::start_for_screen,
+        move |ui| {
+            println!(
+                "xvfb_booking: window up {:.0} ms after start",
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+            let weak = ui.as_weak();
+            std::thread::spawn(move || {
+                let mut person = Person { weak, out, step: 0 };
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    book(&mut person, &reader)
+                }))
+                .map_err(|e| {
+                    e.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "the booking failed".into())
+                });
+                let _ = done_tx.send(outcome);
+                let _ = slint::invoke_from_event_loop(|| {
+                    let _ = slint::quit_event_loop();
+                });
             });
-            let _ = done_tx.send(outcome);
-            let _ = slint::invoke_from_event_loop(|| {
-                let _ = slint::quit_event_loop();
-            });
-        });
-    });
+        },
+    );
     result.expect("the kiosk ran");
     match done_rx.recv_timeout(Duration::from_secs(5)) {
         Ok(Ok(())) => {}

@@ -12,7 +12,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde_json::Value;
 
-use super::{Failure, HoldReason, Orientation, RecentTicket, Report, SettingsChange};
+use super::answer::{
+    Enrolled, Integrity, PinReloaded, ReadTestAnswer, RecentTickets, Released, Reprinted,
+    Restarting, ServiceHold, SettingsNow, SyncProgress, SyncStarted, TestPrinted,
+};
+use super::export::Written;
+use super::{HoldReason, Orientation, Report, SettingsChange};
 use crate::config::Config;
 use crate::control::{Client, Command};
 use crate::domain::Language;
@@ -98,27 +103,28 @@ pub fn run(args: MaintArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result
         let out = &mut std::io::stdout();
         match args.command {
             MaintCmd::Status { json } => {
-                let v = ask(&mut client, Command::MaintReport, PATIENCE).await?;
+                let r: Report = ask(&mut client, Command::MaintReport, PATIENCE)
+                    .await
+                    .context("the report")?;
                 if json {
-                    writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+                    writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
                 } else {
-                    let r: Report = serde_json::from_value(v).context("the report")?;
                     write!(out, "{}", super::report::render(&r))?;
                 }
             }
             MaintCmd::Sync => sync(&mut client, out).await?,
             MaintCmd::Reprint { registration_id } => {
-                let v = ask(&mut client, Command::Reprint { registration_id }, PATIENCE).await?;
+                let r: Reprinted =
+                    ask(&mut client, Command::Reprint { registration_id }, PATIENCE).await?;
                 writeln!(
                     out,
                     "reprinted {} (registration {}), marked COPY",
-                    text(&v["queue_number"]),
-                    text(&v["reprinted"])
+                    r.queue_number, r.reprinted
                 )?;
             }
             MaintCmd::Recent { limit } => {
-                let v = ask(&mut client, Command::RecentTickets { limit: Some(limit) }, PATIENCE).await?;
-                let tickets: Vec<RecentTicket> = serde_json::from_value(v["tickets"].clone())?;
+                let RecentTickets { tickets } =
+                    ask(&mut client, Command::RecentTickets { limit: Some(limit) }, PATIENCE).await?;
                 writeln!(
                     out,
                     "{:<8} {:<6} {:<10} {:<8} {:<20} {:<16} registration",
@@ -146,7 +152,8 @@ pub fn run(args: MaintArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result
                         "{reason:?} is not a reason: maintenance, printer_fault, reader_fault, office_closed or relocating"
                     );
                 };
-                ask(&mut client, Command::OutOfService { reason }, PATIENCE).await?;
+                let _: ServiceHold =
+                    ask(&mut client, Command::OutOfService { reason }, PATIENCE).await?;
                 writeln!(
                     out,
                     "out of service ({}): no new bookings; applicants are told why. `apm-kiosk maint in-service` lifts it",
@@ -154,29 +161,32 @@ pub fn run(args: MaintArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result
                 )?;
             }
             MaintCmd::InService => {
-                ask(&mut client, Command::InService, PATIENCE).await?;
+                let _: ServiceHold = ask(&mut client, Command::InService, PATIENCE).await?;
                 writeln!(out, "the technician's hold is lifted")?;
             }
             MaintCmd::Export { path } => {
                 let path = std::path::absolute(&path).unwrap_or(path);
-                let v = ask(&mut client, Command::Export { path }, Duration::from_secs(120)).await?;
+                let w: Written =
+                    ask(&mut client, Command::Export { path }, Duration::from_secs(120)).await?;
                 writeln!(
                     out,
                     "diagnostics bundle written: {} ({} bytes)",
-                    text(&v["path"]),
-                    v["bytes"]
+                    w.path.display(),
+                    w.bytes
                 )?;
             }
             MaintCmd::Integrity => {
-                let v = ask(&mut client, Command::Integrity, Duration::from_secs(120)).await?;
-                writeln!(out, "database integrity: {}", text(&v["result"]))?;
-                if v["ok"] != true {
+                let i: Integrity =
+                    ask(&mut client, Command::Integrity, Duration::from_secs(120)).await?;
+                writeln!(out, "database integrity: {}", i.result)?;
+                if !i.ok {
                     return Ok(ExitCode::FAILURE);
                 }
             }
             MaintCmd::TestPrint => {
-                let v = ask(&mut client, Command::TestPrint, Duration::from_secs(30)).await?;
-                writeln!(out, "test page printed (printer {})", text(&v["printer"]))?;
+                let t: TestPrinted =
+                    ask(&mut client, Command::TestPrint, Duration::from_secs(30)).await?;
+                writeln!(out, "test page printed (printer {})", t.printer.code())?;
             }
             MaintCmd::ReadTest => {
                 writeln!(
@@ -185,54 +195,43 @@ pub fn run(args: MaintArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result
                     super::READ_TEST_TIMEOUT.as_secs()
                 )?;
                 out.flush()?;
-                let v = ask(
-                    &mut client,
-                    Command::ReadTest,
-                    super::READ_TEST_TIMEOUT + Duration::from_secs(10),
-                )
-                .await?;
-                match v["result"].as_str() {
-                    Some("read") => writeln!(
+                let patience = super::READ_TEST_TIMEOUT + Duration::from_secs(10);
+                let answer: ReadTestAnswer = ask(&mut client, Command::ReadTest, patience).await?;
+                match answer {
+                    ReadTestAnswer::Read {
+                        masked_nik,
+                        nik_check,
+                        fields,
+                        ..
+                    } => writeln!(
                         out,
-                        "card read: NIK {} ({}), fields {}",
-                        text(&v["masked_nik"]),
-                        text(&v["nik_check"]),
-                        v["fields"]
-                            .as_array()
-                            .map(|a| a.iter().map(text).collect::<Vec<_>>().join(", "))
-                            .unwrap_or_default()
+                        "card read: NIK {masked_nik} ({nik_check}), fields {}",
+                        fields.join(", ")
                     )?,
-                    Some("read_failed") => {
-                        writeln!(out, "the read failed: {}", text(&v["problem"]))?
+                    ReadTestAnswer::ReadFailed { problem } => {
+                        writeln!(out, "the read failed: {}", problem.code())?
                     }
-                    other => writeln!(out, "no card read: {}", other.unwrap_or("?"))?,
+                    ReadTestAnswer::TimedOut { .. } => writeln!(out, "no card read: timed_out")?,
+                    ReadTestAnswer::Cancelled => writeln!(out, "no card read: cancelled")?,
                 }
             }
             MaintCmd::Enroll { code } => {
-                let v = ask(&mut client, Command::Enroll { code }, Duration::from_secs(60)).await?;
+                let e: Enrolled =
+                    ask(&mut client, Command::Enroll { code }, Duration::from_secs(60)).await?;
                 writeln!(
                     out,
                     "enrolled as {} for offices {}",
-                    text(&v["enrolled"]),
-                    v["offices"]
-                        .as_array()
-                        .map(|a| a.iter().map(text).collect::<Vec<_>>().join(", "))
-                        .unwrap_or_default()
+                    e.enrolled,
+                    e.offices.join(", ")
                 )?;
             }
             MaintCmd::ReleaseHeld { office_id, date } => {
-                let v = ask(
-                    &mut client,
-                    Command::ReleaseHeld { office_id, date },
-                    Duration::from_secs(60),
-                )
-                .await?;
+                let command = Command::ReleaseHeld { office_id, date };
+                let r: Released = ask(&mut client, command, Duration::from_secs(60)).await?;
                 writeln!(
                     out,
                     "{} numbers of {} on {} given back to the central service",
-                    v["released"],
-                    text(&v["office_id"]),
-                    text(&v["date"])
+                    r.released, r.office_id, r.date
                 )?;
             }
             MaintCmd::Settings {
@@ -247,15 +246,16 @@ pub fn run(args: MaintArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result
                         .transpose()?,
                     volume,
                 };
-                let v = ask(&mut client, Command::SetSettings(change), PATIENCE).await?;
-                writeln!(out, "{}", serde_json::to_string_pretty(&v["settings"])?)?;
+                let now: SettingsNow =
+                    ask(&mut client, Command::SetSettings(change), PATIENCE).await?;
+                writeln!(out, "{}", serde_json::to_string_pretty(&now.settings)?)?;
             }
             MaintCmd::Restart => {
-                let v = ask(&mut client, Command::Restart, PATIENCE).await?;
+                let r: Restarting = ask(&mut client, Command::Restart, PATIENCE).await?;
                 writeln!(
                     out,
                     "the daemon is exiting with code {}; systemd starts it again",
-                    v["exit_code"]
+                    r.exit_code
                 )?;
             }
             MaintCmd::SetPin { .. } => unreachable!("handled above"),
@@ -264,51 +264,40 @@ pub fn run(args: MaintArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result
     })
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
+/// Sends a command and decodes its answer; a refusal becomes the error.
+async fn ask<T: serde::de::DeserializeOwned>(
+    client: &mut Client,
+    command: Command,
+    patience: Duration,
+) -> anyhow::Result<T> {
+    match client.ask::<T>(command, patience).await? {
+        Ok(answer) => Ok(answer),
+        Err(f) => anyhow::bail!("the kiosk refused: {} ({})", f.message, f.error),
     }
-}
-
-/// Sends a command; a refusal becomes the error.
-async fn ask(client: &mut Client, command: Command, patience: Duration) -> anyhow::Result<Value> {
-    let v = client.command(command, patience).await?;
-    if v.get("error").is_some() {
-        let f: Failure = serde_json::from_value(v)?;
-        anyhow::bail!("the kiosk refused: {} ({})", f.message, f.error);
-    }
-    Ok(v)
 }
 
 async fn sync(client: &mut Client, out: &mut std::io::Stdout) -> anyhow::Result<()> {
-    let before = ask(client, Command::SyncProgress, PATIENCE).await?;
-    let rounds = before["rounds"].as_u64().unwrap_or(0);
-    client.command(Command::SyncNow, PATIENCE).await?;
-    writeln!(
-        out,
-        "sync started; {} uploads waiting",
-        before["uploads_left"]
-    )?;
+    let before: SyncProgress = ask(client, Command::SyncProgress, PATIENCE).await?;
+    let _: SyncStarted = ask(client, Command::SyncNow, PATIENCE).await?;
+    writeln!(out, "sync started; {} uploads waiting", before.uploads_left)?;
     let deadline = Instant::now() + Duration::from_secs(300);
-    let mut last_left = before["uploads_left"].clone();
+    let mut last_left = before.uploads_left;
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let p = ask(client, Command::SyncProgress, PATIENCE).await?;
-        if p["uploads_left"] != last_left {
-            last_left = p["uploads_left"].clone();
-            writeln!(out, "  {} uploads left", last_left)?;
+        let p: SyncProgress = ask(client, Command::SyncProgress, PATIENCE).await?;
+        if p.uploads_left != last_left {
+            last_left = p.uploads_left;
+            writeln!(out, "  {last_left} uploads left")?;
         }
-        if p["rounds"].as_u64().unwrap_or(0) > rounds && p["round_running"] != true {
-            if p["online"] == true {
-                writeln!(out, "sync done: {} uploads left", p["uploads_left"])?;
+        if p.rounds > before.rounds && !p.round_running {
+            if p.online {
+                writeln!(out, "sync done: {} uploads left", p.uploads_left)?;
             } else {
                 writeln!(
                     out,
                     "sync round failed: {}; {} uploads left (kept, sent later)",
-                    text(&p["last_error"]),
-                    p["uploads_left"]
+                    p.last_error.as_deref().unwrap_or("-"),
+                    p.uploads_left
                 )?;
             }
             return Ok(());
@@ -415,7 +404,7 @@ async fn set_pin(path: &Path, clear: bool) -> anyhow::Result<ExitCode> {
     let socket = config.kiosk.control_socket();
     match Client::connect(&socket, Duration::from_millis(500)).await {
         Ok(mut client) => {
-            ask(&mut client, Command::ReloadPin, PATIENCE).await?;
+            let _: PinReloaded = ask(&mut client, Command::ReloadPin, PATIENCE).await?;
             println!("the running kiosk has read it");
         }
         Err(_) => println!("no kiosk daemon is running: it reads the PIN when it starts"),

@@ -15,6 +15,7 @@
 //! handler) is `app`'s. Access control: the screen asks for the PIN; the control socket
 //! (mode 0660, owner and group only) is the CLI's, reached by SSH, and asks for none.
 
+pub mod answer;
 pub mod cli;
 pub mod export;
 pub mod pin;

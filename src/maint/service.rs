@@ -15,21 +15,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
-use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::answer::{
+    Answer, Enrolled, Integrity, MaintAnswer, MenuClosed, PinReloaded, PinState, ReadTestAnswer,
+    RecentTickets, Released, Reprinted, ServiceHold, SettingsNow, SyncProgress, TestPrinted,
+};
 use super::pin::{self, PinPad, Unlock};
 use super::report::{self, Hold, NetworkReport, PrinterReport, ReaderReport, Report};
 use super::{Failure, HoldReason, RecentTicket, Settings, SettingsChange};
-use crate::app::{PrinterWorker, ReaderHealth, ReprintError};
 use crate::config::Config;
-use crate::control::Command;
+use crate::control::{Command, MaintCommand, Reply};
 use crate::domain::calendar::Zone;
 use crate::flow::{Event, HoldSource};
 use crate::hardware::printer::PrinterState;
+use crate::hardware::printer::worker::{PrinterWorker, ReprintError};
 use crate::identity::Enrollment;
 use crate::protocol::reader::{CardData, ReadErrorCode};
+use crate::status::ReaderHealth;
 use crate::store::writer::StoreHandle;
 use crate::sync::SyncStatus;
 
@@ -85,10 +88,12 @@ pub struct Maint {
     inner: Arc<Inner>,
 }
 
-type Answer = Result<Value, Failure>;
-
-fn to_value<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
+/// A code as the wire spells it, for the report's text fields.
+fn wire_code<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn store_failure(e: impl std::fmt::Display) -> Failure {
@@ -170,59 +175,59 @@ impl Maint {
         tokio::spawn(async move { this.audit(event, detail).await });
     }
 
-    /// Answers one command. Failures come back as `{"error": CODE, "message": TEXT}`.
-    pub async fn handle(&self, command: Command, live: Live) -> Value {
-        let name = command_name(&command);
-        let answer = match command {
-            Command::MaintUnlock { pin } => Ok(self.unlock(&pin.0).await),
-            Command::MaintLock => {
+    /// Answers one command; a failure is also written to the audit.
+    pub async fn handle(&self, command: MaintCommand, live: Live) -> Answer {
+        let answer = self.dispatch(command.clone(), live).await;
+        if let Err(f) = &answer {
+            let name = Command::from(command).name();
+            self.audit("maint_failed", format!("{name}: {}", f.error))
+                .await;
+        }
+        answer
+    }
+
+    async fn dispatch(&self, command: MaintCommand, live: Live) -> Answer {
+        use MaintCommand as C;
+        match command {
+            C::MaintUnlock { pin } => self.unlock(&pin.0).await,
+            C::MaintLock => {
                 self.inner.menu_open.store(false, Ordering::Relaxed);
                 self.audit("maint_lock", "menu closed".into()).await;
-                Ok(json!({ "menu": "closed" }))
+                Ok(MaintAnswer::MenuClosed(MenuClosed::default()))
             }
-            Command::MaintReport => {
+            C::MaintReport => {
                 let r = self.report(&live).await;
                 self.audit("maint_report", String::new()).await;
-                r.map(|r| to_value(&r))
+                r.map(|r| MaintAnswer::Report(Box::new(r)))
             }
-            Command::Integrity => self.integrity().await,
-            Command::TestPrint => self.test_print().await,
-            Command::Enroll { code } => self.enroll(&code).await,
-            Command::SyncProgress => self.sync_progress(&live).await,
-            Command::Reprint { registration_id } => self.reprint(registration_id).await,
-            Command::RecentTickets { limit } => self.recent(limit).await,
-            Command::OutOfService { reason } => self.hold(Some(reason)).await,
-            Command::InService => self.hold(None).await,
-            Command::SetSettings(change) => self.set_settings(&change).await,
-            Command::ReleaseHeld { office_id, date } => self.release_held(office_id, date).await,
-            Command::Export { path } => self.export(&live, &path).await,
-            Command::ReloadPin => self.reload_pin().await,
-            Command::Status | Command::SyncNow | Command::ReadTest | Command::Restart => Err(
-                Failure::new("not_here", "this command is answered by the main loop"),
-            ),
-        };
-        match answer {
-            Ok(v) => v,
-            Err(f) => {
-                self.audit("maint_failed", format!("{name}: {}", f.error))
-                    .await;
-                to_value(&f)
-            }
+            C::Integrity => self.integrity().await,
+            C::TestPrint => self.test_print().await,
+            C::Enroll { code } => self.enroll(&code).await,
+            C::SyncProgress => self.sync_progress(&live).await,
+            C::Reprint { registration_id } => self.reprint(registration_id).await,
+            C::RecentTickets { limit } => self.recent(limit).await,
+            C::OutOfService { reason } => self.hold(Some(reason)).await,
+            C::InService => self.hold(None).await,
+            C::SetSettings(change) => self.set_settings(&change).await,
+            C::ReleaseHeld { office_id, date } => self.release_held(office_id, date).await,
+            C::Export { path } => self.export(&live, &path).await,
+            C::ReloadPin => self.reload_pin().await,
         }
     }
 
-    async fn unlock(&self, pin: &str) -> Value {
+    /// An attempt at the PIN pad. A wrong PIN is an answer, not a failure.
+    async fn unlock(&self, pin: &str) -> Answer {
         let _one_at_a_time = self.inner.pad.lock().await;
         let Some(hash) = self.pin_hash() else {
             self.audit("maint_unlock", "refused: no PIN configured".into())
                 .await;
-            return to_value(&Unlock::NoPin);
+            return Ok(MaintAnswer::Unlock(Unlock::NoPin));
         };
         let store = self.parts().store.clone();
         let mut pad: PinPad = match store.run(|s| s.kv_get(pin::KV_KEY)).await {
             Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_default(),
             Ok(None) => PinPad::default(),
-            Err(e) => return to_value(&store_failure(e)),
+            Err(e) => return Err(store_failure(e)),
         };
         let now = Utc::now();
         let outcome = if let Some(until) = pad.locked_at(now) {
@@ -236,7 +241,7 @@ impl Maint {
             let text = serde_json::to_string(&pad).unwrap_or_default();
             if let Err(e) = store.run(move |s| s.kv_set(pin::KV_KEY, &text)).await {
                 // A lockout that is not kept would be cleared by a restart: refuse.
-                return to_value(&store_failure(e));
+                return Err(store_failure(e));
             }
             outcome
         };
@@ -250,7 +255,7 @@ impl Maint {
             Unlock::NoPin => "refused: no PIN configured".to_owned(),
         };
         self.audit("maint_unlock", detail).await;
-        to_value(&outcome)
+        Ok(MaintAnswer::Unlock(outcome))
     }
 
     /// Gathers the report.
@@ -310,7 +315,7 @@ impl Maint {
             .map(|e| e.kiosk_id.clone());
         let mut r = Report {
             generated_at: now,
-            version: crate::app::VERSION.to_owned(),
+            version: crate::status::VERSION.to_owned(),
             kiosk_id,
             started_at: parts.started_at,
             uptime_s: self.inner.started.elapsed().as_secs(),
@@ -334,7 +339,7 @@ impl Maint {
                 model: live.reader_info.as_ref().and_then(|i| i.model.clone()),
                 firmware: live.reader_info.as_ref().and_then(|i| i.firmware.clone()),
                 serial: live.reader_info.as_ref().and_then(|i| i.serial.clone()),
-                sam: live.reader_info.as_ref().map(|i| i.sam.to_owned()),
+                sam: live.reader_info.as_ref().map(|i| wire_code(&i.sam)),
             },
             network,
             sync: report::SyncReport {
@@ -435,7 +440,7 @@ impl Maint {
         let ok = result == "ok";
         self.audit("integrity", if ok { "ok".into() } else { "damaged".into() })
             .await;
-        Ok(json!({ "ok": ok, "result": result }))
+        Ok(MaintAnswer::Integrity(Integrity { ok, result }))
     }
 
     async fn test_print(&self) -> Answer {
@@ -450,7 +455,7 @@ impl Maint {
         let lines = vec![
             "APM KIOSK - TEST PAGE".to_owned(),
             format!("kiosk {kiosk}"),
-            format!("software {}", crate::app::VERSION),
+            format!("software {}", crate::status::VERSION),
             format!("{}", now.format("%Y-%m-%d %H:%M:%S UTC")),
             "ABCDEFGHIJKLMNOPQRSTUVWXYZ".to_owned(),
             "abcdefghijklmnopqrstuvwxyz 0123456789".to_owned(),
@@ -459,11 +464,13 @@ impl Maint {
         match self.parts().printer.test_page(lines).await {
             Ok(state) => {
                 self.audit("test_print", "printed".into()).await;
-                Ok(json!({ "printed": true, "printer": state }))
+                Ok(MaintAnswer::TestPrinted(TestPrinted {
+                    printed: true,
+                    printer: state,
+                }))
             }
             Err(failure) => {
-                let code = to_value(&failure);
-                let code = code.as_str().unwrap_or("failed").to_owned();
+                let code = wire_code(&failure);
                 Err(Failure::new(
                     &code,
                     format!("the test page did not print: printer {code}"),
@@ -482,10 +489,13 @@ impl Maint {
                 ),
             ));
         }
-        let enrolled = crate::app::enroll(&self.parts().config, code)
+        let enrolled = crate::sync::enroll::enroll(&self.parts().config, code)
             .await
             .map_err(|e| Failure::new("enroll_failed", format!("{e:#}")))?;
-        let answer = json!({ "enrolled": enrolled.kiosk_id, "offices": enrolled.office_ids });
+        let answer = MaintAnswer::Enrolled(Enrolled {
+            enrolled: enrolled.kiosk_id.clone(),
+            offices: enrolled.office_ids.clone(),
+        });
         self.audit("enroll", format!("enrolled as {}", enrolled.kiosk_id))
             .await;
         self.parts()
@@ -510,14 +520,14 @@ impl Maint {
             .await
             .map_err(store_failure)?;
         self.audit("sync_progress", String::new()).await;
-        Ok(json!({
-            "round_running": live.sync.round_running,
-            "rounds": live.sync.rounds,
-            "online": live.sync.online,
-            "uploads_left": queue.unsynced,
-            "oldest_unsynced": queue.oldest_unsynced,
-            "last_success": live.sync.last_success,
-            "last_error": live.sync.last_error,
+        Ok(MaintAnswer::SyncProgress(SyncProgress {
+            round_running: live.sync.round_running,
+            rounds: live.sync.rounds,
+            online: live.sync.online,
+            uploads_left: queue.unsynced,
+            oldest_unsynced: queue.oldest_unsynced,
+            last_success: live.sync.last_success,
+            last_error: live.sync.last_error.clone(),
         }))
     }
 
@@ -543,7 +553,10 @@ impl Maint {
         match self.parts().printer.reprint(id.clone()).await {
             Ok(()) => {
                 self.audit("reprint", format!("{number} ({id})")).await;
-                Ok(json!({ "reprinted": id, "queue_number": number }))
+                Ok(MaintAnswer::Reprinted(Reprinted {
+                    reprinted: id,
+                    queue_number: number,
+                }))
             }
             Err(e) => {
                 let code = match &e {
@@ -580,7 +593,7 @@ impl Maint {
         // The list is for the screen; the audit says only that it was looked at.
         self.audit("recent_tickets", format!("{} listed", tickets.len()))
             .await;
-        Ok(json!({ "tickets": tickets }))
+        Ok(MaintAnswer::RecentTickets(RecentTickets { tickets }))
     }
 
     async fn hold(&self, reason: Option<HoldReason>) -> Answer {
@@ -605,7 +618,9 @@ impl Maint {
             Some(c) => self.audit("out_of_service", c.to_owned()).await,
             None => self.audit("in_service", String::new()).await,
         }
-        Ok(json!({ "out_of_service": code }))
+        Ok(MaintAnswer::ServiceHold(ServiceHold {
+            out_of_service: reason,
+        }))
     }
 
     async fn set_settings(&self, change: &SettingsChange) -> Answer {
@@ -622,7 +637,7 @@ impl Maint {
             serde_json::to_string(change).unwrap_or_default(),
         )
         .await;
-        Ok(json!({ "settings": next }))
+        Ok(MaintAnswer::Settings(SettingsNow { settings: next }))
     }
 
     async fn release_held(&self, office_id: String, date: NaiveDate) -> Answer {
@@ -673,7 +688,11 @@ impl Maint {
             format!("{office_id} {date}: {count} numbers given back"),
         )
         .await;
-        Ok(json!({ "released": count, "office_id": office_id, "date": date }))
+        Ok(MaintAnswer::Released(Released {
+            released: count,
+            office_id,
+            date,
+        }))
     }
 
     async fn export(&self, live: &Live, path: &std::path::Path) -> Answer {
@@ -687,7 +706,7 @@ impl Maint {
             format!("{} files, {} bytes", written.files.len(), written.bytes),
         )
         .await;
-        Ok(to_value(&written))
+        Ok(MaintAnswer::Written(written))
     }
 
     async fn reload_pin(&self) -> Answer {
@@ -708,7 +727,9 @@ impl Maint {
         }
         self.audit("pin_reloaded", if set { "set" } else { "none" }.into())
             .await;
-        Ok(json!({ "pin": if set { "set" } else { "none" } }))
+        Ok(MaintAnswer::PinReloaded(PinReloaded {
+            pin: if set { PinState::Set } else { PinState::None },
+        }))
     }
 }
 
@@ -734,36 +755,11 @@ fn printer_report(state: PrinterState, unprinted: u32) -> PrinterReport {
         ),
     };
     PrinterReport {
-        state: to_value(&state).as_str().unwrap_or("unknown").to_owned(),
+        state: state.code().to_owned(),
         paper: paper.into(),
         cover: cover.into(),
         error,
         unprinted_tickets: unprinted,
-    }
-}
-
-/// The command's name as the audit shows it.
-pub fn command_name(c: &Command) -> &'static str {
-    match c {
-        Command::Status => "status",
-        Command::SyncNow => "sync_now",
-        Command::SyncProgress => "sync_progress",
-        Command::MaintUnlock { .. } => "maint_unlock",
-        Command::MaintLock => "maint_lock",
-        Command::MaintReport => "maint_report",
-        Command::Integrity => "integrity",
-        Command::TestPrint => "test_print",
-        Command::ReadTest => "read_test",
-        Command::Enroll { .. } => "enroll",
-        Command::Reprint { .. } => "reprint",
-        Command::RecentTickets { .. } => "recent_tickets",
-        Command::OutOfService { .. } => "out_of_service",
-        Command::InService => "in_service",
-        Command::SetSettings(_) => "set_settings",
-        Command::ReleaseHeld { .. } => "release_held",
-        Command::Restart => "restart",
-        Command::Export { .. } => "export",
-        Command::ReloadPin => "reload_pin",
     }
 }
 
@@ -773,7 +769,7 @@ pub fn command_name(c: &Command) -> &'static str {
 /// [`super::READ_TEST_TIMEOUT`], or when the flow leaves the idle screen.
 pub struct ReadTest {
     maint: Maint,
-    armed: Option<(oneshot::Sender<Value>, Instant)>,
+    armed: Option<(oneshot::Sender<Reply>, Instant)>,
 }
 
 impl ReadTest {
@@ -786,7 +782,7 @@ impl ReadTest {
     }
 
     /// Arms the read, or answers why not.
-    pub fn arm(&mut self, reply: oneshot::Sender<Value>, idle: bool, now: Instant) {
+    pub fn arm(&mut self, reply: oneshot::Sender<Reply>, idle: bool, now: Instant) {
         let refusal = if !idle {
             Some(Failure::new(
                 "not_idle",
@@ -804,7 +800,7 @@ impl ReadTest {
             Some(f) => {
                 self.maint
                     .audit_later("read_test", format!("refused: {}", f.error));
-                let _ = reply.send(to_value(&f));
+                let _ = reply.send(Reply::Failed(f));
             }
             None => {
                 self.maint.audit_later("read_test", "armed".into());
@@ -813,10 +809,10 @@ impl ReadTest {
         }
     }
 
-    fn answer(&mut self, detail: String, value: Value) {
+    fn answer(&mut self, detail: String, answer: ReadTestAnswer) {
         if let Some((reply, _)) = self.armed.take() {
             self.maint.audit_later("read_test", detail);
-            let _ = reply.send(value);
+            let _ = reply.send(Reply::ReadTest(answer));
         }
     }
 
@@ -858,13 +854,12 @@ impl ReadTest {
                 fields.push(name);
             }
         }
-        let value = json!({
-            "result": "read",
-            "masked_nik": crate::domain::nik::mask(&card.nik),
-            "nik_check": check,
-            "fields": fields,
-            "reader": reader,
-        });
+        let value = ReadTestAnswer::Read {
+            masked_nik: crate::domain::nik::mask(&card.nik),
+            nik_check: check.clone(),
+            fields: fields.into_iter().map(str::to_owned).collect(),
+            reader: reader.cloned(),
+        };
         // The audit says a card was read and how the NIK checked, never which card.
         self.answer(format!("card read, NIK {check}"), value);
         true
@@ -879,12 +874,10 @@ impl ReadTest {
             self.cancel();
             return false;
         }
-        let problem = crate::app::card_problem(code);
-        let problem = to_value(&problem);
-        let problem = problem.as_str().unwrap_or("read_failed").to_owned();
+        let problem = crate::flow::CardProblem::from(code);
         self.answer(
-            format!("read failed: {problem}"),
-            json!({ "result": "read_failed", "problem": problem }),
+            format!("read failed: {}", problem.code()),
+            ReadTestAnswer::ReadFailed { problem },
         );
         true
     }
@@ -894,7 +887,9 @@ impl ReadTest {
         match &self.armed {
             Some((_, deadline)) if now >= *deadline => self.answer(
                 "timed out".into(),
-                json!({ "result": "timed_out", "after_s": super::READ_TEST_TIMEOUT.as_secs() }),
+                ReadTestAnswer::TimedOut {
+                    after_s: super::READ_TEST_TIMEOUT.as_secs(),
+                },
             ),
             Some(_) if !idle => self.cancel(),
             _ => {}
@@ -904,7 +899,7 @@ impl ReadTest {
     fn cancel(&mut self) {
         self.answer(
             "cancelled: the kiosk left the idle screen".into(),
-            json!({ "result": "cancelled" }),
+            ReadTestAnswer::Cancelled,
         );
     }
 }

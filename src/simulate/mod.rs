@@ -242,7 +242,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
         ..
     } = rig;
 
-    let socket = crate::app::control_socket_path(&config);
+    let socket = config.kiosk.control_socket();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let daemon = tokio::spawn(crate::app::run(config, async move {
         let _ = stop_rx.await;

@@ -118,7 +118,7 @@ impl Rig {
 
         let config_path = write_config(&state, &central_url, &reader_link, &printer_link, &opts)?;
         let config = Config::load(&config_path)?;
-        crate::app::enroll(&config, &enroll_code)
+        crate::sync::enroll::enroll(&config, &enroll_code)
             .await
             .context("enrollment")?;
         Ok(Rig {

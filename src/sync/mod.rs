@@ -31,6 +31,7 @@
 //!   `ServiceChanged`.
 
 pub mod client;
+pub mod enroll;
 pub mod planner;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -16,10 +16,13 @@ use slint::{ComponentHandle, ModelRc, SharedString, VecModel, Weak};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{KioskWindow, Maint, PickItem, ReportRow};
-use crate::control::{Command, CommandRequest};
+use crate::control::{Command, CommandRequest, Reply};
 use crate::domain::Language;
+use crate::maint::answer::{MaintAnswer, ReadTestAnswer, SyncProgress};
 use crate::maint::pin::Unlock;
-use crate::maint::{HoldReason, Orientation, Report, Secret, SettingsChange};
+use crate::maint::{
+    Failure, HoldReason, Orientation, RecentTicket, Report, Secret, SettingsChange,
+};
 
 /// How many printed tickets the menu offers to reprint.
 const RECENT: u32 = 5;
@@ -136,7 +139,7 @@ fn send(
     link: &MaintLink,
     weak: Weak<KioskWindow>,
     command: Command,
-    then: impl FnOnce(&KioskWindow, Value) + Send + 'static,
+    then: impl FnOnce(&KioskWindow, Reply) + Send + 'static,
 ) {
     let (reply, answer) = oneshot::channel();
     if let Err(e) = link.commands.try_send(CommandRequest { command, reply }) {
@@ -144,10 +147,10 @@ fn send(
         return;
     }
     link.runtime.spawn(async move {
-        let value = answer.await.unwrap_or_else(
-            |_| serde_json::json!({ "error": "no_answer", "message": "the kiosk did not answer" }),
-        );
-        let _ = weak.upgrade_in_event_loop(move |ui| then(&ui, value));
+        let reply = answer.await.unwrap_or_else(|_| {
+            Reply::Failed(Failure::new("no_answer", "the kiosk did not answer"))
+        });
+        let _ = weak.upgrade_in_event_loop(move |ui| then(&ui, reply));
     });
 }
 
@@ -204,10 +207,10 @@ fn run(link: &MaintLink, weak: Weak<KioskWindow>, name: &str, arg: &str) {
     });
 }
 
-fn unlocked(ui: &KioskWindow, link: &MaintLink, value: Value) {
+fn unlocked(ui: &KioskWindow, link: &MaintLink, reply: Reply) {
     let maint = ui.global::<Maint>();
-    match serde_json::from_value::<Unlock>(value.clone()) {
-        Ok(Unlock::Unlocked) => {
+    match reply {
+        Reply::Maint(MaintAnswer::Unlock(Unlock::Unlocked)) => {
             maint.set_pin_result(SharedString::new());
             maint.set_pin_open(false);
             maint.set_open(true);
@@ -216,18 +219,22 @@ fn unlocked(ui: &KioskWindow, link: &MaintLink, value: Value) {
             maint.invoke_touched();
             run(link, ui.as_weak(), "maint_report", "");
         }
-        Ok(Unlock::Wrong { attempts_left }) => {
+        Reply::Maint(MaintAnswer::Unlock(Unlock::Wrong { attempts_left })) => {
             maint.set_pin_result("wrong".into());
             maint.set_pin_detail(attempts_left.to_string().into());
         }
-        Ok(Unlock::Locked { until }) => {
+        Reply::Maint(MaintAnswer::Unlock(Unlock::Locked { until })) => {
             maint.set_pin_result("locked".into());
             maint.set_pin_detail(local_time(until).into());
         }
-        Ok(Unlock::NoPin) => maint.set_pin_result("no_pin".into()),
-        Err(_) => {
+        Reply::Maint(MaintAnswer::Unlock(Unlock::NoPin)) => maint.set_pin_result("no_pin".into()),
+        other => {
             maint.set_pin_result("locked".into());
-            maint.set_pin_detail(failure(&value).unwrap_or_default().into());
+            let detail = match other {
+                Reply::Failed(f) => f.message,
+                _ => "the kiosk answered something else".to_owned(),
+            };
+            maint.set_pin_detail(detail.into());
         }
     }
 }
@@ -236,142 +243,131 @@ fn local_time(t: DateTime<Utc>) -> String {
     t.with_timezone(&chrono::Local).format("%H:%M").to_string()
 }
 
-fn failure(value: &Value) -> Option<String> {
-    value.get("error")?;
-    Some(
-        value["message"]
-            .as_str()
-            .unwrap_or("the kiosk refused")
-            .to_owned(),
-    )
-}
-
-fn answered(ui: &KioskWindow, link: &MaintLink, name: &str, value: Value) {
+fn answered(ui: &KioskWindow, link: &MaintLink, name: &str, reply: Reply) {
     let maint = ui.global::<Maint>();
     maint.set_busy(false);
     if name == "maint_lock" {
         return;
     }
-    if let Some(message) = failure(&value) {
-        maint.set_result_ok(false);
-        maint.set_result(message.into());
-        return;
-    }
-    let said = match name {
-        "maint_report" => {
-            if let Ok(report) = serde_json::from_value::<Report>(value) {
-                show_report(ui, &report);
-            }
+    let said = match reply {
+        Reply::Failed(f) => {
+            maint.set_result_ok(false);
+            maint.set_result(f.message.into());
             return;
         }
-        "recent_tickets" => {
-            let tickets = value["tickets"].as_array().cloned().unwrap_or_default();
-            let items: Vec<PickItem> = tickets
-                .iter()
-                .map(|t| PickItem {
-                    id: t["registration_id"].as_str().unwrap_or("").into(),
-                    line: format!(
-                        "{} · {} {} {} · {}",
-                        t["queue_number"].as_str().unwrap_or("?"),
-                        t["office_id"].as_str().unwrap_or("?"),
-                        t["date"].as_str().unwrap_or("?"),
-                        t["session_id"].as_str().unwrap_or("?"),
-                        t["masked_nik"].as_str().unwrap_or("")
-                    )
-                    .into(),
-                })
-                .collect();
-            maint.set_recent(ModelRc::new(VecModel::from(items)));
-            return;
-        }
-        "sync_progress" => {
-            let running = value["round_running"].as_bool().unwrap_or(false);
-            let left = value["uploads_left"].as_u64().unwrap_or(0);
-            if running {
-                maint.set_result(format!("Syncing: {left} bookings left to send").into());
-                poll_progress(link, ui.as_weak());
-            } else {
-                maint.set_result(
-                    format!(
-                        "Sync finished: {left} bookings left to send{}",
-                        value["last_error"]
-                            .as_str()
-                            .map(|e| format!("; last error: {e}"))
-                            .unwrap_or_default()
-                    )
-                    .into(),
-                );
-                run(link, ui.as_weak(), "maint_report", "");
-            }
-            maint.set_result_ok(value["last_error"].is_null());
-            return;
-        }
-        "sync_now" => {
+        Reply::Maint(answer) => match said_of(ui, link, answer) {
+            Some(said) => said,
+            None => return,
+        },
+        Reply::SyncStarted(_) => {
             poll_progress(link, ui.as_weak());
             "Sync started".to_owned()
         }
-        "test_print" => "Test page printed".to_owned(),
-        "reprint" => format!(
-            "Printed again, marked COPY: {}",
-            value["queue_number"].as_str().unwrap_or("")
-        ),
-        "read_test" => match value["result"].as_str() {
-            Some("read") => format!(
-                "Card read: NIK {} ({}), {} fields",
-                value["masked_nik"].as_str().unwrap_or("?"),
-                value["nik_check"].as_str().unwrap_or("?"),
-                value["fields"].as_array().map_or(0, Vec::len)
-            ),
-            Some(other) => format!(
-                "No card read: {other} {}",
-                value["problem"].as_str().unwrap_or("")
-            ),
-            None => value.to_string(),
-        },
-        "integrity" => format!(
-            "Database check: {}",
-            value["result"].as_str().unwrap_or("?")
-        ),
-        "export" => format!(
-            "Diagnostics written to {}",
-            value["path"]
-                .as_str()
-                .or(value["file"].as_str())
-                .unwrap_or("?")
-        ),
-        "enroll" => {
-            maint.set_code(SharedString::new());
-            format!("Enrolled as {}", value["enrolled"].as_str().unwrap_or("?"))
-        }
-        "in_service" | "out_of_service" | "release_held" => {
-            run(link, ui.as_weak(), "maint_report", "");
-            match name {
-                "in_service" => "Back in service".to_owned(),
-                "out_of_service" => format!(
-                    "Out of service: {}",
-                    value["out_of_service"].as_str().unwrap_or("?")
-                ),
-                _ => format!(
-                    "Released {} numbers of {} on {}",
-                    value["released"],
-                    value["office_id"].as_str().unwrap_or("?"),
-                    value["date"].as_str().unwrap_or("?")
-                ),
-            }
-        }
-        "default_language" | "orientation" | "volume" => {
-            if let Ok(s) =
-                serde_json::from_value::<crate::maint::Settings>(value["settings"].clone())
-            {
-                show_settings(ui, &s);
-            }
-            "Saved".to_owned()
-        }
-        "restart" => "Restarting".to_owned(),
-        _ => value.to_string(),
+        Reply::ReadTest(answer) => read_test_line(&answer),
+        Reply::Restarting(_) => "Restarting".to_owned(),
+        Reply::Status(_) => return,
     };
     maint.set_result_ok(true);
     maint.set_result(said.into());
+}
+
+/// What the menu's result line says of a maintenance answer; `None` when the answer
+/// fills its own part of the menu instead.
+fn said_of(ui: &KioskWindow, link: &MaintLink, answer: MaintAnswer) -> Option<String> {
+    let maint = ui.global::<Maint>();
+    let refresh = || run(link, ui.as_weak(), "maint_report", "");
+    Some(match answer {
+        MaintAnswer::Report(report) => {
+            show_report(ui, &report);
+            return None;
+        }
+        MaintAnswer::RecentTickets(list) => {
+            let items: Vec<PickItem> = list.tickets.iter().map(pick_item).collect();
+            maint.set_recent(ModelRc::new(VecModel::from(items)));
+            return None;
+        }
+        MaintAnswer::SyncProgress(p) => {
+            show_progress(ui, link, &p);
+            return None;
+        }
+        MaintAnswer::TestPrinted(_) => "Test page printed".to_owned(),
+        MaintAnswer::Reprinted(r) => format!("Printed again, marked COPY: {}", r.queue_number),
+        MaintAnswer::Integrity(i) => format!("Database check: {}", i.result),
+        MaintAnswer::Written(w) => format!("Diagnostics written to {}", w.path.display()),
+        MaintAnswer::Enrolled(e) => {
+            maint.set_code(SharedString::new());
+            format!("Enrolled as {}", e.enrolled)
+        }
+        MaintAnswer::ServiceHold(h) => {
+            refresh();
+            match h.out_of_service {
+                None => "Back in service".to_owned(),
+                Some(reason) => format!("Out of service: {}", reason.code()),
+            }
+        }
+        MaintAnswer::Released(r) => {
+            refresh();
+            format!(
+                "Released {} numbers of {} on {}",
+                r.released, r.office_id, r.date
+            )
+        }
+        MaintAnswer::Settings(now) => {
+            show_settings(ui, &now.settings);
+            "Saved".to_owned()
+        }
+        MaintAnswer::Unlock(_) | MaintAnswer::MenuClosed(_) | MaintAnswer::PinReloaded(_) => {
+            return None;
+        }
+    })
+}
+
+fn pick_item(t: &RecentTicket) -> PickItem {
+    PickItem {
+        id: t.registration_id.as_str().into(),
+        line: format!(
+            "{} · {} {} {} · {}",
+            t.queue_number, t.office_id, t.date, t.session_id, t.masked_nik
+        )
+        .into(),
+    }
+}
+
+fn show_progress(ui: &KioskWindow, link: &MaintLink, p: &SyncProgress) {
+    let maint = ui.global::<Maint>();
+    let left = p.uploads_left;
+    if p.round_running {
+        maint.set_result(format!("Syncing: {left} bookings left to send").into());
+        poll_progress(link, ui.as_weak());
+    } else {
+        let error = p
+            .last_error
+            .as_deref()
+            .map(|e| format!("; last error: {e}"))
+            .unwrap_or_default();
+        maint.set_result(format!("Sync finished: {left} bookings left to send{error}").into());
+        run(link, ui.as_weak(), "maint_report", "");
+    }
+    maint.set_result_ok(p.last_error.is_none());
+}
+
+fn read_test_line(answer: &ReadTestAnswer) -> String {
+    match answer {
+        ReadTestAnswer::Read {
+            masked_nik,
+            nik_check,
+            fields,
+            ..
+        } => format!(
+            "Card read: NIK {masked_nik} ({nik_check}), {} fields",
+            fields.len()
+        ),
+        ReadTestAnswer::ReadFailed { problem } => {
+            format!("No card read: read_failed {}", problem.code())
+        }
+        ReadTestAnswer::TimedOut { .. } => "No card read: timed_out ".to_owned(),
+        ReadTestAnswer::Cancelled => "No card read: cancelled ".to_owned(),
+    }
 }
 
 /// Asks again for the sync's progress in a second.

@@ -9,56 +9,18 @@
 //! compositor such as cage) or full screen on DRM/KMS with libinput touch (the
 //! appliance), with the software renderer unless `SLINT_BACKEND` asks for another.
 
-use std::sync::Arc;
-
 use anyhow::Context as _;
-use chrono::NaiveDate;
 use slint::ComponentHandle;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::app::Stopped;
 use crate::config::{Config, DisplayBackend, Orientation};
 use crate::flow::Intent;
-use crate::flow::view::View;
+pub use crate::frontend::{OfficeToday, PanelState, StartDaemon, Stopped, UiLink};
 
 pub mod adapter;
 pub mod maint;
 
 slint::include_modules!();
-
-/// What the screens show beside the flow's view: the devices, and today's numbers at
-/// each office for the idle screen. Published by the daemon on a watch channel.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PanelState {
-    /// `ok`, `disconnected` or `sam_missing`.
-    pub reader: String,
-    /// The printer's state code (`ok`, `paper_out`, ...).
-    pub printer: String,
-    /// Today at the kiosk's offices (their zone's date), once known.
-    pub today_date: Option<NaiveDate>,
-    pub today: Vec<OfficeToday>,
-}
-
-/// Free numbers this kiosk holds for today at one office.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OfficeToday {
-    pub office_name: String,
-    pub regular_left: u32,
-    pub priority_left: u32,
-}
-
-/// What the daemon hands the screen once it runs: where to send intents and where to
-/// watch the view and the devices.
-#[derive(Debug, Clone)]
-pub struct UiLink {
-    pub intents: mpsc::Sender<Intent>,
-    /// The control channel's commands (the maintenance menu's), answered on `reply`.
-    pub commands: mpsc::Sender<crate::control::CommandRequest>,
-    pub view: watch::Receiver<Arc<View>>,
-    pub panel: watch::Receiver<Arc<PanelState>>,
-    /// What a technician set from the menu: default language, orientation, volume.
-    pub settings: watch::Receiver<crate::maint::Settings>,
-}
 
 /// Wires the window's callbacks: taps become intents sent to the daemon.
 pub fn connect(ui: &KioskWindow, intents: mpsc::Sender<Intent>) {
@@ -118,13 +80,15 @@ pub fn window_size(orientation: Orientation) -> slint::LogicalSize {
     }
 }
 
-/// Runs the kiosk with its touchscreen until SIGTERM, or until the window is closed.
-/// Must be called on the main thread.
+/// Runs the kiosk with its touchscreen until SIGTERM, or until the window is closed:
+/// `daemon` starts the daemon beside the screen (`app::start_for_screen`). Must be
+/// called on the main thread.
 pub fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    daemon: StartDaemon,
 ) -> anyhow::Result<Stopped> {
-    run_with(config, shutdown, |_| {})
+    run_with(config, shutdown, daemon, |_| {})
 }
 
 /// [`run`], calling `shown` on the event loop's thread once the window is up: the
@@ -132,6 +96,7 @@ pub fn run(
 pub fn run_with(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    daemon: StartDaemon,
     shown: impl FnOnce(&KioskWindow),
 ) -> anyhow::Result<Stopped> {
     let mut selector = slint::BackendSelector::new();
@@ -160,7 +125,7 @@ pub fn run_with(
                 _ = closed_rx => {}
             }
         };
-        let result = crate::app::run_with_ui(config, stop, Some(link_tx)).await;
+        let result = daemon(config, Box::pin(stop), link_tx).await;
         // However the daemon ended, the screen goes with it.
         let _ = slint::invoke_from_event_loop(|| {
             let _ = slint::quit_event_loop();

@@ -8,6 +8,8 @@
 //! the meaning of status bytes come from `crate::protocol::escpos`; the simulated
 //! printer, its ESC/POS interpreter and rasteriser are the `apm-kiosk-sim` crate's.
 
+pub mod worker;
+
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -15,7 +17,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serialport::{ClearBuffer, DataBits, FlowControl, Parity, SerialPort, StopBits, TTYPort};
 
 use crate::protocol::escpos::{Incoming, PrinterStatus, StatusQuery, apply_reply, next_incoming};
@@ -29,7 +31,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The printer's condition, in the words the heartbeat reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrinterState {
     Ok,
@@ -44,9 +46,36 @@ pub enum PrinterState {
 }
 
 impl PrinterState {
+    /// The state as the wire and the report spell it.
+    pub fn code(self) -> &'static str {
+        match self {
+            PrinterState::Ok => "ok",
+            PrinterState::PaperNearEnd => "paper_near_end",
+            PrinterState::PaperOut => "paper_out",
+            PrinterState::CoverOpen => "cover_open",
+            PrinterState::Offline => "offline",
+            PrinterState::Error => "error",
+        }
+    }
+
     /// Whether a ticket sent now would come out.
     pub fn can_print(self) -> bool {
         matches!(self, PrinterState::Ok | PrinterState::PaperNearEnd)
+    }
+}
+
+impl From<PrinterState> for crate::protocol::central::PrinterState {
+    /// The printer's state in the heartbeat's words.
+    fn from(state: PrinterState) -> Self {
+        use crate::protocol::central::PrinterState as W;
+        match state {
+            PrinterState::Ok => W::Ok,
+            PrinterState::PaperNearEnd => W::PaperNearEnd,
+            PrinterState::PaperOut => W::PaperOut,
+            PrinterState::CoverOpen => W::CoverOpen,
+            PrinterState::Offline => W::Offline,
+            PrinterState::Error => W::Error,
+        }
     }
 }
 

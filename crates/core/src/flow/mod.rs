@@ -12,6 +12,7 @@
 //! with their own queue number and ticket, all for the same office, date and session.
 //! Each member draws on the quota of their own kind (regular or priority).
 
+mod card;
 pub mod view;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};

@@ -1,0 +1,95 @@
+//! What the daemon reports of itself: the `status` command's [`Status`], the reader's
+//! own report ([`ReaderHealth`]) and the alerts a technician must look at. The main loop
+//! fills them from what it knows; the control channel, the maintenance report and the
+//! heartbeat show them. Nothing here decides anything.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::hardware::printer::PrinterState;
+use crate::protocol::reader::{ReaderInfo, SamStatus};
+use crate::sync::SyncStatus;
+
+/// The software's version, as the heartbeat, the report and `--version` give it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What the `status` command reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub version: &'static str,
+    pub kiosk_id: Option<String>,
+    pub screen: &'static str,
+    pub out_of_service: Option<String>,
+    pub printer: PrinterState,
+    pub card_reader: String,
+    /// What the reader said of itself when it last answered GET_INFO.
+    pub card_reader_info: Option<ReaderHealth>,
+    pub store: crate::store::StoreStats,
+    pub sync: SyncStatus,
+    pub started_at: DateTime<Utc>,
+    /// What a technician must look at, in short codes: `clock_skew`,
+    /// `undecodable_registrations`, `guardrail:<reason>`, `sync_refused` (a permanent
+    /// refusal by the central service).
+    pub alerts: Vec<String>,
+    /// Bookings the central service rejected, with the reason (no personal data): the
+    /// applicants must be told at the counter.
+    pub rejections: Vec<crate::store::Rejection>,
+}
+
+/// The reader's own report (INFO), for the maintenance side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReaderHealth {
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub firmware: Option<String>,
+    pub serial: Option<String>,
+    pub sam: Sam,
+}
+
+/// The reader's SAM as the technician reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sam {
+    Ok,
+    /// No card can be read until a technician fits one.
+    Missing,
+    Unreported,
+}
+
+impl From<&ReaderInfo> for ReaderHealth {
+    fn from(info: &ReaderInfo) -> Self {
+        ReaderHealth {
+            vendor: info.vendor.clone(),
+            model: info.model.clone(),
+            firmware: info.firmware.clone(),
+            serial: info.serial.clone(),
+            sam: match info.sam {
+                SamStatus::Ok => Sam::Ok,
+                SamStatus::Missing => Sam::Missing,
+                SamStatus::Unreported => Sam::Unreported,
+            },
+        }
+    }
+}
+
+/// The maintenance alerts the sync status raises.
+pub fn sync_alerts(sync: &SyncStatus) -> Vec<String> {
+    let mut alerts = Vec::new();
+    if sync.clock_alert {
+        alerts.push("clock_skew".to_owned());
+    }
+    if !sync.undecodable.is_empty() {
+        alerts.push("undecodable_registrations".to_owned());
+    }
+    if let Some(reason) = &sync.guardrail {
+        alerts.push(format!("guardrail:{reason}"));
+    }
+    if sync
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.starts_with("central service refused"))
+    {
+        alerts.push("sync_refused".to_owned());
+    }
+    alerts
+}
