@@ -10,7 +10,7 @@ use super::{DayCell, Flow, KioskWindow, OfficeItem, Person, SessionItem, Theme, 
 use super::{PanelState, TodayItem};
 use crate::domain::dates;
 use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, QueueKind, Sex};
-use crate::flow::view::{ApplicantView, DateView, View};
+use crate::flow::view::{ApplicantView, DateView, ScreenKind, View};
 use crate::flow::{CardProblem, EntryProblem, IdentitySource, Intent, Problem, WayOut};
 
 /// The serde code of a unit enum value (`"not_ektp"`, `"regular_48"`), as the control
@@ -83,7 +83,7 @@ pub fn calendar(days: &[DateView], language: Language) -> (String, Vec<DayCell>)
         cells.push(DayCell {
             iso: d.date.to_string().into(),
             day: d.date.day() as i32,
-            status: d.status.into(),
+            status: code(&d.status),
             label: d.label.clone().into(),
         });
         expected = d.date.succ_opt().unwrap_or(d.date);
@@ -137,7 +137,7 @@ pub fn apply(ui: &KioskWindow, view: &View, panel: &PanelState) {
     }
     // A session that ends takes its reading aids with it: the next person starts plain.
     let was_idle = flow.get_screen() == "idle";
-    if view.screen == "idle" && !was_idle {
+    if view.screen == ScreenKind::Idle && !was_idle {
         let theme = ui.global::<Theme>();
         theme.set_large_text(false);
         theme.set_high_contrast(false);
@@ -156,18 +156,18 @@ pub fn apply(ui: &KioskWindow, view: &View, panel: &PanelState) {
     flow.set_purpose(opt_code(view.purpose.as_ref()));
     flow.set_card_problem(opt_code::<CardProblem>(view.card_problem.as_ref()));
     let (entry, entry_code) = match view.entry_problem {
-        Some(EntryProblem::NikInvalid(c)) => ("nik_invalid", c),
-        Some(EntryProblem::KkInvalid(c)) => ("kk_invalid", c),
-        Some(EntryProblem::KkRequired) => ("kk_required", ""),
-        None => ("", ""),
+        Some(EntryProblem::NikInvalid(c)) => ("nik_invalid", code(&c)),
+        Some(EntryProblem::KkInvalid(c)) => ("kk_invalid", code(&c)),
+        Some(EntryProblem::KkRequired) => ("kk_required", SharedString::new()),
+        None => ("", SharedString::new()),
     };
     flow.set_entry_problem(entry.into());
-    flow.set_entry_problem_code(entry_code.into());
+    flow.set_entry_problem_code(entry_code);
 
     let (problem, detail, until) = match view.problem {
         Some(Problem::CardNikInvalid { reason }) => ("card_nik_invalid", code(&reason), None),
         Some(Problem::IdentityMismatch) => ("identity_mismatch", SharedString::new(), None),
-        Some(Problem::Refused { rule, until }) => ("refused", rule.into(), until),
+        Some(Problem::Refused { rule, until }) => ("refused", code(&rule), until),
         Some(Problem::AlreadyInGroup) => ("already_in_group", SharedString::new(), None),
         Some(Problem::NoNumbers) => ("no_numbers", SharedString::new(), None),
         Some(Problem::Commit { failure }) => ("commit", code(&failure), None),
@@ -269,7 +269,7 @@ pub fn apply(ui: &KioskWindow, view: &View, panel: &PanelState) {
             .unwrap_or_default(),
     ));
     // The screen is screen-last, so that a page appears with its data already in place.
-    flow.set_screen(view.screen.into());
+    flow.set_screen(view.screen.name().into());
 
     apply_panel(ui, panel, language);
 }
@@ -377,6 +377,7 @@ pub fn drop_last(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::view::DayState;
 
     #[test]
     fn every_intent_the_pages_send_is_a_flow_intent() {
@@ -465,7 +466,7 @@ mod tests {
             .map(|day| DateView {
                 date: d(day),
                 label: String::new(),
-                status: "open",
+                status: DayState::Open,
             })
             .collect();
         let (title, cells) = calendar(&days, Language::Id);
@@ -484,12 +485,12 @@ mod tests {
             DateView {
                 date: NaiveDate::from_ymd_opt(2026, 12, 30).unwrap_or_default(),
                 label: String::new(),
-                status: "open",
+                status: DayState::Open,
             },
             DateView {
                 date: NaiveDate::from_ymd_opt(2027, 1, 2).unwrap_or_default(),
                 label: String::new(),
-                status: "holiday",
+                status: DayState::Holiday,
             },
         ];
         let (title, cells) = calendar(&days, Language::En);
