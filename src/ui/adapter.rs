@@ -1,7 +1,7 @@
 //! Glue between the flow's [`View`] and the Slint `Flow` global: [`apply`] copies a view
-//! (and the devices' state) into the screen's properties, and [`intent`] turns a tap's
-//! `(name, a, b)` back into a [`flow::Intent`](crate::flow::Intent). Nothing is decided
-//! here; the words for each code are in `ui/words.slint`.
+//! (and the devices' state) into the screen's properties, and [`connect`] binds each
+//! page's taps to their [`flow::Intent`](crate::flow::Intent)s. Nothing is decided here;
+//! the words for each code are in `ui/words.slint`.
 
 use chrono::{Datelike, NaiveDate};
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
@@ -11,7 +11,11 @@ use super::{PanelState, TodayItem};
 use crate::domain::dates;
 use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, QueueKind, Sex};
 use crate::flow::view::{ApplicantView, DateView, ScreenKind, View};
-use crate::flow::{CardProblem, EntryProblem, IdentitySource, Intent, Problem, WayOut};
+use crate::flow::{CardProblem, EntryProblem, IdentitySource, Problem, WayOut};
+
+mod taps;
+
+pub use taps::connect;
 
 /// The serde code of a unit enum value (`"not_ektp"`, `"regular_48"`), as the control
 /// channel spells it.
@@ -303,58 +307,6 @@ fn parse<T: serde::de::DeserializeOwned>(code: &str) -> Option<T> {
     serde_json::from_value(serde_json::Value::String(code.to_owned())).ok()
 }
 
-/// A tap as a flow intent. `None` for a name the flow does not know (a bug in a page),
-/// which is logged and ignored.
-pub fn intent(name: &str, a: &str, b: &str) -> Option<Intent> {
-    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    Some(match name {
-        "start" => Intent::Start,
-        "set_language" => Intent::SetLanguage {
-            language: parse(a)?,
-        },
-        "cancel" => Intent::Cancel,
-        "still_here" => Intent::StillHere,
-        "back" => Intent::Back,
-        "manual_entry" => Intent::ManualEntry,
-        "enter_nik" => Intent::EnterNik {
-            nik: a.to_owned(),
-            kk: some(b),
-        },
-        "confirm_identity" => Intent::ConfirmIdentity,
-        "reject_identity" => Intent::RejectIdentity,
-        "choose_application_type" => Intent::ChooseApplicationType {
-            application_type: parse(a)?,
-        },
-        "choose_passport_type" => Intent::ChoosePassportType {
-            passport_type: parse(a)?,
-        },
-        "declare_priority" => Intent::DeclarePriority {
-            reason: if a.is_empty() { None } else { Some(parse(a)?) },
-        },
-        "confirm_details" => Intent::ConfirmDetails,
-        "add_member_by_card" => Intent::AddMemberByCard,
-        "add_child" => Intent::AddChild,
-        "remove_member" => Intent::RemoveMember {
-            index: a.parse().ok()?,
-        },
-        "finish_members" => Intent::FinishMembers,
-        "choose_office" => Intent::ChooseOffice {
-            office_id: a.to_owned(),
-        },
-        "choose_date" => Intent::ChooseDate {
-            date: a.parse().ok()?,
-        },
-        "choose_session" => Intent::ChooseSession {
-            session_id: a.to_owned(),
-        },
-        "confirm_booking" => Intent::ConfirmBooking,
-        "dismiss" => Intent::Dismiss,
-        "retry_print" => Intent::RetryPrint,
-        "finish" => Intent::Finish,
-        _ => return None,
-    })
-}
-
 /// Digits grouped in fours for reading back: `2102 0157 0890 0003`.
 pub fn group_digits(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + s.len() / 4);
@@ -378,85 +330,6 @@ pub fn drop_last(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::flow::view::DayState;
-
-    #[test]
-    fn every_intent_the_pages_send_is_a_flow_intent() {
-        let cases: &[(&str, &str, &str, Intent)] = &[
-            ("start", "", "", Intent::Start),
-            (
-                "set_language",
-                "en",
-                "",
-                Intent::SetLanguage {
-                    language: Language::En,
-                },
-            ),
-            (
-                "enter_nik",
-                "3171234567890003",
-                "",
-                Intent::EnterNik {
-                    nik: "3171234567890003".into(),
-                    kk: None,
-                },
-            ),
-            (
-                "enter_nik",
-                "3171234567890003",
-                "3171010101010001",
-                Intent::EnterNik {
-                    nik: "3171234567890003".into(),
-                    kk: Some("3171010101010001".into()),
-                },
-            ),
-            (
-                "choose_application_type",
-                "lost",
-                "",
-                Intent::ChooseApplicationType {
-                    application_type: ApplicationType::Lost,
-                },
-            ),
-            (
-                "choose_passport_type",
-                "regular_48",
-                "",
-                Intent::ChoosePassportType {
-                    passport_type: PassportType::Regular48,
-                },
-            ),
-            (
-                "declare_priority",
-                "",
-                "",
-                Intent::DeclarePriority { reason: None },
-            ),
-            (
-                "declare_priority",
-                "pregnant",
-                "",
-                Intent::DeclarePriority {
-                    reason: Some(PriorityReason::Pregnant),
-                },
-            ),
-            ("remove_member", "2", "", Intent::RemoveMember { index: 2 }),
-            (
-                "choose_date",
-                "2026-11-24",
-                "",
-                Intent::ChooseDate {
-                    date: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap_or_default(),
-                },
-            ),
-            ("retry_print", "", "", Intent::RetryPrint),
-        ];
-        for (name, a, b, want) in cases {
-            assert_eq!(intent(name, a, b).as_ref(), Some(want), "{name} {a} {b}");
-        }
-        assert_eq!(intent("set_language", "fr", ""), None);
-        assert_eq!(intent("remove_member", "x", ""), None);
-        assert_eq!(intent("teleport", "", ""), None);
-    }
 
     #[test]
     fn calendar_starts_on_monday_and_fills_whole_weeks() {

@@ -24,6 +24,8 @@ use crate::flow::view::View;
 pub mod adapter;
 pub mod maint;
 
+pub use adapter::connect;
+
 slint::include_modules!();
 
 /// What the screens show beside the flow's view: the devices, and today's numbers at
@@ -58,26 +60,6 @@ pub struct UiLink {
     pub panel: watch::Receiver<Arc<PanelState>>,
     /// What a technician set from the menu: default language, orientation, volume.
     pub settings: watch::Receiver<crate::maint::Settings>,
-}
-
-/// Wires the window's callbacks: taps become intents sent to the daemon.
-pub fn connect(ui: &KioskWindow, intents: mpsc::Sender<Intent>) {
-    let flow = ui.global::<Flow>();
-    flow.on_intent(move |intent_name, a, b| match adapter::intent(&intent_name, &a, &b) {
-        Some(intent) => {
-            // The flow's queue holds 64 intents; a full queue means the daemon is stuck,
-            // and a tap lost then is better than a frozen screen.
-            if let Err(e) = intents.try_send(intent) {
-                tracing::warn!(intent = intent_name.as_str(), error = %e, "tap not delivered to the flow");
-            }
-        }
-        None => tracing::error!(
-            intent = intent_name.as_str(),
-            "the screen sent an intent the flow does not know"
-        ),
-    });
-    flow.on_drop_last(|s| adapter::drop_last(&s).into());
-    flow.on_group_digits(|s| adapter::group_digits(&s).into());
 }
 
 /// Shows the latest view and panel state if either changed since the last call. The
