@@ -6,7 +6,7 @@
 use slint::{ComponentHandle, SharedString};
 use tokio::sync::mpsc;
 
-use super::parse;
+use super::codes;
 use crate::flow::Intent;
 use crate::ui::{Flow, KioskWindow};
 
@@ -59,9 +59,9 @@ pub fn connect(ui: &KioskWindow, intents: mpsc::Sender<Intent>) {
 /// The header, the footer and the inactivity warning; the idle, card, done and problem
 /// pages, whose taps take no argument.
 fn every_page(flow: &Flow<'_>, taps: &Taps) {
-    flow.on_set_language(taps.with("set_language", |code: SharedString| {
+    flow.on_set_language(taps.with("set_language", |l| {
         Some(Intent::SetLanguage {
-            language: parse(&code)?,
+            language: codes::language_from(l)?,
         })
     }));
     flow.on_back(taps.always(Intent::Back));
@@ -80,23 +80,20 @@ fn identity(flow: &Flow<'_>, taps: &Taps) {
     flow.on_enter_nik(move |nik, kk| t.send(enter_nik(&nik, &kk)));
     flow.on_confirm_identity(taps.always(Intent::ConfirmIdentity));
     flow.on_reject_identity(taps.always(Intent::RejectIdentity));
-    flow.on_choose_application_type(taps.with("choose_application_type", |code: SharedString| {
+    flow.on_choose_application_type(taps.with("choose_application_type", |a| {
         Some(Intent::ChooseApplicationType {
-            application_type: parse(&code)?,
+            application_type: codes::application_type_from(a)?,
         })
     }));
-    flow.on_choose_passport_type(taps.with("choose_passport_type", |code: SharedString| {
+    flow.on_choose_passport_type(taps.with("choose_passport_type", |p| {
         Some(Intent::ChoosePassportType {
-            passport_type: parse(&code)?,
+            passport_type: codes::passport_type_from(p)?,
         })
     }));
-    flow.on_declare_priority(taps.with("declare_priority", |code: SharedString| {
-        let reason = if code.is_empty() {
-            None
-        } else {
-            Some(parse(&code)?)
-        };
-        Some(Intent::DeclarePriority { reason })
+    flow.on_declare_priority(taps.with("declare_priority", |p| {
+        Some(Intent::DeclarePriority {
+            reason: codes::priority_from(p),
+        })
     }));
     flow.on_confirm_details(taps.always(Intent::ConfirmDetails));
 }
@@ -150,6 +147,7 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::*;
+    use crate::ui;
 
     #[test]
     fn arguments_become_the_intents_fields() {
@@ -195,7 +193,7 @@ mod tests {
         type Tap = fn(&Flow<'_>);
         let cases: [(Tap, Intent); 24] = [
             (
-                |f| f.invoke_set_language("en".into()),
+                |f| f.invoke_set_language(ui::Language::En),
                 Intent::SetLanguage {
                     language: crate::domain::Language::En,
                 },
@@ -212,19 +210,19 @@ mod tests {
             (|f| f.invoke_confirm_identity(), Intent::ConfirmIdentity),
             (|f| f.invoke_reject_identity(), Intent::RejectIdentity),
             (
-                |f| f.invoke_choose_application_type("lost".into()),
+                |f| f.invoke_choose_application_type(ui::ApplicationType::Lost),
                 Intent::ChooseApplicationType {
                     application_type: crate::domain::ApplicationType::Lost,
                 },
             ),
             (
-                |f| f.invoke_choose_passport_type("regular_48".into()),
+                |f| f.invoke_choose_passport_type(ui::PassportType::Regular48),
                 Intent::ChoosePassportType {
                     passport_type: crate::domain::PassportType::Regular48,
                 },
             ),
             (
-                |f| f.invoke_declare_priority("".into()),
+                |f| f.invoke_declare_priority(ui::PriorityReason::None),
                 Intent::DeclarePriority { reason: None },
             ),
             (|f| f.invoke_confirm_details(), Intent::ConfirmDetails),
@@ -262,6 +260,9 @@ mod tests {
         }
         // What the flow cannot take is not sent.
         flow.invoke_remove_member(-1);
+        flow.invoke_set_language(ui::Language::Unset);
+        flow.invoke_choose_application_type(ui::ApplicationType::None);
+        flow.invoke_choose_passport_type(ui::PassportType::None);
         assert!(rx.try_recv().is_err());
     }
 }
