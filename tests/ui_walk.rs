@@ -270,7 +270,7 @@ fn a_walk_away_is_warned_then_wiped() {
     k.wait_screen(Screen::Idle);
     let flow = k.ui.global::<Flow>();
     assert_eq!(flow.get_language(), ui::Language::Id);
-    assert!(!flow.get_has_applicant());
+    assert_eq!(flow.get_applicant(), ui::Person::default());
     assert_eq!(flow.get_applicant().name, "");
     assert!(!k.ui.global::<ui::Theme>().get_large_text());
     assert!(shows(&k.ui, "Mulai"));
@@ -299,7 +299,7 @@ fn the_warning_is_answered_and_cancel_wipes_everything() {
     assert_eq!(k.screen(), Screen::ConfirmIdentity, "the session goes on");
     k.tap_to("Ya, data ini benar", Screen::Details);
     k.tap_to("Batal", Screen::Idle);
-    assert!(!k.ui.global::<Flow>().get_has_applicant());
+    assert_eq!(k.ui.global::<Flow>().get_applicant(), ui::Person::default());
 }
 
 #[test]
@@ -341,5 +341,5 @@ fn a_card_that_cannot_be_read_offers_the_keypad() {
     ));
     // Back from the lead's keypad starts over: nothing typed is kept.
     k.tap_to("Kembali", Screen::Idle);
-    assert!(!k.ui.global::<Flow>().get_has_applicant());
+    assert_eq!(k.ui.global::<Flow>().get_applicant(), ui::Person::default());
 }

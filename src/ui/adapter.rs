@@ -39,7 +39,6 @@ fn person(a: &ApplicantView, language: Language) -> Person {
         masked_nik: a.masked_nik.clone().into(),
         birth_date: birth_date(a.birth_date, language).into(),
         sex: codes::sex(a.sex),
-        manual: a.source == crate::flow::IdentitySource::Manual,
         application_type: codes::application_type(a.application_type),
         passport_type: codes::passport_type(a.passport_type),
         priority: codes::priority(a.priority),
@@ -203,16 +202,11 @@ fn problem_info(problem: Option<Problem>, language: Language) -> ProblemInfo {
 /// choose from.
 fn apply_people(flow: &Flow<'_>, view: &View) {
     let language = view.language;
-    match &view.applicant {
-        Some(a) => {
-            flow.set_has_applicant(true);
-            flow.set_applicant(person(a, language));
-        }
-        None => {
-            flow.set_has_applicant(false);
-            flow.set_applicant(Person::default());
-        }
-    }
+    flow.set_applicant(
+        view.applicant
+            .as_ref()
+            .map_or_else(Person::default, |a| person(a, language)),
+    );
     flow.set_members(model(
         view.members.iter().map(|m| person(m, language)).collect(),
     ));
