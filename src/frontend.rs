@@ -30,7 +30,8 @@ pub enum Stopped {
 pub struct PanelState {
     /// `ok`, `disconnected` or `sam_missing`.
     pub reader: String,
-    /// The printer's state code (`ok`, `paper_out`, ...).
+    /// The printer's state code (`ok`, `paper_out`, ...). No applicant's page shows it;
+    /// the maintenance menu's report does, from the daemon's status.
     pub printer: String,
     /// Today at the kiosk's offices (their zone's date), once known.
     pub today_date: Option<NaiveDate>,

@@ -97,7 +97,7 @@ async fn tap(ui: &KioskWindow, label: &str) {
 /// The five taps on the mark, then the PIN.
 async fn open_menu(rt: &tokio::runtime::Handle, ui: &KioskWindow, link: &mut UiLink, pin: &str) {
     until(rt, ui, link, "idle", |ui| {
-        ui.global::<Flow>().get_screen() == "idle"
+        ui.global::<Flow>().get_screen() == ui::Screen::Idle
     })
     .await;
     for _ in 0..5 {
@@ -219,7 +219,7 @@ async fn run(rt: tokio::runtime::Handle, weak: slint::Weak<KioskWindow>, rig: Ri
 
     // Not enrolled: the applicants see why; the technician enrolls from the menu.
     until(&rt, &ui, &mut link, "not enrolled", |ui| {
-        ui.global::<Flow>().get_out_of_service() == "not_enrolled"
+        ui.global::<Flow>().get_out_of_service() == ui::OutOfService::NotEnrolled
     })
     .await;
     open_menu(&rt, &ui, &mut link, PIN).await;
@@ -292,7 +292,7 @@ async fn run(rt: tokio::runtime::Handle, weak: slint::Weak<KioskWindow>, rig: Ri
     let (ok, said) = act(&rt, &ui, &mut link, "Printer rusak").await;
     assert!(ok, "{said}");
     until(&rt, &ui, &mut link, "the hold", |ui| {
-        ui.global::<Flow>().get_out_of_service() == "printer_fault"
+        ui.global::<Flow>().get_out_of_service() == ui::OutOfService::PrinterFault
     })
     .await;
     until(&rt, &ui, &mut link, "the hold in the report", |ui| {
@@ -303,7 +303,7 @@ async fn run(rt: tokio::runtime::Handle, weak: slint::Weak<KioskWindow>, rig: Ri
     let (ok, said) = act(&rt, &ui, &mut link, "Melayani kembali").await;
     assert!(ok, "{said}");
     until(&rt, &ui, &mut link, "back in service", |ui| {
-        ui.global::<Flow>().get_out_of_service().is_empty()
+        ui.global::<Flow>().get_out_of_service() == ui::OutOfService::None
     })
     .await;
     // Give one day's free numbers back.
@@ -322,7 +322,7 @@ async fn run(rt: tokio::runtime::Handle, weak: slint::Weak<KioskWindow>, rig: Ri
     assert_eq!(ui.global::<Maint>().get_default_language(), "en");
     // The idle screen behind the menu follows at once: the menu now speaks English.
     until(&rt, &ui, &mut link, "English", |ui| {
-        ui.global::<Flow>().get_language() == "en"
+        ui.global::<Flow>().get_language() == ui::Language::En
     })
     .await;
     let (ok, _) = act(&rt, &ui, &mut link, "Louder").await;
@@ -330,7 +330,7 @@ async fn run(rt: tokio::runtime::Handle, weak: slint::Weak<KioskWindow>, rig: Ri
     let (ok, _) = act(&rt, &ui, &mut link, "Sessions start in Bahasa Indonesia").await;
     assert!(ok);
     until(&rt, &ui, &mut link, "Bahasa Indonesia", |ui| {
-        ui.global::<Flow>().get_language() == "id"
+        ui.global::<Flow>().get_language() == ui::Language::Id
     })
     .await;
     assert_eq!(ui.global::<Maint>().get_volume(), 80);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use apm_kiosk::app;
 use apm_kiosk::simulate::card_of;
 use apm_kiosk::simulate::rig::{Rig, RigOptions};
-use apm_kiosk::ui::{self, Flow, KioskWindow, UiLink};
+use apm_kiosk::ui::{self, Flow, KioskWindow, Screen, UiLink};
 use chrono::Utc;
 use slint::{ComponentHandle, Model as _};
 use tokio::sync::oneshot;
@@ -71,8 +71,8 @@ impl Kiosk {
         ui::adapter::apply(&self.ui, &view, &panel);
     }
 
-    fn screen(&self) -> String {
-        self.ui.global::<Flow>().get_screen().to_string()
+    fn screen(&self) -> Screen {
+        self.ui.global::<Flow>().get_screen()
     }
 
     /// Lets the daemon work until `done` holds, showing each view as it comes.
@@ -92,8 +92,8 @@ impl Kiosk {
         }
     }
 
-    fn wait_screen(&mut self, screen: &str) {
-        self.until(screen, |k| k.screen() == screen);
+    fn wait_screen(&mut self, screen: Screen) {
+        self.until(&format!("{screen:?}"), |k| k.screen() == screen);
     }
 
     /// Until the kiosk holds queue numbers: the first sync after enrollment.
@@ -119,7 +119,7 @@ impl Kiosk {
     }
 
     /// Taps, then waits for the screen the tap leads to.
-    fn tap_to(&mut self, label: &str, screen: &str) {
+    fn tap_to(&mut self, label: &str, screen: Screen) {
         tap(&self.ui, label);
         self.wait_screen(screen);
     }
@@ -142,13 +142,13 @@ fn person_card(k: &Kiosk, p: &apm_kiosk::simulate::crowd::Person) {
 
 /// One applicant's details: application type and passport type, then on.
 fn details(k: &mut Kiosk, application: &str, passport: &str) {
-    k.wait_screen("details");
+    k.wait_screen(Screen::Details);
     tap(&k.ui, application);
     tap(&k.ui, passport);
     k.until("details chosen", |k| {
         k.ui.global::<Flow>().get_can_confirm_details()
     });
-    k.tap_to("Lanjut", "members");
+    k.tap_to("Lanjut", Screen::Members);
 }
 
 #[test]
@@ -156,23 +156,23 @@ fn a_family_of_three_books_by_touch_and_takes_three_tickets() {
     let mut k = Kiosk::start(RigOptions::default());
     let (lead, second, child) = ui_support::family(Utc::now().date_naive());
 
-    k.wait_screen("idle");
-    k.tap_to("Mulai", "read_card");
+    k.wait_screen(Screen::Idle);
+    k.tap_to("Mulai", Screen::ReadCard);
     assert!(shows(&k.ui, "Pembaca kartu siap"), "the reader is ready");
     person_card(&k, &lead);
-    k.wait_screen("confirm_identity");
+    k.wait_screen(Screen::ConfirmIdentity);
     k.rig.reader.remove_card();
     assert!(shows(&k.ui, "Apakah ini Anda?"));
-    k.tap_to("Ya, data ini benar", "details");
+    k.tap_to("Ya, data ini benar", Screen::Details);
     details(&mut k, "Paspor baru", "Paspor elektronik");
 
     // The second adult lays their own KTP; taken off the list by mistake, and added again.
     for attempt in 0..2 {
-        k.tap_to("Tambah anggota keluarga", "read_card");
+        k.tap_to("Tambah anggota keluarga", Screen::ReadCard);
         person_card(&k, &second);
-        k.wait_screen("confirm_identity");
+        k.wait_screen(Screen::ConfirmIdentity);
         k.rig.reader.remove_card();
-        k.tap_to("Ya, data ini benar", "details");
+        k.tap_to("Ya, data ini benar", Screen::Details);
         details(
             &mut k,
             "Penggantian paspor habis berlaku atau penuh",
@@ -188,38 +188,38 @@ fn a_family_of_three_books_by_touch_and_takes_three_tickets() {
     }
 
     // The child: NIK and KK on the keypad; the NIK field hands over to the KK by itself.
-    k.tap_to("Tambah anak", "manual_nik");
+    k.tap_to("Tambah anak", Screen::ManualNik);
     type_digits(&k.ui, &child.nik);
     type_digits(&k.ui, &child.kk);
     assert_eq!(
         find(&k.ui, "Nomor KK").accessible_value().as_deref(),
         Some(child.kk.as_str())
     );
-    k.tap_to("Lanjut", "confirm_identity");
-    k.tap_to("Ya, data ini benar", "details");
+    k.tap_to("Lanjut", Screen::ConfirmIdentity);
+    k.tap_to("Ya, data ini benar", Screen::Details);
     details(&mut k, "Paspor baru", "Paspor biasa 48 halaman");
     assert_eq!(k.ui.global::<Flow>().get_members().iter().count(), 3);
 
-    k.tap_to("Lanjut dengan 3 pemohon", "office");
+    k.tap_to("Lanjut dengan 3 pemohon", Screen::Office);
     tap(&k.ui, "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun");
-    k.wait_screen("date");
+    k.wait_screen(Screen::Date);
     // The first open day in the calendar.
     let day =
         k.ui.global::<Flow>()
             .get_days()
             .iter()
-            .find(|d| d.status == "open")
+            .find(|d| d.status == ui::DayState::Open)
             .expect("an open day");
-    k.tap_to(&day.label, "session");
+    k.tap_to(&day.label, Screen::Session);
     let session =
         k.ui.global::<Flow>()
             .get_sessions()
             .iter()
             .find(|s| s.bookable)
             .expect("a session with room");
-    k.tap_to(&session.label, "review");
+    k.tap_to(&session.label, Screen::Review);
     tap(&k.ui, "Konfirmasi dan cetak tiket");
-    k.until("the tickets", |k| k.screen() == "done");
+    k.until("the tickets", |k| k.screen() == Screen::Done);
     let tickets = k.ui.global::<Flow>().get_tickets();
     assert_eq!(tickets.iter().count(), 3, "one ticket each");
     assert!(shows(&k.ui, "Ambil 3 tiket Anda"));
@@ -228,7 +228,7 @@ fn a_family_of_three_books_by_touch_and_takes_three_tickets() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(k.rig.printer.tickets().len(), 3, "three tickets printed");
-    k.tap_to("Selesai", "idle");
+    k.tap_to("Selesai", Screen::Idle);
     assert!(
         k.ui.global::<Flow>().get_members().iter().count() == 0,
         "nothing of the family is left on screen"
@@ -243,15 +243,17 @@ fn a_walk_away_is_warned_then_wiped() {
         ..RigOptions::default()
     });
     let (lead, _, _) = ui_support::family(Utc::now().date_naive());
-    k.wait_screen("idle");
+    k.wait_screen(Screen::Idle);
     // Someone who reads English, and needs large text.
     tap(&k.ui, "English");
-    k.until("English", |k| k.ui.global::<Flow>().get_language() == "en");
+    k.until("English", |k| {
+        k.ui.global::<Flow>().get_language() == ui::Language::En
+    });
     tap(&k.ui, "Large text");
     assert!(k.ui.global::<ui::Theme>().get_large_text());
-    k.tap_to("Start", "read_card");
+    k.tap_to("Start", Screen::ReadCard);
     person_card(&k, &lead);
-    k.wait_screen("confirm_identity");
+    k.wait_screen(Screen::ConfirmIdentity);
     k.rig.reader.remove_card();
     assert!(shows(&k.ui, "Is this you?"));
     // They walk away: the warning comes with its countdown...
@@ -265,10 +267,10 @@ fn a_walk_away_is_warned_then_wiped() {
         s >= 0 && s < first
     });
     // ...and then the screen is wiped: idle, Bahasa Indonesia, plain text, no name.
-    k.wait_screen("idle");
+    k.wait_screen(Screen::Idle);
     let flow = k.ui.global::<Flow>();
-    assert_eq!(flow.get_language(), "id");
-    assert!(!flow.get_has_applicant());
+    assert_eq!(flow.get_language(), ui::Language::Id);
+    assert_eq!(flow.get_applicant(), ui::Person::default());
     assert_eq!(flow.get_applicant().name, "");
     assert!(!k.ui.global::<ui::Theme>().get_large_text());
     assert!(shows(&k.ui, "Mulai"));
@@ -282,10 +284,10 @@ fn the_warning_is_answered_and_cancel_wipes_everything() {
         ..RigOptions::default()
     });
     let (lead, _, _) = ui_support::family(Utc::now().date_naive());
-    k.wait_screen("idle");
-    k.tap_to("Mulai", "read_card");
+    k.wait_screen(Screen::Idle);
+    k.tap_to("Mulai", Screen::ReadCard);
     person_card(&k, &lead);
-    k.wait_screen("confirm_identity");
+    k.wait_screen(Screen::ConfirmIdentity);
     k.rig.reader.remove_card();
     k.until("the warning", |k| {
         k.ui.global::<Flow>().get_warning_seconds() >= 0
@@ -294,21 +296,21 @@ fn the_warning_is_answered_and_cancel_wipes_everything() {
     k.until("the warning gone", |k| {
         k.ui.global::<Flow>().get_warning_seconds() < 0
     });
-    assert_eq!(k.screen(), "confirm_identity", "the session goes on");
-    k.tap_to("Ya, data ini benar", "details");
-    k.tap_to("Batal", "idle");
-    assert!(!k.ui.global::<Flow>().get_has_applicant());
+    assert_eq!(k.screen(), Screen::ConfirmIdentity, "the session goes on");
+    k.tap_to("Ya, data ini benar", Screen::Details);
+    k.tap_to("Batal", Screen::Idle);
+    assert_eq!(k.ui.global::<Flow>().get_applicant(), ui::Person::default());
 }
 
 #[test]
 fn a_card_that_cannot_be_read_offers_the_keypad() {
     let mut k = Kiosk::start(RigOptions::default());
-    k.wait_screen("idle");
-    k.tap_to("Mulai", "read_card");
+    k.wait_screen(Screen::Idle);
+    k.tap_to("Mulai", Screen::ReadCard);
     let code = apm_kiosk::protocol::reader::ReadErrorCode::NotEktp;
     k.rig.reader.present_error(code);
     k.until("the card problem", |k| {
-        k.ui.global::<Flow>().get_card_problem() == "not_ektp"
+        k.ui.global::<Flow>().get_card_problem() == ui::CardProblem::NotEktp
     });
     assert!(shows(
         &k.ui,
@@ -326,18 +328,18 @@ fn a_card_that_cannot_be_read_offers_the_keypad() {
     k.until("the keypad offered", |k| {
         k.ui.global::<Flow>().get_can_manual_entry()
     });
-    k.tap_to("Ketik NIK saja", "manual_nik");
+    k.tap_to("Ketik NIK saja", Screen::ManualNik);
     // A NIK whose date digits are no date: the flow says which digits are wrong.
     type_digits(&k.ui, "2102011234560001");
     tap(&k.ui, "Lanjut");
     k.until("the refusal", |k| {
-        k.ui.global::<Flow>().get_entry_problem() == "nik_invalid"
+        k.ui.global::<Flow>().get_entry_problem() == ui::EntryProblem::NikInvalid
     });
     assert!(shows(
         &k.ui,
         "Periksa NIK: digit ke-7 sampai ke-12 bukan tanggal yang benar."
     ));
     // Back from the lead's keypad starts over: nothing typed is kept.
-    k.tap_to("Kembali", "idle");
-    assert!(!k.ui.global::<Flow>().get_has_applicant());
+    k.tap_to("Kembali", Screen::Idle);
+    assert_eq!(k.ui.global::<Flow>().get_applicant(), ui::Person::default());
 }

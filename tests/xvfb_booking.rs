@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use apm_kiosk::simulate::card_of;
 use apm_kiosk::simulate::rig::{Rig, RigOptions};
-use apm_kiosk::ui::{self, Flow, KioskWindow};
+use apm_kiosk::ui::{self, Flow, KioskWindow, Screen};
 use chrono::Utc;
 use slint::{ComponentHandle, Model as _, Weak};
 
@@ -83,18 +83,16 @@ struct Person {
 }
 
 impl Person {
-    fn screen(&self) -> String {
-        on_ui(&self.weak, |ui| {
-            ui.global::<Flow>().get_screen().to_string()
-        })
+    fn screen(&self) -> Screen {
+        on_ui(&self.weak, |ui| ui.global::<Flow>().get_screen())
     }
 
-    fn wait_screen(&self, screen: &str) {
+    fn wait_screen(&self, screen: Screen) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.screen() != screen {
             assert!(
                 Instant::now() < deadline,
-                "waited for {screen}; the screen is {}",
+                "waited for {screen:?}; the screen is {:?}",
                 self.screen()
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -121,7 +119,7 @@ impl Person {
         assert!(ok.success(), "xdotool could not tap {label:?}");
     }
 
-    fn tap_to(&self, label: &str, screen: &str) {
+    fn tap_to(&self, label: &str, screen: Screen) {
         self.tap(label);
         self.wait_screen(screen);
     }
@@ -141,55 +139,58 @@ impl Person {
 
 fn book(person: &mut Person, rig_reader: &apm_kiosk_sim::reader::ReaderSimHandle) {
     let (lead, second, child) = ui_support::family(Utc::now().date_naive());
-    person.wait_screen("idle");
+    person.wait_screen(Screen::Idle);
     person.shot("idle");
-    person.tap_to("Mulai", "read_card");
+    person.tap_to("Mulai", Screen::ReadCard);
     person.shot("card");
     rig_reader.present_card(card_of(&lead));
-    person.wait_screen("confirm_identity");
+    person.wait_screen(Screen::ConfirmIdentity);
     rig_reader.remove_card();
     person.shot("confirm");
-    person.tap_to("Ya, data ini benar", "details");
+    person.tap_to("Ya, data ini benar", Screen::Details);
     person.tap("Paspor baru");
     person.tap("Paspor elektronik");
     std::thread::sleep(Duration::from_millis(300));
     person.shot("details");
-    person.tap_to("Lanjut", "members");
-    person.tap_to("Tambah anggota keluarga", "read_card");
+    person.tap_to("Lanjut", Screen::Members);
+    person.tap_to("Tambah anggota keluarga", Screen::ReadCard);
     rig_reader.present_card(card_of(&second));
-    person.wait_screen("confirm_identity");
+    person.wait_screen(Screen::ConfirmIdentity);
     rig_reader.remove_card();
-    person.tap_to("Ya, data ini benar", "details");
+    person.tap_to("Ya, data ini benar", Screen::Details);
     person.tap("Penggantian paspor habis berlaku atau penuh");
     person.tap("Paspor biasa 48 halaman");
     std::thread::sleep(Duration::from_millis(300));
-    person.tap_to("Lanjut", "members");
-    person.tap_to("Tambah anak", "manual_nik");
+    person.tap_to("Lanjut", Screen::Members);
+    person.tap_to("Tambah anak", Screen::ManualNik);
     for d in child.nik.chars().chain(child.kk.chars()) {
         person.tap(&d.to_string());
     }
     std::thread::sleep(Duration::from_millis(300));
     person.shot("keypad-child");
-    person.tap_to("Lanjut", "confirm_identity");
-    person.tap_to("Ya, data ini benar", "details");
+    person.tap_to("Lanjut", Screen::ConfirmIdentity);
+    person.tap_to("Ya, data ini benar", Screen::Details);
     person.tap("Paspor baru");
     person.tap("Paspor biasa 48 halaman");
     std::thread::sleep(Duration::from_millis(300));
-    person.tap_to("Lanjut", "members");
+    person.tap_to("Lanjut", Screen::Members);
     person.shot("members");
-    person.tap_to("Lanjut dengan 3 pemohon", "office");
+    person.tap_to("Lanjut dengan 3 pemohon", Screen::Office);
     person.shot("office");
-    person.tap_to("Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun", "date");
+    person.tap_to(
+        "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun",
+        Screen::Date,
+    );
     person.shot("date");
     let day = on_ui(&person.weak, |ui| {
         ui.global::<Flow>()
             .get_days()
             .iter()
-            .find(|d| d.status == "open")
+            .find(|d| d.status == ui::DayState::Open)
             .map(|d| d.label.to_string())
     })
     .expect("an open day");
-    person.tap_to(&day, "session");
+    person.tap_to(&day, Screen::Session);
     person.shot("session");
     let session = on_ui(&person.weak, |ui| {
         ui.global::<Flow>()
@@ -199,12 +200,12 @@ fn book(person: &mut Person, rig_reader: &apm_kiosk_sim::reader::ReaderSimHandle
             .map(|s| s.label.to_string())
     })
     .expect("a session with room");
-    person.tap_to(&session, "review");
+    person.tap_to(&session, Screen::Review);
     person.shot("review");
     person.tap("Konfirmasi dan cetak tiket");
-    person.wait_screen("done");
+    person.wait_screen(Screen::Done);
     person.shot("done");
-    person.tap_to("Selesai", "idle");
+    person.tap_to("Selesai", Screen::Idle);
     person.shot("idle-again");
 }
 

@@ -1,30 +1,23 @@
 //! Glue between the flow's [`View`] and the Slint `Flow` global: [`apply`] copies a view
-//! (and the devices' state) into the screen's properties, and [`intent`] turns a tap's
-//! `(name, a, b)` back into a [`flow::Intent`](crate::flow::Intent). Nothing is decided
-//! here; the words for each code are in `ui/words.slint`.
+//! (and the devices' state) into the screen's properties, with each code turned into its
+//! Slint enum by `codes`, and [`connect`] binds each page's taps to their
+//! [`flow::Intent`](crate::flow::Intent)s. Nothing is decided here; the words for each
+//! code are in `ui/words.slint`.
 
 use chrono::{Datelike, NaiveDate};
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 
-use super::{DayCell, Flow, KioskWindow, OfficeItem, Person, SessionItem, Theme, TicketItem};
-use super::{PanelState, TodayItem};
-use crate::domain::dates;
-use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, QueueKind, Sex};
-use crate::flow::view::{ApplicantView, DateView, View};
-use crate::flow::{CardProblem, EntryProblem, IdentitySource, Intent, Problem, WayOut};
+use super::{DayCell, Flow, KioskWindow, OfficeItem, Person, ProblemInfo, SessionItem, Theme};
+use super::{PanelState, TicketItem, TodayItem};
+use crate::domain::{Language, QueueKind, dates};
+use crate::flow::Problem;
+use crate::flow::view::{ApplicantView, DateView, ScreenKind, View};
+use crate::ui;
 
-/// The serde code of a unit enum value (`"not_ektp"`, `"regular_48"`), as the control
-/// channel spells it.
-fn code<T: serde::Serialize>(value: &T) -> SharedString {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s.into(),
-        _ => SharedString::new(),
-    }
-}
+mod codes;
+mod taps;
 
-fn opt_code<T: serde::Serialize>(value: Option<&T>) -> SharedString {
-    value.map(code).unwrap_or_default()
-}
+pub use taps::connect;
 
 fn model<T: Clone + 'static>(items: Vec<T>) -> ModelRc<T> {
     ModelRc::new(VecModel::from(items))
@@ -45,14 +38,10 @@ fn person(a: &ApplicantView, language: Language) -> Person {
         name: a.name.clone().unwrap_or_default().into(),
         masked_nik: a.masked_nik.clone().into(),
         birth_date: birth_date(a.birth_date, language).into(),
-        sex: match a.sex {
-            Sex::Male => "L".into(),
-            Sex::Female => "P".into(),
-        },
-        manual: a.source == IdentitySource::Manual,
-        application_type: opt_code::<ApplicationType>(a.application_type.as_ref()),
-        passport_type: opt_code::<PassportType>(a.passport_type.as_ref()),
-        priority: opt_code::<PriorityReason>(a.priority.as_ref()),
+        sex: codes::sex(a.sex),
+        application_type: codes::application_type(a.application_type),
+        passport_type: codes::passport_type(a.passport_type),
+        priority: codes::priority(a.priority),
     }
 }
 
@@ -63,12 +52,7 @@ pub fn calendar(days: &[DateView], language: Language) -> (String, Vec<DayCell>)
         return (String::new(), Vec::new());
     };
     let mut cells = Vec::with_capacity(days.len() + 12);
-    let blank = || DayCell {
-        iso: SharedString::new(),
-        day: 0,
-        status: SharedString::new(),
-        label: SharedString::new(),
-    };
+    let blank = DayCell::default;
     for _ in 0..first.date.weekday().num_days_from_monday() {
         cells.push(blank());
     }
@@ -83,7 +67,7 @@ pub fn calendar(days: &[DateView], language: Language) -> (String, Vec<DayCell>)
         cells.push(DayCell {
             iso: d.date.to_string().into(),
             day: d.date.day() as i32,
-            status: d.status.into(),
+            status: codes::day_state(d.status),
             label: d.label.clone().into(),
         });
         expected = d.date.succ_opt().unwrap_or(d.date);
@@ -91,27 +75,25 @@ pub fn calendar(days: &[DateView], language: Language) -> (String, Vec<DayCell>)
     while cells.len() % 7 != 0 {
         cells.push(blank());
     }
+    (calendar_title(first.date, last.date, language), cells)
+}
+
+/// The months from `first` to `last`: `November 2026`, `November – Desember 2026`.
+fn calendar_title(first: NaiveDate, last: NaiveDate, language: Language) -> String {
     let month = |d: NaiveDate| dates::month_name(d.month(), language);
-    let title = if (first.date.year(), first.date.month()) == (last.date.year(), last.date.month())
-    {
-        format!("{} {}", month(first.date), first.date.year())
-    } else if first.date.year() == last.date.year() {
-        format!(
-            "{} – {} {}",
-            month(first.date),
-            month(last.date),
-            last.date.year()
-        )
+    if (first.year(), first.month()) == (last.year(), last.month()) {
+        format!("{} {}", month(first), first.year())
+    } else if first.year() == last.year() {
+        format!("{} – {} {}", month(first), month(last), last.year())
     } else {
         format!(
             "{} {} – {} {}",
-            month(first.date),
-            first.date.year(),
-            month(last.date),
-            last.date.year()
+            month(first),
+            first.year(),
+            month(last),
+            last.year()
         )
-    };
-    (title, cells)
+    }
 }
 
 /// The translation bundle for a language: the `.slint` sources are English, Bahasa
@@ -129,20 +111,30 @@ pub fn select_language(language: Language) {
 /// Copies the view and the devices' state into the screen.
 pub fn apply(ui: &KioskWindow, view: &View, panel: &PanelState) {
     let flow = ui.global::<Flow>();
-    let language = view.language;
-    let language_code = code(&language);
-    if flow.get_language() != language_code {
-        select_language(language);
-        flow.set_language(language_code);
+    let language = codes::language(view.language);
+    if flow.get_language() != language {
+        select_language(view.language);
+        flow.set_language(language);
     }
     // A session that ends takes its reading aids with it: the next person starts plain.
-    let was_idle = flow.get_screen() == "idle";
-    if view.screen == "idle" && !was_idle {
+    let was_idle = flow.get_screen() == ui::Screen::Idle;
+    if view.screen == ScreenKind::Idle && !was_idle {
         let theme = ui.global::<Theme>();
         theme.set_large_text(false);
         theme.set_high_contrast(false);
     }
+    apply_actions(&flow, view);
+    apply_problems(&flow, view);
+    apply_people(&flow, view);
+    apply_booking(&flow, view);
+    // The screen is screen-last, so that a page appears with its data already in place.
+    flow.set_screen(codes::screen(view.screen));
 
+    apply_panel(ui, panel, view.language);
+}
+
+/// The controls a screen shows or hides, by the intents the flow takes there.
+fn apply_actions(flow: &Flow<'_>, view: &View) {
     let has = |action: &str| view.actions.contains(&action);
     flow.set_can_start(has("start"));
     flow.set_can_back(has("back"));
@@ -152,53 +144,69 @@ pub fn apply(ui: &KioskWindow, view: &View, panel: &PanelState) {
     flow.set_can_add_member(has("add_member_by_card"));
     flow.set_can_remove_member(has("remove_member"));
     flow.set_can_retry_print(has("retry_print"));
+}
 
-    flow.set_purpose(opt_code(view.purpose.as_ref()));
-    flow.set_card_problem(opt_code::<CardProblem>(view.card_problem.as_ref()));
-    let (entry, entry_code) = match view.entry_problem {
-        Some(EntryProblem::NikInvalid(c)) => ("nik_invalid", c),
-        Some(EntryProblem::KkInvalid(c)) => ("kk_invalid", c),
-        Some(EntryProblem::KkRequired) => ("kk_required", ""),
-        None => ("", ""),
-    };
-    flow.set_entry_problem(entry.into());
-    flow.set_entry_problem_code(entry_code.into());
-
-    let (problem, detail, until) = match view.problem {
-        Some(Problem::CardNikInvalid { reason }) => ("card_nik_invalid", code(&reason), None),
-        Some(Problem::IdentityMismatch) => ("identity_mismatch", SharedString::new(), None),
-        Some(Problem::Refused { rule, until }) => ("refused", rule.into(), until),
-        Some(Problem::AlreadyInGroup) => ("already_in_group", SharedString::new(), None),
-        Some(Problem::NoNumbers) => ("no_numbers", SharedString::new(), None),
-        Some(Problem::Commit { failure }) => ("commit", code(&failure), None),
-        Some(Problem::Print { failure }) => ("print", code(&failure), None),
-        None => ("", SharedString::new(), None),
-    };
-    flow.set_problem(problem.into());
-    flow.set_problem_detail(detail);
-    flow.set_problem_until(
-        until
-            .map(|d| dates::long_date(d, language))
-            .unwrap_or_default()
-            .into(),
-    );
-    flow.set_way_out(opt_code::<WayOut>(view.way_out.as_ref()));
+/// Who is reading for, what went wrong and the way on, the warning, the kiosk's hold.
+fn apply_problems(flow: &Flow<'_>, view: &View) {
+    flow.set_purpose(codes::purpose(view.purpose));
+    flow.set_card_problem(codes::card_problem(view.card_problem));
+    let (entry, check) = codes::entry_problem(view.entry_problem);
+    flow.set_entry_problem(entry);
+    flow.set_entry_check(check);
+    flow.set_problem(problem_info(view.problem, view.language));
+    flow.set_way_out(codes::way_out(view.way_out));
     flow.set_warning_seconds(
         view.warning_seconds_left
             .map_or(-1, |s| i32::try_from(s).unwrap_or(i32::MAX)),
     );
-    flow.set_out_of_service(view.out_of_service.clone().unwrap_or_default().into());
+    let hold = view.out_of_service.as_deref();
+    flow.set_out_of_service(codes::out_of_service(hold));
+    flow.set_out_of_service_other(hold.unwrap_or_default().into());
+}
 
-    match &view.applicant {
-        Some(a) => {
-            flow.set_has_applicant(true);
-            flow.set_applicant(person(a, language));
-        }
-        None => {
-            flow.set_has_applicant(false);
-            flow.set_applicant(Person::default());
-        }
+/// A problem with the rule or failure under it, and the date a refusal ends in words.
+fn problem_info(problem: Option<Problem>, language: Language) -> ProblemInfo {
+    let none = ProblemInfo::default();
+    let Some(problem) = problem else {
+        return none;
+    };
+    let kind = |kind| ProblemInfo {
+        kind,
+        ..none.clone()
+    };
+    match problem {
+        Problem::CardNikInvalid { .. } => kind(ui::Problem::CardNikInvalid),
+        Problem::IdentityMismatch => kind(ui::Problem::IdentityMismatch),
+        Problem::Refused { rule, until } => ProblemInfo {
+            refusal: codes::refusal(rule),
+            until: until
+                .map(|d| dates::long_date(d, language))
+                .unwrap_or_default()
+                .into(),
+            ..kind(ui::Problem::Refused)
+        },
+        Problem::AlreadyInGroup => kind(ui::Problem::AlreadyInGroup),
+        Problem::NoNumbers => kind(ui::Problem::NoNumbers),
+        Problem::Commit { failure } => ProblemInfo {
+            commit: codes::commit_failure(failure),
+            ..kind(ui::Problem::Commit)
+        },
+        Problem::Print { failure } => ProblemInfo {
+            print: codes::print_failure(failure),
+            ..kind(ui::Problem::Print)
+        },
     }
+}
+
+/// The applicant being confirmed, the group, and the offices, days and sessions to
+/// choose from.
+fn apply_people(flow: &Flow<'_>, view: &View) {
+    let language = view.language;
+    flow.set_applicant(
+        view.applicant
+            .as_ref()
+            .map_or_else(Person::default, |a| person(a, language)),
+    );
     flow.set_members(model(
         view.members.iter().map(|m| person(m, language)).collect(),
     ));
@@ -227,32 +235,18 @@ pub fn apply(ui: &KioskWindow, view: &View, panel: &PanelState) {
             })
             .collect(),
     ));
+}
+
+/// The choice so far and, once booked, the tickets.
+fn apply_booking(flow: &Flow<'_>, view: &View) {
     let booking = view.booking.as_ref();
-    flow.set_office_name(
-        booking
-            .and_then(|b| b.office.as_ref())
-            .map(|o| o.name.clone())
-            .unwrap_or_default()
-            .into(),
-    );
-    flow.set_date_label(
-        booking
-            .and_then(|b| b.date_label.clone())
-            .unwrap_or_default()
-            .into(),
-    );
-    flow.set_session_label(
-        booking
-            .and_then(|b| b.session_label.clone())
-            .unwrap_or_default()
-            .into(),
-    );
-    flow.set_booking_code(
-        booking
-            .and_then(|b| b.booking_code.clone())
-            .unwrap_or_default()
-            .into(),
-    );
+    let text = |s: Option<&String>| -> SharedString { s.cloned().unwrap_or_default().into() };
+    flow.set_office_name(text(
+        booking.and_then(|b| b.office.as_ref()).map(|o| &o.name),
+    ));
+    flow.set_date_label(text(booking.and_then(|b| b.date_label.as_ref())));
+    flow.set_session_label(text(booking.and_then(|b| b.session_label.as_ref())));
+    flow.set_booking_code(text(booking.and_then(|b| b.booking_code.as_ref())));
     flow.set_tickets(model(
         booking
             .map(|b| {
@@ -268,17 +262,12 @@ pub fn apply(ui: &KioskWindow, view: &View, panel: &PanelState) {
             })
             .unwrap_or_default(),
     ));
-    // The screen is screen-last, so that a page appears with its data already in place.
-    flow.set_screen(view.screen.into());
-
-    apply_panel(ui, panel, language);
 }
 
 /// The devices and today's numbers: shown on the idle and card screens.
 pub fn apply_panel(ui: &KioskWindow, panel: &PanelState, language: Language) {
     let flow = ui.global::<Flow>();
-    flow.set_reader_state(panel.reader.clone().into());
-    flow.set_printer_state(panel.printer.clone().into());
+    flow.set_reader_state(codes::reader_state(&panel.reader));
     flow.set_today_label(
         panel
             .today_date
@@ -297,62 +286,6 @@ pub fn apply_panel(ui: &KioskWindow, panel: &PanelState, language: Language) {
             })
             .collect(),
     ));
-}
-
-fn parse<T: serde::de::DeserializeOwned>(code: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(code.to_owned())).ok()
-}
-
-/// A tap as a flow intent. `None` for a name the flow does not know (a bug in a page),
-/// which is logged and ignored.
-pub fn intent(name: &str, a: &str, b: &str) -> Option<Intent> {
-    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    Some(match name {
-        "start" => Intent::Start,
-        "set_language" => Intent::SetLanguage {
-            language: parse(a)?,
-        },
-        "cancel" => Intent::Cancel,
-        "still_here" => Intent::StillHere,
-        "back" => Intent::Back,
-        "manual_entry" => Intent::ManualEntry,
-        "enter_nik" => Intent::EnterNik {
-            nik: a.to_owned(),
-            kk: some(b),
-        },
-        "confirm_identity" => Intent::ConfirmIdentity,
-        "reject_identity" => Intent::RejectIdentity,
-        "choose_application_type" => Intent::ChooseApplicationType {
-            application_type: parse(a)?,
-        },
-        "choose_passport_type" => Intent::ChoosePassportType {
-            passport_type: parse(a)?,
-        },
-        "declare_priority" => Intent::DeclarePriority {
-            reason: if a.is_empty() { None } else { Some(parse(a)?) },
-        },
-        "confirm_details" => Intent::ConfirmDetails,
-        "add_member_by_card" => Intent::AddMemberByCard,
-        "add_child" => Intent::AddChild,
-        "remove_member" => Intent::RemoveMember {
-            index: a.parse().ok()?,
-        },
-        "finish_members" => Intent::FinishMembers,
-        "choose_office" => Intent::ChooseOffice {
-            office_id: a.to_owned(),
-        },
-        "choose_date" => Intent::ChooseDate {
-            date: a.parse().ok()?,
-        },
-        "choose_session" => Intent::ChooseSession {
-            session_id: a.to_owned(),
-        },
-        "confirm_booking" => Intent::ConfirmBooking,
-        "dismiss" => Intent::Dismiss,
-        "retry_print" => Intent::RetryPrint,
-        "finish" => Intent::Finish,
-        _ => return None,
-    })
 }
 
 /// Digits grouped in fours for reading back: `2102 0157 0890 0003`.
@@ -377,85 +310,7 @@ pub fn drop_last(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_intent_the_pages_send_is_a_flow_intent() {
-        let cases: &[(&str, &str, &str, Intent)] = &[
-            ("start", "", "", Intent::Start),
-            (
-                "set_language",
-                "en",
-                "",
-                Intent::SetLanguage {
-                    language: Language::En,
-                },
-            ),
-            (
-                "enter_nik",
-                "3171234567890003",
-                "",
-                Intent::EnterNik {
-                    nik: "3171234567890003".into(),
-                    kk: None,
-                },
-            ),
-            (
-                "enter_nik",
-                "3171234567890003",
-                "3171010101010001",
-                Intent::EnterNik {
-                    nik: "3171234567890003".into(),
-                    kk: Some("3171010101010001".into()),
-                },
-            ),
-            (
-                "choose_application_type",
-                "lost",
-                "",
-                Intent::ChooseApplicationType {
-                    application_type: ApplicationType::Lost,
-                },
-            ),
-            (
-                "choose_passport_type",
-                "regular_48",
-                "",
-                Intent::ChoosePassportType {
-                    passport_type: PassportType::Regular48,
-                },
-            ),
-            (
-                "declare_priority",
-                "",
-                "",
-                Intent::DeclarePriority { reason: None },
-            ),
-            (
-                "declare_priority",
-                "pregnant",
-                "",
-                Intent::DeclarePriority {
-                    reason: Some(PriorityReason::Pregnant),
-                },
-            ),
-            ("remove_member", "2", "", Intent::RemoveMember { index: 2 }),
-            (
-                "choose_date",
-                "2026-11-24",
-                "",
-                Intent::ChooseDate {
-                    date: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap_or_default(),
-                },
-            ),
-            ("retry_print", "", "", Intent::RetryPrint),
-        ];
-        for (name, a, b, want) in cases {
-            assert_eq!(intent(name, a, b).as_ref(), Some(want), "{name} {a} {b}");
-        }
-        assert_eq!(intent("set_language", "fr", ""), None);
-        assert_eq!(intent("remove_member", "x", ""), None);
-        assert_eq!(intent("teleport", "", ""), None);
-    }
+    use crate::flow::view::DayState;
 
     #[test]
     fn calendar_starts_on_monday_and_fills_whole_weeks() {
@@ -465,17 +320,17 @@ mod tests {
             .map(|day| DateView {
                 date: d(day),
                 label: String::new(),
-                status: "open",
+                status: DayState::Open,
             })
             .collect();
         let (title, cells) = calendar(&days, Language::Id);
         assert_eq!(title, "November 2026");
         assert_eq!(cells.len(), 14);
-        assert_eq!(cells[0].status, "");
-        assert_eq!(cells[1].status, "");
+        assert_eq!(cells[0].status, ui::DayState::Blank);
+        assert_eq!(cells[1].status, ui::DayState::Blank);
         assert_eq!(cells[2].day, 25);
         assert_eq!(cells[7].day, 30);
-        assert!(cells[8..].iter().all(|c| c.status.is_empty()));
+        assert!(cells[8..].iter().all(|c| c.status == ui::DayState::Blank));
     }
 
     #[test]
@@ -484,12 +339,12 @@ mod tests {
             DateView {
                 date: NaiveDate::from_ymd_opt(2026, 12, 30).unwrap_or_default(),
                 label: String::new(),
-                status: "open",
+                status: DayState::Open,
             },
             DateView {
                 date: NaiveDate::from_ymd_opt(2027, 1, 2).unwrap_or_default(),
                 label: String::new(),
-                status: "holiday",
+                status: DayState::Holiday,
             },
         ];
         let (title, cells) = calendar(&days, Language::En);

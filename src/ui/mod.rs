@@ -11,36 +11,17 @@
 
 use anyhow::Context as _;
 use slint::ComponentHandle;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::config::{Config, DisplayBackend, Orientation};
-use crate::flow::Intent;
 pub use crate::frontend::{OfficeToday, PanelState, StartDaemon, Stopped, UiLink};
 
 pub mod adapter;
 pub mod maint;
 
-slint::include_modules!();
+pub use adapter::connect;
 
-/// Wires the window's callbacks: taps become intents sent to the daemon.
-pub fn connect(ui: &KioskWindow, intents: mpsc::Sender<Intent>) {
-    let flow = ui.global::<Flow>();
-    flow.on_intent(move |intent_name, a, b| match adapter::intent(&intent_name, &a, &b) {
-        Some(intent) => {
-            // The flow's queue holds 64 intents; a full queue means the daemon is stuck,
-            // and a tap lost then is better than a frozen screen.
-            if let Err(e) = intents.try_send(intent) {
-                tracing::warn!(intent = intent_name.as_str(), error = %e, "tap not delivered to the flow");
-            }
-        }
-        None => tracing::error!(
-            intent = intent_name.as_str(),
-            "the screen sent an intent the flow does not know"
-        ),
-    });
-    flow.on_drop_last(|s| adapter::drop_last(&s).into());
-    flow.on_group_digits(|s| adapter::group_digits(&s).into());
-}
+slint::include_modules!();
 
 /// Shows the latest view and panel state if either changed since the last call. The
 /// event loop's wake-ups call this; tests call it directly.

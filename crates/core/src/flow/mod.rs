@@ -15,6 +15,8 @@
 mod card;
 pub mod view;
 
+use view::{NumberCheck, Refusal};
+
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -357,8 +359,8 @@ pub enum Purpose {
 #[serde(rename_all = "snake_case")]
 pub enum EntryProblem {
     /// The NIK's structure failed a check; the code says which (`nik::NikError::code`).
-    NikInvalid(&'static str),
-    KkInvalid(&'static str),
+    NikInvalid(NumberCheck),
+    KkInvalid(NumberCheck),
     KkRequired,
 }
 
@@ -368,14 +370,14 @@ pub enum EntryProblem {
 pub enum Problem {
     /// The NIK on the chip is not a valid NIK: the card is suspect; see an officer.
     CardNikInvalid {
-        reason: &'static str,
+        reason: NumberCheck,
     },
     /// The NIK's birth date or sex disagree with the card's: identity not valid.
     IdentityMismatch,
     /// A booking rule refuses this applicant. `until` is the first day a new
     /// registration is allowed, for the cooldown and the service's blocklist.
     Refused {
-        rule: &'static str,
+        rule: Refusal,
         #[serde(skip_serializing_if = "Option::is_none")]
         until: Option<NaiveDate>,
     },
@@ -934,7 +936,7 @@ fn card_read(state: &mut Kiosk, card: CardFields, now: DateTime<Utc>, fx: &mut V
                 detail: e.code().to_string(),
             });
             state.screen = Screen::Problem {
-                problem: Problem::CardNikInvalid { reason: e.code() },
+                problem: Problem::CardNikInvalid { reason: e.into() },
                 way_out: way_out_for(purpose, state),
             };
             return;
@@ -1008,13 +1010,13 @@ fn manual_entry(
                 event: "manual_nik_invalid",
                 detail: e.code().to_string(),
             });
-            return refuse(state, EntryProblem::NikInvalid(e.code()));
+            return refuse(state, EntryProblem::NikInvalid(e.into()));
         }
     };
     let kk = match kk_text.map(str::trim).filter(|s| !s.is_empty()) {
         Some(text) => match KkNumber::parse(text, today) {
             Ok(kk) => Some(kk),
-            Err(e) => return refuse(state, EntryProblem::KkInvalid(e.code())),
+            Err(e) => return refuse(state, EntryProblem::KkInvalid(e.into())),
         },
         None if purpose == Purpose::Child => return refuse(state, EntryProblem::KkRequired),
         None => None,
@@ -1080,23 +1082,26 @@ fn checked(state: &mut Kiosk, result: Result<(), RuleViolation>, fx: &mut Vec<Ef
                 detail: violation.code().to_string(),
             });
             state.pending = None;
-            let problem = match violation {
-                RuleViolation::AlreadyInGroup => Problem::AlreadyInGroup,
-                v => Problem::Refused {
-                    rule: v.code(),
-                    until: match v {
-                        RuleViolation::Cooldown { until } | RuleViolation::Blocked { until } => {
-                            Some(until)
-                        }
-                        _ => None,
-                    },
-                },
-            };
             state.screen = Screen::Problem {
-                problem,
+                problem: refused_by(violation),
                 way_out: way_out_for(purpose, state),
             };
         }
+    }
+}
+
+/// The problem screen for a rule that refused: each rule by its code, with the first day
+/// a registration is allowed again where the rule has one.
+fn refused_by(violation: RuleViolation) -> Problem {
+    let refused = |rule, until| Problem::Refused { rule, until };
+    match violation {
+        RuleViolation::AlreadyInGroup => Problem::AlreadyInGroup,
+        RuleViolation::ActiveBooking { .. } => refused(Refusal::ActiveBooking, None),
+        RuleViolation::Cooldown { until } => refused(Refusal::Cooldown, Some(until)),
+        RuleViolation::Blocked { until } => refused(Refusal::Blocked, Some(until)),
+        RuleViolation::FamilyLimit => refused(Refusal::FamilyLimit, None),
+        RuleViolation::GroupFull => refused(Refusal::GroupFull, None),
+        RuleViolation::PriorityNotEligible { .. } => refused(Refusal::PriorityNotEligible, None),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use chrono::TimeZone;
 
-use super::view::view;
+use super::view::{DayState, view};
 use super::*;
 
 /// Monday 23 November 2026, 09:00 WIB.
@@ -139,20 +139,20 @@ fn one_applicant_books_prints_and_leaves_nothing_behind() {
         .iter()
         .find(|x| x.date == d(2026, 11, 24))
         .expect("tuesday listed");
-    assert_eq!(tue.status, "open");
+    assert_eq!(tue.status, DayState::Open);
     assert_eq!(tue.label, "Selasa, 24 November 2026");
     let wed = v
         .dates
         .iter()
         .find(|x| x.date == d(2026, 11, 25))
         .expect("wednesday listed");
-    assert_eq!(wed.status, "full", "no numbers held for Wednesday");
+    assert_eq!(wed.status, DayState::Full, "no numbers held for Wednesday");
     let sat = v
         .dates
         .iter()
         .find(|x| x.date == d(2026, 11, 28))
         .expect("saturday listed");
-    assert_eq!(sat.status, "closed");
+    assert_eq!(sat.status, DayState::Closed);
 
     r.tap(Intent::ChooseDate {
         date: d(2026, 11, 24),
@@ -462,10 +462,10 @@ fn repeated_card_failures_offer_the_keypad_and_mark_the_entry_manual() {
 #[test]
 fn keypad_entries_are_checked_with_a_reason() {
     let cases = [
-        ("12345", "wrong_length"),
-        ("2102015708900000", "serial_zero"),
-        ("9902015708900003", "unknown_province"),
-        ("2102013104900003", "not_a_date"),
+        ("12345", NumberCheck::WrongLength),
+        ("2102015708900000", NumberCheck::SerialZero),
+        ("9902015708900003", NumberCheck::UnknownProvince),
+        ("2102013104900003", NumberCheck::NotADate),
     ];
     for (nik, code) in cases {
         let mut r = Run::new();
@@ -530,7 +530,7 @@ fn a_refused_member_leaves_the_rest_of_the_group() {
         r.k.screen,
         Screen::Problem {
             problem: Problem::Refused {
-                rule: "active_booking",
+                rule: Refusal::ActiveBooking,
                 until: None,
             },
             way_out: WayOut::Members
@@ -567,7 +567,7 @@ fn a_refused_lead_ends_the_session() {
         r.k.screen,
         Screen::Problem {
             problem: Problem::Refused {
-                rule: "cooldown",
+                rule: Refusal::Cooldown,
                 until: Some(d(2026, 12, 10)),
             },
             way_out: WayOut::Idle

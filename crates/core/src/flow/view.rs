@@ -1,13 +1,15 @@
 //! The view state: everything a screen shows, derived from the [`Kiosk`] state and the
 //! time, and nothing else. The touchscreen renders it; the control channel sends it as
-//! JSON. It carries codes (`"not_ektp"`, `"active_booking"`), not sentences: each front
-//! end words them in the applicant's language.
+//! JSON. It carries codes, not sentences: closed sets of them as enums ([`ScreenKind`],
+//! [`DayState`], [`Refusal`], [`NumberCheck`]) that the JSON spells in snake_case
+//! (`"read_card"`, `"active_booking"`), and each front end words them in the applicant's
+//! language.
 //!
 //! Personal data in a view is what the applicant must see to confirm it (their name,
 //! birth date, a masked NIK); the full NIK never leaves the flow.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use super::{
     CARD_FAILURES_BEFORE_MANUAL, EntryProblem, IdentitySource, Kiosk, Member, Pending, Problem,
@@ -15,12 +17,13 @@ use super::{
 };
 use crate::domain::calendar::DayStatus;
 use crate::domain::dates;
+use crate::domain::nik::{KkError, NikError};
 use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, QueueKind, Sex};
 
 /// What one screen shows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct View {
-    pub screen: &'static str,
+    pub screen: ScreenKind,
     pub language: Language,
     /// The intents that do something on this screen.
     pub actions: Vec<&'static str>,
@@ -78,9 +81,19 @@ pub struct OfficeView {
 pub struct DateView {
     pub date: NaiveDate,
     pub label: String,
-    /// `open`, `full` (no numbers at this kiosk for the group), `closed` (not a working
-    /// day) or `holiday`.
-    pub status: &'static str,
+    pub status: DayState,
+}
+
+/// A day of the booking window as the calendar shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayState {
+    Open,
+    /// No numbers at this kiosk for the group.
+    Full,
+    /// Not a working day.
+    Closed,
+    Holiday,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -116,25 +129,139 @@ pub struct BookingView {
     pub tickets: Vec<TicketView>,
 }
 
+/// Which screen is up, without what only that screen holds: the view's `screen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScreenKind {
+    Idle,
+    ReadCard,
+    ManualNik,
+    ConfirmIdentity,
+    Checking,
+    Details,
+    Members,
+    Office,
+    LoadingAvailability,
+    Date,
+    Session,
+    Review,
+    Committing,
+    Printing,
+    Done,
+    Problem,
+}
+
+impl ScreenKind {
+    pub fn of(screen: &Screen) -> ScreenKind {
+        match screen {
+            Screen::Idle => ScreenKind::Idle,
+            Screen::ReadCard { .. } => ScreenKind::ReadCard,
+            Screen::ManualNik { .. } => ScreenKind::ManualNik,
+            Screen::ConfirmIdentity { .. } => ScreenKind::ConfirmIdentity,
+            Screen::Checking { .. } => ScreenKind::Checking,
+            Screen::Details { .. } => ScreenKind::Details,
+            Screen::Members => ScreenKind::Members,
+            Screen::Office => ScreenKind::Office,
+            Screen::LoadingAvailability => ScreenKind::LoadingAvailability,
+            Screen::Date { .. } => ScreenKind::Date,
+            Screen::Session { .. } => ScreenKind::Session,
+            Screen::Review => ScreenKind::Review,
+            Screen::Committing => ScreenKind::Committing,
+            Screen::Printing => ScreenKind::Printing,
+            Screen::Done => ScreenKind::Done,
+            Screen::Problem { .. } => ScreenKind::Problem,
+        }
+    }
+
+    /// The name of the screen, as the control channel and the audit log say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScreenKind::Idle => "idle",
+            ScreenKind::ReadCard => "read_card",
+            ScreenKind::ManualNik => "manual_nik",
+            ScreenKind::ConfirmIdentity => "confirm_identity",
+            ScreenKind::Checking => "checking",
+            ScreenKind::Details => "details",
+            ScreenKind::Members => "members",
+            ScreenKind::Office => "office",
+            ScreenKind::LoadingAvailability => "loading_availability",
+            ScreenKind::Date => "date",
+            ScreenKind::Session => "session",
+            ScreenKind::Review => "review",
+            ScreenKind::Committing => "committing",
+            ScreenKind::Printing => "printing",
+            ScreenKind::Done => "done",
+            ScreenKind::Problem => "problem",
+        }
+    }
+}
+
+/// On the wire a screen is its name, from the one table above.
+impl Serialize for ScreenKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 /// The name of a screen, as the control channel and the audit log say it.
 pub fn screen_name(screen: &Screen) -> &'static str {
-    match screen {
-        Screen::Idle => "idle",
-        Screen::ReadCard { .. } => "read_card",
-        Screen::ManualNik { .. } => "manual_nik",
-        Screen::ConfirmIdentity { .. } => "confirm_identity",
-        Screen::Checking { .. } => "checking",
-        Screen::Details { .. } => "details",
-        Screen::Members => "members",
-        Screen::Office => "office",
-        Screen::LoadingAvailability => "loading_availability",
-        Screen::Date { .. } => "date",
-        Screen::Session { .. } => "session",
-        Screen::Review => "review",
-        Screen::Committing => "committing",
-        Screen::Printing => "printing",
-        Screen::Done => "done",
-        Screen::Problem { .. } => "problem",
+    ScreenKind::of(screen).name()
+}
+
+/// The rule that refused, in [`Problem::Refused`]: the booking rules' codes
+/// ([`RuleViolation::code`](crate::domain::rules::RuleViolation::code)) and the kiosk's
+/// own two, for a day or a session it cannot book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    ActiveBooking,
+    Cooldown,
+    Blocked,
+    FamilyLimit,
+    GroupFull,
+    PriorityNotEligible,
+    DateFull,
+    SessionFull,
+}
+
+/// Which check a NIK or a KK number failed: the two share their checks and their codes
+/// ([`NikError::code`], [`KkError::code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NumberCheck {
+    WrongLength,
+    NotDigits,
+    UnknownProvince,
+    RegencyZero,
+    DistrictZero,
+    NotADate,
+    SerialZero,
+}
+
+impl From<NikError> for NumberCheck {
+    fn from(e: NikError) -> NumberCheck {
+        match e {
+            NikError::WrongLength { .. } => NumberCheck::WrongLength,
+            NikError::NotDigits => NumberCheck::NotDigits,
+            NikError::UnknownProvince { .. } => NumberCheck::UnknownProvince,
+            NikError::RegencyZero => NumberCheck::RegencyZero,
+            NikError::DistrictZero => NumberCheck::DistrictZero,
+            NikError::NotADate => NumberCheck::NotADate,
+            NikError::SerialZero => NumberCheck::SerialZero,
+        }
+    }
+}
+
+impl From<KkError> for NumberCheck {
+    fn from(e: KkError) -> NumberCheck {
+        match e {
+            KkError::WrongLength { .. } => NumberCheck::WrongLength,
+            KkError::NotDigits => NumberCheck::NotDigits,
+            KkError::UnknownProvince { .. } => NumberCheck::UnknownProvince,
+            KkError::RegencyZero => NumberCheck::RegencyZero,
+            KkError::DistrictZero => NumberCheck::DistrictZero,
+            KkError::NotADate => NumberCheck::NotADate,
+            KkError::SerialZero => NumberCheck::SerialZero,
+        }
     }
 }
 
@@ -167,7 +294,7 @@ fn member_view(m: &Member) -> ApplicantView {
 /// Everything the screen shows now.
 pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
     let mut v = View {
-        screen: screen_name(&state.screen),
+        screen: ScreenKind::of(&state.screen),
         language: state.language,
         actions: Vec::new(),
         warning_seconds_left: state.warned_at.map(|at| {
@@ -269,7 +396,7 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
             v.dates = date_views(state, now, lang);
             if refused.is_some() {
                 v.problem = Some(Problem::Refused {
-                    rule: "date_full",
+                    rule: Refusal::DateFull,
                     until: None,
                 });
             }
@@ -279,7 +406,7 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
             v.sessions = session_views(state, now, lang);
             if refused.is_some() {
                 v.problem = Some(Problem::Refused {
-                    rule: "session_full",
+                    rule: Refusal::SessionFull,
                     until: None,
                 });
             }
@@ -310,10 +437,10 @@ fn date_views(state: &Kiosk, now: DateTime<Utc>, lang: Language) -> Vec<DateView
         .filter_map(|offset| {
             let date = today + chrono::TimeDelta::days(offset);
             let status = match office.day_status(date, now) {
-                DayStatus::Open if date_bookable(state, date, now) => "open",
-                DayStatus::Open => "full",
-                DayStatus::NotWorkingDay => "closed",
-                DayStatus::Holiday => "holiday",
+                DayStatus::Open if date_bookable(state, date, now) => DayState::Open,
+                DayStatus::Open => DayState::Full,
+                DayStatus::NotWorkingDay => DayState::Closed,
+                DayStatus::Holiday => DayState::Holiday,
                 DayStatus::Past | DayStatus::OutsideWindow => return None,
             };
             Some(DateView {
@@ -401,4 +528,120 @@ fn booking_view(state: &Kiosk) -> Option<BookingView> {
         booking_code: state.booked.as_ref().map(|b| b.booking_code.clone()),
         tickets,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::domain::rules::RuleViolation;
+
+    fn wire<T: Serialize>(value: T) -> Value {
+        serde_json::to_value(value).unwrap_or_default()
+    }
+
+    #[test]
+    fn codes_are_spelled_on_the_wire_as_the_control_channel_documents() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 10).unwrap_or_default();
+        let cases = [
+            (
+                wire(ScreenKind::LoadingAvailability),
+                json!("loading_availability"),
+            ),
+            (wire(DayState::Holiday), json!("holiday")),
+            (
+                wire(Problem::Refused {
+                    rule: Refusal::Cooldown,
+                    until: Some(day),
+                }),
+                json!({"problem": "refused", "rule": "cooldown", "until": "2026-12-10"}),
+            ),
+            (
+                wire(Problem::Refused {
+                    rule: Refusal::DateFull,
+                    until: None,
+                }),
+                json!({"problem": "refused", "rule": "date_full"}),
+            ),
+            (
+                wire(Problem::CardNikInvalid {
+                    reason: NumberCheck::NotADate,
+                }),
+                json!({"problem": "card_nik_invalid", "reason": "not_a_date"}),
+            ),
+            (
+                wire(EntryProblem::KkInvalid(NumberCheck::SerialZero)),
+                json!({"kk_invalid": "serial_zero"}),
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn a_screen_is_its_name() {
+        for screen in [
+            Screen::Idle,
+            Screen::Members,
+            Screen::LoadingAvailability,
+            Screen::Date { refused: None },
+        ] {
+            let kind = ScreenKind::of(&screen);
+            assert_eq!(wire(kind), json!(screen_name(&screen)));
+        }
+    }
+
+    #[test]
+    fn number_checks_keep_the_nik_and_kk_codes() {
+        let niks = [
+            NikError::WrongLength { found: 5 },
+            NikError::NotDigits,
+            NikError::UnknownProvince { code: 99 },
+            NikError::RegencyZero,
+            NikError::DistrictZero,
+            NikError::NotADate,
+            NikError::SerialZero,
+        ];
+        for e in niks {
+            assert_eq!(wire(NumberCheck::from(e)), json!(e.code()));
+        }
+        let kks = [
+            KkError::WrongLength { found: 5 },
+            KkError::NotDigits,
+            KkError::UnknownProvince { code: 99 },
+            KkError::RegencyZero,
+            KkError::DistrictZero,
+            KkError::NotADate,
+            KkError::SerialZero,
+        ];
+        for e in kks {
+            assert_eq!(wire(NumberCheck::from(e)), json!(e.code()));
+        }
+    }
+
+    #[test]
+    fn refusals_keep_the_rules_codes() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 10).unwrap_or_default();
+        let cases = [
+            (
+                RuleViolation::ActiveBooking { visit_date: day },
+                Refusal::ActiveBooking,
+            ),
+            (RuleViolation::Cooldown { until: day }, Refusal::Cooldown),
+            (RuleViolation::Blocked { until: day }, Refusal::Blocked),
+            (RuleViolation::FamilyLimit, Refusal::FamilyLimit),
+            (RuleViolation::GroupFull, Refusal::GroupFull),
+            (
+                RuleViolation::PriorityNotEligible {
+                    declared: PriorityReason::Pregnant,
+                },
+                Refusal::PriorityNotEligible,
+            ),
+        ];
+        for (violation, refusal) in cases {
+            assert_eq!(wire(refusal), json!(violation.code()));
+        }
+    }
 }

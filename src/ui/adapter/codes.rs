@@ -1,0 +1,290 @@
+//! The core's codes as the Slint enums of `ui/codes.slint`, and back for the few a tap
+//! sends. Every match here is exhaustive, with no catch-all arm: a new screen, problem
+//! or choice in the core does not build until it has its value on the screen's side, and
+//! a value removed from the `.slint` does not build until the core stops sending it.
+//! Where the core has nothing to show (`None`), the screen's value is `none`.
+
+use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, Sex};
+use crate::flow::view::{DayState, NumberCheck, Refusal, ScreenKind};
+use crate::flow::{CardProblem, CommitFailure, EntryProblem, PrintFailure, Purpose, WayOut};
+use crate::maint::HoldReason;
+use crate::protocol::central::ReaderState;
+use crate::ui;
+
+pub fn screen(s: ScreenKind) -> ui::Screen {
+    match s {
+        ScreenKind::Idle => ui::Screen::Idle,
+        ScreenKind::ReadCard => ui::Screen::ReadCard,
+        ScreenKind::ManualNik => ui::Screen::ManualNik,
+        ScreenKind::ConfirmIdentity => ui::Screen::ConfirmIdentity,
+        ScreenKind::Checking => ui::Screen::Checking,
+        ScreenKind::Details => ui::Screen::Details,
+        ScreenKind::Members => ui::Screen::Members,
+        ScreenKind::Office => ui::Screen::Office,
+        ScreenKind::LoadingAvailability => ui::Screen::LoadingAvailability,
+        ScreenKind::Date => ui::Screen::Date,
+        ScreenKind::Session => ui::Screen::Session,
+        ScreenKind::Review => ui::Screen::Review,
+        ScreenKind::Committing => ui::Screen::Committing,
+        ScreenKind::Printing => ui::Screen::Printing,
+        ScreenKind::Done => ui::Screen::Done,
+        ScreenKind::Problem => ui::Screen::Problem,
+    }
+}
+
+pub fn language(l: Language) -> ui::Language {
+    match l {
+        Language::Id => ui::Language::Id,
+        Language::En => ui::Language::En,
+    }
+}
+
+/// The language a tap asks for; `None` for `unset`, which no page sends.
+pub fn language_from(l: ui::Language) -> Option<Language> {
+    match l {
+        ui::Language::Id => Some(Language::Id),
+        ui::Language::En => Some(Language::En),
+        ui::Language::Unset => None,
+    }
+}
+
+pub fn purpose(p: Option<Purpose>) -> ui::Purpose {
+    match p {
+        None => ui::Purpose::None,
+        Some(Purpose::Lead) => ui::Purpose::Lead,
+        Some(Purpose::Member) => ui::Purpose::Member,
+        Some(Purpose::Child) => ui::Purpose::Child,
+    }
+}
+
+pub fn card_problem(p: Option<CardProblem>) -> ui::CardProblem {
+    match p {
+        None => ui::CardProblem::None,
+        Some(CardProblem::NotStill) => ui::CardProblem::NotStill,
+        Some(CardProblem::NotEktp) => ui::CardProblem::NotEktp,
+        Some(CardProblem::ChipRejected) => ui::CardProblem::ChipRejected,
+        Some(CardProblem::ReadFailed) => ui::CardProblem::ReadFailed,
+        Some(CardProblem::ReaderFault) => ui::CardProblem::ReaderFault,
+        Some(CardProblem::DataCorrupt) => ui::CardProblem::DataCorrupt,
+    }
+}
+
+/// The keypad's refusal and, for a number that failed a check, the check.
+pub fn entry_problem(p: Option<EntryProblem>) -> (ui::EntryProblem, ui::NumberCheck) {
+    match p {
+        None => (ui::EntryProblem::None, ui::NumberCheck::None),
+        Some(EntryProblem::NikInvalid(c)) => (ui::EntryProblem::NikInvalid, number_check(c)),
+        Some(EntryProblem::KkInvalid(c)) => (ui::EntryProblem::KkInvalid, number_check(c)),
+        Some(EntryProblem::KkRequired) => (ui::EntryProblem::KkRequired, ui::NumberCheck::None),
+    }
+}
+
+pub fn number_check(c: NumberCheck) -> ui::NumberCheck {
+    match c {
+        NumberCheck::WrongLength => ui::NumberCheck::WrongLength,
+        NumberCheck::NotDigits => ui::NumberCheck::NotDigits,
+        NumberCheck::UnknownProvince => ui::NumberCheck::UnknownProvince,
+        NumberCheck::RegencyZero => ui::NumberCheck::RegencyZero,
+        NumberCheck::DistrictZero => ui::NumberCheck::DistrictZero,
+        NumberCheck::NotADate => ui::NumberCheck::NotADate,
+        NumberCheck::SerialZero => ui::NumberCheck::SerialZero,
+    }
+}
+
+pub fn refusal(r: Refusal) -> ui::Refusal {
+    match r {
+        Refusal::ActiveBooking => ui::Refusal::ActiveBooking,
+        Refusal::Cooldown => ui::Refusal::Cooldown,
+        Refusal::Blocked => ui::Refusal::Blocked,
+        Refusal::FamilyLimit => ui::Refusal::FamilyLimit,
+        Refusal::GroupFull => ui::Refusal::GroupFull,
+        Refusal::PriorityNotEligible => ui::Refusal::PriorityNotEligible,
+        Refusal::DateFull => ui::Refusal::DateFull,
+        Refusal::SessionFull => ui::Refusal::SessionFull,
+    }
+}
+
+pub fn commit_failure(f: CommitFailure) -> ui::CommitFailure {
+    match f {
+        CommitFailure::NumbersGone => ui::CommitFailure::NumbersGone,
+        CommitFailure::StorageFailed => ui::CommitFailure::StorageFailed,
+    }
+}
+
+pub fn print_failure(f: PrintFailure) -> ui::PrintFailure {
+    match f {
+        PrintFailure::PaperOut => ui::PrintFailure::PaperOut,
+        PrintFailure::CoverOpen => ui::PrintFailure::CoverOpen,
+        PrintFailure::Offline => ui::PrintFailure::Offline,
+        PrintFailure::Failed => ui::PrintFailure::Failed,
+    }
+}
+
+pub fn way_out(w: Option<WayOut>) -> ui::WayOut {
+    match w {
+        None => ui::WayOut::None,
+        Some(WayOut::Idle) => ui::WayOut::Idle,
+        Some(WayOut::Members) => ui::WayOut::Members,
+        Some(WayOut::Office) => ui::WayOut::Office,
+        Some(WayOut::Session) => ui::WayOut::Session,
+        Some(WayOut::Done) => ui::WayOut::Done,
+    }
+}
+
+pub fn application_type(a: Option<ApplicationType>) -> ui::ApplicationType {
+    match a {
+        None => ui::ApplicationType::None,
+        Some(ApplicationType::New) => ui::ApplicationType::New,
+        Some(ApplicationType::Replacement) => ui::ApplicationType::Replacement,
+        Some(ApplicationType::Lost) => ui::ApplicationType::Lost,
+        Some(ApplicationType::Damaged) => ui::ApplicationType::Damaged,
+    }
+}
+
+pub fn application_type_from(a: ui::ApplicationType) -> Option<ApplicationType> {
+    match a {
+        ui::ApplicationType::None => None,
+        ui::ApplicationType::New => Some(ApplicationType::New),
+        ui::ApplicationType::Replacement => Some(ApplicationType::Replacement),
+        ui::ApplicationType::Lost => Some(ApplicationType::Lost),
+        ui::ApplicationType::Damaged => Some(ApplicationType::Damaged),
+    }
+}
+
+pub fn passport_type(p: Option<PassportType>) -> ui::PassportType {
+    match p {
+        None => ui::PassportType::None,
+        Some(PassportType::Regular48) => ui::PassportType::Regular48,
+        Some(PassportType::Electronic) => ui::PassportType::Electronic,
+    }
+}
+
+pub fn passport_type_from(p: ui::PassportType) -> Option<PassportType> {
+    match p {
+        ui::PassportType::None => None,
+        ui::PassportType::Regular48 => Some(PassportType::Regular48),
+        ui::PassportType::Electronic => Some(PassportType::Electronic),
+    }
+}
+
+pub fn priority(p: Option<PriorityReason>) -> ui::PriorityReason {
+    match p {
+        None => ui::PriorityReason::None,
+        Some(PriorityReason::Elderly) => ui::PriorityReason::Elderly,
+        Some(PriorityReason::ChildUnder5) => ui::PriorityReason::ChildUnder5,
+        Some(PriorityReason::Pregnant) => ui::PriorityReason::Pregnant,
+        Some(PriorityReason::Disabled) => ui::PriorityReason::Disabled,
+    }
+}
+
+/// A declared reason; `none` declares neither.
+pub fn priority_from(p: ui::PriorityReason) -> Option<PriorityReason> {
+    match p {
+        ui::PriorityReason::None => None,
+        ui::PriorityReason::Elderly => Some(PriorityReason::Elderly),
+        ui::PriorityReason::ChildUnder5 => Some(PriorityReason::ChildUnder5),
+        ui::PriorityReason::Pregnant => Some(PriorityReason::Pregnant),
+        ui::PriorityReason::Disabled => Some(PriorityReason::Disabled),
+    }
+}
+
+pub fn sex(s: Sex) -> ui::Sex {
+    match s {
+        Sex::Male => ui::Sex::Male,
+        Sex::Female => ui::Sex::Female,
+    }
+}
+
+pub fn day_state(d: DayState) -> ui::DayState {
+    match d {
+        DayState::Open => ui::DayState::Open,
+        DayState::Full => ui::DayState::Full,
+        DayState::Closed => ui::DayState::Closed,
+        DayState::Holiday => ui::DayState::Holiday,
+    }
+}
+
+/// The reader's state as the daemon publishes it. A reader in error, or in a state this
+/// build does not know, is as good as not there for an applicant, and is told as such.
+pub fn reader_state(code: &str) -> ui::ReaderState {
+    match ReaderState::from_code(code) {
+        ReaderState::Ok => ui::ReaderState::Ok,
+        ReaderState::SamMissing => ui::ReaderState::SamMissing,
+        ReaderState::Disconnected | ReaderState::Error | ReaderState::Other(_) => {
+            ui::ReaderState::Disconnected
+        }
+    }
+}
+
+/// Why the kiosk takes no bookings. The reason is a code of whoever holds the kiosk: the
+/// technician's (a [`HoldReason`]), the enrollment's or the sync guardrail's; any other
+/// is shown as it was given.
+pub fn out_of_service(reason: Option<&str>) -> ui::OutOfService {
+    let Some(code) = reason else {
+        return ui::OutOfService::None;
+    };
+    if let Some(hold) = HoldReason::from_code(code) {
+        return match hold {
+            HoldReason::Maintenance => ui::OutOfService::Maintenance,
+            HoldReason::PrinterFault => ui::OutOfService::PrinterFault,
+            HoldReason::ReaderFault => ui::OutOfService::ReaderFault,
+            HoldReason::OfficeClosed => ui::OutOfService::OfficeClosed,
+            HoldReason::Relocating => ui::OutOfService::Relocating,
+        };
+    }
+    match code {
+        NOT_ENROLLED => ui::OutOfService::NotEnrolled,
+        crate::sync::planner::SYNC_OVERDUE => ui::OutOfService::SyncOverdue,
+        crate::sync::planner::SYNC_BACKLOG => ui::OutOfService::SyncBacklog,
+        _ => ui::OutOfService::Other,
+    }
+}
+
+/// The enrollment's hold on a kiosk that has no identity yet (set in `app`).
+const NOT_ENROLLED: &str = "not_enrolled";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_holder_of_the_kiosk_has_its_words() {
+        let cases = [
+            (None, ui::OutOfService::None),
+            (Some("not_enrolled"), ui::OutOfService::NotEnrolled),
+            (Some("sync_overdue"), ui::OutOfService::SyncOverdue),
+            (Some("sync_backlog"), ui::OutOfService::SyncBacklog),
+            (Some("maintenance"), ui::OutOfService::Maintenance),
+            (Some("printer_fault"), ui::OutOfService::PrinterFault),
+            (Some("reader_fault"), ui::OutOfService::ReaderFault),
+            (Some("office_closed"), ui::OutOfService::OfficeClosed),
+            (Some("relocating"), ui::OutOfService::Relocating),
+            (Some("lunch"), ui::OutOfService::Other),
+        ];
+        for (reason, want) in cases {
+            assert_eq!(out_of_service(reason), want, "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn taps_come_back_as_what_was_shown() {
+        for a in ApplicationType::ALL {
+            assert_eq!(application_type_from(application_type(Some(a))), Some(a));
+        }
+        for p in PassportType::ALL {
+            assert_eq!(passport_type_from(passport_type(Some(p))), Some(p));
+        }
+        for l in [Language::Id, Language::En] {
+            assert_eq!(language_from(language(l)), Some(l));
+        }
+        assert_eq!(priority_from(priority(None)), None);
+        assert_eq!(
+            priority_from(priority(Some(PriorityReason::Pregnant))),
+            Some(PriorityReason::Pregnant)
+        );
+        assert_eq!(language_from(ui::Language::Unset), None);
+        assert_eq!(reader_state("ok"), ui::ReaderState::Ok);
+        assert_eq!(reader_state("sam_missing"), ui::ReaderState::SamMissing);
+        assert_eq!(reader_state("unplugged?"), ui::ReaderState::Disconnected);
+    }
+}
