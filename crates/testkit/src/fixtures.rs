@@ -7,6 +7,7 @@ use apm_kiosk::domain::calendar::Office;
 use apm_kiosk::domain::nik::Nik;
 use apm_kiosk::domain::{ApplicationType, Language, PassportType, Sex};
 use apm_kiosk::flow::{Applicant, IdentitySource, Member};
+use apm_kiosk::hardware::reader::CardData;
 use apm_kiosk::protocol::central as wire;
 use apm_kiosk::protocol::escpos::Ticket;
 use apm_kiosk::protocol::ticket_qr::{self, Claims};
@@ -95,6 +96,20 @@ pub fn member(nik: &str, today: NaiveDate) -> Member {
         passport_type: PassportType::Electronic,
         declared_priority: None,
         priority: None,
+    }
+}
+
+/// The KTP of [`member`] as the card reader reads it from the chip.
+pub fn card(nik: &str) -> CardData {
+    let (_, info) = Nik::parse(nik, day("2026-12-01")).unwrap_or_else(|e| panic!("test NIK: {e}"));
+    CardData {
+        nik: nik.to_owned(),
+        name: "SITI AMINAH".into(),
+        birth_place: Some("KARIMUN".into()),
+        birth_date: info.birth_date.format("%Y-%m-%d").to_string(),
+        sex: "P".into(),
+        address: Some("JL. NUSANTARA NO. 12".into()),
+        ..CardData::default()
     }
 }
 

@@ -143,3 +143,49 @@ impl CardReader for FakeReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apm_kiosk::hardware::reader::{ReadErrorCode, Signal, start};
+
+    #[tokio::test]
+    async fn events_reach_the_kiosk_in_order_and_commands_reach_the_reader() {
+        let (reader, control) = FakeReader::scripted([ReaderEvent::Connected(FakeReader::info())]);
+        let mut handle = start(reader);
+        let card = crate::fixtures::card(&crate::fixtures::nik(5));
+        assert_eq!(
+            handle.events().recv().await,
+            Some(ReaderEvent::Connected(FakeReader::info()))
+        );
+        control.present_card(card.clone());
+        assert_eq!(handle.events().recv().await, Some(ReaderEvent::CardPresent));
+        assert_eq!(
+            handle.events().recv().await,
+            Some(ReaderEvent::CardRead(card.clone()))
+        );
+        handle.command(ReaderCommand::Signal(Signal::BeepOk));
+        handle.command(ReaderCommand::ReadCard);
+        assert_eq!(
+            handle.events().recv().await,
+            Some(ReaderEvent::CardRead(card))
+        );
+        control.remove_card();
+        assert_eq!(handle.events().recv().await, Some(ReaderEvent::CardRemoved));
+        handle.command(ReaderCommand::ReadCard);
+        assert_eq!(
+            handle.events().recv().await,
+            Some(ReaderEvent::ReadFailed(ReadErrorCode::NoCard))
+        );
+        assert_eq!(
+            control.commands(),
+            [
+                ReaderCommand::Signal(Signal::BeepOk),
+                ReaderCommand::ReadCard,
+                ReaderCommand::ReadCard
+            ]
+        );
+        // The kiosk's stop ends the reader's thread.
+        handle.stop();
+    }
+}
