@@ -8,9 +8,6 @@
 //! `cargo bench --bench sync_drain` (a debug build is fine: `cargo run`-like timing of
 //! our code; the README says which build the figures are from).
 
-#[path = "../tests/sync_support/mod.rs"]
-mod sync_support;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,12 +16,13 @@ use std::time::{Duration, Instant};
 use apm_kiosk::domain::Language;
 use apm_kiosk::flow::BookingRequest;
 use apm_kiosk::protocol::central::{self as wire, RegistrationsRequest};
-use apm_kiosk::protocol::ticket_qr;
-use apm_kiosk::store::{CommitPlan, TicketToSign, UploadOutcome};
+use apm_kiosk::store::UploadOutcome;
 use apm_kiosk::sync::client::{CentralApi, HttpCentral};
 use apm_kiosk::sync::registration_to_wire;
-use chrono::{DateTime, FixedOffset, Utc};
-use sync_support::*;
+use apm_kiosk_testkit::central::{self, Central};
+use apm_kiosk_testkit::fixtures::{day, karimun, member, nik, tuesday_morning, wib};
+use apm_kiosk_testkit::kiosk::{KioskUnderTest, config};
+use chrono::{DateTime, Utc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -86,10 +84,9 @@ async fn pump(
 
 /// A kiosk with `REGISTRATIONS` bookings queued, each with a real signed ticket.
 async fn kiosk_with_queue(central: &Central, code: &str, now: DateTime<Utc>) -> KioskUnderTest {
-    let kiosk = enrolled_kiosk(central, code).await;
+    let kiosk = KioskUnderTest::enrolled(central, code).await;
     let (mut syncer, _) = kiosk.syncer(&central.base, config(3, 2000, 2000));
     syncer.round(now).await.expect("numbers for the queue");
-    let key = Arc::new(ed25519_dalek::SigningKey::from_bytes(&rand::random()));
     let dates = [day("2026-12-02"), day("2026-12-03")];
     let mut made = 0;
     let mut person = 0u32;
@@ -99,7 +96,7 @@ async fn kiosk_with_queue(central: &Central, code: &str, now: DateTime<Utc>) -> 
                 let members = (0..GROUP)
                     .map(|_| {
                         person += 1;
-                        member(&nik(person), now)
+                        member(&nik(person), now.date_naive())
                     })
                     .collect();
                 let request = BookingRequest {
@@ -110,35 +107,10 @@ async fn kiosk_with_queue(central: &Central, code: &str, now: DateTime<Utc>) -> 
                     members,
                     created_at: now,
                 };
-                let (secret, key, kiosk_id) =
-                    (kiosk.tag_secret, key.clone(), kiosk.kiosk_id.clone());
+                let signer = kiosk.signer.clone();
                 let committed = kiosk
                     .store
-                    .call(move |s| {
-                        let tag = |nik: &str| apm_kiosk::app::nik_tag(&secret, nik);
-                        let sign = |t: &TicketToSign<'_>| {
-                            ticket_qr::sign(
-                                &ticket_qr::Claims {
-                                    r: t.registration_id.to_owned(),
-                                    k: kiosk_id.clone(),
-                                    o: t.office_id.to_owned(),
-                                    d: t.date,
-                                    s: t.session_id.to_owned(),
-                                    q: t.queue_number.to_string(),
-                                    n: ticket_qr::nik_check(t.registration_id, t.nik),
-                                    t: t.issued_at.timestamp(),
-                                },
-                                &key,
-                            )
-                        };
-                        s.commit_booking(&CommitPlan {
-                            request: &request,
-                            created_on: day("2026-12-01"),
-                            nik_tag: &tag,
-                            sign: &sign,
-                        })
-                        .is_ok()
-                    })
+                    .call(move |s| signer.commit(s, &request, day("2026-12-01")).is_ok())
                     .await
                     .expect("writer");
                 if !committed {
@@ -156,10 +128,6 @@ async fn kiosk_with_queue(central: &Central, code: &str, now: DateTime<Utc>) -> 
         "the simulator handed out enough numbers"
     );
     kiosk
-}
-
-fn wib() -> FixedOffset {
-    FixedOffset::east_opt(7 * 3600).expect("WIB")
 }
 
 /// The sync loop's upload step: batches of 500 through the kiosk's client.
@@ -267,7 +235,7 @@ fn main() {
         );
 
         // Batches of 500, gzip.
-        let central = start_central(karimun(2000, 100), now).await;
+        let central = central::start_at(karimun(2000, 100), now).await;
         let filling = Instant::now();
         let kiosk = kiosk_with_queue(&central, "BNCH-0001", now).await;
         println!(
@@ -298,7 +266,7 @@ fn main() {
         );
 
         // One uncompressed POST per registration, to a fresh service.
-        let central = start_central(karimun(2000, 100), now).await;
+        let central = central::start_at(karimun(2000, 100), now).await;
         let kiosk = kiosk_with_queue(&central, "BNCH-0002", now).await;
         let counted = Arc::new(Counted::default());
         let target = central.base.trim_start_matches("http://").to_owned();

@@ -12,66 +12,24 @@ use apm_kiosk::protocol::central::{
     RegistrationsRequest, RejectionReason, Release, ReleaseRequest, nik_hash, verify_receipt,
 };
 use apm_kiosk::sync::client::{ApiError, CentralApi, HttpCentral, OfficesAnswer};
-use apm_kiosk_sim::central::{CentralSim, Faults, SimSeed, serve};
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use apm_kiosk_sim::central::{Faults, SimSeed};
+use apm_kiosk_testkit::central::{self, Central};
+use apm_kiosk_testkit::fixtures::{at, day};
+use chrono::{DateTime, FixedOffset, Utc};
 use ed25519_dalek::SigningKey;
-use tokio::sync::oneshot;
 use uuid::Uuid;
-
-struct Harness {
-    sim: CentralSim,
-    base: String,
-    _dir: tempfile::TempDir,
-    _stop: oneshot::Sender<()>,
-}
 
 /// Tuesday 1 December 2026, 08:00 in Jakarta.
 fn tuesday_morning() -> DateTime<Utc> {
     at("2026-12-01T08:00:00+07:00")
 }
 
-fn at(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .expect("test time")
-        .with_timezone(&Utc)
+async fn start(seed: SimSeed, now: DateTime<Utc>) -> Central {
+    central::start_at(seed, now).await
 }
 
-fn day(text: &str) -> NaiveDate {
-    text.parse().expect("test date")
-}
-
-async fn start(seed: SimSeed, now: DateTime<Utc>) -> Harness {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let sim = CentralSim::open(&dir.path().join("central.sqlite"), &seed).expect("sim opens");
-    sim.set_clock(Some(now));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = sim.clone();
-    tokio::spawn(async move {
-        let _ = serve(server, listener, async {
-            let _ = stopped.await;
-        })
-        .await;
-    });
-    Harness {
-        sim,
-        base,
-        _dir: dir,
-        _stop: stop,
-    }
-}
-
-fn client(h: &Harness, token: Option<&str>) -> HttpCentral {
-    HttpCentral::new(
-        &h.base,
-        token.map(str::to_owned),
-        Duration::from_secs(5),
-        None,
-    )
-    .expect("loopback client")
+fn client(h: &Central, token: Option<&str>) -> HttpCentral {
+    h.client(token)
 }
 
 fn enroll_request(code: &str) -> EnrollRequest {
@@ -84,12 +42,9 @@ fn enroll_request(code: &str) -> EnrollRequest {
 }
 
 /// An enrolled kiosk for `offices`, with its NIK hash key.
-async fn kiosk(h: &Harness, code: &str, offices: &[&str]) -> (HttpCentral, String, Key32) {
-    h.sim.add_enroll_code(code, offices).expect("code added");
-    let mut c = client(h, None);
-    let answer = c.enroll(&enroll_request(code)).await.expect("enrolls");
-    c.set_token(answer.token);
-    (c, answer.kiosk_id, answer.nik_hash_key)
+async fn kiosk(h: &Central, code: &str, offices: &[&str]) -> (HttpCentral, String, Key32) {
+    let enrolled = h.enroll(code, offices).await;
+    (enrolled.api, enrolled.kiosk_id, enrolled.nik_hash_key)
 }
 
 fn ask(office: &str, date: &str, session: &str, kind: QueueKind, count: u32) -> AllocationsRequest {

@@ -9,7 +9,7 @@ mod daemon_support;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
-use daemon_support::{BIN, CODE, Central, Kiosk, write_config};
+use daemon_support::{BIN, CODE, Kiosk, start_central, write_config};
 
 struct Run {
     ok: bool,
@@ -50,8 +50,8 @@ fn level<'a>(out: &'a str, check: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_good_kiosk_passes_and_enrollment_turns_its_warning_into_ok() {
-    let central = Central::start().await;
-    let kiosk = Kiosk::new(&central.url);
+    let central = start_central().await;
+    let kiosk = Kiosk::new(&central.base);
     std::fs::set_permissions(&kiosk.state, std::fs::Permissions::from_mode(0o700))
         .expect("private state dir");
 

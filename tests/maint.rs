@@ -23,9 +23,9 @@ use apm_kiosk::flow::Intent;
 use apm_kiosk::maint::{HoldReason, Secret, SettingsChange};
 use apm_kiosk::simulate::card_of;
 use apm_kiosk::simulate::crowd::{Behaviour, Crowd, Entry, Person};
-use apm_kiosk_sim::central::{self as central_sim, CentralSim, SimSeed};
 use apm_kiosk_sim::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
 use apm_kiosk_sim::reader::{ReaderSim, ReaderSimHandle};
+use apm_kiosk_testkit::central::{self, Central};
 use daemon_support::{first_with, wait_screen as wait};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -191,10 +191,9 @@ struct Site {
     root: PathBuf,
     state: PathBuf,
     config: PathBuf,
-    sim: CentralSim,
+    central: Central,
     reader: ReaderSimHandle,
     printer: PrinterSimHandle,
-    _central: oneshot::Sender<()>,
     _dir: tempfile::TempDir,
 }
 
@@ -203,17 +202,7 @@ async fn site(code: &str) -> Site {
     let root = std::path::absolute(dir.path()).expect("absolute temp dir");
     let state = root.join("state");
     std::fs::create_dir_all(&state).expect("state dir");
-    let sim = CentralSim::open(&root.join("central.db"), &SimSeed::default()).expect("central");
-    sim.add_enroll_code(code, &["KRM", "BTM", "MKS"])
-        .expect("enroll code");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binds");
-    let central = format!("http://{}", listener.local_addr().expect("address"));
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(central_sim::serve(sim.clone(), listener, async move {
-        let _ = stopped.await;
-    }));
+    let central = central::start_for_daemon(code).await;
     let reader = ReaderSim::start(&state.join("reader.tty"), 115_200).expect("reader simulator");
     let printer = PrinterSim::start(
         &state.join("printer.tty"),
@@ -222,15 +211,14 @@ async fn site(code: &str) -> Site {
     )
     .expect("printer simulator");
     let hash = apm_kiosk::maint::pin::hash(PIN).expect("hash");
-    let config = write_config(&state, &central, Some(&hash));
+    let config = write_config(&state, &central.base, Some(&hash));
     Site {
         root,
         state,
         config,
-        sim,
+        central,
         reader,
         printer,
-        _central: stop,
         _dir: dir,
     }
 }
@@ -691,7 +679,7 @@ async fn every_maintenance_command_and_a_bundle_without_personal_data() {
             );
         }
     }
-    let _ = site.sim.registrations();
+    let _ = site.central.sim.registrations();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

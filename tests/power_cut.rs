@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use apm_kiosk::flow::Intent;
 use daemon_support::{
-    Central, Daemon, Kiosk, StoreFacts, book_until_review, median, plain_people, store_facts,
+    Daemon, Kiosk, StoreFacts, book_until_review, median, plain_people, start_central, store_facts,
     wait_numbers, wait_ready,
 };
 
@@ -56,8 +56,8 @@ async fn wait_all_printed(kiosk: &Kiosk, limit: Duration) -> StoreFacts {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_after_book_leaves_each_booking_whole_or_absent_and_prints_on_restart() {
-    let central = Central::start().await;
-    let kiosk = Kiosk::new(&central.url);
+    let central = start_central().await;
+    let kiosk = Kiosk::new(&central.base);
     enroll(&kiosk).await;
     let log = kiosk.root.join("daemon.log");
     // Microseconds from the tap's bytes leaving to the kill: the first land before or
@@ -120,8 +120,8 @@ async fn sigkill_after_book_leaves_each_booking_whole_or_absent_and_prints_on_re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_cleanly_idle_and_mid_booking() {
-    let central = Central::start().await;
-    let kiosk = Kiosk::new(&central.url);
+    let central = start_central().await;
+    let kiosk = Kiosk::new(&central.base);
     enroll(&kiosk).await;
     let log = kiosk.root.join("daemon.log");
 

@@ -17,9 +17,9 @@ use apm_kiosk::flow::Intent;
 use apm_kiosk::protocol::escpos::PaperWidth;
 use apm_kiosk::simulate::card_of;
 use apm_kiosk::simulate::crowd::{Behaviour, Crowd, Entry};
-use apm_kiosk_sim::central::{self as central_sim, CentralSim, SimSeed};
 use apm_kiosk_sim::printer::{PrinterSim, PrinterSimOptions};
 use apm_kiosk_sim::reader::ReaderSim;
+use apm_kiosk_testkit::central;
 use daemon_support::{first_with, wait_screen as wait};
 use serde_json::Value;
 
@@ -51,17 +51,7 @@ async fn paper_out_mid_ticket_keeps_the_booking_and_reprints_it_whole_as_copy() 
     std::fs::create_dir_all(&state).expect("state dir");
 
     // The central service.
-    let sim = CentralSim::open(&root.join("central.db"), &SimSeed::default()).expect("central");
-    sim.add_enroll_code(CODE, &["KRM", "BTM", "MKS"])
-        .expect("enroll code");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binds");
-    let central = format!("http://{}", listener.local_addr().expect("address"));
-    let (central_stop, central_stopped) = tokio::sync::oneshot::channel::<()>();
-    let central_task = tokio::spawn(central_sim::serve(sim, listener, async move {
-        let _ = central_stopped.await;
-    }));
+    let central = central::start_for_daemon(CODE).await;
 
     // The devices. The roll in the printer is the end of a used one: 30 lines of 30
     // dots, a third of a ticket; the roll loaded later is a long one.
@@ -80,7 +70,7 @@ async fn paper_out_mid_ticket_keeps_the_booking_and_reprints_it_whole_as_copy() 
     )
     .expect("printer simulator");
 
-    let config = write_config(&state, &central, &reader_link, &printer_link);
+    let config = write_config(&state, &central.base, &reader_link, &printer_link);
     apm_kiosk::app::enroll(&config, CODE)
         .await
         .expect("enrolled");
@@ -92,18 +82,7 @@ async fn paper_out_mid_ticket_keeps_the_booking_and_reprints_it_whole_as_copy() 
     let mut client = Client::connect(&socket, PATIENCE)
         .await
         .expect("control channel");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while status(&mut client).await["store"]["held_free"]
-        .as_u64()
-        .unwrap_or(0)
-        == 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no queue numbers from the service"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    daemon_support::wait_numbers(&mut client).await;
 
     // One applicant with their own KTP books a day and a session.
     let today = chrono::Utc::now().date_naive();
@@ -228,6 +207,5 @@ async fn paper_out_mid_ticket_keeps_the_booking_and_reprints_it_whole_as_copy() 
         .await
         .expect("daemon task")
         .expect("daemon stops cleanly");
-    let _ = central_stop.send(());
-    let _ = central_task.await;
+    central.stop().await;
 }

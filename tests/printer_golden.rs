@@ -8,59 +8,24 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use apm_kiosk::domain::{ApplicationType, Language, PassportType};
+use apm_kiosk::domain::Language;
 use apm_kiosk::hardware::printer::{self, PrinterState};
 use apm_kiosk::protocol::escpos::{PaperWidth, Ticket, ticket_job};
-use apm_kiosk::protocol::ticket_qr::{self, Claims};
+use apm_kiosk::protocol::ticket_qr;
 use apm_kiosk_sim::printer::{PrinterSim, PrinterSimOptions};
-use chrono::{FixedOffset, NaiveDate, NaiveTime, TimeZone};
+use apm_kiosk_testkit::fixtures;
 use ed25519_dalek::SigningKey;
 
 /// The test key: 32 bytes of 0x42. Never a kiosk's.
 fn key() -> SigningKey {
-    SigningKey::from_bytes(&[0x42; 32])
+    fixtures::ticket_key()
 }
 
+/// The testkit's fixed ticket, in the name of the golden images.
 fn golden_ticket(language: Language, priority: bool, copy: bool) -> Ticket {
-    let issued_at = FixedOffset::east_opt(7 * 3600)
-        .expect("valid offset")
-        .with_ymd_and_hms(2026, 11, 22, 14, 5, 0)
-        .single()
-        .expect("valid time");
-    let visit_date = NaiveDate::from_ymd_opt(2026, 11, 24).expect("valid date");
-    let queue_number = if priority { "P-003" } else { "R-021" };
-    let registration_id = "0193a4f2-7b3c-7000-8a00-000000000001";
-    let claims = Claims {
-        r: registration_id.into(),
-        k: "KRM-02".into(),
-        o: "KRM".into(),
-        d: visit_date,
-        s: "S1".into(),
-        q: queue_number.into(),
-        n: ticket_qr::nik_check(registration_id, "3171014107900003"),
-        t: issued_at.timestamp(),
-    };
     Ticket {
-        language,
-        office_name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
-        queue_number: queue_number.into(),
-        priority,
-        visit_date,
-        session_id: "S1".into(),
-        session_start: NaiveTime::from_hms_opt(8, 0, 0).expect("valid time"),
-        session_end: NaiveTime::from_hms_opt(10, 0, 0).expect("valid time"),
-        zone_label: "WIB".into(),
         name: Some("SITI AMINAH".into()),
-        masked_nik: "3171********0003".into(),
-        application_type: ApplicationType::Replacement,
-        passport_type: PassportType::Electronic,
-        group_size: 3,
-        group_index: 1,
-        booking_code: "7F3C-21A9".into(),
-        kiosk_id: "KRM-02".into(),
-        issued_at,
-        qr_payload: ticket_qr::sign(&claims, &key()),
-        copy,
+        ..fixtures::ticket(language, priority, copy)
     }
 }
 

@@ -5,36 +5,15 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use apm_kiosk::domain::{ApplicationType, Language, PassportType};
+use apm_kiosk::domain::Language;
 use apm_kiosk::hardware::printer::{self, PrinterState, STATUS_TIMEOUT};
 use apm_kiosk::protocol::escpos::{PaperWidth, Ticket, ticket_job};
 use apm_kiosk_sim::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
-use chrono::{FixedOffset, NaiveDate, NaiveTime, TimeZone};
+use apm_kiosk_testkit::fixtures;
 
+/// The testkit's fixed ticket, with a payload of a real one's size that is not signed.
 fn ticket(language: Language, priority: bool) -> Ticket {
     Ticket {
-        language,
-        office_name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
-        queue_number: if priority { "P-003" } else { "R-021" }.into(),
-        priority,
-        visit_date: NaiveDate::from_ymd_opt(2026, 11, 24).expect("valid date"),
-        session_id: "S1".into(),
-        session_start: NaiveTime::from_hms_opt(8, 0, 0).expect("valid time"),
-        session_end: NaiveTime::from_hms_opt(10, 0, 0).expect("valid time"),
-        zone_label: "WIB".into(),
-        name: Some("DEWI KARTIKA SARI BINTI AHMAD".into()),
-        masked_nik: "3171********0003".into(),
-        application_type: ApplicationType::Replacement,
-        passport_type: PassportType::Electronic,
-        group_size: 3,
-        group_index: 1,
-        booking_code: "7F3C-21A9".into(),
-        kiosk_id: "KRM-02".into(),
-        issued_at: FixedOffset::east_opt(7 * 3600)
-            .expect("valid offset")
-            .with_ymd_and_hms(2026, 11, 22, 14, 5, 0)
-            .single()
-            .expect("valid time"),
         // The size of a real signed payload: ~230 characters of claims, 86 of signature.
         qr_payload: format!(
             "APM1.{}.{}",
@@ -42,7 +21,7 @@ fn ticket(language: Language, priority: bool) -> Ticket {
                 .repeat(3),
             "S".repeat(86)
         ),
-        copy: false,
+        ..fixtures::ticket(language, priority, false)
     }
 }
 

@@ -6,16 +6,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use apm_kiosk::domain::nik::Nik;
-use apm_kiosk::domain::{ApplicationType, Language, PassportType, QueueKind, Sex};
-use apm_kiosk::flow::{Applicant, Booked, BookingRequest, IdentitySource, Member, PrintFailure};
+use apm_kiosk::domain::{Language, QueueKind};
+use apm_kiosk::flow::{Booked, BookingRequest, Member, PrintFailure};
 use apm_kiosk::hardware::printer::PrinterState;
 use apm_kiosk::hardware::printer::worker::{PrinterSettings, PrinterWorker, ReprintError};
 use apm_kiosk::identity::Enrollment;
 use apm_kiosk::protocol::escpos::PaperWidth;
 use apm_kiosk::store::writer::StoreHandle;
-use apm_kiosk::store::{CommitPlan, HeldAllocation, Store, TicketToSign};
+use apm_kiosk::store::{HeldAllocation, Store};
 use apm_kiosk_sim::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
+use apm_kiosk_testkit::fixtures;
+use apm_kiosk_testkit::signer::Signer;
 use chrono::{NaiveDate, Utc};
 use tokio::sync::watch;
 
@@ -25,23 +26,7 @@ fn visit_day() -> NaiveDate {
 }
 
 fn member(nik: &str) -> Member {
-    let (nik, info) = Nik::parse(nik, Utc::now().date_naive()).expect("test NIK is valid");
-    Member {
-        applicant: Applicant {
-            nik,
-            kk_number: None,
-            name: Some("SITI AMINAH".into()),
-            birth_place: Some("KARIMUN".into()),
-            birth_date: info.birth_date,
-            sex: Sex::Female,
-            address: None,
-            source: IdentitySource::Chip,
-        },
-        application_type: ApplicationType::New,
-        passport_type: PassportType::Electronic,
-        declared_priority: None,
-        priority: None,
-    }
+    fixtures::member(nik, Utc::now().date_naive())
 }
 
 /// A stored booking of two applicants, as the flow commits it.
@@ -64,15 +49,8 @@ fn book_two(store: &mut Store) -> Booked {
         members: vec![member("2102015708900003"), member("2102010303880005")],
         created_at: Utc::now(),
     };
-    let tag = |nik: &str| format!("tag-{nik}");
-    let sign = |t: &TicketToSign<'_>| format!("APM1.{}.{}", t.registration_id, t.queue_number);
-    store
-        .commit_booking(&CommitPlan {
-            request: &request,
-            created_on: Utc::now().date_naive(),
-            nik_tag: &tag,
-            sign: &sign,
-        })
+    Signer::new("KRM-02", fixtures::ticket_key(), [0; 32])
+        .commit(store, &request, Utc::now().date_naive())
         .expect("booking committed")
 }
 

@@ -3,22 +3,22 @@
 //! in every way it can (5xx, 429, dropped connections, truncated answers, latency).
 //! Every booking must be accepted by the service exactly once and none lost.
 
-mod sync_support;
-
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use apm_kiosk::protocol::central::RegistrationStatus;
 use apm_kiosk_sim::central::Faults;
-use sync_support::*;
+use apm_kiosk_testkit::central;
+use apm_kiosk_testkit::fixtures::{day, karimun, nik, tuesday_morning};
+use apm_kiosk_testkit::kiosk::{KioskUnderTest, accepted_numbers, config};
 
 const BOOKINGS: usize = 1000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_bookings_reach_the_service_exactly_once_through_faults() {
     let now = tuesday_morning();
-    let central = start_central(karimun(400, 50), now).await;
-    let kiosk = enrolled_kiosk(&central, "FAUL-T001").await;
+    let central = central::start_at(karimun(400, 50), now).await;
+    let kiosk = KioskUnderTest::enrolled(&central, "FAUL-T001").await;
     central.sim.set_faults(Faults {
         server_error_rate: 0.10,
         throttle_rate: 0.05,

@@ -3,20 +3,20 @@
 //! row that must not hold the others back, surplus numbers given back, the heartbeat's
 //! clock check, and the guardrail.
 
-mod sync_support;
-
 use apm_kiosk::domain::rules::{self, RuleViolation};
 use apm_kiosk::protocol::central::nik_hash;
 use apm_kiosk::sync::planner::{SYNC_BACKLOG, SYNC_OVERDUE};
+use apm_kiosk_testkit::central;
+use apm_kiosk_testkit::fixtures::{day, karimun, nik, tuesday_morning};
+use apm_kiosk_testkit::kiosk::{KioskUnderTest, config};
 use chrono::TimeDelta;
-use sync_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nik_blocked_by_the_service_is_refused_offline() {
     let now = tuesday_morning();
-    let central = start_central(karimun(16, 4), now).await;
-    let batam_side = enrolled_kiosk(&central, "KSK-0001").await;
-    let island = enrolled_kiosk(&central, "KSK-0002").await;
+    let central = central::start_at(karimun(16, 4), now).await;
+    let batam_side = KioskUnderTest::enrolled(&central, "KSK-0001").await;
+    let island = KioskUnderTest::enrolled(&central, "KSK-0002").await;
     let tomorrow = day("2026-12-02");
     let person = nik(42);
 
@@ -74,8 +74,8 @@ async fn a_nik_blocked_by_the_service_is_refused_offline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocklist_deltas_replace_upsert_and_expire() {
     let now = tuesday_morning();
-    let central = start_central(karimun(16, 4), now).await;
-    let kiosk = enrolled_kiosk(&central, "KSK-0003").await;
+    let central = central::start_at(karimun(16, 4), now).await;
+    let kiosk = KioskUnderTest::enrolled(&central, "KSK-0003").await;
     let store = kiosk.store.clone();
     let today = day("2026-12-01");
     // (what, version, full, upsert, remove, entries after)
@@ -169,8 +169,8 @@ async fn blocklist_deltas_replace_upsert_and_expire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_queue_row_is_reported_and_does_not_block_the_others() {
     let now = tuesday_morning();
-    let central = start_central(karimun(16, 4), now).await;
-    let kiosk = enrolled_kiosk(&central, "KSK-0004").await;
+    let central = central::start_at(karimun(16, 4), now).await;
+    let kiosk = KioskUnderTest::enrolled(&central, "KSK-0004").await;
     let (mut syncer, status) = kiosk.syncer(&central.base, config(2, 3, 8));
     syncer.round(now).await.expect("numbers");
     let tomorrow = day("2026-12-02");
@@ -218,28 +218,14 @@ async fn a_damaged_queue_row_is_reported_and_does_not_block_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn surplus_numbers_for_tomorrow_go_back_to_the_pool() {
     let now = tuesday_morning();
-    let central = start_central(karimun(16, 4), now).await;
-    let kiosk = enrolled_kiosk(&central, "KSK-0005").await;
-    let other = enrolled_kiosk(&central, "KSK-0006").await;
+    let central = central::start_at(karimun(16, 4), now).await;
+    let kiosk = KioskUnderTest::enrolled(&central, "KSK-0005").await;
+    let other = KioskUnderTest::enrolled(&central, "KSK-0006").await;
     let tomorrow = day("2026-12-02");
     // First the kiosk holds 12 a session for two days...
     let (mut greedy, _) = kiosk.syncer(&central.base, config(3, 12, 12));
     greedy.round(now).await.expect("round");
-    let free = |k: &KioskUnderTest| {
-        let store = k.store.clone();
-        async move {
-            store
-                .run(move |s| s.availability("KRM", tomorrow))
-                .await
-                .expect("availability")
-                .slots
-                .iter()
-                .filter(|s| s.date == tomorrow)
-                .map(|s| s.regular)
-                .sum::<u32>()
-        }
-    };
-    assert_eq!(free(&kiosk).await, 36);
+    assert_eq!(kiosk.free_regular(tomorrow).await, 36);
     // ...then it is set to hold 5: tomorrow's surplus (7 a session) goes back, the day
     // after tomorrow is not at hand and keeps its 12.
     let (mut modest, status) = kiosk.syncer(&central.base, config(3, 5, 5));
@@ -249,12 +235,12 @@ async fn surplus_numbers_for_tomorrow_go_back_to_the_pool() {
         2 * 3 * 7 + 2 * 3,
         "today's and tomorrow's surplus: 7 regular and 1 priority a session"
     );
-    assert_eq!(free(&kiosk).await, 15);
+    assert_eq!(kiosk.free_regular(tomorrow).await, 15);
     drop(status);
     // What went back is the other kiosk's to take: 16 - 5 a session.
     let (mut second, _) = other.syncer(&central.base, config(2, 11, 11));
     second.round(now).await.expect("round");
-    assert_eq!(free(&other).await, 33);
+    assert_eq!(other.free_regular(tomorrow).await, 33);
     let day_after = day("2026-12-03");
     let later = kiosk
         .store
@@ -273,8 +259,8 @@ async fn surplus_numbers_for_tomorrow_go_back_to_the_pool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeat_reports_and_a_skewed_clock_raises_the_alert() {
     let now = tuesday_morning();
-    let central = start_central(karimun(16, 4), now).await;
-    let kiosk = enrolled_kiosk(&central, "KSK-0007").await;
+    let central = central::start_at(karimun(16, 4), now).await;
+    let kiosk = KioskUnderTest::enrolled(&central, "KSK-0007").await;
     // The service's clock follows the real one: no skew.
     central.sim.set_clock(None);
     let (mut syncer, status) = kiosk.syncer(&central.base, config(1, 1, 1));
@@ -300,8 +286,8 @@ async fn heartbeat_reports_and_a_skewed_clock_raises_the_alert() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guardrail_stops_bookings_while_the_queue_is_overdue_or_long() {
     let now = tuesday_morning();
-    let central = start_central(karimun(16, 4), now).await;
-    let kiosk = enrolled_kiosk(&central, "KSK-0008").await;
+    let central = central::start_at(karimun(16, 4), now).await;
+    let kiosk = KioskUnderTest::enrolled(&central, "KSK-0008").await;
     let mut cfg = config(2, 8, 8);
     cfg.guardrail.max_unsynced = 10;
     let (mut syncer, status) = kiosk.syncer(&central.base, cfg);

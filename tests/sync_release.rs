@@ -2,38 +2,24 @@
 //! service's answer to the release is lost: the release may have freed them there, and a
 //! ticket on a freed number is rejected `number_not_held` after the applicant has left.
 
-mod sync_support;
-
 use apm_kiosk::protocol::central::RegistrationStatus;
 use apm_kiosk_sim::central::Faults;
-use sync_support::*;
+use apm_kiosk_testkit::central::{self, client};
+use apm_kiosk_testkit::fixtures::{day, karimun, nik, tuesday_morning};
+use apm_kiosk_testkit::kiosk::{KioskUnderTest, config};
 
 const RELEASE: &str = "/v1/allocations/release";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_whose_answer_is_lost_leaves_booking_and_is_sent_again() {
     let now = tuesday_morning();
-    let central = start_central(karimun(16, 4), now).await;
-    let kiosk = enrolled_kiosk(&central, "REL-0001").await;
-    let other = enrolled_kiosk(&central, "REL-0002").await;
+    let central = central::start_at(karimun(16, 4), now).await;
+    let kiosk = KioskUnderTest::enrolled(&central, "REL-0001").await;
+    let other = KioskUnderTest::enrolled(&central, "REL-0002").await;
     let tomorrow = day("2026-12-02");
-    let free = |k: &KioskUnderTest| {
-        let store = k.store.clone();
-        async move {
-            store
-                .run(move |s| s.availability("KRM", tomorrow))
-                .await
-                .expect("availability")
-                .slots
-                .iter()
-                .filter(|s| s.date == tomorrow)
-                .map(|s| s.regular)
-                .sum::<u32>()
-        }
-    };
     let (mut greedy, _) = kiosk.syncer(&central.base, config(3, 12, 12));
     greedy.round(now).await.expect("round");
-    assert_eq!(free(&kiosk).await, 36);
+    assert_eq!(kiosk.free_regular(tomorrow).await, 36);
 
     // The service frees the surplus, then the connection breaks before its answer.
     central.sim.set_faults(Faults {
@@ -47,7 +33,7 @@ async fn a_release_whose_answer_is_lost_leaves_booking_and_is_sent_again() {
         .await
         .expect_err("the release's answer is lost");
     assert_eq!(
-        free(&kiosk).await,
+        kiosk.free_regular(tomorrow).await,
         15,
         "the surplus left booking before the release was sent"
     );
@@ -62,7 +48,7 @@ async fn a_release_whose_answer_is_lost_leaves_booking_and_is_sent_again() {
     // The other kiosk can take what the service freed: it is not this kiosk's.
     let (mut second, _) = other.syncer(&central.base, config(2, 11, 11));
     second.round(now).await.expect("round");
-    assert_eq!(free(&other).await, 33);
+    assert_eq!(other.free_regular(tomorrow).await, 33);
 
     // Everything this kiosk books now is on a number it still holds.
     let mut ids = Vec::new();
@@ -100,7 +86,7 @@ async fn a_release_whose_answer_is_lost_leaves_booking_and_is_sent_again() {
         .await
         .expect("queue");
     assert!(waiting.is_empty(), "{waiting:?}");
-    assert_eq!(free(&kiosk).await, 0);
+    assert_eq!(kiosk.free_regular(tomorrow).await, 0);
     let report = modest.round(now).await.expect("round");
     assert_eq!(report.numbers_released, 0, "nothing is released twice");
 }
@@ -108,8 +94,8 @@ async fn a_release_whose_answer_is_lost_leaves_booking_and_is_sent_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_refused_for_who_asks_stays_queued_for_after_the_fix() {
     let now = tuesday_morning();
-    let central = start_central(karimun(16, 4), now).await;
-    let kiosk = enrolled_kiosk(&central, "REL-0003").await;
+    let central = central::start_at(karimun(16, 4), now).await;
+    let kiosk = KioskUnderTest::enrolled(&central, "REL-0003").await;
     let (mut greedy, _) = kiosk.syncer(&central.base, config(3, 12, 12));
     greedy.round(now).await.expect("round");
     let tomorrow = day("2026-12-02");

@@ -2,30 +2,20 @@
 //! against the numbers it held before. No queue number may be booked twice, and the
 //! offline kiosk's bookings must all be accepted when it comes back.
 
-mod sync_support;
-
 use std::collections::HashSet;
 
 use apm_kiosk::protocol::central::RegistrationStatus;
-use sync_support::*;
-
-/// A loopback port nobody listens on: the offline kiosk's network.
-async fn dead_address() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    drop(listener);
-    format!("http://{addr}")
-}
+use apm_kiosk_testkit::central::{self, dead_address};
+use apm_kiosk_testkit::fixtures::{day, karimun, nik, tuesday_morning};
+use apm_kiosk_testkit::kiosk::{KioskUnderTest, accepted_numbers, config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_kiosk_never_overbooks_and_is_accepted_when_back() {
     let now = tuesday_morning();
     // 16 regular numbers a session: three sessions a day, a quota the two must share.
-    let central = start_central(karimun(16, 4), now).await;
-    let online = enrolled_kiosk(&central, "ONLN-0001").await;
-    let island = enrolled_kiosk(&central, "ISLD-0001").await;
+    let central = central::start_at(karimun(16, 4), now).await;
+    let online = KioskUnderTest::enrolled(&central, "ONLN-0001").await;
+    let island = KioskUnderTest::enrolled(&central, "ISLD-0001").await;
     let tomorrow = day("2026-12-02");
 
     // Before the run, the island kiosk fills its hold (today and tomorrow, 6 a slot).

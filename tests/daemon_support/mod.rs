@@ -1,7 +1,8 @@
 //! What the tests of a whole daemon share: a kiosk directory with simulated reader and
-//! printer (real pseudo-terminals), optionally the central simulator on loopback, a
-//! config file for them, the daemon binary run as a separate process (as systemd runs
-//! it), and the control-channel steps of a booking.
+//! printer (real pseudo-terminals), optionally the central simulator on loopback (the
+//! testkit's, with this harness's enrollment code), a config file for them, the daemon
+//! binary run as a separate process (as systemd runs it), and the control-channel steps
+//! of a booking.
 
 #![allow(dead_code)]
 
@@ -10,9 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use apm_kiosk::protocol::escpos::PaperWidth;
-use apm_kiosk_sim::central::{self as central_sim, CentralSim, SimSeed};
 use apm_kiosk_sim::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
 use apm_kiosk_sim::reader::{ReaderSim, ReaderSimHandle};
+pub use apm_kiosk_testkit::central::Central;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_apm-kiosk");
 pub const CODE: &str = "TEST-APPLIANCE";
@@ -119,48 +120,10 @@ target = 3
     std::fs::write(path, text).expect("config written");
 }
 
-/// The central simulator on a loopback port, with the test's enrollment code.
-pub struct Central {
-    pub url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Central {
-    pub async fn start() -> Central {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let sim =
-            CentralSim::open(&dir.path().join("central.db"), &SimSeed::default()).expect("central");
-        sim.add_enroll_code(CODE, &["KRM", "BTM", "MKS"])
-            .expect("enroll code");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binds");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = central_sim::serve(sim, listener, async move {
-                let _ = stopped.await;
-            })
-            .await;
-        });
-        Central {
-            url,
-            stop: Some(stop),
-            task: Some(task),
-            _dir: dir,
-        }
-    }
-
-    pub async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
-        }
-    }
+/// The central simulator on a loopback port on the system's clock, with [`CODE`] valid
+/// for every office.
+pub async fn start_central() -> Central {
+    apm_kiosk_testkit::central::start_for_daemon(CODE).await
 }
 
 /// The daemon binary, headless, as its own process. Killed if still running when

@@ -1,0 +1,21 @@
+//! The daemon's capabilities played in memory, for tests that need no socket and no
+//! pseudo-terminal and so can run on paused time (`#[tokio::test(start_paused = true)]`):
+//!
+//! - [`FakeCentral`]: `sync::client::CentralApi`, with the service's state in memory
+//!   (offices, quotas, registrations, releases), refusals, time-outs and lost answers
+//!   scripted per endpoint, and every call counted and timed.
+//! - [`FakePrinter`]: `hardware::printer::TicketPrinter`, with its state scripted, a
+//!   roll that runs out after so many bytes, and every job recorded.
+//! - [`FakeReader`]: `hardware::reader::CardReader`, which reports the events a test
+//!   hands it and records the commands the kiosk gives.
+//!
+//! The simulators of `apm-kiosk-sim` stay the fakes for the serial and HTTP code
+//! itself: these replace that code, so they test what lies above it.
+
+mod central;
+mod printer;
+mod reader;
+
+pub use central::{Endpoint, FakeCentral, Fault};
+pub use printer::{FakePrinter, PrintedJob};
+pub use reader::{FakeReader, FakeReaderControl};

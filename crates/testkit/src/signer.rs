@@ -1,0 +1,149 @@
+//! The kiosk's means to tag NIKs and sign tickets, for the store's
+//! [`CommitPlan`](apm_kiosk::store::CommitPlan), made the way the daemon makes them when
+//! it commits a booking: the NIK tag is `app::nik_tag` under the kiosk's tag secret,
+//! and each ticket's QR payload is `protocol::ticket_qr::sign` over the ticket's claims
+//! with the kiosk's key. Tests that commit bookings commit them through here, so a
+//! ticket they upload or print is one the daemon could have made.
+
+use std::sync::Arc;
+
+use apm_kiosk::flow::{Booked, BookingRequest};
+use apm_kiosk::protocol::ticket_qr::{self, Claims};
+use apm_kiosk::store::{CommitError, CommitPlan, Store, TicketToSign};
+use chrono::NaiveDate;
+use ed25519_dalek::SigningKey;
+
+/// One kiosk's tag secret, signing key and id. Cheap to clone (the key is shared), so a
+/// copy can move onto the store's writer thread with each booking.
+#[derive(Clone)]
+pub struct Signer {
+    kiosk_id: String,
+    key: Arc<SigningKey>,
+    tag_secret: [u8; 32],
+}
+
+impl std::fmt::Debug for Signer {
+    /// The key and the secret are credentials: only the kiosk is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("kiosk_id", &self.kiosk_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    pub fn new(kiosk_id: impl Into<String>, key: SigningKey, tag_secret: [u8; 32]) -> Signer {
+        Signer {
+            kiosk_id: kiosk_id.into(),
+            key: Arc::new(key),
+            tag_secret,
+        }
+    }
+
+    /// A kiosk with a fresh random key and tag secret.
+    pub fn random(kiosk_id: impl Into<String>) -> Signer {
+        Signer::new(
+            kiosk_id,
+            SigningKey::from_bytes(&rand::random::<[u8; 32]>()),
+            rand::random(),
+        )
+    }
+
+    pub fn kiosk_id(&self) -> &str {
+        &self.kiosk_id
+    }
+
+    /// The key that verifies this kiosk's tickets.
+    pub fn verifying_key(&self) -> ed25519_dalek::VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// The `nik_tag` of the plan: the keyed hash the store keeps instead of the NIK.
+    pub fn nik_tag(&self, nik: &str) -> String {
+        apm_kiosk::app::nik_tag(&self.tag_secret, nik)
+    }
+
+    /// What a ticket's QR payload claims.
+    pub fn claims(&self, t: &TicketToSign<'_>) -> Claims {
+        Claims {
+            r: t.registration_id.to_owned(),
+            k: self.kiosk_id.clone(),
+            o: t.office_id.to_owned(),
+            d: t.date,
+            s: t.session_id.to_owned(),
+            q: t.queue_number.to_string(),
+            n: ticket_qr::nik_check(t.registration_id, t.nik),
+            t: t.issued_at.timestamp(),
+        }
+    }
+
+    /// The `sign` of the plan: the ticket's signed QR payload.
+    pub fn sign(&self, t: &TicketToSign<'_>) -> String {
+        ticket_qr::sign(&self.claims(t), &self.key)
+    }
+
+    /// Commits `request` through the store's booking transaction with this kiosk's
+    /// tag and signature, as the daemon does on confirm.
+    pub fn commit(
+        &self,
+        store: &mut Store,
+        request: &BookingRequest,
+        created_on: NaiveDate,
+    ) -> Result<Booked, CommitError> {
+        let tag = |nik: &str| self.nik_tag(nik);
+        let sign = |t: &TicketToSign<'_>| self.sign(t);
+        store.commit_booking(&CommitPlan {
+            request,
+            created_on,
+            nik_tag: &tag,
+            sign: &sign,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apm_kiosk::domain::{QueueKind, QueueNumber};
+
+    #[test]
+    fn signed_tickets_verify_with_the_kiosk_key_and_the_nik() {
+        let signer = Signer::random("KRM-07");
+        let nik = crate::fixtures::nik(3);
+        let at = crate::fixtures::tuesday_morning();
+        let ticket = TicketToSign {
+            registration_id: "0193a4f2-7b3c-7000-8a00-000000000009",
+            office_id: "KRM",
+            date: crate::fixtures::day("2026-12-02"),
+            session_id: "S2",
+            queue_number: QueueNumber {
+                kind: QueueKind::Regular,
+                number: 17,
+            },
+            nik: &nik,
+            issued_at: at,
+        };
+        let payload = signer.sign(&ticket);
+        let public = signer.verifying_key();
+        let lookup = |kiosk: &str| match kiosk {
+            "KRM-07" => ticket_qr::KeyLookup::Known(public),
+            _ => ticket_qr::KeyLookup::Unknown,
+        };
+        let claims = ticket_qr::verify(&payload, &nik, &lookup).expect("verifies");
+        assert_eq!(claims.q, "R-017");
+        assert_eq!(claims.s, "S2");
+        assert!(ticket_qr::verify(&payload, &crate::fixtures::nik(4), &lookup).is_err());
+    }
+
+    #[test]
+    fn the_tag_is_the_daemons_and_hides_the_nik() {
+        let signer = Signer::new("K", SigningKey::from_bytes(&[1; 32]), [9; 32]);
+        let nik = crate::fixtures::nik(1);
+        assert_eq!(
+            signer.nik_tag(&nik),
+            apm_kiosk::app::nik_tag(&[9; 32], &nik)
+        );
+        assert!(!signer.nik_tag(&nik).contains(&nik));
+        assert!(!format!("{signer:?}").contains("tag_secret"));
+    }
+}
