@@ -24,7 +24,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::config::Config;
 use crate::control::{self, Command, CommandRequest};
-use crate::domain::calendar::{Office, Zone};
+use crate::domain::calendar::{self, Office, Zone};
 use crate::domain::rules;
 use crate::flow::{
     self, CardFields, CardProblem, CommitFailure, Effect, Event, Kiosk, PrintFailure, Timeouts,
@@ -450,13 +450,8 @@ impl PrinterThread {
     fn print_backlog(&mut self) {
         let offices = self.offices();
         let now = Utc::now();
-        // The earliest "today" of the offices: a ticket for a visit today, in any zone
-        // the kiosk books for, still counts.
-        let from = offices
-            .iter()
-            .map(|o| o.today(now))
-            .min()
-            .unwrap_or_else(|| now.with_timezone(&Zone::Wib.offset()).date_naive());
+        // A ticket for a visit today, in any zone the kiosk books for, still counts.
+        let from = calendar::earliest_today(&offices, now);
         let tickets = match self.store.call_blocking(move |s| s.reprint_backlog(from)) {
             Ok(Ok(t)) => t,
             Ok(Err(e)) | Err(e) => {
@@ -854,10 +849,10 @@ async fn publish_today(
         let counted = store
             .run(move |s| {
                 let offices = s.offices()?;
-                let earliest = offices.iter().map(|o| o.today(now)).min();
-                let Some(from) = earliest else {
+                if offices.is_empty() {
                     return Ok((None, Vec::new()));
-                };
+                }
+                let from = calendar::earliest_today(&offices, now);
                 let counts = s.held_counts(from)?;
                 let today = offices
                     .iter()

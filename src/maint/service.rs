@@ -25,7 +25,7 @@ use super::{Failure, HoldReason, RecentTicket, Settings, SettingsChange};
 use crate::app::{PrinterWorker, ReaderHealth, ReprintError};
 use crate::config::Config;
 use crate::control::Command;
-use crate::domain::calendar::Zone;
+use crate::domain::calendar;
 use crate::flow::{Event, HoldSource};
 use crate::hardware::printer::PrinterState;
 use crate::identity::Enrollment;
@@ -260,12 +260,7 @@ impl Maint {
         let (stats, queue, rejections, held) = parts
             .store
             .run(move |s| {
-                let offices = s.offices()?;
-                let today = offices
-                    .iter()
-                    .map(|o| o.today(now))
-                    .min()
-                    .unwrap_or_else(|| now.with_timezone(&Zone::Wib.offset()).date_naive());
+                let today = calendar::earliest_today(&s.offices()?, now);
                 Ok((
                     s.stats()?,
                     s.queue_state()?,

@@ -42,7 +42,7 @@ use rand::Rng;
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::domain::calendar::{Office, Session, Zone};
+use crate::domain::calendar::{Office, Session, Zone, earliest_today};
 use crate::protocol::central as wire;
 use crate::store::writer::StoreHandle;
 use crate::store::{HeldAllocation, PendingUpload, StoreError, UploadOutcome};
@@ -868,16 +868,6 @@ pub async fn send_releases<C: CentralApi>(
             Err(e.into())
         }
     }
-}
-
-/// The earliest "today" of the kiosk's offices: each office's own yesterday is gone, and
-/// the earliest today of all is safe for every one of them.
-fn earliest_today(offices: &[Office], now: DateTime<Utc>) -> chrono::NaiveDate {
-    offices
-        .iter()
-        .map(|o| o.today(now))
-        .min()
-        .unwrap_or_else(|| now.with_timezone(&Zone::Wib.offset()).date_naive())
 }
 
 /// The service's clock minus the kiosk's, taking the kiosk's time at the middle of the
