@@ -30,10 +30,8 @@ use crate::identity::{ENROLLMENT_FILE, Enrollment, KEY_FILE};
 pub const SERVICE_USER: &str = "apm-kiosk";
 
 /// Free space below this in the state directory fails the check: a booking cannot be
-/// stored safely any more.
+/// stored safely any more. Below [`crate::disk::LOW_BYTES`] it warns.
 pub const FREE_FAIL_BYTES: u64 = 50 * 1024 * 1024;
-/// ... and below this warns: months of bookings fit, but the disk is filling.
-pub const FREE_WARN_BYTES: u64 = 500 * 1024 * 1024;
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
@@ -453,18 +451,6 @@ async fn tcp_check(name: &'static str, host: &str, port: u16) -> Check {
     }
 }
 
-fn free_bytes(path: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt as _;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs fills the zeroed struct it is given; `c` is a valid C string.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    // The field types differ between targets (u32 on some 32-bit ones).
-    #[allow(clippy::unnecessary_cast)]
-    let free = (st.f_bavail as u64).saturating_mul(st.f_frsize as u64);
-    (rc == 0).then_some(free)
-}
-
 fn state_dir_check(dir: &Path, service: Option<&Who>) -> Check {
     const NAME: &str = "state dir";
     let meta = match fs::metadata(dir) {
@@ -507,7 +493,7 @@ fn state_dir_check(dir: &Path, service: Option<&Who>) -> Check {
         );
     }
     let _ = fs::remove_file(&probe);
-    let free = free_bytes(dir);
+    let free = crate::disk::free_space(dir).ok();
     let mb = |b: u64| b / (1024 * 1024);
     match free {
         Some(b) if b < FREE_FAIL_BYTES => Check::fail(
@@ -515,7 +501,7 @@ fn state_dir_check(dir: &Path, service: Option<&Who>) -> Check {
             format!("{}: only {} MB free", dir.display(), mb(b)),
             "free disk space (journal: `journalctl --vacuum-size=100M`) before the kiosk books again",
         ),
-        Some(b) if b < FREE_WARN_BYTES => Check::warn(
+        Some(b) if b < crate::disk::LOW_BYTES => Check::warn(
             NAME,
             format!("{}: {} MB free", dir.display(), mb(b)),
             "free some disk space soon",

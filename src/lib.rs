@@ -33,6 +33,8 @@
 //! - [`logging`]: where log lines go (journald under systemd, else stderr) and at what
 //!   level; trace compiled out of release builds.
 //! - [`doctor`]: `apm-kiosk doctor`, the technician's check of an installed kiosk.
+//! - [`disk`]: the free space where the state lives (the one `statvfs` call) and the
+//!   threshold below which every part calls the disk low.
 //! - [`fault`]: fault injection for the appliance tests (`APM_KIOSK_FAULT`), off unless set.
 //! - `simulate` (feature `sim`): the headless simulation, a crowd of applicants through a
 //!   whole kiosk on `apm-kiosk-sim`'s devices and central service.
@@ -46,6 +48,7 @@ pub use apm_kiosk_core::{domain, flow, protocol};
 pub mod app;
 pub mod config;
 pub mod control;
+pub mod disk;
 pub mod doctor;
 pub mod fault;
 pub mod hardware;

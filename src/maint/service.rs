@@ -293,7 +293,7 @@ impl Maint {
             }
         }
         let state_dir = parts.config.kiosk.state_dir.clone();
-        let disk = tokio::task::spawn_blocking(move || report::disk_space(&state_dir).ok())
+        let disk = tokio::task::spawn_blocking(move || crate::disk::space(&state_dir).ok())
             .await
             .unwrap_or(None);
         let network = self.probe(live.sync.online).await;
