@@ -360,21 +360,9 @@ impl PrinterThread {
         if old == new {
             return;
         }
-        match new {
-            PrinterState::Ok => tracing::info!(was = ?old, "printer ready"),
-            PrinterState::PaperNearEnd => {
-                tracing::warn!("printer paper near end: change the roll soon")
-            }
-            PrinterState::PaperOut => {
-                tracing::warn!("printer out of paper: load a new roll; unprinted tickets follow")
-            }
-            PrinterState::CoverOpen => tracing::warn!("printer cover open: close it"),
-            PrinterState::Offline => {
-                tracing::warn!("printer offline: check its power and cable")
-            }
-            PrinterState::Error => {
-                tracing::warn!("printer error (cutter jam or head): open it and clear the fault")
-            }
+        match new.advice() {
+            None => tracing::info!(was = ?old, "printer ready"),
+            Some(advice) => tracing::warn!("{advice}"),
         }
     }
 

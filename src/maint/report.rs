@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Settings;
 pub use crate::disk::Space as Disk;
+use crate::hardware::printer::PrinterState;
 
 /// Everything a technician checks at the kiosk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,15 +153,10 @@ pub fn problems(r: &Report, now: DateTime<Utc>) -> Vec<String> {
                 .into(),
         );
     }
-    match r.printer.state.as_str() {
-        "ok" => {}
-        "paper_near_end" => out.push("printer paper near end: change the roll soon".into()),
-        "paper_out" => out.push("printer out of paper: load a new roll".into()),
-        "cover_open" => out.push("printer cover open: close it".into()),
-        "offline" => out.push("printer offline: check its power and cable".into()),
-        other => out.push(format!(
-            "printer fault ({other}): open it and clear the jam or head fault"
-        )),
+    // A state this software does not know (a report from a newer daemon) is a fault.
+    let printer = PrinterState::from_code(&r.printer.state).unwrap_or(PrinterState::Error);
+    if let Some(advice) = printer.advice() {
+        out.push(advice.to_owned());
     }
     if r.printer.unprinted_tickets > 0 {
         out.push(format!(

@@ -28,9 +28,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for a network printer to accept the connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The printer's condition, in the words the heartbeat reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// The printer's condition, in the words the heartbeat reports ([`PrinterState::code`]),
+/// with what a technician should do about it ([`PrinterState::advice`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrinterState {
     Ok,
     /// Prints, but the roll needs changing soon.
@@ -44,9 +44,59 @@ pub enum PrinterState {
 }
 
 impl PrinterState {
+    pub const ALL: [PrinterState; 6] = [
+        PrinterState::Ok,
+        PrinterState::PaperNearEnd,
+        PrinterState::PaperOut,
+        PrinterState::CoverOpen,
+        PrinterState::Offline,
+        PrinterState::Error,
+    ];
+
     /// Whether a ticket sent now would come out.
     pub fn can_print(self) -> bool {
         matches!(self, PrinterState::Ok | PrinterState::PaperNearEnd)
+    }
+
+    /// The state as the heartbeat, the `status` command and the maintenance report
+    /// write it.
+    pub fn code(self) -> &'static str {
+        match self {
+            PrinterState::Ok => "ok",
+            PrinterState::PaperNearEnd => "paper_near_end",
+            PrinterState::PaperOut => "paper_out",
+            PrinterState::CoverOpen => "cover_open",
+            PrinterState::Offline => "offline",
+            PrinterState::Error => "error",
+        }
+    }
+
+    /// The inverse of [`PrinterState::code`].
+    pub fn from_code(code: &str) -> Option<PrinterState> {
+        PrinterState::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// What the technician should do, in the words of the log line that reports the
+    /// change and of the maintenance report's problem list; `None` for a printer that
+    /// is fine. Tickets that could not be printed come out by themselves once the
+    /// printer is ready, so the advice never asks for a reprint.
+    pub fn advice(self) -> Option<&'static str> {
+        match self {
+            PrinterState::Ok => None,
+            PrinterState::PaperNearEnd => Some("printer paper near end: change the roll soon"),
+            PrinterState::PaperOut => Some("printer out of paper: load a new roll"),
+            PrinterState::CoverOpen => Some("printer cover open: close it"),
+            PrinterState::Offline => Some("printer offline: check its power and cable"),
+            PrinterState::Error => {
+                Some("printer fault (cutter jam or head): open it and clear the fault")
+            }
+        }
+    }
+}
+
+impl Serialize for PrinterState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
     }
 }
 
@@ -547,6 +597,22 @@ mod tests {
         ];
         for (state, want) in cases {
             assert_eq!(serde_json::to_string(&state).expect("serialises"), want);
+        }
+        for state in PrinterState::ALL {
+            assert_eq!(PrinterState::from_code(state.code()), Some(state));
+        }
+        assert_eq!(PrinterState::from_code("jammed"), None);
+    }
+
+    #[test]
+    fn every_state_but_ok_says_what_to_do() {
+        for state in PrinterState::ALL {
+            let advice = state.advice();
+            assert_eq!(advice.is_none(), state == PrinterState::Ok, "{state:?}");
+            if let Some(text) = advice {
+                assert!(text.starts_with("printer "), "{text}");
+                assert!(text.contains(": "), "what, then what to do: {text}");
+            }
         }
     }
 
