@@ -142,7 +142,7 @@ pub enum ReprintError {
 #[derive(Debug, Clone)]
 pub struct PrinterSettings {
     /// `printer.path`: a tty, `/dev/usb/lpN` or `tcp://HOST:PORT`.
-    pub path: String,
+    pub path: printer_hw::PrinterPath,
     pub baud: u32,
     pub paper: PaperWidth,
     /// [`BACKLOG_POLL`] in the daemon; tests shorten it.
@@ -971,7 +971,7 @@ pub async fn run_with_ui(
     let (printer_state_tx, printer_state) = watch::channel(PrinterState::Offline);
     let printer = PrinterWorker::spawn(
         PrinterSettings {
-            path: config.printer.path.to_string(),
+            path: config.printer.path.clone(),
             baud: config.printer.baud,
             paper: match config.printer.paper {
                 crate::config::Paper::Mm80 => PaperWidth::Mm80,

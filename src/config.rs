@@ -22,6 +22,7 @@ use serde::de::{Deserializer, Error as _};
 use toml::de::{DeTable, DeValue};
 
 use crate::domain::Language;
+pub use crate::hardware::printer::PrinterPath;
 
 /// Baud rates the card reader and a serial printer can be set to.
 pub const BAUD_RATES: [u32; 5] = [9600, 19200, 38400, 57600, 115200];
@@ -250,27 +251,6 @@ impl Default for PrinterConfig {
             path: default_printer_path(),
             baud: default_baud(),
             paper: Paper::default(),
-        }
-    }
-}
-
-/// How the printer is reached.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PrinterPath {
-    /// A character device: a serial tty or a USB line printer (`/dev/usb/lp0`).
-    Device(PathBuf),
-    /// A network printer's raw port (usually 9100).
-    Tcp { host: String, port: u16 },
-}
-
-impl fmt::Display for PrinterPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PrinterPath::Device(path) => write!(f, "{}", path.display()),
-            PrinterPath::Tcp { host, port } if host.contains(':') => {
-                write!(f, "tcp://[{host}]:{port}")
-            }
-            PrinterPath::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
         }
     }
 }
