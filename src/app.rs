@@ -973,10 +973,7 @@ pub async fn run_with_ui(
         PrinterSettings {
             path: config.printer.path.clone(),
             baud: config.printer.baud,
-            paper: match config.printer.paper {
-                crate::config::Paper::Mm80 => PaperWidth::Mm80,
-                crate::config::Paper::Mm58 => PaperWidth::Mm58,
-            },
+            paper: config.printer.paper,
             backlog_poll: BACKLOG_POLL,
         },
         store.clone(),

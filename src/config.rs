@@ -23,6 +23,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::domain::Language;
 pub use crate::hardware::printer::PrinterPath;
+use crate::protocol::escpos::PaperWidth;
 
 /// Baud rates the card reader and a serial printer can be set to.
 pub const BAUD_RATES: [u32; 5] = [9600, 19200, 38400, 57600, 115200];
@@ -242,7 +243,7 @@ pub struct PrinterConfig {
     pub baud: u32,
     /// Default `80mm`.
     #[serde(default, deserialize_with = "de_paper")]
-    pub paper: Paper,
+    pub paper: PaperWidth,
 }
 
 impl Default for PrinterConfig {
@@ -250,26 +251,7 @@ impl Default for PrinterConfig {
         PrinterConfig {
             path: default_printer_path(),
             baud: default_baud(),
-            paper: Paper::default(),
-        }
-    }
-}
-
-/// The paper roll's width: the ticket layout depends on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Paper {
-    /// 80 mm roll, 48 columns in font A.
-    #[default]
-    Mm80,
-    /// 58 mm roll, 32 columns in font A.
-    Mm58,
-}
-
-impl Paper {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Paper::Mm80 => "80mm",
-            Paper::Mm58 => "58mm",
+            paper: PaperWidth::default(),
         }
     }
 }
@@ -735,15 +717,22 @@ fn de_language<'de, D: Deserializer<'de>>(d: D) -> Result<Language, D::Error> {
     }
 }
 
-fn de_paper<'de, D: Deserializer<'de>>(d: D) -> Result<Paper, D::Error> {
+/// `"80mm"` or `"58mm"`: the roll's width as its label says it.
+fn de_paper<'de, D: Deserializer<'de>>(d: D) -> Result<PaperWidth, D::Error> {
     let s = de_string(d, "a paper width: \"80mm\" or \"58mm\"")?;
-    match s.as_str() {
-        "80mm" => Ok(Paper::Mm80),
-        "58mm" => Ok(Paper::Mm58),
-        _ => Err(D::Error::custom(format_args!(
-            "{s:?} is not a paper width the ticket layout knows (\"80mm\", \"58mm\")"
-        ))),
-    }
+    PaperWidth::ALL
+        .into_iter()
+        .find(|w| paper_label(*w) == s)
+        .ok_or_else(|| {
+            D::Error::custom(format_args!(
+                "{s:?} is not a paper width the ticket layout knows (\"80mm\", \"58mm\")"
+            ))
+        })
+}
+
+/// How the configuration writes a paper width.
+fn paper_label(width: PaperWidth) -> String {
+    format!("{}mm", width.mm())
 }
 
 fn de_log_level<'de, D: Deserializer<'de>>(d: D) -> Result<LogLevel, D::Error> {
@@ -903,7 +892,7 @@ pub fn summary(c: &Config) -> String {
         c.card_reader.baud,
         c.printer.path,
         c.printer.baud,
-        c.printer.paper.as_str(),
+        paper_label(c.printer.paper),
         c.central.url,
         c.central.timeout.as_secs(),
         c.central.sync_interval.as_secs(),
@@ -949,7 +938,7 @@ mod tests {
             PrinterPath::Device(PathBuf::from("/dev/apm-printer"))
         );
         assert_eq!(c.printer.baud, 115_200);
-        assert_eq!(c.printer.paper, Paper::Mm80);
+        assert_eq!(c.printer.paper, PaperWidth::Mm80);
         assert_eq!(c.central.url, "https://antrian.imigrasi.go.id");
         assert_eq!(c.central.ca_file, None);
         assert_eq!(c.central.timeout, Duration::from_secs(10));
@@ -992,7 +981,7 @@ mod tests {
                             host: "192.168.10.20".into(),
                             port: 9100,
                         }
-                        && c.printer.paper == Paper::Mm58
+                        && c.printer.paper == PaperWidth::Mm58
                 },
             ),
             (

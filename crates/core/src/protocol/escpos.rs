@@ -117,6 +117,8 @@ pub enum PaperWidth {
 }
 
 impl PaperWidth {
+    pub const ALL: [PaperWidth; 2] = [PaperWidth::Mm80, PaperWidth::Mm58];
+
     /// Printable width in dots.
     pub fn dots(self) -> u32 {
         match self {
