@@ -360,21 +360,20 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    pub const ALL: [LogLevel; 4] = [
+        LogLevel::Error,
+        LogLevel::Warn,
+        LogLevel::Info,
+        LogLevel::Debug,
+    ];
+
+    /// The level as `[log] level` and a tracing filter write it.
     pub fn as_str(self) -> &'static str {
         match self {
             LogLevel::Error => "error",
             LogLevel::Warn => "warn",
             LogLevel::Info => "info",
             LogLevel::Debug => "debug",
-        }
-    }
-
-    pub fn to_tracing(self) -> tracing::Level {
-        match self {
-            LogLevel::Error => tracing::Level::ERROR,
-            LogLevel::Warn => tracing::Level::WARN,
-            LogLevel::Info => tracing::Level::INFO,
-            LogLevel::Debug => tracing::Level::DEBUG,
         }
     }
 }
@@ -737,11 +736,10 @@ fn paper_label(width: PaperWidth) -> String {
 
 fn de_log_level<'de, D: Deserializer<'de>>(d: D) -> Result<LogLevel, D::Error> {
     let s = de_string(d, "a log level: \"error\", \"warn\", \"info\" or \"debug\"")?;
+    if let Some(level) = LogLevel::ALL.into_iter().find(|l| l.as_str() == s) {
+        return Ok(level);
+    }
     match s.as_str() {
-        "error" => Ok(LogLevel::Error),
-        "warn" => Ok(LogLevel::Warn),
-        "info" => Ok(LogLevel::Info),
-        "debug" => Ok(LogLevel::Debug),
         "trace" => Err(D::Error::custom(
             "\"trace\" is refused: trace output may carry applicants' personal data; use \"debug\"",
         )),
