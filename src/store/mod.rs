@@ -50,21 +50,6 @@ pub enum StoreError {
     Thread(std::io::Error),
 }
 
-impl StoreError {
-    /// The disk is full or the database cannot be written: a technician must act.
-    pub fn is_storage_failure(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(e.code, rusqlite::ErrorCode::DiskFull
-                    | rusqlite::ErrorCode::ReadOnly
-                    | rusqlite::ErrorCode::SystemIoFailure
-                    | rusqlite::ErrorCode::DatabaseCorrupt
-                    | rusqlite::ErrorCode::CannotOpen)
-        )
-    }
-}
-
 /// Why a booking was not committed.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
