@@ -907,23 +907,16 @@ impl ReadTest {
 /// The test page's bytes: plain lines centred, fed and cut, as the fallback ticket is
 /// built, so that it cannot fail to build.
 pub fn test_page_job(lines: &[String], width: crate::protocol::escpos::PaperWidth) -> Vec<u8> {
-    use crate::protocol::escpos::{printable, wrap};
-    let cols = width.columns();
-    let mut job = vec![0x1b, b'@', 0x1b, b't', 0, 0x1b, b'a', 1];
-    for text in lines {
-        for l in wrap(&printable(text), cols) {
-            job.extend_from_slice(l.as_bytes());
-            job.push(b'\n');
-        }
-    }
     // A ruler the width of the paper: a missing column shows at once.
-    let ruler: String = (0..cols)
+    let ruler: String = (0..width.columns())
         .map(|i| char::from(b'0' + (i % 10) as u8))
         .collect();
-    job.extend_from_slice(ruler.as_bytes());
-    job.push(b'\n');
-    job.extend_from_slice(&[0x1b, b'd', 4, 0x1d, b'V', b'A', 0]);
-    job
+    let page: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .chain([ruler.as_str()])
+        .collect();
+    crate::protocol::escpos::text_job(&page, width)
 }
 
 #[cfg(test)]
