@@ -23,8 +23,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike as _, Utc};
 
-use crate::config::{Config, PrinterPath};
+use crate::config::{CentralConfig, Config, PrinterPath};
 use crate::identity::{ENROLLMENT_FILE, Enrollment, KEY_FILE};
+use crate::sync::client::{ApiError, HttpCentral};
 
 /// The user the packaged service runs as.
 pub const SERVICE_USER: &str = "apm-kiosk";
@@ -658,74 +659,46 @@ fn ntp_check() -> Check {
 async fn central_check(config: &Config, enrollment: Option<&Enrollment>) -> Check {
     const NAME: &str = "central";
     let url = config.central.url.trim_end_matches('/');
-    let timeout = config.central.timeout.min(Duration::from_secs(5));
-    let mut builder = reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("apm-kiosk-doctor/", env!("CARGO_PKG_VERSION")))
-        .tls_backend_rustls();
-    if let Some(path) = &config.central.ca_file {
-        let certs = fs::read(path)
-            .ok()
-            .and_then(|pem| reqwest::Certificate::from_pem_bundle(&pem).ok());
-        match certs {
-            Some(certs) if !certs.is_empty() => builder = builder.tls_certs_only(certs),
-            _ => {
-                return Check::fail(
-                    NAME,
-                    format!("the pinned CA {} is unreadable or not PEM", path.display()),
-                    "put the central office's CA certificate there, or clear central.ca_file",
-                );
-            }
+    // A technician waits for the answer: five seconds at most.
+    let central = CentralConfig {
+        timeout: config.central.timeout.min(Duration::from_secs(5)),
+        ..config.central.clone()
+    };
+    let api = match HttpCentral::from_config(&central, enrollment.map(|e| e.token.clone())) {
+        Ok(api) => api,
+        Err(e @ ApiError::PinnedCa { .. }) => {
+            return Check::fail(
+                NAME,
+                e.to_string(),
+                "put the central office's CA certificate there, or clear central.ca_file",
+            );
         }
-    }
-    let client = match builder.build() {
-        Ok(c) => c,
         Err(e) => return Check::fail(NAME, format!("no HTTP client: {e}"), "report this"),
     };
-    let mut request = client.get(format!("{url}/v1/offices"));
-    if let Some(e) = enrollment {
-        request = request.bearer_auth(&e.token);
-    }
-    match request.send().await {
-        Ok(answer) => {
-            let status = answer.status();
-            match (status.as_u16(), enrollment) {
-                (200..=299 | 304, _) => Check::ok(NAME, format!("{url} answers ({status})")),
-                (401 | 403, None) => Check::ok(
-                    NAME,
-                    format!("{url} answers ({status} until the kiosk is enrolled)"),
-                ),
-                (401 | 403, Some(_)) => Check::fail(
-                    NAME,
-                    format!("{url} refuses the kiosk's token ({status})"),
-                    "ask the central office whether the kiosk was revoked; enroll again with a new code",
-                ),
-                _ => Check::warn(
-                    NAME,
-                    format!("{url} answers {status}"),
-                    "the service has a problem; bookings are kept and sent when it recovers",
-                ),
-            }
-        }
+    match api.probe().await {
+        Ok(status) => match (status.as_u16(), enrollment) {
+            (200..=299 | 304, _) => Check::ok(NAME, format!("{url} answers ({status})")),
+            (401 | 403, None) => Check::ok(
+                NAME,
+                format!("{url} answers ({status} until the kiosk is enrolled)"),
+            ),
+            (401 | 403, Some(_)) => Check::fail(
+                NAME,
+                format!("{url} refuses the kiosk's token ({status})"),
+                "ask the central office whether the kiosk was revoked; enroll again with a new code",
+            ),
+            _ => Check::warn(
+                NAME,
+                format!("{url} answers {status}"),
+                "the service has a problem; bookings are kept and sent when it recovers",
+            ),
+        },
         Err(e) => Check::warn(
             NAME,
-            format!("{url} unreachable: {}", error_chain(&e)),
+            format!("{url} unreachable: {e}"),
             "check the network and central.url; the kiosk books offline and sends later",
         ),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
 
 fn entries(dir: &str, prefix: &str) -> Vec<PathBuf> {

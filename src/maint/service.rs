@@ -624,23 +624,16 @@ impl Maint {
         let Some(enrollment) = self.parts().enrollment.borrow().clone() else {
             return Err(Failure::new("not_enrolled", "the kiosk is not enrolled"));
         };
-        let central = &self.parts().config.central;
-        let ca = match &central.ca_file {
-            Some(path) => Some(std::fs::read(path).map_err(|e| {
-                Failure::new(
-                    "ca_file",
-                    format!("the pinned CA {} cannot be read: {e}", path.display()),
-                )
-            })?),
-            None => None,
-        };
-        let api = crate::sync::client::HttpCentral::new(
-            &central.url,
+        let api = crate::sync::client::HttpCentral::from_config(
+            &self.parts().config.central,
             Some(enrollment.token.clone()),
-            central.timeout,
-            ca.as_deref(),
         )
-        .map_err(|e| Failure::new("client", e.to_string()))?;
+        .map_err(|e| match e {
+            crate::sync::client::ApiError::PinnedCa { .. } => {
+                Failure::new("ca_file", e.to_string())
+            }
+            e => Failure::new("client", e.to_string()),
+        })?;
         let store = self.parts().store.clone();
         let office = office_id.clone();
         let (count, waiting) = store
