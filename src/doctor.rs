@@ -25,6 +25,7 @@ use chrono::{DateTime, Datelike as _, Utc};
 
 use crate::config::{CentralConfig, Config, PrinterPath};
 use crate::identity::{ENROLLMENT_FILE, Enrollment, KEY_FILE};
+use crate::store::Store;
 use crate::sync::client::{ApiError, HttpCentral};
 
 /// The user the packaged service runs as.
@@ -576,11 +577,8 @@ fn store_check(db: &Path) -> Check {
     if !db.exists() {
         return Check::ok(NAME, format!("{} not made yet (first start)", db.display()));
     }
-    let conn = match rusqlite::Connection::open_with_flags(
-        db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    ) {
-        Ok(c) => c,
+    let store = match Store::open_read_only(db) {
+        Ok(s) => s,
         Err(e) => {
             return Check::warn(
                 NAME,
@@ -589,11 +587,8 @@ fn store_check(db: &Path) -> Check {
             );
         }
     };
-    let lines: Result<Vec<String>, rusqlite::Error> = conn
-        .prepare("PRAGMA quick_check(10)")
-        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect());
-    match lines {
-        Ok(lines) if lines.iter().all(|l| l == "ok") => {
+    match store.quick_check() {
+        Ok(problems) if problems.is_empty() => {
             Check::ok(NAME, format!("{} passes quick_check", db.display()))
         }
         Ok(lines) => Check::fail(
