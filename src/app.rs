@@ -39,7 +39,7 @@ use crate::store::writer::StoreHandle;
 use crate::store::{CommitError, CommitPlan, StoredTicket, TicketToSign};
 use crate::sync::client::HttpCentral;
 use crate::sync::planner::{GuardrailLimits, PlannerConfig};
-use crate::sync::{HEARTBEAT_EVERY, KioskHealth, SyncConfig, SyncStatus, Syncer};
+use crate::sync::{HEARTBEAT_EVERY, KioskHealth, SyncConfig, SyncFailure, SyncStatus, Syncer};
 use crate::ui::{OfficeToday, PanelState, UiLink};
 
 /// The software version, reported to the central service and on the maintenance side.
@@ -606,11 +606,7 @@ pub fn sync_alerts(sync: &SyncStatus) -> Vec<String> {
     if let Some(reason) = &sync.guardrail {
         alerts.push(format!("guardrail:{reason}"));
     }
-    if sync
-        .last_error
-        .as_deref()
-        .is_some_and(|e| e.starts_with("central service refused"))
-    {
+    if sync.last_failure == Some(SyncFailure::Refused) {
         alerts.push("sync_refused".to_owned());
     }
     alerts

@@ -71,13 +71,38 @@ pub enum SyncError {
 }
 
 impl SyncError {
-    fn is_temporary(&self) -> bool {
+    /// What kind of failure this is, by its variant.
+    pub fn failure(&self) -> SyncFailure {
         match self {
-            SyncError::Api(e) => e.is_temporary(),
-            SyncError::ResultMismatch { .. } => true,
-            SyncError::Store(_) | SyncError::NotEnrolled => false,
+            SyncError::Api(ApiError::Temporary { .. } | ApiError::Malformed { .. })
+            | SyncError::ResultMismatch { .. } => SyncFailure::Temporary,
+            SyncError::Api(ApiError::Permanent { .. }) => SyncFailure::Refused,
+            SyncError::Api(ApiError::Setup { .. } | ApiError::PinnedCa { .. })
+            | SyncError::NotEnrolled => SyncFailure::Misconfigured,
+            SyncError::Store(_) => SyncFailure::Store,
         }
     }
+
+    fn is_temporary(&self) -> bool {
+        self.failure() == SyncFailure::Temporary
+    }
+}
+
+/// The kind of failure that ended the last round, kept beside its message
+/// ([`SyncStatus::last_error`]): what the maintenance alerts go by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncFailure {
+    /// No answer, a 5xx or 429, or an answer that was not the spec's: the loop backs off
+    /// and tries again.
+    Temporary,
+    /// The central service refused the request (a 4xx with the spec's error code): as it
+    /// is, it will be refused again, and a technician must look (`sync_refused`).
+    Refused,
+    /// The kiosk's side is wrong: its client's configuration (URL, pinned CA), or it is
+    /// not enrolled.
+    Misconfigured,
+    /// The kiosk's own database failed.
+    Store,
 }
 
 /// What the maintenance side and the heartbeat see of the sync.
@@ -87,6 +112,9 @@ pub struct SyncStatus {
     pub online: bool,
     pub last_success: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// The kind of `last_error`, for the alerts; the JSON carries only the message.
+    #[serde(skip)]
+    pub last_failure: Option<SyncFailure>,
     pub consecutive_failures: u32,
     pub uploaded: u64,
     pub accepted: u64,
@@ -332,6 +360,7 @@ impl<C: CentralApi> Syncer<C> {
                     s.online = true;
                     s.last_success = Some(Utc::now());
                     s.last_error = None;
+                    s.last_failure = None;
                     s.consecutive_failures = 0;
                     s.uploaded += r.uploaded as u64;
                     s.accepted += r.accepted as u64;
@@ -342,6 +371,7 @@ impl<C: CentralApi> Syncer<C> {
                 Err(e) => {
                     s.online = false;
                     s.last_error = Some(e.to_string());
+                    s.last_failure = Some(e.failure());
                     s.consecutive_failures += 1;
                     if e.is_temporary() {
                         wait = backoff(s.consecutive_failures, self.cfg.interval);
@@ -920,6 +950,53 @@ mod tests {
             let skew = clock_skew(sent, t(received), t(server));
             assert_eq!(skew.num_seconds(), want, "{received} {server}");
             assert_eq!(skew.abs() > CLOCK_SKEW_ALERT, alert, "{received} {server}");
+        }
+    }
+
+    #[test]
+    fn failures_are_classed_by_their_variant_not_their_text() {
+        let api = SyncError::Api;
+        let cases = [
+            (
+                api(ApiError::Temporary {
+                    reason: "timed out".into(),
+                    retry_after: None,
+                    answered: false,
+                }),
+                SyncFailure::Temporary,
+            ),
+            (
+                api(ApiError::Malformed {
+                    status: 200,
+                    detail: "body does not parse".into(),
+                }),
+                SyncFailure::Temporary,
+            ),
+            (
+                SyncError::ResultMismatch { sent: 2, got: 1 },
+                SyncFailure::Temporary,
+            ),
+            (
+                api(ApiError::Permanent {
+                    status: 409,
+                    code: "conflict".into(),
+                    message: "not shown".into(),
+                }),
+                SyncFailure::Refused,
+            ),
+            // Worded like a refusal, but the kiosk's own configuration is at fault.
+            (
+                api(ApiError::Setup {
+                    reason: "central service refused the request".into(),
+                }),
+                SyncFailure::Misconfigured,
+            ),
+            (SyncError::NotEnrolled, SyncFailure::Misconfigured),
+            (SyncError::Store(StoreError::Closed), SyncFailure::Store),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.failure(), want, "{e}");
+            assert_eq!(e.is_temporary(), want == SyncFailure::Temporary, "{e}");
         }
     }
 
