@@ -950,7 +950,7 @@ pub async fn run_with_ui(
             &mut kiosk,
             Event::ServiceChanged {
                 source: flow::HoldSource::Enrollment,
-                reason: Some("not_enrolled".into()),
+                reason: Some(flow::HoldReason::NotEnrolled),
             },
             now,
         );
@@ -1077,17 +1077,17 @@ pub async fn run_with_ui(
                 health_rx,
             );
             let forward = tokio::spawn(async move {
-                let mut guard: Option<String> = None;
+                let mut guard = None;
                 while status.changed().await.is_ok() {
                     let s = status.borrow_and_update().clone();
                     // The guardrail speaks to the flow only when it changes, so that it
                     // does not keep overriding other reasons to be out of service.
                     if s.guardrail != guard {
-                        guard = s.guardrail.clone();
+                        guard = s.guardrail;
                         let _ = events
                             .send(Event::ServiceChanged {
                                 source: flow::HoldSource::Sync,
-                                reason: guard.clone(),
+                                reason: guard.map(flow::HoldReason::Sync),
                             })
                             .await;
                     }
@@ -1115,7 +1115,7 @@ pub async fn run_with_ui(
             &mut kiosk,
             Event::ServiceChanged {
                 source: flow::HoldSource::Technician,
-                reason: Some(reason.code().to_owned()),
+                reason: Some(flow::HoldReason::Technician(reason)),
             },
             now,
         );
@@ -1287,7 +1287,7 @@ pub async fn run_with_ui(
                         let live = crate::maint::Live {
                             screen: flow::view::screen_name(&kiosk.screen),
                             out_of_service: kiosk.out_of_service().map(str::to_owned),
-                            holds: kiosk.holds.iter().map(|(s, r)| (*s, r.clone())).collect(),
+                            holds: kiosk.holds.iter().map(|(s, r)| (*s, *r)).collect(),
                             printer: *printer_state.borrow(),
                             reader_state: reader_state.clone(),
                             reader_info: reader_info.clone(),

@@ -49,7 +49,7 @@ pub struct Live {
     pub screen: &'static str,
     /// The reason applicants see, and who holds the kiosk out of service.
     pub out_of_service: Option<String>,
-    pub holds: Vec<(HoldSource, String)>,
+    pub holds: Vec<(HoldSource, crate::flow::HoldReason)>,
     pub printer: PrinterState,
     /// `ok`, `sam_missing` or `disconnected`.
     pub reader_state: String,
@@ -318,7 +318,7 @@ impl Maint {
                 .iter()
                 .map(|(source, reason)| Hold {
                     source: hold_source(*source).to_owned(),
-                    reason: reason.clone(),
+                    reason: reason.code().to_owned(),
                 })
                 .collect(),
             problems: Vec::new(),
@@ -342,7 +342,7 @@ impl Maint {
                 last_heartbeat: live.sync.last_heartbeat,
                 clock_skew_s: live.sync.clock_skew_s,
                 clock_alert: live.sync.clock_alert,
-                guardrail: live.sync.guardrail.clone(),
+                guardrail: live.sync.guardrail.map(|g| g.code().to_owned()),
                 undecodable: live.sync.undecodable.len(),
             },
             queue: report::QueueReport {
@@ -593,7 +593,7 @@ impl Maint {
             .events
             .send(Event::ServiceChanged {
                 source: HoldSource::Technician,
-                reason: code.map(str::to_owned),
+                reason: reason.map(crate::flow::HoldReason::Technician),
             })
             .await;
         match code {

@@ -47,7 +47,7 @@ use crate::protocol::central as wire;
 use crate::store::writer::StoreHandle;
 use crate::store::{HeldAllocation, PendingUpload, StoreError, UploadOutcome};
 use client::{ApiError, CentralApi, OfficesAnswer};
-use planner::{DENIAL_HOLD, GuardrailLimits, PlannerConfig, Slot};
+use planner::{DENIAL_HOLD, Guardrail, GuardrailLimits, PlannerConfig, Slot};
 
 /// The longest wait between attempts while the service fails.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -135,8 +135,8 @@ pub struct SyncStatus {
     /// The skew is over [`CLOCK_SKEW_ALERT`]: tickets and the 30-day rule depend on
     /// the date, a technician must fix the clock.
     pub clock_alert: bool,
-    /// Why the guardrail stops new bookings (`sync_overdue`, `sync_backlog`), if it does.
-    pub guardrail: Option<String>,
+    /// Why the guardrail stops new bookings, if it does.
+    pub guardrail: Option<Guardrail>,
     /// A round is under way (for the maintenance side's progress).
     pub round_running: bool,
 }
@@ -404,30 +404,26 @@ impl<C: CentralApi> Syncer<C> {
     }
 
     /// Evaluates the guardrail on the queue as it is now and publishes a change.
-    pub async fn check_guardrail(&mut self, now: DateTime<Utc>) -> Option<&'static str> {
+    pub async fn check_guardrail(&mut self, now: DateTime<Utc>) -> Option<Guardrail> {
         let queue = match self.store.run(|s| s.queue_state()).await {
             Ok(q) => q,
             Err(e) => {
                 tracing::error!(error = %e, "upload queue unreadable for the guardrail");
-                return self.status.borrow().guardrail.as_deref().and_then(|r| {
-                    [planner::SYNC_OVERDUE, planner::SYNC_BACKLOG]
-                        .into_iter()
-                        .find(|k| *k == r)
-                });
+                return self.status.borrow().guardrail;
             }
         };
         let reason = planner::guardrail(&queue, now, &self.cfg.guardrail);
         let changed = self.status.send_if_modified(|s| {
-            if s.guardrail.as_deref() == reason {
+            if s.guardrail == reason {
                 return false;
             }
-            s.guardrail = reason.map(str::to_owned);
+            s.guardrail = reason;
             true
         });
         if changed {
             match reason {
                 Some(reason) => tracing::warn!(
-                    reason,
+                    reason = reason.code(),
                     unsynced = queue.unsynced,
                     "guardrail: the kiosk takes no new bookings until the queue reaches the central service"
                 ),
