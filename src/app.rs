@@ -32,6 +32,7 @@ use crate::flow::{
 use crate::hardware::printer::{self as printer_hw, PrinterState};
 use crate::hardware::reader::{self as reader_hw, ReaderCommand, ReaderEvent, Signal};
 use crate::identity::{Enrollment, KioskKey};
+use crate::protocol::central::ReaderState;
 use crate::protocol::escpos::{self, PaperWidth};
 use crate::protocol::reader::{CardData, ReadErrorCode};
 use crate::protocol::ticket_qr;
@@ -552,7 +553,7 @@ pub struct Status {
     pub screen: &'static str,
     pub out_of_service: Option<String>,
     pub printer: PrinterState,
-    pub card_reader: String,
+    pub card_reader: ReaderState,
     /// What the reader said of itself when it last answered GET_INFO.
     pub card_reader_info: Option<ReaderHealth>,
     pub store: crate::store::StoreStats,
@@ -1165,7 +1166,7 @@ pub async fn run_with_ui(
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(socket = %socket.display(), version = VERSION, "kiosk running");
 
-    let mut reader_state = String::from("disconnected");
+    let mut reader_state = ReaderState::Disconnected;
     let mut reader_info: Option<ReaderHealth> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -1178,7 +1179,7 @@ pub async fn run_with_ui(
         // What the heartbeat reports; cheap, and only a change wakes no one.
         let health = KioskHealth {
             printer: wire_printer(*printer_state.borrow()),
-            card_reader: crate::protocol::central::ReaderState::from_code(&reader_state),
+            card_reader: reader_state.clone(),
             out_of_service: !kiosk.holds.is_empty(),
         };
         health_tx.send_if_modified(|h| {
@@ -1186,7 +1187,7 @@ pub async fn run_with_ui(
             *h = health;
             changed
         });
-        let (reader_code, printer) = (reader_state.as_str(), printer_code(*printer_state.borrow()));
+        let (reader_code, printer) = (reader_state.code(), printer_code(*printer_state.borrow()));
         panel_tx.send_if_modified(|p| {
             if p.reader == reader_code && p.printer == printer {
                 return false;
@@ -1219,15 +1220,15 @@ pub async fn run_with_ui(
                 }
                 ReaderEvent::Connected(info) => {
                     // The reader module logs the connection with its details.
-                    reader_state = if info.sam == reader_hw::SamStatus::Missing { "sam_missing".into() } else { "ok".into() };
+                    reader_state = if info.sam == reader_hw::SamStatus::Missing { ReaderState::SamMissing } else { ReaderState::Ok };
                     reader_info = Some(ReaderHealth::from(&info));
                     continue;
                 }
                 ReaderEvent::Disconnected { reason } => {
-                    if reader_state != "disconnected" {
+                    if reader_state != ReaderState::Disconnected {
                         tracing::warn!(%reason, "card reader disconnected");
                     }
-                    reader_state = "disconnected".into();
+                    reader_state = ReaderState::Disconnected;
                     continue;
                 }
                 ReaderEvent::CardPresent | ReaderEvent::CardRemoved => continue,

@@ -51,8 +51,8 @@ pub struct Live {
     pub out_of_service: Option<String>,
     pub holds: Vec<(HoldSource, crate::flow::HoldReason)>,
     pub printer: PrinterState,
-    /// `ok`, `sam_missing` or `disconnected`.
-    pub reader_state: String,
+    /// `Ok`, `SamMissing` or `Disconnected`.
+    pub reader_state: crate::protocol::central::ReaderState,
     pub reader_info: Option<ReaderHealth>,
     pub sync: SyncStatus,
 }
@@ -324,7 +324,7 @@ impl Maint {
             problems: Vec::new(),
             printer: printer_report(live.printer, stats.unprinted),
             reader: ReaderReport {
-                state: live.reader_state.clone(),
+                state: live.reader_state.code().to_owned(),
                 vendor: live.reader_info.as_ref().and_then(|i| i.vendor.clone()),
                 model: live.reader_info.as_ref().and_then(|i| i.model.clone()),
                 firmware: live.reader_info.as_ref().and_then(|i| i.firmware.clone()),
