@@ -69,21 +69,13 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 115_200)]
     pub printer_baud: u32,
     /// Paper width of the simulated printer: 80 or 58 (mm).
-    #[arg(long, default_value = "80", value_parser = paper_width)]
+    #[arg(long, default_value = "80", value_parser = apm_kiosk_sim::printer::parse_width)]
     pub paper: PaperWidth,
     /// After the crowd, keep the kiosk, its devices and the central simulator running
     /// until Ctrl-C, so that `apm-kiosk maint --config DIR/state/kiosk.toml ...` and
     /// `status` can be tried against it.
     #[arg(long)]
     pub keep_running: bool,
-}
-
-/// `--paper`: the roll's width in millimetres.
-fn paper_width(mm: &str) -> Result<PaperWidth, String> {
-    mm.parse()
-        .ok()
-        .and_then(PaperWidth::from_mm)
-        .ok_or_else(|| format!("{mm:?}: the paper is 80 or 58 mm wide"))
 }
 
 /// What happened to one visit.
