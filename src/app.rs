@@ -21,7 +21,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::config::Config;
 use crate::control::{self, CommandRequest, LoopCommand, Reply, Routed};
-use crate::domain::calendar::{Office, Zone};
+use crate::domain::calendar::{self, Office, Zone};
 use crate::domain::rules;
 use crate::flow::{self, CardFields, CardProblem, CommitFailure, Effect, Event, Kiosk, Timeouts};
 pub use crate::frontend::Stopped;
@@ -31,7 +31,7 @@ use crate::hardware::printer::worker::{BACKLOG_POLL, PrinterSettings, PrinterWor
 use crate::hardware::reader::{self as reader_hw, ReaderCommand, ReaderEvent, Signal};
 use crate::identity::{Enrollment, KioskKey};
 use crate::maint::answer::{Restarting, SyncStarted};
-use crate::protocol::escpos::PaperWidth;
+use crate::protocol::central::ReaderState;
 use crate::protocol::ticket_qr;
 use crate::status::{ReaderHealth, Status, sync_alerts};
 use crate::store::writer::StoreHandle;
@@ -254,10 +254,10 @@ async fn publish_today(
         let counted = store
             .run(move |s| {
                 let offices = s.offices()?;
-                let earliest = offices.iter().map(|o| o.today(now)).min();
-                let Some(from) = earliest else {
+                if offices.is_empty() {
                     return Ok((None, Vec::new()));
-                };
+                }
+                let from = calendar::earliest_today(&offices, now);
                 let counts = s.held_counts(from)?;
                 let today = offices
                     .iter()
@@ -371,7 +371,7 @@ pub async fn run_with_ui(
             &mut kiosk,
             Event::ServiceChanged {
                 source: flow::HoldSource::Enrollment,
-                reason: Some("not_enrolled".into()),
+                reason: Some(flow::HoldReason::NotEnrolled),
             },
             now,
         );
@@ -388,12 +388,9 @@ pub async fn run_with_ui(
     let (printer_state_tx, printer_state) = watch::channel(PrinterState::Offline);
     let printer = PrinterWorker::spawn(
         PrinterSettings {
-            path: config.printer.path.to_string(),
+            path: config.printer.path.clone(),
             baud: config.printer.baud,
-            paper: match config.printer.paper {
-                crate::config::Paper::Mm80 => PaperWidth::Mm80,
-                crate::config::Paper::Mm58 => PaperWidth::Mm58,
-            },
+            paper: config.printer.paper,
             backlog_poll: BACKLOG_POLL,
         },
         store.clone(),
@@ -481,22 +478,7 @@ pub async fn run_with_ui(
                         .await;
                 }
             };
-            let ca = match &central.ca_file {
-                Some(path) => match std::fs::read(path) {
-                    Ok(pem) => Some(pem),
-                    Err(e) => {
-                        tracing::error!(path = %path.display(), error = %e, "pinned CA file unreadable; sync stopped");
-                        return;
-                    }
-                },
-                None => None,
-            };
-            let api = match HttpCentral::new(
-                &central.url,
-                Some(enrollment.token.clone()),
-                central.timeout,
-                ca.as_deref(),
-            ) {
+            let api = match HttpCentral::from_config(&central, Some(enrollment.token.clone())) {
                 Ok(api) => api,
                 Err(e) => {
                     tracing::error!(error = %e, "central service client cannot be set up; sync stopped");
@@ -516,17 +498,17 @@ pub async fn run_with_ui(
                 health_rx,
             );
             let forward = tokio::spawn(async move {
-                let mut guard: Option<String> = None;
+                let mut guard = None;
                 while status.changed().await.is_ok() {
                     let s = status.borrow_and_update().clone();
                     // The guardrail speaks to the flow only when it changes, so that it
                     // does not keep overriding other reasons to be out of service.
                     if s.guardrail != guard {
-                        guard = s.guardrail.clone();
+                        guard = s.guardrail;
                         let _ = events
                             .send(Event::ServiceChanged {
                                 source: flow::HoldSource::Sync,
-                                reason: guard.clone(),
+                                reason: guard.map(flow::HoldReason::Sync),
                             })
                             .await;
                     }
@@ -554,7 +536,7 @@ pub async fn run_with_ui(
             &mut kiosk,
             Event::ServiceChanged {
                 source: flow::HoldSource::Technician,
-                reason: Some(reason.code().to_owned()),
+                reason: Some(flow::HoldReason::Technician(reason)),
             },
             now,
         );
@@ -604,7 +586,7 @@ pub async fn run_with_ui(
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(socket = %socket.display(), version = VERSION, "kiosk running");
 
-    let mut reader_state = String::from("disconnected");
+    let mut reader_state = ReaderState::Disconnected;
     let mut reader_info: Option<ReaderHealth> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -617,7 +599,7 @@ pub async fn run_with_ui(
         // What the heartbeat reports; cheap, and only a change wakes no one.
         let health = KioskHealth {
             printer: crate::protocol::central::PrinterState::from(*printer_state.borrow()),
-            card_reader: crate::protocol::central::ReaderState::from_code(&reader_state),
+            card_reader: reader_state.clone(),
             out_of_service: !kiosk.holds.is_empty(),
         };
         health_tx.send_if_modified(|h| {
@@ -625,7 +607,7 @@ pub async fn run_with_ui(
             *h = health;
             changed
         });
-        let (reader_code, printer) = (reader_state.as_str(), printer_code(*printer_state.borrow()));
+        let (reader_code, printer) = (reader_state.code(), printer_code(*printer_state.borrow()));
         panel_tx.send_if_modified(|p| {
             if p.reader == reader_code && p.printer == printer {
                 return false;
@@ -658,15 +640,15 @@ pub async fn run_with_ui(
                 }
                 ReaderEvent::Connected(info) => {
                     // The reader module logs the connection with its details.
-                    reader_state = if info.sam == reader_hw::SamStatus::Missing { "sam_missing".into() } else { "ok".into() };
+                    reader_state = if info.sam == reader_hw::SamStatus::Missing { ReaderState::SamMissing } else { ReaderState::Ok };
                     reader_info = Some(ReaderHealth::from(&info));
                     continue;
                 }
                 ReaderEvent::Disconnected { reason } => {
-                    if reader_state != "disconnected" {
+                    if reader_state != ReaderState::Disconnected {
                         tracing::warn!(%reason, "card reader disconnected");
                     }
-                    reader_state = "disconnected".into();
+                    reader_state = ReaderState::Disconnected;
                     continue;
                 }
                 ReaderEvent::CardPresent | ReaderEvent::CardRemoved => continue,
@@ -726,7 +708,7 @@ pub async fn run_with_ui(
                         let live = crate::maint::Live {
                             screen: flow::view::screen_name(&kiosk.screen),
                             out_of_service: kiosk.out_of_service().map(str::to_owned),
-                            holds: kiosk.holds.iter().map(|(s, r)| (*s, r.clone())).collect(),
+                            holds: kiosk.holds.iter().map(|(s, r)| (*s, *r)).collect(),
                             printer: *printer_state.borrow(),
                             reader_state: reader_state.clone(),
                             reader_info: reader_info.clone(),

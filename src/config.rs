@@ -22,6 +22,8 @@ use serde::de::{Deserializer, Error as _};
 use toml::de::{DeTable, DeValue};
 
 use crate::domain::Language;
+pub use crate::hardware::printer::PrinterPath;
+use crate::protocol::escpos::PaperWidth;
 
 /// Baud rates the card reader and a serial printer can be set to.
 pub const BAUD_RATES: [u32; 5] = [9600, 19200, 38400, 57600, 115200];
@@ -241,7 +243,7 @@ pub struct PrinterConfig {
     pub baud: u32,
     /// Default `80mm`.
     #[serde(default, deserialize_with = "de_paper")]
-    pub paper: Paper,
+    pub paper: PaperWidth,
 }
 
 impl Default for PrinterConfig {
@@ -249,47 +251,7 @@ impl Default for PrinterConfig {
         PrinterConfig {
             path: default_printer_path(),
             baud: default_baud(),
-            paper: Paper::default(),
-        }
-    }
-}
-
-/// How the printer is reached.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PrinterPath {
-    /// A character device: a serial tty or a USB line printer (`/dev/usb/lp0`).
-    Device(PathBuf),
-    /// A network printer's raw port (usually 9100).
-    Tcp { host: String, port: u16 },
-}
-
-impl fmt::Display for PrinterPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PrinterPath::Device(path) => write!(f, "{}", path.display()),
-            PrinterPath::Tcp { host, port } if host.contains(':') => {
-                write!(f, "tcp://[{host}]:{port}")
-            }
-            PrinterPath::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
-        }
-    }
-}
-
-/// The paper roll's width: the ticket layout depends on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Paper {
-    /// 80 mm roll, 48 columns in font A.
-    #[default]
-    Mm80,
-    /// 58 mm roll, 32 columns in font A.
-    Mm58,
-}
-
-impl Paper {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Paper::Mm80 => "80mm",
-            Paper::Mm58 => "58mm",
+            paper: PaperWidth::default(),
         }
     }
 }
@@ -398,21 +360,20 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    pub const ALL: [LogLevel; 4] = [
+        LogLevel::Error,
+        LogLevel::Warn,
+        LogLevel::Info,
+        LogLevel::Debug,
+    ];
+
+    /// The level as `[log] level` and a tracing filter write it.
     pub fn as_str(self) -> &'static str {
         match self {
             LogLevel::Error => "error",
             LogLevel::Warn => "warn",
             LogLevel::Info => "info",
             LogLevel::Debug => "debug",
-        }
-    }
-
-    pub fn to_tracing(self) -> tracing::Level {
-        match self {
-            LogLevel::Error => tracing::Level::ERROR,
-            LogLevel::Warn => tracing::Level::WARN,
-            LogLevel::Info => tracing::Level::INFO,
-            LogLevel::Debug => tracing::Level::DEBUG,
         }
     }
 }
@@ -755,24 +716,30 @@ fn de_language<'de, D: Deserializer<'de>>(d: D) -> Result<Language, D::Error> {
     }
 }
 
-fn de_paper<'de, D: Deserializer<'de>>(d: D) -> Result<Paper, D::Error> {
+/// `"80mm"` or `"58mm"`: the roll's width as its label says it.
+fn de_paper<'de, D: Deserializer<'de>>(d: D) -> Result<PaperWidth, D::Error> {
     let s = de_string(d, "a paper width: \"80mm\" or \"58mm\"")?;
-    match s.as_str() {
-        "80mm" => Ok(Paper::Mm80),
-        "58mm" => Ok(Paper::Mm58),
-        _ => Err(D::Error::custom(format_args!(
-            "{s:?} is not a paper width the ticket layout knows (\"80mm\", \"58mm\")"
-        ))),
-    }
+    PaperWidth::ALL
+        .into_iter()
+        .find(|w| paper_label(*w) == s)
+        .ok_or_else(|| {
+            D::Error::custom(format_args!(
+                "{s:?} is not a paper width the ticket layout knows (\"80mm\", \"58mm\")"
+            ))
+        })
+}
+
+/// How the configuration writes a paper width.
+fn paper_label(width: PaperWidth) -> String {
+    format!("{}mm", width.mm())
 }
 
 fn de_log_level<'de, D: Deserializer<'de>>(d: D) -> Result<LogLevel, D::Error> {
     let s = de_string(d, "a log level: \"error\", \"warn\", \"info\" or \"debug\"")?;
+    if let Some(level) = LogLevel::ALL.into_iter().find(|l| l.as_str() == s) {
+        return Ok(level);
+    }
     match s.as_str() {
-        "error" => Ok(LogLevel::Error),
-        "warn" => Ok(LogLevel::Warn),
-        "info" => Ok(LogLevel::Info),
-        "debug" => Ok(LogLevel::Debug),
         "trace" => Err(D::Error::custom(
             "\"trace\" is refused: trace output may carry applicants' personal data; use \"debug\"",
         )),
@@ -923,7 +890,7 @@ pub fn summary(c: &Config) -> String {
         c.card_reader.baud,
         c.printer.path,
         c.printer.baud,
-        c.printer.paper.as_str(),
+        paper_label(c.printer.paper),
         c.central.url,
         c.central.timeout.as_secs(),
         c.central.sync_interval.as_secs(),
@@ -969,7 +936,7 @@ mod tests {
             PrinterPath::Device(PathBuf::from("/dev/apm-printer"))
         );
         assert_eq!(c.printer.baud, 115_200);
-        assert_eq!(c.printer.paper, Paper::Mm80);
+        assert_eq!(c.printer.paper, PaperWidth::Mm80);
         assert_eq!(c.central.url, "https://antrian.imigrasi.go.id");
         assert_eq!(c.central.ca_file, None);
         assert_eq!(c.central.timeout, Duration::from_secs(10));
@@ -1012,7 +979,7 @@ mod tests {
                             host: "192.168.10.20".into(),
                             port: 9100,
                         }
-                        && c.printer.paper == Paper::Mm58
+                        && c.printer.paper == PaperWidth::Mm58
                 },
             ),
             (

@@ -23,17 +23,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike as _, Utc};
 
-use crate::config::{Config, PrinterPath};
+use crate::config::{CentralConfig, Config, PrinterPath};
 use crate::identity::{ENROLLMENT_FILE, Enrollment, KEY_FILE};
+use crate::store::Store;
+use crate::sync::client::{ApiError, HttpCentral};
 
 /// The user the packaged service runs as.
 pub const SERVICE_USER: &str = "apm-kiosk";
 
 /// Free space below this in the state directory fails the check: a booking cannot be
-/// stored safely any more.
+/// stored safely any more. Below [`crate::disk::LOW_BYTES`] it warns.
 pub const FREE_FAIL_BYTES: u64 = 50 * 1024 * 1024;
-/// ... and below this warns: months of bookings fit, but the disk is filling.
-pub const FREE_WARN_BYTES: u64 = 500 * 1024 * 1024;
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
@@ -453,18 +453,6 @@ async fn tcp_check(name: &'static str, host: &str, port: u16) -> Check {
     }
 }
 
-fn free_bytes(path: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt as _;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs fills the zeroed struct it is given; `c` is a valid C string.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    // The field types differ between targets (u32 on some 32-bit ones).
-    #[allow(clippy::unnecessary_cast)]
-    let free = (st.f_bavail as u64).saturating_mul(st.f_frsize as u64);
-    (rc == 0).then_some(free)
-}
-
 fn state_dir_check(dir: &Path, service: Option<&Who>) -> Check {
     const NAME: &str = "state dir";
     let meta = match fs::metadata(dir) {
@@ -507,7 +495,7 @@ fn state_dir_check(dir: &Path, service: Option<&Who>) -> Check {
         );
     }
     let _ = fs::remove_file(&probe);
-    let free = free_bytes(dir);
+    let free = crate::disk::free_space(dir).ok();
     let mb = |b: u64| b / (1024 * 1024);
     match free {
         Some(b) if b < FREE_FAIL_BYTES => Check::fail(
@@ -515,7 +503,7 @@ fn state_dir_check(dir: &Path, service: Option<&Who>) -> Check {
             format!("{}: only {} MB free", dir.display(), mb(b)),
             "free disk space (journal: `journalctl --vacuum-size=100M`) before the kiosk books again",
         ),
-        Some(b) if b < FREE_WARN_BYTES => Check::warn(
+        Some(b) if b < crate::disk::LOW_BYTES => Check::warn(
             NAME,
             format!("{}: {} MB free", dir.display(), mb(b)),
             "free some disk space soon",
@@ -589,11 +577,8 @@ fn store_check(db: &Path) -> Check {
     if !db.exists() {
         return Check::ok(NAME, format!("{} not made yet (first start)", db.display()));
     }
-    let conn = match rusqlite::Connection::open_with_flags(
-        db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    ) {
-        Ok(c) => c,
+    let store = match Store::open_read_only(db) {
+        Ok(s) => s,
         Err(e) => {
             return Check::warn(
                 NAME,
@@ -602,11 +587,8 @@ fn store_check(db: &Path) -> Check {
             );
         }
     };
-    let lines: Result<Vec<String>, rusqlite::Error> = conn
-        .prepare("PRAGMA quick_check(10)")
-        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect());
-    match lines {
-        Ok(lines) if lines.iter().all(|l| l == "ok") => {
+    match store.quick_check() {
+        Ok(problems) if problems.is_empty() => {
             Check::ok(NAME, format!("{} passes quick_check", db.display()))
         }
         Ok(lines) => Check::fail(
@@ -672,74 +654,46 @@ fn ntp_check() -> Check {
 async fn central_check(config: &Config, enrollment: Option<&Enrollment>) -> Check {
     const NAME: &str = "central";
     let url = config.central.url.trim_end_matches('/');
-    let timeout = config.central.timeout.min(Duration::from_secs(5));
-    let mut builder = reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("apm-kiosk-doctor/", env!("CARGO_PKG_VERSION")))
-        .tls_backend_rustls();
-    if let Some(path) = &config.central.ca_file {
-        let certs = fs::read(path)
-            .ok()
-            .and_then(|pem| reqwest::Certificate::from_pem_bundle(&pem).ok());
-        match certs {
-            Some(certs) if !certs.is_empty() => builder = builder.tls_certs_only(certs),
-            _ => {
-                return Check::fail(
-                    NAME,
-                    format!("the pinned CA {} is unreadable or not PEM", path.display()),
-                    "put the central office's CA certificate there, or clear central.ca_file",
-                );
-            }
+    // A technician waits for the answer: five seconds at most.
+    let central = CentralConfig {
+        timeout: config.central.timeout.min(Duration::from_secs(5)),
+        ..config.central.clone()
+    };
+    let api = match HttpCentral::from_config(&central, enrollment.map(|e| e.token.clone())) {
+        Ok(api) => api,
+        Err(e @ ApiError::PinnedCa { .. }) => {
+            return Check::fail(
+                NAME,
+                e.to_string(),
+                "put the central office's CA certificate there, or clear central.ca_file",
+            );
         }
-    }
-    let client = match builder.build() {
-        Ok(c) => c,
         Err(e) => return Check::fail(NAME, format!("no HTTP client: {e}"), "report this"),
     };
-    let mut request = client.get(format!("{url}/v1/offices"));
-    if let Some(e) = enrollment {
-        request = request.bearer_auth(&e.token);
-    }
-    match request.send().await {
-        Ok(answer) => {
-            let status = answer.status();
-            match (status.as_u16(), enrollment) {
-                (200..=299 | 304, _) => Check::ok(NAME, format!("{url} answers ({status})")),
-                (401 | 403, None) => Check::ok(
-                    NAME,
-                    format!("{url} answers ({status} until the kiosk is enrolled)"),
-                ),
-                (401 | 403, Some(_)) => Check::fail(
-                    NAME,
-                    format!("{url} refuses the kiosk's token ({status})"),
-                    "ask the central office whether the kiosk was revoked; enroll again with a new code",
-                ),
-                _ => Check::warn(
-                    NAME,
-                    format!("{url} answers {status}"),
-                    "the service has a problem; bookings are kept and sent when it recovers",
-                ),
-            }
-        }
+    match api.probe().await {
+        Ok(status) => match (status.as_u16(), enrollment) {
+            (200..=299 | 304, _) => Check::ok(NAME, format!("{url} answers ({status})")),
+            (401 | 403, None) => Check::ok(
+                NAME,
+                format!("{url} answers ({status} until the kiosk is enrolled)"),
+            ),
+            (401 | 403, Some(_)) => Check::fail(
+                NAME,
+                format!("{url} refuses the kiosk's token ({status})"),
+                "ask the central office whether the kiosk was revoked; enroll again with a new code",
+            ),
+            _ => Check::warn(
+                NAME,
+                format!("{url} answers {status}"),
+                "the service has a problem; bookings are kept and sent when it recovers",
+            ),
+        },
         Err(e) => Check::warn(
             NAME,
-            format!("{url} unreachable: {}", error_chain(&e)),
+            format!("{url} unreachable: {e}"),
             "check the network and central.url; the kiosk books offline and sends later",
         ),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
 
 fn entries(dir: &str, prefix: &str) -> Vec<PathBuf> {

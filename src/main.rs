@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use apm_kiosk::config::LogLevel;
 #[cfg(feature = "sim")]
 use apm_kiosk::simulate;
 use apm_kiosk::{app, config, doctor, identity, logging};
@@ -89,17 +90,6 @@ enum TicketCmd {
     Verify(identity::TicketVerifyArgs),
 }
 
-/// Logs: journald under systemd, stderr otherwise; `src/logging.rs`.
-fn init_logging(level: &str) {
-    let level = match level {
-        "error" => config::LogLevel::Error,
-        "warn" => config::LogLevel::Warn,
-        "debug" => config::LogLevel::Debug,
-        _ => config::LogLevel::Info,
-    };
-    logging::init(level);
-}
-
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -141,7 +131,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Cmd::Run { config, headless } => {
             let config = config::Config::load(&config)?;
-            init_logging(config.log.level.as_str());
+            logging::init(config.log.level);
             let stopped = if headless {
                 runtime()?.block_on(app::run(config, terminated()))?
             } else {
@@ -155,7 +145,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         #[cfg(feature = "sim")]
         Cmd::Simulate(args) => {
-            init_logging("warn");
+            logging::init(LogLevel::Warn);
             let summary = runtime()?.block_on(simulate::run(args))?;
             summary.print();
             Ok(if summary.ok() {
@@ -166,7 +156,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Enroll { config, code } => {
             let config = config::Config::load(&config)?;
-            init_logging(config.log.level.as_str());
+            logging::init(config.log.level);
             let e = runtime()?.block_on(app::enroll(&config, &code))?;
             println!(
                 "enrolled as {} for offices {}",
@@ -215,19 +205,19 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         #[cfg(feature = "sim")]
         Cmd::ReaderSim(args) => {
-            init_logging("info");
+            logging::init(LogLevel::Info);
             sim::reader::run_reader_sim(args)?;
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "sim")]
         Cmd::PrinterSim(args) => {
-            init_logging("info");
+            logging::init(LogLevel::Info);
             sim::printer::run_printer_sim(args)?;
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "sim")]
         Cmd::CentralSim(args) => {
-            init_logging("info");
+            logging::init(LogLevel::Info);
             runtime()?.block_on(sim::central::run_central_sim(args))?;
             Ok(ExitCode::SUCCESS)
         }

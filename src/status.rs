@@ -21,7 +21,7 @@ pub struct Status {
     pub screen: &'static str,
     pub out_of_service: Option<String>,
     pub printer: PrinterState,
-    pub card_reader: String,
+    pub card_reader: crate::protocol::central::ReaderState,
     /// What the reader said of itself when it last answered GET_INFO.
     pub card_reader_info: Option<ReaderHealth>,
     pub store: crate::store::StoreStats,
@@ -84,11 +84,7 @@ pub fn sync_alerts(sync: &SyncStatus) -> Vec<String> {
     if let Some(reason) = &sync.guardrail {
         alerts.push(format!("guardrail:{reason}"));
     }
-    if sync
-        .last_error
-        .as_deref()
-        .is_some_and(|e| e.starts_with("central service refused"))
-    {
+    if sync.last_failure == Some(crate::sync::SyncFailure::Refused) {
         alerts.push("sync_refused".to_owned());
     }
     alerts

@@ -5,7 +5,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use apm_kiosk::config::{Config, ConfigError, Paper, PrinterPath};
+use apm_kiosk::config::{Config, ConfigError, PrinterPath};
+use apm_kiosk::protocol::escpos::PaperWidth;
 
 fn example_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kiosk.example.toml")
@@ -24,7 +25,7 @@ fn the_example_file_loads() {
         config.printer.path,
         PrinterPath::Device(PathBuf::from("/dev/apm-printer"))
     );
-    assert_eq!(config.printer.paper, Paper::Mm80);
+    assert_eq!(config.printer.paper, PaperWidth::Mm80);
     assert_eq!(config.central.url, "https://antrian.imigrasi.go.id/kiosk");
     assert_eq!(config.central.timeout, Duration::from_secs(10));
 }

@@ -3,6 +3,7 @@
 //! driven through the control channel. Each confirmed booking must reach the service
 //! exactly once, with and without a central outage during the first half.
 
+use apm_kiosk::protocol::escpos::PaperWidth;
 use apm_kiosk::simulate::{self, SimulateArgs};
 
 fn args(out: &std::path::Path, visits: usize, outage: bool) -> SimulateArgs {
@@ -15,7 +16,7 @@ fn args(out: &std::path::Path, visits: usize, outage: bool) -> SimulateArgs {
         seed: 7,
         reader_baud: 115_200,
         printer_baud: 115_200,
-        paper: 80,
+        paper: PaperWidth::Mm80,
         keep_running: false,
     }
 }

@@ -855,7 +855,7 @@ async fn the_read_test_refuses_when_busy_or_not_idle_and_gives_up_after_30_s() {
         tokio::sync::watch::channel(apm_kiosk::hardware::printer::PrinterState::Offline);
     let printer = PrinterWorker::spawn(
         PrinterSettings {
-            path: state.join("no-printer").display().to_string(),
+            path: apm_kiosk::hardware::printer::PrinterPath::Device(state.join("no-printer")),
             baud: 115_200,
             paper: apm_kiosk::protocol::escpos::PaperWidth::Mm80,
             backlog_poll: Duration::from_secs(3),

@@ -56,7 +56,7 @@ fn print_on_virtual_printer(ticket: &Ticket, width: PaperWidth) -> Vec<u8> {
         },
     )
     .expect("virtual printer");
-    let path = sim.link().to_str().expect("utf-8 path").to_owned();
+    let path = printer::PrinterPath::Device(sim.link().to_owned());
     let mut device = printer::open(&path, 115_200).expect("opens the virtual printer");
     let job = ticket_job(ticket, width);
     assert_eq!(device.print(&job).expect("prints"), PrinterState::Ok);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use apm_kiosk::domain::Language;
-use apm_kiosk::hardware::printer::{self, PrinterState, STATUS_TIMEOUT};
+use apm_kiosk::hardware::printer::{self, PrinterPath, PrinterState, STATUS_TIMEOUT};
 use apm_kiosk::protocol::escpos::{PaperWidth, Ticket, ticket_job};
 use apm_kiosk_sim::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
 use apm_kiosk_testkit::fixtures;
@@ -31,8 +31,8 @@ fn start(dir: &Path, options: PrinterSimOptions) -> PrinterSimHandle {
 }
 
 fn open(sim: &PrinterSimHandle) -> Box<dyn printer::TicketPrinter> {
-    let path = sim.link().to_str().expect("utf-8 path");
-    printer::open(path, 115_200).expect("the kiosk opens the virtual printer")
+    let path = PrinterPath::Device(sim.link().to_owned());
+    printer::open(&path, 115_200).expect("the kiosk opens the virtual printer")
 }
 
 struct Png {
@@ -250,7 +250,10 @@ fn the_printer_reopens_after_the_kiosk_closes_it() {
 
 #[test]
 fn a_missing_device_names_the_path_and_a_fix() {
-    let Err(err) = printer::open("/dev/nonexistent-printer", 9600) else {
+    let Err(err) = printer::open(
+        &PrinterPath::Device("/dev/nonexistent-printer".into()),
+        9600,
+    ) else {
         panic!("a missing device must not open");
     };
     let text = err.to_string();
@@ -320,7 +323,11 @@ fn a_network_printer_answers_through_the_same_code_despite_unasked_status() {
             }
         }
     });
-    let mut printer = printer::open(&format!("tcp://{addr}"), 0).expect("connects");
+    let path = PrinterPath::Tcp {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+    };
+    let mut printer = printer::open(&path, 0).expect("connects");
     assert_eq!(
         printer.status().expect("status"),
         PrinterState::PaperNearEnd
@@ -341,7 +348,11 @@ fn a_network_printer_answers_through_the_same_code_despite_unasked_status() {
 #[test]
 fn an_unreachable_network_printer_names_the_address() {
     // Port 9 on loopback: nothing listens, the connection is refused at once.
-    let Err(err) = printer::open("tcp://127.0.0.1:9", 0) else {
+    let nothing = PrinterPath::Tcp {
+        host: "127.0.0.1".into(),
+        port: 9,
+    };
+    let Err(err) = printer::open(&nothing, 0) else {
         panic!("nothing listens there");
     };
     let text = err.to_string();

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use apm_kiosk::domain::{Language, QueueKind};
 use apm_kiosk::flow::{Booked, BookingRequest, Member, PrintFailure};
-use apm_kiosk::hardware::printer::PrinterState;
 use apm_kiosk::hardware::printer::worker::{PrinterSettings, PrinterWorker, ReprintError};
+use apm_kiosk::hardware::printer::{PrinterPath, PrinterState};
 use apm_kiosk::identity::Enrollment;
 use apm_kiosk::protocol::escpos::PaperWidth;
 use apm_kiosk::store::writer::StoreHandle;
@@ -84,7 +84,7 @@ fn rig(options: PrinterSimOptions, backlog_poll: Duration) -> Rig {
     let (state_tx, state) = watch::channel(PrinterState::Offline);
     let worker = PrinterWorker::spawn(
         PrinterSettings {
-            path: sim.link().to_string_lossy().into_owned(),
+            path: PrinterPath::Device(sim.link().to_owned()),
             baud: 115_200,
             paper: PaperWidth::Mm80,
             backlog_poll,

@@ -5,7 +5,7 @@
 
 use apm_kiosk::domain::rules::{self, RuleViolation};
 use apm_kiosk::protocol::central::nik_hash;
-use apm_kiosk::sync::planner::{SYNC_BACKLOG, SYNC_OVERDUE};
+use apm_kiosk::sync::planner::Guardrail;
 use apm_kiosk_testkit::central;
 use apm_kiosk_testkit::fixtures::{day, karimun, nik, tuesday_morning};
 use apm_kiosk_testkit::kiosk::{KioskUnderTest, config};
@@ -298,11 +298,17 @@ async fn the_guardrail_stops_bookings_while_the_queue_is_overdue_or_long() {
         kiosk.book(tomorrow, &[nik(n)], now).await.expect("booked");
     }
     // Eleven waiting, the limit is ten.
-    assert_eq!(syncer.check_guardrail(now).await, Some(SYNC_BACKLOG));
-    assert_eq!(status.borrow().guardrail.as_deref(), Some(SYNC_BACKLOG));
+    assert_eq!(
+        syncer.check_guardrail(now).await,
+        Some(Guardrail::SyncBacklog)
+    );
+    assert_eq!(status.borrow().guardrail, Some(Guardrail::SyncBacklog));
     // Eight days on, the oldest is overdue, which is said first.
     let later = now + TimeDelta::days(8);
-    assert_eq!(syncer.check_guardrail(later).await, Some(SYNC_OVERDUE));
+    assert_eq!(
+        syncer.check_guardrail(later).await,
+        Some(Guardrail::SyncOverdue)
+    );
     // The network returns, the queue drains: back in service.
     syncer.round(now).await.expect("round");
     assert_eq!(kiosk.pending().await, 0);

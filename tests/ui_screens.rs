@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use apm_kiosk::domain::calendar::{Office, Session, Zone};
 use apm_kiosk::domain::{ApplicationType, Language, PassportType, QueueKind, QueueNumber};
 use apm_kiosk::flow::{
-    self, Availability, Booked, BookedTicket, CardFields, CardProblem, Event, HoldSource, Intent,
-    Kiosk, PrintFailure, SlotCount, Timeouts,
+    self, Availability, Booked, BookedTicket, CardFields, CardProblem, Event, Guardrail,
+    HoldReason, HoldSource, Intent, Kiosk, PrintFailure, SlotCount, Timeouts,
 };
 use apm_kiosk::simulate::crowd::Person;
 use apm_kiosk::ui::{KioskWindow, OfficeToday, PanelState, Theme, adapter};
@@ -348,7 +348,7 @@ fn shots(language: Language) -> Vec<Shot> {
         &mut out_of_service,
         Event::ServiceChanged {
             source: HoldSource::Sync,
-            reason: Some("sync_overdue".into()),
+            reason: Some(HoldReason::Sync(Guardrail::SyncOverdue)),
         },
     );
     snap("out-of-service", &out_of_service, panel());

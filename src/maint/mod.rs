@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::Language;
 
+pub use crate::flow::TechnicianReason as HoldReason;
 pub use report::Report;
 pub use service::{Live, Maint, ReadTest};
 
@@ -132,48 +133,6 @@ pub struct SettingsChange {
     pub orientation: Option<Orientation>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume: Option<u8>,
-}
-
-/// Why a technician took the kiosk out of service: a code, so that the screen words it
-/// in the applicant's language (the messages are in `deploy/control-channel.md`).
-/// It is what the view's `out_of_service` shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HoldReason {
-    /// General maintenance under way.
-    Maintenance,
-    /// The printer is being repaired or replaced.
-    PrinterFault,
-    /// The card reader is being repaired or replaced.
-    ReaderFault,
-    /// The office is closed today (holiday, event).
-    OfficeClosed,
-    /// The kiosk is being moved to another place.
-    Relocating,
-}
-
-impl HoldReason {
-    pub fn code(self) -> &'static str {
-        match self {
-            HoldReason::Maintenance => "maintenance",
-            HoldReason::PrinterFault => "printer_fault",
-            HoldReason::ReaderFault => "reader_fault",
-            HoldReason::OfficeClosed => "office_closed",
-            HoldReason::Relocating => "relocating",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<HoldReason> {
-        [
-            HoldReason::Maintenance,
-            HoldReason::PrinterFault,
-            HoldReason::ReaderFault,
-            HoldReason::OfficeClosed,
-            HoldReason::Relocating,
-        ]
-        .into_iter()
-        .find(|r| r.code() == code)
-    }
 }
 
 /// One ticket in `recent_tickets`, for the technician to pick a reprint from. The

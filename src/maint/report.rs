@@ -5,12 +5,13 @@
 //! and tickets are named by registration id and queue number only.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Settings;
+pub use crate::disk::Space as Disk;
+use crate::hardware::printer::PrinterState;
 
 /// Everything a technician checks at the kiosk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,39 +132,6 @@ pub struct HeldDay {
     pub priority: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Disk {
-    pub total_bytes: u64,
-    pub available_bytes: u64,
-}
-
-/// Below this much free space the report calls the disk a problem: a day of bookings,
-/// the WAL and the journal fit many times over.
-pub const DISK_LOW_BYTES: u64 = 200 * 1024 * 1024;
-
-/// The space of the file system holding `path` (statvfs).
-pub fn disk_space(path: &Path) -> std::io::Result<Disk> {
-    use std::os::unix::ffi::OsStrExt as _;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `c` is a NUL-terminated path and `st` a buffer of the right type that
-    // statvfs fills in full when it returns 0.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: statvfs returned 0, so it wrote the struct.
-    let st = unsafe { st.assume_init() };
-    // The fields are 32-bit on some kiosk boards (32-bit ARM), 64-bit here.
-    #[allow(clippy::unnecessary_cast)]
-    let (frsize, blocks, avail) = (st.f_frsize as u64, st.f_blocks as u64, st.f_bavail as u64);
-    Ok(Disk {
-        total_bytes: blocks.saturating_mul(frsize),
-        available_bytes: avail.saturating_mul(frsize),
-    })
-}
-
 /// What is wrong, worst first: bookings stopped, then devices, then the link, then
 /// what needs looking at soon. `now` is the report's time.
 pub fn problems(r: &Report, now: DateTime<Utc>) -> Vec<String> {
@@ -185,15 +153,10 @@ pub fn problems(r: &Report, now: DateTime<Utc>) -> Vec<String> {
                 .into(),
         );
     }
-    match r.printer.state.as_str() {
-        "ok" => {}
-        "paper_near_end" => out.push("printer paper near end: change the roll soon".into()),
-        "paper_out" => out.push("printer out of paper: load a new roll".into()),
-        "cover_open" => out.push("printer cover open: close it".into()),
-        "offline" => out.push("printer offline: check its power and cable".into()),
-        other => out.push(format!(
-            "printer fault ({other}): open it and clear the jam or head fault"
-        )),
+    // A state this software does not know (a report from a newer daemon) is a fault.
+    let printer = PrinterState::from_code(&r.printer.state).unwrap_or(PrinterState::Error);
+    if let Some(advice) = printer.advice() {
+        out.push(advice.to_owned());
     }
     if r.printer.unprinted_tickets > 0 {
         out.push(format!(
@@ -249,7 +212,7 @@ pub fn problems(r: &Report, now: DateTime<Utc>) -> Vec<String> {
         ));
     }
     if let Some(d) = r.disk
-        && d.available_bytes < DISK_LOW_BYTES
+        && d.is_low()
     {
         out.push(format!(
             "disk nearly full: {} free",
@@ -657,15 +620,5 @@ mod tests {
         assert_eq!(bytes(5 << 30), "5.0 GiB");
         assert_eq!(age(chrono::TimeDelta::seconds(59)), "59 s");
         assert_eq!(age(chrono::TimeDelta::seconds(3 * 3600 + 120)), "3 h 2 min");
-    }
-
-    #[test]
-    fn the_state_directory_has_a_size() {
-        let d = disk_space(Path::new("/")).expect("statvfs works on /");
-        assert!(
-            d.total_bytes > 0 && d.available_bytes <= d.total_bytes,
-            "{d:?}"
-        );
-        assert!(disk_space(Path::new("/no/such/dir")).is_err());
     }
 }

@@ -26,7 +26,7 @@ use super::report::{self, Hold, NetworkReport, PrinterReport, ReaderReport, Repo
 use super::{Failure, HoldReason, RecentTicket, Settings, SettingsChange};
 use crate::config::Config;
 use crate::control::{Command, MaintCommand, Reply};
-use crate::domain::calendar::Zone;
+use crate::domain::calendar;
 use crate::flow::{Event, HoldSource};
 use crate::hardware::printer::PrinterState;
 use crate::hardware::printer::worker::{PrinterWorker, ReprintError};
@@ -52,10 +52,10 @@ pub struct Live {
     pub screen: &'static str,
     /// The reason applicants see, and who holds the kiosk out of service.
     pub out_of_service: Option<String>,
-    pub holds: Vec<(HoldSource, String)>,
+    pub holds: Vec<(HoldSource, crate::flow::HoldReason)>,
     pub printer: PrinterState,
-    /// `ok`, `sam_missing` or `disconnected`.
-    pub reader_state: String,
+    /// `Ok`, `SamMissing` or `Disconnected`.
+    pub reader_state: crate::protocol::central::ReaderState,
     pub reader_info: Option<ReaderHealth>,
     pub sync: SyncStatus,
 }
@@ -265,12 +265,7 @@ impl Maint {
         let (stats, queue, rejections, held) = parts
             .store
             .run(move |s| {
-                let offices = s.offices()?;
-                let today = offices
-                    .iter()
-                    .map(|o| o.today(now))
-                    .min()
-                    .unwrap_or_else(|| now.with_timezone(&Zone::Wib.offset()).date_naive());
+                let today = calendar::earliest_today(&s.offices()?, now);
                 Ok((
                     s.stats()?,
                     s.queue_state()?,
@@ -303,7 +298,7 @@ impl Maint {
             }
         }
         let state_dir = parts.config.kiosk.state_dir.clone();
-        let disk = tokio::task::spawn_blocking(move || report::disk_space(&state_dir).ok())
+        let disk = tokio::task::spawn_blocking(move || crate::disk::space(&state_dir).ok())
             .await
             .unwrap_or(None);
         let network = self.probe(live.sync.online).await;
@@ -328,13 +323,13 @@ impl Maint {
                 .iter()
                 .map(|(source, reason)| Hold {
                     source: hold_source(*source).to_owned(),
-                    reason: reason.clone(),
+                    reason: reason.code().to_owned(),
                 })
                 .collect(),
             problems: Vec::new(),
             printer: printer_report(live.printer, stats.unprinted),
             reader: ReaderReport {
-                state: live.reader_state.clone(),
+                state: live.reader_state.code().to_owned(),
                 vendor: live.reader_info.as_ref().and_then(|i| i.vendor.clone()),
                 model: live.reader_info.as_ref().and_then(|i| i.model.clone()),
                 firmware: live.reader_info.as_ref().and_then(|i| i.firmware.clone()),
@@ -352,7 +347,7 @@ impl Maint {
                 last_heartbeat: live.sync.last_heartbeat,
                 clock_skew_s: live.sync.clock_skew_s,
                 clock_alert: live.sync.clock_alert,
-                guardrail: live.sync.guardrail.clone(),
+                guardrail: live.sync.guardrail.map(|g| g.code().to_owned()),
                 undecodable: live.sync.undecodable.len(),
             },
             queue: report::QueueReport {
@@ -611,7 +606,7 @@ impl Maint {
             .events
             .send(Event::ServiceChanged {
                 source: HoldSource::Technician,
-                reason: code.map(str::to_owned),
+                reason: reason.map(crate::flow::HoldReason::Technician),
             })
             .await;
         match code {
@@ -644,23 +639,16 @@ impl Maint {
         let Some(enrollment) = self.parts().enrollment.borrow().clone() else {
             return Err(Failure::new("not_enrolled", "the kiosk is not enrolled"));
         };
-        let central = &self.parts().config.central;
-        let ca = match &central.ca_file {
-            Some(path) => Some(std::fs::read(path).map_err(|e| {
-                Failure::new(
-                    "ca_file",
-                    format!("the pinned CA {} cannot be read: {e}", path.display()),
-                )
-            })?),
-            None => None,
-        };
-        let api = crate::sync::client::HttpCentral::new(
-            &central.url,
+        let api = crate::sync::client::HttpCentral::from_config(
+            &self.parts().config.central,
             Some(enrollment.token.clone()),
-            central.timeout,
-            ca.as_deref(),
         )
-        .map_err(|e| Failure::new("client", e.to_string()))?;
+        .map_err(|e| match e {
+            crate::sync::client::ApiError::PinnedCa { .. } => {
+                Failure::new("ca_file", e.to_string())
+            }
+            e => Failure::new("client", e.to_string()),
+        })?;
         let store = self.parts().store.clone();
         let office = office_id.clone();
         let (count, waiting) = store
@@ -907,23 +895,16 @@ impl ReadTest {
 /// The test page's bytes: plain lines centred, fed and cut, as the fallback ticket is
 /// built, so that it cannot fail to build.
 pub fn test_page_job(lines: &[String], width: crate::protocol::escpos::PaperWidth) -> Vec<u8> {
-    use crate::protocol::escpos::{printable, wrap};
-    let cols = width.columns();
-    let mut job = vec![0x1b, b'@', 0x1b, b't', 0, 0x1b, b'a', 1];
-    for text in lines {
-        for l in wrap(&printable(text), cols) {
-            job.extend_from_slice(l.as_bytes());
-            job.push(b'\n');
-        }
-    }
     // A ruler the width of the paper: a missing column shows at once.
-    let ruler: String = (0..cols)
+    let ruler: String = (0..width.columns())
         .map(|i| char::from(b'0' + (i % 10) as u8))
         .collect();
-    job.extend_from_slice(ruler.as_bytes());
-    job.push(b'\n');
-    job.extend_from_slice(&[0x1b, b'd', 4, 0x1d, b'V', b'A', 0]);
-    job
+    let page: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .chain([ruler.as_str()])
+        .collect();
+    crate::protocol::escpos::text_job(&page, width)
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ use tokio::sync::oneshot;
 use crate::control::{Client, Command};
 use crate::domain::{ApplicationType, PassportType, PriorityReason, QueueKind};
 use crate::flow::Intent;
+use crate::protocol::escpos::PaperWidth;
 use crate::protocol::reader::{CardData, ReadErrorCode};
 use crate::store::Store;
 use apm_kiosk_sim::central::{CentralSim, SimSeed};
@@ -68,8 +69,8 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 115_200)]
     pub printer_baud: u32,
     /// Paper width of the simulated printer: 80 or 58 (mm).
-    #[arg(long, default_value_t = 80)]
-    pub paper: u32,
+    #[arg(long, default_value = "80", value_parser = apm_kiosk_sim::printer::parse_width)]
+    pub paper: PaperWidth,
     /// After the crowd, keep the kiosk, its devices and the central simulator running
     /// until Ctrl-C, so that `apm-kiosk maint --config DIR/state/kiosk.toml ...` and
     /// `status` can be tried against it.

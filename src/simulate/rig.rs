@@ -26,8 +26,7 @@ pub struct RigOptions {
     pub central: Option<(String, String)>,
     pub reader_baud: u32,
     pub printer_baud: u32,
-    /// 80 or 58 (mm).
-    pub paper: u32,
+    pub paper: PaperWidth,
     pub inactivity_warning_s: u32,
     pub inactivity_reset_s: u32,
 }
@@ -38,7 +37,7 @@ impl Default for RigOptions {
             central: None,
             reader_baud: 115_200,
             printer_baud: 115_200,
-            paper: 80,
+            paper: PaperWidth::Mm80,
             inactivity_warning_s: 60,
             inactivity_reset_s: 20,
         }
@@ -100,11 +99,7 @@ impl Rig {
         let printer_link = state.join("printer.tty");
         let reader =
             ReaderSim::start(&reader_link, opts.reader_baud).context("simulated card reader")?;
-        let width = if opts.paper == 58 {
-            PaperWidth::Mm58
-        } else {
-            PaperWidth::Mm80
-        };
+        let width = opts.paper;
         let printer = PrinterSim::start(
             &printer_link,
             &tickets,
@@ -224,7 +219,7 @@ level = "info"
         printer = printer.display(),
         reader_baud = opts.reader_baud,
         printer_baud = opts.printer_baud,
-        paper = opts.paper,
+        paper = opts.paper.mm(),
         warning = opts.inactivity_warning_s,
         reset = opts.inactivity_reset_s,
     );

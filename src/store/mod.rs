@@ -50,21 +50,6 @@ pub enum StoreError {
     Thread(std::io::Error),
 }
 
-impl StoreError {
-    /// The disk is full or the database cannot be written: a technician must act.
-    pub fn is_storage_failure(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(e.code, rusqlite::ErrorCode::DiskFull
-                    | rusqlite::ErrorCode::ReadOnly
-                    | rusqlite::ErrorCode::SystemIoFailure
-                    | rusqlite::ErrorCode::DatabaseCorrupt
-                    | rusqlite::ErrorCode::CannotOpen)
-        )
-    }
-}
-
 /// Why a booking was not committed.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
@@ -239,6 +224,17 @@ impl Store {
         Store::setup(conn)
     }
 
+    /// Opens the file at `path` as it is, read-only: no migration, nothing written, so
+    /// that `apm-kiosk doctor` can look at a kiosk whose daemon may be running. Only
+    /// what reads ([`Store::quick_check`] and the queries) works on it.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        Ok(Store { conn })
+    }
+
     /// A database in memory, for tests and tools.
     pub fn open_in_memory() -> Result<Store, StoreError> {
         Store::setup(Connection::open_in_memory()?)
@@ -288,9 +284,10 @@ impl Store {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
 
-    /// `PRAGMA quick_check`, run at every start: what is wrong, at most ten lines, or
-    /// nothing when the file is sound. Quicker than [`Store::integrity_check`] (no index
-    /// contents compared), it still finds torn and mangled pages.
+    /// `PRAGMA quick_check`, run at every start and by `apm-kiosk doctor`: what is
+    /// wrong, at most ten lines, or nothing when the file is sound. Quicker than
+    /// [`Store::integrity_check`] (no index contents compared), it still finds torn and
+    /// mangled pages.
     pub fn quick_check(&self) -> Result<Vec<String>, StoreError> {
         let mut st = self.conn.prepare("PRAGMA quick_check(10)")?;
         let lines = st

@@ -19,6 +19,7 @@
 use std::future::Future;
 use std::io::Write as _;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use flate2::Compression;
@@ -28,6 +29,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::config::CentralConfig;
 use crate::protocol::central::{
     AllocationsRequest, AllocationsResponse, BlocklistResponse, EnrollRequest, EnrollResponse,
     ErrorBody, HeartbeatRequest, HeartbeatResponse, KioskKeysResponse,
@@ -123,10 +125,14 @@ pub enum ApiError {
     #[error("central service gave an unexpected answer (HTTP {status}): {detail}")]
     Malformed { status: u16, detail: String },
     /// The call could not be made as asked: a bad base URL, plain HTTP to a host that
-    /// is not loopback, an unreadable CA, a call that needs a token before enrollment,
-    /// or a request over the spec's limits. Fix the configuration or the caller.
+    /// is not loopback, a CA that holds no certificate, a call that needs a token before
+    /// enrollment, or a request over the spec's limits. Fix the configuration or the
+    /// caller.
     #[error("central client misconfigured: {reason}")]
     Setup { reason: String },
+    /// The pinned CA file (`central.ca_file`) cannot be read or holds no certificate.
+    #[error("the pinned CA {} {problem}", path.display())]
+    PinnedCa { path: PathBuf, problem: String },
 }
 
 impl ApiError {
@@ -195,6 +201,29 @@ impl std::fmt::Debug for HttpCentral {
 }
 
 impl HttpCentral {
+    /// The client of the service `[central]` configures: its URL and time-out, and the
+    /// CA in `ca_file` when one is pinned. The daemon's sync, enrollment, the
+    /// maintenance side and the doctor all make their client here, so `ca_file` is read
+    /// in this one place.
+    pub fn from_config(
+        central: &CentralConfig,
+        token: Option<String>,
+    ) -> Result<HttpCentral, ApiError> {
+        let pinned = match &central.ca_file {
+            Some(path) => {
+                let problem = |problem: String| ApiError::PinnedCa {
+                    path: path.clone(),
+                    problem,
+                };
+                let pem =
+                    std::fs::read(path).map_err(|e| problem(format!("cannot be read: {e}")))?;
+                Some(certificates(&pem).map_err(problem)?)
+            }
+            None => None,
+        };
+        HttpCentral::build(&central.url, token, central.timeout, pinned)
+    }
+
     /// A client for the service at `base_url`. `timeout` bounds every call from
     /// connecting to the last byte. With `ca_pem`, only the CA certificates in it are
     /// trusted (pinning); otherwise the system's roots are.
@@ -203,6 +232,19 @@ impl HttpCentral {
         token: Option<String>,
         timeout: Duration,
         ca_pem: Option<&[u8]>,
+    ) -> Result<HttpCentral, ApiError> {
+        let pinned = ca_pem
+            .map(certificates)
+            .transpose()
+            .map_err(|problem| ApiError::setup(format!("pinned CA {problem}")))?;
+        HttpCentral::build(base_url, token, timeout, pinned)
+    }
+
+    fn build(
+        base_url: &str,
+        token: Option<String>,
+        timeout: Duration,
+        pinned: Option<Vec<reqwest::Certificate>>,
     ) -> Result<HttpCentral, ApiError> {
         let base = base_url.trim_end_matches('/').to_owned();
         let url = Url::parse(&base)
@@ -223,18 +265,23 @@ impl HttpCentral {
             // Sets `Accept-Encoding: gzip` and decodes gzip answers.
             .gzip(true)
             .tls_backend_rustls();
-        if let Some(pem) = ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| ApiError::setup(format!("pinned CA is not PEM: {e}")))?;
-            if certs.is_empty() {
-                return Err(ApiError::setup("pinned CA file holds no certificate"));
-            }
+        if let Some(certs) = pinned {
             builder = builder.tls_certs_only(certs);
         }
         let http = builder
             .build()
             .map_err(|e| ApiError::setup(format!("cannot build HTTP client: {e}")))?;
         Ok(HttpCentral { http, base, token })
+    }
+
+    /// One `GET /v1/offices`, with the token when there is one, and the status of the
+    /// answer whatever it is: `apm-kiosk doctor`'s look at whether the service is there
+    /// and takes the kiosk, which judges the status itself. No answer at all is the
+    /// error.
+    pub async fn probe(&self) -> Result<StatusCode, ApiError> {
+        let rb = self.request(Method::GET, "/v1/offices", self.token.is_some(), None, None)?;
+        let (status, _, _) = self.exchange(rb).await?;
+        Ok(status)
     }
 
     /// Use `token` from now on (after enrollment).
@@ -404,6 +451,16 @@ impl CentralApi for HttpCentral {
         self.call::<(), _>(Method::GET, "/v1/kiosk-keys", true, None)
             .await
     }
+}
+
+/// The CA certificates of a PEM bundle, at least one; else what is wrong with it.
+fn certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, String> {
+    let certs =
+        reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("is not PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err("holds no certificate".into());
+    }
+    Ok(certs)
 }
 
 /// HTTPS anywhere; plain HTTP only to a loopback address.
@@ -643,6 +700,34 @@ mod tests {
                 Some(pem),
             );
             assert!(matches!(made, Err(ApiError::Setup { .. })), "{made:?}");
+        }
+    }
+
+    #[test]
+    fn the_configured_ca_file_is_read_and_checked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = dir.path();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, b"").expect("written");
+        let central = |ca_file: Option<PathBuf>| CentralConfig {
+            url: "https://central.example".into(),
+            ca_file,
+            timeout: Duration::from_secs(5),
+            sync_interval: Duration::from_secs(30),
+        };
+        assert!(HttpCentral::from_config(&central(None), None).is_ok());
+        for (file, problem) in [
+            (dir.join("missing.pem"), "cannot be read"),
+            (empty, "holds no certificate"),
+        ] {
+            let made = HttpCentral::from_config(&central(Some(file.clone())), None);
+            let Err(e @ ApiError::PinnedCa { .. }) = made else {
+                panic!("{file:?}: {made:?}");
+            };
+            assert!(!e.is_temporary());
+            let text = e.to_string();
+            assert!(text.contains(&file.display().to_string()), "{text}");
+            assert!(text.contains(problem), "{text}");
         }
     }
 

@@ -16,19 +16,7 @@ pub async fn enroll(config: &Config, code: &str) -> anyhow::Result<Enrollment> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
     let key = KioskKey::load_or_create(dir).context("kiosk key")?;
-    let ca = match &config.central.ca_file {
-        Some(path) => Some(
-            std::fs::read(path)
-                .with_context(|| format!("cannot read the pinned CA {}", path.display()))?,
-        ),
-        None => None,
-    };
-    let api = HttpCentral::new(
-        &config.central.url,
-        None,
-        config.central.timeout,
-        ca.as_deref(),
-    )?;
+    let api = HttpCentral::from_config(&config.central, None)?;
     let request = crate::protocol::central::EnrollRequest {
         code: code.trim().to_owned(),
         public_key: crate::protocol::central::Key32(key.signing_key().verifying_key().to_bytes()),

@@ -43,12 +43,12 @@ use rand::Rng;
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::domain::calendar::{Office, Session, Zone};
+use crate::domain::calendar::{Office, Session, Zone, earliest_today};
 use crate::protocol::central as wire;
 use crate::store::writer::StoreHandle;
 use crate::store::{HeldAllocation, PendingUpload, StoreError, UploadOutcome};
 use client::{ApiError, CentralApi, OfficesAnswer};
-use planner::{DENIAL_HOLD, GuardrailLimits, PlannerConfig, Slot};
+use planner::{DENIAL_HOLD, Guardrail, GuardrailLimits, PlannerConfig, Slot};
 
 /// The longest wait between attempts while the service fails.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -72,13 +72,38 @@ pub enum SyncError {
 }
 
 impl SyncError {
-    fn is_temporary(&self) -> bool {
+    /// What kind of failure this is, by its variant.
+    pub fn failure(&self) -> SyncFailure {
         match self {
-            SyncError::Api(e) => e.is_temporary(),
-            SyncError::ResultMismatch { .. } => true,
-            SyncError::Store(_) | SyncError::NotEnrolled => false,
+            SyncError::Api(ApiError::Temporary { .. } | ApiError::Malformed { .. })
+            | SyncError::ResultMismatch { .. } => SyncFailure::Temporary,
+            SyncError::Api(ApiError::Permanent { .. }) => SyncFailure::Refused,
+            SyncError::Api(ApiError::Setup { .. } | ApiError::PinnedCa { .. })
+            | SyncError::NotEnrolled => SyncFailure::Misconfigured,
+            SyncError::Store(_) => SyncFailure::Store,
         }
     }
+
+    fn is_temporary(&self) -> bool {
+        self.failure() == SyncFailure::Temporary
+    }
+}
+
+/// The kind of failure that ended the last round, kept beside its message
+/// ([`SyncStatus::last_error`]): what the maintenance alerts go by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncFailure {
+    /// No answer, a 5xx or 429, or an answer that was not the spec's: the loop backs off
+    /// and tries again.
+    Temporary,
+    /// The central service refused the request (a 4xx with the spec's error code): as it
+    /// is, it will be refused again, and a technician must look (`sync_refused`).
+    Refused,
+    /// The kiosk's side is wrong: its client's configuration (URL, pinned CA), or it is
+    /// not enrolled.
+    Misconfigured,
+    /// The kiosk's own database failed.
+    Store,
 }
 
 /// What the maintenance side and the heartbeat see of the sync.
@@ -88,6 +113,9 @@ pub struct SyncStatus {
     pub online: bool,
     pub last_success: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// The kind of `last_error`, for the alerts; the JSON carries only the message.
+    #[serde(skip)]
+    pub last_failure: Option<SyncFailure>,
     pub consecutive_failures: u32,
     pub uploaded: u64,
     pub accepted: u64,
@@ -108,8 +136,8 @@ pub struct SyncStatus {
     /// The skew is over [`CLOCK_SKEW_ALERT`]: tickets and the 30-day rule depend on
     /// the date, a technician must fix the clock.
     pub clock_alert: bool,
-    /// Why the guardrail stops new bookings (`sync_overdue`, `sync_backlog`), if it does.
-    pub guardrail: Option<String>,
+    /// Why the guardrail stops new bookings, if it does.
+    pub guardrail: Option<Guardrail>,
     /// A round is under way (for the maintenance side's progress).
     pub round_running: bool,
 }
@@ -333,6 +361,7 @@ impl<C: CentralApi> Syncer<C> {
                     s.online = true;
                     s.last_success = Some(Utc::now());
                     s.last_error = None;
+                    s.last_failure = None;
                     s.consecutive_failures = 0;
                     s.uploaded += r.uploaded as u64;
                     s.accepted += r.accepted as u64;
@@ -343,6 +372,7 @@ impl<C: CentralApi> Syncer<C> {
                 Err(e) => {
                     s.online = false;
                     s.last_error = Some(e.to_string());
+                    s.last_failure = Some(e.failure());
                     s.consecutive_failures += 1;
                     if e.is_temporary() {
                         wait = backoff(s.consecutive_failures, self.cfg.interval);
@@ -375,30 +405,26 @@ impl<C: CentralApi> Syncer<C> {
     }
 
     /// Evaluates the guardrail on the queue as it is now and publishes a change.
-    pub async fn check_guardrail(&mut self, now: DateTime<Utc>) -> Option<&'static str> {
+    pub async fn check_guardrail(&mut self, now: DateTime<Utc>) -> Option<Guardrail> {
         let queue = match self.store.run(|s| s.queue_state()).await {
             Ok(q) => q,
             Err(e) => {
                 tracing::error!(error = %e, "upload queue unreadable for the guardrail");
-                return self.status.borrow().guardrail.as_deref().and_then(|r| {
-                    [planner::SYNC_OVERDUE, planner::SYNC_BACKLOG]
-                        .into_iter()
-                        .find(|k| *k == r)
-                });
+                return self.status.borrow().guardrail;
             }
         };
         let reason = planner::guardrail(&queue, now, &self.cfg.guardrail);
         let changed = self.status.send_if_modified(|s| {
-            if s.guardrail.as_deref() == reason {
+            if s.guardrail == reason {
                 return false;
             }
-            s.guardrail = reason.map(str::to_owned);
+            s.guardrail = reason;
             true
         });
         if changed {
             match reason {
                 Some(reason) => tracing::warn!(
-                    reason,
+                    reason = reason.code(),
                     unsynced = queue.unsynced,
                     "guardrail: the kiosk takes no new bookings until the queue reaches the central service"
                 ),
@@ -871,16 +897,6 @@ pub async fn send_releases<C: CentralApi>(
     }
 }
 
-/// The earliest "today" of the kiosk's offices: each office's own yesterday is gone, and
-/// the earliest today of all is safe for every one of them.
-fn earliest_today(offices: &[Office], now: DateTime<Utc>) -> chrono::NaiveDate {
-    offices
-        .iter()
-        .map(|o| o.today(now))
-        .min()
-        .unwrap_or_else(|| now.with_timezone(&Zone::Wib.offset()).date_naive())
-}
-
 /// The service's clock minus the kiosk's, taking the kiosk's time at the middle of the
 /// round trip as the moment the service read its clock.
 pub fn clock_skew(
@@ -931,6 +947,53 @@ mod tests {
             let skew = clock_skew(sent, t(received), t(server));
             assert_eq!(skew.num_seconds(), want, "{received} {server}");
             assert_eq!(skew.abs() > CLOCK_SKEW_ALERT, alert, "{received} {server}");
+        }
+    }
+
+    #[test]
+    fn failures_are_classed_by_their_variant_not_their_text() {
+        let api = SyncError::Api;
+        let cases = [
+            (
+                api(ApiError::Temporary {
+                    reason: "timed out".into(),
+                    retry_after: None,
+                    answered: false,
+                }),
+                SyncFailure::Temporary,
+            ),
+            (
+                api(ApiError::Malformed {
+                    status: 200,
+                    detail: "body does not parse".into(),
+                }),
+                SyncFailure::Temporary,
+            ),
+            (
+                SyncError::ResultMismatch { sent: 2, got: 1 },
+                SyncFailure::Temporary,
+            ),
+            (
+                api(ApiError::Permanent {
+                    status: 409,
+                    code: "conflict".into(),
+                    message: "not shown".into(),
+                }),
+                SyncFailure::Refused,
+            ),
+            // Worded like a refusal, but the kiosk's own configuration is at fault.
+            (
+                api(ApiError::Setup {
+                    reason: "central service refused the request".into(),
+                }),
+                SyncFailure::Misconfigured,
+            ),
+            (SyncError::NotEnrolled, SyncFailure::Misconfigured),
+            (SyncError::Store(StoreError::Closed), SyncFailure::Store),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.failure(), want, "{e}");
+            assert_eq!(e.is_temporary(), want == SyncFailure::Temporary, "{e}");
         }
     }
 

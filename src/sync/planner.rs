@@ -27,6 +27,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 use crate::domain::QueueKind;
 use crate::domain::calendar::Office;
+pub use crate::flow::Guardrail;
 use crate::store::HeldCount;
 use crate::store::sync::{FreeNumber, QueueState, RecentUse};
 
@@ -220,26 +221,21 @@ pub struct GuardrailLimits {
     pub max_unsynced: u32,
 }
 
-/// The out-of-service reason when the oldest unsynced booking is too old.
-pub const SYNC_OVERDUE: &str = "sync_overdue";
-/// The out-of-service reason when too many bookings wait.
-pub const SYNC_BACKLOG: &str = "sync_backlog";
-
 /// Why the kiosk must stop taking bookings, or `None` when it may go on. Age is checked
 /// first: it is the one a technician can do least about from the kiosk.
 pub fn guardrail(
     queue: &QueueState,
     now: DateTime<Utc>,
     limits: &GuardrailLimits,
-) -> Option<&'static str> {
+) -> Option<Guardrail> {
     if queue
         .oldest_unsynced
         .is_some_and(|oldest| now - oldest > limits.max_unsynced_age)
     {
-        return Some(SYNC_OVERDUE);
+        return Some(Guardrail::SyncOverdue);
     }
     if queue.unsynced > limits.max_unsynced {
-        return Some(SYNC_BACKLOG);
+        return Some(Guardrail::SyncBacklog);
     }
     None
 }
@@ -468,14 +464,18 @@ mod tests {
             (
                 "over seven days",
                 q(5, Some(7 * 24 + 1)),
-                Some(SYNC_OVERDUE),
+                Some(Guardrail::SyncOverdue),
             ),
             ("at the count limit", q(1000, Some(1)), None),
-            ("over the count limit", q(1001, Some(1)), Some(SYNC_BACKLOG)),
+            (
+                "over the count limit",
+                q(1001, Some(1)),
+                Some(Guardrail::SyncBacklog),
+            ),
             (
                 "both: age first",
                 q(5000, Some(30 * 24)),
-                Some(SYNC_OVERDUE),
+                Some(Guardrail::SyncOverdue),
             ),
             (
                 "clock set back: booking in the future",

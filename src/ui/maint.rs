@@ -437,12 +437,7 @@ pub fn report_rows(r: &Report) -> Vec<ReportRow> {
     ];
     if let Some(d) = &r.disk {
         let free = d.available_bytes as f64 / (1024.0 * 1024.0 * 1024.0);
-        rows.push(row(
-            "kiosk",
-            "disk",
-            format!("{free:.1} GiB"),
-            d.available_bytes < 512 * 1024 * 1024,
-        ));
+        rows.push(row("kiosk", "disk", format!("{free:.1} GiB"), d.is_low()));
     }
     let p = &r.printer;
     rows.push(row("printer", "printer", p.state.clone(), p.state != "ok"));

@@ -11,9 +11,11 @@
 pub mod worker;
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,29 @@ use serde::{Deserialize, Serialize};
 use serialport::{ClearBuffer, DataBits, FlowControl, Parity, SerialPort, StopBits, TTYPort};
 
 use crate::protocol::escpos::{Incoming, PrinterStatus, StatusQuery, apply_reply, next_incoming};
+
+/// How the printer is reached: `printer.path` in the configuration, which checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrinterPath {
+    /// A character device: a serial tty or a USB line printer (`/dev/usb/lp0`), told
+    /// apart by [`open`].
+    Device(PathBuf),
+    /// A network printer's raw port (usually 9100).
+    Tcp { host: String, port: u16 },
+}
+
+impl fmt::Display for PrinterPath {
+    /// As the configuration writes it: the device path, or `tcp://HOST:PORT`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PrinterPath::Device(path) => write!(f, "{}", path.display()),
+            PrinterPath::Tcp { host, port } if host.contains(':') => {
+                write!(f, "tcp://[{host}]:{port}")
+            }
+            PrinterPath::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+        }
+    }
+}
 
 /// How long a status query may go unanswered before the printer counts as offline.
 pub const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
@@ -30,9 +55,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for a network printer to accept the connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The printer's condition, in the words the heartbeat reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// The printer's condition, in the words the heartbeat reports ([`PrinterState::code`]),
+/// with what a technician should do about it ([`PrinterState::advice`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrinterState {
     Ok,
     /// Prints, but the roll needs changing soon.
@@ -46,7 +71,22 @@ pub enum PrinterState {
 }
 
 impl PrinterState {
-    /// The state as the wire and the report spell it.
+    pub const ALL: [PrinterState; 6] = [
+        PrinterState::Ok,
+        PrinterState::PaperNearEnd,
+        PrinterState::PaperOut,
+        PrinterState::CoverOpen,
+        PrinterState::Offline,
+        PrinterState::Error,
+    ];
+
+    /// Whether a ticket sent now would come out.
+    pub fn can_print(self) -> bool {
+        matches!(self, PrinterState::Ok | PrinterState::PaperNearEnd)
+    }
+
+    /// The state as the heartbeat, the `status` command and the maintenance report
+    /// write it.
     pub fn code(self) -> &'static str {
         match self {
             PrinterState::Ok => "ok",
@@ -58,9 +98,40 @@ impl PrinterState {
         }
     }
 
-    /// Whether a ticket sent now would come out.
-    pub fn can_print(self) -> bool {
-        matches!(self, PrinterState::Ok | PrinterState::PaperNearEnd)
+    /// The inverse of [`PrinterState::code`].
+    pub fn from_code(code: &str) -> Option<PrinterState> {
+        PrinterState::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// What the technician should do, in the words of the log line that reports the
+    /// change and of the maintenance report's problem list; `None` for a printer that
+    /// is fine. Tickets that could not be printed come out by themselves once the
+    /// printer is ready, so the advice never asks for a reprint.
+    pub fn advice(self) -> Option<&'static str> {
+        match self {
+            PrinterState::Ok => None,
+            PrinterState::PaperNearEnd => Some("printer paper near end: change the roll soon"),
+            PrinterState::PaperOut => Some("printer out of paper: load a new roll"),
+            PrinterState::CoverOpen => Some("printer cover open: close it"),
+            PrinterState::Offline => Some("printer offline: check its power and cable"),
+            PrinterState::Error => {
+                Some("printer fault (cutter jam or head): open it and clear the fault")
+            }
+        }
+    }
+}
+
+impl Serialize for PrinterState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for PrinterState {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        PrinterState::from_code(&code)
+            .ok_or_else(|| serde::de::Error::custom(format!("no printer state {code:?}")))
     }
 }
 
@@ -153,22 +224,32 @@ pub trait TicketPrinter: Send {
     }
 }
 
-/// Opens the printer at `path`: `tcp://HOST:PORT` (raw TCP, usually port 9100),
-/// `/dev/usb/lp*` (USB printer class), or any other path as a serial tty at `baud`, 8N1,
-/// no flow control.
-pub fn open(path: &str, baud: u32) -> Result<Box<dyn TicketPrinter>, PrinterError> {
-    let link: Box<dyn Link> = if let Some(addr) = path.strip_prefix("tcp://") {
-        Box::new(TcpLink::connect(path, addr)?)
-    } else if path.starts_with("/dev/usb/lp") {
-        Box::new(LpLink::open(path)?)
-    } else {
-        Box::new(SerialLink::open(path, baud)?)
+/// Opens the printer at `path`: a network printer over raw TCP, a USB printer-class
+/// device (`/dev/usb/lp*`), or any other device as a serial tty at `baud`, 8N1, no flow
+/// control.
+pub fn open(path: &PrinterPath, baud: u32) -> Result<Box<dyn TicketPrinter>, PrinterError> {
+    let shown = path.to_string();
+    let link: Box<dyn Link> = match path {
+        PrinterPath::Tcp { host, port } => Box::new(TcpLink::connect(&shown, host, *port)?),
+        PrinterPath::Device(device) if is_usb_printer(device) => {
+            Box::new(LpLink::open(device, &shown)?)
+        }
+        PrinterPath::Device(device) => Box::new(SerialLink::open(device, &shown, baud)?),
     };
     Ok(Box::new(EscposPrinter {
-        path: path.to_owned(),
+        path: shown,
         link,
         received: VecDeque::new(),
     }))
+}
+
+/// A node of the kernel's USB printer class (`usblp`): `/dev/usb/lp0`, `/dev/usb/lp1`...
+fn is_usb_printer(device: &Path) -> bool {
+    device.parent() == Some(Path::new("/dev/usb"))
+        && device
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("lp"))
 }
 
 /// A byte pipe to the printer: the part that differs between transports.
@@ -264,15 +345,16 @@ struct SerialLink {
 }
 
 impl SerialLink {
-    fn open(path: &str, baud: u32) -> Result<SerialLink, PrinterError> {
-        if !path.starts_with('/') {
+    /// `shown` is `device` as the configuration writes it, for the error.
+    fn open(device: &Path, shown: &str, baud: u32) -> Result<SerialLink, PrinterError> {
+        if !device.is_absolute() {
             return Err(PrinterError::BadPath {
-                path: path.to_owned(),
+                path: shown.to_owned(),
                 hint: "use tcp://HOST:9100, /dev/usb/lpN, or the absolute path of a serial \
                        device such as /dev/ttyUSB0 or a udev symlink",
             });
         }
-        let port = serialport::new(path, baud)
+        let port = serialport::new(device.to_string_lossy(), baud)
             .data_bits(DataBits::Eight)
             .parity(Parity::None)
             .stop_bits(StopBits::One)
@@ -293,7 +375,7 @@ impl SerialLink {
                     }
                 };
                 PrinterError::Open {
-                    path: path.to_owned(),
+                    path: shown.to_owned(),
                     source,
                     hint,
                 }
@@ -336,13 +418,14 @@ struct TcpLink {
 }
 
 impl TcpLink {
-    fn connect(path: &str, addr: &str) -> Result<TcpLink, PrinterError> {
+    /// `shown` is the address as the configuration writes it, for the error.
+    fn connect(shown: &str, host: &str, port: u16) -> Result<TcpLink, PrinterError> {
         let open_error = |source: io::Error, hint| PrinterError::Open {
-            path: path.to_owned(),
+            path: shown.to_owned(),
             source,
             hint,
         };
-        let addrs = addr.to_socket_addrs().map_err(|e| {
+        let addrs = (host, port).to_socket_addrs().map_err(|e| {
             open_error(
                 e,
                 "write the address as tcp://HOST:PORT, e.g. tcp://192.168.1.50:9100",
@@ -420,11 +503,12 @@ struct LpLink {
 }
 
 impl LpLink {
-    fn open(path: &str) -> Result<LpLink, PrinterError> {
+    /// `shown` is `device` as the configuration writes it, for the error.
+    fn open(device: &Path, shown: &str) -> Result<LpLink, PrinterError> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .open(path)
+            .open(device)
             .map_err(|source| {
                 let hint = match source.kind() {
                     io::ErrorKind::NotFound => {
@@ -435,13 +519,13 @@ impl LpLink {
                     _ => "another program (CUPS?) may hold the printer: stop it",
                 };
                 PrinterError::Open {
-                    path: path.to_owned(),
+                    path: shown.to_owned(),
                     source,
                     hint,
                 }
             })?;
         let mut reader = file.try_clone().map_err(|source| PrinterError::Open {
-            path: path.to_owned(),
+            path: shown.to_owned(),
             source,
             hint: "the device refused a second handle",
         })?;
@@ -464,7 +548,7 @@ impl LpLink {
                 }
             })
             .map_err(|source| PrinterError::Open {
-                path: path.to_owned(),
+                path: shown.to_owned(),
                 source,
                 hint: "the system could not start a thread",
             })?;
@@ -577,13 +661,68 @@ mod tests {
         for (state, want) in cases {
             assert_eq!(serde_json::to_string(&state).expect("serialises"), want);
         }
+        for state in PrinterState::ALL {
+            assert_eq!(PrinterState::from_code(state.code()), Some(state));
+        }
+        assert_eq!(PrinterState::from_code("jammed"), None);
+    }
+
+    #[test]
+    fn every_state_but_ok_says_what_to_do() {
+        for state in PrinterState::ALL {
+            let advice = state.advice();
+            assert_eq!(advice.is_none(), state == PrinterState::Ok, "{state:?}");
+            if let Some(text) = advice {
+                assert!(text.starts_with("printer "), "{text}");
+                assert!(text.contains(": "), "what, then what to do: {text}");
+            }
+        }
     }
 
     #[test]
     fn relative_paths_are_refused_with_a_hint() {
-        let Err(err) = open("ttyUSB0", 9600) else {
+        let Err(err) = open(&PrinterPath::Device("ttyUSB0".into()), 9600) else {
             panic!("a relative path must not open");
         };
         assert!(err.to_string().contains("tcp://HOST:9100"), "{err}");
+    }
+
+    #[test]
+    fn usb_printers_are_told_apart_from_serial_ttys() {
+        let cases = [
+            ("/dev/usb/lp0", true),
+            ("/dev/usb/lp12", true),
+            ("/dev/usb/hiddev0", false),
+            ("/dev/ttyUSB0", false),
+            ("/dev/apm-printer", false),
+            ("/dev/usb", false),
+        ];
+        for (device, usb) in cases {
+            assert_eq!(is_usb_printer(Path::new(device)), usb, "{device}");
+        }
+    }
+
+    #[test]
+    fn paths_show_as_the_configuration_writes_them() {
+        let cases = [
+            (PrinterPath::Device("/dev/usb/lp0".into()), "/dev/usb/lp0"),
+            (
+                PrinterPath::Tcp {
+                    host: "192.168.1.50".into(),
+                    port: 9100,
+                },
+                "tcp://192.168.1.50:9100",
+            ),
+            (
+                PrinterPath::Tcp {
+                    host: "fd00::50".into(),
+                    port: 9100,
+                },
+                "tcp://[fd00::50]:9100",
+            ),
+        ];
+        for (path, shown) in cases {
+            assert_eq!(path.to_string(), shown);
+        }
     }
 }

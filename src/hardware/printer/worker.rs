@@ -83,7 +83,7 @@ pub enum ReprintError {
 #[derive(Debug, Clone)]
 pub struct PrinterSettings {
     /// `printer.path`: a tty, `/dev/usb/lpN` or `tcp://HOST:PORT`.
-    pub path: String,
+    pub path: printer_hw::PrinterPath,
     pub baud: u32,
     pub paper: PaperWidth,
     /// [`BACKLOG_POLL`] in the daemon; tests shorten it.
@@ -301,21 +301,9 @@ impl PrinterThread {
         if old == new {
             return;
         }
-        match new {
-            PrinterState::Ok => tracing::info!(was = ?old, "printer ready"),
-            PrinterState::PaperNearEnd => {
-                tracing::warn!("printer paper near end: change the roll soon")
-            }
-            PrinterState::PaperOut => {
-                tracing::warn!("printer out of paper: load a new roll; unprinted tickets follow")
-            }
-            PrinterState::CoverOpen => tracing::warn!("printer cover open: close it"),
-            PrinterState::Offline => {
-                tracing::warn!("printer offline: check its power and cable")
-            }
-            PrinterState::Error => {
-                tracing::warn!("printer error (cutter jam or head): open it and clear the fault")
-            }
+        match new.advice() {
+            None => tracing::info!(was = ?old, "printer ready"),
+            Some(advice) => tracing::warn!("{advice}"),
         }
     }
 
@@ -391,13 +379,8 @@ impl PrinterThread {
     fn print_backlog(&mut self) {
         let offices = self.offices();
         let now = Utc::now();
-        // The earliest "today" of the offices: a ticket for a visit today, in any zone
-        // the kiosk books for, still counts.
-        let from = offices
-            .iter()
-            .map(|o| o.today(now))
-            .min()
-            .unwrap_or_else(|| now.with_timezone(&Zone::Wib.offset()).date_naive());
+        // A ticket for a visit today, in any zone the kiosk books for, still counts.
+        let from = crate::domain::calendar::earliest_today(&offices, now);
         let tickets = match self.store.call_blocking(move |s| s.reprint_backlog(from)) {
             Ok(Ok(t)) => t,
             Ok(Err(e)) | Err(e) => {

@@ -232,16 +232,14 @@ pub fn out_of_service(reason: Option<&str>) -> ui::OutOfService {
             HoldReason::Relocating => ui::OutOfService::Relocating,
         };
     }
+    use crate::flow::{Guardrail, HoldReason as Hold};
     match code {
-        NOT_ENROLLED => ui::OutOfService::NotEnrolled,
-        crate::sync::planner::SYNC_OVERDUE => ui::OutOfService::SyncOverdue,
-        crate::sync::planner::SYNC_BACKLOG => ui::OutOfService::SyncBacklog,
+        c if c == Hold::NotEnrolled.code() => ui::OutOfService::NotEnrolled,
+        c if c == Guardrail::SyncOverdue.code() => ui::OutOfService::SyncOverdue,
+        c if c == Guardrail::SyncBacklog.code() => ui::OutOfService::SyncBacklog,
         _ => ui::OutOfService::Other,
     }
 }
-
-/// The enrollment's hold on a kiosk that has no identity yet (set in `app`).
-const NOT_ENROLLED: &str = "not_enrolled";
 
 #[cfg(test)]
 mod tests {

@@ -355,6 +355,18 @@ impl Office {
     }
 }
 
+/// The earliest "today" of the kiosk's offices at `now`: each office's own yesterday is
+/// gone, and the earliest today of all is still today for every one of them, so it is
+/// the day from which what is kept (numbers, tickets to print, bookings to count) is
+/// still good. Before any office is known, the date in WIB (UTC+7).
+pub fn earliest_today(offices: &[Office], now: DateTime<Utc>) -> NaiveDate {
+    offices
+        .iter()
+        .map(|o| o.today(now))
+        .min()
+        .unwrap_or_else(|| now.with_timezone(&Zone::Wib.offset()).date_naive())
+}
+
 /// The central API spec's example office (Tanjung Balai Karimun, WIB, Monday to Friday,
 /// three sessions, closed on 25 and 26 December 2026): the fixture of every test that
 /// needs an office.
@@ -485,6 +497,77 @@ mod tests {
         let office = example_office();
         for (date, want) in cases {
             assert_eq!(office.day_status(date, now), want, "{date}");
+        }
+    }
+
+    #[test]
+    fn the_earliest_today_is_the_westernmost_offices_date() {
+        let in_zone = |id: &str, zone| Office {
+            id: id.into(),
+            zone,
+            ..example_office()
+        };
+        let (wib, wita, wit) = (
+            in_zone("KRM", Zone::Wib),
+            in_zone("DPS", Zone::Wita),
+            in_zone("DJJ", Zone::Wit),
+        );
+        let cases = [
+            // (what, offices, now, earliest today)
+            (
+                "no office yet: WIB's date",
+                vec![],
+                utc(2026, 11, 22, 16, 59, 59),
+                d(2026, 11, 22),
+            ),
+            (
+                "no office yet, after WIB's midnight",
+                vec![],
+                utc(2026, 11, 22, 17, 0, 0),
+                d(2026, 11, 23),
+            ),
+            (
+                "one office",
+                vec![wit.clone()],
+                utc(2026, 11, 22, 15, 0, 0),
+                d(2026, 11, 23),
+            ),
+            // 15:30 UTC: the 23rd in Jayapura, still the 22nd in Makassar and Jakarta.
+            (
+                "WIT ahead",
+                vec![wit.clone(), wib.clone()],
+                utc(2026, 11, 22, 15, 30, 0),
+                d(2026, 11, 22),
+            ),
+            // 16:30 UTC: the 23rd in Makassar and Jayapura, the 22nd in Jakarta.
+            (
+                "WIB behind",
+                vec![wita.clone(), wit.clone(), wib.clone()],
+                utc(2026, 11, 22, 16, 30, 0),
+                d(2026, 11, 22),
+            ),
+            (
+                "WITA and WIT only",
+                vec![wit.clone(), wita.clone()],
+                utc(2026, 11, 22, 15, 30, 0),
+                d(2026, 11, 22),
+            ),
+            (
+                "WITA and WIT, both past midnight",
+                vec![wit, wita],
+                utc(2026, 11, 22, 16, 0, 0),
+                d(2026, 11, 23),
+            ),
+            // 17:00 UTC: the 23rd everywhere.
+            (
+                "all past midnight",
+                vec![wib],
+                utc(2026, 11, 22, 17, 0, 0),
+                d(2026, 11, 23),
+            ),
+        ];
+        for (what, offices, now, want) in cases {
+            assert_eq!(earliest_today(&offices, now), want, "{what}");
         }
     }
 

@@ -306,10 +306,11 @@ pub enum Event {
     /// The answer to [`Effect::PrintTickets`].
     Printed(Result<(), PrintFailure>),
     /// A hold on new bookings set (with the reason shown to applicants) or lifted by
-    /// one part of the kiosk. The kiosk takes bookings only when no part holds it.
+    /// one part of the kiosk. The kiosk takes bookings only when no part holds it. A
+    /// reason is always one of `source`'s own ([`HoldReason::source`]).
     ServiceChanged {
         source: HoldSource,
-        reason: Option<String>,
+        reason: Option<HoldReason>,
     },
     /// The clock moved on (the shell sends one a second).
     Tick,
@@ -324,6 +325,108 @@ pub enum HoldSource {
     Technician,
     Enrollment,
     Sync,
+}
+
+/// Why the kiosk takes no new bookings. Its [`HoldReason::code`] is what the view's
+/// `out_of_service` carries and the screens word in the applicant's language
+/// (`deploy/control-channel.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HoldReason {
+    /// A technician took the kiosk out of service.
+    Technician(TechnicianReason),
+    /// The kiosk has no enrollment with the central service yet: `not_enrolled`.
+    NotEnrolled,
+    /// The sync's guardrail: bookings wait too long, or too many, for the service.
+    Sync(Guardrail),
+}
+
+impl HoldReason {
+    /// The part of the kiosk that sets and lifts this hold.
+    pub fn source(self) -> HoldSource {
+        match self {
+            HoldReason::Technician(_) => HoldSource::Technician,
+            HoldReason::NotEnrolled => HoldSource::Enrollment,
+            HoldReason::Sync(_) => HoldSource::Sync,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            HoldReason::Technician(reason) => reason.code(),
+            HoldReason::NotEnrolled => "not_enrolled",
+            HoldReason::Sync(guardrail) => guardrail.code(),
+        }
+    }
+}
+
+/// Why a technician took the kiosk out of service: the `out_of_service` command's
+/// `reason`, kept in the store across restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TechnicianReason {
+    /// General maintenance under way.
+    Maintenance,
+    /// The printer is being repaired or replaced.
+    PrinterFault,
+    /// The card reader is being repaired or replaced.
+    ReaderFault,
+    /// The office is closed today (holiday, event).
+    OfficeClosed,
+    /// The kiosk is being moved to another place.
+    Relocating,
+}
+
+impl TechnicianReason {
+    pub const ALL: [TechnicianReason; 5] = [
+        TechnicianReason::Maintenance,
+        TechnicianReason::PrinterFault,
+        TechnicianReason::ReaderFault,
+        TechnicianReason::OfficeClosed,
+        TechnicianReason::Relocating,
+    ];
+
+    /// Its serde name.
+    pub fn code(self) -> &'static str {
+        match self {
+            TechnicianReason::Maintenance => "maintenance",
+            TechnicianReason::PrinterFault => "printer_fault",
+            TechnicianReason::ReaderFault => "reader_fault",
+            TechnicianReason::OfficeClosed => "office_closed",
+            TechnicianReason::Relocating => "relocating",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<TechnicianReason> {
+        TechnicianReason::ALL.into_iter().find(|r| r.code() == code)
+    }
+}
+
+/// Why the sync's guardrail stops new bookings (the daemon's `sync::planner` decides):
+/// a kiosk whose bookings do not reach the central service must stop before the
+/// service's view and the kiosk's drift too far apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guardrail {
+    /// The oldest booking the service has not answered is too old.
+    SyncOverdue,
+    /// Too many bookings wait for the service.
+    SyncBacklog,
+}
+
+impl Guardrail {
+    /// Its serde name.
+    pub fn code(self) -> &'static str {
+        match self {
+            Guardrail::SyncOverdue => "sync_overdue",
+            Guardrail::SyncBacklog => "sync_backlog",
+        }
+    }
+}
+
+impl std::fmt::Display for Guardrail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
 }
 
 /// What the shell must do; its outcome comes back as an [`Event`].
@@ -474,7 +577,7 @@ pub struct Kiosk {
     pub timeouts: Timeouts,
     pub offices: Vec<Office>,
     /// Holds on new bookings, by who set them, with the reason shown to applicants.
-    pub holds: std::collections::BTreeMap<HoldSource, String>,
+    pub holds: std::collections::BTreeMap<HoldSource, HoldReason>,
     pub pending: Option<Pending>,
     pub members: Vec<Member>,
     pub office_id: Option<String>,
@@ -527,8 +630,13 @@ impl Kiosk {
     }
 
     /// The reason shown while the kiosk takes no bookings: the first hold's.
-    pub fn out_of_service(&self) -> Option<&str> {
-        self.holds.values().next().map(String::as_str)
+    pub fn hold(&self) -> Option<HoldReason> {
+        self.holds.values().next().copied()
+    }
+
+    /// [`Kiosk::hold`]'s code, as the view shows it.
+    pub fn out_of_service(&self) -> Option<&'static str> {
+        self.hold().map(HoldReason::code)
     }
 
     pub fn office(&self) -> Option<&Office> {
@@ -551,7 +659,10 @@ pub fn step(state: &mut Kiosk, event: Event, now: DateTime<Utc>) -> Vec<Effect> 
         Event::ServiceChanged { source, reason } => {
             // A session under way finishes; an idle kiosk shows the notice.
             match reason {
-                Some(reason) => state.holds.insert(source, reason),
+                Some(reason) => {
+                    debug_assert_eq!(reason.source(), source, "each part sets its own holds");
+                    state.holds.insert(source, reason)
+                }
                 None => state.holds.remove(&source),
             };
         }

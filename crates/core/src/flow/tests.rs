@@ -727,12 +727,15 @@ fn a_failed_print_keeps_the_booking_and_can_be_retried() {
 #[test]
 fn out_of_service_takes_no_new_session_until_every_hold_is_lifted() {
     let mut r = Run::new();
-    let hold = |source, reason: Option<&str>| Event::ServiceChanged {
-        source,
-        reason: reason.map(str::to_owned),
-    };
-    r.ev(hold(HoldSource::Technician, Some("printer_repair")));
-    r.ev(hold(HoldSource::Sync, Some("sync_overdue")));
+    let hold = |source, reason| Event::ServiceChanged { source, reason };
+    r.ev(hold(
+        HoldSource::Technician,
+        Some(HoldReason::Technician(TechnicianReason::PrinterFault)),
+    ));
+    r.ev(hold(
+        HoldSource::Sync,
+        Some(HoldReason::Sync(Guardrail::SyncOverdue)),
+    ));
     r.tap(Intent::Start);
     assert_eq!(r.screen(), "idle");
     r.ev(Event::CardRead(siti()));
@@ -741,7 +744,7 @@ fn out_of_service_takes_no_new_session_until_every_hold_is_lifted() {
     assert!(!v.actions.contains(&"start"));
     assert_eq!(
         v.out_of_service.as_deref(),
-        Some("printer_repair"),
+        Some("printer_fault"),
         "the technician's reason first"
     );
     // The sync catching up does not undo the technician's hold.
@@ -807,4 +810,55 @@ fn intents_that_do_not_apply_are_ignored() {
         language: Language::En,
     });
     assert_eq!(view(&r.k, r.now).language, Language::En);
+}
+
+#[test]
+fn hold_reasons_name_their_source_and_keep_their_codes() {
+    let cases = [
+        (
+            HoldReason::Technician(TechnicianReason::Maintenance),
+            HoldSource::Technician,
+            "maintenance",
+        ),
+        (
+            HoldReason::Technician(TechnicianReason::Relocating),
+            HoldSource::Technician,
+            "relocating",
+        ),
+        (
+            HoldReason::NotEnrolled,
+            HoldSource::Enrollment,
+            "not_enrolled",
+        ),
+        (
+            HoldReason::Sync(Guardrail::SyncOverdue),
+            HoldSource::Sync,
+            "sync_overdue",
+        ),
+        (
+            HoldReason::Sync(Guardrail::SyncBacklog),
+            HoldSource::Sync,
+            "sync_backlog",
+        ),
+    ];
+    for (reason, source, code) in cases {
+        assert_eq!(reason.source(), source, "{reason:?}");
+        assert_eq!(reason.code(), code, "{reason:?}");
+    }
+    // The codes are the serde names, the control channel's words.
+    for reason in TechnicianReason::ALL {
+        assert_eq!(
+            serde_json::to_value(reason).expect("json"),
+            serde_json::json!(reason.code())
+        );
+        assert_eq!(TechnicianReason::from_code(reason.code()), Some(reason));
+    }
+    assert_eq!(TechnicianReason::from_code("lunch"), None);
+    for guardrail in [Guardrail::SyncOverdue, Guardrail::SyncBacklog] {
+        assert_eq!(
+            serde_json::to_value(guardrail).expect("json"),
+            serde_json::json!(guardrail.code())
+        );
+        assert_eq!(guardrail.to_string(), guardrail.code());
+    }
 }

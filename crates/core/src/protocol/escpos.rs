@@ -117,6 +117,8 @@ pub enum PaperWidth {
 }
 
 impl PaperWidth {
+    pub const ALL: [PaperWidth; 2] = [PaperWidth::Mm80, PaperWidth::Mm58];
+
     /// Printable width in dots.
     pub fn dots(self) -> u32 {
         match self {
@@ -183,26 +185,47 @@ pub fn try_ticket_job(ticket: &Ticket, width: PaperWidth) -> Result<Vec<u8>, Esc
     layout(ticket, width).map_err(|e| EscposError::Layout(e.to_string()))
 }
 
-/// The plain-text ticket of last resort, written byte by byte so it cannot fail: the
-/// escpos crate's builder returns `Result` for every call, and this path must not.
+/// The plain-text ticket of last resort, a [`text_job`] so it cannot fail: the escpos
+/// crate's builder returns `Result` for every call, and this path must not.
 pub fn fallback_job(ticket: &Ticket, width: PaperWidth) -> Vec<u8> {
     let labels = Labels::of(ticket.language);
+    let queue = format!("{}: {}", labels.queue_number, ticket.queue_number);
+    let date = long_date(ticket.visit_date, ticket.language);
+    let session = session_line(ticket, &labels);
+    let code = format!("{}: {}", labels.booking_code, ticket.booking_code);
+    text_job(
+        &[
+            ticket.office_name.as_str(),
+            labels.title,
+            &queue,
+            &date,
+            &session,
+            &code,
+            labels.qr_unavailable,
+        ],
+        width,
+    )
+}
+
+/// `ESC @` (initialise), `ESC t 0` (code page 437), `ESC a 1` (centre): the start of a
+/// [`text_job`].
+const TEXT_START: [u8; 8] = [0x1b, b'@', 0x1b, b't', 0, 0x1b, b'a', 1];
+/// `ESC d 4` (feed four lines, past the cutter), `GS V A 0` (cut): its end.
+const FEED_AND_CUT: [u8; 7] = [0x1b, b'd', 4, 0x1d, b'V', b'A', 0];
+
+/// A job of plain text: each line made [`printable`], wrapped to the paper and
+/// centred, then fed past the cutter and cut. Written byte by byte, it cannot fail; the
+/// fallback ticket and the technician's test page are made with it.
+pub fn text_job<S: AsRef<str>>(lines: &[S], width: PaperWidth) -> Vec<u8> {
     let cols = width.columns();
-    let mut job = vec![0x1b, b'@', 0x1b, b't', 0, 0x1b, b'a', 1];
-    let mut line = |text: &str| {
-        for l in wrap(&printable(text), cols) {
+    let mut job = TEXT_START.to_vec();
+    for text in lines {
+        for l in wrap(&printable(text.as_ref()), cols) {
             job.extend_from_slice(l.as_bytes());
             job.push(b'\n');
         }
-    };
-    line(&ticket.office_name);
-    line(labels.title);
-    line(&format!("{}: {}", labels.queue_number, ticket.queue_number));
-    line(&long_date(ticket.visit_date, ticket.language));
-    line(&session_line(ticket, &labels));
-    line(&format!("{}: {}", labels.booking_code, ticket.booking_code));
-    line(labels.qr_unavailable);
-    job.extend_from_slice(&[0x1b, b'd', 4, 0x1d, b'V', b'A', 0]);
+    }
+    job.extend_from_slice(&FEED_AND_CUT);
     job
 }
 
@@ -1055,6 +1078,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_text_job_is_initialised_wrapped_centred_and_cut() {
+        let long = "kata ".repeat(20);
+        for width in PaperWidth::ALL {
+            let job = text_job(&["TEST\u{7}PAGE", long.as_str()], width);
+            assert!(job.starts_with(&TEXT_START), "{width:?}");
+            assert!(job.ends_with(&FEED_AND_CUT), "{width:?}");
+            let text = &job[TEXT_START.len()..job.len() - FEED_AND_CUT.len()];
+            let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+            assert_eq!(lines[0], b"TEST PAGE", "no control byte gets through");
+            assert!(lines.len() > 3, "the long line wraps on {width:?}");
+            assert!(lines.iter().all(|l| l.len() <= width.columns()));
+            assert!(
+                text.iter()
+                    .all(|&b| b == b'\n' || (b' '..=b'~').contains(&b))
+            );
+        }
+        assert_eq!(
+            text_job::<&str>(&[], PaperWidth::Mm58),
+            [&TEXT_START[..], &FEED_AND_CUT[..]].concat()
+        );
     }
 
     #[test]

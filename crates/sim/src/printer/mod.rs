@@ -376,8 +376,8 @@ pub struct PrinterSimArgs {
     #[arg(long, value_name = "DIR", default_value = "printer-out")]
     pub out: PathBuf,
     /// Paper width in millimetres.
-    #[arg(long, value_name = "MM", default_value_t = 80, value_parser = parse_width)]
-    pub width: u32,
+    #[arg(long, value_name = "MM", default_value = "80", value_parser = parse_width)]
+    pub width: PaperWidth,
     /// Pace the printer like a serial line at this many baud.
     #[arg(long)]
     pub baud: Option<u32>,
@@ -389,11 +389,12 @@ pub struct PrinterSimArgs {
     pub offline: bool,
 }
 
-fn parse_width(s: &str) -> Result<u32, String> {
-    match s.parse::<u32>().ok().and_then(PaperWidth::from_mm) {
-        Some(w) => Ok(w.mm()),
-        None => Err(format!("{s:?}: the paper is 80 or 58 mm wide")),
-    }
+/// A paper width given in millimetres on a command line: `80` or `58`.
+pub fn parse_width(s: &str) -> Result<PaperWidth, String> {
+    s.parse::<u32>()
+        .ok()
+        .and_then(PaperWidth::from_mm)
+        .ok_or_else(|| format!("{s:?}: the paper is 80 or 58 mm wide"))
 }
 
 /// Runs the virtual printer until Ctrl-C or until stdin closes. Commands on stdin, one a
@@ -401,10 +402,8 @@ fn parse_width(s: &str) -> Result<u32, String> {
 pub fn run_printer_sim(args: PrinterSimArgs) -> anyhow::Result<()> {
     use anyhow::Context as _;
 
-    let width = PaperWidth::from_mm(args.width)
-        .with_context(|| format!("paper width {} mm: use 80 or 58", args.width))?;
     let options = PrinterSimOptions {
-        width,
+        width: args.width,
         paper_out_after: args.paper_out_after,
         reload_lines: None,
         near_end_lines: 0,
@@ -422,7 +421,7 @@ pub fn run_printer_sim(args: PrinterSimArgs) -> anyhow::Result<()> {
         "virtual printer on {} -> {}, {} mm paper, tickets in {}",
         handle.link().display(),
         handle.device().display(),
-        args.width,
+        args.width.mm(),
         args.out.display()
     );
     println!("commands: paper | offline | online | cover open | cover close (Ctrl-D to quit)");

@@ -314,10 +314,6 @@ impl ReaderSimHandle {
         Ok(())
     }
 
-    pub fn is_plugged(&self) -> bool {
-        self.plugged
-    }
-
     /// The symlink the kiosk opens.
     pub fn link(&self) -> &Path {
         &self.link
