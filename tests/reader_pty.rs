@@ -125,6 +125,12 @@ async fn read_error_is_delivered_and_acknowledged() {
         next(&mut rig.reader, Duration::from_secs(1)).await,
         ReaderEvent::CardRemoved
     );
+    // The kiosk's ACK crosses the line after the event is delivered: wait for the
+    // simulator to have read it (well inside its 500 ms resend timer), then count.
+    let deadline = Instant::now() + Duration::from_millis(400);
+    while rig.sim.counters().acks_received == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let counters = rig.sim.counters();
     assert_eq!(counters.acks_received, 1, "{counters:?}");
     assert_eq!(counters.resends, 0, "{counters:?}");
