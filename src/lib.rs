@@ -6,17 +6,19 @@
 //!
 //! # Crate map
 //!
-//! The workspace has three crates. `apm-kiosk-core` is the pure core (`domain`, `flow`,
+//! The workspace has four crates. `apm-kiosk-core` is the pure core (`domain`, `flow`,
 //! `protocol`, re-exported here under those names): its `Cargo.toml` names no tokio,
 //! Slint, rusqlite, reqwest, serialport, axum or tracing, so the compiler keeps it plain
 //! functions over plain data. `apm-kiosk-sim` plays the outside world (reader, printer,
 //! central service) for tests, the simulation and the benchmarks, and knows only the
-//! protocols. This crate is the daemon: every module below is a shell that performs what
+//! protocols. `apm-kiosk-testkit` (a dev-dependency) holds the tests' fixtures, the
+//! central simulator on loopback and fakes in memory of the parts. This crate is the daemon: every module below is a shell that performs what
 //! the core decides.
 //!
 //! - [`domain`], [`flow`], [`protocol`]: the core, see `apm-kiosk-core`.
 //! - [`hardware`]: the `CardReader` and `TicketPrinter` capabilities and their serial,
-//!   USB and TCP implementations (the simulated devices are `apm-kiosk-sim`'s).
+//!   USB and TCP implementations, and the printer worker, the one thread that prints
+//!   (the simulated devices are `apm-kiosk-sim`'s).
 //! - [`identity`]: the kiosk's own key pair and its enrollment (token, NIK hash key),
 //!   kept in the state directory readable by the daemon alone.
 //! - [`store`]: the SQLite database: schema and numbered migrations, the single writer
@@ -35,6 +37,8 @@
 //! - [`logging`]: where log lines go (journald under systemd, else stderr) and at what
 //!   level; trace compiled out of release builds.
 //! - [`doctor`]: `apm-kiosk doctor`, the technician's check of an installed kiosk.
+//! - [`disk`]: the free space where the state lives (the one `statvfs` call) and the
+//!   threshold below which every part calls the disk low.
 //! - [`fault`]: fault injection for the appliance tests (`APM_KIOSK_FAULT`), off unless set.
 //! - `simulate` (feature `sim`): the headless simulation, a crowd of applicants through a
 //!   whole kiosk on `apm-kiosk-sim`'s devices and central service.
@@ -51,6 +55,7 @@ pub use apm_kiosk_core::{domain, flow, protocol};
 pub mod app;
 pub mod config;
 pub mod control;
+pub mod disk;
 pub mod doctor;
 pub mod fault;
 pub mod frontend;
