@@ -79,7 +79,7 @@ fn one_run(rt: &tokio::runtime::Runtime, display: u32, idle: Duration) -> Run {
     let rig = rt
         .block_on(Rig::start(dir.path(), RigOptions::default(), today))
         .expect("rig");
-    let socket = apm_kiosk::app::control_socket_path(&rig.config);
+    let socket = rig.config.kiosk.control_socket();
     let started = Instant::now();
     let kiosk = Killed(
         Command::new(env!("CARGO_BIN_EXE_apm-kiosk"))

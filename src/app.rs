@@ -11,7 +11,6 @@
 //! is given up on after [`STOP_GRACE`]. At start the store is checked (`quick_check`)
 //! before READY=1; the systemd watchdog is fed by the main loop's tick alone.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,20 +28,17 @@ use crate::frontend::{OfficeToday, PanelState, Running, Shutdown, UiLink};
 use crate::hardware::printer::PrinterState;
 use crate::hardware::printer::worker::{BACKLOG_POLL, PrinterSettings, PrinterWorker};
 use crate::hardware::reader::{self as reader_hw, ReaderCommand, ReaderEvent, Signal};
+use crate::identity::nik_tag;
 use crate::identity::{Enrollment, KioskKey};
 use crate::maint::answer::{Restarting, SyncStarted};
 use crate::protocol::central::ReaderState;
 use crate::protocol::ticket_qr;
-use crate::status::{ReaderHealth, Status, sync_alerts};
+use crate::status::{ReaderHealth, Status, VERSION, sync_alerts};
 use crate::store::writer::StoreHandle;
 use crate::store::{CommitError, CommitPlan, TicketToSign};
 use crate::sync::client::HttpCentral;
 use crate::sync::planner::{GuardrailLimits, PlannerConfig};
 use crate::sync::{HEARTBEAT_EVERY, KioskHealth, SyncConfig, SyncStatus, Syncer};
-
-pub use crate::identity::nik_tag;
-pub use crate::status::VERSION;
-pub use crate::sync::enroll::enroll;
 
 // --- the daemon --------------------------------------------------------------------
 
@@ -301,11 +297,6 @@ async fn publish_today(
     }
 }
 
-/// Where the control socket is.
-pub fn control_socket_path(config: &Config) -> PathBuf {
-    config.kiosk.control_socket()
-}
-
 /// Runs the kiosk, headless, until `shutdown` resolves or a technician asks for a
 /// restart.
 pub async fn run(
@@ -419,7 +410,7 @@ pub async fn run_with_ui(
         }
     };
 
-    let socket = control_socket_path(&config);
+    let socket = config.kiosk.control_socket();
     let listener = control::bind(&socket)?;
     let ui_intents = intents_tx.clone();
     let control_task = tokio::spawn(control::serve(

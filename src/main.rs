@@ -157,7 +157,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Enroll { config, code } => {
             let config = config::Config::load(&config)?;
             logging::init(config.log.level);
-            let e = runtime()?.block_on(app::enroll(&config, &code))?;
+            let e = runtime()?.block_on(apm_kiosk::sync::enroll::enroll(&config, &code))?;
             println!(
                 "enrolled as {} for offices {}",
                 e.kiosk_id,
@@ -175,7 +175,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Status { config } => {
             let config = config::Config::load(&config)?;
-            let socket = app::control_socket_path(&config);
+            let socket = config.kiosk.control_socket();
             let status = runtime()?.block_on(async {
                 let mut client =
                     apm_kiosk::control::Client::connect(&socket, std::time::Duration::from_secs(3))

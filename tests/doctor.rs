@@ -79,7 +79,7 @@ async fn a_good_kiosk_passes_and_enrollment_turns_its_warning_into_ok() {
     assert!(first.out.contains(" FAIL\n"), "{}", first.out);
 
     let config = apm_kiosk::config::Config::load(&kiosk.config).expect("config");
-    apm_kiosk::app::enroll(&config, CODE)
+    apm_kiosk::sync::enroll::enroll(&config, CODE)
         .await
         .expect("enrolled");
     let second = doctor(&kiosk.config).await;

@@ -58,7 +58,7 @@ struct Daemon {
 
 async fn start(config: &Path) -> Daemon {
     let config = Config::load(config).expect("config loads");
-    let socket = apm_kiosk::app::control_socket_path(&config);
+    let socket = config.kiosk.control_socket();
     let _ = std::fs::remove_file(&socket);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(apm_kiosk::app::run(config, async move {
@@ -422,7 +422,7 @@ async fn every_maintenance_command_and_a_bundle_without_personal_data() {
     assert_eq!(r.queue.registrations, 3);
     assert!(r.held.iter().any(|h| h.office_id == "KRM"), "{report}");
     assert!(r.disk.is_some());
-    assert_eq!(r.version, apm_kiosk::app::VERSION);
+    assert_eq!(r.version, apm_kiosk::status::VERSION);
     assert!(r.pin_configured);
 
     // Sync now, and its progress.
@@ -685,7 +685,7 @@ async fn every_maintenance_command_and_a_bundle_without_personal_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_drives_the_running_daemon() {
     let site = site("TEST-0102").await;
-    apm_kiosk::app::enroll(&Config::load(&site.config).expect("config"), "TEST-0102")
+    apm_kiosk::sync::enroll::enroll(&Config::load(&site.config).expect("config"), "TEST-0102")
         .await
         .expect("enrolled");
     let mut kiosk = start(&site.config).await;

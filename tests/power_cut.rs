@@ -22,7 +22,7 @@ use daemon_support::{
 
 async fn enroll(kiosk: &Kiosk) {
     let config = apm_kiosk::config::Config::load(&kiosk.config).expect("config");
-    apm_kiosk::app::enroll(&config, daemon_support::CODE)
+    apm_kiosk::sync::enroll::enroll(&config, daemon_support::CODE)
         .await
         .expect("enrolled");
 }

@@ -71,10 +71,10 @@ async fn paper_out_mid_ticket_keeps_the_booking_and_reprints_it_whole_as_copy() 
     .expect("printer simulator");
 
     let config = write_config(&state, &central.base, &reader_link, &printer_link);
-    apm_kiosk::app::enroll(&config, CODE)
+    apm_kiosk::sync::enroll::enroll(&config, CODE)
         .await
         .expect("enrolled");
-    let socket = apm_kiosk::app::control_socket_path(&config);
+    let socket = config.kiosk.control_socket();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let daemon = tokio::spawn(apm_kiosk::app::run(config, async move {
         let _ = stopped.await;

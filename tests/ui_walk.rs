@@ -98,7 +98,7 @@ impl Kiosk {
 
     /// Until the kiosk holds queue numbers: the first sync after enrollment.
     fn wait_for_numbers(&mut self) {
-        let socket = app::control_socket_path(&self.rig.config);
+        let socket = self.rig.config.kiosk.control_socket();
         self.rt.block_on(async {
             let mut client = apm_kiosk::control::Client::connect(&socket, Duration::from_secs(10))
                 .await

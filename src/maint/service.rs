@@ -891,38 +891,3 @@ impl ReadTest {
         );
     }
 }
-
-/// The test page's bytes: plain lines centred, fed and cut, as the fallback ticket is
-/// built, so that it cannot fail to build.
-pub fn test_page_job(lines: &[String], width: crate::protocol::escpos::PaperWidth) -> Vec<u8> {
-    // A ruler the width of the paper: a missing column shows at once.
-    let ruler: String = (0..width.columns())
-        .map(|i| char::from(b'0' + (i % 10) as u8))
-        .collect();
-    let page: Vec<&str> = lines
-        .iter()
-        .map(String::as_str)
-        .chain([ruler.as_str()])
-        .collect();
-    crate::protocol::escpos::text_job(&page, width)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::escpos::PaperWidth;
-
-    #[test]
-    fn the_test_page_fits_the_paper_and_is_cut() {
-        for width in [PaperWidth::Mm58, PaperWidth::Mm80] {
-            let job = test_page_job(&["APM KIOSK - TEST PAGE".into(), "x".repeat(100)], width);
-            assert!(job.starts_with(&[0x1b, b'@']));
-            assert!(job.ends_with(&[0x1d, b'V', b'A', 0]));
-            let text = String::from_utf8_lossy(&job);
-            for line in text.split('\n').skip(1) {
-                assert!(line.len() <= width.columns() + 8, "{line}");
-            }
-            assert!(text.contains(&"0123456789".repeat(width.columns() / 10)));
-        }
-    }
-}

@@ -107,18 +107,7 @@ impl Store {
             let rows = st.query_map(params![office_id, date.to_string()], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
             })?;
-            let mut out: Vec<Release> = Vec::new();
-            for row in rows {
-                let (allocation_id, number) = row?;
-                match out.last_mut() {
-                    Some(r) if r.allocation_id == allocation_id => r.numbers.push(number),
-                    _ => out.push(Release {
-                        allocation_id,
-                        numbers: vec![number],
-                    }),
-                }
-            }
-            out
+            super::by_allocation(rows)?
         };
         let queued = self.queue_releases(&free, at)?;
         Ok((queued, self.queued_releases()?))

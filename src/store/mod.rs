@@ -175,6 +175,24 @@ pub struct Rejection {
     pub reason: String,
 }
 
+/// (allocation, number) rows ordered by allocation, as one [`Release`] per allocation.
+fn by_allocation(
+    rows: impl Iterator<Item = rusqlite::Result<(String, u32)>>,
+) -> Result<Vec<Release>, StoreError> {
+    let mut out: Vec<Release> = Vec::new();
+    for row in rows {
+        let (allocation_id, number) = row?;
+        match out.last_mut() {
+            Some(r) if r.allocation_id == allocation_id => r.numbers.push(number),
+            _ => out.push(Release {
+                allocation_id,
+                numbers: vec![number],
+            }),
+        }
+    }
+    Ok(out)
+}
+
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -517,18 +535,7 @@ impl Store {
             "SELECT allocation_id, number FROM release_queue ORDER BY allocation_id, number",
         )?;
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?;
-        let mut out: Vec<Release> = Vec::new();
-        for row in rows {
-            let (allocation_id, number) = row?;
-            match out.last_mut() {
-                Some(r) if r.allocation_id == allocation_id => r.numbers.push(number),
-                _ => out.push(Release {
-                    allocation_id,
-                    numbers: vec![number],
-                }),
-            }
-        }
-        Ok(out)
+        by_allocation(rows)
     }
 
     /// The service has answered these releases: they leave the queue.

@@ -7,7 +7,7 @@
 //! - [`fixtures`]: test times and dates, the Karimun seed, valid test NIKs that name no
 //!   real person, applicants, tickets and the test signing key.
 //! - [`signer`]: the store's `CommitPlan` tag and signature made the way the daemon
-//!   makes them (`app::nik_tag`, `protocol::ticket_qr`).
+//!   makes them (`identity::nik_tag`, `protocol::ticket_qr`).
 //! - [`kiosk`]: a kiosk's store with its enrollment, syncers of it against any
 //!   `CentralApi`, and bookings committed as the daemon commits them.
 //! - [`fakes`]: the daemon's capabilities played in memory: [`fakes::FakeCentral`]

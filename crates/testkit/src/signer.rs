@@ -1,6 +1,6 @@
 //! The kiosk's means to tag NIKs and sign tickets, for the store's
 //! [`CommitPlan`](apm_kiosk::store::CommitPlan), made the way the daemon makes them when
-//! it commits a booking: the NIK tag is `app::nik_tag` under the kiosk's tag secret,
+//! it commits a booking: the NIK tag is `identity::nik_tag` under the kiosk's tag secret,
 //! and each ticket's QR payload is `protocol::ticket_qr::sign` over the ticket's claims
 //! with the kiosk's key. Tests that commit bookings commit them through here, so a
 //! ticket they upload or print is one the daemon could have made.
@@ -60,7 +60,7 @@ impl Signer {
 
     /// The `nik_tag` of the plan: the keyed hash the store keeps instead of the NIK.
     pub fn nik_tag(&self, nik: &str) -> String {
-        apm_kiosk::app::nik_tag(&self.tag_secret, nik)
+        apm_kiosk::identity::nik_tag(&self.tag_secret, nik)
     }
 
     /// What a ticket's QR payload claims.
@@ -141,7 +141,7 @@ mod tests {
         let nik = crate::fixtures::nik(1);
         assert_eq!(
             signer.nik_tag(&nik),
-            apm_kiosk::app::nik_tag(&[9; 32], &nik)
+            apm_kiosk::identity::nik_tag(&[9; 32], &nik)
         );
         assert!(!signer.nik_tag(&nik).contains(&nik));
         assert!(!format!("{signer:?}").contains("tag_secret"));

@@ -351,7 +351,7 @@ impl PrinterThread {
         if let Some(failure) = failure_of(state) {
             return Err(failure);
         }
-        let job = crate::maint::service::test_page_job(lines, self.settings.paper);
+        let job = escpos::test_page_job(lines, self.settings.paper);
         let Some(dev) = self.device.as_mut() else {
             return Err(PrintFailure::Offline);
         };
