@@ -297,6 +297,403 @@ async fn publish_today(
     }
 }
 
+/// The flow as the daemon starts it: the config's language and time-outs, the offices
+/// the store kept, and the enrollment's hold on a kiosk that has none yet.
+fn first_kiosk(config: &Config, offices: Vec<Office>, enrolled: bool, now: DateTime<Utc>) -> Kiosk {
+    let timeouts = Timeouts {
+        warning_after: chrono::TimeDelta::from_std(config.kiosk.inactivity_warning)
+            .unwrap_or(chrono::TimeDelta::seconds(60)),
+        reset_after: chrono::TimeDelta::from_std(config.kiosk.inactivity_reset)
+            .unwrap_or(chrono::TimeDelta::seconds(20)),
+        ..Timeouts::default()
+    };
+    let mut kiosk = Kiosk::new(config.kiosk.language, timeouts, now);
+    flow::step(&mut kiosk, Event::CatalogChanged(offices), now);
+    if !enrolled {
+        flow::step(
+            &mut kiosk,
+            Event::ServiceChanged {
+                source: flow::HoldSource::Enrollment,
+                reason: Some(flow::HoldReason::NotEnrolled),
+            },
+            now,
+        );
+        tracing::warn!(
+            "kiosk not enrolled: run `apm-kiosk enroll --code CODE`; no bookings until then"
+        );
+    }
+    kiosk
+}
+
+/// What an earlier run kept and the flow must start with: a technician's hold (it
+/// outlives a restart) and the default language set from the menu.
+fn resume_kept(
+    kiosk: &mut Kiosk,
+    hold: Option<crate::maint::HoldReason>,
+    language: crate::domain::Language,
+    now: DateTime<Utc>,
+) {
+    if let Some(reason) = hold {
+        flow::step(
+            kiosk,
+            Event::ServiceChanged {
+                source: flow::HoldSource::Technician,
+                reason: Some(flow::HoldReason::Technician(reason)),
+            },
+            now,
+        );
+        tracing::warn!(
+            reason = reason.code(),
+            "out of service, as a technician left it"
+        );
+    }
+    kiosk.default_language = language;
+    kiosk.language = language;
+}
+
+/// What the sync task needs of the daemon.
+struct SyncParts {
+    central: crate::config::CentralConfig,
+    sync: crate::config::SyncConfig,
+    /// Where an enrollment made by `apm-kiosk enroll` appears while the daemon runs.
+    state_dir: std::path::PathBuf,
+    store: StoreHandle,
+    nudge: Arc<Notify>,
+    enrollment: watch::Sender<Option<Arc<Enrollment>>>,
+    events: mpsc::Sender<Event>,
+    catalog: mpsc::Sender<Vec<Office>>,
+    health: watch::Receiver<KioskHealth>,
+    status: watch::Sender<SyncStatus>,
+}
+
+/// Waits for the kiosk's enrollment, then runs the sync loop until `stopped`, passing
+/// its status on and the guardrail's changes to the flow.
+async fn sync_when_enrolled(parts: SyncParts, stopped: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stopped);
+    let Some(enrollment) = wait_for_enrollment(&parts, &mut stopped).await else {
+        return;
+    };
+    let api = match HttpCentral::from_config(&parts.central, Some(enrollment.token.clone())) {
+        Ok(api) => api,
+        Err(e) => {
+            tracing::error!(error = %e, "central service client cannot be set up; sync stopped");
+            return;
+        }
+    };
+    let sync = &parts.sync;
+    let config = SyncConfig {
+        interval: parts.central.sync_interval,
+        planner: PlannerConfig::from_levels(sync.hold_days, sync.low_water, sync.target),
+        guardrail: GuardrailLimits {
+            max_unsynced_age: chrono::TimeDelta::days(i64::from(sync.max_unsynced_age_days)),
+            max_unsynced: sync.max_unsynced,
+        },
+        heartbeat_every: HEARTBEAT_EVERY,
+    };
+    let (syncer, status) = Syncer::new(api, parts.store, config, parts.catalog, parts.health);
+    let forward = tokio::spawn(forward_sync_status(status, parts.status, parts.events));
+    syncer.run(parts.nudge, stopped).await;
+    forward.abort();
+}
+
+/// The enrollment, once there is one: given over the control channel, or made by
+/// `apm-kiosk enroll` beside the running daemon (looked for every 5 s). `None` when
+/// the daemon stops first.
+async fn wait_for_enrollment(
+    parts: &SyncParts,
+    stopped: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Option<Arc<Enrollment>> {
+    let mut changed = parts.enrollment.subscribe();
+    loop {
+        if let Some(e) = parts.enrollment.borrow().clone() {
+            return Some(e);
+        }
+        tokio::select! {
+            _ = stopped.as_mut() => return None,
+            // Enrolled over the control channel: start at once.
+            _ = changed.changed() => continue,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        if let Ok(Some(e)) = Enrollment::load(&parts.state_dir) {
+            tracing::info!(kiosk = %e.kiosk_id, "kiosk enrolled");
+            parts.enrollment.send_replace(Some(Arc::new(e)));
+            let _ = parts
+                .events
+                .send(Event::ServiceChanged {
+                    source: flow::HoldSource::Enrollment,
+                    reason: None,
+                })
+                .await;
+        }
+    }
+}
+
+/// Passes the sync's status on; the guardrail speaks to the flow only when it changes,
+/// so that it does not keep overriding other reasons to be out of service.
+async fn forward_sync_status(
+    mut status: watch::Receiver<SyncStatus>,
+    out: watch::Sender<SyncStatus>,
+    events: mpsc::Sender<Event>,
+) {
+    let mut guard = None;
+    while status.changed().await.is_ok() {
+        let s = status.borrow_and_update().clone();
+        if s.guardrail != guard {
+            guard = s.guardrail;
+            let _ = events
+                .send(Event::ServiceChanged {
+                    source: flow::HoldSource::Sync,
+                    reason: guard.map(flow::HoldReason::Sync),
+                })
+                .await;
+        }
+        out.send_replace(s);
+    }
+}
+
+/// What the main loop holds between events: the flow's state, what only the loop knows
+/// of the reader, and where it publishes the view, the devices and the heartbeat's
+/// health. One method per event source; each says what the loop does next.
+struct MainLoop {
+    kiosk: Kiosk,
+    shell: Shell,
+    maint: crate::maint::Maint,
+    /// The technician's one-shot card read: sees the reader's events before the flow.
+    read_test: crate::maint::ReadTest,
+    store: StoreHandle,
+    nudge: Arc<Notify>,
+    started_at: DateTime<Utc>,
+    enrollment: watch::Receiver<Option<Arc<Enrollment>>>,
+    printer_state: watch::Receiver<PrinterState>,
+    sync_status: watch::Receiver<SyncStatus>,
+    reader_state: ReaderState,
+    /// What the reader said of itself when it last answered GET_INFO.
+    reader_info: Option<ReaderHealth>,
+    health: watch::Sender<KioskHealth>,
+    panel: watch::Sender<Arc<PanelState>>,
+    view_line: watch::Sender<Arc<String>>,
+    view: watch::Sender<Arc<flow::view::View>>,
+    /// Wakes the idle screen's count of today's numbers after a booking.
+    recount_today: Arc<Notify>,
+    /// `APM_KIOSK_FAULT=hang-main-loop-after`: when the loop hangs, for the watchdog test.
+    hang_at: Option<tokio::time::Instant>,
+}
+
+/// What one event source gave the main loop.
+enum Next {
+    /// An event for the flow.
+    Step(Event),
+    /// Handled; the flow need not hear of it.
+    Nothing,
+    Stop(Stopped),
+}
+
+impl MainLoop {
+    fn idle(&self) -> bool {
+        self.kiosk.screen == flow::Screen::Idle
+    }
+
+    /// What the heartbeat and the screens show of the devices; only a change wakes anyone.
+    fn publish_devices(&self) {
+        let printer_state = *self.printer_state.borrow();
+        let health = KioskHealth {
+            printer: crate::protocol::central::PrinterState::from(printer_state),
+            card_reader: self.reader_state.clone(),
+            out_of_service: !self.kiosk.holds.is_empty(),
+        };
+        self.health.send_if_modified(|h| {
+            let changed = *h != health;
+            *h = health;
+            changed
+        });
+        let (reader_code, printer) = (self.reader_state.code(), printer_code(printer_state));
+        self.panel.send_if_modified(|p| {
+            if p.reader == reader_code && p.printer == printer {
+                return false;
+            }
+            let mut next = PanelState::clone(p);
+            next.reader = reader_code.to_owned();
+            next.printer = printer;
+            *p = Arc::new(next);
+            true
+        });
+    }
+
+    fn on_reader(&mut self, ev: ReaderEvent) -> Next {
+        match ev {
+            ReaderEvent::CardRead(card) => {
+                let today = office_today(&self.kiosk.offices, None, Utc::now());
+                let idle = self.idle();
+                if self
+                    .read_test
+                    .card(&card, idle, self.reader_info.as_ref(), today)
+                {
+                    return Next::Nothing;
+                }
+                Next::Step(Event::CardRead(CardFields::from(card)))
+            }
+            ReaderEvent::ReadFailed(code) => {
+                if self.read_test.failed(code, self.idle()) {
+                    return Next::Nothing;
+                }
+                Next::Step(Event::CardFailed(CardProblem::from(code)))
+            }
+            ReaderEvent::Connected(info) => {
+                // The reader module logs the connection with its details.
+                self.reader_state = if info.sam == reader_hw::SamStatus::Missing {
+                    ReaderState::SamMissing
+                } else {
+                    ReaderState::Ok
+                };
+                self.reader_info = Some(ReaderHealth::from(&info));
+                Next::Nothing
+            }
+            ReaderEvent::Disconnected { reason } => {
+                if self.reader_state != ReaderState::Disconnected {
+                    tracing::warn!(%reason, "card reader disconnected");
+                }
+                self.reader_state = ReaderState::Disconnected;
+                Next::Nothing
+            }
+            ReaderEvent::CardPresent | ReaderEvent::CardRemoved => Next::Nothing,
+        }
+    }
+
+    async fn on_command(&mut self, request: CommandRequest) -> Next {
+        match request.command.route() {
+            Routed::Loop(LoopCommand::SyncNow) => {
+                self.nudge.notify_one();
+                self.maint.audit_later("sync_now", String::new());
+                let _ = request
+                    .reply
+                    .send(Reply::SyncStarted(SyncStarted::default()));
+            }
+            Routed::Loop(LoopCommand::ReadTest) => {
+                let idle = self.idle();
+                self.read_test
+                    .arm(request.reply, idle, std::time::Instant::now());
+            }
+            Routed::Loop(LoopCommand::Restart) => {
+                self.maint.audit("restart", "requested".into()).await;
+                let _ = request.reply.send(Reply::Restarting(Restarting {
+                    restart: Default::default(),
+                    exit_code: crate::maint::RESTART_EXIT_CODE,
+                }));
+                tracing::warn!("restart requested by a technician");
+                // Time for the answer to leave the socket before it closes.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                return Next::Stop(Stopped::Restart);
+            }
+            Routed::Loop(LoopCommand::Status) => {
+                let (store, mut status) = (self.store.clone(), self.status());
+                tokio::spawn(async move {
+                    if let Ok(stats) = store.run(|s| s.stats()).await {
+                        status.store = stats;
+                    }
+                    if let Ok(rejections) = store.run(|s| s.rejections()).await {
+                        status.rejections = rejections;
+                    }
+                    let _ = request.reply.send(Reply::Status(Box::new(status)));
+                });
+            }
+            Routed::Maint(command) => {
+                let (maint, live) = (self.maint.clone(), self.live());
+                tokio::spawn(async move {
+                    let answer = maint.handle(command, live).await;
+                    let _ = request.reply.send(Reply::from(answer));
+                });
+            }
+        }
+        Next::Nothing
+    }
+
+    /// The `status` command's answer, but for the store's counts.
+    fn status(&self) -> Status {
+        let sync = self.sync_status.borrow().clone();
+        Status {
+            version: VERSION,
+            kiosk_id: self
+                .enrollment
+                .borrow()
+                .as_ref()
+                .map(|e| e.kiosk_id.clone()),
+            screen: flow::view::screen_name(&self.kiosk.screen),
+            out_of_service: self.kiosk.out_of_service().map(str::to_owned),
+            printer: *self.printer_state.borrow(),
+            card_reader: self.reader_state.clone(),
+            card_reader_info: self.reader_info.clone(),
+            store: Default::default(),
+            alerts: sync_alerts(&sync),
+            sync,
+            started_at: self.started_at,
+            rejections: Vec::new(),
+        }
+    }
+
+    /// What only the main loop knows, for a maintenance command.
+    fn live(&self) -> crate::maint::Live {
+        crate::maint::Live {
+            screen: flow::view::screen_name(&self.kiosk.screen),
+            out_of_service: self.kiosk.out_of_service().map(str::to_owned),
+            holds: self.kiosk.holds.iter().map(|(s, r)| (*s, *r)).collect(),
+            printer: *self.printer_state.borrow(),
+            reader_state: self.reader_state.clone(),
+            reader_info: self.reader_info.clone(),
+            sync: self.sync_status.borrow().clone(),
+        }
+    }
+
+    /// A new default language: the next applicant's screen starts in it, and so does the
+    /// idle screen now.
+    fn on_settings(&mut self, language: crate::domain::Language) -> Next {
+        self.kiosk.default_language = language;
+        if self.idle() {
+            self.kiosk.language = language;
+        }
+        Next::Step(Event::Tick)
+    }
+
+    fn on_tick(&mut self) -> Next {
+        if self
+            .hang_at
+            .is_some_and(|at| tokio::time::Instant::now() >= at)
+        {
+            tracing::warn!("fault injection: the main loop hangs now");
+            crate::fault::hang_forever();
+        }
+        // Fed only here: a hung main loop stops the watchdog and systemd restarts us.
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+        let idle = self.idle();
+        self.read_test.tick(idle, std::time::Instant::now());
+        Next::Step(Event::Tick)
+    }
+
+    /// Feeds one event to the flow, performs its effects, and publishes the view if it
+    /// changed.
+    fn step(&mut self, event: Event, reader: &reader_hw::ReaderHandle) {
+        let now = Utc::now();
+        if matches!(event, Event::Committed(Ok(_)) | Event::CatalogChanged(_)) {
+            self.recount_today.notify_one();
+        }
+        for effect in flow::step(&mut self.kiosk, event, now) {
+            self.shell.perform(effect, &self.kiosk, reader, now);
+        }
+        let view = flow::view::view(&self.kiosk, now);
+        let line = control::view_line(&view);
+        let changed = self.view_line.send_if_modified(|current| {
+            if **current != line {
+                *current = Arc::new(line);
+                true
+            } else {
+                false
+            }
+        });
+        if changed {
+            self.view.send_replace(Arc::new(view));
+        }
+    }
+}
+
 /// Runs the kiosk, headless, until `shutdown` resolves or a technician asks for a
 /// restart.
 pub async fn run(
@@ -347,29 +744,8 @@ pub async fn run_with_ui(
     let (store, store_thread) = open_store(&db).await?;
 
     let now = Utc::now();
-    let timeouts = Timeouts {
-        warning_after: chrono::TimeDelta::from_std(config.kiosk.inactivity_warning)
-            .unwrap_or(chrono::TimeDelta::seconds(60)),
-        reset_after: chrono::TimeDelta::from_std(config.kiosk.inactivity_reset)
-            .unwrap_or(chrono::TimeDelta::seconds(20)),
-        ..Timeouts::default()
-    };
-    let mut kiosk = Kiosk::new(config.kiosk.language, timeouts, now);
     let offices = store.run(|s| s.offices()).await?;
-    flow::step(&mut kiosk, Event::CatalogChanged(offices), now);
-    if enrollment_rx.borrow().is_none() {
-        flow::step(
-            &mut kiosk,
-            Event::ServiceChanged {
-                source: flow::HoldSource::Enrollment,
-                reason: Some(flow::HoldReason::NotEnrolled),
-            },
-            now,
-        );
-        tracing::warn!(
-            "kiosk not enrolled: run `apm-kiosk enroll --code CODE`; no bookings until then"
-        );
-    }
+    let mut kiosk = first_kiosk(&config, offices, enrollment_rx.borrow().is_some(), now);
 
     // Devices.
     let mut reader = reader_hw::start(reader_hw::SerialReader::new(
@@ -426,90 +802,21 @@ pub async fn run_with_ui(
     let (sync_status_tx, sync_status) = watch::channel(SyncStatus::default());
     let (health_tx, health_rx) = watch::channel(KioskHealth::default());
     let enrollment_set = enrollment_tx.clone();
-    let sync_task = {
-        let mut enrollment_changed = enrollment_tx.subscribe();
-        let (store, nudge, stopped, central, planner) = (
-            store.clone(),
-            nudge.clone(),
-            stopped(),
-            config.central.clone(),
-            PlannerConfig::from_levels(
-                config.sync.hold_days,
-                config.sync.low_water,
-                config.sync.target,
-            ),
-        );
-        let enrollment_dir = state_dir.clone();
-        let guardrail = GuardrailLimits {
-            max_unsynced_age: chrono::TimeDelta::days(i64::from(config.sync.max_unsynced_age_days)),
-            max_unsynced: config.sync.max_unsynced,
-        };
-        let events = events_tx.clone();
-        tokio::spawn(async move {
-            tokio::pin!(stopped);
-            // Wait for enrollment: a technician may enroll while the daemon runs.
-            let enrollment = loop {
-                if let Some(e) = enrollment_tx.borrow().clone() {
-                    break e;
-                }
-                tokio::select! {
-                    _ = &mut stopped => return,
-                    // Enrolled over the control channel: start at once.
-                    _ = enrollment_changed.changed() => continue,
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                }
-                if let Ok(Some(e)) = Enrollment::load(&enrollment_dir) {
-                    tracing::info!(kiosk = %e.kiosk_id, "kiosk enrolled");
-                    enrollment_tx.send_replace(Some(Arc::new(e)));
-                    let _ = events
-                        .send(Event::ServiceChanged {
-                            source: flow::HoldSource::Enrollment,
-                            reason: None,
-                        })
-                        .await;
-                }
-            };
-            let api = match HttpCentral::from_config(&central, Some(enrollment.token.clone())) {
-                Ok(api) => api,
-                Err(e) => {
-                    tracing::error!(error = %e, "central service client cannot be set up; sync stopped");
-                    return;
-                }
-            };
-            let (syncer, mut status) = Syncer::new(
-                api,
-                store,
-                SyncConfig {
-                    interval: central.sync_interval,
-                    planner,
-                    guardrail,
-                    heartbeat_every: HEARTBEAT_EVERY,
-                },
-                catalog_tx,
-                health_rx,
-            );
-            let forward = tokio::spawn(async move {
-                let mut guard = None;
-                while status.changed().await.is_ok() {
-                    let s = status.borrow_and_update().clone();
-                    // The guardrail speaks to the flow only when it changes, so that it
-                    // does not keep overriding other reasons to be out of service.
-                    if s.guardrail != guard {
-                        guard = s.guardrail;
-                        let _ = events
-                            .send(Event::ServiceChanged {
-                                source: flow::HoldSource::Sync,
-                                reason: guard.map(flow::HoldReason::Sync),
-                            })
-                            .await;
-                    }
-                    sync_status_tx.send_replace(s);
-                }
-            });
-            syncer.run(nudge, stopped).await;
-            forward.abort();
-        })
-    };
+    let sync_task = tokio::spawn(sync_when_enrolled(
+        SyncParts {
+            central: config.central.clone(),
+            sync: config.sync.clone(),
+            state_dir: state_dir.clone(),
+            store: store.clone(),
+            nudge: nudge.clone(),
+            enrollment: enrollment_tx,
+            events: events_tx.clone(),
+            catalog: catalog_tx,
+            health: health_rx,
+            status: sync_status_tx,
+        },
+        stopped(),
+    ));
 
     let (maint, kept_hold) = crate::maint::Maint::start(crate::maint::service::MaintParts {
         store: store.clone(),
@@ -521,25 +828,10 @@ pub async fn run_with_ui(
     })
     .await
     .context("maintenance state")?;
-    if let Some(reason) = kept_hold {
-        // A technician's hold outlives a restart.
-        flow::step(
-            &mut kiosk,
-            Event::ServiceChanged {
-                source: flow::HoldSource::Technician,
-                reason: Some(flow::HoldReason::Technician(reason)),
-            },
-            now,
-        );
-        tracing::warn!(
-            reason = reason.code(),
-            "out of service, as a technician left it"
-        );
-    }
     let mut settings = maint.settings();
-    kiosk.default_language = settings.borrow_and_update().default_language;
-    kiosk.language = kiosk.default_language;
-    let mut read_test = crate::maint::ReadTest::new(maint.clone());
+    let language = settings.borrow_and_update().default_language;
+    resume_kept(&mut kiosk, kept_hold, language, now);
+    let read_test = crate::maint::ReadTest::new(maint.clone());
     let ui_commands = commands_tx.clone();
     drop((intents_tx, commands_tx, view_rx));
     // A kept hold or language changes what the first client sees.
@@ -577,185 +869,64 @@ pub async fn run_with_ui(
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(socket = %socket.display(), version = VERSION, "kiosk running");
 
-    let mut reader_state = ReaderState::Disconnected;
-    let mut reader_info: Option<ReaderHealth> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut ended = Stopped::Shutdown;
     let hang_at = faults
         .hang_main_loop_after
         .map(|after| tokio::time::Instant::now() + after);
+    let mut main = MainLoop {
+        kiosk,
+        shell,
+        maint,
+        read_test,
+        store,
+        nudge,
+        started_at,
+        enrollment: enrollment_rx,
+        printer_state,
+        sync_status,
+        reader_state: ReaderState::Disconnected,
+        reader_info: None,
+        health: health_tx,
+        panel: panel_tx,
+        view_line: view_tx,
+        view: view_state_tx,
+        recount_today,
+        hang_at,
+    };
+    let mut ended = Stopped::Shutdown;
     tokio::pin!(shutdown);
     loop {
-        // What the heartbeat reports; cheap, and only a change wakes no one.
-        let health = KioskHealth {
-            printer: crate::protocol::central::PrinterState::from(*printer_state.borrow()),
-            card_reader: reader_state.clone(),
-            out_of_service: !kiosk.holds.is_empty(),
-        };
-        health_tx.send_if_modified(|h| {
-            let changed = *h != health;
-            *h = health;
-            changed
-        });
-        let (reader_code, printer) = (reader_state.code(), printer_code(*printer_state.borrow()));
-        panel_tx.send_if_modified(|p| {
-            if p.reader == reader_code && p.printer == printer {
-                return false;
-            }
-            let mut next = PanelState::clone(p);
-            next.reader = reader_code.to_owned();
-            next.printer = printer;
-            *p = Arc::new(next);
-            true
-        });
-        let event = tokio::select! {
+        main.publish_devices();
+        let next = tokio::select! {
             _ = &mut shutdown => break,
-            Some(intent) = intents_rx.recv() => Event::Intent(intent),
-            Some(event) = events_rx.recv() => event,
-            Some(offices) = catalog_rx.recv() => Event::CatalogChanged(offices),
-            Some(ev) = reader.events().recv() => match ev {
-                ReaderEvent::CardRead(card) => {
-                    let idle = kiosk.screen == flow::Screen::Idle;
-                    let today = office_today(&kiosk.offices, None, Utc::now());
-                    if read_test.card(&card, idle, reader_info.as_ref(), today) {
-                        continue;
-                    }
-                    Event::CardRead(CardFields::from(card))
-                }
-                ReaderEvent::ReadFailed(code) => {
-                    if read_test.failed(code, kiosk.screen == flow::Screen::Idle) {
-                        continue;
-                    }
-                    Event::CardFailed(CardProblem::from(code))
-                }
-                ReaderEvent::Connected(info) => {
-                    // The reader module logs the connection with its details.
-                    reader_state = if info.sam == reader_hw::SamStatus::Missing { ReaderState::SamMissing } else { ReaderState::Ok };
-                    reader_info = Some(ReaderHealth::from(&info));
-                    continue;
-                }
-                ReaderEvent::Disconnected { reason } => {
-                    if reader_state != ReaderState::Disconnected {
-                        tracing::warn!(%reason, "card reader disconnected");
-                    }
-                    reader_state = ReaderState::Disconnected;
-                    continue;
-                }
-                ReaderEvent::CardPresent | ReaderEvent::CardRemoved => continue,
-            },
-            Some(request) = commands_rx.recv() => {
-                match request.command.route() {
-                    Routed::Loop(LoopCommand::SyncNow) => {
-                        nudge.notify_one();
-                        maint.audit_later("sync_now", String::new());
-                        let _ = request.reply.send(Reply::SyncStarted(SyncStarted::default()));
-                    }
-                    Routed::Loop(LoopCommand::ReadTest) => read_test.arm(
-                        request.reply,
-                        kiosk.screen == flow::Screen::Idle,
-                        std::time::Instant::now(),
-                    ),
-                    Routed::Loop(LoopCommand::Restart) => {
-                        maint.audit("restart", "requested".into()).await;
-                        let _ = request.reply.send(Reply::Restarting(Restarting {
-                            restart: Default::default(),
-                            exit_code: crate::maint::RESTART_EXIT_CODE,
-                        }));
-                        tracing::warn!("restart requested by a technician");
-                        // Time for the answer to leave the socket before it closes.
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                        ended = Stopped::Restart;
-                        break;
-                    }
-                    Routed::Loop(LoopCommand::Status) => {
-                        let store = store.clone();
-                        let status = Status {
-                            version: VERSION,
-                            kiosk_id: enrollment_rx.borrow().as_ref().map(|e| e.kiosk_id.clone()),
-                            screen: flow::view::screen_name(&kiosk.screen),
-                            out_of_service: kiosk.out_of_service().map(str::to_owned),
-                            printer: *printer_state.borrow(),
-                            card_reader: reader_state.clone(),
-                            card_reader_info: reader_info.clone(),
-                            store: Default::default(),
-                            sync: sync_status.borrow().clone(),
-                            started_at,
-                            alerts: sync_alerts(&sync_status.borrow()),
-                            rejections: Vec::new(),
-                        };
-                        tokio::spawn(async move {
-                            let mut status = status;
-                            if let Ok(stats) = store.run(|s| s.stats()).await {
-                                status.store = stats;
-                            }
-                            if let Ok(rejections) = store.run(|s| s.rejections()).await {
-                                status.rejections = rejections;
-                            }
-                            let _ = request.reply.send(Reply::Status(Box::new(status)));
-                        });
-                    }
-                    Routed::Maint(command) => {
-                        let live = crate::maint::Live {
-                            screen: flow::view::screen_name(&kiosk.screen),
-                            out_of_service: kiosk.out_of_service().map(str::to_owned),
-                            holds: kiosk.holds.iter().map(|(s, r)| (*s, *r)).collect(),
-                            printer: *printer_state.borrow(),
-                            reader_state: reader_state.clone(),
-                            reader_info: reader_info.clone(),
-                            sync: sync_status.borrow().clone(),
-                        };
-                        let maint = maint.clone();
-                        tokio::spawn(async move {
-                            let answer = maint.handle(command, live).await;
-                            let _ = request.reply.send(Reply::from(answer));
-                        });
-                    }
-                }
-                continue;
-            },
+            Some(intent) = intents_rx.recv() => Next::Step(Event::Intent(intent)),
+            Some(event) = events_rx.recv() => Next::Step(event),
+            Some(offices) = catalog_rx.recv() => Next::Step(Event::CatalogChanged(offices)),
+            Some(ev) = reader.events().recv() => main.on_reader(ev),
+            Some(request) = commands_rx.recv() => main.on_command(request).await,
             Ok(()) = settings.changed() => {
-                // A new default language: the next applicant's screen starts in it, and
-                // so does the idle screen now.
-                kiosk.default_language = settings.borrow_and_update().default_language;
-                if kiosk.screen == flow::Screen::Idle {
-                    kiosk.language = kiosk.default_language;
-                }
-                Event::Tick
+                let language = settings.borrow_and_update().default_language;
+                main.on_settings(language)
             },
-            _ = tick.tick() => {
-                if hang_at.is_some_and(|at| tokio::time::Instant::now() >= at) {
-                    tracing::warn!("fault injection: the main loop hangs now");
-                    crate::fault::hang_forever();
-                }
-                // Fed only here: a hung main loop stops the watchdog and systemd restarts us.
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-                read_test.tick(kiosk.screen == flow::Screen::Idle, std::time::Instant::now());
-                Event::Tick
-            },
+            _ = tick.tick() => main.on_tick(),
         };
-        let now = Utc::now();
-        if matches!(event, Event::Committed(Ok(_)) | Event::CatalogChanged(_)) {
-            recount_today.notify_one();
-        }
-        let effects = flow::step(&mut kiosk, event, now);
-        for effect in effects {
-            shell.perform(effect, &kiosk, &reader, now);
-        }
-        let view = flow::view::view(&kiosk, now);
-        let line = control::view_line(&view);
-        let changed = view_tx.send_if_modified(|current| {
-            if **current != line {
-                *current = Arc::new(line);
-                true
-            } else {
-                false
+        match next {
+            Next::Step(event) => main.step(event, &reader),
+            Next::Nothing => {}
+            Next::Stop(how) => {
+                ended = how;
+                break;
             }
-        });
-        if changed {
-            view_state_tx.send_replace(Arc::new(view));
         }
     }
+    let MainLoop {
+        shell,
+        maint,
+        read_test,
+        store,
+        ..
+    } = main;
 
     tracing::info!("stopping");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
@@ -770,11 +941,17 @@ pub async fn run_with_ui(
     drop(read_test);
     drop(maint);
     drop(store);
-    // The writer finishes what it was given (a booking being committed is committed),
-    // then closes the database once the printer thread lets go of it too (a ticket being
-    // printed comes out whole). A printer that hangs mid-job is given up on after
-    // STOP_GRACE: its ticket stays unprinted in the store and prints at the next start,
-    // and what was committed is on disk already (WAL, synchronous = FULL).
+    close_store(store_thread).await;
+    let _ = std::fs::remove_file(&socket);
+    Ok(ended)
+}
+
+/// Waits for the store's writer to finish what it was given (a booking being committed
+/// is committed) and close the database, once the printer thread lets go of it too (a
+/// ticket being printed comes out whole). A printer that hangs mid-job is given up on
+/// after [`STOP_GRACE`]: its ticket stays unprinted in the store and prints at the next
+/// start, and what was committed is on disk already (WAL, synchronous = FULL).
+async fn close_store(store_thread: std::thread::JoinHandle<()>) {
     let (closed_tx, closed) = oneshot::channel();
     // A plain thread, not spawn_blocking: the runtime must not wait for it at exit.
     let _ = std::thread::Builder::new()
@@ -791,8 +968,6 @@ pub async fn run_with_ui(
     } else {
         tracing::info!("store closed");
     }
-    let _ = std::fs::remove_file(&socket);
-    Ok(ended)
 }
 
 /// How long a stop waits for the printer's job in progress and the store's last writes:
