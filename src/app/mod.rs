@@ -1,6 +1,7 @@
 //! The daemon's wiring: opens the store, starts the card reader, the printer worker, the
-//! sync loop and the control channel, and runs the main loop that feeds every event to
-//! the flow and performs the effects it returns. The main loop never blocks: SQL runs
+//! sync loop ([`sync_task`]) and the control channel, and runs the main loop
+//! ([`main_loop`]) that feeds every event to the flow and performs the effects it
+//! returns. The main loop never blocks: SQL runs
 //! on the store's writer thread, the printer on its own thread, the reader on its own
 //! thread, and each effect's outcome comes back as an event.
 //!
@@ -11,6 +12,9 @@
 //! is given up on after [`STOP_GRACE`]. At start the store is checked (`quick_check`)
 //! before READY=1; the systemd watchdog is fed by the main loop's tick alone.
 
+mod main_loop;
+mod sync_task;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,26 +23,25 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::config::Config;
-use crate::control::{self, CommandRequest, LoopCommand, Reply, Routed};
+use crate::control::{self, CommandRequest};
 use crate::domain::calendar::{self, Office, Zone};
 use crate::domain::rules;
-use crate::flow::{self, CardFields, CardProblem, CommitFailure, Effect, Event, Kiosk, Timeouts};
+use crate::flow::{self, CommitFailure, Effect, Event, Kiosk, Timeouts};
 pub use crate::frontend::Stopped;
 use crate::frontend::{OfficeToday, PanelState, Running, Shutdown, UiLink};
 use crate::hardware::printer::PrinterState;
 use crate::hardware::printer::worker::{BACKLOG_POLL, PrinterSettings, PrinterWorker};
-use crate::hardware::reader::{self as reader_hw, ReaderCommand, ReaderEvent, Signal};
+use crate::hardware::reader::{self as reader_hw, ReaderCommand, Signal};
 use crate::identity::nik_tag;
 use crate::identity::{Enrollment, KioskKey};
-use crate::maint::answer::{Restarting, SyncStarted};
 use crate::protocol::central::ReaderState;
 use crate::protocol::ticket_qr;
-use crate::status::{ReaderHealth, Status, VERSION, sync_alerts};
+use crate::status::VERSION;
 use crate::store::writer::StoreHandle;
 use crate::store::{CommitError, CommitPlan, TicketToSign};
-use crate::sync::client::HttpCentral;
-use crate::sync::planner::{GuardrailLimits, PlannerConfig};
-use crate::sync::{HEARTBEAT_EVERY, KioskHealth, SyncConfig, SyncStatus, Syncer};
+use crate::sync::{KioskHealth, SyncStatus};
+use main_loop::{MainLoop, Next};
+use sync_task::{SyncParts, sync_when_enrolled};
 
 // --- the daemon --------------------------------------------------------------------
 
@@ -349,349 +352,6 @@ fn resume_kept(
     }
     kiosk.default_language = language;
     kiosk.language = language;
-}
-
-/// What the sync task needs of the daemon.
-struct SyncParts {
-    central: crate::config::CentralConfig,
-    sync: crate::config::SyncConfig,
-    /// Where an enrollment made by `apm-kiosk enroll` appears while the daemon runs.
-    state_dir: std::path::PathBuf,
-    store: StoreHandle,
-    nudge: Arc<Notify>,
-    enrollment: watch::Sender<Option<Arc<Enrollment>>>,
-    events: mpsc::Sender<Event>,
-    catalog: mpsc::Sender<Vec<Office>>,
-    health: watch::Receiver<KioskHealth>,
-    status: watch::Sender<SyncStatus>,
-}
-
-/// Waits for the kiosk's enrollment, then runs the sync loop until `stopped`, passing
-/// its status on and the guardrail's changes to the flow.
-async fn sync_when_enrolled(parts: SyncParts, stopped: impl std::future::Future<Output = ()>) {
-    tokio::pin!(stopped);
-    let Some(enrollment) = wait_for_enrollment(&parts, &mut stopped).await else {
-        return;
-    };
-    let api = match HttpCentral::from_config(&parts.central, Some(enrollment.token.clone())) {
-        Ok(api) => api,
-        Err(e) => {
-            tracing::error!(error = %e, "central service client cannot be set up; sync stopped");
-            return;
-        }
-    };
-    let sync = &parts.sync;
-    let config = SyncConfig {
-        interval: parts.central.sync_interval,
-        planner: PlannerConfig::from_levels(sync.hold_days, sync.low_water, sync.target),
-        guardrail: GuardrailLimits {
-            max_unsynced_age: chrono::TimeDelta::days(i64::from(sync.max_unsynced_age_days)),
-            max_unsynced: sync.max_unsynced,
-        },
-        heartbeat_every: HEARTBEAT_EVERY,
-    };
-    let (syncer, status) = Syncer::new(api, parts.store, config, parts.catalog, parts.health);
-    let forward = tokio::spawn(forward_sync_status(status, parts.status, parts.events));
-    syncer.run(parts.nudge, stopped).await;
-    forward.abort();
-}
-
-/// The enrollment, once there is one: given over the control channel, or made by
-/// `apm-kiosk enroll` beside the running daemon (looked for every 5 s). `None` when
-/// the daemon stops first.
-async fn wait_for_enrollment(
-    parts: &SyncParts,
-    stopped: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-) -> Option<Arc<Enrollment>> {
-    let mut changed = parts.enrollment.subscribe();
-    loop {
-        if let Some(e) = parts.enrollment.borrow().clone() {
-            return Some(e);
-        }
-        tokio::select! {
-            _ = stopped.as_mut() => return None,
-            // Enrolled over the control channel: start at once.
-            _ = changed.changed() => continue,
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-        }
-        if let Ok(Some(e)) = Enrollment::load(&parts.state_dir) {
-            tracing::info!(kiosk = %e.kiosk_id, "kiosk enrolled");
-            parts.enrollment.send_replace(Some(Arc::new(e)));
-            let _ = parts
-                .events
-                .send(Event::ServiceChanged {
-                    source: flow::HoldSource::Enrollment,
-                    reason: None,
-                })
-                .await;
-        }
-    }
-}
-
-/// Passes the sync's status on; the guardrail speaks to the flow only when it changes,
-/// so that it does not keep overriding other reasons to be out of service.
-async fn forward_sync_status(
-    mut status: watch::Receiver<SyncStatus>,
-    out: watch::Sender<SyncStatus>,
-    events: mpsc::Sender<Event>,
-) {
-    let mut guard = None;
-    while status.changed().await.is_ok() {
-        let s = status.borrow_and_update().clone();
-        if s.guardrail != guard {
-            guard = s.guardrail;
-            let _ = events
-                .send(Event::ServiceChanged {
-                    source: flow::HoldSource::Sync,
-                    reason: guard.map(flow::HoldReason::Sync),
-                })
-                .await;
-        }
-        out.send_replace(s);
-    }
-}
-
-/// What the main loop holds between events: the flow's state, what only the loop knows
-/// of the reader, and where it publishes the view, the devices and the heartbeat's
-/// health. One method per event source; each says what the loop does next.
-struct MainLoop {
-    kiosk: Kiosk,
-    shell: Shell,
-    maint: crate::maint::Maint,
-    /// The technician's one-shot card read: sees the reader's events before the flow.
-    read_test: crate::maint::ReadTest,
-    store: StoreHandle,
-    nudge: Arc<Notify>,
-    started_at: DateTime<Utc>,
-    enrollment: watch::Receiver<Option<Arc<Enrollment>>>,
-    printer_state: watch::Receiver<PrinterState>,
-    sync_status: watch::Receiver<SyncStatus>,
-    reader_state: ReaderState,
-    /// What the reader said of itself when it last answered GET_INFO.
-    reader_info: Option<ReaderHealth>,
-    health: watch::Sender<KioskHealth>,
-    panel: watch::Sender<Arc<PanelState>>,
-    view_line: watch::Sender<Arc<String>>,
-    view: watch::Sender<Arc<flow::view::View>>,
-    /// Wakes the idle screen's count of today's numbers after a booking.
-    recount_today: Arc<Notify>,
-    /// `APM_KIOSK_FAULT=hang-main-loop-after`: when the loop hangs, for the watchdog test.
-    hang_at: Option<tokio::time::Instant>,
-}
-
-/// What one event source gave the main loop.
-enum Next {
-    /// An event for the flow.
-    Step(Event),
-    /// Handled; the flow need not hear of it.
-    Nothing,
-    Stop(Stopped),
-}
-
-impl MainLoop {
-    fn idle(&self) -> bool {
-        self.kiosk.screen == flow::Screen::Idle
-    }
-
-    /// What the heartbeat and the screens show of the devices; only a change wakes anyone.
-    fn publish_devices(&self) {
-        let printer_state = *self.printer_state.borrow();
-        let health = KioskHealth {
-            printer: crate::protocol::central::PrinterState::from(printer_state),
-            card_reader: self.reader_state.clone(),
-            out_of_service: !self.kiosk.holds.is_empty(),
-        };
-        self.health.send_if_modified(|h| {
-            let changed = *h != health;
-            *h = health;
-            changed
-        });
-        let (reader_code, printer) = (self.reader_state.code(), printer_code(printer_state));
-        self.panel.send_if_modified(|p| {
-            if p.reader == reader_code && p.printer == printer {
-                return false;
-            }
-            let mut next = PanelState::clone(p);
-            next.reader = reader_code.to_owned();
-            next.printer = printer;
-            *p = Arc::new(next);
-            true
-        });
-    }
-
-    fn on_reader(&mut self, ev: ReaderEvent) -> Next {
-        match ev {
-            ReaderEvent::CardRead(card) => {
-                let today = office_today(&self.kiosk.offices, None, Utc::now());
-                let idle = self.idle();
-                if self
-                    .read_test
-                    .card(&card, idle, self.reader_info.as_ref(), today)
-                {
-                    return Next::Nothing;
-                }
-                Next::Step(Event::CardRead(CardFields::from(card)))
-            }
-            ReaderEvent::ReadFailed(code) => {
-                if self.read_test.failed(code, self.idle()) {
-                    return Next::Nothing;
-                }
-                Next::Step(Event::CardFailed(CardProblem::from(code)))
-            }
-            ReaderEvent::Connected(info) => {
-                // The reader module logs the connection with its details.
-                self.reader_state = if info.sam == reader_hw::SamStatus::Missing {
-                    ReaderState::SamMissing
-                } else {
-                    ReaderState::Ok
-                };
-                self.reader_info = Some(ReaderHealth::from(&info));
-                Next::Nothing
-            }
-            ReaderEvent::Disconnected { reason } => {
-                if self.reader_state != ReaderState::Disconnected {
-                    tracing::warn!(%reason, "card reader disconnected");
-                }
-                self.reader_state = ReaderState::Disconnected;
-                Next::Nothing
-            }
-            ReaderEvent::CardPresent | ReaderEvent::CardRemoved => Next::Nothing,
-        }
-    }
-
-    async fn on_command(&mut self, request: CommandRequest) -> Next {
-        match request.command.route() {
-            Routed::Loop(LoopCommand::SyncNow) => {
-                self.nudge.notify_one();
-                self.maint.audit_later("sync_now", String::new());
-                let _ = request
-                    .reply
-                    .send(Reply::SyncStarted(SyncStarted::default()));
-            }
-            Routed::Loop(LoopCommand::ReadTest) => {
-                let idle = self.idle();
-                self.read_test
-                    .arm(request.reply, idle, std::time::Instant::now());
-            }
-            Routed::Loop(LoopCommand::Restart) => {
-                self.maint.audit("restart", "requested".into()).await;
-                let _ = request.reply.send(Reply::Restarting(Restarting {
-                    restart: Default::default(),
-                    exit_code: crate::maint::RESTART_EXIT_CODE,
-                }));
-                tracing::warn!("restart requested by a technician");
-                // Time for the answer to leave the socket before it closes.
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                return Next::Stop(Stopped::Restart);
-            }
-            Routed::Loop(LoopCommand::Status) => {
-                let (store, mut status) = (self.store.clone(), self.status());
-                tokio::spawn(async move {
-                    if let Ok(stats) = store.run(|s| s.stats()).await {
-                        status.store = stats;
-                    }
-                    if let Ok(rejections) = store.run(|s| s.rejections()).await {
-                        status.rejections = rejections;
-                    }
-                    let _ = request.reply.send(Reply::Status(Box::new(status)));
-                });
-            }
-            Routed::Maint(command) => {
-                let (maint, live) = (self.maint.clone(), self.live());
-                tokio::spawn(async move {
-                    let answer = maint.handle(command, live).await;
-                    let _ = request.reply.send(Reply::from(answer));
-                });
-            }
-        }
-        Next::Nothing
-    }
-
-    /// The `status` command's answer, but for the store's counts.
-    fn status(&self) -> Status {
-        let sync = self.sync_status.borrow().clone();
-        Status {
-            version: VERSION,
-            kiosk_id: self
-                .enrollment
-                .borrow()
-                .as_ref()
-                .map(|e| e.kiosk_id.clone()),
-            screen: flow::view::screen_name(&self.kiosk.screen),
-            out_of_service: self.kiosk.out_of_service().map(str::to_owned),
-            printer: *self.printer_state.borrow(),
-            card_reader: self.reader_state.clone(),
-            card_reader_info: self.reader_info.clone(),
-            store: Default::default(),
-            alerts: sync_alerts(&sync),
-            sync,
-            started_at: self.started_at,
-            rejections: Vec::new(),
-        }
-    }
-
-    /// What only the main loop knows, for a maintenance command.
-    fn live(&self) -> crate::maint::Live {
-        crate::maint::Live {
-            screen: flow::view::screen_name(&self.kiosk.screen),
-            out_of_service: self.kiosk.out_of_service().map(str::to_owned),
-            holds: self.kiosk.holds.iter().map(|(s, r)| (*s, *r)).collect(),
-            printer: *self.printer_state.borrow(),
-            reader_state: self.reader_state.clone(),
-            reader_info: self.reader_info.clone(),
-            sync: self.sync_status.borrow().clone(),
-        }
-    }
-
-    /// A new default language: the next applicant's screen starts in it, and so does the
-    /// idle screen now.
-    fn on_settings(&mut self, language: crate::domain::Language) -> Next {
-        self.kiosk.default_language = language;
-        if self.idle() {
-            self.kiosk.language = language;
-        }
-        Next::Step(Event::Tick)
-    }
-
-    fn on_tick(&mut self) -> Next {
-        if self
-            .hang_at
-            .is_some_and(|at| tokio::time::Instant::now() >= at)
-        {
-            tracing::warn!("fault injection: the main loop hangs now");
-            crate::fault::hang_forever();
-        }
-        // Fed only here: a hung main loop stops the watchdog and systemd restarts us.
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-        let idle = self.idle();
-        self.read_test.tick(idle, std::time::Instant::now());
-        Next::Step(Event::Tick)
-    }
-
-    /// Feeds one event to the flow, performs its effects, and publishes the view if it
-    /// changed.
-    fn step(&mut self, event: Event, reader: &reader_hw::ReaderHandle) {
-        let now = Utc::now();
-        if matches!(event, Event::Committed(Ok(_)) | Event::CatalogChanged(_)) {
-            self.recount_today.notify_one();
-        }
-        for effect in flow::step(&mut self.kiosk, event, now) {
-            self.shell.perform(effect, &self.kiosk, reader, now);
-        }
-        let view = flow::view::view(&self.kiosk, now);
-        let line = control::view_line(&view);
-        let changed = self.view_line.send_if_modified(|current| {
-            if **current != line {
-                *current = Arc::new(line);
-                true
-            } else {
-                false
-            }
-        });
-        if changed {
-            self.view.send_replace(Arc::new(view));
-        }
-    }
 }
 
 /// Runs the kiosk, headless, until `shutdown` resolves or a technician asks for a
