@@ -56,6 +56,17 @@ pub enum Sam {
     Unreported,
 }
 
+impl Sam {
+    /// The SAM's state as the report spells it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Sam::Ok => "ok",
+            Sam::Missing => "missing",
+            Sam::Unreported => "unreported",
+        }
+    }
+}
+
 impl From<&ReaderInfo> for ReaderHealth {
     fn from(info: &ReaderInfo) -> Self {
         ReaderHealth {

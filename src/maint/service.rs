@@ -88,14 +88,6 @@ pub struct Maint {
     inner: Arc<Inner>,
 }
 
-/// A code as the wire spells it, for the report's text fields.
-fn wire_code<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
 fn store_failure(e: impl std::fmt::Display) -> Failure {
     Failure::new(
         "store",
@@ -334,7 +326,7 @@ impl Maint {
                 model: live.reader_info.as_ref().and_then(|i| i.model.clone()),
                 firmware: live.reader_info.as_ref().and_then(|i| i.firmware.clone()),
                 serial: live.reader_info.as_ref().and_then(|i| i.serial.clone()),
-                sam: live.reader_info.as_ref().map(|i| wire_code(&i.sam)),
+                sam: live.reader_info.as_ref().map(|i| i.sam.code().to_owned()),
             },
             network,
             sync: report::SyncReport {
@@ -465,9 +457,9 @@ impl Maint {
                 }))
             }
             Err(failure) => {
-                let code = wire_code(&failure);
+                let code = failure.code();
                 Err(Failure::new(
-                    &code,
+                    code,
                     format!("the test page did not print: printer {code}"),
                 ))
             }

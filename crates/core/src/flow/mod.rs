@@ -229,6 +229,18 @@ pub enum PrintFailure {
     Failed,
 }
 
+impl PrintFailure {
+    /// The failure's code, as the view and the control channel spell it.
+    pub fn code(self) -> &'static str {
+        match self {
+            PrintFailure::PaperOut => "paper_out",
+            PrintFailure::CoverOpen => "cover_open",
+            PrintFailure::Offline => "offline",
+            PrintFailure::Failed => "failed",
+        }
+    }
+}
+
 /// What the applicant (or the control channel, for them) asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "intent", rename_all = "snake_case")]

@@ -862,3 +862,14 @@ fn hold_reasons_name_their_source_and_keep_their_codes() {
         assert_eq!(guardrail.to_string(), guardrail.code());
     }
 }
+
+#[test]
+fn print_failure_codes_are_the_wire_names() {
+    use crate::flow::PrintFailure as F;
+    for f in [F::PaperOut, F::CoverOpen, F::Offline, F::Failed] {
+        assert_eq!(
+            serde_json::to_value(f).expect("json"),
+            serde_json::json!(f.code())
+        );
+    }
+}
