@@ -53,6 +53,7 @@
 pub use apm_kiosk_core::{domain, flow, protocol};
 
 pub mod app;
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod disk;

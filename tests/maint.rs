@@ -854,9 +854,11 @@ async fn the_read_test_refuses_when_busy_or_not_idle_and_gives_up_after_30_s() {
     let (printer_state, _) =
         tokio::sync::watch::channel(apm_kiosk::hardware::printer::PrinterState::Offline);
     let printer = PrinterWorker::spawn(
+        apm_kiosk::hardware::printer::opener(
+            apm_kiosk::hardware::printer::PrinterPath::Device(state.join("no-printer")),
+            115_200,
+        ),
         PrinterSettings {
-            path: apm_kiosk::hardware::printer::PrinterPath::Device(state.join("no-printer")),
-            baud: 115_200,
             paper: apm_kiosk::protocol::escpos::PaperWidth::Mm80,
             backlog_poll: Duration::from_secs(3),
         },

@@ -83,9 +83,8 @@ fn rig(options: PrinterSimOptions, backlog_poll: Duration) -> Rig {
     let (_, enrollment) = watch::channel(Some(Arc::new(enrollment)));
     let (state_tx, state) = watch::channel(PrinterState::Offline);
     let worker = PrinterWorker::spawn(
+        apm_kiosk::hardware::printer::opener(PrinterPath::Device(sim.link().to_owned()), 115_200),
         PrinterSettings {
-            path: PrinterPath::Device(sim.link().to_owned()),
-            baud: 115_200,
             paper: PaperWidth::Mm80,
             backlog_poll,
         },

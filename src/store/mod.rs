@@ -72,6 +72,24 @@ pub struct TicketToSign<'a> {
     pub issued_at: DateTime<Utc>,
 }
 
+impl TicketToSign<'_> {
+    /// What the ticket's QR says of it, as `kiosk_id` issues it: the one place a
+    /// ticket's claims are made, for the daemon and for the tests that sign as it does.
+    pub fn claims(&self, kiosk_id: &str) -> crate::protocol::ticket_qr::Claims {
+        use crate::protocol::ticket_qr;
+        ticket_qr::Claims {
+            r: self.registration_id.to_owned(),
+            k: kiosk_id.to_owned(),
+            o: self.office_id.to_owned(),
+            d: self.date,
+            s: self.session_id.to_owned(),
+            q: self.queue_number.to_string(),
+            n: ticket_qr::nik_check(self.registration_id, self.nik),
+            t: self.issued_at.timestamp(),
+        }
+    }
+}
+
 /// A booking to write, with the kiosk's means to tag NIKs and sign tickets.
 pub struct CommitPlan<'a> {
     pub request: &'a BookingRequest,

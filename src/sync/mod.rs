@@ -33,16 +33,20 @@
 pub mod client;
 pub mod enroll;
 pub mod planner;
+pub mod shared;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use rand::Rng;
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::domain::calendar::{Office, Session, Zone, earliest_today};
 use crate::protocol::central as wire;
 use crate::store::writer::StoreHandle;
@@ -272,6 +276,8 @@ pub struct Syncer<C: CentralApi> {
     last_heartbeat: Option<Instant>,
     /// For the heartbeat's `uptime_s`.
     started: Instant,
+    /// The dates the plan and the guardrail reason about, and the heartbeat's times.
+    clock: SharedClock,
 }
 
 /// Collects the outcome of the steps of one round.
@@ -318,9 +324,17 @@ impl<C: CentralApi> Syncer<C> {
                 undecodable: BTreeMap::new(),
                 last_heartbeat: None,
                 started: Instant::now(),
+                clock: Arc::new(SystemClock),
             },
             rx,
         )
+    }
+
+    /// The same loop reading `clock` instead of the system's (a test's clock that moves
+    /// with tokio's paused time).
+    pub fn with_clock(mut self, clock: SharedClock) -> Syncer<C> {
+        self.clock = clock;
+        self
     }
 
     /// Runs rounds until `shutdown`; a `nudge` starts the next round at once (after a
@@ -333,9 +347,9 @@ impl<C: CentralApi> Syncer<C> {
         tokio::pin!(shutdown);
         loop {
             self.status.send_modify(|s| s.round_running = true);
-            let result = self.round(Utc::now()).await;
+            let result = self.round(self.clock.now()).await;
             let wait = self.account(result);
-            self.check_guardrail(Utc::now()).await;
+            self.check_guardrail(self.clock.now()).await;
             // A heartbeat is due every minute even when the interval is longer.
             let wait = if self.status.borrow().online {
                 wait.min(self.cfg.heartbeat_every)
@@ -353,13 +367,14 @@ impl<C: CentralApi> Syncer<C> {
     /// Records a round's outcome in the status and says how long to wait.
     fn account(&mut self, result: Result<RoundReport, SyncError>) -> Duration {
         let mut wait = self.cfg.interval;
+        let now = self.clock.now();
         self.status.send_modify(|s| {
             s.round_running = false;
             s.rounds += 1;
             match &result {
                 Ok(r) => {
                     s.online = true;
-                    s.last_success = Some(Utc::now());
+                    s.last_success = Some(now);
                     s.last_error = None;
                     s.last_failure = None;
                     s.consecutive_failures = 0;
@@ -823,9 +838,9 @@ impl<C: CentralApi> Syncer<C> {
             held_numbers: queue.held_free,
             out_of_service: health.out_of_service || guardrail,
         };
-        let sent_at = Utc::now();
+        let sent_at = self.clock.now();
         let answer = self.api.heartbeat(&request).await?;
-        let received_at = Utc::now();
+        let received_at = self.clock.now();
         self.last_heartbeat = Some(Instant::now());
         let skew = clock_skew(sent_at, received_at, answer.server_time.with_timezone(&Utc));
         let alert = skew.abs() > CLOCK_SKEW_ALERT;

@@ -65,16 +65,7 @@ impl Signer {
 
     /// What a ticket's QR payload claims.
     pub fn claims(&self, t: &TicketToSign<'_>) -> Claims {
-        Claims {
-            r: t.registration_id.to_owned(),
-            k: self.kiosk_id.clone(),
-            o: t.office_id.to_owned(),
-            d: t.date,
-            s: t.session_id.to_owned(),
-            q: t.queue_number.to_string(),
-            n: ticket_qr::nik_check(t.registration_id, t.nik),
-            t: t.issued_at.timestamp(),
-        }
+        t.claims(&self.kiosk_id)
     }
 
     /// The `sign` of the plan: the ticket's signed QR payload.

@@ -224,6 +224,16 @@ pub trait TicketPrinter: Send {
     }
 }
 
+/// Opens the printer, each time the printer worker needs it anew: at start, and after an
+/// I/O error (the cable may have been pulled and put back). [`opener`] on a kiosk; a
+/// printer in memory in a test.
+pub type PrinterOpener = Box<dyn FnMut() -> Result<Box<dyn TicketPrinter>, PrinterError> + Send>;
+
+/// [`open`] at `path` and `baud`, each time it is called.
+pub fn opener(path: PrinterPath, baud: u32) -> PrinterOpener {
+    Box::new(move || open(&path, baud))
+}
+
 /// Opens the printer at `path`: a network printer over raw TCP, a USB printer-class
 /// device (`/dev/usb/lp*`), or any other device as a serial tty at `baud`, 8N1, no flow
 /// control.

@@ -79,12 +79,9 @@ pub enum ReprintError {
     Stopped,
 }
 
-/// The printer the worker drives and the paper in it.
+/// The paper in the printer the worker drives, and how often it looks for a reloaded roll.
 #[derive(Debug, Clone)]
 pub struct PrinterSettings {
-    /// `printer.path`: a tty, `/dev/usb/lpN` or `tcp://HOST:PORT`.
-    pub path: printer_hw::PrinterPath,
-    pub baud: u32,
     pub paper: PaperWidth,
     /// [`BACKLOG_POLL`] in the daemon; tests shorten it.
     pub backlog_poll: Duration,
@@ -135,6 +132,7 @@ impl PrinterWorker {
     /// earlier run left unprinted. `state` carries the printer's state to the status
     /// command; the kiosk id printed on tickets comes from `enrollment`.
     pub fn spawn(
+        open: printer_hw::PrinterOpener,
         settings: PrinterSettings,
         store: StoreHandle,
         enrollment: watch::Receiver<Option<Arc<Enrollment>>>,
@@ -142,6 +140,7 @@ impl PrinterWorker {
     ) -> anyhow::Result<PrinterWorker> {
         let (requests, rx) = std::sync::mpsc::channel::<PrintRequest>();
         let mut thread = PrinterThread {
+            open,
             settings,
             store,
             enrollment,
@@ -197,6 +196,7 @@ impl PrinterWorker {
 
 /// The printer thread's own state.
 struct PrinterThread {
+    open: printer_hw::PrinterOpener,
     settings: PrinterSettings,
     store: StoreHandle,
     enrollment: watch::Receiver<Option<Arc<Enrollment>>>,
@@ -270,7 +270,7 @@ impl PrinterThread {
 
     fn device(&mut self) -> Option<&mut Box<dyn printer_hw::TicketPrinter>> {
         if self.device.is_none() {
-            match printer_hw::open(&self.settings.path, self.settings.baud) {
+            match (self.open)() {
                 Ok(dev) => {
                     self.open_failure_reported = false;
                     self.device = Some(dev);

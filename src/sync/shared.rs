@@ -1,0 +1,103 @@
+//! [`SharedCentral`]: a [`CentralApi`] chosen at run time, as the daemon's parts hold it
+//! (the HTTPS client on a kiosk, a fake in memory in a test). `CentralApi` returns
+//! `impl Future` and so cannot be a trait object itself; [`DynCentral`] is the same
+//! calls with boxed futures, which every `CentralApi` is, and a `SharedCentral` is a
+//! `CentralApi` again, so the sync loop and the maintenance side take either.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::client::{ApiError, CentralApi, OfficesAnswer};
+use crate::protocol::central::{
+    AllocationsRequest, AllocationsResponse, BlocklistResponse, EnrollRequest, EnrollResponse,
+    HeartbeatRequest, HeartbeatResponse, KioskKeysResponse, RegistrationsRequest,
+    RegistrationsResponse, ReleaseRequest, ReleaseResponse,
+};
+
+/// A central service call in flight.
+pub type Call<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
+
+/// [`CentralApi`] as a trait object: the same calls, futures boxed.
+pub trait DynCentral: Send + Sync {
+    fn enroll_call<'a>(&'a self, req: &'a EnrollRequest) -> Call<'a, EnrollResponse>;
+    fn offices_call<'a>(&'a self, etag: Option<&'a str>) -> Call<'a, OfficesAnswer>;
+    fn allocate_call<'a>(&'a self, req: &'a AllocationsRequest) -> Call<'a, AllocationsResponse>;
+    fn release_call<'a>(&'a self, req: &'a ReleaseRequest) -> Call<'a, ReleaseResponse>;
+    fn upload_call<'a>(&'a self, req: &'a RegistrationsRequest) -> Call<'a, RegistrationsResponse>;
+    fn heartbeat_call<'a>(&'a self, req: &'a HeartbeatRequest) -> Call<'a, HeartbeatResponse>;
+    fn blocklist_call(&self, since: u64) -> Call<'_, BlocklistResponse>;
+    fn kiosk_keys_call(&self) -> Call<'_, KioskKeysResponse>;
+}
+
+impl<C: CentralApi> DynCentral for C {
+    fn enroll_call<'a>(&'a self, req: &'a EnrollRequest) -> Call<'a, EnrollResponse> {
+        Box::pin(self.enroll(req))
+    }
+    fn offices_call<'a>(&'a self, etag: Option<&'a str>) -> Call<'a, OfficesAnswer> {
+        Box::pin(self.offices(etag))
+    }
+    fn allocate_call<'a>(&'a self, req: &'a AllocationsRequest) -> Call<'a, AllocationsResponse> {
+        Box::pin(self.allocate(req))
+    }
+    fn release_call<'a>(&'a self, req: &'a ReleaseRequest) -> Call<'a, ReleaseResponse> {
+        Box::pin(self.release(req))
+    }
+    fn upload_call<'a>(&'a self, req: &'a RegistrationsRequest) -> Call<'a, RegistrationsResponse> {
+        Box::pin(self.upload(req))
+    }
+    fn heartbeat_call<'a>(&'a self, req: &'a HeartbeatRequest) -> Call<'a, HeartbeatResponse> {
+        Box::pin(self.heartbeat(req))
+    }
+    fn blocklist_call(&self, since: u64) -> Call<'_, BlocklistResponse> {
+        Box::pin(self.blocklist(since))
+    }
+    fn kiosk_keys_call(&self) -> Call<'_, KioskKeysResponse> {
+        Box::pin(self.kiosk_keys())
+    }
+}
+
+/// The central service as the daemon's parts hold it. (Each call is awaited in an
+/// `async fn`: it borrows both `self` and the request, and its future names both
+/// lifetimes where a boxed future can name only one.)
+#[derive(Clone)]
+pub struct SharedCentral(Arc<dyn DynCentral>);
+
+impl SharedCentral {
+    pub fn new(api: impl CentralApi + 'static) -> SharedCentral {
+        SharedCentral(Arc::new(api))
+    }
+}
+
+impl std::fmt::Debug for SharedCentral {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedCentral")
+    }
+}
+
+impl CentralApi for SharedCentral {
+    async fn enroll(&self, req: &EnrollRequest) -> Result<EnrollResponse, ApiError> {
+        self.0.enroll_call(req).await
+    }
+    async fn offices(&self, etag: Option<&str>) -> Result<OfficesAnswer, ApiError> {
+        self.0.offices_call(etag).await
+    }
+    async fn allocate(&self, req: &AllocationsRequest) -> Result<AllocationsResponse, ApiError> {
+        self.0.allocate_call(req).await
+    }
+    async fn release(&self, req: &ReleaseRequest) -> Result<ReleaseResponse, ApiError> {
+        self.0.release_call(req).await
+    }
+    async fn upload(&self, req: &RegistrationsRequest) -> Result<RegistrationsResponse, ApiError> {
+        self.0.upload_call(req).await
+    }
+    async fn heartbeat(&self, req: &HeartbeatRequest) -> Result<HeartbeatResponse, ApiError> {
+        self.0.heartbeat_call(req).await
+    }
+    async fn blocklist(&self, since: u64) -> Result<BlocklistResponse, ApiError> {
+        self.0.blocklist_call(since).await
+    }
+    async fn kiosk_keys(&self) -> Result<KioskKeysResponse, ApiError> {
+        self.0.kiosk_keys_call().await
+    }
+}
