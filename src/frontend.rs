@@ -14,6 +14,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::config::Config;
 use crate::flow::Intent;
 use crate::flow::view::View;
+use crate::hardware::printer::PrinterState;
+use crate::protocol::central::ReaderState;
 
 /// How the daemon ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,16 +28,27 @@ pub enum Stopped {
 
 /// What the screens show beside the flow's view: the devices, and today's numbers at
 /// each office for the idle screen. Published by the daemon on a watch channel.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PanelState {
-    /// `ok`, `disconnected` or `sam_missing`.
-    pub reader: String,
-    /// The printer's state code (`ok`, `paper_out`, ...). No applicant's page shows it;
-    /// the maintenance menu's report does, from the daemon's status.
-    pub printer: String,
+    pub reader: ReaderState,
+    /// No applicant's page shows it; the maintenance menu's report does, from the
+    /// daemon's status.
+    pub printer: PrinterState,
     /// Today at the kiosk's offices (their zone's date), once known.
     pub today_date: Option<NaiveDate>,
     pub today: Vec<OfficeToday>,
+}
+
+/// Until the devices are tried: nothing connected.
+impl Default for PanelState {
+    fn default() -> PanelState {
+        PanelState {
+            reader: ReaderState::Disconnected,
+            printer: PrinterState::Offline,
+            today_date: None,
+            today: Vec::new(),
+        }
+    }
 }
 
 /// Free numbers this kiosk holds for today at one office.

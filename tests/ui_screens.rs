@@ -109,8 +109,8 @@ fn card(p: &Person) -> CardFields {
 
 fn panel() -> PanelState {
     PanelState {
-        reader: "ok".into(),
-        printer: "ok".into(),
+        reader: apm_kiosk::protocol::central::ReaderState::Ok,
+        printer: apm_kiosk::hardware::printer::PrinterState::Ok,
         today_date: Some(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap_or_default()),
         today: vec![
             OfficeToday {
@@ -167,7 +167,7 @@ fn shots(language: Language) -> Vec<Shot> {
     step(&mut k, Event::CardFailed(CardProblem::ReadFailed));
     snap("card-keypad-offered", &k, panel());
     let mut unplugged = panel();
-    unplugged.reader = "disconnected".into();
+    unplugged.reader = apm_kiosk::protocol::central::ReaderState::Disconnected;
     snap("card-reader-unplugged", &k, unplugged);
     intent(&mut k, Intent::ManualEntry);
     snap("keypad", &k, panel());

@@ -10,7 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 
-use super::{PanelState, Shell, office_today, printer_code};
+use super::PanelState;
+use super::shell::{Shell, office_today};
 use crate::control::{self, CommandRequest, LoopCommand, Reply, Routed};
 use crate::flow::{self, CardFields, CardProblem, Event, Kiosk};
 use crate::frontend::Stopped;
@@ -34,6 +35,7 @@ pub(super) struct MainLoop {
     pub(super) read_test: crate::maint::ReadTest,
     pub(super) store: StoreHandle,
     pub(super) nudge: Arc<Notify>,
+    pub(super) clock: crate::clock::SharedClock,
     pub(super) started_at: DateTime<Utc>,
     pub(super) enrollment: watch::Receiver<Option<Arc<Enrollment>>>,
     pub(super) printer_state: watch::Receiver<PrinterState>,
@@ -78,14 +80,13 @@ impl MainLoop {
             *h = health;
             changed
         });
-        let (reader_code, printer) = (self.reader_state.code(), printer_code(printer_state));
         self.panel.send_if_modified(|p| {
-            if p.reader == reader_code && p.printer == printer {
+            if p.reader == self.reader_state && p.printer == printer_state {
                 return false;
             }
             let mut next = PanelState::clone(p);
-            next.reader = reader_code.to_owned();
-            next.printer = printer;
+            next.reader = self.reader_state.clone();
+            next.printer = printer_state;
             *p = Arc::new(next);
             true
         });
@@ -94,7 +95,7 @@ impl MainLoop {
     pub(super) fn on_reader(&mut self, ev: ReaderEvent) -> Next {
         match ev {
             ReaderEvent::CardRead(card) => {
-                let today = office_today(&self.kiosk.offices, None, Utc::now());
+                let today = office_today(&self.kiosk.offices, None, self.clock.now());
                 let idle = self.idle();
                 if self
                     .read_test
@@ -243,7 +244,7 @@ impl MainLoop {
     /// Feeds one event to the flow, performs its effects, and publishes the view if it
     /// changed.
     pub(super) fn step(&mut self, event: Event, reader: &reader_hw::ReaderHandle) {
-        let now = Utc::now();
+        let now = self.clock.now();
         if matches!(event, Event::Committed(Ok(_)) | Event::CatalogChanged(_)) {
             self.recount_today.notify_one();
         }

@@ -1,9 +1,10 @@
-//! The daemon's wiring: opens the store, starts the card reader, the printer worker, the
-//! sync loop ([`sync_task`]) and the control channel, and runs the main loop
-//! ([`main_loop`]) that feeds every event to the flow and performs the effects it
-//! returns. The main loop never blocks: SQL runs
-//! on the store's writer thread, the printer on its own thread, the reader on its own
-//! thread, and each effect's outcome comes back as an event.
+//! The daemon's wiring: [`Daemon`] takes its [`Parts`] (the reader, the printer, the
+//! central service, the control socket, the clock), opens the store, starts the card
+//! reader, the printer worker, the sync loop ([`sync_task`]) and the control channel,
+//! and runs the main loop ([`main_loop`]) that feeds every event to the flow and has
+//! [`shell`] perform the effects it returns. The main loop never blocks: SQL runs on the
+//! store's writer thread, the printer on its own thread, the reader on its own thread,
+//! and each effect's outcome comes back as an event.
 //!
 //! Decisions live in `flow`, `domain` and `sync::planner`; this module only connects
 //! them to the world. Shutdown: the `shutdown` future resolves (SIGTERM, or the caller),
@@ -13,290 +14,398 @@
 //! before READY=1; the systemd watchdog is fed by the main loop's tick alone.
 
 mod main_loop;
+mod parts;
+mod shell;
 mod sync_task;
+mod today;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::control::{self, CommandRequest};
-use crate::domain::calendar::{self, Office, Zone};
-use crate::domain::rules;
-use crate::flow::{self, CommitFailure, Effect, Event, Kiosk, Timeouts};
+use crate::domain::calendar::Office;
+use crate::flow::{self, Event, Kiosk, Timeouts};
 pub use crate::frontend::Stopped;
-use crate::frontend::{OfficeToday, PanelState, Running, Shutdown, UiLink};
+use crate::frontend::{PanelState, Running, Shutdown, UiLink};
 use crate::hardware::printer::PrinterState;
 use crate::hardware::printer::worker::{BACKLOG_POLL, PrinterSettings, PrinterWorker};
-use crate::hardware::reader::{self as reader_hw, ReaderCommand, Signal};
-use crate::identity::nik_tag;
+use crate::hardware::reader as reader_hw;
 use crate::identity::{Enrollment, KioskKey};
 use crate::protocol::central::ReaderState;
-use crate::protocol::ticket_qr;
 use crate::status::VERSION;
 use crate::store::writer::StoreHandle;
-use crate::store::{CommitError, CommitPlan, TicketToSign};
 use crate::sync::{KioskHealth, SyncStatus};
 use main_loop::{MainLoop, Next};
+pub use parts::{CentralOpener, ControlSocket, Parts};
+use shell::Shell;
 use sync_task::{SyncParts, sync_when_enrolled};
 
 // --- the daemon --------------------------------------------------------------------
 
-/// Everything the effects need, cheap to clone into the tasks that perform them.
-#[derive(Clone)]
-struct Shell {
-    store: StoreHandle,
-    events: mpsc::Sender<Event>,
-    printer: PrinterWorker,
-    key: Arc<ed25519_dalek::SigningKey>,
+/// A kiosk's daemon: its config and the parts it talks to the world through.
+pub struct Daemon {
+    config: Config,
+    parts: Parts,
+}
+
+/// Runs the kiosk on the parts its config names, headless, until `shutdown` resolves or
+/// a technician asks for a restart.
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Stopped> {
+    run_with_ui(config, shutdown, None).await
+}
+
+/// [`run`], handing `ui` (a touchscreen) its channels as [`Daemon::run`] does.
+pub async fn run_with_ui(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ui: Option<oneshot::Sender<UiLink>>,
+) -> anyhow::Result<Stopped> {
+    let parts = Parts::from_config(&config)?;
+    Daemon::new(config, parts).run(shutdown, ui).await
+}
+
+/// Starts the daemon beside the touchscreen (`ui::run`'s `daemon`).
+pub fn start_for_screen(
+    config: Config,
+    shutdown: Shutdown,
+    ui: oneshot::Sender<UiLink>,
+) -> Running {
+    Box::pin(run_with_ui(config, shutdown, Some(ui)))
+}
+
+/// What the state directory keeps: the kiosk's key, its enrollment and its store.
+struct Kept {
+    signing: Arc<ed25519_dalek::SigningKey>,
     tag_secret: Arc<[u8; 32]>,
-    enrollment: watch::Receiver<Option<Arc<Enrollment>>>,
-    nudge: Arc<Notify>,
-}
-
-fn office_today(offices: &[Office], office_id: Option<&str>, now: DateTime<Utc>) -> NaiveDate {
-    offices
-        .iter()
-        .find(|o| Some(o.id.as_str()) == office_id)
-        .or(offices.first())
-        .map_or_else(
-            || now.with_timezone(&Zone::Wib.offset()).date_naive(),
-            |o| o.today(now),
-        )
-}
-
-impl Shell {
-    fn perform(
-        &self,
-        effect: Effect,
-        kiosk: &Kiosk,
-        reader: &reader_hw::ReaderHandle,
-        now: DateTime<Utc>,
-    ) {
-        match effect {
-            Effect::Beep { ok } => reader.command(ReaderCommand::Signal(if ok {
-                Signal::BeepOk
-            } else {
-                Signal::BeepError
-            })),
-            Effect::Audit { event, detail } => {
-                let store = self.store.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = store.run(move |s| s.audit(now, event, &detail)).await {
-                        tracing::error!(error = %e, "audit line not written");
-                    }
-                });
-            }
-            Effect::CheckApplicant { nik } => {
-                let today = office_today(&kiosk.offices, kiosk.office_id.as_deref(), now);
-                let tag = nik_tag(&self.tag_secret, nik.as_str());
-                let hash = self.enrollment.borrow().as_ref().map(|e| {
-                    crate::protocol::central::nik_hash(
-                        &crate::protocol::central::Key32(e.nik_hash_key),
-                        nik.as_str(),
-                    )
-                });
-                let (store, events) = (self.store.clone(), self.events.clone());
-                tokio::spawn(async move {
-                    let looked_up = store
-                        .run(move |s| {
-                            let history = s.history(&tag)?;
-                            let blocked = match hash {
-                                Some(h) => s.blocked_until(&h)?,
-                                None => None,
-                            };
-                            Ok((history, blocked))
-                        })
-                        .await;
-                    let result = match looked_up {
-                        Ok((history, blocked)) => rules::check_history(&history, today)
-                            .and(rules::check_blocklist(blocked, today)),
-                        Err(e) => {
-                            // The kiosk cannot see its own bookings: the service still
-                            // enforces the rules, and the commit will surface the fault.
-                            tracing::error!(error = %e, "booking history unavailable");
-                            Ok(())
-                        }
-                    };
-                    let _ = events.send(Event::Checked(result)).await;
-                });
-            }
-            Effect::LoadAvailability { office_id } => {
-                let today = office_today(&kiosk.offices, Some(&office_id), now);
-                let (store, events) = (self.store.clone(), self.events.clone());
-                tokio::spawn(async move {
-                    let id = office_id.clone();
-                    let availability = match store.run(move |s| s.availability(&id, today)).await {
-                        Ok(a) => a,
-                        Err(e) => {
-                            tracing::error!(error = %e, "availability unavailable");
-                            flow::Availability {
-                                office_id,
-                                slots: Vec::new(),
-                            }
-                        }
-                    };
-                    let _ = events.send(Event::AvailabilityLoaded(availability)).await;
-                });
-            }
-            Effect::CommitBooking(request) => {
-                let created_on = office_today(&kiosk.offices, Some(&request.office_id), now);
-                let kiosk_id = self
-                    .enrollment
-                    .borrow()
-                    .as_ref()
-                    .map(|e| e.kiosk_id.clone())
-                    .unwrap_or_default();
-                let (store, events, key, secret, nudge) = (
-                    self.store.clone(),
-                    self.events.clone(),
-                    self.key.clone(),
-                    self.tag_secret.clone(),
-                    self.nudge.clone(),
-                );
-                tokio::spawn(async move {
-                    let result = store
-                        .call(move |s| {
-                            let tag = |nik: &str| nik_tag(&secret, nik);
-                            let sign = |t: &TicketToSign<'_>| {
-                                let claims = ticket_qr::Claims {
-                                    r: t.registration_id.to_owned(),
-                                    k: kiosk_id.clone(),
-                                    o: t.office_id.to_owned(),
-                                    d: t.date,
-                                    s: t.session_id.to_owned(),
-                                    q: t.queue_number.to_string(),
-                                    n: ticket_qr::nik_check(t.registration_id, t.nik),
-                                    t: t.issued_at.timestamp(),
-                                };
-                                ticket_qr::sign(&claims, &key)
-                            };
-                            s.commit_booking(&CommitPlan {
-                                request: &request,
-                                created_on,
-                                nik_tag: &tag,
-                                sign: &sign,
-                            })
-                        })
-                        .await;
-                    let event = match result {
-                        Ok(Ok(booked)) => {
-                            tracing::info!(group = %booked.booking_code, size = booked.tickets.len(), "booking committed");
-                            nudge.notify_one();
-                            Event::Committed(Ok(booked))
-                        }
-                        Ok(Err(CommitError::NumbersGone(kind))) => {
-                            tracing::info!(?kind, "numbers ran out before the commit");
-                            Event::Committed(Err(CommitFailure::NumbersGone))
-                        }
-                        Ok(Err(CommitError::Store(e))) | Err(e) => {
-                            tracing::error!(error = %e, "BOOKING NOT STORED: the store cannot write; check disk space and the database");
-                            Event::Committed(Err(CommitFailure::StorageFailed))
-                        }
-                    };
-                    let _ = events.send(event).await;
-                });
-            }
-            Effect::PrintTickets { group_id } => {
-                let shell = self.clone();
-                tokio::spawn(async move {
-                    let event = shell.print_group(group_id).await;
-                    let _ = shell.events.send(event).await;
-                });
-            }
-        }
-    }
-
-    /// The flow's print, first or retried: what is not printed yet comes out, marked
-    /// COPY where a job was sent before (a first attempt that failed midway).
-    async fn print_group(&self, group_id: String) -> Event {
-        Event::Printed(self.printer.print_group(group_id).await)
-    }
-}
-
-/// The printer's state as the screen names it.
-fn printer_code(state: PrinterState) -> String {
-    match serde_json::to_value(state) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => "offline".into(),
-    }
-}
-
-/// How often the idle screen's "places left today" is counted again.
-const TODAY_EVERY: Duration = Duration::from_secs(30);
-
-/// Keeps the idle screen's count of today's free numbers per office up to date.
-/// Counts again every [`TODAY_EVERY`], after each sync round, and when `recount` is
-/// notified (a booking was committed, the offices changed).
-async fn publish_today(
+    enrollment: watch::Sender<Option<Arc<Enrollment>>>,
     store: StoreHandle,
-    panel: watch::Sender<Arc<PanelState>>,
-    mut synced: watch::Receiver<SyncStatus>,
-    recount: Arc<Notify>,
-    stopped: impl std::future::Future<Output = ()>,
-) {
-    tokio::pin!(stopped);
-    let mut every = tokio::time::interval(TODAY_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut sync_open = true;
-    loop {
-        tokio::select! {
-            _ = &mut stopped => return,
-            _ = every.tick() => {}
-            _ = recount.notified() => {}
-            r = synced.changed(), if sync_open => sync_open = r.is_ok(),
+    store_thread: std::thread::JoinHandle<()>,
+}
+
+impl Kept {
+    async fn open(state_dir: &std::path::Path) -> anyhow::Result<Kept> {
+        std::fs::create_dir_all(state_dir).with_context(|| {
+            format!("cannot create the state directory {}", state_dir.display())
+        })?;
+        let key = KioskKey::load_or_create(state_dir).context("kiosk key")?;
+        let signing = Arc::new(key.signing_key().clone());
+        let tag_secret = Arc::new(crate::identity::nik_tag_secret(&signing));
+        let enrolled = Enrollment::load(state_dir)
+            .context("enrollment")?
+            .map(Arc::new);
+        let (store, store_thread) = open_store(&state_dir.join("kiosk.db")).await?;
+        Ok(Kept {
+            signing,
+            tag_secret,
+            enrollment: watch::channel(enrolled).0,
+            store,
+            store_thread,
+        })
+    }
+}
+
+/// Where the main loop's events come from.
+struct Sources {
+    shutdown: Shutdown,
+    events: mpsc::Receiver<Event>,
+    intents: mpsc::Receiver<flow::Intent>,
+    commands: mpsc::Receiver<CommandRequest>,
+    catalog: mpsc::Receiver<Vec<Office>>,
+    reader: reader_hw::ReaderHandle,
+    settings: watch::Receiver<crate::maint::Settings>,
+    tick: tokio::time::Interval,
+}
+
+/// The tasks beside the main loop, and what must be let go of, in order, to stop.
+struct Tasks {
+    stop: watch::Sender<bool>,
+    sync: JoinHandle<()>,
+    control: JoinHandle<()>,
+    today: JoinHandle<()>,
+    store_thread: std::thread::JoinHandle<()>,
+    socket: ControlSocket,
+}
+
+/// The senders of the channels the main loop's sources read.
+struct Senders {
+    events: mpsc::Sender<Event>,
+    intents: mpsc::Sender<flow::Intent>,
+    commands: mpsc::Sender<CommandRequest>,
+    catalog: mpsc::Sender<Vec<Office>>,
+}
+
+impl Daemon {
+    pub fn new(config: Config, parts: Parts) -> Daemon {
+        Daemon { config, parts }
+    }
+
+    /// Runs the kiosk until `shutdown` or a restart, handing `ui` (a touchscreen) the
+    /// channels it needs once the store is open and the devices are tried: the same
+    /// intents and commands as the control channel, the view, the devices' state and
+    /// the kept settings.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        ui: Option<oneshot::Sender<UiLink>>,
+    ) -> anyhow::Result<Stopped> {
+        let faults = crate::fault::Faults::from_env()?;
+        if faults.any() {
+            tracing::warn!(
+                ?faults,
+                "fault injection is on ({}): a test run",
+                crate::fault::VAR
+            );
         }
-        let now = Utc::now();
-        let counted = store
-            .run(move |s| {
-                let offices = s.offices()?;
-                if offices.is_empty() {
-                    return Ok((None, Vec::new()));
-                }
-                let from = calendar::earliest_today(&offices, now);
-                let counts = s.held_counts(from)?;
-                let today = offices
-                    .iter()
-                    .map(|o| {
-                        let date = o.today(now);
-                        let mut t = OfficeToday {
-                            office_name: o.name.clone(),
-                            regular_left: 0,
-                            priority_left: 0,
-                        };
-                        for c in counts
-                            .iter()
-                            .filter(|c| c.office_id == o.id && c.date == date)
-                        {
-                            match c.kind {
-                                crate::domain::QueueKind::Regular => t.regular_left += c.free,
-                                crate::domain::QueueKind::Priority => t.priority_left += c.free,
-                            }
-                        }
-                        t
-                    })
-                    .collect::<Vec<_>>();
-                Ok((Some(from), today))
-            })
-            .await;
-        match counted {
-            Ok((date, today)) => {
-                panel.send_if_modified(|p| {
-                    if p.today_date == date && p.today == today {
-                        return false;
-                    }
-                    let mut next = PanelState::clone(p);
-                    next.today_date = date;
-                    next.today = today;
-                    *p = Arc::new(next);
-                    true
-                });
+        let shutdown: Shutdown = Box::pin(shutdown);
+        let (mut main, mut sources, tasks) = self.start(shutdown, ui).await?;
+        main.hang_at = faults
+            .hang_main_loop_after
+            .map(|after| tokio::time::Instant::now() + after);
+        let ended = sources.run(&mut main).await;
+        tasks.stop(main, sources).await;
+        Ok(ended)
+    }
+
+    /// Opens what the state directory keeps, starts the devices and the tasks, and
+    /// builds the main loop; READY=1 once done.
+    async fn start(
+        self,
+        shutdown: Shutdown,
+        ui: Option<oneshot::Sender<UiLink>>,
+    ) -> anyhow::Result<(MainLoop, Sources, Tasks)> {
+        let Daemon { config, parts } = self;
+        let Parts {
+            reader,
+            printer,
+            central,
+            mut control,
+            clock,
+        } = parts;
+        let started_at = clock.now();
+        let kept = Kept::open(&config.kiosk.state_dir).await?;
+        let store = kept.store.clone();
+        let offices = store.run(|s| s.offices()).await?;
+        let enrolled = kept.enrollment.borrow().is_some();
+        let mut kiosk = first_kiosk(&config, offices, enrolled, clock.now());
+
+        let reader = reader_hw::start(reader);
+        let (printer_state_tx, printer_state) = watch::channel(PrinterState::Offline);
+        let printer = PrinterWorker::spawn(
+            printer,
+            PrinterSettings {
+                paper: config.printer.paper,
+                backlog_poll: BACKLOG_POLL,
+            },
+            store.clone(),
+            kept.enrollment.subscribe(),
+            printer_state_tx,
+        )?;
+
+        let (events_tx, events) = mpsc::channel::<Event>(64);
+        let (intents_tx, intents) = mpsc::channel(64);
+        let (commands_tx, commands) = mpsc::channel::<CommandRequest>(16);
+        let (catalog_tx, catalog) = mpsc::channel::<Vec<Office>>(4);
+        let senders = Senders {
+            events: events_tx,
+            intents: intents_tx,
+            commands: commands_tx,
+            catalog: catalog_tx,
+        };
+        let now = clock.now();
+        let first_view = flow::view::view(&kiosk, now);
+        let (view_line, view_lines) = watch::channel(Arc::new(control::view_line(&first_view)));
+        let (view, views) = watch::channel(Arc::new(first_view));
+        let (panel, panel_rx) = watch::channel(Arc::new(PanelState::default()));
+        let (stop, stop_rx) = watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
             }
-            Err(e) => tracing::warn!(error = %e, "cannot count today's free numbers"),
+        };
+
+        let listener = control
+            .listener
+            .take()
+            .context("the control socket was handed over already")?;
+        let control_task = tokio::spawn(control::serve(
+            listener,
+            senders.intents.clone(),
+            senders.commands.clone(),
+            view_lines,
+            stopped(),
+        ));
+
+        let nudge = Arc::new(Notify::new());
+        let (sync_status_tx, sync_status) = watch::channel(SyncStatus::default());
+        let (health, health_rx) = watch::channel(KioskHealth::default());
+        let sync_task = tokio::spawn(sync_when_enrolled(
+            SyncParts {
+                central,
+                interval: config.central.sync_interval,
+                sync: config.sync.clone(),
+                state_dir: config.kiosk.state_dir.clone(),
+                store: store.clone(),
+                nudge: nudge.clone(),
+                enrollment: kept.enrollment.clone(),
+                events: senders.events.clone(),
+                catalog: senders.catalog.clone(),
+                health: health_rx,
+                status: sync_status_tx,
+                clock: clock.clone(),
+            },
+            stopped(),
+        ));
+
+        let (maint, kept_hold) = crate::maint::Maint::start(crate::maint::service::MaintParts {
+            store: store.clone(),
+            config: config.clone(),
+            printer: printer.clone(),
+            events: senders.events.clone(),
+            enrollment: kept.enrollment.clone(),
+            started_at,
+        })
+        .await
+        .context("maintenance state")?;
+        let mut settings = maint.settings();
+        let language = settings.borrow_and_update().default_language;
+        resume_kept(&mut kiosk, kept_hold, language, now);
+        // A kept hold or language changes what the first client sees.
+        view_line.send_replace(Arc::new(control::view_line(&flow::view::view(&kiosk, now))));
+
+        let recount_today = Arc::new(Notify::new());
+        let today_task = tokio::spawn(today::publish_today(
+            today::TodayParts {
+                store: store.clone(),
+                panel: panel.clone(),
+                synced: sync_status.clone(),
+                recount: recount_today.clone(),
+                clock: clock.clone(),
+            },
+            stopped(),
+        ));
+        if let Some(ui) = ui {
+            let _ = ui.send(UiLink {
+                intents: senders.intents.clone(),
+                commands: senders.commands.clone(),
+                view: views,
+                panel: panel_rx,
+                settings: maint.settings(),
+            });
         }
+
+        // Ready: the store is open and the devices have been tried.
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        tracing::info!(socket = %control.path().display(), version = VERSION, "kiosk running");
+
+        let main = MainLoop {
+            kiosk,
+            shell: Shell {
+                store: store.clone(),
+                events: senders.events.clone(),
+                printer,
+                key: kept.signing.clone(),
+                tag_secret: kept.tag_secret.clone(),
+                enrollment: kept.enrollment.subscribe(),
+                nudge: nudge.clone(),
+            },
+            read_test: crate::maint::ReadTest::new(maint.clone()),
+            maint,
+            store,
+            nudge,
+            clock,
+            started_at,
+            enrollment: kept.enrollment.subscribe(),
+            printer_state,
+            sync_status,
+            reader_state: ReaderState::Disconnected,
+            reader_info: None,
+            health,
+            panel,
+            view_line,
+            view,
+            recount_today,
+            hang_at: None,
+        };
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let Senders { .. } = senders;
+        let sources = Sources {
+            shutdown,
+            events,
+            intents,
+            commands,
+            catalog,
+            reader,
+            settings,
+            tick,
+        };
+        let tasks = Tasks {
+            stop,
+            sync: sync_task,
+            control: control_task,
+            today: today_task,
+            store_thread: kept.store_thread,
+            socket: control,
+        };
+        Ok((main, sources, tasks))
+    }
+}
+
+impl Sources {
+    /// Hands each event to the main loop's method for its source until `shutdown` or a
+    /// restart.
+    async fn run(&mut self, main: &mut MainLoop) -> Stopped {
+        loop {
+            main.publish_devices();
+            let next = tokio::select! {
+                _ = &mut self.shutdown => return Stopped::Shutdown,
+                Some(intent) = self.intents.recv() => Next::Step(Event::Intent(intent)),
+                Some(event) = self.events.recv() => Next::Step(event),
+                Some(offices) = self.catalog.recv() => Next::Step(Event::CatalogChanged(offices)),
+                Some(ev) = self.reader.events().recv() => main.on_reader(ev),
+                Some(request) = self.commands.recv() => main.on_command(request).await,
+                Ok(()) = self.settings.changed() => {
+                    let language = self.settings.borrow_and_update().default_language;
+                    main.on_settings(language)
+                },
+                _ = self.tick.tick() => main.on_tick(),
+            };
+            match next {
+                Next::Step(event) => main.step(event, &self.reader),
+                Next::Nothing => {}
+                Next::Stop(how) => return how,
+            }
+        }
+    }
+}
+
+impl Tasks {
+    /// Stops the tasks and the devices, then closes the store once everything holding
+    /// it has let go.
+    async fn stop(self, main: MainLoop, sources: Sources) {
+        tracing::info!("stopping");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        let _ = self.stop.send(true);
+        let _ = self.sync.await;
+        let _ = self.control.await;
+        let _ = self.today.await;
+        let Sources { reader, .. } = sources;
+        reader.stop();
+        // The maintenance side and the shell hold the store and the printer: the writer
+        // and the printer thread end only once they are gone.
+        drop(main);
+        close_store(self.store_thread).await;
+        drop(self.socket);
     }
 }
 
@@ -352,258 +461,6 @@ fn resume_kept(
     }
     kiosk.default_language = language;
     kiosk.language = language;
-}
-
-/// Runs the kiosk, headless, until `shutdown` resolves or a technician asks for a
-/// restart.
-pub async fn run(
-    config: Config,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-) -> anyhow::Result<Stopped> {
-    run_with_ui(config, shutdown, None).await
-}
-
-/// Starts the daemon beside the touchscreen (`ui::run`'s `daemon`).
-pub fn start_for_screen(
-    config: Config,
-    shutdown: Shutdown,
-    ui: oneshot::Sender<UiLink>,
-) -> Running {
-    Box::pin(run_with_ui(config, shutdown, Some(ui)))
-}
-
-/// [`run`], handing `ui` the channels the touchscreen needs once the store is open and
-/// the devices are tried: the same intents and commands as the control channel, the
-/// view, the devices' state and the kept settings.
-pub async fn run_with_ui(
-    config: Config,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-    ui: Option<oneshot::Sender<UiLink>>,
-) -> anyhow::Result<Stopped> {
-    let started_at = Utc::now();
-    let faults = crate::fault::Faults::from_env()?;
-    if faults.any() {
-        tracing::warn!(
-            ?faults,
-            "fault injection is on ({}): a test run",
-            crate::fault::VAR
-        );
-    }
-    let state_dir = config.kiosk.state_dir.clone();
-    std::fs::create_dir_all(&state_dir)
-        .with_context(|| format!("cannot create the state directory {}", state_dir.display()))?;
-    let key = KioskKey::load_or_create(&state_dir).context("kiosk key")?;
-    let signing = Arc::new(key.signing_key().clone());
-    let tag_secret = Arc::new(crate::identity::nik_tag_secret(&signing));
-    let enrolled = Enrollment::load(&state_dir)
-        .context("enrollment")?
-        .map(Arc::new);
-    let (enrollment_tx, enrollment_rx) = watch::channel(enrolled);
-
-    let db = state_dir.join("kiosk.db");
-    let (store, store_thread) = open_store(&db).await?;
-
-    let now = Utc::now();
-    let offices = store.run(|s| s.offices()).await?;
-    let mut kiosk = first_kiosk(&config, offices, enrollment_rx.borrow().is_some(), now);
-
-    // Devices.
-    let mut reader = reader_hw::start(reader_hw::SerialReader::new(
-        config.card_reader.path.clone(),
-        config.card_reader.baud,
-    ));
-    let (printer_state_tx, printer_state) = watch::channel(PrinterState::Offline);
-    let printer = PrinterWorker::spawn(
-        PrinterSettings {
-            path: config.printer.path.clone(),
-            baud: config.printer.baud,
-            paper: config.printer.paper,
-            backlog_poll: BACKLOG_POLL,
-        },
-        store.clone(),
-        enrollment_rx.clone(),
-        printer_state_tx,
-    )?;
-
-    // Channels.
-    let (events_tx, mut events_rx) = mpsc::channel::<Event>(64);
-    let (intents_tx, mut intents_rx) = mpsc::channel(64);
-    let (commands_tx, mut commands_rx) = mpsc::channel::<CommandRequest>(16);
-    let (catalog_tx, mut catalog_rx) = mpsc::channel::<Vec<Office>>(4);
-    let (view_tx, view_rx) =
-        watch::channel(Arc::new(control::view_line(&flow::view::view(&kiosk, now))));
-    let (view_state_tx, view_state_rx) = watch::channel(Arc::new(flow::view::view(&kiosk, now)));
-    let (panel_tx, panel_rx) = watch::channel(Arc::new(PanelState {
-        reader: "disconnected".into(),
-        printer: printer_code(*printer_state.borrow()),
-        ..PanelState::default()
-    }));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
-
-    let socket = config.kiosk.control_socket();
-    let listener = control::bind(&socket)?;
-    let ui_intents = intents_tx.clone();
-    let control_task = tokio::spawn(control::serve(
-        listener,
-        intents_tx.clone(),
-        commands_tx.clone(),
-        view_rx.clone(),
-        stopped(),
-    ));
-
-    // Sync, once enrolled.
-    let nudge = Arc::new(Notify::new());
-    let (sync_status_tx, sync_status) = watch::channel(SyncStatus::default());
-    let (health_tx, health_rx) = watch::channel(KioskHealth::default());
-    let enrollment_set = enrollment_tx.clone();
-    let sync_task = tokio::spawn(sync_when_enrolled(
-        SyncParts {
-            central: config.central.clone(),
-            sync: config.sync.clone(),
-            state_dir: state_dir.clone(),
-            store: store.clone(),
-            nudge: nudge.clone(),
-            enrollment: enrollment_tx,
-            events: events_tx.clone(),
-            catalog: catalog_tx,
-            health: health_rx,
-            status: sync_status_tx,
-        },
-        stopped(),
-    ));
-
-    let (maint, kept_hold) = crate::maint::Maint::start(crate::maint::service::MaintParts {
-        store: store.clone(),
-        config: config.clone(),
-        printer: printer.clone(),
-        events: events_tx.clone(),
-        enrollment: enrollment_set,
-        started_at,
-    })
-    .await
-    .context("maintenance state")?;
-    let mut settings = maint.settings();
-    let language = settings.borrow_and_update().default_language;
-    resume_kept(&mut kiosk, kept_hold, language, now);
-    let read_test = crate::maint::ReadTest::new(maint.clone());
-    let ui_commands = commands_tx.clone();
-    drop((intents_tx, commands_tx, view_rx));
-    // A kept hold or language changes what the first client sees.
-    view_tx.send_replace(Arc::new(control::view_line(&flow::view::view(&kiosk, now))));
-
-    let shell = Shell {
-        store: store.clone(),
-        events: events_tx.clone(),
-        printer,
-        key: signing.clone(),
-        tag_secret,
-        enrollment: enrollment_rx.clone(),
-        nudge: nudge.clone(),
-    };
-
-    let recount_today = Arc::new(Notify::new());
-    let today_task = tokio::spawn(publish_today(
-        store.clone(),
-        panel_tx.clone(),
-        sync_status.clone(),
-        recount_today.clone(),
-        stopped(),
-    ));
-    if let Some(ui) = ui {
-        let _ = ui.send(UiLink {
-            intents: ui_intents,
-            commands: ui_commands,
-            view: view_state_rx,
-            panel: panel_rx,
-            settings: maint.settings(),
-        });
-    }
-
-    // Ready: the store is open and the devices have been tried.
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    tracing::info!(socket = %socket.display(), version = VERSION, "kiosk running");
-
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let hang_at = faults
-        .hang_main_loop_after
-        .map(|after| tokio::time::Instant::now() + after);
-    let mut main = MainLoop {
-        kiosk,
-        shell,
-        maint,
-        read_test,
-        store,
-        nudge,
-        started_at,
-        enrollment: enrollment_rx,
-        printer_state,
-        sync_status,
-        reader_state: ReaderState::Disconnected,
-        reader_info: None,
-        health: health_tx,
-        panel: panel_tx,
-        view_line: view_tx,
-        view: view_state_tx,
-        recount_today,
-        hang_at,
-    };
-    let mut ended = Stopped::Shutdown;
-    tokio::pin!(shutdown);
-    loop {
-        main.publish_devices();
-        let next = tokio::select! {
-            _ = &mut shutdown => break,
-            Some(intent) = intents_rx.recv() => Next::Step(Event::Intent(intent)),
-            Some(event) = events_rx.recv() => Next::Step(event),
-            Some(offices) = catalog_rx.recv() => Next::Step(Event::CatalogChanged(offices)),
-            Some(ev) = reader.events().recv() => main.on_reader(ev),
-            Some(request) = commands_rx.recv() => main.on_command(request).await,
-            Ok(()) = settings.changed() => {
-                let language = settings.borrow_and_update().default_language;
-                main.on_settings(language)
-            },
-            _ = tick.tick() => main.on_tick(),
-        };
-        match next {
-            Next::Step(event) => main.step(event, &reader),
-            Next::Nothing => {}
-            Next::Stop(how) => {
-                ended = how;
-                break;
-            }
-        }
-    }
-    let MainLoop {
-        shell,
-        maint,
-        read_test,
-        store,
-        ..
-    } = main;
-
-    tracing::info!("stopping");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    let _ = stop_tx.send(true);
-    let _ = sync_task.await;
-    let _ = control_task.await;
-    let _ = today_task.await;
-    reader.stop();
-    drop(shell);
-    // The maintenance side holds the store and the printer: the writer and the printer
-    // thread end only once it is gone.
-    drop(read_test);
-    drop(maint);
-    drop(store);
-    close_store(store_thread).await;
-    let _ = std::fs::remove_file(&socket);
-    Ok(ended)
 }
 
 /// Waits for the store's writer to finish what it was given (a booking being committed

@@ -12,13 +12,14 @@ use crate::domain::calendar::Office;
 use crate::flow::{self, Event};
 use crate::identity::Enrollment;
 use crate::store::writer::StoreHandle;
-use crate::sync::client::HttpCentral;
 use crate::sync::planner::{GuardrailLimits, PlannerConfig};
 use crate::sync::{HEARTBEAT_EVERY, KioskHealth, SyncConfig, SyncStatus, Syncer};
 
 /// What the sync task needs of the daemon.
 pub(super) struct SyncParts {
-    pub(super) central: crate::config::CentralConfig,
+    pub(super) central: super::CentralOpener,
+    /// `central.sync_interval`.
+    pub(super) interval: Duration,
     pub(super) sync: crate::config::SyncConfig,
     /// Where an enrollment made by `apm-kiosk enroll` appears while the daemon runs.
     pub(super) state_dir: std::path::PathBuf,
@@ -29,6 +30,7 @@ pub(super) struct SyncParts {
     pub(super) catalog: mpsc::Sender<Vec<Office>>,
     pub(super) health: watch::Receiver<KioskHealth>,
     pub(super) status: watch::Sender<SyncStatus>,
+    pub(super) clock: crate::clock::SharedClock,
 }
 
 /// Waits for the kiosk's enrollment, then runs the sync loop until `stopped`, passing
@@ -41,7 +43,7 @@ pub(super) async fn sync_when_enrolled(
     let Some(enrollment) = wait_for_enrollment(&parts, &mut stopped).await else {
         return;
     };
-    let api = match HttpCentral::from_config(&parts.central, Some(enrollment.token.clone())) {
+    let api = match (parts.central)(Some(enrollment.token.clone())) {
         Ok(api) => api,
         Err(e) => {
             tracing::error!(error = %e, "central service client cannot be set up; sync stopped");
@@ -50,7 +52,7 @@ pub(super) async fn sync_when_enrolled(
     };
     let sync = &parts.sync;
     let config = SyncConfig {
-        interval: parts.central.sync_interval,
+        interval: parts.interval,
         planner: PlannerConfig::from_levels(sync.hold_days, sync.low_water, sync.target),
         guardrail: GuardrailLimits {
             max_unsynced_age: chrono::TimeDelta::days(i64::from(sync.max_unsynced_age_days)),
@@ -59,6 +61,7 @@ pub(super) async fn sync_when_enrolled(
         heartbeat_every: HEARTBEAT_EVERY,
     };
     let (syncer, status) = Syncer::new(api, parts.store, config, parts.catalog, parts.health);
+    let syncer = syncer.with_clock(parts.clock);
     let forward = tokio::spawn(forward_sync_status(status, parts.status, parts.events));
     syncer.run(parts.nudge, stopped).await;
     forward.abort();

@@ -206,8 +206,8 @@ pub fn day_state(d: DayState) -> ui::DayState {
 
 /// The reader's state as the daemon publishes it. A reader in error, or in a state this
 /// build does not know, is as good as not there for an applicant, and is told as such.
-pub fn reader_state(code: &str) -> ui::ReaderState {
-    match ReaderState::from_code(code) {
+pub fn reader_state(state: &ReaderState) -> ui::ReaderState {
+    match state {
         ReaderState::Ok => ui::ReaderState::Ok,
         ReaderState::SamMissing => ui::ReaderState::SamMissing,
         ReaderState::Disconnected | ReaderState::Error | ReaderState::Other(_) => {
@@ -281,8 +281,14 @@ mod tests {
             Some(PriorityReason::Pregnant)
         );
         assert_eq!(language_from(ui::Language::Unset), None);
-        assert_eq!(reader_state("ok"), ui::ReaderState::Ok);
-        assert_eq!(reader_state("sam_missing"), ui::ReaderState::SamMissing);
-        assert_eq!(reader_state("unplugged?"), ui::ReaderState::Disconnected);
+        assert_eq!(reader_state(&ReaderState::Ok), ui::ReaderState::Ok);
+        assert_eq!(
+            reader_state(&ReaderState::SamMissing),
+            ui::ReaderState::SamMissing
+        );
+        assert_eq!(
+            reader_state(&ReaderState::from_code("unplugged?")),
+            ui::ReaderState::Disconnected
+        );
     }
 }

@@ -1,0 +1,196 @@
+//! The flow's effects, performed: [`Shell`] holds what they need and runs each off the
+//! main loop (SQL on the store's writer thread, tickets on the printer's), sending its
+//! outcome back to the flow as an event.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::domain::calendar::{Office, Zone};
+use crate::domain::rules;
+use crate::flow::{self, BookingRequest, CommitFailure, Effect, Event, Kiosk};
+use crate::hardware::printer::worker::PrinterWorker;
+use crate::hardware::reader::{ReaderCommand, ReaderHandle, Signal};
+use crate::identity::{Enrollment, nik_tag};
+use crate::protocol::central::{Key32, nik_hash};
+use crate::protocol::ticket_qr;
+use crate::store::writer::StoreHandle;
+use crate::store::{CommitError, CommitPlan, TicketToSign};
+
+/// Everything the effects need, cheap to clone into the tasks that perform them.
+#[derive(Clone)]
+pub(super) struct Shell {
+    pub(super) store: StoreHandle,
+    pub(super) events: mpsc::Sender<Event>,
+    pub(super) printer: PrinterWorker,
+    pub(super) key: Arc<ed25519_dalek::SigningKey>,
+    pub(super) tag_secret: Arc<[u8; 32]>,
+    pub(super) enrollment: watch::Receiver<Option<Arc<Enrollment>>>,
+    /// Wakes the sync loop after a booking, so that it goes out at once.
+    pub(super) nudge: Arc<Notify>,
+}
+
+/// Today at the office `office_id` (else the kiosk's first office), in its zone; in WIB
+/// when the kiosk knows no office yet.
+pub(super) fn office_today(
+    offices: &[Office],
+    office_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> NaiveDate {
+    offices
+        .iter()
+        .find(|o| Some(o.id.as_str()) == office_id)
+        .or(offices.first())
+        .map_or_else(
+            || now.with_timezone(&Zone::Wib.offset()).date_naive(),
+            |o| o.today(now),
+        )
+}
+
+impl Shell {
+    pub(super) fn perform(
+        &self,
+        effect: Effect,
+        kiosk: &Kiosk,
+        reader: &ReaderHandle,
+        now: DateTime<Utc>,
+    ) {
+        match effect {
+            Effect::Beep { ok } => reader.command(ReaderCommand::Signal(if ok {
+                Signal::BeepOk
+            } else {
+                Signal::BeepError
+            })),
+            Effect::Audit { event, detail } => self.audit(event, detail, now),
+            Effect::CheckApplicant { nik } => {
+                let today = office_today(&kiosk.offices, kiosk.office_id.as_deref(), now);
+                self.check_applicant(nik.as_str(), today);
+            }
+            Effect::LoadAvailability { office_id } => {
+                let today = office_today(&kiosk.offices, Some(&office_id), now);
+                self.load_availability(office_id, today);
+            }
+            Effect::CommitBooking(request) => {
+                let created_on = office_today(&kiosk.offices, Some(&request.office_id), now);
+                self.commit_booking(request, created_on);
+            }
+            Effect::PrintTickets { group_id } => {
+                let shell = self.clone();
+                tokio::spawn(async move {
+                    let printed = shell.printer.print_group(group_id).await;
+                    let _ = shell.events.send(Event::Printed(printed)).await;
+                });
+            }
+        }
+    }
+
+    fn audit(&self, event: &'static str, detail: String, now: DateTime<Utc>) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.run(move |s| s.audit(now, event, &detail)).await {
+                tracing::error!(error = %e, "audit line not written");
+            }
+        });
+    }
+
+    /// The kiosk's own record of the NIK and the service's blocklist, against the rules.
+    fn check_applicant(&self, nik: &str, today: NaiveDate) {
+        let tag = nik_tag(&self.tag_secret, nik);
+        let hash = self
+            .enrollment
+            .borrow()
+            .as_ref()
+            .map(|e| nik_hash(&Key32(e.nik_hash_key), nik));
+        let (store, events) = (self.store.clone(), self.events.clone());
+        tokio::spawn(async move {
+            let looked_up = store
+                .run(move |s| {
+                    let history = s.history(&tag)?;
+                    let blocked = match hash {
+                        Some(h) => s.blocked_until(&h)?,
+                        None => None,
+                    };
+                    Ok((history, blocked))
+                })
+                .await;
+            let result = match looked_up {
+                Ok((history, blocked)) => rules::check_history(&history, today)
+                    .and(rules::check_blocklist(blocked, today)),
+                Err(e) => {
+                    // The kiosk cannot see its own bookings: the service still enforces
+                    // the rules, and the commit will surface the fault.
+                    tracing::error!(error = %e, "booking history unavailable");
+                    Ok(())
+                }
+            };
+            let _ = events.send(Event::Checked(result)).await;
+        });
+    }
+
+    fn load_availability(&self, office_id: String, today: NaiveDate) {
+        let (store, events) = (self.store.clone(), self.events.clone());
+        tokio::spawn(async move {
+            let id = office_id.clone();
+            let availability = match store.run(move |s| s.availability(&id, today)).await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::error!(error = %e, "availability unavailable");
+                    flow::Availability {
+                        office_id,
+                        slots: Vec::new(),
+                    }
+                }
+            };
+            let _ = events.send(Event::AvailabilityLoaded(availability)).await;
+        });
+    }
+
+    /// The booking, in the store's one transaction, its tickets signed with the kiosk's
+    /// key; the sync loop is woken to send it.
+    fn commit_booking(&self, request: BookingRequest, created_on: NaiveDate) {
+        let kiosk_id = self
+            .enrollment
+            .borrow()
+            .as_ref()
+            .map(|e| e.kiosk_id.clone())
+            .unwrap_or_default();
+        let (store, events, key, secret, nudge) = (
+            self.store.clone(),
+            self.events.clone(),
+            self.key.clone(),
+            self.tag_secret.clone(),
+            self.nudge.clone(),
+        );
+        tokio::spawn(async move {
+            let result = store
+                .call(move |s| {
+                    let tag = |nik: &str| nik_tag(&secret, nik);
+                    let sign = |t: &TicketToSign<'_>| ticket_qr::sign(&t.claims(&kiosk_id), &key);
+                    s.commit_booking(&CommitPlan {
+                        request: &request,
+                        created_on,
+                        nik_tag: &tag,
+                        sign: &sign,
+                    })
+                })
+                .await;
+            let committed = match result {
+                Ok(Ok(booked)) => {
+                    tracing::info!(group = %booked.booking_code, size = booked.tickets.len(), "booking committed");
+                    nudge.notify_one();
+                    Ok(booked)
+                }
+                Ok(Err(CommitError::NumbersGone(kind))) => {
+                    tracing::info!(?kind, "numbers ran out before the commit");
+                    Err(CommitFailure::NumbersGone)
+                }
+                Ok(Err(CommitError::Store(e))) | Err(e) => {
+                    tracing::error!(error = %e, "BOOKING NOT STORED: the store cannot write; check disk space and the database");
+                    Err(CommitFailure::StorageFailed)
+                }
+            };
+            let _ = events.send(Event::Committed(committed)).await;
+        });
+    }
+}
