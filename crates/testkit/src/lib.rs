@@ -15,10 +15,15 @@
 //!   [`fakes::FakeReader`] (`CardReader`), scriptable and counting what they were asked.
 //!   They take no sockets and no pseudo-terminals, so tests on them can pause time.
 //!
+//! - [`daemon`]: the whole daemon on those fakes, a socket in a temp directory and a
+//!   clock that moves with tokio's, driven through the touchscreen's link: for tests
+//!   on paused time.
+//!
 //! What the simulators play over real pseudo-terminals and sockets stays in
 //! `apm-kiosk-sim`; the testkit only starts them.
 
 pub mod central;
+pub mod daemon;
 pub mod fakes;
 pub mod fixtures;
 pub mod kiosk;

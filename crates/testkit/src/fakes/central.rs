@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use apm_kiosk::clock::SharedClock;
 use apm_kiosk::domain::QueueKind;
 use apm_kiosk::protocol::central::{
     self as wire, AllocationsRequest, AllocationsResponse, BlocklistResponse, EnrollRequest,
@@ -124,6 +125,8 @@ struct State {
     blocklist_version: u64,
     heartbeats: Vec<HeartbeatRequest>,
     clock: Option<DateTime<Utc>>,
+    /// The clock the service reads when none is pinned (else the system's).
+    follows: Option<SharedClock>,
     latency: Duration,
     scripts: HashMap<Endpoint, Script>,
     calls: Vec<(Endpoint, tokio::time::Instant)>,
@@ -178,6 +181,7 @@ impl FakeCentral {
             blocklist_version: 0,
             heartbeats: Vec::new(),
             clock: None,
+            follows: None,
             latency: Duration::ZERO,
             scripts: HashMap::new(),
             calls: Vec::new(),
@@ -224,6 +228,12 @@ impl FakeCentral {
     /// Each call waits this long (on tokio's clock) before it is answered.
     pub fn set_latency(&self, latency: Duration) {
         self.lock().latency = latency;
+    }
+
+    /// Reads `clock` for heartbeats when none is pinned: the kiosk's own, so that a
+    /// daemon on paused time sees no skew.
+    pub fn follow_clock(&self, clock: SharedClock) {
+        self.lock().follows = Some(clock);
     }
 
     /// Pins the service's clock for heartbeats (`None`: the system's clock).
@@ -355,7 +365,11 @@ impl FakeCentral {
 
 impl State {
     fn now(&self) -> DateTime<Utc> {
-        self.clock.unwrap_or_else(Utc::now)
+        match (&self.clock, &self.follows) {
+            (Some(pinned), _) => *pinned,
+            (None, Some(clock)) => clock.now(),
+            (None, None) => Utc::now(),
+        }
     }
 
     fn allocate(&mut self, req: &AllocationsRequest) -> AllocationsResponse {

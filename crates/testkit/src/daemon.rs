@@ -1,0 +1,279 @@
+//! The whole daemon (`app::Daemon`) on fakes in memory: a [`FakeReader`], a
+//! [`FakePrinter`], a [`FakeCentral`], the control socket in a temp directory and a
+//! clock that moves with tokio's. Everything above the serial and HTTP code is the
+//! daemon's own: the flow, the store on its writer thread, the printer worker, the
+//! sync loop, the maintenance side. Meant for `#[tokio::test(start_paused = true)]`:
+//! a walk-away's minute or a sync backoff passes at once.
+//!
+//! Tests drive it through the link the touchscreen gets (intents in, the view out) and
+//! wait on the view, never on time.
+//!
+//! Tokio's paused clock moves by itself whenever the runtime has nothing to do, and
+//! here the runtime often waits on other threads (the store's writer, the printer's,
+//! the reader's): left alone, it would race through minutes of the kiosk's time while
+//! SQLite writes, and an applicant would time out mid-booking. So every wait of the
+//! test on the daemon is [`held`]: tokio's clock stands still until the daemon has
+//! answered, and the kiosk's time moves only where a test sleeps on purpose.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use apm_kiosk::app::{ControlSocket, Daemon, Parts, Stopped};
+use apm_kiosk::clock::{SharedClock, TokioClock};
+use apm_kiosk::config::Config;
+use apm_kiosk::control::{Command, CommandRequest, Reply};
+use apm_kiosk::flow::Intent;
+use apm_kiosk::flow::view::{ScreenKind, View};
+use apm_kiosk::frontend::UiLink;
+use apm_kiosk::identity::Enrollment;
+use apm_kiosk::sync::shared::SharedCentral;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::fakes::{FakeCentral, FakePrinter, FakeReader, FakeReaderControl};
+use crate::fixtures::tuesday_morning;
+
+/// How long a test waits for the daemon, in real time, before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// How often a held wait looks again, in real time.
+const LOOK_EVERY: Duration = Duration::from_millis(2);
+
+/// Awaits `work` with tokio's clock held still: a blocking task sleeping in turns keeps
+/// the paused clock from advancing (tokio does not auto-advance while one runs), for
+/// at most [`PATIENCE`] of real time.
+pub async fn held<F: std::future::Future>(what: &str, work: F) -> F::Output {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    tokio::pin!(work);
+    loop {
+        let look = tokio::task::spawn_blocking(|| std::thread::sleep(LOOK_EVERY));
+        tokio::select! {
+            biased;
+            out = &mut work => return out,
+            _ = look => {}
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting for {what} after {PATIENCE:?}"
+        );
+    }
+}
+
+/// Waits, holding tokio's clock, until `done` is true: for what the daemon's threads
+/// do on their own (the printer worker's backlog poll).
+pub async fn held_until(what: &str, done: impl Fn() -> bool) {
+    held(what, async {
+        while !done() {
+            tokio::task::yield_now().await;
+            tokio::task::spawn_blocking(|| std::thread::sleep(LOOK_EVERY))
+                .await
+                .expect("a blocking sleep");
+        }
+    })
+    .await
+}
+
+/// A running daemon on fakes, and the test's side of each fake.
+pub struct DaemonOnFakes {
+    pub reader: FakeReaderControl,
+    pub printer: FakePrinter,
+    pub central: FakeCentral,
+    pub clock: SharedClock,
+    pub config: Config,
+    pub link: UiLink,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<Stopped>>>,
+    dir: tempfile::TempDir,
+}
+
+/// The config of a kiosk on fakes, with `extra` TOML tables at the end.
+fn config_text(state: &Path, extra: &str) -> String {
+    format!(
+        r#"# A kiosk on fakes in memory.
+[kiosk]
+state_dir = "{state}"
+language = "id"
+inactivity_warning_s = 60
+inactivity_reset_s = 20
+
+[card_reader]
+path = "/dev/null-reader"
+
+[printer]
+path = "/dev/null-printer"
+paper = "80mm"
+
+[central]
+url = "http://127.0.0.1:9"
+sync_interval_s = 30
+
+[sync]
+hold_days = 4
+low_water = 2
+target = 3
+{extra}"#,
+        state = state.display(),
+    )
+}
+
+impl DaemonOnFakes {
+    /// A kiosk enrolled with `central` (as `FakeCentral`'s enroll answers), started at
+    /// [`tuesday_morning`]; returns once the daemon hands over its link.
+    pub async fn start(central: FakeCentral) -> DaemonOnFakes {
+        DaemonOnFakes::start_with(central, true, "").await
+    }
+
+    /// [`DaemonOnFakes::start`], enrolled or not, with `extra` config tables.
+    pub async fn start_with(central: FakeCentral, enrolled: bool, extra: &str) -> DaemonOnFakes {
+        let dir = tempfile::tempdir().expect("temp dir for the kiosk");
+        let state = dir.path().join("state");
+        if enrolled {
+            enroll(&state);
+        }
+        let path = dir.path().join("kiosk.toml");
+        std::fs::write(&path, config_text(&state, extra)).expect("config written");
+        let config = Config::load(&path).expect("the config loads");
+        let clock: SharedClock = Arc::new(TokioClock::starting_at(tuesday_morning()));
+        central.follow_clock(clock.clone());
+        let (reader, reader_control) = FakeReader::new();
+        let printer = FakePrinter::new();
+        let parts = parts(&config, reader, &printer, &central, clock.clone());
+        let (link_tx, link_rx) = oneshot::channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let daemon = Daemon::new(config.clone(), parts);
+        let task = tokio::spawn(daemon.run(
+            async move {
+                let _ = stopped.await;
+            },
+            Some(link_tx),
+        ));
+        let link = held("the daemon's start", link_rx)
+            .await
+            .expect("the daemon hands over its link");
+        DaemonOnFakes {
+            reader: reader_control,
+            printer,
+            central,
+            clock,
+            config,
+            link,
+            stop: Some(stop),
+            task: Some(task),
+            dir,
+        }
+    }
+
+    /// The kiosk's database file.
+    pub fn db(&self) -> PathBuf {
+        self.config.kiosk.state_dir.join("kiosk.db")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// What the screen shows now.
+    pub fn view(&self) -> Arc<View> {
+        self.link.view.borrow().clone()
+    }
+
+    /// Sends what a tap on the screen would.
+    pub async fn tap(&self, intent: Intent) {
+        held("an intent taken", self.link.intents.send(intent))
+            .await
+            .expect("the daemon takes intents");
+    }
+
+    /// Waits, holding tokio's clock, until the view satisfies `pred`; fails with the
+    /// view shown instead after [`PATIENCE`].
+    pub async fn wait_view(&mut self, what: &str, pred: impl Fn(&View) -> bool) -> Arc<View> {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            if pred(&self.link.view.borrow_and_update()) {
+                return self.view();
+            }
+            let look = tokio::task::spawn_blocking(|| std::thread::sleep(LOOK_EVERY));
+            tokio::select! {
+                changed = self.link.view.changed() => {
+                    assert!(changed.is_ok(), "the daemon stopped while waiting for {what}");
+                }
+                _ = look => {}
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {what} after {PATIENCE:?}: the view is {:?}",
+                self.view()
+            );
+        }
+    }
+
+    /// Waits for `screen`.
+    pub async fn wait_screen(&mut self, screen: ScreenKind) -> Arc<View> {
+        self.wait_view(&format!("screen {screen:?}"), |v| v.screen == screen)
+            .await
+    }
+
+    /// A control channel command, answered as the socket would answer it.
+    pub async fn command(&self, command: Command) -> Reply {
+        let (reply, answer) = oneshot::channel();
+        let asked = async {
+            self.link
+                .commands
+                .send(CommandRequest { command, reply })
+                .await
+                .expect("the daemon takes commands");
+            answer.await.expect("the daemon answers")
+        };
+        held("a command's answer", asked).await
+    }
+
+    /// Stops the daemon as SIGTERM would and says how it ended.
+    pub async fn stop(mut self) -> Stopped {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = self.task.take().expect("running");
+        held("the daemon's stop", task)
+            .await
+            .expect("the daemon task ends")
+            .expect("the daemon ends cleanly")
+    }
+}
+
+/// The enrollment `FakeCentral` gives, written where the daemon looks for it.
+fn enroll(state: &Path) {
+    Enrollment {
+        kiosk_id: "FAKE-KIOSK-01".into(),
+        token: "fake-token".into(),
+        office_ids: vec!["KRM".into()],
+        nik_hash_key: [7; 32],
+    }
+    .save(state)
+    .expect("enrollment saved");
+}
+
+fn parts(
+    config: &Config,
+    reader: FakeReader,
+    printer: &FakePrinter,
+    central: &FakeCentral,
+    clock: SharedClock,
+) -> Parts {
+    let (printer, central) = (printer.clone(), central.clone());
+    Parts {
+        reader: Box::new(reader),
+        printer: Box::new(move || Ok(printer.boxed())),
+        central: Arc::new(move |_token| Ok(SharedCentral::new(central.clone()))),
+        control: ControlSocket::bind(&config.kiosk.control_socket()).expect("socket binds"),
+        clock,
+    }
+}
+
+impl Drop for DaemonOnFakes {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

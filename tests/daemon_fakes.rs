@@ -1,0 +1,230 @@
+//! The whole daemon on fakes in memory (`apm_kiosk_testkit::daemon`), on paused time:
+//! the flow, the store on its writer thread, the printer worker, the sync loop and the
+//! maintenance side are the daemon's own; only the serial and HTTP code below them is
+//! replaced. A walk-away's 80 seconds, a sync backoff and a day of heartbeats pass at
+//! once, and every wait is on what the kiosk shows or does, never on the wall clock.
+
+use std::time::Duration;
+
+use apm_kiosk::control::{Command, Reply};
+use apm_kiosk::domain::{ApplicationType, PassportType};
+use apm_kiosk::flow::view::{DayState, ScreenKind};
+use apm_kiosk::flow::{Intent, Problem};
+use apm_kiosk::hardware::printer::PrinterState;
+use apm_kiosk_testkit::daemon::{DaemonOnFakes, held_until};
+use apm_kiosk_testkit::fakes::{Endpoint, FakeCentral, Fault};
+use apm_kiosk_testkit::fixtures::{card, nik};
+
+/// Waits until the sync loop has brought the kiosk queue numbers to book with.
+async fn wait_numbers(kiosk: &DaemonOnFakes) {
+    for _ in 0..600 {
+        if let Reply::Status(status) = kiosk.command(Command::Status).await
+            && status.store.held_free > 0
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    panic!("no queue numbers after 10 minutes of the kiosk's time");
+}
+
+/// The applicant whose card is on the reader, from the card to the members screen.
+async fn read_and_confirm(kiosk: &mut DaemonOnFakes, nik: &str) {
+    kiosk.wait_screen(ScreenKind::ReadCard).await;
+    kiosk.reader.present_card(card(nik));
+    kiosk.wait_screen(ScreenKind::ConfirmIdentity).await;
+    kiosk.reader.remove_card();
+    kiosk.tap(Intent::ConfirmIdentity).await;
+    kiosk.wait_screen(ScreenKind::Details).await;
+    kiosk
+        .tap(Intent::ChooseApplicationType {
+            application_type: ApplicationType::New,
+        })
+        .await;
+    kiosk
+        .tap(Intent::ChoosePassportType {
+            passport_type: PassportType::Electronic,
+        })
+        .await;
+    kiosk.tap(Intent::ConfirmDetails).await;
+    kiosk.wait_screen(ScreenKind::Members).await;
+}
+
+/// A group of `niks` from the idle screen to the review, on the first open day and
+/// the first bookable session.
+async fn book_until_review(kiosk: &mut DaemonOnFakes, niks: &[String]) {
+    kiosk.wait_screen(ScreenKind::Idle).await;
+    kiosk.tap(Intent::Start).await;
+    read_and_confirm(kiosk, &niks[0]).await;
+    for n in &niks[1..] {
+        kiosk.tap(Intent::AddMemberByCard).await;
+        read_and_confirm(kiosk, n).await;
+    }
+    kiosk.tap(Intent::FinishMembers).await;
+    let view = kiosk.wait_screen(ScreenKind::Office).await;
+    let office_id = view.offices[0].office_id.clone();
+    kiosk.tap(Intent::ChooseOffice { office_id }).await;
+    let view = kiosk.wait_screen(ScreenKind::Date).await;
+    let date = view
+        .dates
+        .iter()
+        .find(|d| d.status == DayState::Open)
+        .expect("an open day")
+        .date;
+    kiosk.tap(Intent::ChooseDate { date }).await;
+    let view = kiosk.wait_screen(ScreenKind::Session).await;
+    let session_id = view
+        .sessions
+        .iter()
+        .find(|s| s.bookable)
+        .expect("a bookable session")
+        .session_id
+        .clone();
+    kiosk.tap(Intent::ChooseSession { session_id }).await;
+    kiosk.wait_screen(ScreenKind::Review).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_family_of_three_books_prints_and_reaches_the_service_once() {
+    let mut kiosk = DaemonOnFakes::start(FakeCentral::new()).await;
+    wait_numbers(&kiosk).await;
+    let family = [nik(1), nik(2), nik(3)];
+    book_until_review(&mut kiosk, &family).await;
+    kiosk.tap(Intent::ConfirmBooking).await;
+    let done = kiosk.wait_screen(ScreenKind::Done).await;
+    let booking = done.booking.as_ref().expect("the booking is shown");
+    assert_eq!(booking.tickets.len(), 3);
+
+    let jobs = kiosk.printer.jobs();
+    assert_eq!(jobs.len(), 3, "one job a ticket");
+    assert!(jobs.iter().all(|j| j.whole));
+    // The sync loop was nudged by the booking: the three reach the service, once each.
+    for _ in 0..120 {
+        if kiosk.central.registrations().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let sent = kiosk.central.registrations();
+    assert_eq!(sent.len(), 3, "each registration once");
+    let numbers: std::collections::BTreeSet<_> = sent.iter().map(|r| r.queue_number).collect();
+    assert_eq!(numbers.len(), 3, "three different numbers");
+    kiosk.tap(Intent::Finish).await;
+    kiosk.wait_screen(ScreenKind::Idle).await;
+    assert_eq!(kiosk.stop().await, apm_kiosk::app::Stopped::Shutdown);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_walk_away_is_warned_then_wiped_on_the_kiosks_own_clock() {
+    let mut kiosk = DaemonOnFakes::start(FakeCentral::new()).await;
+    kiosk.wait_screen(ScreenKind::Idle).await;
+    kiosk.tap(Intent::Start).await;
+    read_and_confirm(&mut kiosk, &nik(7)).await;
+    // `inactivity_warning_s = 60` and `inactivity_reset_s = 20` in the fakes' config;
+    // the flow hears the time once a second.
+    tokio::time::sleep(Duration::from_secs(58)).await;
+    assert!(
+        kiosk.view().warning_seconds_left.is_none(),
+        "not warned before 60 s"
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let warned = kiosk.view();
+    assert_eq!(warned.screen, ScreenKind::Members);
+    let left = warned.warning_seconds_left.expect("warned after 60 s");
+    assert!((18..=20).contains(&left), "{left} s left to answer");
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(
+        kiosk.view().screen,
+        ScreenKind::Members,
+        "not wiped before 80 s"
+    );
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let idle = kiosk.view();
+    assert_eq!(idle.screen, ScreenKind::Idle, "wiped after 80 s");
+    assert!(idle.applicant.is_none() && idle.members.is_empty());
+    kiosk.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn paper_out_mid_ticket_keeps_the_booking_and_prints_it_whole_as_a_copy() {
+    let mut kiosk = DaemonOnFakes::start(FakeCentral::new()).await;
+    wait_numbers(&kiosk).await;
+    book_until_review(&mut kiosk, &[nik(11)]).await;
+    // The roll ends 200 bytes into the ticket.
+    kiosk.printer.paper_out_after(200);
+    kiosk.tap(Intent::ConfirmBooking).await;
+    let problem = kiosk.wait_screen(ScreenKind::Problem).await;
+    assert!(
+        matches!(problem.problem, Some(Problem::Print { .. })),
+        "{:?}",
+        problem.problem
+    );
+    let jobs = kiosk.printer.jobs();
+    assert_eq!(jobs.len(), 1);
+    assert!(!jobs[0].whole, "the first job was cut short");
+    // The booking was kept, and goes to the service whatever the paper does.
+    for _ in 0..120 {
+        if kiosk.central.registrations().len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(kiosk.central.registrations().len(), 1);
+
+    // A new roll: the worker's backlog poll prints the ticket again, whole, marked COPY.
+    kiosk.printer.load_paper();
+    held_until("the ticket printed again", || {
+        kiosk.printer.jobs().len() == 2
+    })
+    .await;
+    let jobs = kiosk.printer.jobs();
+    assert_eq!(jobs.len(), 2, "printed again once");
+    assert!(jobs[1].whole);
+    let copy = String::from_utf8_lossy(&jobs[1].bytes);
+    assert!(
+        copy.contains("SALINAN"),
+        "the second print is marked as a copy"
+    );
+    assert_eq!(kiosk.printer.jobs().len(), 2);
+    kiosk.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_that_fails_for_an_hour_loses_nothing_and_is_caught_up() {
+    let central = FakeCentral::new();
+    let mut kiosk = DaemonOnFakes::start(central.clone()).await;
+    wait_numbers(&kiosk).await;
+    central.fail_always(Endpoint::Upload, Fault::Unreachable);
+    book_until_review(&mut kiosk, &[nik(21), nik(22)]).await;
+    kiosk.tap(Intent::ConfirmBooking).await;
+    kiosk.wait_screen(ScreenKind::Done).await;
+    // An hour of failed uploads, with the loop backing off.
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert!(central.registrations().is_empty());
+    let tries = central.calls(Endpoint::Upload);
+    assert!(tries >= 2, "the upload was tried again: {tries}");
+    let Reply::Status(status) = kiosk.command(Command::Status).await else {
+        panic!("a status answer")
+    };
+    assert_eq!(status.store.pending, 2, "both kept for the next try");
+    assert!(!status.sync.online || status.sync.consecutive_failures > 0);
+
+    central.heal();
+    for _ in 0..900 {
+        if central.registrations().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(
+        central.registrations().len(),
+        2,
+        "each once, after the outage"
+    );
+    let Reply::Status(status) = kiosk.command(Command::Status).await else {
+        panic!("a status answer")
+    };
+    assert_eq!(status.store.pending, 0);
+    assert_eq!(status.printer, PrinterState::Ok);
+    kiosk.stop().await;
+}
