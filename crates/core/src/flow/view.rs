@@ -15,7 +15,7 @@ use super::{
     CARD_FAILURES_BEFORE_MANUAL, EntryProblem, IdentitySource, Kiosk, Member, Pending, Problem,
     Purpose, Screen, WayOut, date_bookable, session_bookable,
 };
-use crate::domain::calendar::DayStatus;
+use crate::domain::calendar::{DayStatus, Office};
 use crate::domain::dates;
 use crate::domain::nik::{KkError, NikError};
 use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, QueueKind, Sex};
@@ -296,7 +296,7 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
     let mut v = View {
         screen: ScreenKind::of(&state.screen),
         language: state.language,
-        actions: Vec::new(),
+        actions: actions(state),
         warning_seconds_left: state.warned_at.map(|at| {
             (state.timeouts.reset_after - (now - at))
                 .num_seconds()
@@ -315,41 +315,31 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
         sessions: Vec::new(),
         booking: booking_view(state),
     };
-    let lang = state.language;
+    screen_fields(state, now, &mut v);
+    v
+}
+
+/// The intents that do something on the screen now. The language can always be changed.
+fn actions(state: &Kiosk) -> Vec<&'static str> {
     let mut actions = vec!["set_language"];
     match &state.screen {
         Screen::Idle => {
             if state.holds.is_empty() {
                 actions.push("start");
             }
-            // Nothing of a past applicant on the idle screen.
-            v.applicant = None;
-            v.members.clear();
-            v.booking = None;
         }
-        Screen::ReadCard { purpose, problem } => {
-            v.purpose = Some(*purpose);
-            v.card_problem = *problem;
+        Screen::ReadCard { .. } => {
             actions.extend(["cancel", "back"]);
             if state.card_failures >= CARD_FAILURES_BEFORE_MANUAL {
                 actions.push("manual_entry");
             }
         }
-        Screen::ManualNik { purpose, problem } => {
-            v.purpose = Some(*purpose);
-            v.entry_problem = *problem;
-            actions.extend(["cancel", "back", "enter_nik"]);
-        }
-        Screen::ConfirmIdentity { purpose } => {
-            v.purpose = Some(*purpose);
+        Screen::ManualNik { .. } => actions.extend(["cancel", "back", "enter_nik"]),
+        Screen::ConfirmIdentity { .. } => {
             actions.extend(["cancel", "confirm_identity", "reject_identity"]);
         }
-        Screen::Checking { purpose } => {
-            v.purpose = Some(*purpose);
-            actions.push("cancel");
-        }
-        Screen::Details { purpose } => {
-            v.purpose = Some(*purpose);
+        Screen::Checking { .. } | Screen::LoadingAvailability => actions.push("cancel"),
+        Screen::Details { .. } => {
             actions.extend([
                 "cancel",
                 "back",
@@ -374,48 +364,13 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
                 actions.push("remove_member");
             }
         }
-        Screen::Office => {
-            actions.extend(["cancel", "back", "choose_office"]);
-            v.offices = state
-                .offices
-                .iter()
-                .map(|o| OfficeView {
-                    office_id: o.id.clone(),
-                    name: o.name.clone(),
-                    zone: o.zone.label(),
-                })
-                .collect();
-        }
-        Screen::LoadingAvailability | Screen::Committing | Screen::Printing => {
-            if matches!(state.screen, Screen::LoadingAvailability) {
-                actions.push("cancel");
-            }
-        }
-        Screen::Date { refused } => {
-            actions.extend(["cancel", "back", "choose_date"]);
-            v.dates = date_views(state, now, lang);
-            if refused.is_some() {
-                v.problem = Some(Problem::Refused {
-                    rule: Refusal::DateFull,
-                    until: None,
-                });
-            }
-        }
-        Screen::Session { refused } => {
-            actions.extend(["cancel", "back", "choose_session"]);
-            v.sessions = session_views(state, now, lang);
-            if refused.is_some() {
-                v.problem = Some(Problem::Refused {
-                    rule: Refusal::SessionFull,
-                    until: None,
-                });
-            }
-        }
+        Screen::Office => actions.extend(["cancel", "back", "choose_office"]),
+        Screen::Committing | Screen::Printing => {}
+        Screen::Date { .. } => actions.extend(["cancel", "back", "choose_date"]),
+        Screen::Session { .. } => actions.extend(["cancel", "back", "choose_session"]),
         Screen::Review => actions.extend(["cancel", "back", "confirm_booking"]),
         Screen::Done => actions.push("finish"),
-        Screen::Problem { problem, way_out } => {
-            v.problem = Some(*problem);
-            v.way_out = Some(*way_out);
+        Screen::Problem { problem, .. } => {
             actions.push("dismiss");
             if matches!(problem, Problem::Print { .. }) {
                 actions.push("retry_print");
@@ -424,8 +379,63 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
             }
         }
     }
-    v.actions = actions;
-    v
+    actions
+}
+
+/// What only the screen now shows: who a card is read for, what went wrong, the choices
+/// on offer. The idle screen shows nothing of a past applicant.
+fn screen_fields(state: &Kiosk, now: DateTime<Utc>, v: &mut View) {
+    let lang = state.language;
+    match &state.screen {
+        Screen::Idle => {
+            v.applicant = None;
+            v.members.clear();
+            v.booking = None;
+        }
+        Screen::ReadCard { purpose, problem } => {
+            v.purpose = Some(*purpose);
+            v.card_problem = *problem;
+        }
+        Screen::ManualNik { purpose, problem } => {
+            v.purpose = Some(*purpose);
+            v.entry_problem = *problem;
+        }
+        Screen::ConfirmIdentity { purpose }
+        | Screen::Checking { purpose }
+        | Screen::Details { purpose } => v.purpose = Some(*purpose),
+        Screen::Office => v.offices = state.offices.iter().map(office_view).collect(),
+        Screen::Date { refused } => {
+            v.dates = date_views(state, now, lang);
+            v.problem = refused.map(|_| refused_for(Refusal::DateFull));
+        }
+        Screen::Session { refused } => {
+            v.sessions = session_views(state, now, lang);
+            v.problem = refused.as_ref().map(|_| refused_for(Refusal::SessionFull));
+        }
+        Screen::Problem { problem, way_out } => {
+            v.problem = Some(*problem);
+            v.way_out = Some(*way_out);
+        }
+        Screen::Members
+        | Screen::LoadingAvailability
+        | Screen::Review
+        | Screen::Committing
+        | Screen::Printing
+        | Screen::Done => {}
+    }
+}
+
+/// The kiosk's own refusal of a day or a session tapped: it has no end date.
+fn refused_for(rule: Refusal) -> Problem {
+    Problem::Refused { rule, until: None }
+}
+
+fn office_view(o: &Office) -> OfficeView {
+    OfficeView {
+        office_id: o.id.clone(),
+        name: o.name.clone(),
+        zone: o.zone.label(),
+    }
 }
 
 fn date_views(state: &Kiosk, now: DateTime<Utc>, lang: Language) -> Vec<DateView> {
@@ -480,11 +490,7 @@ fn session_views(state: &Kiosk, now: DateTime<Utc>, lang: Language) -> Vec<Sessi
 fn booking_view(state: &Kiosk) -> Option<BookingView> {
     let lang = state.language;
     let office = state.office();
-    let office_view = office.map(|o| OfficeView {
-        office_id: o.id.clone(),
-        name: o.name.clone(),
-        zone: o.zone.label(),
-    });
+    let office_shown = office.map(office_view);
     let date = state.booked.as_ref().map(|b| b.date).or(state.date);
     let session_id = state
         .booked
@@ -502,7 +508,7 @@ fn booking_view(state: &Kiosk) -> Option<BookingView> {
         }),
         _ => None,
     };
-    if office_view.is_none() && state.booked.is_none() {
+    if office_shown.is_none() && state.booked.is_none() {
         return None;
     }
     let tickets = state
@@ -521,7 +527,7 @@ fn booking_view(state: &Kiosk) -> Option<BookingView> {
         })
         .unwrap_or_default();
     Some(BookingView {
-        office: office_view,
+        office: office_shown,
         date,
         date_label: date.map(|d| dates::long_date(d, lang)),
         session_label,
