@@ -301,6 +301,70 @@ pub enum Intent {
     Finish,
 }
 
+/// An [`Intent`] without what it carries: what a screen offers, in the view's `actions`.
+/// On the wire each is its intent's name (`"start"`, `"manual_entry"`), as
+/// [`Intent::action`] pairs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Start,
+    SetLanguage,
+    Cancel,
+    StillHere,
+    Back,
+    ManualEntry,
+    EnterNik,
+    ConfirmIdentity,
+    RejectIdentity,
+    ChooseApplicationType,
+    ChoosePassportType,
+    DeclarePriority,
+    ConfirmDetails,
+    AddMemberByCard,
+    AddChild,
+    RemoveMember,
+    FinishMembers,
+    ChooseOffice,
+    ChooseDate,
+    ChooseSession,
+    ConfirmBooking,
+    Dismiss,
+    RetryPrint,
+    Finish,
+}
+
+impl Intent {
+    /// Which intent this is, without what it carries.
+    pub fn action(&self) -> Action {
+        match self {
+            Intent::Start => Action::Start,
+            Intent::SetLanguage { .. } => Action::SetLanguage,
+            Intent::Cancel => Action::Cancel,
+            Intent::StillHere => Action::StillHere,
+            Intent::Back => Action::Back,
+            Intent::ManualEntry => Action::ManualEntry,
+            Intent::EnterNik { .. } => Action::EnterNik,
+            Intent::ConfirmIdentity => Action::ConfirmIdentity,
+            Intent::RejectIdentity => Action::RejectIdentity,
+            Intent::ChooseApplicationType { .. } => Action::ChooseApplicationType,
+            Intent::ChoosePassportType { .. } => Action::ChoosePassportType,
+            Intent::DeclarePriority { .. } => Action::DeclarePriority,
+            Intent::ConfirmDetails => Action::ConfirmDetails,
+            Intent::AddMemberByCard => Action::AddMemberByCard,
+            Intent::AddChild => Action::AddChild,
+            Intent::RemoveMember { .. } => Action::RemoveMember,
+            Intent::FinishMembers => Action::FinishMembers,
+            Intent::ChooseOffice { .. } => Action::ChooseOffice,
+            Intent::ChooseDate { .. } => Action::ChooseDate,
+            Intent::ChooseSession { .. } => Action::ChooseSession,
+            Intent::ConfirmBooking => Action::ConfirmBooking,
+            Intent::Dismiss => Action::Dismiss,
+            Intent::RetryPrint => Action::RetryPrint,
+            Intent::Finish => Action::Finish,
+        }
+    }
+}
+
 /// Everything that can happen to a session.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -350,6 +414,13 @@ pub enum HoldReason {
     NotEnrolled,
     /// The sync's guardrail: bookings wait too long, or too many, for the service.
     Sync(Guardrail),
+}
+
+/// On the wire a hold is its code, as the view's `out_of_service` spells it.
+impl Serialize for HoldReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
 }
 
 impl HoldReason {

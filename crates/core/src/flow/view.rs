@@ -1,9 +1,9 @@
 //! The view state: everything a screen shows, derived from the [`Kiosk`] state and the
 //! time, and nothing else. The touchscreen renders it; the control channel sends it as
 //! JSON. It carries codes, not sentences: closed sets of them as enums ([`ScreenKind`],
-//! [`DayState`], [`Refusal`], [`NumberCheck`]) that the JSON spells in snake_case
-//! (`"read_card"`, `"active_booking"`), and each front end words them in the applicant's
-//! language.
+//! the [`Action`]s on offer, the [`HoldReason`], [`DayState`], [`Refusal`],
+//! [`NumberCheck`]) that the JSON spells in snake_case (`"read_card"`, `"manual_entry"`,
+//! `"active_booking"`), and each front end words them in the applicant's language.
 //!
 //! Personal data in a view is what the applicant must see to confirm it (their name,
 //! birth date, a masked NIK); the full NIK never leaves the flow.
@@ -12,8 +12,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Serialize, Serializer};
 
 use super::{
-    CARD_FAILURES_BEFORE_MANUAL, EntryProblem, IdentitySource, Kiosk, Member, Pending, Problem,
-    Purpose, Screen, WayOut, date_bookable, session_bookable,
+    Action, CARD_FAILURES_BEFORE_MANUAL, EntryProblem, HoldReason, IdentitySource, Kiosk, Member,
+    Pending, Problem, Purpose, Screen, WayOut, date_bookable, session_bookable,
 };
 use crate::domain::calendar::{DayStatus, Office};
 use crate::domain::dates;
@@ -26,12 +26,13 @@ pub struct View {
     pub screen: ScreenKind,
     pub language: Language,
     /// The intents that do something on this screen.
-    pub actions: Vec<&'static str>,
+    pub actions: Vec<Action>,
     /// Seconds left before the session is wiped, while the inactivity warning is up.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning_seconds_left: Option<i64>,
+    /// Why the kiosk takes no new bookings; on the wire, the hold's code.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub out_of_service: Option<String>,
+    pub out_of_service: Option<HoldReason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<Purpose>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -302,7 +303,7 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
                 .num_seconds()
                 .max(0)
         }),
-        out_of_service: state.out_of_service().map(str::to_owned),
+        out_of_service: state.hold(),
         purpose: None,
         card_problem: None,
         entry_problem: None,
@@ -320,62 +321,70 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
 }
 
 /// The intents that do something on the screen now. The language can always be changed.
-fn actions(state: &Kiosk) -> Vec<&'static str> {
-    let mut actions = vec!["set_language"];
+fn actions(state: &Kiosk) -> Vec<Action> {
+    let mut actions = vec![Action::SetLanguage];
     match &state.screen {
         Screen::Idle => {
             if state.holds.is_empty() {
-                actions.push("start");
+                actions.push(Action::Start);
             }
         }
         Screen::ReadCard { .. } => {
-            actions.extend(["cancel", "back"]);
+            actions.extend([Action::Cancel, Action::Back]);
             if state.card_failures >= CARD_FAILURES_BEFORE_MANUAL {
-                actions.push("manual_entry");
+                actions.push(Action::ManualEntry);
             }
         }
-        Screen::ManualNik { .. } => actions.extend(["cancel", "back", "enter_nik"]),
-        Screen::ConfirmIdentity { .. } => {
-            actions.extend(["cancel", "confirm_identity", "reject_identity"]);
+        Screen::ManualNik { .. } => {
+            actions.extend([Action::Cancel, Action::Back, Action::EnterNik])
         }
-        Screen::Checking { .. } | Screen::LoadingAvailability => actions.push("cancel"),
+        Screen::ConfirmIdentity { .. } => {
+            actions.extend([
+                Action::Cancel,
+                Action::ConfirmIdentity,
+                Action::RejectIdentity,
+            ]);
+        }
+        Screen::Checking { .. } | Screen::LoadingAvailability => actions.push(Action::Cancel),
         Screen::Details { .. } => {
             actions.extend([
-                "cancel",
-                "back",
-                "choose_application_type",
-                "choose_passport_type",
-                "declare_priority",
+                Action::Cancel,
+                Action::Back,
+                Action::ChooseApplicationType,
+                Action::ChoosePassportType,
+                Action::DeclarePriority,
             ]);
             if state
                 .pending
                 .as_ref()
                 .is_some_and(|p| p.application_type.is_some() && p.passport_type.is_some())
             {
-                actions.push("confirm_details");
+                actions.push(Action::ConfirmDetails);
             }
         }
         Screen::Members => {
-            actions.extend(["cancel", "finish_members"]);
+            actions.extend([Action::Cancel, Action::FinishMembers]);
             if state.members.len() < crate::domain::rules::MAX_GROUP_SIZE {
-                actions.extend(["add_member_by_card", "add_child"]);
+                actions.extend([Action::AddMemberByCard, Action::AddChild]);
             }
             if state.members.len() > 1 {
-                actions.push("remove_member");
+                actions.push(Action::RemoveMember);
             }
         }
-        Screen::Office => actions.extend(["cancel", "back", "choose_office"]),
+        Screen::Office => actions.extend([Action::Cancel, Action::Back, Action::ChooseOffice]),
         Screen::Committing | Screen::Printing => {}
-        Screen::Date { .. } => actions.extend(["cancel", "back", "choose_date"]),
-        Screen::Session { .. } => actions.extend(["cancel", "back", "choose_session"]),
-        Screen::Review => actions.extend(["cancel", "back", "confirm_booking"]),
-        Screen::Done => actions.push("finish"),
+        Screen::Date { .. } => actions.extend([Action::Cancel, Action::Back, Action::ChooseDate]),
+        Screen::Session { .. } => {
+            actions.extend([Action::Cancel, Action::Back, Action::ChooseSession])
+        }
+        Screen::Review => actions.extend([Action::Cancel, Action::Back, Action::ConfirmBooking]),
+        Screen::Done => actions.push(Action::Finish),
         Screen::Problem { problem, .. } => {
-            actions.push("dismiss");
+            actions.push(Action::Dismiss);
             if matches!(problem, Problem::Print { .. }) {
-                actions.push("retry_print");
+                actions.push(Action::RetryPrint);
             } else {
-                actions.push("cancel");
+                actions.push(Action::Cancel);
             }
         }
     }
@@ -580,10 +589,30 @@ mod tests {
                 wire(EntryProblem::KkInvalid(NumberCheck::SerialZero)),
                 json!({"kk_invalid": "serial_zero"}),
             ),
+            (wire(Action::AddMemberByCard), json!("add_member_by_card")),
+            (
+                wire(HoldReason::Sync(crate::flow::Guardrail::SyncBacklog)),
+                json!("sync_backlog"),
+            ),
         ];
         for (got, want) in cases {
             assert_eq!(got, want);
         }
+    }
+
+    #[test]
+    fn a_view_spells_its_actions_and_its_hold_as_codes() {
+        use crate::flow::{HoldSource, TechnicianReason, Timeouts};
+        let now = DateTime::<Utc>::default();
+        let mut k = Kiosk::new(Language::Id, Timeouts::default(), now);
+        let v = wire(view(&k, now));
+        assert_eq!(v["actions"], json!(["set_language", "start"]));
+        assert_eq!(v.get("out_of_service"), None);
+        let hold = HoldReason::Technician(TechnicianReason::OfficeClosed);
+        k.holds.insert(HoldSource::Technician, hold);
+        let v = wire(view(&k, now));
+        assert_eq!(v["actions"], json!(["set_language"]));
+        assert_eq!(v["out_of_service"], json!("office_closed"));
     }
 
     #[test]
