@@ -279,7 +279,7 @@ fn layout(t: &Ticket, width: PaperWidth) -> ::escpos::errors::Result<Vec<u8>> {
     p.writeln(&rule)?;
     applicant_fields(&mut p, t, &labels, cols)?;
     p.writeln(&rule)?;
-    documents(&mut p, t, &labels, cols)?;
+    documents_to_bring(&mut p, t, &labels, cols)?;
     qr_and_issuer(&mut p, t, &labels, width)?;
     // The auto-cutter sits a few lines above the print head: feed the last line past it.
     p.feeds(4)?.print_cut()?;
@@ -370,7 +370,7 @@ fn applicant_fields(p: &mut Job, t: &Ticket, labels: &Labels, cols: usize) -> La
 }
 
 /// What to bring for this application type, one bullet each.
-fn documents(p: &mut Job, t: &Ticket, labels: &Labels, cols: usize) -> Laid {
+fn documents_to_bring(p: &mut Job, t: &Ticket, labels: &Labels, cols: usize) -> Laid {
     p.bold(true)?.writeln(labels.bring)?.bold(false)?;
     for doc in labels.documents(t.application_type) {
         for l in bullet_lines(doc, cols) {
