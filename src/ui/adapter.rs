@@ -135,15 +135,16 @@ pub fn apply(ui: &KioskWindow, view: &View, panel: &PanelState) {
 
 /// The controls a screen shows or hides, by the intents the flow takes there.
 fn apply_actions(flow: &Flow<'_>, view: &View) {
-    let has = |action: &str| view.actions.contains(&action);
-    flow.set_can_start(has("start"));
-    flow.set_can_back(has("back"));
-    flow.set_can_cancel(has("cancel"));
-    flow.set_can_manual_entry(has("manual_entry"));
-    flow.set_can_confirm_details(has("confirm_details"));
-    flow.set_can_add_member(has("add_member_by_card"));
-    flow.set_can_remove_member(has("remove_member"));
-    flow.set_can_retry_print(has("retry_print"));
+    use crate::flow::Action;
+    let has = |action: Action| view.actions.contains(&action);
+    flow.set_can_start(has(Action::Start));
+    flow.set_can_back(has(Action::Back));
+    flow.set_can_cancel(has(Action::Cancel));
+    flow.set_can_manual_entry(has(Action::ManualEntry));
+    flow.set_can_confirm_details(has(Action::ConfirmDetails));
+    flow.set_can_add_member(has(Action::AddMemberByCard));
+    flow.set_can_remove_member(has(Action::RemoveMember));
+    flow.set_can_retry_print(has(Action::RetryPrint));
 }
 
 /// Who is reading for, what went wrong and the way on, the warning, the kiosk's hold.
@@ -159,7 +160,7 @@ fn apply_problems(flow: &Flow<'_>, view: &View) {
         view.warning_seconds_left
             .map_or(-1, |s| i32::try_from(s).unwrap_or(i32::MAX)),
     );
-    let hold = view.out_of_service.as_deref();
+    let hold = view.out_of_service.map(|h| h.code());
     flow.set_out_of_service(codes::out_of_service(hold));
     flow.set_out_of_service_other(hold.unwrap_or_default().into());
 }

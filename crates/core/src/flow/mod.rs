@@ -301,6 +301,70 @@ pub enum Intent {
     Finish,
 }
 
+/// An [`Intent`] without what it carries: what a screen offers, in the view's `actions`.
+/// On the wire each is its intent's name (`"start"`, `"manual_entry"`), as
+/// [`Intent::action`] pairs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Start,
+    SetLanguage,
+    Cancel,
+    StillHere,
+    Back,
+    ManualEntry,
+    EnterNik,
+    ConfirmIdentity,
+    RejectIdentity,
+    ChooseApplicationType,
+    ChoosePassportType,
+    DeclarePriority,
+    ConfirmDetails,
+    AddMemberByCard,
+    AddChild,
+    RemoveMember,
+    FinishMembers,
+    ChooseOffice,
+    ChooseDate,
+    ChooseSession,
+    ConfirmBooking,
+    Dismiss,
+    RetryPrint,
+    Finish,
+}
+
+impl Intent {
+    /// Which intent this is, without what it carries.
+    pub fn action(&self) -> Action {
+        match self {
+            Intent::Start => Action::Start,
+            Intent::SetLanguage { .. } => Action::SetLanguage,
+            Intent::Cancel => Action::Cancel,
+            Intent::StillHere => Action::StillHere,
+            Intent::Back => Action::Back,
+            Intent::ManualEntry => Action::ManualEntry,
+            Intent::EnterNik { .. } => Action::EnterNik,
+            Intent::ConfirmIdentity => Action::ConfirmIdentity,
+            Intent::RejectIdentity => Action::RejectIdentity,
+            Intent::ChooseApplicationType { .. } => Action::ChooseApplicationType,
+            Intent::ChoosePassportType { .. } => Action::ChoosePassportType,
+            Intent::DeclarePriority { .. } => Action::DeclarePriority,
+            Intent::ConfirmDetails => Action::ConfirmDetails,
+            Intent::AddMemberByCard => Action::AddMemberByCard,
+            Intent::AddChild => Action::AddChild,
+            Intent::RemoveMember { .. } => Action::RemoveMember,
+            Intent::FinishMembers => Action::FinishMembers,
+            Intent::ChooseOffice { .. } => Action::ChooseOffice,
+            Intent::ChooseDate { .. } => Action::ChooseDate,
+            Intent::ChooseSession { .. } => Action::ChooseSession,
+            Intent::ConfirmBooking => Action::ConfirmBooking,
+            Intent::Dismiss => Action::Dismiss,
+            Intent::RetryPrint => Action::RetryPrint,
+            Intent::Finish => Action::Finish,
+        }
+    }
+}
+
 /// Everything that can happen to a session.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -350,6 +414,13 @@ pub enum HoldReason {
     NotEnrolled,
     /// The sync's guardrail: bookings wait too long, or too many, for the service.
     Sync(Guardrail),
+}
+
+/// On the wire a hold is its code, as the view's `out_of_service` spells it.
+impl Serialize for HoldReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
 }
 
 impl HoldReason {
@@ -668,95 +739,117 @@ pub fn step(state: &mut Kiosk, event: Event, now: DateTime<Utc>) -> Vec<Effect> 
     match event {
         Event::Tick => tick(state, now, &mut fx),
         Event::CatalogChanged(offices) => state.offices = offices,
-        Event::ServiceChanged { source, reason } => {
-            // A session under way finishes; an idle kiosk shows the notice.
-            match reason {
-                Some(reason) => {
-                    debug_assert_eq!(reason.source(), source, "each part sets its own holds");
-                    state.holds.insert(source, reason)
-                }
-                None => state.holds.remove(&source),
-            };
-        }
+        Event::ServiceChanged { source, reason } => service_changed(state, source, reason),
         Event::Intent(intent) => {
-            state.last_input = now;
-            state.warned_at = None;
+            touched(state, now);
             intent_step(state, intent, now, &mut fx);
         }
         Event::CardRead(card) => {
             if card_allowed(state) {
-                state.last_input = now;
-                state.warned_at = None;
+                touched(state, now);
                 card_read(state, card, now, &mut fx);
             }
         }
         Event::CardFailed(problem) => {
             if card_allowed(state) {
-                state.last_input = now;
-                state.warned_at = None;
+                touched(state, now);
                 card_failed(state, problem, &mut fx);
             }
         }
         Event::Checked(result) => checked(state, result, &mut fx),
-        Event::AvailabilityLoaded(availability) => {
-            if state.screen == Screen::LoadingAvailability
-                && state.office_id.as_deref() == Some(availability.office_id.as_str())
-            {
-                let any = availability
-                    .slots
-                    .iter()
-                    .any(|s| s.regular > 0 || s.priority > 0);
-                state.availability = Some(availability);
-                state.screen = if any {
-                    Screen::Date { refused: None }
-                } else {
-                    Screen::Problem {
-                        problem: Problem::NoNumbers,
-                        way_out: WayOut::Office,
-                    }
-                };
-            }
-        }
-        Event::Committed(result) => {
-            if state.screen == Screen::Committing {
-                match result {
-                    Ok(booked) => {
-                        fx.push(Effect::PrintTickets {
-                            group_id: booked.group_id.clone(),
-                        });
-                        state.booked = Some(booked);
-                        state.screen = Screen::Printing;
-                    }
-                    Err(failure) => {
-                        fx.push(Effect::Audit {
-                            event: "commit_failed",
-                            detail: format!("{failure:?}"),
-                        });
-                        state.screen = Screen::Problem {
-                            problem: Problem::Commit { failure },
-                            way_out: match failure {
-                                CommitFailure::NumbersGone => WayOut::Session,
-                                CommitFailure::StorageFailed => WayOut::Idle,
-                            },
-                        };
-                    }
-                }
-            }
-        }
-        Event::Printed(result) => {
-            if state.screen == Screen::Printing {
-                state.last_input = now;
-                state.screen = match result {
-                    Ok(()) => Screen::Done,
-                    Err(failure) => Screen::Problem {
-                        problem: Problem::Print { failure },
-                        way_out: WayOut::Done,
-                    },
-                };
-            }
-        }
+        Event::AvailabilityLoaded(availability) => availability_loaded(state, availability),
+        Event::Committed(result) => committed(state, result, &mut fx),
+        Event::Printed(result) => printed(state, result, now),
     }
     fx
+}
+
+/// The applicant did something: the inactivity clock starts again and the warning goes.
+fn touched(state: &mut Kiosk, now: DateTime<Utc>) {
+    state.last_input = now;
+    state.warned_at = None;
+}
+
+/// One part of the kiosk set or lifted its hold. A session under way finishes; an idle
+/// kiosk shows the notice.
+fn service_changed(state: &mut Kiosk, source: HoldSource, reason: Option<HoldReason>) {
+    match reason {
+        Some(reason) => {
+            debug_assert_eq!(reason.source(), source, "each part sets its own holds");
+            state.holds.insert(source, reason);
+        }
+        None => {
+            state.holds.remove(&source);
+        }
+    }
+}
+
+/// The numbers held at the office chosen: on to the calendar, or the problem screen when
+/// the kiosk holds none there. A count for another office (chosen, then changed) is late.
+fn availability_loaded(state: &mut Kiosk, availability: Availability) {
+    if state.screen != Screen::LoadingAvailability
+        || state.office_id.as_deref() != Some(availability.office_id.as_str())
+    {
+        return;
+    }
+    let any = availability
+        .slots
+        .iter()
+        .any(|s| s.regular > 0 || s.priority > 0);
+    state.availability = Some(availability);
+    state.screen = if any {
+        Screen::Date { refused: None }
+    } else {
+        Screen::Problem {
+            problem: Problem::NoNumbers,
+            way_out: WayOut::Office,
+        }
+    };
+}
+
+/// The store's answer to the booking: print its tickets, or say why it was not made.
+fn committed(state: &mut Kiosk, result: Result<Booked, CommitFailure>, fx: &mut Vec<Effect>) {
+    if state.screen != Screen::Committing {
+        return;
+    }
+    match result {
+        Ok(booked) => {
+            fx.push(Effect::PrintTickets {
+                group_id: booked.group_id.clone(),
+            });
+            state.booked = Some(booked);
+            state.screen = Screen::Printing;
+        }
+        Err(failure) => {
+            fx.push(Effect::Audit {
+                event: "commit_failed",
+                detail: format!("{failure:?}"),
+            });
+            let way_out = match failure {
+                CommitFailure::NumbersGone => WayOut::Session,
+                CommitFailure::StorageFailed => WayOut::Idle,
+            };
+            state.screen = Screen::Problem {
+                problem: Problem::Commit { failure },
+                way_out,
+            };
+        }
+    }
+}
+
+/// The printer's answer. The done screen's linger counts from here.
+fn printed(state: &mut Kiosk, result: Result<(), PrintFailure>, now: DateTime<Utc>) {
+    if state.screen != Screen::Printing {
+        return;
+    }
+    state.last_input = now;
+    state.screen = match result {
+        Ok(()) => Screen::Done,
+        Err(failure) => Screen::Problem {
+            problem: Problem::Print { failure },
+            way_out: WayOut::Done,
+        },
+    };
 }
 
 /// Cards are read on the idle screen (it starts a session) and on the card screens.
@@ -798,54 +891,105 @@ fn tick(state: &mut Kiosk, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
     }
 }
 
+/// An intent: the three that apply anywhere here, the rest by the screen they apply on.
 fn intent_step(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
     match intent {
-        Intent::SetLanguage { language } => {
-            state.language = language;
-            return;
-        }
-        Intent::StillHere => return,
-        Intent::Cancel => {
-            if state.session_busy()
-                && !matches!(state.screen, Screen::Committing | Screen::Printing)
-            {
-                // After the commit the booking exists: cancel just leaves the screens.
-                if state.booked.is_none() {
-                    fx.push(Effect::Audit {
-                        event: "session_cancelled",
-                        detail: view::screen_name(&state.screen).to_string(),
-                    });
-                }
+        Intent::SetLanguage { language } => state.language = language,
+        Intent::StillHere => {}
+        Intent::Cancel => cancel(state, fx),
+        intent => screen_intent(state, intent, now, fx),
+    }
+}
+
+/// Anywhere but while the kiosk commits or prints: end the session, wiping it.
+fn cancel(state: &mut Kiosk, fx: &mut Vec<Effect>) {
+    if !state.session_busy() || matches!(state.screen, Screen::Committing | Screen::Printing) {
+        return;
+    }
+    // After the commit the booking exists: cancel just leaves the screens.
+    if state.booked.is_none() {
+        fx.push(Effect::Audit {
+            event: "session_cancelled",
+            detail: view::screen_name(&state.screen).to_string(),
+        });
+    }
+    state.wipe();
+}
+
+/// An intent that belongs to one screen. Each screen's function ignores what does not
+/// apply to it, as a tap on nothing; the screens where the kiosk works take none.
+fn screen_intent(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
+    match state.screen.clone() {
+        Screen::Idle => idle_intent(state, intent),
+        Screen::ReadCard { purpose, .. } => read_card_intent(state, purpose, intent),
+        Screen::ManualNik { purpose, .. } => manual_nik_intent(state, purpose, intent, now, fx),
+        Screen::ConfirmIdentity { purpose } => confirm_identity_intent(state, purpose, intent, fx),
+        Screen::Details { purpose } => details_intent(state, purpose, intent, now, fx),
+        Screen::Members => members_intent(state, intent),
+        Screen::Office => office_intent(state, intent, fx),
+        Screen::Date { .. } => date_intent(state, intent, now),
+        Screen::Session { .. } => session_intent(state, intent, now),
+        Screen::Review => review_intent(state, intent, now, fx),
+        Screen::Problem { problem, way_out } => problem_intent(state, problem, way_out, intent, fx),
+        Screen::Done => {
+            if intent == Intent::Finish {
                 state.wipe();
             }
-            return;
         }
-        _ => {}
+        Screen::Checking { .. }
+        | Screen::LoadingAvailability
+        | Screen::Committing
+        | Screen::Printing => {}
     }
+}
 
-    let screen = state.screen.clone();
-    match (screen, intent) {
-        (Screen::Idle, Intent::Start) if state.holds.is_empty() => {
-            state.screen = Screen::ReadCard {
-                purpose: Purpose::Lead,
-                problem: None,
-            };
-            state.card_failures = 0;
-        }
-        (Screen::ReadCard { purpose, .. }, Intent::ManualEntry)
-            if state.card_failures >= CARD_FAILURES_BEFORE_MANUAL =>
-        {
+fn idle_intent(state: &mut Kiosk, intent: Intent) {
+    if intent == Intent::Start && state.holds.is_empty() {
+        state.screen = Screen::ReadCard {
+            purpose: Purpose::Lead,
+            problem: None,
+        };
+        state.card_failures = 0;
+    }
+}
+
+/// The card screen: the keypad once enough reads have failed, or back.
+fn read_card_intent(state: &mut Kiosk, purpose: Purpose, intent: Intent) {
+    match intent {
+        Intent::ManualEntry if state.card_failures >= CARD_FAILURES_BEFORE_MANUAL => {
             state.screen = Screen::ManualNik {
                 purpose,
                 problem: None,
             };
         }
-        (Screen::ReadCard { .. }, Intent::Back) => back_from_card(state),
-        (Screen::ManualNik { .. }, Intent::Back) => back_from_card(state),
-        (Screen::ManualNik { purpose, .. }, Intent::EnterNik { nik, kk }) => {
-            manual_entry(state, purpose, &nik, kk.as_deref(), now, fx)
-        }
-        (Screen::ConfirmIdentity { purpose }, Intent::ConfirmIdentity) => {
+        Intent::Back => back_from_card(state),
+        _ => {}
+    }
+}
+
+fn manual_nik_intent(
+    state: &mut Kiosk,
+    purpose: Purpose,
+    intent: Intent,
+    now: DateTime<Utc>,
+    fx: &mut Vec<Effect>,
+) {
+    match intent {
+        Intent::Back => back_from_card(state),
+        Intent::EnterNik { nik, kk } => manual_entry(state, purpose, &nik, kk.as_deref(), now, fx),
+        _ => {}
+    }
+}
+
+/// "Is this you?": yes has the rules checked; no drops the pending applicant.
+fn confirm_identity_intent(
+    state: &mut Kiosk,
+    purpose: Purpose,
+    intent: Intent,
+    fx: &mut Vec<Effect>,
+) {
+    match intent {
+        Intent::ConfirmIdentity => {
             if let Some(p) = &state.pending {
                 fx.push(Effect::CheckApplicant {
                     nik: p.applicant.nik.clone(),
@@ -853,7 +997,7 @@ fn intent_step(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut V
                 state.screen = Screen::Checking { purpose };
             }
         }
-        (Screen::ConfirmIdentity { purpose }, Intent::RejectIdentity) => {
+        Intent::RejectIdentity => {
             // Not them: the card stays unread; a wrong card on the reader is the usual cause.
             state.pending = None;
             state.screen = match purpose {
@@ -867,23 +1011,36 @@ fn intent_step(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut V
                 },
             };
         }
-        (Screen::Details { .. }, Intent::ChooseApplicationType { application_type }) => {
+        _ => {}
+    }
+}
+
+/// The pending applicant's choices, then on to the family list (or back without them).
+fn details_intent(
+    state: &mut Kiosk,
+    purpose: Purpose,
+    intent: Intent,
+    now: DateTime<Utc>,
+    fx: &mut Vec<Effect>,
+) {
+    match intent {
+        Intent::ChooseApplicationType { application_type } => {
             if let Some(p) = &mut state.pending {
                 p.application_type = Some(application_type);
             }
         }
-        (Screen::Details { .. }, Intent::ChoosePassportType { passport_type }) => {
+        Intent::ChoosePassportType { passport_type } => {
             if let Some(p) = &mut state.pending {
                 p.passport_type = Some(passport_type);
             }
         }
-        (Screen::Details { .. }, Intent::DeclarePriority { reason }) => {
+        Intent::DeclarePriority { reason } => {
             if let Some(p) = &mut state.pending {
                 p.declared_priority = reason;
             }
         }
-        (Screen::Details { .. }, Intent::ConfirmDetails) => confirm_details(state, now, fx),
-        (Screen::Details { purpose }, Intent::Back) => {
+        Intent::ConfirmDetails => confirm_details(state, now, fx),
+        Intent::Back => {
             state.pending = None;
             state.screen = if purpose == Purpose::Lead {
                 Screen::ReadCard {
@@ -894,38 +1051,58 @@ fn intent_step(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut V
                 Screen::Members
             };
         }
-        (Screen::Members, Intent::AddMemberByCard) if group_has_room(state) => {
+        _ => {}
+    }
+}
+
+/// The family list: add a member by card or a child by NIK while there is room, remove
+/// one, or go on to the office.
+fn members_intent(state: &mut Kiosk, intent: Intent) {
+    match intent {
+        Intent::AddMemberByCard if group_has_room(state) => {
             state.card_failures = 0;
             state.screen = Screen::ReadCard {
                 purpose: Purpose::Member,
                 problem: None,
             };
         }
-        (Screen::Members, Intent::AddChild) if group_has_room(state) => {
+        Intent::AddChild if group_has_room(state) => {
             state.screen = Screen::ManualNik {
                 purpose: Purpose::Child,
                 problem: None,
             };
         }
-        (Screen::Members, Intent::RemoveMember { index })
-            // The lead (index 0) stays: removing them is cancelling.
-            if index > 0 && index < state.members.len() => {
-                state.members.remove(index);
-            }
-        (Screen::Members, Intent::FinishMembers) => state.screen = Screen::Office,
-        (Screen::Office, Intent::ChooseOffice { office_id })
-            if state.offices.iter().any(|o| o.id == office_id) => {
-                fx.push(Effect::LoadAvailability {
-                    office_id: office_id.clone(),
-                });
-                state.office_id = Some(office_id);
-                state.availability = None;
-                state.date = None;
-                state.session_id = None;
-                state.screen = Screen::LoadingAvailability;
-            }
-        (Screen::Office, Intent::Back) => state.screen = Screen::Members,
-        (Screen::Date { .. }, Intent::ChooseDate { date }) => {
+        // The lead (index 0) stays: removing them is cancelling.
+        Intent::RemoveMember { index } if index > 0 && index < state.members.len() => {
+            state.members.remove(index);
+        }
+        Intent::FinishMembers => state.screen = Screen::Office,
+        _ => {}
+    }
+}
+
+/// An office the kiosk serves: count its numbers, forgetting any date and session chosen.
+fn office_intent(state: &mut Kiosk, intent: Intent, fx: &mut Vec<Effect>) {
+    match intent {
+        Intent::ChooseOffice { office_id } if state.offices.iter().any(|o| o.id == office_id) => {
+            fx.push(Effect::LoadAvailability {
+                office_id: office_id.clone(),
+            });
+            state.office_id = Some(office_id);
+            state.availability = None;
+            state.date = None;
+            state.session_id = None;
+            state.screen = Screen::LoadingAvailability;
+        }
+        Intent::Back => state.screen = Screen::Members,
+        _ => {}
+    }
+}
+
+/// A day the group can book goes on to its sessions; any other stays, marked refused.
+fn date_intent(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>) {
+    match intent {
+        Intent::ChooseDate { date } => {
             if date_bookable(state, date, now) {
                 state.date = Some(date);
                 state.session_id = None;
@@ -936,8 +1113,15 @@ fn intent_step(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut V
                 };
             }
         }
-        (Screen::Date { .. }, Intent::Back) => state.screen = Screen::Office,
-        (Screen::Session { .. }, Intent::ChooseSession { session_id }) => {
+        Intent::Back => state.screen = Screen::Office,
+        _ => {}
+    }
+}
+
+/// A session the group can book goes on to the review; any other stays, marked refused.
+fn session_intent(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>) {
+    match intent {
+        Intent::ChooseSession { session_id } => {
             let ok = state
                 .date
                 .is_some_and(|d| session_bookable(state, d, &session_id, now));
@@ -950,8 +1134,15 @@ fn intent_step(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut V
                 };
             }
         }
-        (Screen::Session { .. }, Intent::Back) => state.screen = Screen::Date { refused: None },
-        (Screen::Review, Intent::ConfirmBooking) => {
+        Intent::Back => state.screen = Screen::Date { refused: None },
+        _ => {}
+    }
+}
+
+/// The review: confirming asks the store to commit the whole group in one go.
+fn review_intent(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
+    match intent {
+        Intent::ConfirmBooking => {
             if let (Some(office_id), Some(date), Some(session_id)) =
                 (&state.office_id, state.date, &state.session_id)
             {
@@ -966,14 +1157,21 @@ fn intent_step(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut V
                 state.screen = Screen::Committing;
             }
         }
-        (Screen::Review, Intent::Back) => state.screen = Screen::Session { refused: None },
-        (
-            Screen::Problem {
-                problem: Problem::Print { .. },
-                ..
-            },
-            Intent::RetryPrint,
-        ) => {
+        Intent::Back => state.screen = Screen::Session { refused: None },
+        _ => {}
+    }
+}
+
+/// An error screen: retry a print that failed, or take the problem's way out.
+fn problem_intent(
+    state: &mut Kiosk,
+    problem: Problem,
+    way_out: WayOut,
+    intent: Intent,
+    fx: &mut Vec<Effect>,
+) {
+    match intent {
+        Intent::RetryPrint if matches!(problem, Problem::Print { .. }) => {
             if let Some(b) = &state.booked {
                 fx.push(Effect::PrintTickets {
                     group_id: b.group_id.clone(),
@@ -981,34 +1179,37 @@ fn intent_step(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>, fx: &mut V
                 state.screen = Screen::Printing;
             }
         }
-        (Screen::Problem { way_out, .. }, Intent::Dismiss) => match way_out {
-            WayOut::Idle => state.wipe(),
-            WayOut::Members => {
-                state.pending = None;
-                state.screen = if state.members.is_empty() {
-                    Screen::ReadCard {
-                        purpose: Purpose::Lead,
-                        problem: None,
-                    }
-                } else {
-                    Screen::Members
-                };
-            }
-            WayOut::Office => state.screen = Screen::Office,
-            WayOut::Session => {
-                // The numbers changed under us: count them again before choosing.
-                if let Some(office_id) = state.office_id.clone() {
-                    fx.push(Effect::LoadAvailability { office_id });
-                    state.screen = Screen::LoadingAvailability;
-                } else {
-                    state.screen = Screen::Office;
-                }
-            }
-            WayOut::Done => state.screen = Screen::Done,
-        },
-        (Screen::Done, Intent::Finish) => state.wipe(),
-        // Anything else does not apply to this screen: ignored, as a tap on nothing.
+        Intent::Dismiss => take_way_out(state, way_out, fx),
         _ => {}
+    }
+}
+
+/// Where [`Intent::Dismiss`] leads from an error screen.
+fn take_way_out(state: &mut Kiosk, way_out: WayOut, fx: &mut Vec<Effect>) {
+    match way_out {
+        WayOut::Idle => state.wipe(),
+        WayOut::Members => {
+            state.pending = None;
+            state.screen = if state.members.is_empty() {
+                Screen::ReadCard {
+                    purpose: Purpose::Lead,
+                    problem: None,
+                }
+            } else {
+                Screen::Members
+            };
+        }
+        WayOut::Office => state.screen = Screen::Office,
+        WayOut::Session => {
+            // The numbers changed under us: count them again before choosing.
+            if let Some(office_id) = state.office_id.clone() {
+                fx.push(Effect::LoadAvailability { office_id });
+                state.screen = Screen::LoadingAvailability;
+            } else {
+                state.screen = Screen::Office;
+            }
+        }
+        WayOut::Done => state.screen = Screen::Done,
     }
 }
 

@@ -439,7 +439,7 @@ fn repeated_card_failures_offer_the_keypad_and_mark_the_entry_manual() {
             }
         );
         assert!(r.has(|e| *e == Effect::Beep { ok: false }));
-        let manual = view(&r.k, r.now).actions.contains(&"manual_entry");
+        let manual = view(&r.k, r.now).actions.contains(&Action::ManualEntry);
         assert_eq!(
             manual,
             i == 2,
@@ -595,7 +595,7 @@ fn a_group_stops_at_five() {
         assert_eq!(r.screen(), "members");
     }
     assert_eq!(r.k.members.len(), 5);
-    assert!(!view(&r.k, r.now).actions.contains(&"add_child"));
+    assert!(!view(&r.k, r.now).actions.contains(&Action::AddChild));
     r.tap(Intent::AddChild);
     assert_eq!(r.screen(), "members");
 }
@@ -741,9 +741,9 @@ fn out_of_service_takes_no_new_session_until_every_hold_is_lifted() {
     r.ev(Event::CardRead(siti()));
     assert_eq!(r.screen(), "idle");
     let v = view(&r.k, r.now);
-    assert!(!v.actions.contains(&"start"));
+    assert!(!v.actions.contains(&Action::Start));
     assert_eq!(
-        v.out_of_service.as_deref(),
+        v.out_of_service.map(HoldReason::code),
         Some("printer_fault"),
         "the technician's reason first"
     );
@@ -871,5 +871,55 @@ fn print_failure_codes_are_the_wire_names() {
             serde_json::to_value(f).expect("json"),
             serde_json::json!(f.code())
         );
+    }
+}
+
+#[test]
+fn every_action_is_spelled_as_its_intent() {
+    let day = d(2026, 11, 24);
+    let intents = [
+        Intent::Start,
+        Intent::SetLanguage {
+            language: Language::En,
+        },
+        Intent::Cancel,
+        Intent::StillHere,
+        Intent::Back,
+        Intent::ManualEntry,
+        Intent::EnterNik {
+            nik: String::new(),
+            kk: None,
+        },
+        Intent::ConfirmIdentity,
+        Intent::RejectIdentity,
+        Intent::ChooseApplicationType {
+            application_type: ApplicationType::New,
+        },
+        Intent::ChoosePassportType {
+            passport_type: PassportType::Regular48,
+        },
+        Intent::DeclarePriority { reason: None },
+        Intent::ConfirmDetails,
+        Intent::AddMemberByCard,
+        Intent::AddChild,
+        Intent::RemoveMember { index: 1 },
+        Intent::FinishMembers,
+        Intent::ChooseOffice {
+            office_id: String::new(),
+        },
+        Intent::ChooseDate { date: day },
+        Intent::ChooseSession {
+            session_id: String::new(),
+        },
+        Intent::ConfirmBooking,
+        Intent::Dismiss,
+        Intent::RetryPrint,
+        Intent::Finish,
+    ];
+    for intent in intents {
+        let name = serde_json::to_value(&intent).unwrap_or_default()["intent"].clone();
+        let action = serde_json::to_value(intent.action()).unwrap_or_default();
+        assert!(name.is_string(), "{intent:?}");
+        assert_eq!(action, name, "{intent:?}");
     }
 }

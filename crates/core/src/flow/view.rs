@@ -1,9 +1,9 @@
 //! The view state: everything a screen shows, derived from the [`Kiosk`] state and the
 //! time, and nothing else. The touchscreen renders it; the control channel sends it as
 //! JSON. It carries codes, not sentences: closed sets of them as enums ([`ScreenKind`],
-//! [`DayState`], [`Refusal`], [`NumberCheck`]) that the JSON spells in snake_case
-//! (`"read_card"`, `"active_booking"`), and each front end words them in the applicant's
-//! language.
+//! the [`Action`]s on offer, the [`HoldReason`], [`DayState`], [`Refusal`],
+//! [`NumberCheck`]) that the JSON spells in snake_case (`"read_card"`, `"manual_entry"`,
+//! `"active_booking"`), and each front end words them in the applicant's language.
 //!
 //! Personal data in a view is what the applicant must see to confirm it (their name,
 //! birth date, a masked NIK); the full NIK never leaves the flow.
@@ -12,10 +12,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Serialize, Serializer};
 
 use super::{
-    CARD_FAILURES_BEFORE_MANUAL, EntryProblem, IdentitySource, Kiosk, Member, Pending, Problem,
-    Purpose, Screen, WayOut, date_bookable, session_bookable,
+    Action, CARD_FAILURES_BEFORE_MANUAL, EntryProblem, HoldReason, IdentitySource, Kiosk, Member,
+    Pending, Problem, Purpose, Screen, WayOut, date_bookable, session_bookable,
 };
-use crate::domain::calendar::DayStatus;
+use crate::domain::calendar::{DayStatus, Office};
 use crate::domain::dates;
 use crate::domain::nik::{KkError, NikError};
 use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, QueueKind, Sex};
@@ -26,12 +26,13 @@ pub struct View {
     pub screen: ScreenKind,
     pub language: Language,
     /// The intents that do something on this screen.
-    pub actions: Vec<&'static str>,
+    pub actions: Vec<Action>,
     /// Seconds left before the session is wiped, while the inactivity warning is up.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning_seconds_left: Option<i64>,
+    /// Why the kiosk takes no new bookings; on the wire, the hold's code.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub out_of_service: Option<String>,
+    pub out_of_service: Option<HoldReason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<Purpose>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -296,13 +297,13 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
     let mut v = View {
         screen: ScreenKind::of(&state.screen),
         language: state.language,
-        actions: Vec::new(),
+        actions: actions(state),
         warning_seconds_left: state.warned_at.map(|at| {
             (state.timeouts.reset_after - (now - at))
                 .num_seconds()
                 .max(0)
         }),
-        out_of_service: state.out_of_service().map(str::to_owned),
+        out_of_service: state.hold(),
         purpose: None,
         card_problem: None,
         entry_problem: None,
@@ -315,14 +316,87 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
         sessions: Vec::new(),
         booking: booking_view(state),
     };
-    let lang = state.language;
-    let mut actions = vec!["set_language"];
+    screen_fields(state, now, &mut v);
+    v
+}
+
+/// The intents that do something on the screen now. The language can always be changed.
+fn actions(state: &Kiosk) -> Vec<Action> {
+    let mut actions = vec![Action::SetLanguage];
     match &state.screen {
         Screen::Idle => {
             if state.holds.is_empty() {
-                actions.push("start");
+                actions.push(Action::Start);
             }
-            // Nothing of a past applicant on the idle screen.
+        }
+        Screen::ReadCard { .. } => {
+            actions.extend([Action::Cancel, Action::Back]);
+            if state.card_failures >= CARD_FAILURES_BEFORE_MANUAL {
+                actions.push(Action::ManualEntry);
+            }
+        }
+        Screen::ManualNik { .. } => {
+            actions.extend([Action::Cancel, Action::Back, Action::EnterNik])
+        }
+        Screen::ConfirmIdentity { .. } => {
+            actions.extend([
+                Action::Cancel,
+                Action::ConfirmIdentity,
+                Action::RejectIdentity,
+            ]);
+        }
+        Screen::Checking { .. } | Screen::LoadingAvailability => actions.push(Action::Cancel),
+        Screen::Details { .. } => {
+            actions.extend([
+                Action::Cancel,
+                Action::Back,
+                Action::ChooseApplicationType,
+                Action::ChoosePassportType,
+                Action::DeclarePriority,
+            ]);
+            if state
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.application_type.is_some() && p.passport_type.is_some())
+            {
+                actions.push(Action::ConfirmDetails);
+            }
+        }
+        Screen::Members => {
+            actions.extend([Action::Cancel, Action::FinishMembers]);
+            if state.members.len() < crate::domain::rules::MAX_GROUP_SIZE {
+                actions.extend([Action::AddMemberByCard, Action::AddChild]);
+            }
+            if state.members.len() > 1 {
+                actions.push(Action::RemoveMember);
+            }
+        }
+        Screen::Office => actions.extend([Action::Cancel, Action::Back, Action::ChooseOffice]),
+        Screen::Committing | Screen::Printing => {}
+        Screen::Date { .. } => actions.extend([Action::Cancel, Action::Back, Action::ChooseDate]),
+        Screen::Session { .. } => {
+            actions.extend([Action::Cancel, Action::Back, Action::ChooseSession])
+        }
+        Screen::Review => actions.extend([Action::Cancel, Action::Back, Action::ConfirmBooking]),
+        Screen::Done => actions.push(Action::Finish),
+        Screen::Problem { problem, .. } => {
+            actions.push(Action::Dismiss);
+            if matches!(problem, Problem::Print { .. }) {
+                actions.push(Action::RetryPrint);
+            } else {
+                actions.push(Action::Cancel);
+            }
+        }
+    }
+    actions
+}
+
+/// What only the screen now shows: who a card is read for, what went wrong, the choices
+/// on offer. The idle screen shows nothing of a past applicant.
+fn screen_fields(state: &Kiosk, now: DateTime<Utc>, v: &mut View) {
+    let lang = state.language;
+    match &state.screen {
+        Screen::Idle => {
             v.applicant = None;
             v.members.clear();
             v.booking = None;
@@ -330,102 +404,47 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
         Screen::ReadCard { purpose, problem } => {
             v.purpose = Some(*purpose);
             v.card_problem = *problem;
-            actions.extend(["cancel", "back"]);
-            if state.card_failures >= CARD_FAILURES_BEFORE_MANUAL {
-                actions.push("manual_entry");
-            }
         }
         Screen::ManualNik { purpose, problem } => {
             v.purpose = Some(*purpose);
             v.entry_problem = *problem;
-            actions.extend(["cancel", "back", "enter_nik"]);
         }
-        Screen::ConfirmIdentity { purpose } => {
-            v.purpose = Some(*purpose);
-            actions.extend(["cancel", "confirm_identity", "reject_identity"]);
-        }
-        Screen::Checking { purpose } => {
-            v.purpose = Some(*purpose);
-            actions.push("cancel");
-        }
-        Screen::Details { purpose } => {
-            v.purpose = Some(*purpose);
-            actions.extend([
-                "cancel",
-                "back",
-                "choose_application_type",
-                "choose_passport_type",
-                "declare_priority",
-            ]);
-            if state
-                .pending
-                .as_ref()
-                .is_some_and(|p| p.application_type.is_some() && p.passport_type.is_some())
-            {
-                actions.push("confirm_details");
-            }
-        }
-        Screen::Members => {
-            actions.extend(["cancel", "finish_members"]);
-            if state.members.len() < crate::domain::rules::MAX_GROUP_SIZE {
-                actions.extend(["add_member_by_card", "add_child"]);
-            }
-            if state.members.len() > 1 {
-                actions.push("remove_member");
-            }
-        }
-        Screen::Office => {
-            actions.extend(["cancel", "back", "choose_office"]);
-            v.offices = state
-                .offices
-                .iter()
-                .map(|o| OfficeView {
-                    office_id: o.id.clone(),
-                    name: o.name.clone(),
-                    zone: o.zone.label(),
-                })
-                .collect();
-        }
-        Screen::LoadingAvailability | Screen::Committing | Screen::Printing => {
-            if matches!(state.screen, Screen::LoadingAvailability) {
-                actions.push("cancel");
-            }
-        }
+        Screen::ConfirmIdentity { purpose }
+        | Screen::Checking { purpose }
+        | Screen::Details { purpose } => v.purpose = Some(*purpose),
+        Screen::Office => v.offices = state.offices.iter().map(office_view).collect(),
         Screen::Date { refused } => {
-            actions.extend(["cancel", "back", "choose_date"]);
             v.dates = date_views(state, now, lang);
-            if refused.is_some() {
-                v.problem = Some(Problem::Refused {
-                    rule: Refusal::DateFull,
-                    until: None,
-                });
-            }
+            v.problem = refused.map(|_| refused_for(Refusal::DateFull));
         }
         Screen::Session { refused } => {
-            actions.extend(["cancel", "back", "choose_session"]);
             v.sessions = session_views(state, now, lang);
-            if refused.is_some() {
-                v.problem = Some(Problem::Refused {
-                    rule: Refusal::SessionFull,
-                    until: None,
-                });
-            }
+            v.problem = refused.as_ref().map(|_| refused_for(Refusal::SessionFull));
         }
-        Screen::Review => actions.extend(["cancel", "back", "confirm_booking"]),
-        Screen::Done => actions.push("finish"),
         Screen::Problem { problem, way_out } => {
             v.problem = Some(*problem);
             v.way_out = Some(*way_out);
-            actions.push("dismiss");
-            if matches!(problem, Problem::Print { .. }) {
-                actions.push("retry_print");
-            } else {
-                actions.push("cancel");
-            }
         }
+        Screen::Members
+        | Screen::LoadingAvailability
+        | Screen::Review
+        | Screen::Committing
+        | Screen::Printing
+        | Screen::Done => {}
     }
-    v.actions = actions;
-    v
+}
+
+/// The kiosk's own refusal of a day or a session tapped: it has no end date.
+fn refused_for(rule: Refusal) -> Problem {
+    Problem::Refused { rule, until: None }
+}
+
+fn office_view(o: &Office) -> OfficeView {
+    OfficeView {
+        office_id: o.id.clone(),
+        name: o.name.clone(),
+        zone: o.zone.label(),
+    }
 }
 
 fn date_views(state: &Kiosk, now: DateTime<Utc>, lang: Language) -> Vec<DateView> {
@@ -480,11 +499,7 @@ fn session_views(state: &Kiosk, now: DateTime<Utc>, lang: Language) -> Vec<Sessi
 fn booking_view(state: &Kiosk) -> Option<BookingView> {
     let lang = state.language;
     let office = state.office();
-    let office_view = office.map(|o| OfficeView {
-        office_id: o.id.clone(),
-        name: o.name.clone(),
-        zone: o.zone.label(),
-    });
+    let office_shown = office.map(office_view);
     let date = state.booked.as_ref().map(|b| b.date).or(state.date);
     let session_id = state
         .booked
@@ -502,7 +517,7 @@ fn booking_view(state: &Kiosk) -> Option<BookingView> {
         }),
         _ => None,
     };
-    if office_view.is_none() && state.booked.is_none() {
+    if office_shown.is_none() && state.booked.is_none() {
         return None;
     }
     let tickets = state
@@ -521,7 +536,7 @@ fn booking_view(state: &Kiosk) -> Option<BookingView> {
         })
         .unwrap_or_default();
     Some(BookingView {
-        office: office_view,
+        office: office_shown,
         date,
         date_label: date.map(|d| dates::long_date(d, lang)),
         session_label,
@@ -574,10 +589,30 @@ mod tests {
                 wire(EntryProblem::KkInvalid(NumberCheck::SerialZero)),
                 json!({"kk_invalid": "serial_zero"}),
             ),
+            (wire(Action::AddMemberByCard), json!("add_member_by_card")),
+            (
+                wire(HoldReason::Sync(crate::flow::Guardrail::SyncBacklog)),
+                json!("sync_backlog"),
+            ),
         ];
         for (got, want) in cases {
             assert_eq!(got, want);
         }
+    }
+
+    #[test]
+    fn a_view_spells_its_actions_and_its_hold_as_codes() {
+        use crate::flow::{HoldSource, TechnicianReason, Timeouts};
+        let now = DateTime::<Utc>::default();
+        let mut k = Kiosk::new(Language::Id, Timeouts::default(), now);
+        let v = wire(view(&k, now));
+        assert_eq!(v["actions"], json!(["set_language", "start"]));
+        assert_eq!(v.get("out_of_service"), None);
+        let hold = HoldReason::Technician(TechnicianReason::OfficeClosed);
+        k.holds.insert(HoldSource::Technician, hold);
+        let v = wire(view(&k, now));
+        assert_eq!(v["actions"], json!(["set_language"]));
+        assert_eq!(v["out_of_service"], json!("office_closed"));
     }
 
     #[test]

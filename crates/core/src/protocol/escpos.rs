@@ -256,6 +256,14 @@ impl Driver for MemoryDriver {
     }
 }
 
+/// The printer the job is laid out on: its bytes go to memory.
+type Job = Printer<MemoryDriver>;
+
+/// What laying out one part of the ticket gives: nothing, or the encoder's refusal.
+type Laid = ::escpos::errors::Result<()>;
+
+/// The ticket, top to bottom: the office and title, the number and the visit, the
+/// applicant's fields, the documents to bring, the QR and who issued it; then the cut.
 fn layout(t: &Ticket, width: PaperWidth) -> ::escpos::errors::Result<Vec<u8>> {
     let labels = Labels::of(t.language);
     let cols = width.columns();
@@ -264,7 +272,25 @@ fn layout(t: &Ticket, width: PaperWidth) -> ::escpos::errors::Result<Vec<u8>> {
     let mut p = Printer::new(driver.clone(), Protocol::default(), Some(options));
     let rule = "-".repeat(cols);
 
-    p.init()?.justify(JustifyMode::CENTER)?.bold(true)?;
+    p.init()?;
+    heading(&mut p, t, &labels, cols)?;
+    p.writeln(&rule)?;
+    number_and_visit(&mut p, t, &labels, cols)?;
+    p.writeln(&rule)?;
+    applicant_fields(&mut p, t, &labels, cols)?;
+    p.writeln(&rule)?;
+    documents_to_bring(&mut p, t, &labels, cols)?;
+    qr_and_issuer(&mut p, t, &labels, width)?;
+    // The auto-cutter sits a few lines above the print head: feed the last line past it.
+    p.feeds(4)?.print_cut()?;
+    drop(p);
+    let bytes = driver.bytes.borrow().clone();
+    Ok(bytes)
+}
+
+/// Centred: the office in bold, the title, and on a reprint the copy mark.
+fn heading(p: &mut Job, t: &Ticket, labels: &Labels, cols: usize) -> Laid {
+    p.justify(JustifyMode::CENTER)?.bold(true)?;
     for l in wrap(&printable(&t.office_name), cols) {
         p.writeln(&l)?;
     }
@@ -278,8 +304,12 @@ fn layout(t: &Ticket, width: PaperWidth) -> ::escpos::errors::Result<Vec<u8>> {
         p.writeln(&format!("*{}*", labels.copy))?;
         p.reset_size()?.bold(false)?;
     }
-    p.writeln(&rule)?;
+    Ok(())
+}
 
+/// The queue number, large (reversed for priority, with the word under it), then the
+/// visit's date and session at double height.
+fn number_and_visit(p: &mut Job, t: &Ticket, labels: &Labels, cols: usize) -> Laid {
     p.writeln(labels.queue_number)?;
     // 4 x 4 is 48 x 96 dots a character: `R-021` takes 240 dots, `R-1234` 288, both fit
     // 58 mm paper (384 dots) with room for the reversed margin.
@@ -302,10 +332,14 @@ fn layout(t: &Ticket, width: PaperWidth) -> ::escpos::errors::Result<Vec<u8>> {
     for l in wrap(&printable(&long_date(t.visit_date, t.language)), cols) {
         p.writeln(&l)?;
     }
-    p.writeln(&session_line(t, &labels))?;
+    p.writeln(&session_line(t, labels))?;
     p.reset_size()?.bold(false)?;
-    p.writeln(&rule)?;
+    Ok(())
+}
 
+/// Left-aligned, label and value: who, what they applied for, the group, and the
+/// booking code in bold.
+fn applicant_fields(p: &mut Job, t: &Ticket, labels: &Labels, cols: usize) -> Laid {
     p.justify(JustifyMode::LEFT)?;
     let name = t.name.as_deref().unwrap_or("-");
     let group = format!("{}/{}", t.group_index, t.group_size);
@@ -332,8 +366,11 @@ fn layout(t: &Ticket, width: PaperWidth) -> ::escpos::errors::Result<Vec<u8>> {
             p.bold(false)?;
         }
     }
-    p.writeln(&rule)?;
+    Ok(())
+}
 
+/// What to bring for this application type, one bullet each.
+fn documents_to_bring(p: &mut Job, t: &Ticket, labels: &Labels, cols: usize) -> Laid {
     p.bold(true)?.writeln(labels.bring)?.bold(false)?;
     for doc in labels.documents(t.application_type) {
         for l in bullet_lines(doc, cols) {
@@ -341,7 +378,12 @@ fn layout(t: &Ticket, width: PaperWidth) -> ::escpos::errors::Result<Vec<u8>> {
         }
     }
     p.feed()?;
+    Ok(())
+}
 
+/// Centred: the QR with its caption, then the kiosk and the time it issued the ticket.
+fn qr_and_issuer(p: &mut Job, t: &Ticket, labels: &Labels, width: PaperWidth) -> Laid {
+    let cols = width.columns();
     p.justify(JustifyMode::CENTER)?;
     for l in wrap(labels.show_qr, cols) {
         p.writeln(&l)?;
@@ -372,11 +414,7 @@ fn layout(t: &Ticket, width: PaperWidth) -> ::escpos::errors::Result<Vec<u8>> {
     for l in wrap(&format!("{} {}", labels.issued, issued), cols) {
         p.writeln(&l)?;
     }
-    // The auto-cutter sits a few lines above the print head: feed the last line past it.
-    p.feeds(4)?.print_cut()?;
-    drop(p);
-    let bytes = driver.bytes.borrow().clone();
-    Ok(bytes)
+    Ok(())
 }
 
 fn session_line(t: &Ticket, labels: &Labels) -> String {

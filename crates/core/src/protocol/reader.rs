@@ -792,24 +792,53 @@ mod tests {
         assert_eq!(count, 3);
     }
 
+    /// A line for the decoder: its name, the bytes, the frames expected (seq, cmd), the
+    /// bad frames, the dropped bytes and the quiet-line resyncs it counts.
+    type ResyncCase = (&'static str, Vec<u8>, Vec<(u8, u8)>, u64, u64, u32);
+
     /// Each case is fed whole; when the decoder is left waiting on a false start, the
     /// line is taken to go quiet (`resync`), as the serial layer does.
+    fn assert_resyncs(cases: Vec<ResyncCase>) {
+        for (name, line, want, bad, dropped, resyncs) in cases {
+            let mut decoder = Decoder::new();
+            decoder.push(&line);
+            let mut got = Vec::new();
+            let mut quiet = 0;
+            loop {
+                while let Some(f) = decoder.next_frame() {
+                    got.push((f.seq, f.cmd));
+                }
+                if !decoder.resync() {
+                    break;
+                }
+                quiet += 1;
+            }
+            assert_eq!(got, want, "{name}: frames");
+            assert_eq!(decoder.stats().bad_frames, bad, "{name}: bad frames");
+            assert_eq!(decoder.stats().dropped_bytes, dropped, "{name}: dropped");
+            assert_eq!(quiet, resyncs, "{name}: quiet-line resyncs");
+            assert_eq!(decoder.pending(), 0, "{name}: nothing left over");
+        }
+    }
+
+    fn ping() -> Vec<u8> {
+        encode(&Frame::bare(1, cmd::PING))
+    }
+
+    fn ack() -> Vec<u8> {
+        encode(&Frame::bare(7, cmd::ACK))
+    }
+
+    /// READ_ERROR seq=8: no 0x02 after its STX, so a damaged copy is dropped at once.
+    fn read_error() -> Vec<u8> {
+        hex("02 00 03 08 93 05 3e 6c 03")
+    }
+
     #[test]
-    fn decoder_resyncs_as_the_spec_says() {
-        let ping = encode(&Frame::bare(1, cmd::PING));
-        let ack = encode(&Frame::bare(7, cmd::ACK));
-        // READ_ERROR seq=8: no 0x02 after its STX, so a damaged copy is dropped at once.
-        let error = hex("02 00 03 08 93 05 3e 6c 03");
-        let mut bad_crc = error.clone();
-        bad_crc[7] ^= 0x01;
-        let mut no_etx = error.clone();
-        no_etx[8] = 0x00;
-        let mut bare_bad_crc = ping.clone();
-        bare_bad_crc[5] ^= 0x01;
+    fn decoder_resyncs_past_noise_and_impossible_lengths() {
+        let (ping, ack) = (ping(), ack());
         let cat = |parts: &[&[u8]]| parts.concat();
-        // (name, line, frames expected (seq, cmd), bad frames, dropped bytes, resyncs)
-        type Case = (&'static str, Vec<u8>, Vec<(u8, u8)>, u64, u64, u32);
-        let cases: Vec<Case> = vec![
+        assert_resyncs(vec![
             ("clean", cat(&[&ping]), vec![(1, cmd::PING)], 0, 0, 0),
             (
                 "noise before and between",
@@ -835,6 +864,18 @@ mod tests {
                 3,
                 0,
             ),
+        ]);
+    }
+
+    #[test]
+    fn decoder_resyncs_past_damaged_frames() {
+        let (ping, ack) = (ping(), ack());
+        let mut bad_crc = read_error();
+        bad_crc[7] ^= 0x01;
+        let mut no_etx = read_error();
+        no_etx[8] = 0x00;
+        let cat = |parts: &[&[u8]]| parts.concat();
+        assert_resyncs(vec![
             (
                 "bad CRC",
                 cat(&[&bad_crc, &ack]),
@@ -873,6 +914,16 @@ mod tests {
                 0,
                 0,
             ),
+        ]);
+    }
+
+    #[test]
+    fn decoder_resyncs_on_a_quiet_line_after_a_false_start() {
+        let (ping, ack) = (ping(), ack());
+        let mut bare_bad_crc = ping.clone();
+        bare_bad_crc[5] ^= 0x01;
+        let cat = |parts: &[&[u8]]| parts.concat();
+        assert_resyncs(vec![
             (
                 // After the bad STX the hunt lands on LEN's low byte (0x02), which
                 // claims 257 bytes: only a quiet line releases the ACK behind it.
@@ -891,27 +942,7 @@ mod tests {
                 7,
                 1,
             ),
-        ];
-        for (name, line, want, bad, dropped, resyncs) in cases {
-            let mut decoder = Decoder::new();
-            decoder.push(&line);
-            let mut got = Vec::new();
-            let mut quiet = 0;
-            loop {
-                while let Some(f) = decoder.next_frame() {
-                    got.push((f.seq, f.cmd));
-                }
-                if !decoder.resync() {
-                    break;
-                }
-                quiet += 1;
-            }
-            assert_eq!(got, want, "{name}: frames");
-            assert_eq!(decoder.stats().bad_frames, bad, "{name}: bad frames");
-            assert_eq!(decoder.stats().dropped_bytes, dropped, "{name}: dropped");
-            assert_eq!(quiet, resyncs, "{name}: quiet-line resyncs");
-            assert_eq!(decoder.pending(), 0, "{name}: nothing left over");
-        }
+        ]);
     }
 
     #[test]

@@ -284,30 +284,32 @@ mod tests {
         assert_eq!(bytes, claims_json(&claims()));
     }
 
-    #[test]
-    fn refusals() {
+    /// A refused payload: what it is, the payload, the NIK it is checked against, and the
+    /// error `verify` must give.
+    type Refusal = (&'static str, String, &'static str, QrError);
+
+    fn assert_refused(cases: Vec<Refusal>) {
+        for (name, payload, nik, want) in cases {
+            assert_eq!(verify(&payload, nik, &lookup), Err(want), "{name}");
+        }
+    }
+
+    /// A good payload, and its claims and signature parts.
+    fn good_parts() -> (String, String, String) {
         let good = sign(&claims(), &key(7));
         let (claims_part, sig_part) = good[PREFIX.len()..].split_once('.').expect("two parts");
-        let revoked = sign(
-            &Claims {
-                k: "KRM-03".into(),
-                ..claims()
-            },
-            &key(3),
-        );
-        let unknown = sign(
-            &Claims {
-                k: "JKT-01".into(),
-                ..claims()
-            },
-            &key(1),
-        );
+        let (claims_part, sig_part) = (claims_part.to_owned(), sig_part.to_owned());
+        (good, claims_part, sig_part)
+    }
+
+    #[test]
+    fn refusals_of_a_signature_that_does_not_match() {
+        let (good, claims_part, _) = good_parts();
         let zero_sig = URL_SAFE_NO_PAD.encode([0u8; 64]);
         let bad_sig = QrError::BadSignature {
             kiosk_id: "KRM-02".into(),
         };
-        let malformed = QrError::Malformed;
-        let cases: Vec<(&str, String, &str, QrError)> = vec![
+        assert_refused(vec![
             ("other key", sign(&claims(), &key(8)), NIK, bad_sig.clone()),
             (
                 "forged: all-zero signature",
@@ -340,6 +342,27 @@ mod tests {
                 NIK,
                 bad_sig.clone(),
             ),
+        ]);
+    }
+
+    #[test]
+    fn refusals_of_a_kiosk_or_a_nik() {
+        let (good, _, _) = good_parts();
+        let revoked = sign(
+            &Claims {
+                k: "KRM-03".into(),
+                ..claims()
+            },
+            &key(3),
+        );
+        let unknown = sign(
+            &Claims {
+                k: "JKT-01".into(),
+                ..claims()
+            },
+            &key(1),
+        );
+        assert_refused(vec![
             (
                 "revoked kiosk",
                 revoked,
@@ -356,12 +379,15 @@ mod tests {
                     kiosk_id: "JKT-01".into(),
                 },
             ),
-            (
-                "wrong NIK",
-                good.clone(),
-                "2102015708900004",
-                QrError::WrongNik,
-            ),
+            ("wrong NIK", good, "2102015708900004", QrError::WrongNik),
+        ]);
+    }
+
+    #[test]
+    fn refusals_of_a_payload_not_in_the_format() {
+        let (good, claims_part, sig_part) = good_parts();
+        let malformed = QrError::Malformed;
+        assert_refused(vec![
             (
                 "another version",
                 good.replacen("APM1.", "APM2.", 1),
@@ -407,6 +433,14 @@ mod tests {
                 NIK,
                 malformed(Malformed::SignatureLength),
             ),
+        ]);
+    }
+
+    #[test]
+    fn refusals_of_claims_not_in_the_format() {
+        let (good, _, sig_part) = good_parts();
+        let malformed = QrError::Malformed;
+        assert_refused(vec![
             (
                 "claims not JSON",
                 format!("{PREFIX}{}.{sig_part}", URL_SAFE_NO_PAD.encode("hello")),
@@ -437,10 +471,7 @@ mod tests {
                 NIK,
                 malformed(Malformed::TooLong),
             ),
-        ];
-        for (name, payload, nik, want) in cases {
-            assert_eq!(verify(&payload, nik, &lookup), Err(want), "{name}");
-        }
+        ]);
     }
 
     #[test]

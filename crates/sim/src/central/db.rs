@@ -632,6 +632,7 @@ fn time_zone_of(tx: &Transaction, office_id: &str) -> Result<String, SimError> {
 }
 
 /// Decides one well-formed registration, stores the decision and returns the result.
+/// A registration sent again is answered as it was first (to its own kiosk only).
 pub(super) fn register(
     tx: &Transaction,
     kiosk: &Kiosk,
@@ -662,10 +663,31 @@ pub(super) fn register(
             Vec::new(),
         ),
     };
-    let accepted = result.status == RegistrationStatus::Accepted;
+    settle_number(tx, kiosk, reg, &result)?;
+    for (held, reason) in &supersede {
+        overrule(tx, held, reason)?;
+    }
+    store_registration(tx, kiosk, reg, &result, now)?;
+    if result.status == RegistrationStatus::Accepted {
+        tx.execute(
+            "INSERT INTO blocklist_log (nik) VALUES (?1)",
+            params![reg.applicant.nik],
+        )?;
+    }
+    Ok(result)
+}
+
+/// The number the kiosk held for the registration: booked when it is accepted, back to
+/// the pool when it is rejected (unless it was never the kiosk's to give back).
+fn settle_number(
+    tx: &Transaction,
+    kiosk: &Kiosk,
+    reg: &Registration,
+    result: &RegistrationResult,
+) -> Result<(), SimError> {
     let number_held_here =
         "allocation_id = ?1 AND number = ?2 AND state = 'held' AND kiosk_id = ?3";
-    if accepted {
+    if result.status == RegistrationStatus::Accepted {
         tx.execute(
             &format!(
                 "UPDATE numbers SET state = 'booked', registration_id = ?4 WHERE {number_held_here}"
@@ -687,17 +709,31 @@ pub(super) fn register(
             params![reg.allocation_id, reg.queue_number, kiosk.kiosk_id],
         )?;
     }
-    for (held, reason) in &supersede {
-        tx.execute(
-            "UPDATE registrations SET status = 'rejected', reason = ?2, receipt = NULL
-             WHERE registration_id = ?1",
-            params![held.registration_id, reason.code()],
-        )?;
-        tx.execute(
-            "DELETE FROM numbers WHERE registration_id = ?1",
-            params![held.registration_id],
-        )?;
-    }
+    Ok(())
+}
+
+/// A booking of the same NIK that an accepted one overrules: rejected, its number freed.
+fn overrule(tx: &Transaction, held: &Held, reason: &RejectionReason) -> Result<(), SimError> {
+    tx.execute(
+        "UPDATE registrations SET status = 'rejected', reason = ?2, receipt = NULL
+         WHERE registration_id = ?1",
+        params![held.registration_id, reason.code()],
+    )?;
+    tx.execute(
+        "DELETE FROM numbers WHERE registration_id = ?1",
+        params![held.registration_id],
+    )?;
+    Ok(())
+}
+
+/// The registration as the kiosk sent it, with the decision and when it arrived.
+fn store_registration(
+    tx: &Transaction,
+    kiosk: &Kiosk,
+    reg: &Registration,
+    result: &RegistrationResult,
+    now: DateTime<Utc>,
+) -> Result<(), SimError> {
     let body = serde_json::to_string(reg).map_err(|e| corrupt(e.to_string()))?;
     tx.execute(
         "INSERT INTO registrations (registration_id, kiosk_id, status, reason, receipt,
@@ -725,13 +761,7 @@ pub(super) fn register(
             now.to_rfc3339()
         ],
     )?;
-    if accepted {
-        tx.execute(
-            "INSERT INTO blocklist_log (nik) VALUES (?1)",
-            params![reg.applicant.nik],
-        )?;
-    }
-    Ok(result)
+    Ok(())
 }
 
 enum Decision {

@@ -204,149 +204,200 @@ const FS: u8 = 0x1c;
 const DLE: u8 = 0x10;
 
 /// Parses the command at the start of `buf` (which must not be empty; an empty buffer
-/// is `Incomplete`).
+/// is `Incomplete`). Each command byte has its own table below.
 pub fn parse_command(buf: &[u8]) -> Parsed {
-    use Command as C;
     let Some(&b0) = buf.first() else {
         return Parsed::Incomplete;
     };
-    let at = |i: usize| buf.get(i).copied();
-    let len16 =
-        |i: usize| -> Option<usize> { Some(usize::from(at(i)?) + 256 * usize::from(at(i + 1)?)) };
-    // `n` bytes, all present: the command built from them.
-    let take = |n: usize, cmd: C| {
-        if buf.len() >= n {
+    let b = Bytes(buf);
+    match b0 {
+        b'\n' => Parsed::Command(Command::LineFeed, 1),
+        b'\t' => Parsed::Command(Command::Tab, 1),
+        DLE => parse_dle(b),
+        ESC => parse_esc(b),
+        GS => parse_gs(b),
+        FS => parse_fs(b),
+        // NUL, CR (the printer feeds on LF only), CAN, FF and the other controls.
+        0x00..=0x1f | 0x7f => Parsed::Command(Command::Skipped, 1),
+        _ => Parsed::Command(Command::Text(b0), 1),
+    }
+}
+
+/// The buffer a command is parsed from, with the reads every command's table uses.
+#[derive(Clone, Copy)]
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn at(self, i: usize) -> Option<u8> {
+        self.0.get(i).copied()
+    }
+
+    /// The little-endian 16-bit length at `i` (`pL pH`).
+    fn len16(self, i: usize) -> Option<usize> {
+        Some(usize::from(self.at(i)?) + 256 * usize::from(self.at(i + 1)?))
+    }
+
+    /// `n` bytes, all present: the command built from them.
+    fn take(self, n: usize, cmd: Command) -> Parsed {
+        if self.0.len() >= n {
             Parsed::Command(cmd, n)
         } else {
             Parsed::Incomplete
         }
+    }
+
+    /// The parameter at `i`, or 0 while it has not arrived (`take` waits for it then).
+    fn arg(self, i: usize) -> u8 {
+        self.at(i).unwrap_or(0)
+    }
+
+    /// A command that ends with the first NUL from `from` on, `extra` bytes counted
+    /// before it.
+    fn to_nul(self, from: usize, extra: usize) -> Parsed {
+        match self.0[from..].iter().position(|&b| b == 0) {
+            Some(i) => Parsed::Command(Command::Skipped, extra + i),
+            None => Parsed::Incomplete,
+        }
+    }
+}
+
+/// `DLE`: the real-time status query, and the other real-time commands skipped.
+fn parse_dle(b: Bytes<'_>) -> Parsed {
+    use Command as C;
+    match b.at(1) {
+        None => Parsed::Incomplete,
+        // `DLE EOT n`; n = 7, 8 and 18 take one byte more. The escpos crate's extra
+        // `00` after n = 1..4 is parsed next as a NUL and ignored.
+        Some(0x04) => match b.at(2) {
+            None => Parsed::Incomplete,
+            Some(n @ (7 | 8 | 18)) => b.take(4, C::StatusQuery(n)),
+            Some(n) => Parsed::Command(C::StatusQuery(n), 3),
+        },
+        Some(0x05) => b.take(3, C::Skipped),
+        Some(0x14) => b.take(5, C::Skipped),
+        Some(_) => Parsed::Command(C::Skipped, 1),
+    }
+}
+
+/// `ESC`: print modes, alignment, emphasis, feeds and line spacing; the rest sized and
+/// skipped.
+fn parse_esc(b: Bytes<'_>) -> Parsed {
+    use Command as C;
+    match b.at(1) {
+        None => Parsed::Incomplete,
+        Some(b'@') => Parsed::Command(C::Initialize, 2),
+        Some(b'!') => b.take(3, C::PrintMode(b.arg(2))),
+        Some(b'a') => b.take(3, C::Justify(b.arg(2))),
+        Some(b'E' | b'G') => b.take(3, C::Emphasis(b.arg(2) & 1 == 1)),
+        Some(b'-') => b.take(3, C::Underline(b.arg(2))),
+        Some(b'M') => b.take(3, C::Font(b.arg(2))),
+        Some(b'd') => b.take(3, C::FeedLines(b.arg(2))),
+        Some(b'J') => b.take(3, C::FeedDots(b.arg(2))),
+        Some(b'2') => Parsed::Command(C::LineSpacing(None), 2),
+        Some(b'3') => b.take(3, C::LineSpacing(Some(b.arg(2)))),
+        Some(b't' | b'R' | b'V' | b'{' | b' ' | b'U' | b'=' | b'S' | b'L' | b'r' | b'%') => {
+            b.take(3, C::Skipped)
+        }
+        Some(b'$' | b'\\' | b'c') => b.take(4, C::Skipped),
+        Some(b'B') => b.take(4, C::Skipped),
+        Some(b'p') => b.take(5, C::Skipped),
+        Some(b'*') => match (b.at(2), b.len16(3)) {
+            (Some(m), Some(n)) => {
+                let per_column = if m >= 32 { 3 } else { 1 };
+                b.take(5 + n * per_column, C::Skipped)
+            }
+            _ => Parsed::Incomplete,
+        },
+        Some(b'D') => b.to_nul(2, 3),
+        Some(b'(') => match b.len16(3) {
+            Some(p) => b.take(5 + p, C::Skipped),
+            None => Parsed::Incomplete,
+        },
+        Some(_) => Parsed::Command(C::Skipped, 2),
+    }
+}
+
+/// `GS`: character size, reverse, automatic status, cuts, the QR (`GS ( k`) and raster
+/// images; barcodes and the rest sized and skipped.
+fn parse_gs(b: Bytes<'_>) -> Parsed {
+    use Command as C;
+    match b.at(1) {
+        None => Parsed::Incomplete,
+        Some(b'!') => b.take(3, C::CharacterSize(b.arg(2))),
+        Some(b'B') => b.take(3, C::Reverse(b.arg(2) & 1 == 1)),
+        Some(b'a') => b.take(3, C::AutoStatus(b.arg(2))),
+        Some(b'b' | b'h' | b'w' | b'H' | b'f' | b'I' | b'r' | b'/' | b'E') => b.take(3, C::Skipped),
+        Some(b'L' | b'W' | b'P' | b'$' | b'\\') => b.take(4, C::Skipped),
+        Some(b'V') => match b.at(2) {
+            None => Parsed::Incomplete,
+            Some(0 | 1 | 48 | 49) => Parsed::Command(C::Cut, 3),
+            Some(_) => b.take(4, C::Cut),
+        },
+        Some(b'(') => match (b.at(2), b.len16(3)) {
+            (Some(b'k'), Some(p)) => b.take(5 + p, gs_paren_k(&b.0[5..b.0.len().min(5 + p)])),
+            (Some(_), Some(p)) => b.take(5 + p, C::Skipped),
+            _ => Parsed::Incomplete,
+        },
+        Some(b'8') => match (b.at(3), b.at(4), b.at(5), b.at(6)) {
+            (Some(p1), Some(p2), Some(p3), Some(p4)) => {
+                let p = u32::from_le_bytes([p1, p2, p3, p4]) as usize;
+                b.take(7 + p, C::Skipped)
+            }
+            _ => Parsed::Incomplete,
+        },
+        Some(b'v') => gs_v_raster(b),
+        Some(b'k') => gs_k_barcode(b),
+        Some(b'*') => match (b.at(2), b.at(3)) {
+            (Some(x), Some(y)) => b.take(4 + usize::from(x) * usize::from(y) * 8, C::Skipped),
+            _ => Parsed::Incomplete,
+        },
+        Some(_) => Parsed::Command(C::Skipped, 2),
+    }
+}
+
+/// `GS v 0 m xL xH yL yH d...`: a raster image of `x` bytes by `y` rows.
+fn gs_v_raster(b: Bytes<'_>) -> Parsed {
+    let (Some(m), Some(x), Some(y)) = (b.at(3), b.len16(4), b.len16(6)) else {
+        return Parsed::Incomplete;
     };
-    let arg = |i: usize| at(i).unwrap_or(0);
-    match b0 {
-        b'\n' => Parsed::Command(C::LineFeed, 1),
-        b'\t' => Parsed::Command(C::Tab, 1),
-        DLE => match at(1) {
+    let n = 8 + x * y;
+    if b.0.len() < n {
+        return Parsed::Incomplete;
+    }
+    let raster = Command::Raster {
+        scale: m & 3,
+        width_bytes: x as u16,
+        height: y as u16,
+        data: b.0[8..n].to_vec(),
+    };
+    Parsed::Command(raster, n)
+}
+
+/// `GS k m`: a barcode, skipped. Systems 0 to 6 end with a NUL; the others give their
+/// length in the byte after `m`.
+fn gs_k_barcode(b: Bytes<'_>) -> Parsed {
+    match b.at(2) {
+        None => Parsed::Incomplete,
+        Some(0..=6) => b.to_nul(3, 4),
+        Some(_) => match b.at(3) {
+            Some(n) => b.take(4 + usize::from(n), Command::Skipped),
             None => Parsed::Incomplete,
-            // `DLE EOT n`; n = 7, 8 and 18 take one byte more. The escpos crate's extra
-            // `00` after n = 1..4 is parsed next as a NUL and ignored.
-            Some(0x04) => match at(2) {
-                None => Parsed::Incomplete,
-                Some(n @ (7 | 8 | 18)) => take(4, C::StatusQuery(n)),
-                Some(n) => Parsed::Command(C::StatusQuery(n), 3),
-            },
-            Some(0x05) => take(3, C::Skipped),
-            Some(0x14) => take(5, C::Skipped),
-            Some(_) => Parsed::Command(C::Skipped, 1),
         },
-        ESC => match at(1) {
+    }
+}
+
+/// `FS`: the kanji and NV-image commands, sized and skipped.
+fn parse_fs(b: Bytes<'_>) -> Parsed {
+    use Command as C;
+    match b.at(1) {
+        None => Parsed::Incomplete,
+        Some(b'p') => b.take(4, C::Skipped),
+        Some(b'C' | b'!' | b'-' | b'W' | b'S') => b.take(3, C::Skipped),
+        Some(b'(') => match b.len16(3) {
+            Some(p) => b.take(5 + p, C::Skipped),
             None => Parsed::Incomplete,
-            Some(b'@') => Parsed::Command(C::Initialize, 2),
-            Some(b'!') => take(3, C::PrintMode(arg(2))),
-            Some(b'a') => take(3, C::Justify(arg(2))),
-            Some(b'E' | b'G') => take(3, C::Emphasis(arg(2) & 1 == 1)),
-            Some(b'-') => take(3, C::Underline(arg(2))),
-            Some(b'M') => take(3, C::Font(arg(2))),
-            Some(b'd') => take(3, C::FeedLines(arg(2))),
-            Some(b'J') => take(3, C::FeedDots(arg(2))),
-            Some(b'2') => Parsed::Command(C::LineSpacing(None), 2),
-            Some(b'3') => take(3, C::LineSpacing(Some(arg(2)))),
-            Some(b't' | b'R' | b'V' | b'{' | b' ' | b'U' | b'=' | b'S' | b'L' | b'r' | b'%') => {
-                take(3, C::Skipped)
-            }
-            Some(b'$' | b'\\' | b'c') => take(4, C::Skipped),
-            Some(b'B') => take(4, C::Skipped),
-            Some(b'p') => take(5, C::Skipped),
-            Some(b'*') => match (at(2), len16(3)) {
-                (Some(m), Some(n)) => {
-                    let per_column = if m >= 32 { 3 } else { 1 };
-                    take(5 + n * per_column, C::Skipped)
-                }
-                _ => Parsed::Incomplete,
-            },
-            Some(b'D') => match buf[2..].iter().position(|&b| b == 0) {
-                Some(i) => Parsed::Command(C::Skipped, 3 + i),
-                None => Parsed::Incomplete,
-            },
-            Some(b'(') => match len16(3) {
-                Some(p) => take(5 + p, C::Skipped),
-                None => Parsed::Incomplete,
-            },
-            Some(_) => Parsed::Command(C::Skipped, 2),
         },
-        GS => match at(1) {
-            None => Parsed::Incomplete,
-            Some(b'!') => take(3, C::CharacterSize(arg(2))),
-            Some(b'B') => take(3, C::Reverse(arg(2) & 1 == 1)),
-            Some(b'a') => take(3, C::AutoStatus(arg(2))),
-            Some(b'b' | b'h' | b'w' | b'H' | b'f' | b'I' | b'r' | b'/' | b'E') => {
-                take(3, C::Skipped)
-            }
-            Some(b'L' | b'W' | b'P' | b'$' | b'\\') => take(4, C::Skipped),
-            Some(b'V') => match at(2) {
-                None => Parsed::Incomplete,
-                Some(0 | 1 | 48 | 49) => Parsed::Command(C::Cut, 3),
-                Some(_) => take(4, C::Cut),
-            },
-            Some(b'(') => match (at(2), len16(3)) {
-                (Some(b'k'), Some(p)) => take(5 + p, gs_paren_k(&buf[5..buf.len().min(5 + p)])),
-                (Some(_), Some(p)) => take(5 + p, C::Skipped),
-                _ => Parsed::Incomplete,
-            },
-            Some(b'8') => match (at(3), at(4), at(5), at(6)) {
-                (Some(p1), Some(p2), Some(p3), Some(p4)) => {
-                    let p = u32::from_le_bytes([p1, p2, p3, p4]) as usize;
-                    take(7 + p, C::Skipped)
-                }
-                _ => Parsed::Incomplete,
-            },
-            Some(b'v') => match (at(3), len16(4), len16(6)) {
-                (Some(m), Some(x), Some(y)) => {
-                    let n = 8 + x * y;
-                    if buf.len() < n {
-                        return Parsed::Incomplete;
-                    }
-                    Parsed::Command(
-                        C::Raster {
-                            scale: m & 3,
-                            width_bytes: x as u16,
-                            height: y as u16,
-                            data: buf[8..n].to_vec(),
-                        },
-                        n,
-                    )
-                }
-                _ => Parsed::Incomplete,
-            },
-            Some(b'k') => match at(2) {
-                None => Parsed::Incomplete,
-                Some(0..=6) => match buf[3..].iter().position(|&b| b == 0) {
-                    Some(i) => Parsed::Command(C::Skipped, 4 + i),
-                    None => Parsed::Incomplete,
-                },
-                Some(_) => match at(3) {
-                    Some(n) => take(4 + usize::from(n), C::Skipped),
-                    None => Parsed::Incomplete,
-                },
-            },
-            Some(b'*') => match (at(2), at(3)) {
-                (Some(x), Some(y)) => take(4 + usize::from(x) * usize::from(y) * 8, C::Skipped),
-                _ => Parsed::Incomplete,
-            },
-            Some(_) => Parsed::Command(C::Skipped, 2),
-        },
-        FS => match at(1) {
-            None => Parsed::Incomplete,
-            Some(b'p') => take(4, C::Skipped),
-            Some(b'C' | b'!' | b'-' | b'W' | b'S') => take(3, C::Skipped),
-            Some(b'(') => match len16(3) {
-                Some(p) => take(5 + p, C::Skipped),
-                None => Parsed::Incomplete,
-            },
-            Some(_) => Parsed::Command(C::Skipped, 2),
-        },
-        // NUL, CR (the printer feeds on LF only), CAN, FF and the other controls.
-        0x00..=0x1f | 0x7f => Parsed::Command(C::Skipped, 1),
-        _ => Parsed::Command(C::Text(b0), 1),
+        Some(_) => Parsed::Command(C::Skipped, 2),
     }
 }
 
