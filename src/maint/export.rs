@@ -176,7 +176,7 @@ fn versions(report: &Report, schema: u32) -> String {
         report.reader.vendor.as_deref().unwrap_or("-"),
         report.reader.model.as_deref().unwrap_or("-"),
         report.reader.firmware.as_deref().unwrap_or("-"),
-        report.reader.sam.as_deref().unwrap_or("-"),
+        report.reader.sam.map_or("-", crate::status::Sam::code),
         report.printer.state,
     )
 }
