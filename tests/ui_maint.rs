@@ -250,7 +250,7 @@ async fn run(rt: tokio::runtime::Handle, weak: slint::Weak<KioskWindow>, rig: Ri
         ui.global::<Maint>()
             .get_rows()
             .iter()
-            .any(|r| r.section == "held")
+            .any(|r| r.section == ui::ReportPart::Held)
     })
     .await;
     shot(&ui, "status");
@@ -296,7 +296,7 @@ async fn run(rt: tokio::runtime::Handle, weak: slint::Weak<KioskWindow>, rig: Ri
     })
     .await;
     until(&rt, &ui, &mut link, "the hold in the report", |ui| {
-        ui.global::<Maint>().get_hold() == "printer_fault"
+        ui.global::<Maint>().get_hold() == ui::TechnicianHold::PrinterFault
     })
     .await;
     shot(&ui, "service");
@@ -319,7 +319,10 @@ async fn run(rt: tokio::runtime::Handle, weak: slint::Weak<KioskWindow>, rig: Ri
     tap(&ui, "Pengaturan").await;
     let (ok, said) = act(&rt, &ui, &mut link, "Sesi dimulai dalam English").await;
     assert!(ok, "{said}");
-    assert_eq!(ui.global::<Maint>().get_default_language(), "en");
+    assert_eq!(
+        ui.global::<Maint>().get_default_language(),
+        ui::Language::En
+    );
     // The idle screen behind the menu follows at once: the menu now speaks English.
     until(&rt, &ui, &mut link, "English", |ui| {
         ui.global::<Flow>().get_language() == ui::Language::En
@@ -395,16 +398,20 @@ async fn run(rt: tokio::runtime::Handle, weak: slint::Weak<KioskWindow>, rig: Ri
     for attempt in 1..=5 {
         open_menu(&rt, &ui, &mut link, "1111").await;
         until(&rt, &ui, &mut link, "the answer", |ui| {
-            !ui.global::<Maint>().get_pin_result().is_empty()
+            ui.global::<Maint>().get_pin_result() != ui::PinAnswer::None
         })
         .await;
         let m = ui.global::<Maint>();
-        let expected = if attempt < 5 { "wrong" } else { "locked" };
+        let (expected, name) = if attempt < 5 {
+            (ui::PinAnswer::Wrong, "wrong")
+        } else {
+            (ui::PinAnswer::Locked, "locked")
+        };
         assert_eq!(m.get_pin_result(), expected, "attempt {attempt}");
         if attempt < 5 {
             assert_eq!(m.get_pin_detail(), (5 - attempt).to_string());
         }
-        shot(&ui, &format!("pin-{expected}"));
+        shot(&ui, &format!("pin-{name}"));
         tap(&ui, "Batal").await;
     }
     // ...and the lock holds across a restart, even for the right PIN.
@@ -417,10 +424,10 @@ async fn run(rt: tokio::runtime::Handle, weak: slint::Weak<KioskWindow>, rig: Ri
     let (daemon, mut link) = start(&rt, &config, &ui);
     open_menu(&rt, &ui, &mut link, PIN).await;
     until(&rt, &ui, &mut link, "the answer", |ui| {
-        !ui.global::<Maint>().get_pin_result().is_empty()
+        ui.global::<Maint>().get_pin_result() != ui::PinAnswer::None
     })
     .await;
-    assert_eq!(ui.global::<Maint>().get_pin_result(), "locked");
+    assert_eq!(ui.global::<Maint>().get_pin_result(), ui::PinAnswer::Locked);
     assert!(!ui.global::<Maint>().get_open());
     let _ = daemon.stop.send(());
     let (tx, rx) = oneshot::channel();

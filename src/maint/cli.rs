@@ -10,7 +10,6 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use serde_json::Value;
 
 use super::answer::{
     Enrolled, Integrity, PinReloaded, ReadTestAnswer, RecentTickets, Released, Reprinted,
@@ -80,15 +79,31 @@ pub enum MaintCmd {
     },
     /// Change the kept settings; with no option, show them.
     Settings {
-        #[arg(long, value_parser = ["id", "en"])]
-        language: Option<String>,
-        #[arg(long, value_parser = ["landscape", "portrait", "landscape_flipped", "portrait_flipped"])]
-        orientation: Option<String>,
+        #[arg(long, value_enum)]
+        language: Option<LanguageArg>,
+        #[arg(long, value_enum)]
+        orientation: Option<Orientation>,
         #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
         volume: Option<u8>,
     },
     /// Restart the daemon (it exits with code 75; systemd starts it again).
     Restart,
+}
+
+/// The languages `maint settings --language` takes, by their codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LanguageArg {
+    Id,
+    En,
+}
+
+impl LanguageArg {
+    fn language(self) -> Language {
+        match self {
+            LanguageArg::Id => Language::Id,
+            LanguageArg::En => Language::En,
+        }
+    }
 }
 
 /// Runs one `maint` command; the exit code says whether the kiosk did it.
@@ -101,167 +116,218 @@ pub fn run(args: MaintArgs, runtime: &tokio::runtime::Runtime) -> anyhow::Result
     runtime.block_on(async move {
         let mut client = Client::connect(&socket, Duration::from_secs(3)).await?;
         let out = &mut std::io::stdout();
-        match args.command {
-            MaintCmd::Status { json } => {
-                let r: Report = ask(&mut client, Command::MaintReport, PATIENCE)
-                    .await
-                    .context("the report")?;
-                if json {
-                    writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
-                } else {
-                    write!(out, "{}", super::report::render(&r))?;
-                }
-            }
-            MaintCmd::Sync => sync(&mut client, out).await?,
-            MaintCmd::Reprint { registration_id } => {
-                let r: Reprinted =
-                    ask(&mut client, Command::Reprint { registration_id }, PATIENCE).await?;
-                writeln!(
-                    out,
-                    "reprinted {} (registration {}), marked COPY",
-                    r.queue_number, r.reprinted
-                )?;
-            }
-            MaintCmd::Recent { limit } => {
-                let RecentTickets { tickets } =
-                    ask(&mut client, Command::RecentTickets { limit: Some(limit) }, PATIENCE).await?;
-                writeln!(
-                    out,
-                    "{:<8} {:<6} {:<10} {:<8} {:<20} {:<16} registration",
-                    "number", "office", "date", "session", "printed", "NIK"
-                )?;
-                for t in tickets {
-                    writeln!(
-                        out,
-                        "{:<8} {:<6} {:<10} {:<8} {:<20} {:<16} {}",
-                        t.queue_number,
-                        t.office_id,
-                        t.date,
-                        t.session_id,
-                        t.printed_at
-                            .map(|p| p.format("%Y-%m-%d %H:%M:%S").to_string())
-                            .unwrap_or_else(|| "not printed".into()),
-                        t.masked_nik,
-                        t.registration_id
-                    )?;
-                }
-            }
-            MaintCmd::OutOfService { reason } => {
-                let Some(reason) = HoldReason::from_code(&reason) else {
-                    anyhow::bail!(
-                        "{reason:?} is not a reason: maintenance, printer_fault, reader_fault, office_closed or relocating"
-                    );
-                };
-                let _: ServiceHold =
-                    ask(&mut client, Command::OutOfService { reason }, PATIENCE).await?;
-                writeln!(
-                    out,
-                    "out of service ({}): no new bookings; applicants are told why. `apm-kiosk maint in-service` lifts it",
-                    reason.code()
-                )?;
-            }
-            MaintCmd::InService => {
-                let _: ServiceHold = ask(&mut client, Command::InService, PATIENCE).await?;
-                writeln!(out, "the technician's hold is lifted")?;
-            }
-            MaintCmd::Export { path } => {
-                let path = std::path::absolute(&path).unwrap_or(path);
-                let w: Written =
-                    ask(&mut client, Command::Export { path }, Duration::from_secs(120)).await?;
-                writeln!(
-                    out,
-                    "diagnostics bundle written: {} ({} bytes)",
-                    w.path.display(),
-                    w.bytes
-                )?;
-            }
-            MaintCmd::Integrity => {
-                let i: Integrity =
-                    ask(&mut client, Command::Integrity, Duration::from_secs(120)).await?;
-                writeln!(out, "database integrity: {}", i.result)?;
-                if !i.ok {
-                    return Ok(ExitCode::FAILURE);
-                }
-            }
-            MaintCmd::TestPrint => {
-                let t: TestPrinted =
-                    ask(&mut client, Command::TestPrint, Duration::from_secs(30)).await?;
-                writeln!(out, "test page printed (printer {})", t.printer.code())?;
-            }
-            MaintCmd::ReadTest => {
-                writeln!(
-                    out,
-                    "lay a KTP on the reader within {} s ...",
-                    super::READ_TEST_TIMEOUT.as_secs()
-                )?;
-                out.flush()?;
-                let patience = super::READ_TEST_TIMEOUT + Duration::from_secs(10);
-                let answer: ReadTestAnswer = ask(&mut client, Command::ReadTest, patience).await?;
-                match answer {
-                    ReadTestAnswer::Read {
-                        masked_nik,
-                        nik_check,
-                        fields,
-                        ..
-                    } => writeln!(
-                        out,
-                        "card read: NIK {masked_nik} ({nik_check}), fields {}",
-                        fields.join(", ")
-                    )?,
-                    ReadTestAnswer::ReadFailed { problem } => {
-                        writeln!(out, "the read failed: {}", problem.code())?
-                    }
-                    ReadTestAnswer::TimedOut { .. } => writeln!(out, "no card read: timed_out")?,
-                    ReadTestAnswer::Cancelled => writeln!(out, "no card read: cancelled")?,
-                }
-            }
-            MaintCmd::Enroll { code } => {
-                let e: Enrolled =
-                    ask(&mut client, Command::Enroll { code }, Duration::from_secs(60)).await?;
-                writeln!(
-                    out,
-                    "enrolled as {} for offices {}",
-                    e.enrolled,
-                    e.offices.join(", ")
-                )?;
-            }
-            MaintCmd::ReleaseHeld { office_id, date } => {
-                let command = Command::ReleaseHeld { office_id, date };
-                let r: Released = ask(&mut client, command, Duration::from_secs(60)).await?;
-                writeln!(
-                    out,
-                    "{} numbers of {} on {} given back to the central service",
-                    r.released, r.office_id, r.date
-                )?;
-            }
-            MaintCmd::Settings {
-                language,
-                orientation,
-                volume,
-            } => {
-                let change = SettingsChange {
-                    default_language: language.map(|l| if l == "en" { Language::En } else { Language::Id }),
-                    orientation: orientation
-                        .map(|o| serde_json::from_value::<Orientation>(Value::String(o)))
-                        .transpose()?,
-                    volume,
-                };
-                let now: SettingsNow =
-                    ask(&mut client, Command::SetSettings(change), PATIENCE).await?;
-                writeln!(out, "{}", serde_json::to_string_pretty(&now.settings)?)?;
-            }
-            MaintCmd::Restart => {
-                let r: Restarting = ask(&mut client, Command::Restart, PATIENCE).await?;
-                writeln!(
-                    out,
-                    "the daemon is exiting with code {}; systemd starts it again",
-                    r.exit_code
-                )?;
-            }
-            MaintCmd::SetPin { .. } => unreachable!("handled above"),
-        }
-        Ok(ExitCode::SUCCESS)
+        dispatch(&mut client, args.command, out).await
     })
+}
+
+/// One command over the socket, its answer written to `out`.
+async fn dispatch(
+    client: &mut Client,
+    command: MaintCmd,
+    out: &mut std::io::Stdout,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        MaintCmd::Status { json } => status(client, json, out).await?,
+        MaintCmd::Sync => sync(client, out).await?,
+        MaintCmd::Reprint { registration_id } => reprint(client, registration_id, out).await?,
+        MaintCmd::Recent { limit } => recent(client, limit, out).await?,
+        MaintCmd::OutOfService { reason } => out_of_service(client, &reason, out).await?,
+        MaintCmd::InService => {
+            let _: ServiceHold = ask(client, Command::InService, PATIENCE).await?;
+            writeln!(out, "the technician's hold is lifted")?;
+        }
+        MaintCmd::Export { path } => export(client, path, out).await?,
+        MaintCmd::Integrity => return integrity(client, out).await,
+        MaintCmd::TestPrint => {
+            let t: TestPrinted = ask(client, Command::TestPrint, Duration::from_secs(30)).await?;
+            writeln!(out, "test page printed (printer {})", t.printer.code())?;
+        }
+        MaintCmd::ReadTest => read_test(client, out).await?,
+        MaintCmd::Enroll { code } => enroll(client, code, out).await?,
+        MaintCmd::ReleaseHeld { office_id, date } => {
+            let command = Command::ReleaseHeld { office_id, date };
+            let r: Released = ask(client, command, Duration::from_secs(60)).await?;
+            writeln!(
+                out,
+                "{} numbers of {} on {} given back to the central service",
+                r.released, r.office_id, r.date
+            )?;
+        }
+        MaintCmd::Settings {
+            language,
+            orientation,
+            volume,
+        } => settings(client, language, orientation, volume, out).await?,
+        MaintCmd::Restart => {
+            let r: Restarting = ask(client, Command::Restart, PATIENCE).await?;
+            writeln!(
+                out,
+                "the daemon is exiting with code {}; systemd starts it again",
+                r.exit_code
+            )?;
+        }
+        MaintCmd::SetPin { .. } => unreachable!("handled before connecting"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(client: &mut Client, json: bool, out: &mut std::io::Stdout) -> anyhow::Result<()> {
+    let r: Report = ask(client, Command::MaintReport, PATIENCE)
+        .await
+        .context("the report")?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+    } else {
+        write!(out, "{}", super::report::render(&r))?;
+    }
+    Ok(())
+}
+
+async fn reprint(
+    client: &mut Client,
+    registration_id: Option<String>,
+    out: &mut std::io::Stdout,
+) -> anyhow::Result<()> {
+    let r: Reprinted = ask(client, Command::Reprint { registration_id }, PATIENCE).await?;
+    writeln!(
+        out,
+        "reprinted {} (registration {}), marked COPY",
+        r.queue_number, r.reprinted
+    )?;
+    Ok(())
+}
+
+async fn recent(client: &mut Client, limit: u32, out: &mut std::io::Stdout) -> anyhow::Result<()> {
+    let command = Command::RecentTickets { limit: Some(limit) };
+    let RecentTickets { tickets } = ask(client, command, PATIENCE).await?;
+    writeln!(
+        out,
+        "{:<8} {:<6} {:<10} {:<8} {:<20} {:<16} registration",
+        "number", "office", "date", "session", "printed", "NIK"
+    )?;
+    for t in tickets {
+        writeln!(
+            out,
+            "{:<8} {:<6} {:<10} {:<8} {:<20} {:<16} {}",
+            t.queue_number,
+            t.office_id,
+            t.date,
+            t.session_id,
+            t.printed_at
+                .map(|p| p.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_else(|| "not printed".into()),
+            t.masked_nik,
+            t.registration_id
+        )?;
+    }
+    Ok(())
+}
+
+async fn out_of_service(
+    client: &mut Client,
+    reason: &str,
+    out: &mut std::io::Stdout,
+) -> anyhow::Result<()> {
+    let Some(reason) = HoldReason::from_code(reason) else {
+        anyhow::bail!(
+            "{reason:?} is not a reason: maintenance, printer_fault, reader_fault, office_closed or relocating"
+        );
+    };
+    let _: ServiceHold = ask(client, Command::OutOfService { reason }, PATIENCE).await?;
+    writeln!(
+        out,
+        "out of service ({}): no new bookings; applicants are told why. `apm-kiosk maint in-service` lifts it",
+        reason.code()
+    )?;
+    Ok(())
+}
+
+async fn export(
+    client: &mut Client,
+    path: PathBuf,
+    out: &mut std::io::Stdout,
+) -> anyhow::Result<()> {
+    let path = std::path::absolute(&path).unwrap_or(path);
+    let w: Written = ask(client, Command::Export { path }, Duration::from_secs(120)).await?;
+    writeln!(
+        out,
+        "diagnostics bundle written: {} ({} bytes)",
+        w.path.display(),
+        w.bytes
+    )?;
+    Ok(())
+}
+
+/// `maint integrity`: fails (exit 1) when the database is not sound.
+async fn integrity(client: &mut Client, out: &mut std::io::Stdout) -> anyhow::Result<ExitCode> {
+    let i: Integrity = ask(client, Command::Integrity, Duration::from_secs(120)).await?;
+    writeln!(out, "database integrity: {}", i.result)?;
+    Ok(if i.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn read_test(client: &mut Client, out: &mut std::io::Stdout) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "lay a KTP on the reader within {} s ...",
+        super::READ_TEST_TIMEOUT.as_secs()
+    )?;
+    out.flush()?;
+    let patience = super::READ_TEST_TIMEOUT + Duration::from_secs(10);
+    let answer: ReadTestAnswer = ask(client, Command::ReadTest, patience).await?;
+    match answer {
+        ReadTestAnswer::Read {
+            masked_nik,
+            nik_check,
+            fields,
+            ..
+        } => writeln!(
+            out,
+            "card read: NIK {masked_nik} ({nik_check}), fields {}",
+            fields.join(", ")
+        )?,
+        ReadTestAnswer::ReadFailed { problem } => {
+            writeln!(out, "the read failed: {}", problem.code())?
+        }
+        ReadTestAnswer::TimedOut { .. } => writeln!(out, "no card read: timed_out")?,
+        ReadTestAnswer::Cancelled => writeln!(out, "no card read: cancelled")?,
+    }
+    Ok(())
+}
+
+async fn enroll(
+    client: &mut Client,
+    code: String,
+    out: &mut std::io::Stdout,
+) -> anyhow::Result<()> {
+    let e: Enrolled = ask(client, Command::Enroll { code }, Duration::from_secs(60)).await?;
+    writeln!(
+        out,
+        "enrolled as {} for offices {}",
+        e.enrolled,
+        e.offices.join(", ")
+    )?;
+    Ok(())
+}
+
+async fn settings(
+    client: &mut Client,
+    language: Option<LanguageArg>,
+    orientation: Option<Orientation>,
+    volume: Option<u8>,
+    out: &mut std::io::Stdout,
+) -> anyhow::Result<()> {
+    let change = SettingsChange {
+        default_language: language.map(LanguageArg::language),
+        orientation,
+        volume,
+    };
+    let now: SettingsNow = ask(client, Command::SetSettings(change), PATIENCE).await?;
+    writeln!(out, "{}", serde_json::to_string_pretty(&now.settings)?)?;
+    Ok(())
 }
 
 /// Sends a command and decodes its answer; a refusal becomes the error.

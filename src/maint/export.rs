@@ -176,7 +176,7 @@ fn versions(report: &Report, schema: u32) -> String {
         report.reader.vendor.as_deref().unwrap_or("-"),
         report.reader.model.as_deref().unwrap_or("-"),
         report.reader.firmware.as_deref().unwrap_or("-"),
-        report.reader.sam.as_deref().unwrap_or("-"),
+        report.reader.sam.map_or("-", crate::status::Sam::code),
         report.printer.state,
     )
 }
@@ -195,6 +195,16 @@ pub fn bundle_path(target: &Path, kiosk_id: Option<&str>, at: chrono::DateTime<U
     }
 }
 
+/// What the bundle takes from the store, read in one visit.
+struct Stored {
+    schema: u32,
+    stats: crate::store::StoreStats,
+    queue: crate::store::sync::QueueState,
+    figures: crate::store::maint::QueueFigures,
+    rejections: Vec<crate::store::Rejection>,
+    audit: Vec<(String, String, String)>,
+}
+
 /// Builds the bundle and writes it to `target` (see [`bundle_path`]), through a
 /// temporary file and a rename so that a stick pulled out midway leaves no half bundle
 /// under the final name.
@@ -204,16 +214,16 @@ pub async fn write_bundle(
     report: &Report,
     target: &Path,
 ) -> Result<Written, ExportError> {
-    let (schema, stats, queue, figures, rejections, audit) = store
+    let stored = store
         .run(|s| {
-            Ok((
-                s.schema_version()?,
-                s.stats()?,
-                s.queue_state()?,
-                s.queue_figures()?,
-                s.rejections()?,
-                s.audit_tail(AUDIT_LINES)?,
-            ))
+            Ok(Stored {
+                schema: s.schema_version()?,
+                stats: s.stats()?,
+                queue: s.queue_state()?,
+                figures: s.queue_figures()?,
+                rejections: s.rejections()?,
+                audit: s.audit_tail(AUDIT_LINES)?,
+            })
         })
         .await?;
     let config = config.clone();
@@ -221,93 +231,114 @@ pub async fn write_bundle(
     let target = target.to_owned();
     let now = Utc::now();
     tokio::task::spawn_blocking(move || {
-        let log = journal();
-        let mut audit_text = String::from("at\tevent\tdetail\n");
-        for (at, event, detail) in audit.iter().rev() {
-            audit_text.push_str(&format!("{at}\t{event}\t{detail}\n"));
-        }
-        let queue_json = serde_json::json!({
-            "stats": stats,
-            "unsynced": queue.unsynced,
-            "oldest_unsynced": queue.oldest_unsynced,
-            "held_free": queue.held_free,
-            "upload_queue": figures,
-        });
-        let files: Vec<(&str, String)> = vec![
-            (
-                "README.txt",
-                format!(
-                    "apm-kiosk diagnostics bundle, made {} on kiosk {}.\n\
-                 No personal data: no NIK, name, address or phone number is in any file.\n\
-                 report.json   the maintenance report (what `apm-kiosk maint status` shows)\n\
-                 config.toml   the configuration, secrets removed\n\
-                 versions.txt  software, database schema, system, devices\n\
-                 log.txt       the daemon's journal, last 3 days\n\
-                 queue.json    upload queue and store figures\n\
-                 rejections.json  bookings the central service rejected, with reasons\n\
-                 audit.tsv     the audit log, oldest first\n",
-                    now.to_rfc3339(),
-                    report.kiosk_id.as_deref().unwrap_or("(not enrolled)")
-                ),
-            ),
-            ("report.json", pretty(&report)),
-            ("config.toml", redacted_config(&config)),
-            ("versions.txt", versions(&report, schema)),
-            ("log.txt", log),
-            ("queue.json", pretty(&queue_json)),
-            ("rejections.json", pretty(&rejections)),
-            ("audit.tsv", audit_text),
-        ];
+        let files = bundle_files(&stored, &config, &report, journal(), now);
         let path = bundle_path(&target, report.kiosk_id.as_deref(), now);
-        let write_err = |source| ExportError::Write {
-            path: path.clone(),
-            source,
-        };
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(
-            ".{}.partial",
-            path.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "bundle".into())
-        ));
-        let file = std::fs::File::create(&tmp).map_err(write_err)?;
-        let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
-        let mut tar = tar::Builder::new(gz);
-        let folder = path
-            .file_name()
-            .map(|n| n.to_string_lossy().trim_end_matches(".tar.gz").to_owned())
-            .unwrap_or_else(|| "apm-kiosk-diagnostics".into());
-        let mut names = Vec::new();
-        for (name, text) in &files {
-            let text = scrub(text);
-            let mut header = tar::Header::new_gnu();
-            header.set_size(text.len() as u64);
-            header.set_mode(0o644);
-            header.set_mtime(now.timestamp().max(0) as u64);
-            header.set_entry_type(tar::EntryType::Regular);
-            let entry = format!("{folder}/{name}");
-            tar.append_data(&mut header, &entry, text.as_bytes())
-                .map_err(write_err)?;
-            names.push(entry);
-        }
-        let gz = tar.into_inner().map_err(write_err)?;
-        let mut file = gz.finish().map_err(write_err)?;
-        file.flush().map_err(write_err)?;
-        file.sync_all().map_err(write_err)?;
-        drop(file);
-        std::fs::rename(&tmp, &path).map_err(write_err)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        Ok(Written {
-            path,
-            bytes,
-            files: names,
-        })
+        write_tar(&path, &files, now)
     })
     .await
     .map_err(|e| ExportError::Task(e.to_string()))?
+}
+
+/// Each file of the bundle, by name, before [`scrub`].
+fn bundle_files(
+    stored: &Stored,
+    config: &Config,
+    report: &Report,
+    log: String,
+    now: chrono::DateTime<Utc>,
+) -> Vec<(&'static str, String)> {
+    let mut audit_text = String::from("at\tevent\tdetail\n");
+    for (at, event, detail) in stored.audit.iter().rev() {
+        audit_text.push_str(&format!("{at}\t{event}\t{detail}\n"));
+    }
+    let queue_json = serde_json::json!({
+        "stats": stored.stats,
+        "unsynced": stored.queue.unsynced,
+        "oldest_unsynced": stored.queue.oldest_unsynced,
+        "held_free": stored.queue.held_free,
+        "upload_queue": stored.figures,
+    });
+    vec![
+        ("README.txt", readme(report, now)),
+        ("report.json", pretty(report)),
+        ("config.toml", redacted_config(config)),
+        ("versions.txt", versions(report, stored.schema)),
+        ("log.txt", log),
+        ("queue.json", pretty(&queue_json)),
+        ("rejections.json", pretty(&stored.rejections)),
+        ("audit.tsv", audit_text),
+    ]
+}
+
+fn readme(report: &Report, now: chrono::DateTime<Utc>) -> String {
+    format!(
+        "apm-kiosk diagnostics bundle, made {} on kiosk {}.\n\
+     No personal data: no NIK, name, address or phone number is in any file.\n\
+     report.json   the maintenance report (what `apm-kiosk maint status` shows)\n\
+     config.toml   the configuration, secrets removed\n\
+     versions.txt  software, database schema, system, devices\n\
+     log.txt       the daemon's journal, last 3 days\n\
+     queue.json    upload queue and store figures\n\
+     rejections.json  bookings the central service rejected, with reasons\n\
+     audit.tsv     the audit log, oldest first\n",
+        now.to_rfc3339(),
+        report.kiosk_id.as_deref().unwrap_or("(not enrolled)")
+    )
+}
+
+/// Writes `files`, each scrubbed, as a `.tar.gz` at `path` with one folder named after
+/// it, through a temporary file beside it.
+fn write_tar(
+    path: &Path,
+    files: &[(&str, String)],
+    now: chrono::DateTime<Utc>,
+) -> Result<Written, ExportError> {
+    let write_err = |source| ExportError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.partial",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "bundle".into())
+    ));
+    let file = std::fs::File::create(&tmp).map_err(write_err)?;
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    let folder = path
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".tar.gz").to_owned())
+        .unwrap_or_else(|| "apm-kiosk-diagnostics".into());
+    let mut names = Vec::new();
+    for (name, text) in files {
+        let text = scrub(text);
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(now.timestamp().max(0) as u64);
+        header.set_entry_type(tar::EntryType::Regular);
+        let entry = format!("{folder}/{name}");
+        tar.append_data(&mut header, &entry, text.as_bytes())
+            .map_err(write_err)?;
+        names.push(entry);
+    }
+    let gz = tar.into_inner().map_err(write_err)?;
+    let mut file = gz.finish().map_err(write_err)?;
+    file.flush().map_err(write_err)?;
+    file.sync_all().map_err(write_err)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(write_err)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    Ok(Written {
+        path: path.to_owned(),
+        bytes,
+        files: names,
+    })
 }
 
 /// Pretty JSON, one file's worth.

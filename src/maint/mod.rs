@@ -70,15 +70,29 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The screen's orientation, for the display the kiosk is built with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// The screen's orientation, for the display the kiosk is built with. The command line
+/// (`maint settings --orientation`) spells it as the wire does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum Orientation {
     #[default]
     Landscape,
     Portrait,
     LandscapeFlipped,
     PortraitFlipped,
+}
+
+impl Orientation {
+    /// Its serde name, as the text report shows it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Orientation::Landscape => "landscape",
+            Orientation::Portrait => "portrait",
+            Orientation::LandscapeFlipped => "landscape_flipped",
+            Orientation::PortraitFlipped => "portrait_flipped",
+        }
+    }
 }
 
 /// The settings a technician changes from the menu; kept in the store and published on

@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Settings;
 pub use crate::disk::Space as Disk;
+use crate::flow::{Guardrail, HoldSource};
 use crate::hardware::printer::PrinterState;
+use crate::protocol::central::{PrinterState as WirePrinterState, ReaderState};
+use crate::status::Sam;
 
 /// Everything a technician checks at the kiosk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,34 +49,77 @@ pub struct Report {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {
-    /// `technician`, `enrollment` or `sync`.
-    pub source: String,
+    /// Who set it: `technician`, `enrollment` or `sync` on the wire.
+    pub source: HoldSource,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrinterReport {
-    /// `ok`, `paper_near_end`, `paper_out`, `cover_open`, `offline`, `error`.
-    pub state: String,
-    /// `ok`, `near_end`, `out`, or `unknown` while the printer does not answer.
-    pub paper: String,
-    /// `closed`, `open` or `unknown`.
-    pub cover: String,
+    /// `ok`, `paper_near_end`, `paper_out`, `cover_open`, `offline`, `error`; a report
+    /// from a newer daemon may carry a state this build does not know.
+    pub state: WirePrinterState,
+    pub paper: Paper,
+    pub cover: Cover,
     /// A fault the printer reports (cutter jam, head), if any.
     pub error: Option<String>,
     pub unprinted_tickets: u32,
 }
 
+/// The paper as the printer's state tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Paper {
+    Ok,
+    NearEnd,
+    Out,
+    /// The printer does not answer, or its cover is open.
+    Unknown,
+}
+
+impl Paper {
+    /// Its serde name, as the text report shows it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Paper::Ok => "ok",
+            Paper::NearEnd => "near_end",
+            Paper::Out => "out",
+            Paper::Unknown => "unknown",
+        }
+    }
+}
+
+/// The printer's cover as its state tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cover {
+    Closed,
+    Open,
+    /// The printer does not answer.
+    Unknown,
+}
+
+impl Cover {
+    /// Its serde name, as the text report shows it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Cover::Closed => "closed",
+            Cover::Open => "open",
+            Cover::Unknown => "unknown",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReaderReport {
-    /// `ok`, `sam_missing` or `disconnected`.
-    pub state: String,
+    /// `ok`, `sam_missing` or `disconnected` (`error`, or a newer daemon's code, too).
+    pub state: ReaderState,
     pub vendor: Option<String>,
     pub model: Option<String>,
     pub firmware: Option<String>,
     pub serial: Option<String>,
-    /// `ok`, `missing`, `unreported`, or `None` before the reader has answered.
-    pub sam: Option<String>,
+    /// `None` before the reader has answered.
+    pub sam: Option<Sam>,
 }
 
 /// Reachability: `tcp_*` is a TCP connection to the central service's host and port made
@@ -100,7 +146,7 @@ pub struct SyncReport {
     /// The central service's clock minus the kiosk's, in seconds.
     pub clock_skew_s: Option<i64>,
     pub clock_alert: bool,
-    pub guardrail: Option<String>,
+    pub guardrail: Option<Guardrail>,
     pub undecodable: usize,
 }
 
@@ -136,11 +182,20 @@ pub struct HeldDay {
 /// what needs looking at soon. `now` is the report's time.
 pub fn problems(r: &Report, now: DateTime<Utc>) -> Vec<String> {
     let mut out = Vec::new();
+    stopped(r, &mut out);
+    devices(r, &mut out);
+    link(r, &mut out);
+    soon(r, now, &mut out);
+    out
+}
+
+/// No bookings are taken, and why.
+fn stopped(r: &Report, out: &mut Vec<String>) {
     if let Some(reason) = &r.out_of_service {
         let by = r
             .holds
             .iter()
-            .map(|h| h.source.as_str())
+            .map(|h| set_by(h.source))
             .collect::<Vec<_>>()
             .join(", ");
         out.push(format!(
@@ -153,8 +208,12 @@ pub fn problems(r: &Report, now: DateTime<Utc>) -> Vec<String> {
                 .into(),
         );
     }
+}
+
+/// The printer and the card reader.
+fn devices(r: &Report, out: &mut Vec<String>) {
     // A state this software does not know (a report from a newer daemon) is a fault.
-    let printer = PrinterState::from_code(&r.printer.state).unwrap_or(PrinterState::Error);
+    let printer = PrinterState::from_code(r.printer.state.code()).unwrap_or(PrinterState::Error);
     if let Some(advice) = printer.advice() {
         out.push(advice.to_owned());
     }
@@ -164,13 +223,19 @@ pub fn problems(r: &Report, now: DateTime<Utc>) -> Vec<String> {
             r.printer.unprinted_tickets
         ));
     }
-    match r.reader.state.as_str() {
-        "ok" => {}
-        "sam_missing" => {
+    match r.reader.state {
+        ReaderState::Ok => {}
+        ReaderState::SamMissing => {
             out.push("card reader has no SAM: fit the security module; no card can be read".into())
         }
-        _ => out.push("card reader disconnected: check its USB cable".into()),
+        ReaderState::Disconnected | ReaderState::Error | ReaderState::Other(_) => {
+            out.push("card reader disconnected: check its USB cable".into())
+        }
     }
+}
+
+/// The way to the central service: the guardrail, the network, the clock.
+fn link(r: &Report, out: &mut Vec<String>) {
     if let Some(g) = &r.sync.guardrail {
         out.push(format!(
             "guardrail {g}: bookings stopped until the queue reaches the central service"
@@ -199,6 +264,10 @@ pub fn problems(r: &Report, now: DateTime<Utc>) -> Vec<String> {
             r.sync.clock_skew_s.unwrap_or_default()
         ));
     }
+}
+
+/// What needs looking at soon.
+fn soon(r: &Report, now: DateTime<Utc>, out: &mut Vec<String>) {
     if r.sync.undecodable > 0 {
         out.push(format!(
             "{} queued registration(s) cannot be decoded: export a bundle for support",
@@ -230,7 +299,15 @@ pub fn problems(r: &Report, now: DateTime<Utc>) -> Vec<String> {
             age(now - oldest)
         ));
     }
-    out
+}
+
+/// Who holds the kiosk out of service, in the report's words.
+fn set_by(source: HoldSource) -> &'static str {
+    match source {
+        HoldSource::Technician => "technician",
+        HoldSource::Enrollment => "enrollment",
+        HoldSource::Sync => "sync",
+    }
 }
 
 fn bytes(n: u64) -> String {
@@ -273,10 +350,390 @@ fn opt(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("-")
 }
 
-/// The report as `apm-kiosk maint status` prints it: what is wrong first, then one
-/// aligned section per part.
-pub fn render(r: &Report) -> String {
+/// The parts of the report, in the order the text report prints them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Kiosk,
+    Printer,
+    Reader,
+    Network,
+    Queue,
+    /// Free numbers held, one row per office and day.
+    Held,
+    /// Bookings the central service rejected, one row each.
+    Rejections,
+    Disk,
+}
+
+impl Part {
+    /// The part's heading in the text report.
+    pub fn title(self) -> &'static str {
+        match self {
+            Part::Kiosk => "KIOSK",
+            Part::Printer => "PRINTER",
+            Part::Reader => "CARD READER",
+            Part::Network => "NETWORK AND SYNC",
+            Part::Queue => "QUEUE",
+            Part::Held => "FREE NUMBERS HELD, BY OFFICE AND DAY",
+            Part::Rejections => "REJECTED BY THE CENTRAL SERVICE",
+            Part::Disk => "DISK",
+        }
+    }
+}
+
+/// What a row of the report is about. The touchscreen words each in the technician's
+/// language (`ui/pages/maint.slint`); [`Label::text`] is the text report's word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    Version,
+    KioskId,
+    Uptime,
+    Screen,
+    Service,
+    Menu,
+    Settings,
+    Started,
+    PrinterState,
+    Paper,
+    Cover,
+    PrinterError,
+    Unprinted,
+    ReaderState,
+    Device,
+    Firmware,
+    Sam,
+    Network,
+    CentralService,
+    LastSync,
+    SyncError,
+    SyncRounds,
+    LastHeartbeat,
+    ClockSkew,
+    Unsynced,
+    OldestUnsynced,
+    Registrations,
+    Rejected,
+    HeldFree,
+    /// One office and day's free numbers.
+    Held,
+    /// One rejected booking.
+    Rejection,
+    Disk,
+}
+
+impl Label {
+    /// The label in the text report (20 characters at most, so that values align).
+    pub fn text(self) -> &'static str {
+        match self {
+            Label::Version => "version",
+            Label::KioskId => "kiosk",
+            Label::Uptime => "running for",
+            Label::Screen => "screen",
+            Label::Service => "service",
+            Label::Menu => "maintenance menu",
+            Label::Settings => "settings",
+            Label::Started => "started",
+            Label::PrinterState | Label::ReaderState => "state",
+            Label::Paper => "paper",
+            Label::Cover => "cover",
+            Label::PrinterError => "error",
+            Label::Unprinted => "unprinted tickets",
+            Label::Device => "device",
+            Label::Firmware => "firmware",
+            Label::Sam => "SAM",
+            Label::Network => "network",
+            Label::CentralService => "central service",
+            Label::LastSync => "last successful sync",
+            Label::SyncError => "last error",
+            Label::SyncRounds => "sync rounds",
+            Label::LastHeartbeat => "last heartbeat",
+            Label::ClockSkew => "clock skew",
+            Label::Unsynced => "unsynced",
+            Label::OldestUnsynced => "oldest unsynced",
+            Label::Registrations => "registrations",
+            Label::Rejected => "rejected",
+            Label::HeldFree => "free numbers held",
+            Label::Held => "held",
+            Label::Rejection => "booking",
+            Label::Disk => "state directory",
+        }
+    }
+}
+
+/// Whether a row needs the technician's attention (the touchscreen shows it in red).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Normal,
+    Attention,
+}
+
+impl Level {
+    fn when(bad: bool) -> Level {
+        if bad { Level::Attention } else { Level::Normal }
+    }
+}
+
+/// One line of the report: what it is about and its figure, worded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub label: Label,
+    pub value: String,
+    pub level: Level,
+}
+
+/// One part of the report with its rows; a part may have none (no rejections).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub part: Part,
+    pub rows: Vec<Row>,
+}
+
+fn row(label: Label, value: impl Into<String>, level: Level) -> Row {
+    Row {
+        label,
+        value: value.into(),
+        level,
+    }
+}
+
+fn normal(label: Label, value: impl Into<String>) -> Row {
+    row(label, value, Level::Normal)
+}
+
+/// The report as sections of worded rows: what both `apm-kiosk maint status` and the
+/// touchscreen's menu show, derived here once. The menu leaves out the rows it has no
+/// words for; what is wrong (`problems`) is not a section.
+pub fn sections(r: &Report) -> Vec<Section> {
+    let section = |part, rows| Section { part, rows };
+    vec![
+        section(Part::Kiosk, kiosk_rows(r)),
+        section(Part::Printer, printer_rows(&r.printer)),
+        section(Part::Reader, reader_rows(&r.reader)),
+        section(Part::Network, network_rows(r)),
+        section(Part::Queue, queue_rows(r)),
+        section(Part::Held, r.held.iter().map(held_row).collect()),
+        section(
+            Part::Rejections,
+            r.rejections.iter().map(rejection_row).collect(),
+        ),
+        section(Part::Disk, vec![disk_row(r.disk)]),
+    ]
+}
+
+fn kiosk_rows(r: &Report) -> Vec<Row> {
     let now = r.generated_at;
+    let service = match &r.out_of_service {
+        Some(reason) => row(
+            Label::Service,
+            format!("OUT OF SERVICE: {reason}"),
+            Level::Attention,
+        ),
+        None => normal(Label::Service, "taking bookings"),
+    };
+    let menu = format!(
+        "{}, PIN {}",
+        if r.menu_open { "open" } else { "closed" },
+        if r.pin_configured {
+            "set"
+        } else {
+            "not set (screen menu disabled)"
+        }
+    );
+    let settings = format!(
+        "language {:?}, {}, volume {}",
+        r.settings.default_language,
+        r.settings.orientation.code(),
+        r.settings.volume
+    )
+    .to_lowercase();
+    vec![
+        normal(Label::Version, r.version.as_str()),
+        row(
+            Label::KioskId,
+            r.kiosk_id.as_deref().unwrap_or("not enrolled"),
+            Level::when(r.kiosk_id.is_none()),
+        ),
+        normal(Label::Uptime, uptime(r.uptime_s)),
+        normal(Label::Screen, r.screen.as_str()),
+        service,
+        normal(Label::Menu, menu),
+        normal(Label::Settings, settings),
+        normal(Label::Started, when(Some(r.started_at), now)),
+    ]
+}
+
+fn uptime(seconds: u64) -> String {
+    age(chrono::TimeDelta::seconds(
+        i64::try_from(seconds).unwrap_or(i64::MAX),
+    ))
+}
+
+fn printer_rows(p: &PrinterReport) -> Vec<Row> {
+    let mut rows = vec![
+        row(
+            Label::PrinterState,
+            p.state.code(),
+            Level::when(p.state != WirePrinterState::Ok),
+        ),
+        row(
+            Label::Paper,
+            p.paper.code(),
+            Level::when(p.paper != Paper::Ok),
+        ),
+        row(
+            Label::Cover,
+            p.cover.code(),
+            Level::when(p.cover != Cover::Closed),
+        ),
+    ];
+    if let Some(e) = &p.error {
+        rows.push(row(Label::PrinterError, e.as_str(), Level::Attention));
+    }
+    rows.push(row(
+        Label::Unprinted,
+        p.unprinted_tickets.to_string(),
+        Level::when(p.unprinted_tickets > 0),
+    ));
+    rows
+}
+
+fn reader_rows(rd: &ReaderReport) -> Vec<Row> {
+    let device = format!(
+        "{} {} serial {}",
+        opt(&rd.vendor),
+        opt(&rd.model),
+        opt(&rd.serial)
+    );
+    vec![
+        row(
+            Label::ReaderState,
+            rd.state.code(),
+            Level::when(rd.state != ReaderState::Ok),
+        ),
+        normal(Label::Device, device),
+        normal(Label::Firmware, opt(&rd.firmware)),
+        row(
+            Label::Sam,
+            rd.sam.map_or("-", Sam::code),
+            Level::when(rd.sam.is_some_and(|s| s != Sam::Ok)),
+        ),
+    ]
+}
+
+fn network_rows(r: &Report) -> Vec<Row> {
+    let (n, s, now) = (&r.network, &r.sync, r.generated_at);
+    let network = if n.tcp_reachable {
+        format!(
+            "{} reachable ({} ms)",
+            n.central_host,
+            n.tcp_ms.unwrap_or_default()
+        )
+    } else {
+        format!("{} NOT reachable: {}", n.central_host, opt(&n.tcp_error))
+    };
+    let service = if n.sync_online {
+        "answering (last sync round succeeded)"
+    } else {
+        "not answering"
+    };
+    let rounds = format!(
+        "{} done{}, {} failed in a row",
+        s.rounds,
+        if s.round_running { ", one running" } else { "" },
+        s.consecutive_failures
+    );
+    let skew = match s.clock_skew_s {
+        Some(skew) => format!("{skew:+} s{}", if s.clock_alert { " (ALERT)" } else { "" }),
+        None => "not measured yet".into(),
+    };
+    let mut rows = vec![
+        row(Label::Network, network, Level::when(!n.tcp_reachable)),
+        row(Label::CentralService, service, Level::when(!n.sync_online)),
+        row(
+            Label::LastSync,
+            when(s.last_success, now),
+            Level::when(s.last_success.is_none()),
+        ),
+    ];
+    if let Some(e) = &s.last_error {
+        rows.push(row(Label::SyncError, e.as_str(), Level::Attention));
+    }
+    rows.extend([
+        normal(Label::SyncRounds, rounds),
+        normal(Label::LastHeartbeat, when(s.last_heartbeat, now)),
+        row(Label::ClockSkew, skew, Level::when(s.clock_alert)),
+    ]);
+    rows
+}
+
+fn queue_rows(r: &Report) -> Vec<Row> {
+    let q = &r.queue;
+    let oldest = match q.oldest_unsynced {
+        Some(_) => when(q.oldest_unsynced, r.generated_at),
+        None => "none waiting".into(),
+    };
+    vec![
+        normal(Label::Unsynced, q.unsynced.to_string()),
+        normal(Label::OldestUnsynced, oldest),
+        normal(
+            Label::Registrations,
+            format!(
+                "{} ({} accepted, {} rejected)",
+                q.registrations, q.accepted, q.rejected
+            ),
+        ),
+        row(
+            Label::Rejected,
+            q.rejected.to_string(),
+            Level::when(q.rejected > 0),
+        ),
+        row(
+            Label::HeldFree,
+            q.held_free.to_string(),
+            Level::when(q.held_free == 0),
+        ),
+    ]
+}
+
+fn held_row(h: &HeldDay) -> Row {
+    normal(
+        Label::Held,
+        format!(
+            "{} {}: {} regular, {} priority",
+            h.office_id, h.date, h.regular, h.priority
+        ),
+    )
+}
+
+fn rejection_row(j: &RejectionLine) -> Row {
+    row(
+        Label::Rejection,
+        format!(
+            "{} {} {}: {}, registration {}",
+            j.office_id, j.date, j.queue_number, j.reason, j.registration_id
+        ),
+        Level::Attention,
+    )
+}
+
+fn disk_row(disk: Option<Disk>) -> Row {
+    match disk {
+        Some(d) => row(
+            Label::Disk,
+            format!(
+                "{} free of {}",
+                bytes(d.available_bytes),
+                bytes(d.total_bytes)
+            ),
+            Level::when(d.is_low()),
+        ),
+        None => normal(Label::Disk, "cannot be read"),
+    }
+}
+
+/// The report as `apm-kiosk maint status` prints it: what is wrong first, then one
+/// aligned section per part that has rows.
+pub fn render(r: &Report) -> String {
     let mut s = String::new();
     let w = &mut s;
     let _ = writeln!(
@@ -284,8 +741,8 @@ pub fn render(r: &Report) -> String {
         "apm-kiosk {}  kiosk {}  up {}  at {}",
         r.version,
         r.kiosk_id.as_deref().unwrap_or("(not enrolled)"),
-        age(chrono::TimeDelta::seconds(r.uptime_s as i64)),
-        now.format("%Y-%m-%d %H:%M:%S UTC")
+        uptime(r.uptime_s),
+        r.generated_at.format("%Y-%m-%d %H:%M:%S UTC")
     );
     let _ = writeln!(w);
     if r.problems.is_empty() {
@@ -296,190 +753,15 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(w, "  ! {p}");
         }
     }
-    let row = |w: &mut String, k: &str, v: &str| {
-        let _ = writeln!(w, "  {k:<20} {v}");
-    };
-    let _ = writeln!(w, "\nKIOSK");
-    row(w, "screen", &r.screen);
-    row(
-        w,
-        "service",
-        &match &r.out_of_service {
-            Some(reason) => format!("OUT OF SERVICE: {reason}"),
-            None => "taking bookings".into(),
-        },
-    );
-    row(
-        w,
-        "maintenance menu",
-        &format!(
-            "{}, PIN {}",
-            if r.menu_open { "open" } else { "closed" },
-            if r.pin_configured {
-                "set"
-            } else {
-                "not set (screen menu disabled)"
-            }
-        ),
-    );
-    row(
-        w,
-        "settings",
-        &format!(
-            "language {}, {:?}, volume {}",
-            serde_json::to_value(r.settings.default_language)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            r.settings.orientation,
-            r.settings.volume
-        )
-        .to_lowercase(),
-    );
-    row(w, "started", &when(Some(r.started_at), now));
-
-    let _ = writeln!(w, "\nPRINTER");
-    row(w, "state", &r.printer.state);
-    row(w, "paper", &r.printer.paper);
-    row(w, "cover", &r.printer.cover);
-    row(w, "error", opt(&r.printer.error));
-    row(
-        w,
-        "unprinted tickets",
-        &r.printer.unprinted_tickets.to_string(),
-    );
-
-    let _ = writeln!(w, "\nCARD READER");
-    row(w, "state", &r.reader.state);
-    row(
-        w,
-        "device",
-        &format!(
-            "{} {} serial {}",
-            opt(&r.reader.vendor),
-            opt(&r.reader.model),
-            opt(&r.reader.serial)
-        ),
-    );
-    row(w, "firmware", opt(&r.reader.firmware));
-    row(w, "SAM", opt(&r.reader.sam));
-
-    let _ = writeln!(w, "\nNETWORK AND SYNC");
-    row(
-        w,
-        "network",
-        &if r.network.tcp_reachable {
-            format!(
-                "{} reachable ({} ms)",
-                r.network.central_host,
-                r.network.tcp_ms.unwrap_or_default()
-            )
-        } else {
-            format!(
-                "{} NOT reachable: {}",
-                r.network.central_host,
-                opt(&r.network.tcp_error)
-            )
-        },
-    );
-    row(
-        w,
-        "central service",
-        if r.network.sync_online {
-            "answering (last sync round succeeded)"
-        } else {
-            "not answering"
-        },
-    );
-    row(w, "last successful sync", &when(r.sync.last_success, now));
-    row(w, "last error", opt(&r.sync.last_error));
-    row(
-        w,
-        "sync rounds",
-        &format!(
-            "{} done{}, {} failed in a row",
-            r.sync.rounds,
-            if r.sync.round_running {
-                ", one running"
-            } else {
-                ""
-            },
-            r.sync.consecutive_failures
-        ),
-    );
-    row(w, "last heartbeat", &when(r.sync.last_heartbeat, now));
-    row(
-        w,
-        "clock skew",
-        &match r.sync.clock_skew_s {
-            Some(s) => format!(
-                "{s:+} s{}",
-                if r.sync.clock_alert { " (ALERT)" } else { "" }
-            ),
-            None => "not measured yet".into(),
-        },
-    );
-
-    let _ = writeln!(w, "\nQUEUE");
-    row(w, "unsynced", &r.queue.unsynced.to_string());
-    row(
-        w,
-        "oldest unsynced",
-        &match r.queue.oldest_unsynced {
-            Some(_) => when(r.queue.oldest_unsynced, now),
-            None => "none waiting".into(),
-        },
-    );
-    row(
-        w,
-        "registrations",
-        &format!(
-            "{} ({} accepted, {} rejected)",
-            r.queue.registrations, r.queue.accepted, r.queue.rejected
-        ),
-    );
-    row(w, "free numbers held", &r.queue.held_free.to_string());
-    if !r.held.is_empty() {
-        let _ = writeln!(
-            w,
-            "  {:<20} {:<12} {:>8} {:>9}",
-            "held by office", "date", "regular", "priority"
-        );
-        for h in &r.held {
-            let _ = writeln!(
-                w,
-                "  {:<20} {:<12} {:>8} {:>9}",
-                h.office_id,
-                h.date.to_string(),
-                h.regular,
-                h.priority
-            );
+    for section in sections(r) {
+        if section.rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(w, "\n{}", section.part.title());
+        for row in &section.rows {
+            let _ = writeln!(w, "  {:<20} {}", row.label.text(), row.value);
         }
     }
-    if !r.rejections.is_empty() {
-        let _ = writeln!(w, "\nREJECTED BY THE CENTRAL SERVICE");
-        for j in &r.rejections {
-            let _ = writeln!(
-                w,
-                "  {:<8} {:<6} {}  {:<22} {}",
-                j.queue_number, j.office_id, j.date, j.reason, j.registration_id
-            );
-        }
-    }
-
-    let _ = writeln!(w, "\nDISK");
-    row(
-        w,
-        "state directory",
-        &match r.disk {
-            Some(d) => format!(
-                "{} free of {}",
-                bytes(d.available_bytes),
-                bytes(d.total_bytes)
-            ),
-            None => "cannot be read".into(),
-        },
-    );
     s
 }
 
@@ -508,19 +790,19 @@ mod tests {
             holds: vec![],
             problems: vec![],
             printer: PrinterReport {
-                state: "ok".into(),
-                paper: "ok".into(),
-                cover: "closed".into(),
+                state: WirePrinterState::Ok,
+                paper: Paper::Ok,
+                cover: Cover::Closed,
                 error: None,
                 unprinted_tickets: 0,
             },
             reader: ReaderReport {
-                state: "ok".into(),
+                state: ReaderState::Ok,
                 vendor: Some("ACME".into()),
                 model: Some("KTP-1".into()),
                 firmware: Some("2.1".into()),
                 serial: Some("R1".into()),
-                sam: Some("ok".into()),
+                sam: Some(Sam::Ok),
             },
             network: NetworkReport {
                 central_host: "127.0.0.1:8088".into(),
@@ -578,11 +860,11 @@ mod tests {
     #[test]
     fn problems_come_worst_first() {
         let mut r = healthy();
-        r.printer.state = "paper_out".into();
-        r.reader.state = "sam_missing".into();
+        r.printer.state = WirePrinterState::PaperOut;
+        r.reader.state = ReaderState::SamMissing;
         r.out_of_service = Some("maintenance".into());
         r.holds = vec![Hold {
-            source: "technician".into(),
+            source: HoldSource::Technician,
             reason: "maintenance".into(),
         }];
         r.network.tcp_reachable = false;
@@ -611,6 +893,35 @@ mod tests {
         let text = render(&r);
         let attention = text.find("NEEDS ATTENTION").expect("section");
         assert!(attention < text.find("PRINTER").expect("printer section"));
+    }
+
+    #[test]
+    fn the_text_report_shows_every_row_and_the_rows_say_what_needs_attention() {
+        let r = healthy();
+        let text = render(&r);
+        for section in sections(&r) {
+            let shown = text.contains(&format!("\n{}\n", section.part.title()));
+            assert_eq!(shown, !section.rows.is_empty(), "{text}");
+            for row in &section.rows {
+                assert_eq!(row.level, Level::Normal, "{row:?}");
+                let line = format!("  {:<20} {}\n", row.label.text(), row.value);
+                assert!(text.contains(&line), "{line:?} in\n{text}");
+            }
+        }
+        let mut bad = healthy();
+        bad.printer.state = WirePrinterState::PaperOut;
+        bad.printer.paper = Paper::Out;
+        bad.reader.state = ReaderState::Disconnected;
+        let attention: Vec<Label> = sections(&bad)
+            .into_iter()
+            .flat_map(|s| s.rows)
+            .filter(|row| row.level == Level::Attention)
+            .map(|row| row.label)
+            .collect();
+        assert_eq!(
+            attention,
+            [Label::PrinterState, Label::Paper, Label::ReaderState]
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use super::answer::{
     RecentTickets, Released, Reprinted, ServiceHold, SettingsNow, SyncProgress, TestPrinted,
 };
 use super::pin::{self, PinPad, Unlock};
-use super::report::{self, Hold, NetworkReport, PrinterReport, ReaderReport, Report};
+use super::report::{self, Cover, Hold, NetworkReport, Paper, PrinterReport, ReaderReport, Report};
 use super::{Failure, HoldReason, RecentTicket, Settings, SettingsChange};
 use crate::config::Config;
 use crate::control::{Command, MaintCommand, Reply};
@@ -254,47 +254,24 @@ impl Maint {
     pub async fn report(&self, live: &Live) -> Result<Report, Failure> {
         let now = Utc::now();
         let parts = self.parts();
-        let (stats, queue, rejections, held) = parts
+        let kept = parts
             .store
             .run(move |s| {
                 let today = calendar::earliest_today(&s.offices()?, now);
-                Ok((
-                    s.stats()?,
-                    s.queue_state()?,
-                    s.rejections()?,
-                    s.held_counts(today)?,
-                ))
+                Ok(Kept {
+                    stats: s.stats()?,
+                    queue: s.queue_state()?,
+                    rejections: s.rejections()?,
+                    held: s.held_counts(today)?,
+                })
             })
             .await
             .map_err(store_failure)?;
-        let mut days: Vec<report::HeldDay> = Vec::new();
-        for h in held {
-            let i = match days
-                .iter()
-                .position(|d| d.office_id == h.office_id && d.date == h.date)
-            {
-                Some(i) => i,
-                None => {
-                    days.push(report::HeldDay {
-                        office_id: h.office_id.clone(),
-                        date: h.date,
-                        regular: 0,
-                        priority: 0,
-                    });
-                    days.len() - 1
-                }
-            };
-            match h.kind {
-                crate::domain::QueueKind::Regular => days[i].regular += h.free,
-                crate::domain::QueueKind::Priority => days[i].priority += h.free,
-            }
-        }
         let state_dir = parts.config.kiosk.state_dir.clone();
         let disk = tokio::task::spawn_blocking(move || crate::disk::space(&state_dir).ok())
             .await
             .unwrap_or(None);
         let network = self.probe(live.sync.online).await;
-        let enrolled = parts.enrollment.borrow().is_some();
         let kiosk_id = parts
             .enrollment
             .borrow()
@@ -303,7 +280,6 @@ impl Maint {
         let mut r = Report {
             generated_at: now,
             version: crate::status::VERSION.to_owned(),
-            kiosk_id,
             started_at: parts.started_at,
             uptime_s: self.inner.started.elapsed().as_secs(),
             screen: live.screen.to_owned(),
@@ -314,62 +290,33 @@ impl Maint {
                 .holds
                 .iter()
                 .map(|(source, reason)| Hold {
-                    source: hold_source(*source).to_owned(),
+                    source: *source,
                     reason: reason.code().to_owned(),
                 })
                 .collect(),
             problems: Vec::new(),
-            printer: printer_report(live.printer, stats.unprinted),
-            reader: ReaderReport {
-                state: live.reader_state.code().to_owned(),
-                vendor: live.reader_info.as_ref().and_then(|i| i.vendor.clone()),
-                model: live.reader_info.as_ref().and_then(|i| i.model.clone()),
-                firmware: live.reader_info.as_ref().and_then(|i| i.firmware.clone()),
-                serial: live.reader_info.as_ref().and_then(|i| i.serial.clone()),
-                sam: live.reader_info.as_ref().map(|i| i.sam.code().to_owned()),
-            },
+            printer: printer_report(live.printer, kept.stats.unprinted),
+            reader: reader_report(live),
             network,
-            sync: report::SyncReport {
-                enrolled,
-                round_running: live.sync.round_running,
-                rounds: live.sync.rounds,
-                last_success: live.sync.last_success,
-                last_error: live.sync.last_error.clone(),
-                consecutive_failures: live.sync.consecutive_failures,
-                last_heartbeat: live.sync.last_heartbeat,
-                clock_skew_s: live.sync.clock_skew_s,
-                clock_alert: live.sync.clock_alert,
-                guardrail: live.sync.guardrail.map(|g| g.code().to_owned()),
-                undecodable: live.sync.undecodable.len(),
-            },
+            sync: sync_report(&live.sync, kiosk_id.is_some()),
             queue: report::QueueReport {
-                unsynced: queue.unsynced,
-                oldest_unsynced: queue.oldest_unsynced,
-                registrations: stats.registrations,
-                accepted: stats.accepted,
-                rejected: stats.rejected,
-                held_free: queue.held_free,
+                unsynced: kept.queue.unsynced,
+                oldest_unsynced: kept.queue.oldest_unsynced,
+                registrations: kept.stats.registrations,
+                accepted: kept.stats.accepted,
+                rejected: kept.stats.rejected,
+                held_free: kept.queue.held_free,
             },
-            rejections: rejections
-                .into_iter()
-                .map(|j| report::RejectionLine {
-                    registration_id: j.registration_id,
-                    office_id: j.office_id,
-                    date: j.date,
-                    queue_number: j.queue_number,
-                    reason: j.reason,
-                })
-                .collect(),
-            held: days,
+            rejections: kept.rejections.into_iter().map(rejection_line).collect(),
+            held: held_days(kept.held),
             disk,
             settings: self.inner.settings.borrow().clone(),
+            kiosk_id,
         };
         r.problems = report::problems(&r, now);
         Ok(r)
     }
 
-    /// A TCP connection to the central service's host and port: the network, not the
-    /// service's answers (the sync loop's last round tells those).
     async fn probe(&self, sync_online: bool) -> NetworkReport {
         let url = &self.parts().config.central.url;
         let target = reqwest::Url::parse(url).ok().and_then(|u| {
@@ -713,31 +660,96 @@ impl Maint {
     }
 }
 
-fn hold_source(source: HoldSource) -> &'static str {
-    match source {
-        HoldSource::Technician => "technician",
-        HoldSource::Enrollment => "enrollment",
-        HoldSource::Sync => "sync",
+/// What the report reads from the store, in one visit.
+struct Kept {
+    stats: crate::store::StoreStats,
+    queue: crate::store::sync::QueueState,
+    rejections: Vec<crate::store::Rejection>,
+    held: Vec<crate::store::HeldCount>,
+}
+
+/// The free numbers held, summed per office and day over sessions, in the store's order.
+fn held_days(held: Vec<crate::store::HeldCount>) -> Vec<report::HeldDay> {
+    let mut days: Vec<report::HeldDay> = Vec::new();
+    for h in held {
+        let i = match days
+            .iter()
+            .position(|d| d.office_id == h.office_id && d.date == h.date)
+        {
+            Some(i) => i,
+            None => {
+                days.push(report::HeldDay {
+                    office_id: h.office_id.clone(),
+                    date: h.date,
+                    regular: 0,
+                    priority: 0,
+                });
+                days.len() - 1
+            }
+        };
+        match h.kind {
+            crate::domain::QueueKind::Regular => days[i].regular += h.free,
+            crate::domain::QueueKind::Priority => days[i].priority += h.free,
+        }
+    }
+    days
+}
+
+fn rejection_line(j: crate::store::Rejection) -> report::RejectionLine {
+    report::RejectionLine {
+        registration_id: j.registration_id,
+        office_id: j.office_id,
+        date: j.date,
+        queue_number: j.queue_number,
+        reason: j.reason,
+    }
+}
+
+fn reader_report(live: &Live) -> ReaderReport {
+    let info = live.reader_info.as_ref();
+    ReaderReport {
+        state: live.reader_state.clone(),
+        vendor: info.and_then(|i| i.vendor.clone()),
+        model: info.and_then(|i| i.model.clone()),
+        firmware: info.and_then(|i| i.firmware.clone()),
+        serial: info.and_then(|i| i.serial.clone()),
+        sam: info.map(|i| i.sam),
+    }
+}
+
+fn sync_report(sync: &SyncStatus, enrolled: bool) -> report::SyncReport {
+    report::SyncReport {
+        enrolled,
+        round_running: sync.round_running,
+        rounds: sync.rounds,
+        last_success: sync.last_success,
+        last_error: sync.last_error.clone(),
+        consecutive_failures: sync.consecutive_failures,
+        last_heartbeat: sync.last_heartbeat,
+        clock_skew_s: sync.clock_skew_s,
+        clock_alert: sync.clock_alert,
+        guardrail: sync.guardrail,
+        undecodable: sync.undecodable.len(),
     }
 }
 
 fn printer_report(state: PrinterState, unprinted: u32) -> PrinterReport {
     let (paper, cover, error) = match state {
-        PrinterState::Ok => ("ok", "closed", None),
-        PrinterState::PaperNearEnd => ("near_end", "closed", None),
-        PrinterState::PaperOut => ("out", "closed", None),
-        PrinterState::CoverOpen => ("unknown", "open", None),
-        PrinterState::Offline => ("unknown", "unknown", None),
+        PrinterState::Ok => (Paper::Ok, Cover::Closed, None),
+        PrinterState::PaperNearEnd => (Paper::NearEnd, Cover::Closed, None),
+        PrinterState::PaperOut => (Paper::Out, Cover::Closed, None),
+        PrinterState::CoverOpen => (Paper::Unknown, Cover::Open, None),
+        PrinterState::Offline => (Paper::Unknown, Cover::Unknown, None),
         PrinterState::Error => (
-            "unknown",
-            "closed",
+            Paper::Unknown,
+            Cover::Closed,
             Some("cutter jam or head fault".to_owned()),
         ),
     };
     PrinterReport {
-        state: state.code().to_owned(),
-        paper: paper.into(),
-        cover: cover.into(),
+        state: state.into(),
+        paper,
+        cover,
         error,
         unprinted_tickets: unprinted,
     }

@@ -14,7 +14,7 @@ use crate::flow::Problem;
 use crate::flow::view::{ApplicantView, DateView, ScreenKind, View};
 use crate::ui;
 
-mod codes;
+pub(super) mod codes;
 mod taps;
 
 pub use taps::connect;

@@ -11,18 +11,17 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel, Weak};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{KioskWindow, Maint, PickItem, ReportRow};
+use super::adapter::codes;
+use super::{HeldItem, KioskWindow, Maint, MaintAction, MaintPage, PickItem, PinAnswer, ReportRow};
 use crate::control::{Command, CommandRequest, Reply};
-use crate::domain::Language;
+use crate::flow::HoldSource;
 use crate::maint::answer::{MaintAnswer, ReadTestAnswer, SyncProgress};
 use crate::maint::pin::Unlock;
-use crate::maint::{
-    Failure, HoldReason, Orientation, RecentTicket, Report, Secret, SettingsChange,
-};
+use crate::maint::report::{self, Level};
+use crate::maint::{Failure, HoldReason, RecentTicket, Report, Secret, SettingsChange};
 
 /// How many printed tickets the menu offers to reprint.
 const RECENT: u32 = 5;
@@ -83,55 +82,40 @@ fn writable(p: &Path) -> bool {
     ok
 }
 
-/// The command for a button, from its name and its one argument.
-pub fn command(name: &str, arg: &str, export_to: &Path) -> Option<Command> {
-    let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    Some(match name {
-        "maint_report" => Command::MaintReport,
-        "maint_lock" => Command::MaintLock,
-        "recent_tickets" => Command::RecentTickets {
+/// The command for an action of the menu; the bundle goes to a USB stick when one is
+/// mounted ([`export_dir`]), else to `export_fallback`.
+pub fn action_command(action: MaintAction, export_fallback: &Path) -> Command {
+    match action {
+        MaintAction::Report => Command::MaintReport,
+        MaintAction::Lock => Command::MaintLock,
+        MaintAction::RecentTickets => Command::RecentTickets {
             limit: Some(RECENT),
         },
-        "test_print" => Command::TestPrint,
-        "reprint" => Command::Reprint {
-            registration_id: some(arg),
+        MaintAction::TestPrint => Command::TestPrint,
+        MaintAction::ReprintLast => Command::Reprint {
+            registration_id: None,
         },
-        "read_test" => Command::ReadTest,
-        "sync_now" => Command::SyncNow,
-        "sync_progress" => Command::SyncProgress,
-        "integrity" => Command::Integrity,
-        "export" => Command::Export {
-            path: export_to.to_owned(),
+        MaintAction::ReadTest => Command::ReadTest,
+        MaintAction::SyncNow => Command::SyncNow,
+        MaintAction::Integrity => Command::Integrity,
+        MaintAction::ExportBundle => Command::Export {
+            path: export_dir(export_fallback),
         },
-        "enroll" => Command::Enroll {
-            code: arg.trim().to_owned(),
-        },
-        "in_service" => Command::InService,
-        "out_of_service" => Command::OutOfService {
-            reason: HoldReason::from_code(arg)?,
-        },
-        "release_held" => {
-            let (office_id, date) = arg.split_once('|')?;
-            Command::ReleaseHeld {
-                office_id: office_id.to_owned(),
-                date: date.parse().ok()?,
-            }
-        }
-        "restart" => Command::Restart,
-        "default_language" => Command::SetSettings(SettingsChange {
-            default_language: serde_json::from_value::<Language>(Value::String(arg.into())).ok(),
-            ..SettingsChange::default()
-        }),
-        "orientation" => Command::SetSettings(SettingsChange {
-            orientation: serde_json::from_value::<Orientation>(Value::String(arg.into())).ok(),
-            ..SettingsChange::default()
-        }),
-        "volume" => Command::SetSettings(SettingsChange {
-            volume: arg.parse().ok(),
-            ..SettingsChange::default()
-        }),
-        _ => return None,
+        MaintAction::InService => Command::InService,
+        MaintAction::Restart => Command::Restart,
+    }
+}
+
+/// `release_held` for a day of the menu's list; `None` if its date does not read.
+fn release_held(day: &HeldItem) -> Option<Command> {
+    Some(Command::ReleaseHeld {
+        office_id: day.office.to_string(),
+        date: day.date.parse().ok()?,
     })
+}
+
+fn set_settings(change: SettingsChange) -> Option<Command> {
+    Some(Command::SetSettings(change))
 }
 
 /// Sends `command` and hands the answer to `then` on the event loop's thread.
@@ -154,7 +138,7 @@ fn send(
     });
 }
 
-/// Wires the menu's callbacks.
+/// Wires the menu's callbacks: each sends its command.
 pub fn connect(ui: &KioskWindow, link: MaintLink) {
     let maint = ui.global::<Maint>();
     maint.on_drop_last(|s| super::adapter::drop_last(&s).into());
@@ -170,40 +154,83 @@ pub fn connect(ui: &KioskWindow, link: MaintLink) {
             });
         });
     }
-    {
-        let (link, weak) = (link.clone(), ui.as_weak());
-        maint.on_command(move |name, arg| run(&link, weak.clone(), &name, &arg));
+    maint.on_run(sender(ui, &link, |action, link| {
+        Some(action_command(action, &link.export_fallback))
+    }));
+    maint.on_reprint(sender(ui, &link, |id: SharedString, _| {
+        Some(Command::Reprint {
+            registration_id: (!id.is_empty()).then(|| id.to_string()),
+        })
+    }));
+    maint.on_enroll(sender(ui, &link, |code: SharedString, _| {
+        Some(Command::Enroll {
+            code: code.trim().to_owned(),
+        })
+    }));
+    maint.on_out_of_service(sender(ui, &link, |hold, _| {
+        Some(Command::OutOfService {
+            reason: codes::technician_hold_from(hold)?,
+        })
+    }));
+    maint.on_release_held(sender(ui, &link, |day: HeldItem, _| release_held(&day)));
+    maint.on_set_language(sender(ui, &link, |language, _| {
+        set_settings(SettingsChange {
+            default_language: codes::language_from(language),
+            ..SettingsChange::default()
+        })
+    }));
+    maint.on_set_orientation(sender(ui, &link, |orientation, _| {
+        set_settings(SettingsChange {
+            orientation: Some(codes::orientation_from(orientation)),
+            ..SettingsChange::default()
+        })
+    }));
+    maint.on_set_volume(sender(ui, &link, |volume: i32, _| {
+        set_settings(SettingsChange {
+            volume: u8::try_from(volume).ok(),
+            ..SettingsChange::default()
+        })
+    }));
+}
+
+/// A callback of the menu that sends the command `command` makes of its argument.
+fn sender<A: 'static>(
+    ui: &KioskWindow,
+    link: &MaintLink,
+    command: impl Fn(A, &MaintLink) -> Option<Command> + 'static,
+) -> impl FnMut(A) + 'static {
+    let (link, weak) = (link.clone(), ui.as_weak());
+    move |arg| match command(arg, &link) {
+        Some(c) => run(&link, weak.clone(), c),
+        None => tracing::error!("the menu asked for a command the kiosk cannot make"),
     }
 }
 
-fn run(link: &MaintLink, weak: Weak<KioskWindow>, name: &str, arg: &str) {
-    let export_to = if name == "export" {
-        export_dir(&link.export_fallback)
-    } else {
-        link.export_fallback.clone()
-    };
-    let Some(command) = command(name, arg, &export_to) else {
-        tracing::error!(
-            command = name,
-            "the menu sent a command the kiosk does not know"
-        );
-        return;
-    };
+/// Commands that only fill a part of the menu: it stays usable while they run.
+fn quiet(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::MaintReport | Command::RecentTickets { .. } | Command::SyncProgress
+    )
+}
+
+fn run(link: &MaintLink, weak: Weak<KioskWindow>, command: Command) {
+    let lock = matches!(command, Command::MaintLock);
     if let Some(ui) = weak.upgrade() {
         let maint = ui.global::<Maint>();
-        if name == "maint_lock" {
+        if lock {
             // Closed at once; the daemon is told for the audit.
             maint.set_open(false);
             maint.set_pin_open(false);
             maint.set_code(SharedString::new());
-        } else if !matches!(name, "maint_report" | "recent_tickets" | "sync_progress") {
+        } else if !quiet(&command) {
             maint.set_busy(true);
             maint.set_result(SharedString::new());
         }
     }
-    let (name, link2) = (name.to_owned(), link.clone());
+    let link2 = link.clone();
     send(link, weak, command, move |ui, value| {
-        answered(ui, &link2, &name, value)
+        answered(ui, &link2, lock, value)
     });
 }
 
@@ -211,25 +238,25 @@ fn unlocked(ui: &KioskWindow, link: &MaintLink, reply: Reply) {
     let maint = ui.global::<Maint>();
     match reply {
         Reply::Maint(MaintAnswer::Unlock(Unlock::Unlocked)) => {
-            maint.set_pin_result(SharedString::new());
+            maint.set_pin_result(PinAnswer::None);
             maint.set_pin_open(false);
             maint.set_open(true);
-            maint.set_section("status".into());
+            maint.set_section(MaintPage::Status);
             maint.set_result(SharedString::new());
             maint.invoke_touched();
-            run(link, ui.as_weak(), "maint_report", "");
+            run(link, ui.as_weak(), Command::MaintReport);
         }
         Reply::Maint(MaintAnswer::Unlock(Unlock::Wrong { attempts_left })) => {
-            maint.set_pin_result("wrong".into());
+            maint.set_pin_result(PinAnswer::Wrong);
             maint.set_pin_detail(attempts_left.to_string().into());
         }
         Reply::Maint(MaintAnswer::Unlock(Unlock::Locked { until })) => {
-            maint.set_pin_result("locked".into());
+            maint.set_pin_result(PinAnswer::Locked);
             maint.set_pin_detail(local_time(until).into());
         }
-        Reply::Maint(MaintAnswer::Unlock(Unlock::NoPin)) => maint.set_pin_result("no_pin".into()),
+        Reply::Maint(MaintAnswer::Unlock(Unlock::NoPin)) => maint.set_pin_result(PinAnswer::NoPin),
         other => {
-            maint.set_pin_result("locked".into());
+            maint.set_pin_result(PinAnswer::Locked);
             let detail = match other {
                 Reply::Failed(f) => f.message,
                 _ => "the kiosk answered something else".to_owned(),
@@ -243,10 +270,12 @@ fn local_time(t: DateTime<Utc>) -> String {
     t.with_timezone(&chrono::Local).format("%H:%M").to_string()
 }
 
-fn answered(ui: &KioskWindow, link: &MaintLink, name: &str, reply: Reply) {
+/// The answer to a command the menu sent; to a `maint_lock` none is shown, the menu
+/// being closed.
+fn answered(ui: &KioskWindow, link: &MaintLink, lock: bool, reply: Reply) {
     let maint = ui.global::<Maint>();
     maint.set_busy(false);
-    if name == "maint_lock" {
+    if lock {
         return;
     }
     let said = match reply {
@@ -275,7 +304,7 @@ fn answered(ui: &KioskWindow, link: &MaintLink, name: &str, reply: Reply) {
 /// fills its own part of the menu instead.
 fn said_of(ui: &KioskWindow, link: &MaintLink, answer: MaintAnswer) -> Option<String> {
     let maint = ui.global::<Maint>();
-    let refresh = || run(link, ui.as_weak(), "maint_report", "");
+    let refresh = || run(link, ui.as_weak(), Command::MaintReport);
     Some(match answer {
         MaintAnswer::Report(report) => {
             show_report(ui, &report);
@@ -346,7 +375,7 @@ fn show_progress(ui: &KioskWindow, link: &MaintLink, p: &SyncProgress) {
             .map(|e| format!("; last error: {e}"))
             .unwrap_or_default();
         maint.set_result(format!("Sync finished: {left} bookings left to send{error}").into());
-        run(link, ui.as_weak(), "maint_report", "");
+        run(link, ui.as_weak(), Command::MaintReport);
     }
     maint.set_result_ok(p.last_error.is_none());
 }
@@ -376,203 +405,33 @@ fn poll_progress(link: &MaintLink, weak: Weak<KioskWindow>) {
     link.runtime.spawn(async move {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         let _ =
-            weak.upgrade_in_event_loop(move |ui| run(&link2, ui.as_weak(), "sync_progress", ""));
+            weak.upgrade_in_event_loop(move |ui| run(&link2, ui.as_weak(), Command::SyncProgress));
     });
-}
-
-fn code<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(Value::String(s)) => s,
-        _ => String::new(),
-    }
 }
 
 fn show_settings(ui: &KioskWindow, s: &crate::maint::Settings) {
     let maint = ui.global::<Maint>();
-    maint.set_default_language(code(&s.default_language).into());
-    maint.set_orientation(code(&s.orientation).into());
+    maint.set_default_language(codes::language(s.default_language));
+    maint.set_orientation(codes::orientation(s.orientation));
     maint.set_volume(i32::from(s.volume));
 }
 
-fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> (String, bool) {
-    match t {
-        None => ("never".into(), true),
-        Some(t) => {
-            let m = (now - t).num_minutes();
-            let text = if m < 1 {
-                "just now".into()
-            } else if m < 120 {
-                format!("{m} min ago")
-            } else {
-                format!("{} h ago", m / 60)
-            };
-            (format!("{text} ({})", local_time(t)), false)
-        }
-    }
-}
-
-/// The report as rows by section, worst first in `problems`.
+/// The report's rows (`maint::report::sections`) that the menu has words for.
 pub fn report_rows(r: &Report) -> Vec<ReportRow> {
-    let row = |section: &str, label: &str, value: String, bad: bool| ReportRow {
-        section: section.into(),
-        label: label.into(),
-        value: value.into(),
-        bad,
-    };
-    let now = r.generated_at;
-    let mut rows = vec![
-        row("kiosk", "version", r.version.clone(), false),
-        row(
-            "kiosk",
-            "uptime",
-            format!("{} h {} min", r.uptime_s / 3600, r.uptime_s % 3600 / 60),
-            false,
-        ),
-        row(
-            "kiosk",
-            "kiosk",
-            r.kiosk_id.clone().unwrap_or_else(|| "not enrolled".into()),
-            r.kiosk_id.is_none(),
-        ),
-    ];
-    if let Some(d) = &r.disk {
-        let free = d.available_bytes as f64 / (1024.0 * 1024.0 * 1024.0);
-        rows.push(row("kiosk", "disk", format!("{free:.1} GiB"), d.is_low()));
-    }
-    let p = &r.printer;
-    rows.push(row("printer", "printer", p.state.clone(), p.state != "ok"));
-    rows.push(row("printer", "paper", p.paper.clone(), p.paper != "ok"));
-    rows.push(row(
-        "printer",
-        "cover",
-        p.cover.clone(),
-        p.cover != "closed",
-    ));
-    if let Some(e) = &p.error {
-        rows.push(row("printer", "printer_error", e.clone(), true));
-    }
-    rows.push(row(
-        "printer",
-        "unprinted",
-        p.unprinted_tickets.to_string(),
-        p.unprinted_tickets > 0,
-    ));
-    let rd = &r.reader;
-    rows.push(row("reader", "reader", rd.state.clone(), rd.state != "ok"));
-    rows.push(row(
-        "reader",
-        "firmware",
-        [&rd.vendor, &rd.model, &rd.firmware]
-            .iter()
-            .filter_map(|s| s.as_deref())
-            .collect::<Vec<_>>()
-            .join(" "),
-        false,
-    ));
-    rows.push(row(
-        "reader",
-        "sam",
-        rd.sam.clone().unwrap_or_else(|| "?".into()),
-        rd.sam
-            .as_deref()
-            .is_some_and(|s| !matches!(s, "ok" | "present")),
-    ));
-    let n = &r.network;
-    rows.push(row(
-        "network",
-        "network",
-        if n.tcp_reachable {
-            format!(
-                "{} reachable ({} ms)",
-                n.central_host,
-                n.tcp_ms.unwrap_or(0)
-            )
-        } else {
-            format!(
-                "{} not reachable: {}",
-                n.central_host,
-                n.tcp_error.clone().unwrap_or_default()
-            )
-        },
-        !n.tcp_reachable,
-    ));
-    let s = &r.sync;
-    rows.push(row(
-        "network",
-        "service",
-        if n.sync_online {
-            "answering"
-        } else {
-            "not answering"
-        }
-        .into(),
-        !n.sync_online,
-    ));
-    let (last, never) = ago(s.last_success, now);
-    rows.push(row("network", "last_sync", last, never));
-    if let Some(e) = &s.last_error {
-        rows.push(row("network", "sync_error", e.clone(), true));
-    }
-    if let Some(skew) = s.clock_skew_s {
-        rows.push(row(
-            "network",
-            "clock_skew",
-            format!("{skew} s"),
-            s.clock_alert,
-        ));
-    }
-    let q = &r.queue;
-    rows.push(row("queue", "unsynced", q.unsynced.to_string(), false));
-    if q.oldest_unsynced.is_some() {
-        rows.push(row(
-            "queue",
-            "oldest_unsynced",
-            ago(q.oldest_unsynced, now).0,
-            false,
-        ));
-    }
-    rows.push(row(
-        "queue",
-        "rejected",
-        q.rejected.to_string(),
-        q.rejected > 0,
-    ));
-    rows.push(row(
-        "queue",
-        "held_free",
-        q.held_free.to_string(),
-        q.held_free == 0,
-    ));
-    for h in &r.held {
-        rows.push(row(
-            "held",
-            "held",
-            format!(
-                "{} {}: {} regular, {} priority",
-                h.office_id, h.date, h.regular, h.priority
-            ),
-            false,
-        ));
-    }
-    for x in &r.rejections {
-        rows.push(row(
-            "rejections",
-            "rejection",
-            serde_json::to_value(x)
-                .ok()
-                .and_then(|v| {
-                    Some(format!(
-                        "{} {}: {}",
-                        v.get("office_id")?.as_str()?,
-                        v.get("date").and_then(Value::as_str).unwrap_or(""),
-                        v.get("reason").and_then(Value::as_str).unwrap_or("?")
-                    ))
+    report::sections(r)
+        .into_iter()
+        .flat_map(|s| {
+            let section = codes::report_part(s.part);
+            s.rows.into_iter().filter_map(move |row| {
+                Some(ReportRow {
+                    section,
+                    label: codes::report_label(row.label)?,
+                    value: row.value.into(),
+                    bad: row.level == Level::Attention,
                 })
-                .unwrap_or_default(),
-            true,
-        ));
-    }
-    rows
+            })
+        })
+        .collect()
 }
 
 fn show_report(ui: &KioskWindow, r: &Report) {
@@ -580,12 +439,13 @@ fn show_report(ui: &KioskWindow, r: &Report) {
     maint.set_rows(ModelRc::new(VecModel::from(report_rows(r))));
     let problems: Vec<SharedString> = r.problems.iter().map(|p| p.as_str().into()).collect();
     maint.set_problems(ModelRc::new(VecModel::from(problems)));
-    let held: Vec<PickItem> = r
+    let held: Vec<HeldItem> = r
         .held
         .iter()
         .filter(|h| h.regular + h.priority > 0)
-        .map(|h| PickItem {
-            id: format!("{}|{}", h.office_id, h.date).into(),
+        .map(|h| HeldItem {
+            office: h.office_id.as_str().into(),
+            date: h.date.to_string().into(),
             line: format!("{} {}: {} + {}", h.office_id, h.date, h.regular, h.priority).into(),
         })
         .collect();
@@ -593,9 +453,8 @@ fn show_report(ui: &KioskWindow, r: &Report) {
     let hold = r
         .holds
         .iter()
-        .find(|h| h.source == "technician")
-        .map(|h| h.reason.clone())
-        .unwrap_or_default();
-    maint.set_hold(hold.into());
+        .find(|h| h.source == HoldSource::Technician)
+        .and_then(|h| HoldReason::from_code(&h.reason));
+    maint.set_hold(codes::technician_hold(hold));
     show_settings(ui, &r.settings);
 }

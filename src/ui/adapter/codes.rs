@@ -7,7 +7,8 @@
 use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, Sex};
 use crate::flow::view::{DayState, NumberCheck, Refusal, ScreenKind};
 use crate::flow::{CardProblem, CommitFailure, EntryProblem, PrintFailure, Purpose, WayOut};
-use crate::maint::HoldReason;
+use crate::maint::report::{Label, Part};
+use crate::maint::{HoldReason, Orientation};
 use crate::protocol::central::ReaderState;
 use crate::ui;
 
@@ -241,6 +242,101 @@ pub fn out_of_service(reason: Option<&str>) -> ui::OutOfService {
     }
 }
 
+/// A part of the maintenance report.
+pub fn report_part(p: Part) -> ui::ReportPart {
+    match p {
+        Part::Kiosk => ui::ReportPart::Kiosk,
+        Part::Printer => ui::ReportPart::Printer,
+        Part::Reader => ui::ReportPart::Reader,
+        Part::Network => ui::ReportPart::Network,
+        Part::Queue => ui::ReportPart::Queue,
+        Part::Held => ui::ReportPart::Held,
+        Part::Rejections => ui::ReportPart::Rejections,
+        Part::Disk => ui::ReportPart::Disk,
+    }
+}
+
+/// The menu's label for a row of the maintenance report; `None` for the rows only the
+/// text report (`apm-kiosk maint status`) shows, which the menu has no words for.
+pub fn report_label(l: Label) -> Option<ui::ReportLabel> {
+    Some(match l {
+        Label::Version => ui::ReportLabel::Version,
+        Label::KioskId => ui::ReportLabel::Kiosk,
+        Label::Uptime => ui::ReportLabel::Uptime,
+        Label::PrinterState => ui::ReportLabel::Printer,
+        Label::Paper => ui::ReportLabel::Paper,
+        Label::Cover => ui::ReportLabel::Cover,
+        Label::PrinterError => ui::ReportLabel::PrinterError,
+        Label::Unprinted => ui::ReportLabel::Unprinted,
+        Label::ReaderState => ui::ReportLabel::Reader,
+        Label::Firmware => ui::ReportLabel::Firmware,
+        Label::Sam => ui::ReportLabel::Sam,
+        Label::Network => ui::ReportLabel::Network,
+        Label::CentralService => ui::ReportLabel::Service,
+        Label::LastSync => ui::ReportLabel::LastSync,
+        Label::SyncError => ui::ReportLabel::SyncError,
+        Label::ClockSkew => ui::ReportLabel::ClockSkew,
+        Label::Unsynced => ui::ReportLabel::Unsynced,
+        Label::OldestUnsynced => ui::ReportLabel::OldestUnsynced,
+        Label::Rejected => ui::ReportLabel::Rejected,
+        Label::HeldFree => ui::ReportLabel::HeldFree,
+        Label::Disk => ui::ReportLabel::Disk,
+        Label::Rejection => ui::ReportLabel::Rejection,
+        Label::Held => ui::ReportLabel::Held,
+        Label::Screen
+        | Label::Service
+        | Label::Menu
+        | Label::Settings
+        | Label::Started
+        | Label::Device
+        | Label::SyncRounds
+        | Label::LastHeartbeat
+        | Label::Registrations => return None,
+    })
+}
+
+/// The technician's hold, if there is one.
+pub fn technician_hold(h: Option<HoldReason>) -> ui::TechnicianHold {
+    match h {
+        None => ui::TechnicianHold::None,
+        Some(HoldReason::Maintenance) => ui::TechnicianHold::Maintenance,
+        Some(HoldReason::PrinterFault) => ui::TechnicianHold::PrinterFault,
+        Some(HoldReason::ReaderFault) => ui::TechnicianHold::ReaderFault,
+        Some(HoldReason::OfficeClosed) => ui::TechnicianHold::OfficeClosed,
+        Some(HoldReason::Relocating) => ui::TechnicianHold::Relocating,
+    }
+}
+
+/// The reason a tap asks for; `None` for `none`, which no button sends.
+pub fn technician_hold_from(h: ui::TechnicianHold) -> Option<HoldReason> {
+    match h {
+        ui::TechnicianHold::None => None,
+        ui::TechnicianHold::Maintenance => Some(HoldReason::Maintenance),
+        ui::TechnicianHold::PrinterFault => Some(HoldReason::PrinterFault),
+        ui::TechnicianHold::ReaderFault => Some(HoldReason::ReaderFault),
+        ui::TechnicianHold::OfficeClosed => Some(HoldReason::OfficeClosed),
+        ui::TechnicianHold::Relocating => Some(HoldReason::Relocating),
+    }
+}
+
+pub fn orientation(o: Orientation) -> ui::ScreenOrientation {
+    match o {
+        Orientation::Landscape => ui::ScreenOrientation::Landscape,
+        Orientation::Portrait => ui::ScreenOrientation::Portrait,
+        Orientation::LandscapeFlipped => ui::ScreenOrientation::LandscapeFlipped,
+        Orientation::PortraitFlipped => ui::ScreenOrientation::PortraitFlipped,
+    }
+}
+
+pub fn orientation_from(o: ui::ScreenOrientation) -> Orientation {
+    match o {
+        ui::ScreenOrientation::Landscape => Orientation::Landscape,
+        ui::ScreenOrientation::Portrait => Orientation::Portrait,
+        ui::ScreenOrientation::LandscapeFlipped => Orientation::LandscapeFlipped,
+        ui::ScreenOrientation::PortraitFlipped => Orientation::PortraitFlipped,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,5 +386,21 @@ mod tests {
             reader_state(&ReaderState::from_code("unplugged?")),
             ui::ReaderState::Disconnected
         );
+    }
+
+    #[test]
+    fn the_menus_taps_come_back_as_what_was_shown() {
+        for h in HoldReason::ALL {
+            assert_eq!(technician_hold_from(technician_hold(Some(h))), Some(h));
+        }
+        assert_eq!(technician_hold_from(ui::TechnicianHold::None), None);
+        for o in [
+            Orientation::Landscape,
+            Orientation::Portrait,
+            Orientation::LandscapeFlipped,
+            Orientation::PortraitFlipped,
+        ] {
+            assert_eq!(orientation_from(orientation(o)), o);
+        }
     }
 }
