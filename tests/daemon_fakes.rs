@@ -15,17 +15,14 @@ use apm_kiosk_testkit::daemon::{DaemonOnFakes, held_until};
 use apm_kiosk_testkit::fakes::{Endpoint, FakeCentral, Fault};
 use apm_kiosk_testkit::fixtures::{card, nik};
 
-/// Waits until the sync loop has brought the kiosk queue numbers to book with.
+/// Sync rounds until the kiosk holds queue numbers to book with.
 async fn wait_numbers(kiosk: &DaemonOnFakes) {
-    for _ in 0..600 {
-        if let Reply::Status(status) = kiosk.command(Command::Status).await
-            && status.store.held_free > 0
-        {
+    for _ in 0..5 {
+        if kiosk.sync_round().await.store.held_free > 0 {
             return;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    panic!("no queue numbers after 10 minutes of the kiosk's time");
+    panic!("no queue numbers after 5 sync rounds");
 }
 
 /// The applicant whose card is on the reader, from the card to the members screen.
@@ -98,13 +95,8 @@ async fn a_family_of_three_books_prints_and_reaches_the_service_once() {
     let jobs = kiosk.printer.jobs();
     assert_eq!(jobs.len(), 3, "one job a ticket");
     assert!(jobs.iter().all(|j| j.whole));
-    // The sync loop was nudged by the booking: the three reach the service, once each.
-    for _ in 0..120 {
-        if kiosk.central.registrations().len() == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    // The booking nudged the sync loop: the three reach the service, once each.
+    kiosk.sync_round().await;
     let sent = kiosk.central.registrations();
     assert_eq!(sent.len(), 3, "each registration once");
     let numbers: std::collections::BTreeSet<_> = sent.iter().map(|r| r.queue_number).collect();
@@ -163,12 +155,7 @@ async fn paper_out_mid_ticket_keeps_the_booking_and_prints_it_whole_as_a_copy() 
     assert_eq!(jobs.len(), 1);
     assert!(!jobs[0].whole, "the first job was cut short");
     // The booking was kept, and goes to the service whatever the paper does.
-    for _ in 0..120 {
-        if kiosk.central.registrations().len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    kiosk.sync_round().await;
     assert_eq!(kiosk.central.registrations().len(), 1);
 
     // A new roll: the worker's backlog poll prints the ticket again, whole, marked COPY.
@@ -198,33 +185,82 @@ async fn a_service_that_fails_for_an_hour_loses_nothing_and_is_caught_up() {
     book_until_review(&mut kiosk, &[nik(21), nik(22)]).await;
     kiosk.tap(Intent::ConfirmBooking).await;
     kiosk.wait_screen(ScreenKind::Done).await;
-    // An hour of failed uploads, with the loop backing off.
+    // An hour of the loop backing off, then rounds asked for by a technician.
     tokio::time::sleep(Duration::from_secs(3600)).await;
+    kiosk.sync_round().await;
+    let status = kiosk.sync_round().await;
     assert!(central.registrations().is_empty());
     let tries = central.calls(Endpoint::Upload);
     assert!(tries >= 2, "the upload was tried again: {tries}");
-    let Reply::Status(status) = kiosk.command(Command::Status).await else {
-        panic!("a status answer")
-    };
     assert_eq!(status.store.pending, 2, "both kept for the next try");
-    assert!(!status.sync.online || status.sync.consecutive_failures > 0);
+    assert!(status.sync.consecutive_failures >= 2);
 
     central.heal();
-    for _ in 0..900 {
-        if central.registrations().len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    let status = kiosk.sync_round().await;
     assert_eq!(
         central.registrations().len(),
         2,
         "each once, after the outage"
     );
-    let Reply::Status(status) = kiosk.command(Command::Status).await else {
-        panic!("a status answer")
-    };
     assert_eq!(status.store.pending, 0);
     assert_eq!(status.printer, PrinterState::Ok);
+    kiosk.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_technicians_release_with_its_answer_lost_is_sent_again_and_never_booked() {
+    use apm_kiosk::control::MaintCommand;
+    let central = FakeCentral::new();
+    let kiosk = DaemonOnFakes::start(central.clone()).await;
+    wait_numbers(&kiosk).await;
+    // The first held day, given back by a technician; the service frees the numbers
+    // but its answer never arrives.
+    let date = apm_kiosk_testkit::fixtures::day("2026-12-02");
+    central.fail_next(Endpoint::Release, Fault::LoseAnswer);
+    let answer = kiosk
+        .command(Command::from(MaintCommand::ReleaseHeld {
+            office_id: "KRM".into(),
+            date,
+        }))
+        .await;
+    assert!(
+        matches!(answer, Reply::Failed(_)),
+        "the technician is told the service did not answer: {answer:?}"
+    );
+    // Out of booking at once, and the sync loop sends the release again until answered.
+    kiosk.sync_round().await;
+    assert!(central.release_requests().len() >= 2, "sent again");
+    // Every number given back is out of booking in the kiosk's store, and none booked.
+    let db = rusqlite::Connection::open(kiosk.db()).expect("the store opens for reading");
+    let given_back: Vec<(String, u32)> = central
+        .release_requests()
+        .iter()
+        .flat_map(|r| r.releases.clone())
+        .flat_map(|r| {
+            r.numbers
+                .into_iter()
+                .map(move |n| (r.allocation_id.clone(), n))
+        })
+        .collect();
+    assert!(!given_back.is_empty());
+    for (allocation, number) in &given_back {
+        let (released, booked): (i64, Option<String>) = db
+            .query_row(
+                "SELECT released, registration_id FROM held_numbers
+                 WHERE allocation_id = ?1 AND number = ?2",
+                rusqlite::params![allocation, number],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .expect("the number is in the store");
+        assert_eq!(
+            (released, booked),
+            (1, None),
+            "number {number} of {allocation}"
+        );
+    }
+    let released = central.numbers_released();
+    assert!(released > 0);
+    // Numbers are counted once however often the release is sent.
+    assert_eq!(central.numbers_released(), released);
     kiosk.stop().await;
 }

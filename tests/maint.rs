@@ -868,6 +868,7 @@ async fn the_read_test_refuses_when_busy_or_not_idle_and_gives_up_after_30_s() {
     )
     .expect("printer worker");
     let (events, _events_rx) = tokio::sync::mpsc::channel(8);
+    let central = apm_kiosk::sync::shared::http_opener(config.central.clone());
     let (maint, hold) = Maint::start(MaintParts {
         store: store.clone(),
         config,
@@ -875,6 +876,8 @@ async fn the_read_test_refuses_when_busy_or_not_idle_and_gives_up_after_30_s() {
         events,
         enrollment,
         started_at: chrono::Utc::now(),
+        central,
+        clock: std::sync::Arc::new(apm_kiosk::clock::SystemClock),
     })
     .await
     .expect("maintenance service");

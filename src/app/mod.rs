@@ -40,9 +40,10 @@ use crate::identity::{Enrollment, KioskKey};
 use crate::protocol::central::ReaderState;
 use crate::status::VERSION;
 use crate::store::writer::StoreHandle;
+pub use crate::sync::shared::CentralOpener;
 use crate::sync::{KioskHealth, SyncStatus};
 use main_loop::{MainLoop, Next};
-pub use parts::{CentralOpener, ControlSocket, Parts};
+pub use parts::{ControlSocket, Parts};
 use shell::Shell;
 use sync_task::{SyncParts, sync_when_enrolled};
 
@@ -250,7 +251,7 @@ impl Daemon {
         let (health, health_rx) = watch::channel(KioskHealth::default());
         let sync_task = tokio::spawn(sync_when_enrolled(
             SyncParts {
-                central,
+                central: central.clone(),
                 interval: config.central.sync_interval,
                 sync: config.sync.clone(),
                 state_dir: config.kiosk.state_dir.clone(),
@@ -273,6 +274,8 @@ impl Daemon {
             events: senders.events.clone(),
             enrollment: kept.enrollment.clone(),
             started_at,
+            central: central.clone(),
+            clock: clock.clone(),
         })
         .await
         .context("maintenance state")?;

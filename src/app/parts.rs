@@ -15,13 +15,7 @@ use crate::config::Config;
 use crate::control;
 use crate::hardware::printer::{self as printer_hw, PrinterOpener};
 use crate::hardware::reader::{CardReader, SerialReader};
-use crate::sync::client::{ApiError, HttpCentral};
-use crate::sync::shared::SharedCentral;
-
-/// The central service's client, made when it is needed: `None` for the enrollment
-/// (the only call without a token), the kiosk's token for the rest.
-pub type CentralOpener =
-    Arc<dyn Fn(Option<String>) -> Result<SharedCentral, ApiError> + Send + Sync>;
+use crate::sync::shared::{self, CentralOpener};
 
 /// The daemon's connections to the world.
 pub struct Parts {
@@ -41,7 +35,6 @@ impl Parts {
     /// `printer.path`, the HTTPS client of `central`, the socket at
     /// `kiosk.control_socket` and the system clock.
     pub fn from_config(config: &Config) -> anyhow::Result<Parts> {
-        let central = config.central.clone();
         let (path, baud) = (config.printer.path.clone(), config.printer.baud);
         Ok(Parts {
             reader: Box::new(SerialReader::new(
@@ -49,9 +42,7 @@ impl Parts {
                 config.card_reader.baud,
             )),
             printer: printer_hw::opener(path, baud),
-            central: Arc::new(move |token| {
-                HttpCentral::from_config(&central, token).map(SharedCentral::new)
-            }),
+            central: shared::http_opener(config.central.clone()),
             control: ControlSocket::bind(&config.kiosk.control_socket())?,
             clock: Arc::new(SystemClock),
         })

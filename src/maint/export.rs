@@ -229,7 +229,7 @@ pub async fn write_bundle(
     let config = config.clone();
     let report = report.clone();
     let target = target.to_owned();
-    let now = Utc::now();
+    let now = report.generated_at;
     tokio::task::spawn_blocking(move || {
         let files = bundle_files(&stored, &config, &report, journal(), now);
         let path = bundle_path(&target, report.kiosk_id.as_deref(), now);

@@ -70,6 +70,9 @@ pub struct MaintParts {
     /// The enrollment watch: `enroll` fills it so that the sync starts at once.
     pub enrollment: watch::Sender<Option<Arc<Enrollment>>>,
     pub started_at: DateTime<Utc>,
+    /// The central service, for the enrollment and the release of held numbers.
+    pub central: crate::sync::shared::CentralOpener,
+    pub clock: crate::clock::SharedClock,
 }
 
 struct Inner {
@@ -150,7 +153,7 @@ impl Maint {
 
     /// Writes one audit line and waits for it.
     pub async fn audit(&self, event: &'static str, detail: String) {
-        let now = Utc::now();
+        let now = self.parts().clock.now();
         if let Err(e) = self
             .parts()
             .store
@@ -221,7 +224,7 @@ impl Maint {
             Ok(None) => PinPad::default(),
             Err(e) => return Err(store_failure(e)),
         };
-        let now = Utc::now();
+        let now = self.parts().clock.now();
         let outcome = if let Some(until) = pad.locked_at(now) {
             Unlock::Locked { until }
         } else {
@@ -252,7 +255,7 @@ impl Maint {
 
     /// Gathers the report.
     pub async fn report(&self, live: &Live) -> Result<Report, Failure> {
-        let now = Utc::now();
+        let now = self.parts().clock.now();
         let parts = self.parts();
         let kept = parts
             .store
@@ -385,7 +388,7 @@ impl Maint {
             .as_ref()
             .map(|e| e.kiosk_id.clone())
             .unwrap_or_else(|| "(not enrolled)".into());
-        let now = Utc::now();
+        let now = self.parts().clock.now();
         let lines = vec![
             "APM KIOSK - TEST PAGE".to_owned(),
             format!("kiosk {kiosk}"),
@@ -423,7 +426,10 @@ impl Maint {
                 ),
             ));
         }
-        let enrolled = crate::sync::enroll::enroll(&self.parts().config, code)
+        let api = (self.parts().central)(None)
+            .map_err(|e| Failure::new("enroll_failed", e.to_string()))?;
+        let dir = &self.parts().config.kiosk.state_dir;
+        let enrolled = crate::sync::enroll::enroll_with(&api, dir, code)
             .await
             .map_err(|e| Failure::new("enroll_failed", format!("{e:#}")))?;
         let answer = MaintAnswer::Enrolled(Enrolled {
@@ -578,11 +584,7 @@ impl Maint {
         let Some(enrollment) = self.parts().enrollment.borrow().clone() else {
             return Err(Failure::new("not_enrolled", "the kiosk is not enrolled"));
         };
-        let api = crate::sync::client::HttpCentral::from_config(
-            &self.parts().config.central,
-            Some(enrollment.token.clone()),
-        )
-        .map_err(|e| match e {
+        let api = (self.parts().central)(Some(enrollment.token.clone())).map_err(|e| match e {
             crate::sync::client::ApiError::PinnedCa { .. } => {
                 Failure::new("ca_file", e.to_string())
             }
@@ -590,8 +592,9 @@ impl Maint {
         })?;
         let store = self.parts().store.clone();
         let office = office_id.clone();
+        let now = self.parts().clock.now();
         let (count, waiting) = store
-            .run(move |s| s.reserve_for_release(&office, date, chrono::Utc::now()))
+            .run(move |s| s.reserve_for_release(&office, date, now))
             .await
             .map_err(store_failure)?;
         // Out of booking for good from here: the release may reach the service even when

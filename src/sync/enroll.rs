@@ -4,7 +4,7 @@
 
 use anyhow::Context as _;
 
-use super::client::{CentralApi as _, HttpCentral};
+use super::client::{CentralApi, HttpCentral};
 use crate::config::Config;
 use crate::identity::{Enrollment, KioskKey};
 use crate::status::VERSION;
@@ -12,11 +12,19 @@ use crate::status::VERSION;
 /// Enrolls the kiosk with a one-time code from the central office and stores the token
 /// and NIK hash key beside the kiosk key. Done once, by a technician.
 pub async fn enroll(config: &Config, code: &str) -> anyhow::Result<Enrollment> {
-    let dir = &config.kiosk.state_dir;
+    let api = HttpCentral::from_config(&config.central, None)?;
+    enroll_with(&api, &config.kiosk.state_dir, code).await
+}
+
+/// [`enroll`] through `api`, keeping the answer in the state directory `dir`.
+pub async fn enroll_with(
+    api: &impl CentralApi,
+    dir: &std::path::Path,
+    code: &str,
+) -> anyhow::Result<Enrollment> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
     let key = KioskKey::load_or_create(dir).context("kiosk key")?;
-    let api = HttpCentral::from_config(&config.central, None)?;
     let request = crate::protocol::central::EnrollRequest {
         code: code.trim().to_owned(),
         public_key: crate::protocol::central::Key32(key.signing_key().verifying_key().to_bytes()),

@@ -57,6 +57,18 @@ impl<C: CentralApi> DynCentral for C {
     }
 }
 
+/// The central service's client, made when it is needed: `None` for the enrollment
+/// (the only call without a token), the kiosk's token for the rest.
+pub type CentralOpener =
+    Arc<dyn Fn(Option<String>) -> Result<SharedCentral, ApiError> + Send + Sync>;
+
+/// The HTTPS client of the service `central` names, made for each token asked for.
+pub fn http_opener(central: crate::config::CentralConfig) -> CentralOpener {
+    Arc::new(move |token| {
+        super::client::HttpCentral::from_config(&central, token).map(SharedCentral::new)
+    })
+}
+
 /// The central service as the daemon's parts hold it. (Each call is awaited in an
 /// `async fn`: it borrows both `self` and the request, and its future names both
 /// lifetimes where a boxed future can name only one.)

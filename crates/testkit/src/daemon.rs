@@ -228,6 +228,36 @@ impl DaemonOnFakes {
         held("a command's answer", asked).await
     }
 
+    /// What the `status` command answers.
+    pub async fn status(&self) -> apm_kiosk::status::Status {
+        match self.command(Command::Status).await {
+            Reply::Status(status) => *status,
+            other => panic!("status answered {other:?}"),
+        }
+    }
+
+    /// Starts a sync round now, as `apm-kiosk maint sync` does, and waits (holding
+    /// tokio's clock) until it has ended; returns the status after it.
+    pub async fn sync_round(&self) -> apm_kiosk::status::Status {
+        let before = self.status().await.sync;
+        // A round under way ends first; the one asked for runs after it.
+        let want = before.rounds + 1 + u64::from(before.round_running);
+        let started = self.command(Command::SyncNow).await;
+        assert!(matches!(started, Reply::SyncStarted(_)), "{started:?}");
+        loop {
+            let status = self.status().await;
+            if status.sync.rounds >= want && !status.sync.round_running {
+                return status;
+            }
+            held(
+                "a sync round",
+                tokio::task::spawn_blocking(|| std::thread::sleep(LOOK_EVERY)),
+            )
+            .await
+            .expect("a blocking sleep");
+        }
+    }
+
     /// Stops the daemon as SIGTERM would and says how it ended.
     pub async fn stop(mut self) -> Stopped {
         if let Some(stop) = self.stop.take() {
