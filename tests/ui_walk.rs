@@ -1,120 +1,100 @@
-//! The touchscreen on the real daemon: the kiosk runs on a rig (simulated reader and
-//! printer on pseudo-terminals, the central simulator on loopback), the window runs
-//! headless on this thread, and a person taps elements found by their accessible
-//! labels, as a screen reader would name them, in Bahasa Indonesia unless they switch.
+//! The touchscreen on the whole daemon: the daemon runs on fakes in memory
+//! (`apm_kiosk_testkit::daemon`, on paused time), the window runs headless on this
+//! thread, and a person taps elements found by their accessible labels, as a screen
+//! reader would name them, in Bahasa Indonesia unless they switch. The kiosk's time
+//! moves only where a test lets it pass, so a walk-away's minute costs nothing.
 //!
 //! Walked: a family of three booking (two KTPs and a child by NIK and KK), the
 //! inactivity timeout wiping a session, a cancel, and a card that cannot be read.
 
 mod ui_support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use apm_kiosk::app;
+use apm_kiosk::hardware::reader::ReaderEvent;
 use apm_kiosk::simulate::card_of;
-use apm_kiosk::simulate::rig::{Rig, RigOptions};
-use apm_kiosk::ui::{self, Flow, KioskWindow, Screen, UiLink};
-use chrono::Utc;
+use apm_kiosk::ui::{self, Flow, KioskWindow, Screen};
+use apm_kiosk_testkit::daemon::{DaemonOnFakes, held, held_until};
+use apm_kiosk_testkit::fakes::FakeCentral;
+use apm_kiosk_testkit::fixtures::tuesday_morning;
 use slint::{ComponentHandle, Model as _};
-use tokio::sync::oneshot;
 use ui_support::{find, shows, tap, type_digits};
 
-/// A daemon on a rig, and the window showing it.
+/// A daemon on fakes, and the window showing it.
 struct Kiosk {
     rt: tokio::runtime::Runtime,
-    rig: Rig,
+    daemon: Option<DaemonOnFakes>,
     ui: KioskWindow,
-    link: UiLink,
-    stop: Option<oneshot::Sender<()>>,
-    daemon: Option<tokio::task::JoinHandle<anyhow::Result<app::Stopped>>>,
-    _dir: tempfile::TempDir,
 }
 
+/// How long the daemon is let run, in real time, between two looks at the screen.
+const STEP: Duration = Duration::from_millis(2);
+
 impl Kiosk {
-    fn start(opts: RigOptions) -> Kiosk {
+    fn start() -> Kiosk {
         ui_support::init();
-        let (rt, dir, rig) = ui_support::rig(opts);
-        let (link_tx, link_rx) = oneshot::channel();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let daemon = rt.spawn(app::run_with_ui(
-            rig.config.clone(),
-            async move {
-                let _ = stopped.await;
-            },
-            Some(link_tx),
-        ));
-        let link = rt
-            .block_on(link_rx)
-            .expect("the daemon hands over the screen");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("runtime");
+        let daemon = rt.block_on(DaemonOnFakes::start(FakeCentral::new()));
         let ui = ui_support::window(1080.0, 1920.0);
-        ui::connect(&ui, link.intents.clone());
+        ui::connect(&ui, daemon.link.intents.clone());
         let mut k = Kiosk {
             rt,
-            rig,
-            ui,
-            link,
-            stop: Some(stop),
             daemon: Some(daemon),
-            _dir: dir,
+            ui,
         };
-        k.refresh();
         k.wait_for_numbers();
         k
     }
 
-    /// Shows whatever the daemon published since the last look.
-    fn refresh(&mut self) {
-        let (view, panel) = (
-            self.link.view.borrow_and_update().clone(),
-            self.link.panel.borrow_and_update().clone(),
-        );
-        ui::adapter::apply(&self.ui, &view, &panel);
+    fn daemon(&self) -> &DaemonOnFakes {
+        self.daemon.as_ref().expect("running")
     }
 
     fn screen(&self) -> Screen {
         self.ui.global::<Flow>().get_screen()
     }
 
-    /// Lets the daemon work until `done` holds, showing each view as it comes.
+    /// Lets the daemon work, with the kiosk's time held, until `done` holds, showing
+    /// each view as it comes.
     fn until(&mut self, what: &str, mut done: impl FnMut(&Kiosk) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            ui::pump(&self.ui, &mut self.link);
+        for _ in 0..20_000 {
+            let daemon = self.daemon.as_mut().expect("running");
+            ui::pump(&self.ui, &mut daemon.link);
             if done(self) {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "waited 40 s for {what}; the screen is {:?}",
-                self.screen()
-            );
-            std::thread::sleep(Duration::from_millis(10));
+            self.rt
+                .block_on(held(what, async {
+                    tokio::task::spawn_blocking(|| std::thread::sleep(STEP)).await
+                }))
+                .expect("a blocking sleep");
         }
+        panic!("waited 40 s for {what}; the screen is {:?}", self.screen());
+    }
+
+    /// Lets `time` of the kiosk's time pass, as a person standing still would.
+    fn pass(&mut self, time: Duration) {
+        self.rt.block_on(async { tokio::time::sleep(time).await });
     }
 
     fn wait_screen(&mut self, screen: Screen) {
         self.until(&format!("{screen:?}"), |k| k.screen() == screen);
     }
 
-    /// Until the kiosk holds queue numbers: the first sync after enrollment.
+    /// Until the kiosk holds queue numbers: the first sync rounds after the start.
     fn wait_for_numbers(&mut self) {
-        let socket = self.rig.config.kiosk.control_socket();
+        let daemon = self.daemon();
         self.rt.block_on(async {
-            let mut client = apm_kiosk::control::Client::connect(&socket, Duration::from_secs(10))
-                .await
-                .expect("control socket");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let s = client
-                    .command(apm_kiosk::control::Command::Status, Duration::from_secs(5))
-                    .await
-                    .expect("status");
-                if s["store"]["held_free"].as_u64().unwrap_or(0) > 0 {
-                    break;
+            for _ in 0..5 {
+                if daemon.sync_round().await.store.held_free > 0 {
+                    return;
                 }
-                assert!(Instant::now() < deadline, "no numbers from the simulator");
-                tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            panic!("no numbers from the central service");
         });
     }
 
@@ -123,21 +103,22 @@ impl Kiosk {
         tap(&self.ui, label);
         self.wait_screen(screen);
     }
+
+    fn reader(&self) -> &apm_kiosk_testkit::fakes::FakeReaderControl {
+        &self.daemon().reader
+    }
 }
 
 impl Drop for Kiosk {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
         if let Some(daemon) = self.daemon.take() {
-            let _ = self.rt.block_on(daemon);
+            self.rt.block_on(daemon.stop());
         }
     }
 }
 
 fn person_card(k: &Kiosk, p: &apm_kiosk::simulate::crowd::Person) {
-    k.rig.reader.present_card(card_of(p));
+    k.reader().present_card(card_of(p));
 }
 
 /// One applicant's details: application type and passport type, then on.
@@ -153,15 +134,15 @@ fn details(k: &mut Kiosk, application: &str, passport: &str) {
 
 #[test]
 fn a_family_of_three_books_by_touch_and_takes_three_tickets() {
-    let mut k = Kiosk::start(RigOptions::default());
-    let (lead, second, child) = ui_support::family(Utc::now().date_naive());
+    let mut k = Kiosk::start();
+    let (lead, second, child) = ui_support::family(tuesday_morning().date_naive());
 
     k.wait_screen(Screen::Idle);
     k.tap_to("Mulai", Screen::ReadCard);
     assert!(shows(&k.ui, "Pembaca kartu siap"), "the reader is ready");
     person_card(&k, &lead);
     k.wait_screen(Screen::ConfirmIdentity);
-    k.rig.reader.remove_card();
+    k.reader().remove_card();
     assert!(shows(&k.ui, "Apakah ini Anda?"));
     k.tap_to("Ya, data ini benar", Screen::Details);
     details(&mut k, "Paspor baru", "Paspor elektronik");
@@ -171,7 +152,7 @@ fn a_family_of_three_books_by_touch_and_takes_three_tickets() {
         k.tap_to("Tambah anggota keluarga", Screen::ReadCard);
         person_card(&k, &second);
         k.wait_screen(Screen::ConfirmIdentity);
-        k.rig.reader.remove_card();
+        k.reader().remove_card();
         k.tap_to("Ya, data ini benar", Screen::Details);
         details(
             &mut k,
@@ -223,11 +204,11 @@ fn a_family_of_three_books_by_touch_and_takes_three_tickets() {
     let tickets = k.ui.global::<Flow>().get_tickets();
     assert_eq!(tickets.iter().count(), 3, "one ticket each");
     assert!(shows(&k.ui, "Ambil 3 tiket Anda"));
-    let printed = Instant::now();
-    while k.rig.printer.tickets().len() < 3 && printed.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(k.rig.printer.tickets().len(), 3, "three tickets printed");
+    let printer = k.daemon().printer.clone();
+    k.rt.block_on(held_until("three tickets", || printer.jobs().len() >= 3));
+    let jobs = printer.jobs();
+    assert_eq!(jobs.len(), 3, "three tickets printed");
+    assert!(jobs.iter().all(|j| j.whole), "each whole");
     k.tap_to("Selesai", Screen::Idle);
     assert!(
         k.ui.global::<Flow>().get_members().iter().count() == 0,
@@ -237,12 +218,8 @@ fn a_family_of_three_books_by_touch_and_takes_three_tickets() {
 
 #[test]
 fn a_walk_away_is_warned_then_wiped() {
-    let mut k = Kiosk::start(RigOptions {
-        inactivity_warning_s: 10,
-        inactivity_reset_s: 5,
-        ..RigOptions::default()
-    });
-    let (lead, _, _) = ui_support::family(Utc::now().date_naive());
+    let mut k = Kiosk::start();
+    let (lead, _, _) = ui_support::family(tuesday_morning().date_naive());
     k.wait_screen(Screen::Idle);
     // Someone who reads English, and needs large text.
     tap(&k.ui, "English");
@@ -254,19 +231,22 @@ fn a_walk_away_is_warned_then_wiped() {
     k.tap_to("Start", Screen::ReadCard);
     person_card(&k, &lead);
     k.wait_screen(Screen::ConfirmIdentity);
-    k.rig.reader.remove_card();
+    k.reader().remove_card();
     assert!(shows(&k.ui, "Is this you?"));
-    // They walk away: the warning comes with its countdown...
+    // They walk away: after a minute the warning comes with its countdown...
+    k.pass(Duration::from_secs(61));
     k.until("the warning", |k| {
         k.ui.global::<Flow>().get_warning_seconds() >= 0
     });
     assert!(shows(&k.ui, "I am still here"));
     let first = k.ui.global::<Flow>().get_warning_seconds();
+    k.pass(Duration::from_secs(2));
     k.until("the countdown", |k| {
         let s = k.ui.global::<Flow>().get_warning_seconds();
         s >= 0 && s < first
     });
-    // ...and then the screen is wiped: idle, Bahasa Indonesia, plain text, no name.
+    // ...and 20 s later the screen is wiped: idle, Bahasa Indonesia, plain text, no name.
+    k.pass(Duration::from_secs(20));
     k.wait_screen(Screen::Idle);
     let flow = k.ui.global::<Flow>();
     assert_eq!(flow.get_language(), ui::Language::Id);
@@ -278,17 +258,14 @@ fn a_walk_away_is_warned_then_wiped() {
 
 #[test]
 fn the_warning_is_answered_and_cancel_wipes_everything() {
-    let mut k = Kiosk::start(RigOptions {
-        inactivity_warning_s: 10,
-        inactivity_reset_s: 30,
-        ..RigOptions::default()
-    });
-    let (lead, _, _) = ui_support::family(Utc::now().date_naive());
+    let mut k = Kiosk::start();
+    let (lead, _, _) = ui_support::family(tuesday_morning().date_naive());
     k.wait_screen(Screen::Idle);
     k.tap_to("Mulai", Screen::ReadCard);
     person_card(&k, &lead);
     k.wait_screen(Screen::ConfirmIdentity);
-    k.rig.reader.remove_card();
+    k.reader().remove_card();
+    k.pass(Duration::from_secs(61));
     k.until("the warning", |k| {
         k.ui.global::<Flow>().get_warning_seconds() >= 0
     });
@@ -304,11 +281,12 @@ fn the_warning_is_answered_and_cancel_wipes_everything() {
 
 #[test]
 fn a_card_that_cannot_be_read_offers_the_keypad() {
-    let mut k = Kiosk::start(RigOptions::default());
+    let mut k = Kiosk::start();
     k.wait_screen(Screen::Idle);
     k.tap_to("Mulai", Screen::ReadCard);
     let code = apm_kiosk::protocol::reader::ReadErrorCode::NotEktp;
-    k.rig.reader.present_error(code);
+    k.reader().emit(ReaderEvent::CardPresent);
+    k.reader().emit(ReaderEvent::ReadFailed(code));
     k.until("the card problem", |k| {
         k.ui.global::<Flow>().get_card_problem() == ui::CardProblem::NotEktp
     });
@@ -316,14 +294,15 @@ fn a_card_that_cannot_be_read_offers_the_keypad() {
         &k.ui,
         "Kartu ini bukan KTP elektronik. Gunakan e-KTP Anda, atau hubungi petugas."
     ));
-    k.rig.reader.remove_card();
+    k.reader().remove_card();
     for _ in 0..2 {
-        let before = k.link.view.borrow().clone();
-        k.rig
-            .reader
-            .present_error(apm_kiosk::protocol::reader::ReadErrorCode::TimedOut);
-        k.until("another failed read", |k| **k.link.view.borrow() != *before);
-        k.rig.reader.remove_card();
+        let before = k.daemon().view();
+        k.reader().emit(ReaderEvent::CardPresent);
+        k.reader().emit(ReaderEvent::ReadFailed(
+            apm_kiosk::protocol::reader::ReadErrorCode::TimedOut,
+        ));
+        k.until("another failed read", |k| *k.daemon().view() != *before);
+        k.reader().remove_card();
     }
     k.until("the keypad offered", |k| {
         k.ui.global::<Flow>().get_can_manual_entry()

@@ -26,6 +26,7 @@ use apm_kiosk::control::{Command, CommandRequest, Reply};
 use apm_kiosk::flow::Intent;
 use apm_kiosk::flow::view::{ScreenKind, View};
 use apm_kiosk::frontend::UiLink;
+use apm_kiosk::hardware::reader::ReaderEvent;
 use apm_kiosk::identity::Enrollment;
 use apm_kiosk::sync::shared::SharedCentral;
 use tokio::sync::oneshot;
@@ -109,9 +110,9 @@ url = "http://127.0.0.1:9"
 sync_interval_s = 30
 
 [sync]
-hold_days = 4
-low_water = 2
-target = 3
+hold_days = 6
+low_water = 3
+target = 6
 {extra}"#,
         state = state.display(),
     )
@@ -136,7 +137,9 @@ impl DaemonOnFakes {
         let config = Config::load(&path).expect("the config loads");
         let clock: SharedClock = Arc::new(TokioClock::starting_at(tuesday_morning()));
         central.follow_clock(clock.clone());
-        let (reader, reader_control) = FakeReader::new();
+        // A reader plugged in, with its SAM, as a kiosk's is when the daemon starts.
+        let (reader, reader_control) =
+            FakeReader::scripted([ReaderEvent::Connected(FakeReader::info())]);
         let printer = FakePrinter::new();
         let parts = parts(&config, reader, &printer, &central, clock.clone());
         let (link_tx, link_rx) = oneshot::channel();
