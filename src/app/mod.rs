@@ -13,6 +13,7 @@
 //! is given up on after [`STOP_GRACE`]. At start the store is checked (`quick_check`)
 //! before READY=1; the systemd watchdog is fed by the main loop's tick alone.
 
+mod kept;
 mod main_loop;
 mod parts;
 mod shell;
@@ -27,6 +28,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::control::{self, CommandRequest};
 use crate::domain::calendar::Office;
@@ -36,12 +38,12 @@ use crate::frontend::{PanelState, Running, Shutdown, UiLink};
 use crate::hardware::printer::PrinterState;
 use crate::hardware::printer::worker::{BACKLOG_POLL, PrinterSettings, PrinterWorker};
 use crate::hardware::reader as reader_hw;
-use crate::identity::{Enrollment, KioskKey};
 use crate::protocol::central::ReaderState;
 use crate::status::VERSION;
-use crate::store::writer::StoreHandle;
 pub use crate::sync::shared::CentralOpener;
 use crate::sync::{KioskHealth, SyncStatus};
+pub use kept::STOP_GRACE;
+use kept::{Kept, close_store};
 use main_loop::{MainLoop, Next};
 pub use parts::{ControlSocket, Parts};
 use shell::Shell;
@@ -83,37 +85,6 @@ pub fn start_for_screen(
     Box::pin(run_with_ui(config, shutdown, Some(ui)))
 }
 
-/// What the state directory keeps: the kiosk's key, its enrollment and its store.
-struct Kept {
-    signing: Arc<ed25519_dalek::SigningKey>,
-    tag_secret: Arc<[u8; 32]>,
-    enrollment: watch::Sender<Option<Arc<Enrollment>>>,
-    store: StoreHandle,
-    store_thread: std::thread::JoinHandle<()>,
-}
-
-impl Kept {
-    async fn open(state_dir: &std::path::Path) -> anyhow::Result<Kept> {
-        std::fs::create_dir_all(state_dir).with_context(|| {
-            format!("cannot create the state directory {}", state_dir.display())
-        })?;
-        let key = KioskKey::load_or_create(state_dir).context("kiosk key")?;
-        let signing = Arc::new(key.signing_key().clone());
-        let tag_secret = Arc::new(crate::identity::nik_tag_secret(&signing));
-        let enrolled = Enrollment::load(state_dir)
-            .context("enrollment")?
-            .map(Arc::new);
-        let (store, store_thread) = open_store(&state_dir.join("kiosk.db")).await?;
-        Ok(Kept {
-            signing,
-            tag_secret,
-            enrollment: watch::channel(enrolled).0,
-            store,
-            store_thread,
-        })
-    }
-}
-
 /// Where the main loop's events come from.
 struct Sources {
     shutdown: Shutdown,
@@ -136,7 +107,7 @@ struct Tasks {
     socket: ControlSocket,
 }
 
-/// The senders of the channels the main loop's sources read.
+/// The sending ends of the main loop's channels.
 struct Senders {
     events: mpsc::Sender<Event>,
     intents: mpsc::Sender<flow::Intent>,
@@ -188,132 +159,54 @@ impl Daemon {
             reader,
             printer,
             central,
-            mut control,
+            control: mut socket,
             clock,
         } = parts;
         let started_at = clock.now();
         let kept = Kept::open(&config.kiosk.state_dir).await?;
-        let store = kept.store.clone();
-        let offices = store.run(|s| s.offices()).await?;
+        let offices = kept.store.run(|s| s.offices()).await?;
         let enrolled = kept.enrollment.borrow().is_some();
         let mut kiosk = first_kiosk(&config, offices, enrolled, clock.now());
-
         let reader = reader_hw::start(reader);
-        let (printer_state_tx, printer_state) = watch::channel(PrinterState::Offline);
-        let printer = PrinterWorker::spawn(
-            printer,
-            PrinterSettings {
-                paper: config.printer.paper,
-                backlog_poll: BACKLOG_POLL,
-            },
-            store.clone(),
-            kept.enrollment.subscribe(),
-            printer_state_tx,
-        )?;
-
-        let (events_tx, events) = mpsc::channel::<Event>(64);
-        let (intents_tx, intents) = mpsc::channel(64);
-        let (commands_tx, commands) = mpsc::channel::<CommandRequest>(16);
-        let (catalog_tx, catalog) = mpsc::channel::<Vec<Office>>(4);
-        let senders = Senders {
-            events: events_tx,
-            intents: intents_tx,
-            commands: commands_tx,
-            catalog: catalog_tx,
-        };
-        let now = clock.now();
-        let first_view = flow::view::view(&kiosk, now);
-        let (view_line, view_lines) = watch::channel(Arc::new(control::view_line(&first_view)));
-        let (view, views) = watch::channel(Arc::new(first_view));
-        let (panel, panel_rx) = watch::channel(Arc::new(PanelState::default()));
+        let (printer, printer_state) = start_printer(printer, &config, &kept)?;
+        let (senders, receivers) = channels();
+        let (publish, published) = Publish::new(&kiosk, clock.now());
         let (stop, stop_rx) = watch::channel(false);
-        let stopped = move || {
-            let mut rx = stop_rx.clone();
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            }
+        let wiring = Wiring {
+            config,
+            clock,
+            central,
+            kept,
+            senders,
+            stop: stop_rx,
+            nudge: Arc::new(Notify::new()),
         };
-
-        let listener = control
-            .listener
-            .take()
-            .context("the control socket was handed over already")?;
-        let control_task = tokio::spawn(control::serve(
-            listener,
-            senders.intents.clone(),
-            senders.commands.clone(),
-            view_lines,
-            stopped(),
-        ));
-
-        let nudge = Arc::new(Notify::new());
-        let (sync_status_tx, sync_status) = watch::channel(SyncStatus::default());
-        let (health, health_rx) = watch::channel(KioskHealth::default());
-        let sync_task = tokio::spawn(sync_when_enrolled(
-            SyncParts {
-                central: central.clone(),
-                interval: config.central.sync_interval,
-                sync: config.sync.clone(),
-                state_dir: config.kiosk.state_dir.clone(),
-                store: store.clone(),
-                nudge: nudge.clone(),
-                enrollment: kept.enrollment.clone(),
-                events: senders.events.clone(),
-                catalog: senders.catalog.clone(),
-                health: health_rx,
-                status: sync_status_tx,
-                clock: clock.clone(),
-            },
-            stopped(),
-        ));
-
-        let (maint, kept_hold) = crate::maint::Maint::start(crate::maint::service::MaintParts {
-            store: store.clone(),
-            config: config.clone(),
-            printer: printer.clone(),
-            events: senders.events.clone(),
-            enrollment: kept.enrollment.clone(),
-            started_at,
-            central: central.clone(),
-            clock: clock.clone(),
-        })
-        .await
-        .context("maintenance state")?;
-        let mut settings = maint.settings();
-        let language = settings.borrow_and_update().default_language;
-        resume_kept(&mut kiosk, kept_hold, language, now);
+        let control_task = wiring.spawn_control(socket.take_listener()?, &published);
+        let (sync_task, sync_status, health) = wiring.spawn_sync();
+        let (maint, kept_hold) = wiring.start_maint(&printer, started_at).await?;
+        let settings = maint.settings();
+        let language = settings.borrow().default_language;
+        resume_kept(&mut kiosk, kept_hold, language, wiring.clock.now());
         // A kept hold or language changes what the first client sees.
-        view_line.send_replace(Arc::new(control::view_line(&flow::view::view(&kiosk, now))));
-
-        let recount_today = Arc::new(Notify::new());
-        let today_task = tokio::spawn(today::publish_today(
-            today::TodayParts {
-                store: store.clone(),
-                panel: panel.clone(),
-                synced: sync_status.clone(),
-                recount: recount_today.clone(),
-                clock: clock.clone(),
-            },
-            stopped(),
-        ));
+        publish.view_line(&kiosk, wiring.clock.now());
+        let (today_task, recount_today) = wiring.spawn_today(&publish, &sync_status);
         if let Some(ui) = ui {
-            let _ = ui.send(UiLink {
-                intents: senders.intents.clone(),
-                commands: senders.commands.clone(),
-                view: views,
-                panel: panel_rx,
-                settings: maint.settings(),
-            });
+            let _ = ui.send(wiring.ui_link(published, &maint));
         }
-
         // Ready: the store is open and the devices have been tried.
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-        tracing::info!(socket = %control.path().display(), version = VERSION, "kiosk running");
-
+        tracing::info!(socket = %socket.path().display(), version = VERSION, "kiosk running");
+        let Wiring {
+            clock,
+            kept,
+            senders,
+            nudge,
+            ..
+        } = wiring;
         let main = MainLoop {
             kiosk,
             shell: Shell {
-                store: store.clone(),
+                store: kept.store.clone(),
                 events: senders.events.clone(),
                 printer,
                 key: kept.signing.clone(),
@@ -323,7 +216,7 @@ impl Daemon {
             },
             read_test: crate::maint::ReadTest::new(maint.clone()),
             maint,
-            store,
+            store: kept.store.clone(),
             nudge,
             clock,
             started_at,
@@ -333,34 +226,251 @@ impl Daemon {
             reader_state: ReaderState::Disconnected,
             reader_info: None,
             health,
-            panel,
-            view_line,
-            view,
+            panel: publish.panel,
+            view_line: publish.view_line,
+            view: publish.view,
             recount_today,
             hang_at: None,
         };
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let Senders { .. } = senders;
-        let sources = Sources {
-            shutdown,
-            events,
-            intents,
-            commands,
-            catalog,
-            reader,
-            settings,
-            tick,
-        };
+        let sources = receivers.into_sources(shutdown, reader, settings);
         let tasks = Tasks {
             stop,
             sync: sync_task,
             control: control_task,
             today: today_task,
             store_thread: kept.store_thread,
-            socket: control,
+            socket,
         };
         Ok((main, sources, tasks))
+    }
+}
+
+/// What the tasks beside the main loop are started from.
+struct Wiring {
+    config: Config,
+    clock: SharedClock,
+    central: CentralOpener,
+    kept: Kept,
+    senders: Senders,
+    /// Turns true when the daemon stops.
+    stop: watch::Receiver<bool>,
+    /// Wakes the sync loop for a round now.
+    nudge: Arc<Notify>,
+}
+
+impl Wiring {
+    /// Resolves when the daemon stops.
+    fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stop.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    fn spawn_control(
+        &self,
+        listener: tokio::net::UnixListener,
+        published: &Published,
+    ) -> JoinHandle<()> {
+        tokio::spawn(control::serve(
+            listener,
+            self.senders.intents.clone(),
+            self.senders.commands.clone(),
+            published.view_lines.clone(),
+            self.stopped(),
+        ))
+    }
+
+    /// The sync task, its status and where the main loop tells the heartbeat of the
+    /// devices.
+    fn spawn_sync(
+        &self,
+    ) -> (
+        JoinHandle<()>,
+        watch::Receiver<SyncStatus>,
+        watch::Sender<KioskHealth>,
+    ) {
+        let (status_tx, status) = watch::channel(SyncStatus::default());
+        let (health, health_rx) = watch::channel(KioskHealth::default());
+        let parts = SyncParts {
+            central: self.central.clone(),
+            interval: self.config.central.sync_interval,
+            sync: self.config.sync.clone(),
+            state_dir: self.config.kiosk.state_dir.clone(),
+            store: self.kept.store.clone(),
+            nudge: self.nudge.clone(),
+            enrollment: self.kept.enrollment.clone(),
+            events: self.senders.events.clone(),
+            catalog: self.senders.catalog.clone(),
+            health: health_rx,
+            status: status_tx,
+            clock: self.clock.clone(),
+        };
+        let task = tokio::spawn(sync_when_enrolled(parts, self.stopped()));
+        (task, status, health)
+    }
+
+    /// The maintenance side, and the technician's hold an earlier run left.
+    async fn start_maint(
+        &self,
+        printer: &PrinterWorker,
+        started_at: DateTime<Utc>,
+    ) -> anyhow::Result<(crate::maint::Maint, Option<crate::maint::HoldReason>)> {
+        crate::maint::Maint::start(crate::maint::service::MaintParts {
+            store: self.kept.store.clone(),
+            config: self.config.clone(),
+            printer: printer.clone(),
+            events: self.senders.events.clone(),
+            enrollment: self.kept.enrollment.clone(),
+            started_at,
+            central: self.central.clone(),
+            clock: self.clock.clone(),
+        })
+        .await
+        .context("maintenance state")
+    }
+
+    /// The idle screen's count of today's numbers, and what wakes it.
+    fn spawn_today(
+        &self,
+        publish: &Publish,
+        synced: &watch::Receiver<SyncStatus>,
+    ) -> (JoinHandle<()>, Arc<Notify>) {
+        let recount = Arc::new(Notify::new());
+        let parts = today::TodayParts {
+            store: self.kept.store.clone(),
+            panel: publish.panel.clone(),
+            synced: synced.clone(),
+            recount: recount.clone(),
+            clock: self.clock.clone(),
+        };
+        (
+            tokio::spawn(today::publish_today(parts, self.stopped())),
+            recount,
+        )
+    }
+
+    /// What the touchscreen is handed.
+    fn ui_link(&self, published: Published, maint: &crate::maint::Maint) -> UiLink {
+        UiLink {
+            intents: self.senders.intents.clone(),
+            commands: self.senders.commands.clone(),
+            view: published.views,
+            panel: published.panel,
+            settings: maint.settings(),
+        }
+    }
+}
+
+/// The printer worker on the opener it is given, and the printer's state it publishes.
+fn start_printer(
+    open: crate::hardware::printer::PrinterOpener,
+    config: &Config,
+    kept: &Kept,
+) -> anyhow::Result<(PrinterWorker, watch::Receiver<PrinterState>)> {
+    let (state_tx, state) = watch::channel(PrinterState::Offline);
+    let worker = PrinterWorker::spawn(
+        open,
+        PrinterSettings {
+            paper: config.printer.paper,
+            backlog_poll: BACKLOG_POLL,
+        },
+        kept.store.clone(),
+        kept.enrollment.subscribe(),
+        state_tx,
+    )?;
+    Ok((worker, state))
+}
+
+/// The receiving ends of [`Senders`].
+struct Receivers {
+    events: mpsc::Receiver<Event>,
+    intents: mpsc::Receiver<flow::Intent>,
+    commands: mpsc::Receiver<CommandRequest>,
+    catalog: mpsc::Receiver<Vec<Office>>,
+}
+
+/// The main loop's channels: events of the effects and tasks, the intents and commands
+/// of the screen and the socket, and the office lists of the sync.
+fn channels() -> (Senders, Receivers) {
+    let (events_tx, events) = mpsc::channel::<Event>(64);
+    let (intents_tx, intents) = mpsc::channel(64);
+    let (commands_tx, commands) = mpsc::channel::<CommandRequest>(16);
+    let (catalog_tx, catalog) = mpsc::channel::<Vec<Office>>(4);
+    let senders = Senders {
+        events: events_tx,
+        intents: intents_tx,
+        commands: commands_tx,
+        catalog: catalog_tx,
+    };
+    let receivers = Receivers {
+        events,
+        intents,
+        commands,
+        catalog,
+    };
+    (senders, receivers)
+}
+
+impl Receivers {
+    fn into_sources(
+        self,
+        shutdown: Shutdown,
+        reader: reader_hw::ReaderHandle,
+        settings: watch::Receiver<crate::maint::Settings>,
+    ) -> Sources {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Sources {
+            shutdown,
+            events: self.events,
+            intents: self.intents,
+            commands: self.commands,
+            catalog: self.catalog,
+            reader,
+            settings,
+            tick,
+        }
+    }
+}
+
+/// Where the main loop publishes what the screens and the socket show.
+struct Publish {
+    view_line: watch::Sender<Arc<String>>,
+    view: watch::Sender<Arc<flow::view::View>>,
+    panel: watch::Sender<Arc<PanelState>>,
+}
+
+/// Their receivers, for the control channel and the screen.
+struct Published {
+    view_lines: watch::Receiver<Arc<String>>,
+    views: watch::Receiver<Arc<flow::view::View>>,
+    panel: watch::Receiver<Arc<PanelState>>,
+}
+
+impl Publish {
+    fn new(kiosk: &Kiosk, now: DateTime<Utc>) -> (Publish, Published) {
+        let first = flow::view::view(kiosk, now);
+        let (view_line, view_lines) = watch::channel(Arc::new(control::view_line(&first)));
+        let (view, views) = watch::channel(Arc::new(first));
+        let (panel, panel_rx) = watch::channel(Arc::new(PanelState::default()));
+        let publish = Publish {
+            view_line,
+            view,
+            panel,
+        };
+        let published = Published {
+            view_lines,
+            views,
+            panel: panel_rx,
+        };
+        (publish, published)
+    }
+
+    /// The control channel's view line of `kiosk` now.
+    fn view_line(&self, kiosk: &Kiosk, now: DateTime<Utc>) {
+        let line = control::view_line(&flow::view::view(kiosk, now));
+        self.view_line.send_replace(Arc::new(line));
     }
 }
 
@@ -464,75 +574,4 @@ fn resume_kept(
     }
     kiosk.default_language = language;
     kiosk.language = language;
-}
-
-/// Waits for the store's writer to finish what it was given (a booking being committed
-/// is committed) and close the database, once the printer thread lets go of it too (a
-/// ticket being printed comes out whole). A printer that hangs mid-job is given up on
-/// after [`STOP_GRACE`]: its ticket stays unprinted in the store and prints at the next
-/// start, and what was committed is on disk already (WAL, synchronous = FULL).
-async fn close_store(store_thread: std::thread::JoinHandle<()>) {
-    let (closed_tx, closed) = oneshot::channel();
-    // A plain thread, not spawn_blocking: the runtime must not wait for it at exit.
-    let _ = std::thread::Builder::new()
-        .name("store-close".into())
-        .spawn(move || {
-            let _ = store_thread.join();
-            let _ = closed_tx.send(());
-        });
-    if tokio::time::timeout(STOP_GRACE, closed).await.is_err() {
-        tracing::warn!(
-            grace_s = STOP_GRACE.as_secs(),
-            "the printer did not finish its job in time; stopping anyway, its ticket prints at the next start"
-        );
-    } else {
-        tracing::info!("store closed");
-    }
-}
-
-/// How long a stop waits for the printer's job in progress and the store's last writes:
-/// well inside the unit's `TimeoutStopSec=15s`.
-pub const STOP_GRACE: Duration = Duration::from_secs(8);
-
-/// Opens the store and checks it (`PRAGMA quick_check`) before anything else is done
-/// with it: after a power cut the kiosk must not book on a damaged file. A damaged one
-/// stops the daemon with what to do; `apm-kiosk doctor` runs the same check.
-async fn open_store(
-    db: &std::path::Path,
-) -> anyhow::Result<(StoreHandle, std::thread::JoinHandle<()>)> {
-    let damaged = |what: String| {
-        anyhow::anyhow!(
-            "the database {} is damaged ({what}); the kiosk does not book on it. Stop the service, copy the state directory aside for the central office, then follow \"A damaged database\" in /usr/share/doc/apm-kiosk/install.md",
-            db.display()
-        )
-    };
-    let (store, thread) = match StoreHandle::open(db) {
-        Ok(opened) => opened,
-        Err(crate::store::StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, msg)))
-            if matches!(
-                e.code,
-                rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
-            ) =>
-        {
-            return Err(damaged(msg.unwrap_or_else(|| e.to_string())));
-        }
-        Err(e) => {
-            return Err(
-                anyhow::Error::new(e).context(format!("cannot open the database {}", db.display()))
-            );
-        }
-    };
-    match store.run(|s| s.quick_check()).await {
-        Ok(problems) if problems.is_empty() => Ok((store, thread)),
-        Ok(problems) => Err(damaged(problems.join("; "))),
-        Err(crate::store::StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, msg)))
-            if matches!(
-                e.code,
-                rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
-            ) =>
-        {
-            Err(damaged(msg.unwrap_or_else(|| e.to_string())))
-        }
-        Err(e) => Err(anyhow::Error::new(e).context("the database check failed")),
-    }
 }

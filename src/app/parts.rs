@@ -53,7 +53,7 @@ impl Parts {
 /// dropped, so that no stale socket is left behind whichever way the daemon ends.
 #[derive(Debug)]
 pub struct ControlSocket {
-    pub(super) listener: Option<UnixListener>,
+    listener: Option<UnixListener>,
     path: PathBuf,
 }
 
@@ -72,6 +72,13 @@ impl ControlSocket {
             listener: Some(control::bind(path)?),
             path: path.to_owned(),
         })
+    }
+
+    /// The listener, for the control channel's task; once.
+    pub(super) fn take_listener(&mut self) -> anyhow::Result<UnixListener> {
+        self.listener
+            .take()
+            .context("the control socket was handed over already")
     }
 
     pub fn path(&self) -> &Path {
