@@ -6,6 +6,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::flow::view::ScreenKind;
+use crate::flow::{Guardrail, HoldReason};
 use crate::hardware::printer::PrinterState;
 use crate::protocol::reader::{ReaderInfo, SamStatus};
 use crate::sync::SyncStatus;
@@ -18,8 +20,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct Status {
     pub version: &'static str,
     pub kiosk_id: Option<String>,
-    pub screen: &'static str,
-    pub out_of_service: Option<String>,
+    pub screen: ScreenKind,
+    pub out_of_service: Option<HoldReason>,
     pub printer: PrinterState,
     pub card_reader: crate::protocol::central::ReaderState,
     /// What the reader said of itself when it last answered GET_INFO.
@@ -27,10 +29,8 @@ pub struct Status {
     pub store: crate::store::StoreStats,
     pub sync: SyncStatus,
     pub started_at: DateTime<Utc>,
-    /// What a technician must look at, in short codes: `clock_skew`,
-    /// `undecodable_registrations`, `guardrail:<reason>`, `sync_refused` (a permanent
-    /// refusal by the central service).
-    pub alerts: Vec<String>,
+    /// What a technician must look at.
+    pub alerts: Vec<Alert>,
     /// Bookings the central service rejected, with the reason (no personal data): the
     /// applicants must be told at the counter.
     pub rejections: Vec<crate::store::Rejection>,
@@ -83,20 +83,45 @@ impl From<&ReaderInfo> for ReaderHealth {
     }
 }
 
+/// What a technician must look at, as the `status` command's `alerts` spell it:
+/// `clock_skew`, `undecodable_registrations`, `guardrail:<reason>`, `sync_refused`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alert {
+    /// The kiosk's clock and the service's disagree.
+    ClockSkew,
+    /// Queued registrations the kiosk cannot read back to send.
+    UndecodableRegistrations,
+    /// The sync's guardrail stopped bookings.
+    Guardrail(Guardrail),
+    /// The central service refused the sync for good (a permanent refusal).
+    SyncRefused,
+}
+
+impl Serialize for Alert {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Alert::ClockSkew => s.serialize_str("clock_skew"),
+            Alert::UndecodableRegistrations => s.serialize_str("undecodable_registrations"),
+            Alert::Guardrail(reason) => s.serialize_str(&format!("guardrail:{reason}")),
+            Alert::SyncRefused => s.serialize_str("sync_refused"),
+        }
+    }
+}
+
 /// The maintenance alerts the sync status raises.
-pub fn sync_alerts(sync: &SyncStatus) -> Vec<String> {
+pub fn sync_alerts(sync: &SyncStatus) -> Vec<Alert> {
     let mut alerts = Vec::new();
     if sync.clock_alert {
-        alerts.push("clock_skew".to_owned());
+        alerts.push(Alert::ClockSkew);
     }
     if !sync.undecodable.is_empty() {
-        alerts.push("undecodable_registrations".to_owned());
+        alerts.push(Alert::UndecodableRegistrations);
     }
-    if let Some(reason) = &sync.guardrail {
-        alerts.push(format!("guardrail:{reason}"));
+    if let Some(reason) = sync.guardrail {
+        alerts.push(Alert::Guardrail(reason));
     }
     if sync.last_failure == Some(crate::sync::SyncFailure::Refused) {
-        alerts.push("sync_refused".to_owned());
+        alerts.push(Alert::SyncRefused);
     }
     alerts
 }

@@ -190,8 +190,8 @@ impl MainLoop {
                 .borrow()
                 .as_ref()
                 .map(|e| e.kiosk_id.clone()),
-            screen: flow::view::screen_name(&self.kiosk.screen),
-            out_of_service: self.kiosk.out_of_service().map(str::to_owned),
+            screen: flow::view::ScreenKind::of(&self.kiosk.screen),
+            out_of_service: self.kiosk.hold(),
             printer: *self.printer_state.borrow(),
             card_reader: self.reader_state.clone(),
             card_reader_info: self.reader_info.clone(),
@@ -206,8 +206,8 @@ impl MainLoop {
     /// What only the main loop knows, for a maintenance command.
     fn live(&self) -> crate::maint::Live {
         crate::maint::Live {
-            screen: flow::view::screen_name(&self.kiosk.screen),
-            out_of_service: self.kiosk.out_of_service().map(str::to_owned),
+            screen: flow::view::ScreenKind::of(&self.kiosk.screen),
+            out_of_service: self.kiosk.hold(),
             holds: self.kiosk.holds.iter().map(|(s, r)| (*s, *r)).collect(),
             printer: *self.printer_state.borrow(),
             reader_state: self.reader_state.clone(),

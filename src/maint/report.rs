@@ -25,12 +25,12 @@ pub struct Report {
     pub started_at: DateTime<Utc>,
     pub uptime_s: u64,
     /// The applicant flow's screen now.
-    pub screen: String,
+    pub screen: crate::flow::view::ScreenKind,
     /// The maintenance menu is open (unlocked on the screen, not yet closed).
     pub menu_open: bool,
     pub pin_configured: bool,
     /// The reason applicants see, if the kiosk takes no bookings; `holds` says who set it.
-    pub out_of_service: Option<String>,
+    pub out_of_service: Option<crate::flow::HoldReason>,
     pub holds: Vec<Hold>,
     /// What is wrong, worst first, in the technician's words. Empty when all is well.
     pub problems: Vec<String>,
@@ -199,7 +199,8 @@ fn stopped(r: &Report, out: &mut Vec<String>) {
             .collect::<Vec<_>>()
             .join(", ");
         out.push(format!(
-            "OUT OF SERVICE ({reason}; set by {by}): no bookings are taken"
+            "OUT OF SERVICE ({}; set by {by}): no bookings are taken",
+            reason.code()
         ));
     }
     if !r.sync.enrolled {
@@ -525,7 +526,7 @@ fn kiosk_rows(r: &Report) -> Vec<Row> {
     let service = match &r.out_of_service {
         Some(reason) => row(
             Label::Service,
-            format!("OUT OF SERVICE: {reason}"),
+            format!("OUT OF SERVICE: {}", reason.code()),
             Level::Attention,
         ),
         None => normal(Label::Service, "taking bookings"),
@@ -554,7 +555,7 @@ fn kiosk_rows(r: &Report) -> Vec<Row> {
             Level::when(r.kiosk_id.is_none()),
         ),
         normal(Label::Uptime, uptime(r.uptime_s)),
-        normal(Label::Screen, r.screen.as_str()),
+        normal(Label::Screen, r.screen.name()),
         service,
         normal(Label::Menu, menu),
         normal(Label::Settings, settings),
@@ -783,7 +784,7 @@ mod tests {
             kiosk_id: Some("KSK-0007".into()),
             started_at: t("2026-12-01T01:00:00Z"),
             uptime_s: 7200,
-            screen: "idle".into(),
+            screen: crate::flow::view::ScreenKind::Idle,
             menu_open: false,
             pin_configured: true,
             out_of_service: None,
@@ -862,7 +863,9 @@ mod tests {
         let mut r = healthy();
         r.printer.state = WirePrinterState::PaperOut;
         r.reader.state = ReaderState::SamMissing;
-        r.out_of_service = Some("maintenance".into());
+        r.out_of_service = Some(crate::flow::HoldReason::Technician(
+            crate::flow::TechnicianReason::Maintenance,
+        ));
         r.holds = vec![Hold {
             source: HoldSource::Technician,
             reason: "maintenance".into(),

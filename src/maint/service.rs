@@ -49,9 +49,9 @@ pub const RECENT_MAX: u32 = 200;
 /// What only the main loop knows, taken when a command arrives.
 #[derive(Debug, Clone)]
 pub struct Live {
-    pub screen: &'static str,
+    pub screen: crate::flow::view::ScreenKind,
     /// The reason applicants see, and who holds the kiosk out of service.
-    pub out_of_service: Option<String>,
+    pub out_of_service: Option<crate::flow::HoldReason>,
     pub holds: Vec<(HoldSource, crate::flow::HoldReason)>,
     pub printer: PrinterState,
     /// `Ok`, `SamMissing` or `Disconnected`.
@@ -285,7 +285,7 @@ impl Maint {
             version: crate::status::VERSION.to_owned(),
             started_at: parts.started_at,
             uptime_s: self.inner.started.elapsed().as_secs(),
-            screen: live.screen.to_owned(),
+            screen: live.screen,
             menu_open: self.inner.menu_open.load(Ordering::Relaxed),
             pin_configured: self.pin_hash().is_some(),
             out_of_service: live.out_of_service.clone(),

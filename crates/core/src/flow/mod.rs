@@ -423,7 +423,26 @@ impl Serialize for HoldReason {
     }
 }
 
+/// A hold read back from its code; an unknown code is refused.
+impl<'de> Deserialize<'de> for HoldReason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(d)?;
+        HoldReason::from_code(&code)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown hold {code:?}")))
+    }
+}
+
 impl HoldReason {
+    /// The hold whose [`HoldReason::code`] is `code`.
+    pub fn from_code(code: &str) -> Option<HoldReason> {
+        match code {
+            "not_enrolled" => Some(HoldReason::NotEnrolled),
+            "sync_overdue" => Some(HoldReason::Sync(Guardrail::SyncOverdue)),
+            "sync_backlog" => Some(HoldReason::Sync(Guardrail::SyncBacklog)),
+            other => TechnicianReason::from_code(other).map(HoldReason::Technician),
+        }
+    }
+
     /// The part of the kiosk that sets and lifts this hold.
     pub fn source(self) -> HoldSource {
         match self {
@@ -715,11 +734,6 @@ impl Kiosk {
     /// The reason shown while the kiosk takes no bookings: the first hold's.
     pub fn hold(&self) -> Option<HoldReason> {
         self.holds.values().next().copied()
-    }
-
-    /// [`Kiosk::hold`]'s code, as the view shows it.
-    pub fn out_of_service(&self) -> Option<&'static str> {
-        self.hold().map(HoldReason::code)
     }
 
     pub fn office(&self) -> Option<&Office> {

@@ -923,3 +923,21 @@ fn every_action_is_spelled_as_its_intent() {
         assert_eq!(action, name, "{intent:?}");
     }
 }
+
+#[test]
+fn every_hold_reads_back_from_its_code() {
+    let holds = TechnicianReason::ALL
+        .into_iter()
+        .map(HoldReason::Technician)
+        .chain([
+            HoldReason::NotEnrolled,
+            HoldReason::Sync(Guardrail::SyncOverdue),
+            HoldReason::Sync(Guardrail::SyncBacklog),
+        ]);
+    for hold in holds {
+        assert_eq!(HoldReason::from_code(hold.code()), Some(hold));
+        let wire = serde_json::to_string(&hold).expect("serialises");
+        assert_eq!(serde_json::from_str::<HoldReason>(&wire).ok(), Some(hold));
+    }
+    assert_eq!(HoldReason::from_code("lunch"), None);
+}

@@ -152,6 +152,25 @@ pub enum ScreenKind {
 }
 
 impl ScreenKind {
+    pub const ALL: [ScreenKind; 16] = [
+        ScreenKind::Idle,
+        ScreenKind::ReadCard,
+        ScreenKind::ManualNik,
+        ScreenKind::ConfirmIdentity,
+        ScreenKind::Checking,
+        ScreenKind::Details,
+        ScreenKind::Members,
+        ScreenKind::Office,
+        ScreenKind::LoadingAvailability,
+        ScreenKind::Date,
+        ScreenKind::Session,
+        ScreenKind::Review,
+        ScreenKind::Committing,
+        ScreenKind::Printing,
+        ScreenKind::Done,
+        ScreenKind::Problem,
+    ];
+
     pub fn of(screen: &Screen) -> ScreenKind {
         match screen {
             Screen::Idle => ScreenKind::Idle,
@@ -200,6 +219,18 @@ impl ScreenKind {
 impl Serialize for ScreenKind {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.name())
+    }
+}
+
+/// A screen read back from its name (the maintenance report's); an unknown name is
+/// refused.
+impl<'de> serde::Deserialize<'de> for ScreenKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        ScreenKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown screen {name:?}")))
     }
 }
 
@@ -625,6 +656,9 @@ mod tests {
         ] {
             let kind = ScreenKind::of(&screen);
             assert_eq!(wire(kind), json!(screen_name(&screen)));
+            let back: ScreenKind = serde_json::from_value(wire(kind)).expect("reads back");
+            assert_eq!(back, kind);
+            assert!(ScreenKind::ALL.contains(&kind));
         }
     }
 
