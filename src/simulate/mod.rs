@@ -789,7 +789,7 @@ fn ids_in(view: &Value, list: &str, key: &str, keep: impl Fn(&Value) -> bool) ->
         .as_array()
         .map(|a| {
             a.iter()
-                .filter(|e| keep(*e))
+                .filter(|e| keep(e))
                 .filter_map(|e| e[key].as_str().map(str::to_owned))
                 .collect()
         })
