@@ -918,6 +918,15 @@ mod tests {
         Config::from_str(text, Path::new("kiosk.toml"))
     }
 
+    /// A case's file as parsed: one without [central] gets the minimal one appended.
+    fn with_central(text: &str) -> String {
+        if text.contains("[central]") {
+            text.to_string()
+        } else {
+            format!("{text}{MINIMAL}")
+        }
+    }
+
     #[test]
     fn a_minimal_file_takes_every_default() {
         let c = parse(MINIMAL).expect("minimal file is valid");
@@ -1041,280 +1050,258 @@ mod tests {
             }),
         ];
         for (name, text, check) in cases {
-            // A case without [central] gets the minimal one appended.
-            let text = if text.contains("[central]") {
-                text.to_string()
-            } else {
-                format!("{text}{MINIMAL}")
-            };
-            match parse(&text) {
+            match parse(&with_central(text)) {
                 Ok(c) => assert!(check(&c), "{name}: unexpected values {c:?}"),
                 Err(e) => panic!("{name}: refused: {e}"),
             }
         }
     }
 
+    /// A file the kiosk refuses, and what its message must say.
+    struct BadFile {
+        name: &'static str,
+        text: &'static str,
+        /// Line and column (in characters) the message points at.
+        at: (usize, usize),
+        /// The key the message names, if the file parsed far enough to have one.
+        key: Option<&'static str>,
+        /// Words the message must hold.
+        words: &'static str,
+    }
+
+    const BAD_FILES: &[BadFile] = &[
+        BadFile {
+            name: "baud the reader does not support",
+            text: "[kiosk]\nlanguage = \"id\"\n\n[card_reader]\npath = \"/dev/apm-reader\"\n# comment\nbaud = 12345\n[central]\nurl = \"https://c.example\"\n",
+            at: (7, 8),
+            key: Some("card_reader.baud"),
+            words: "12345 is not a baud rate the reader supports (9600, 19200, 38400, 57600, 115200)",
+        },
+        BadFile {
+            name: "baud as a string",
+            text: "[printer]\nbaud = \"fast\"\n",
+            at: (2, 8),
+            key: Some("printer.baud"),
+            words: "expected a baud rate",
+        },
+        BadFile {
+            name: "unknown key",
+            text: "[kiosk]\nstate_dir = \"/var/lib/apm-kiosk\"\nlangauge = \"en\"\n",
+            at: (3, 1),
+            key: Some("kiosk.langauge"),
+            words: "unknown field `langauge`, expected one of",
+        },
+        BadFile {
+            name: "unknown table",
+            text: "[kiosk]\n[camera]\nindex = 0\n",
+            at: (2, 2),
+            key: Some("camera"),
+            words: "unknown field `camera`",
+        },
+        BadFile {
+            name: "missing central url",
+            text: "[central]\ntimeout_s = 5\n",
+            at: (1, 1),
+            key: Some("central"),
+            words: "missing field `url`",
+        },
+        BadFile {
+            name: "language the kiosk does not speak",
+            text: "[kiosk]\nlanguage = \"fr\"\n",
+            at: (2, 12),
+            key: Some("kiosk.language"),
+            words: "\"fr\" is not a language the kiosk speaks",
+        },
+        BadFile {
+            name: "relative state dir",
+            text: "[kiosk]\nstate_dir = \"state\"\n",
+            at: (2, 13),
+            key: Some("kiosk.state_dir"),
+            words: "is not an absolute path",
+        },
+        BadFile {
+            name: "empty reader path",
+            text: "[card_reader]\npath = \"\"\n",
+            at: (2, 8),
+            key: Some("card_reader.path"),
+            words: "expected an absolute path",
+        },
+        BadFile {
+            name: "paper width",
+            text: "[printer]\npaper = \"A4\"\n",
+            at: (2, 9),
+            key: Some("printer.paper"),
+            words: "(\"80mm\", \"58mm\")",
+        },
+        BadFile {
+            name: "printer with a port of zero",
+            text: "[printer]\npath = \"tcp://10.0.0.5:0\"\n",
+            at: (2, 8),
+            key: Some("printer.path"),
+            words: "is not a TCP port",
+        },
+        BadFile {
+            name: "printer with another scheme",
+            text: "[printer]\npath = \"usb://epson\"\n",
+            at: (2, 8),
+            key: Some("printer.path"),
+            words: "no other scheme",
+        },
+        BadFile {
+            name: "plain http to another host",
+            text: "[central]\nurl = \"http://10.1.2.3:8080\"\n",
+            at: (2, 7),
+            key: Some("central.url"),
+            words: "plain http is allowed only to a loopback address",
+        },
+        BadFile {
+            name: "not a URL",
+            text: "[central]\nurl = \"antrian.imigrasi.go.id\"\n",
+            at: (2, 7),
+            key: Some("central.url"),
+            words: "is not a URL",
+        },
+        BadFile {
+            name: "credentials in the URL",
+            text: "[central]\nurl = \"https://kiosk:secret@c.example\"\n",
+            at: (2, 7),
+            key: Some("central.url"),
+            words: "no user name or password",
+        },
+        BadFile {
+            name: "relative CA file",
+            text: "[central]\nurl = \"https://c.example\"\nca_file = \"ca.pem\"\n",
+            at: (3, 11),
+            key: Some("central.ca_file"),
+            words: "is not an absolute path",
+        },
+        BadFile {
+            name: "zero timeout",
+            text: "[central]\nurl = \"https://c.example\"\ntimeout_s = 0\n",
+            at: (3, 13),
+            key: Some("central.timeout_s"),
+            words: "0 s is out of range: expected 1 to 120 s",
+        },
+        BadFile {
+            name: "negative warning",
+            text: "[kiosk]\ninactivity_warning_s = -5\n",
+            at: (2, 24),
+            key: Some("kiosk.inactivity_warning_s"),
+            words: "-5 s is out of range: expected 10 to 600 s",
+        },
+        BadFile {
+            name: "reset as a float",
+            text: "[kiosk]\ninactivity_reset_s = 2.5\n",
+            at: (2, 22),
+            key: Some("kiosk.inactivity_reset_s"),
+            words: "expected a whole number",
+        },
+        BadFile {
+            name: "trace logs",
+            text: "[log]\nlevel = \"trace\"\n",
+            at: (2, 9),
+            key: Some("log.level"),
+            words: "personal data",
+        },
+        BadFile {
+            name: "low water above target",
+            text: "[sync]\nlow_water = 9\ntarget = 4\n",
+            at: (2, 13),
+            key: Some("sync.low_water"),
+            words: "must not be more than target",
+        },
+        BadFile {
+            name: "target below the default low water",
+            text: "[sync]\ntarget = 2\n",
+            at: (2, 10),
+            key: Some("sync.target"),
+            words: "low_water (3) must not be more than target (2)",
+        },
+        BadFile {
+            name: "sync interval shorter than timeout",
+            text: "[central]\nurl = \"https://c.example\"\ntimeout_s = 60\nsync_interval_s = 30\n",
+            at: (4, 19),
+            key: Some("central.sync_interval_s"),
+            words: "must not be shorter than timeout_s",
+        },
+        BadFile {
+            name: "guardrail age of zero days",
+            text: "[sync]\nmax_unsynced_age_days = 0\n",
+            at: (2, 25),
+            key: Some("sync.max_unsynced_age_days"),
+            words: "expected 1 to 60 days",
+        },
+        BadFile {
+            name: "guardrail count too small",
+            text: "[sync]\nmax_unsynced = 5\n",
+            at: (2, 16),
+            key: Some("sync.max_unsynced"),
+            words: "expected 10 to 100000",
+        },
+        BadFile {
+            name: "zero hold days",
+            text: "[sync]\nhold_days = 0\n",
+            at: (2, 13),
+            key: Some("sync.hold_days"),
+            words: "expected 1 to 90 days",
+        },
+        BadFile {
+            name: "table given a number",
+            text: "kiosk = 5\n",
+            at: (1, 9),
+            key: Some("kiosk"),
+            words: "expected struct KioskConfig",
+        },
+        BadFile {
+            name: "syntax error",
+            text: "[kiosk]\nlanguage = \"id\n",
+            at: (2, 15),
+            key: None,
+            words: "invalid basic string",
+        },
+        BadFile {
+            name: "column counts characters, not bytes",
+            text: "printer = { path = \"/dev/lp–é\", paper = \"A4\" }\n",
+            at: (1, 41),
+            key: Some("printer.paper"),
+            words: "not a paper width",
+        },
+    ];
+
     #[test]
     fn bad_files_name_the_line_key_and_what_was_expected() {
-        /// (name, file, line, column, key, words the message must hold)
-        type Case = (
-            &'static str,
-            &'static str,
-            usize,
-            usize,
-            Option<&'static str>,
-            &'static str,
-        );
-        let cases: &[Case] = &[
-            (
-                "baud the reader does not support",
-                "[kiosk]\nlanguage = \"id\"\n\n[card_reader]\npath = \"/dev/apm-reader\"\n# comment\nbaud = 12345\n[central]\nurl = \"https://c.example\"\n",
-                7,
-                8,
-                Some("card_reader.baud"),
-                "12345 is not a baud rate the reader supports (9600, 19200, 38400, 57600, 115200)",
-            ),
-            (
-                "baud as a string",
-                "[printer]\nbaud = \"fast\"\n",
-                2,
-                8,
-                Some("printer.baud"),
-                "expected a baud rate",
-            ),
-            (
-                "unknown key",
-                "[kiosk]\nstate_dir = \"/var/lib/apm-kiosk\"\nlangauge = \"en\"\n",
-                3,
-                1,
-                Some("kiosk.langauge"),
-                "unknown field `langauge`, expected one of",
-            ),
-            (
-                "unknown table",
-                "[kiosk]\n[camera]\nindex = 0\n",
-                2,
-                2,
-                Some("camera"),
-                "unknown field `camera`",
-            ),
-            (
-                "missing central url",
-                "[central]\ntimeout_s = 5\n",
-                1,
-                1,
-                Some("central"),
-                "missing field `url`",
-            ),
-            (
-                "language the kiosk does not speak",
-                "[kiosk]\nlanguage = \"fr\"\n",
-                2,
-                12,
-                Some("kiosk.language"),
-                "\"fr\" is not a language the kiosk speaks",
-            ),
-            (
-                "relative state dir",
-                "[kiosk]\nstate_dir = \"state\"\n",
-                2,
-                13,
-                Some("kiosk.state_dir"),
-                "is not an absolute path",
-            ),
-            (
-                "empty reader path",
-                "[card_reader]\npath = \"\"\n",
-                2,
-                8,
-                Some("card_reader.path"),
-                "expected an absolute path",
-            ),
-            (
-                "paper width",
-                "[printer]\npaper = \"A4\"\n",
-                2,
-                9,
-                Some("printer.paper"),
-                "(\"80mm\", \"58mm\")",
-            ),
-            (
-                "printer with a port of zero",
-                "[printer]\npath = \"tcp://10.0.0.5:0\"\n",
-                2,
-                8,
-                Some("printer.path"),
-                "is not a TCP port",
-            ),
-            (
-                "printer with another scheme",
-                "[printer]\npath = \"usb://epson\"\n",
-                2,
-                8,
-                Some("printer.path"),
-                "no other scheme",
-            ),
-            (
-                "plain http to another host",
-                "[central]\nurl = \"http://10.1.2.3:8080\"\n",
-                2,
-                7,
-                Some("central.url"),
-                "plain http is allowed only to a loopback address",
-            ),
-            (
-                "not a URL",
-                "[central]\nurl = \"antrian.imigrasi.go.id\"\n",
-                2,
-                7,
-                Some("central.url"),
-                "is not a URL",
-            ),
-            (
-                "credentials in the URL",
-                "[central]\nurl = \"https://kiosk:secret@c.example\"\n",
-                2,
-                7,
-                Some("central.url"),
-                "no user name or password",
-            ),
-            (
-                "relative CA file",
-                "[central]\nurl = \"https://c.example\"\nca_file = \"ca.pem\"\n",
-                3,
-                11,
-                Some("central.ca_file"),
-                "is not an absolute path",
-            ),
-            (
-                "zero timeout",
-                "[central]\nurl = \"https://c.example\"\ntimeout_s = 0\n",
-                3,
-                13,
-                Some("central.timeout_s"),
-                "0 s is out of range: expected 1 to 120 s",
-            ),
-            (
-                "negative warning",
-                "[kiosk]\ninactivity_warning_s = -5\n",
-                2,
-                24,
-                Some("kiosk.inactivity_warning_s"),
-                "-5 s is out of range: expected 10 to 600 s",
-            ),
-            (
-                "reset as a float",
-                "[kiosk]\ninactivity_reset_s = 2.5\n",
-                2,
-                22,
-                Some("kiosk.inactivity_reset_s"),
-                "expected a whole number",
-            ),
-            (
-                "trace logs",
-                "[log]\nlevel = \"trace\"\n",
-                2,
-                9,
-                Some("log.level"),
-                "personal data",
-            ),
-            (
-                "low water above target",
-                "[sync]\nlow_water = 9\ntarget = 4\n",
-                2,
-                13,
-                Some("sync.low_water"),
-                "must not be more than target",
-            ),
-            (
-                "target below the default low water",
-                "[sync]\ntarget = 2\n",
-                2,
-                10,
-                Some("sync.target"),
-                "low_water (3) must not be more than target (2)",
-            ),
-            (
-                "sync interval shorter than timeout",
-                "[central]\nurl = \"https://c.example\"\ntimeout_s = 60\nsync_interval_s = 30\n",
-                4,
-                19,
-                Some("central.sync_interval_s"),
-                "must not be shorter than timeout_s",
-            ),
-            (
-                "guardrail age of zero days",
-                "[sync]\nmax_unsynced_age_days = 0\n",
-                2,
-                25,
-                Some("sync.max_unsynced_age_days"),
-                "expected 1 to 60 days",
-            ),
-            (
-                "guardrail count too small",
-                "[sync]\nmax_unsynced = 5\n",
-                2,
-                16,
-                Some("sync.max_unsynced"),
-                "expected 10 to 100000",
-            ),
-            (
-                "zero hold days",
-                "[sync]\nhold_days = 0\n",
-                2,
-                13,
-                Some("sync.hold_days"),
-                "expected 1 to 90 days",
-            ),
-            (
-                "table given a number",
-                "kiosk = 5\n",
-                1,
-                9,
-                Some("kiosk"),
-                "expected struct KioskConfig",
-            ),
-            (
-                "syntax error",
-                "[kiosk]\nlanguage = \"id\n",
-                2,
-                15,
-                None,
-                "invalid basic string",
-            ),
-            (
-                "column counts characters, not bytes",
-                "printer = { path = \"/dev/lp–é\", paper = \"A4\" }\n",
-                1,
-                41,
-                Some("printer.paper"),
-                "not a paper width",
-            ),
-        ];
-        for (name, text, line, column, key, words) in cases {
-            let text = if text.contains("[central]") {
-                text.to_string()
-            } else {
-                format!("{text}{MINIMAL}")
-            };
-            let err = match parse(&text) {
-                Ok(c) => panic!("{name}: accepted: {c:?}"),
-                Err(e) => e,
-            };
-            let shown = err.to_string();
-            assert!(
-                matches!(&err, ConfigError::Invalid { position: Some(p), .. }
-                    if p.line == *line && p.column == *column),
-                "{name}: wrong place: {shown}"
-            );
-            assert_eq!(err.key(), *key, "{name}: wrong key: {shown}");
-            assert!(
-                shown.contains(words),
-                "{name}: message lacks {words:?}: {shown}"
-            );
-            let prefix = format!("kiosk.toml:{line}:{column}: ");
-            assert!(shown.starts_with(&prefix), "{name}: {shown}");
+        for case in BAD_FILES {
+            refused_as_expected(case);
         }
+    }
+
+    /// The file is refused with a message that starts with the file, line and column,
+    /// names the key and holds the expected words.
+    fn refused_as_expected(case: &BadFile) {
+        let BadFile {
+            name,
+            text,
+            at: (line, column),
+            key,
+            words,
+        } = case;
+        let err = match parse(&with_central(text)) {
+            Ok(c) => panic!("{name}: accepted: {c:?}"),
+            Err(e) => e,
+        };
+        let shown = err.to_string();
+        assert!(
+            matches!(&err, ConfigError::Invalid { position: Some(p), .. }
+                if p.line == *line && p.column == *column),
+            "{name}: wrong place: {shown}"
+        );
+        assert_eq!(err.key(), *key, "{name}: wrong key: {shown}");
+        assert!(
+            shown.contains(words),
+            "{name}: message lacks {words:?}: {shown}"
+        );
+        let prefix = format!("kiosk.toml:{line}:{column}: ");
+        assert!(shown.starts_with(&prefix), "{name}: {shown}");
     }
 
     #[test]

@@ -1051,43 +1051,38 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The pinned CA is the only one trusted: a server with a certificate from that CA is
-/// reached, one from any other CA is not. Needs the `openssl` tool for the TLS peer;
-/// without it the test says so and checks nothing more.
-#[tokio::test]
-async fn a_pinned_ca_is_the_only_one_trusted() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let d = dir.path();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let ca = |name: &str| {
-        let key = format!("{name}.key");
-        let pem = format!("{name}.pem");
-        let subject = format!("/CN=APM test {name}");
-        let mut args = vec!["req", "-x509"];
-        args.extend_from_slice(&ec);
-        args.extend_from_slice(&[
-            "-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subject,
-        ]);
-        openssl(d, &args)
-    };
-    if !ca("ca-a") {
-        eprintln!("SKIPPED: no usable openssl tool for a TLS peer");
-        return;
-    }
-    assert!(ca("ca-b"), "second CA");
+/// The `openssl req` options for a fresh P-256 key, unencrypted.
+const EC_KEY: &[&str] = &[
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+];
+
+/// A self-signed test CA in `dir` (`NAME.key`, `NAME.pem`); false without openssl.
+fn make_ca(dir: &std::path::Path, name: &str) -> bool {
+    let key = format!("{name}.key");
+    let pem = format!("{name}.pem");
+    let subject = format!("/CN=APM test {name}");
+    let mut args = vec!["req", "-x509"];
+    args.extend_from_slice(EC_KEY);
+    args.extend_from_slice(&[
+        "-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subject,
+    ]);
+    openssl(dir, &args)
+}
+
+/// A server key and certificate for 127.0.0.1 in `dir` (`srv.key`, `srv.pem`), issued
+/// by the CA `ca-a`.
+fn make_server_certificate(dir: &std::path::Path) {
     std::fs::write(
-        d.join("ext.cnf"),
+        dir.join("ext.cnf"),
         "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
     )
     .expect("ext file");
     let mut csr = vec!["req"];
-    csr.extend_from_slice(&ec);
+    csr.extend_from_slice(EC_KEY);
     csr.extend_from_slice(&[
         "-keyout",
         "srv.key",
@@ -1096,10 +1091,10 @@ async fn a_pinned_ca_is_the_only_one_trusted() {
         "-subj",
         "/CN=127.0.0.1",
     ]);
-    assert!(openssl(d, &csr), "server key");
+    assert!(openssl(dir, &csr), "server key");
     assert!(
         openssl(
-            d,
+            dir,
             &[
                 "x509",
                 "-req",
@@ -1120,19 +1115,23 @@ async fn a_pinned_ca_is_the_only_one_trusted() {
         ),
         "server certificate"
     );
+}
 
+/// `openssl s_server` with the certificate of [`make_server_certificate`] on a free
+/// loopback port, once it listens; returns it and its `127.0.0.1:PORT`.
+async fn start_tls_server(dir: &std::path::Path) -> (KillOnDrop, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
     let accept = format!("127.0.0.1:{port}");
-    let _server = KillOnDrop(
+    let server = KillOnDrop(
         std::process::Command::new("openssl")
             .args([
                 "s_server", "-accept", &accept, "-cert", "srv.pem", "-key", "srv.key",
             ])
             .args(["-www", "-quiet"])
-            .current_dir(d)
+            .current_dir(dir)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -1148,6 +1147,23 @@ async fn a_pinned_ca_is_the_only_one_trusted() {
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     assert!(up, "TLS server listening");
+    (server, accept)
+}
+
+/// The pinned CA is the only one trusted: a server with a certificate from that CA is
+/// reached, one from any other CA is not. Needs the `openssl` tool for the TLS peer;
+/// without it the test says so and checks nothing more.
+#[tokio::test]
+async fn a_pinned_ca_is_the_only_one_trusted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    if !make_ca(d, "ca-a") {
+        eprintln!("SKIPPED: no usable openssl tool for a TLS peer");
+        return;
+    }
+    assert!(make_ca(d, "ca-b"), "second CA");
+    make_server_certificate(d);
+    let (_server, accept) = start_tls_server(d).await;
 
     let base = format!("https://{accept}");
     let pinned = |ca: &str| {

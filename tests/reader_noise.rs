@@ -54,18 +54,19 @@ async fn next(reader: &mut ReaderHandle, within: Duration) -> Option<ReaderEvent
         .flatten()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_megabyte_of_noise_yields_exactly_the_cards_spliced_in() {
-    let seed = std::env::var("READER_NOISE_SEED")
+/// The noise's seed: `READER_NOISE_SEED`, or a fixed one.
+fn seed() -> u64 {
+    std::env::var("READER_NOISE_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x4150_4d4b_696f_736b_u64);
-    let mut rng = StdRng::seed_from_u64(seed);
-    let cards = cards();
-    let seqs: Vec<u8> = (0..CARDS).map(|i| (i * 7 + 3) as u8).collect();
-    let frames: Vec<Vec<u8>> = cards
+        .unwrap_or(0x4150_4d4b_696f_736b_u64)
+}
+
+/// The CARD_DATA frame of each card, under its SEQ.
+fn frames_of(cards: &[CardData], seqs: &[u8]) -> Vec<Vec<u8>> {
+    cards
         .iter()
-        .zip(&seqs)
+        .zip(seqs)
         .map(|(card, &seq)| {
             encode(&Frame {
                 seq,
@@ -73,27 +74,35 @@ async fn a_megabyte_of_noise_yields_exactly_the_cards_spliced_in() {
                 payload: encode_card_data(card),
             })
         })
-        .collect();
+        .collect()
+}
 
-    // The noise, cut at CARDS sorted random offsets with a frame in each cut.
+/// A megabyte of noise, cut at one sorted random offset per frame with the frame in
+/// the cut; returns the line and how many STX bytes the noise alone holds.
+fn noisy_line(rng: &mut StdRng, frames: &[Vec<u8>]) -> (Vec<u8>, usize) {
     let mut noise = vec![0u8; NOISE_BYTES];
     rng.fill_bytes(&mut noise);
-    let mut cuts: Vec<usize> = (0..CARDS).map(|_| rng.gen_range(0..=NOISE_BYTES)).collect();
+    let mut cuts: Vec<usize> = (0..frames.len())
+        .map(|_| rng.gen_range(0..=NOISE_BYTES))
+        .collect();
     cuts.sort_unstable();
     let mut line = Vec::with_capacity(NOISE_BYTES + frames.iter().map(Vec::len).sum::<usize>());
     let mut from = 0;
-    for (cut, frame) in cuts.iter().zip(&frames) {
+    for (cut, frame) in cuts.iter().zip(frames) {
         line.extend_from_slice(&noise[from..*cut]);
         line.extend_from_slice(frame);
         from = *cut;
     }
     line.extend_from_slice(&noise[from..]);
     let stx_in_noise = noise.iter().filter(|&&b| b == 0x02).count();
+    (line, stx_in_noise)
+}
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let link = dir.path().join("apm-reader");
-    let mut raw = RawLine::open(&link).expect("pty");
-    let mut reader = start(SerialReader::new(&link, 115_200));
+/// The raw line at `link` and the kiosk's reader on it, once the handshake is answered
+/// and the kiosk reports the reader connected, as it is.
+async fn connect(link: &Path) -> (RawLine, ReaderHandle) {
+    let mut raw = RawLine::open(link).expect("pty");
+    let mut reader = start(SerialReader::new(link, 115_200));
     let handshake = std::thread::spawn(move || {
         raw.answer_handshake(&info(), Duration::from_secs(5))
             .expect("the kiosk opens the line and turns auto-read on");
@@ -103,7 +112,49 @@ async fn a_megabyte_of_noise_yields_exactly_the_cards_spliced_in() {
         Some(ReaderEvent::Connected(got)) => assert_eq!(got, info()),
         other => panic!("expected Connected, got {other:?}"),
     }
-    let mut raw = handshake.join().expect("handshake thread");
+    let raw = handshake.join().expect("handshake thread");
+    (raw, reader)
+}
+
+/// The first [`CARDS`] events, each of which must be a card read.
+async fn read_cards(reader: &mut ReaderHandle, seed: u64) -> Vec<CardData> {
+    let mut got = Vec::new();
+    while got.len() < CARDS {
+        match next(reader, Duration::from_secs(30)).await {
+            Some(ReaderEvent::CardRead(card)) => got.push(card),
+            Some(other) => panic!("after {} cards, an unexpected {other:?}", got.len()),
+            None => panic!("only {} of {CARDS} cards came (seed {seed})", got.len()),
+        }
+    }
+    got
+}
+
+/// Every frame the kiosk sent on the line, until it has been quiet for 200 ms.
+fn frames_from_host(raw: &mut RawLine) -> Vec<Frame> {
+    let mut from_host = Vec::new();
+    loop {
+        let frames = raw
+            .host_frames(Duration::from_millis(200))
+            .expect("read the kiosk's frames");
+        if frames.is_empty() {
+            break;
+        }
+        from_host.extend(frames);
+    }
+    from_host
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_megabyte_of_noise_yields_exactly_the_cards_spliced_in() {
+    let seed = seed();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let cards = cards();
+    let seqs: Vec<u8> = (0..CARDS).map(|i| (i * 7 + 3) as u8).collect();
+    let frames = frames_of(&cards, &seqs);
+    let (line, stx_in_noise) = noisy_line(&mut rng, &frames);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (mut raw, mut reader) = connect(&dir.path().join("apm-reader")).await;
 
     let started = Instant::now();
     let writer = std::thread::spawn(move || {
@@ -111,14 +162,7 @@ async fn a_megabyte_of_noise_yields_exactly_the_cards_spliced_in() {
             .expect("the kiosk takes the whole megabyte");
         raw
     });
-    let mut got = Vec::new();
-    while got.len() < CARDS {
-        match next(&mut reader, Duration::from_secs(30)).await {
-            Some(ReaderEvent::CardRead(card)) => got.push(card),
-            Some(other) => panic!("after {} cards, an unexpected {other:?}", got.len()),
-            None => panic!("only {} of {CARDS} cards came (seed {seed})", got.len()),
-        }
-    }
+    let got = read_cards(&mut reader, seed).await;
     let took = started.elapsed();
     let mut raw = writer.join().expect("writer thread");
     if let Some(extra) = next(&mut reader, Duration::from_millis(300)).await {
@@ -132,16 +176,7 @@ async fn a_megabyte_of_noise_yields_exactly_the_cards_spliced_in() {
     }
 
     // The kiosk ACKs each CARD_DATA, once, in order; nothing else crosses the line.
-    let mut from_host = Vec::new();
-    loop {
-        let frames = raw
-            .host_frames(Duration::from_millis(200))
-            .expect("read the kiosk's frames");
-        if frames.is_empty() {
-            break;
-        }
-        from_host.extend(frames);
-    }
+    let from_host = frames_from_host(&mut raw);
     let acks: Vec<u8> = from_host
         .iter()
         .filter(|f| f.cmd == cmd::ACK)

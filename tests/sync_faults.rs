@@ -7,10 +7,14 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use apm_kiosk::protocol::central::RegistrationStatus;
+use apm_kiosk::sync::client::HttpCentral;
+use apm_kiosk::sync::{SyncStatus, Syncer};
 use apm_kiosk_sim::central::Faults;
-use apm_kiosk_testkit::central;
+use apm_kiosk_testkit::central::{self, Central};
 use apm_kiosk_testkit::fixtures::{day, karimun, nik, tuesday_morning};
 use apm_kiosk_testkit::kiosk::{KioskUnderTest, accepted_numbers, config};
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio::sync::watch;
 
 const BOOKINGS: usize = 1000;
 
@@ -30,83 +34,131 @@ async fn a_thousand_bookings_reach_the_service_exactly_once_through_faults() {
         ..Faults::default()
     });
     // Hold tomorrow and the day after: 2 days x 3 sessions x up to 200.
-    let (mut syncer, status) = kiosk.syncer(&central.base, config(3, 100, 200));
-    let dates = [day("2026-12-02"), day("2026-12-03")];
+    let (syncer, status) = kiosk.syncer(&central.base, config(3, 100, 200));
+    let mut sync = SyncRounds {
+        syncer,
+        status,
+        rounds: 0,
+        drain_rounds: 0,
+        failed_rounds: 0,
+    };
 
-    let mut booked: Vec<String> = Vec::new();
-    let mut failed_rounds = 0;
-    let mut rounds = 0;
-    let mut n = 0u32;
-    while booked.len() < BOOKINGS {
-        // Groups of 1 to 3, as families come.
-        let size = (1 + n as usize % 3).min(BOOKINGS - booked.len());
-        let niks: Vec<String> = (0..size as u32).map(|i| nik(n * 3 + i)).collect();
-        let mut done = None;
-        for date in dates {
-            if let Some(ids) = kiosk.book(date, &niks, now).await {
-                done = Some(ids);
-                break;
-            }
-        }
-        match done {
-            Some(ids) => {
-                booked.extend(ids);
-                n += 1;
-            }
-            None => {
-                // No numbers held: sync (through the faults) and try again.
-                rounds += 1;
-                assert!(
-                    rounds < 400,
-                    "the kiosk never got numbers: {:?}",
-                    status.borrow()
-                );
-                if syncer.round(now).await.is_err() {
-                    failed_rounds += 1;
-                }
-                continue;
-            }
-        }
-        // The daemon nudges the syncer after each booking; here every 25 groups.
-        if n.is_multiple_of(25) {
-            rounds += 1;
-            if syncer.round(now).await.is_err() {
-                failed_rounds += 1;
-            }
-        }
-    }
+    let booked = book_all(&kiosk, &mut sync, now).await;
     assert_eq!(booked.len(), BOOKINGS);
-
-    // Drain whatever is still queued.
-    let mut drain_rounds = 0;
-    while kiosk.pending().await > 0 {
-        drain_rounds += 1;
-        assert!(
-            drain_rounds < 300,
-            "queue never drained: {:?}",
-            status.borrow()
-        );
-        if syncer.round(now).await.is_err() {
-            failed_rounds += 1;
-        }
-    }
+    drain(&kiosk, &mut sync, now).await;
     assert!(
-        failed_rounds > 0,
+        sync.failed_rounds > 0,
         "the faults must have bitten at least once for this test to mean anything"
     );
+    the_kiosk_has_every_booking_accepted(&kiosk, &booked).await;
+    the_service_holds_each_booking_once(&central, &booked);
+    eprintln!(
+        "{BOOKINGS} bookings, {} + {} rounds, {} failed; status {:?}",
+        sync.rounds,
+        sync.drain_rounds,
+        sync.failed_rounds,
+        sync.status.borrow()
+    );
+}
 
-    // The kiosk: every booking answered, accepted.
+/// The kiosk's sync loop under the faults, and how many of its rounds ran (while
+/// booking, and draining after) and failed.
+struct SyncRounds {
+    syncer: Syncer<HttpCentral>,
+    status: watch::Receiver<SyncStatus>,
+    rounds: u32,
+    drain_rounds: u32,
+    failed_rounds: u32,
+}
+
+impl SyncRounds {
+    /// One round; a failed one is counted, not fatal.
+    async fn round(&mut self, now: DateTime<Utc>) {
+        if self.syncer.round(now).await.is_err() {
+            self.failed_rounds += 1;
+        }
+    }
+}
+
+/// Books groups of 1 to 3, as families come, on tomorrow or the day after, until
+/// [`BOOKINGS`] applicants are booked; syncs when no numbers are held, and every 25
+/// groups as the daemon's nudges would. Returns the registration ids.
+async fn book_all(
+    kiosk: &KioskUnderTest,
+    sync: &mut SyncRounds,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    let dates = [day("2026-12-02"), day("2026-12-03")];
+    let mut booked: Vec<String> = Vec::new();
+    let mut n = 0u32;
+    while booked.len() < BOOKINGS {
+        let size = (1 + n as usize % 3).min(BOOKINGS - booked.len());
+        let niks: Vec<String> = (0..size as u32).map(|i| nik(n * 3 + i)).collect();
+        let Some(ids) = book_on_either_day(kiosk, &dates, &niks, now).await else {
+            // No numbers held: sync (through the faults) and try again.
+            sync.rounds += 1;
+            assert!(
+                sync.rounds < 400,
+                "the kiosk never got numbers: {:?}",
+                sync.status.borrow()
+            );
+            sync.round(now).await;
+            continue;
+        };
+        booked.extend(ids);
+        n += 1;
+        // The daemon nudges the syncer after each booking; here every 25 groups.
+        if n.is_multiple_of(25) {
+            sync.rounds += 1;
+            sync.round(now).await;
+        }
+    }
+    booked
+}
+
+/// The group booked on the first of `dates` with numbers for it, if any.
+async fn book_on_either_day(
+    kiosk: &KioskUnderTest,
+    dates: &[NaiveDate],
+    niks: &[String],
+    now: DateTime<Utc>,
+) -> Option<Vec<String>> {
+    for date in dates {
+        if let Some(ids) = kiosk.book(*date, niks, now).await {
+            return Some(ids);
+        }
+    }
+    None
+}
+
+/// Syncs until nothing is queued any more.
+async fn drain(kiosk: &KioskUnderTest, sync: &mut SyncRounds, now: DateTime<Utc>) {
+    while kiosk.pending().await > 0 {
+        sync.drain_rounds += 1;
+        assert!(
+            sync.drain_rounds < 300,
+            "queue never drained: {:?}",
+            sync.status.borrow()
+        );
+        sync.round(now).await;
+    }
+}
+
+/// The kiosk: every booking answered, accepted.
+async fn the_kiosk_has_every_booking_accepted(kiosk: &KioskUnderTest, booked: &[String]) {
     let statuses: HashMap<String, String> = kiosk.statuses().await.into_iter().collect();
     assert_eq!(statuses.len(), BOOKINGS);
-    for id in &booked {
+    for id in booked {
         assert_eq!(
             statuses.get(id).map(String::as_str),
             Some("accepted"),
             "{id}"
         );
     }
+}
 
-    // The service: each booking once, accepted, and no number twice.
+/// The service: each booking once, accepted, and no number twice.
+fn the_service_holds_each_booking_once(central: &Central, booked: &[String]) {
     let regs = central.sim.registrations().expect("registrations");
     let ids: Vec<String> = regs.iter().map(|r| r.registration_id.to_string()).collect();
     let unique: HashSet<&String> = ids.iter().collect();
@@ -126,8 +178,4 @@ async fn a_thousand_bookings_reach_the_service_exactly_once_through_faults() {
     let numbers = accepted_numbers(&central.sim);
     let distinct: HashSet<_> = numbers.iter().collect();
     assert_eq!(distinct.len(), numbers.len(), "a queue number booked twice");
-    eprintln!(
-        "{BOOKINGS} bookings, {rounds} + {drain_rounds} rounds, {failed_rounds} failed; status {:?}",
-        status.borrow()
-    );
 }

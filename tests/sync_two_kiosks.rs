@@ -5,9 +5,10 @@
 use std::collections::HashSet;
 
 use apm_kiosk::protocol::central::RegistrationStatus;
-use apm_kiosk_testkit::central::{self, dead_address};
+use apm_kiosk_testkit::central::{self, Central, dead_address};
 use apm_kiosk_testkit::fixtures::{day, karimun, nik, tuesday_morning};
 use apm_kiosk_testkit::kiosk::{KioskUnderTest, accepted_numbers, config};
+use chrono::{DateTime, NaiveDate, Utc};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_kiosk_never_overbooks_and_is_accepted_when_back() {
@@ -18,7 +19,34 @@ async fn an_offline_kiosk_never_overbooks_and_is_accepted_when_back() {
     let island = KioskUnderTest::enrolled(&central, "ISLD-0001").await;
     let tomorrow = day("2026-12-02");
 
-    // Before the run, the island kiosk fills its hold (today and tomorrow, 6 a slot).
+    the_island_fills_its_hold(&central, &island, now, tomorrow).await;
+    let (online_booked, island_booked) =
+        both_book_with_the_island_offline(&central, &online, &island, now, tomorrow).await;
+
+    // The island kiosk comes back.
+    let (mut island_back, _) = island.syncer(&central.base, config(2, 6, 6));
+    island_back
+        .round(now)
+        .await
+        .expect("island kiosk syncs again");
+    assert_eq!(island.pending().await, 0);
+    for (id, status) in island.statuses().await {
+        assert_eq!(status, "accepted", "{id}");
+    }
+    for (id, status) in online.statuses().await {
+        assert_eq!(status, "accepted", "{id}");
+    }
+
+    the_service_holds_every_booking(&central, &online_booked, &island_booked);
+}
+
+/// Before the run, the island kiosk fills its hold (today and tomorrow, 6 a slot).
+async fn the_island_fills_its_hold(
+    central: &Central,
+    island: &KioskUnderTest,
+    now: DateTime<Utc>,
+    tomorrow: NaiveDate,
+) {
     let (mut island_sync, _) = island.syncer(&central.base, config(2, 6, 6));
     island_sync
         .round(now)
@@ -40,8 +68,19 @@ async fn an_offline_kiosk_never_overbooks_and_is_accepted_when_back() {
         held, 18,
         "6 regular numbers in each of tomorrow's 3 sessions"
     );
+}
 
-    // The run: the island kiosk is offline throughout.
+/// The run: the online kiosk books until the service has no more numbers for
+/// tomorrow, while the island kiosk, offline throughout, books now and then and fails
+/// to reach the service; then the island books all it still holds. Returns both
+/// kiosks' registration ids (online, island).
+async fn both_book_with_the_island_offline(
+    central: &Central,
+    online: &KioskUnderTest,
+    island: &KioskUnderTest,
+    now: DateTime<Utc>,
+    tomorrow: NaiveDate,
+) -> (Vec<String>, Vec<String>) {
     let dead = dead_address().await;
     let (mut island_offline, island_status) = island.syncer(&dead, config(2, 6, 6));
     let (mut online_sync, _) = online.syncer(&central.base, config(2, 4, 8));
@@ -51,7 +90,6 @@ async fn an_offline_kiosk_never_overbooks_and_is_accepted_when_back() {
     let mut people = 0..;
     let mut next = move || nik(people.next().unwrap_or_default());
     let mut dry_rounds = 0;
-    // The online kiosk books until the service has no more numbers for tomorrow.
     while dry_rounds < 3 {
         match online.book(tomorrow, &[next()], now).await {
             Some(ids) => {
@@ -85,21 +123,15 @@ async fn an_offline_kiosk_never_overbooks_and_is_accepted_when_back() {
         "together they booked tomorrow's whole regular quota"
     );
     assert_eq!(island.pending().await, 18, "all waiting for the network");
+    (online_booked, island_booked)
+}
 
-    // The island kiosk comes back.
-    let (mut island_back, _) = island.syncer(&central.base, config(2, 6, 6));
-    island_back
-        .round(now)
-        .await
-        .expect("island kiosk syncs again");
-    assert_eq!(island.pending().await, 0);
-    for (id, status) in island.statuses().await {
-        assert_eq!(status, "accepted", "{id}");
-    }
-    for (id, status) in online.statuses().await {
-        assert_eq!(status, "accepted", "{id}");
-    }
-
+/// The service holds both kiosks' bookings, accepted, and no number twice.
+fn the_service_holds_every_booking(
+    central: &Central,
+    online_booked: &[String],
+    island_booked: &[String],
+) {
     let regs = central.sim.registrations().expect("registrations");
     assert_eq!(regs.len(), 48);
     assert!(
@@ -110,7 +142,7 @@ async fn an_offline_kiosk_never_overbooks_and_is_accepted_when_back() {
     let distinct: HashSet<_> = numbers.iter().collect();
     assert_eq!(distinct.len(), numbers.len(), "a queue number booked twice");
     let ids: HashSet<String> = regs.iter().map(|r| r.registration_id.to_string()).collect();
-    for id in island_booked.iter().chain(&online_booked) {
+    for id in island_booked.iter().chain(online_booked) {
         assert!(ids.contains(id), "{id} never reached the service");
     }
 }

@@ -135,120 +135,133 @@ struct Shot {
     panel: PanelState,
 }
 
-/// Walks the pure flow through a family of three and collects a state per screen,
-/// with the error screens and the overlays beside the path.
-fn shots(language: Language) -> Vec<Shot> {
-    let at = now();
-    let (lead, second, child) = ui_support::family(at.date_naive());
-    let mut k = Kiosk::new(language, Timeouts::default(), at);
-    let mut out: Vec<Shot> = Vec::new();
-    let mut snap = |name: &str, k: &Kiosk, panel: PanelState| {
-        out.push(Shot {
-            name: format!("{:02}-{name}", out.len() + 1),
+/// The pictures taken so far, numbered in the order they were taken.
+#[derive(Default)]
+struct Album(Vec<Shot>);
+
+impl Album {
+    /// A picture of `k` at the walk's time, with every device fine.
+    fn snap(&mut self, name: &str, k: &Kiosk) {
+        self.snap_with(name, k, now(), panel());
+    }
+
+    /// A picture of `k` at `at`, with that panel.
+    fn snap_with(&mut self, name: &str, k: &Kiosk, at: DateTime<Utc>, panel: PanelState) {
+        self.0.push(Shot {
+            name: format!("{:02}-{name}", self.0.len() + 1),
             state: k.clone(),
             at,
             panel,
-        })
-    };
-    let step = |k: &mut Kiosk, e: Event| {
-        flow::step(k, e, at);
-    };
-    let intent = |k: &mut Kiosk, i: Intent| {
-        flow::step(k, Event::Intent(i), at);
-    };
+        });
+    }
+}
 
-    step(&mut k, Event::CatalogChanged(offices()));
-    snap("idle", &k, panel());
-    intent(&mut k, Intent::Start);
-    snap("card", &k, panel());
-    step(&mut k, Event::CardFailed(CardProblem::NotEktp));
-    snap("card-not-ektp", &k, panel());
-    step(&mut k, Event::CardFailed(CardProblem::NotStill));
-    step(&mut k, Event::CardFailed(CardProblem::ReadFailed));
-    snap("card-keypad-offered", &k, panel());
+/// One step of the flow at the walk's time.
+fn step(k: &mut Kiosk, e: Event) {
+    flow::step(k, e, now());
+}
+
+/// One tap at the walk's time.
+fn intent(k: &mut Kiosk, i: Intent) {
+    step(k, Event::Intent(i));
+}
+
+/// Chooses the application and the passport type on the details screen.
+fn choose_types(k: &mut Kiosk, application_type: ApplicationType, passport_type: PassportType) {
+    intent(k, Intent::ChooseApplicationType { application_type });
+    intent(k, Intent::ChoosePassportType { passport_type });
+}
+
+/// A member confirmed on screen, passed by the rules and given their details.
+fn confirm_and_detail(
+    k: &mut Kiosk,
+    application_type: ApplicationType,
+    passport_type: PassportType,
+) {
+    intent(k, Intent::ConfirmIdentity);
+    step(k, Event::Checked(Ok(())));
+    choose_types(k, application_type, passport_type);
+    intent(k, Intent::ConfirmDetails);
+}
+
+/// Walks the pure flow through a family of three and collects a state per screen,
+/// with the error screens and the overlays beside the path.
+fn shots(language: Language) -> Vec<Shot> {
+    let (lead, second, child) = ui_support::family(now().date_naive());
+    let mut k = Kiosk::new(language, Timeouts::default(), now());
+    let mut album = Album::default();
+    identify_the_lead(&mut k, &mut album, &lead);
+    add_the_family(&mut k, &mut album, &lead, &second, &child);
+    let date = choose_the_slot(&mut k, &mut album);
+    book_and_print(&mut k, &mut album, date);
+    album.snap("out-of-service", &out_of_service(language));
+    album.0
+}
+
+/// From the idle screen to the lead's details: the card screen and its problems, the
+/// keypad and its error, then the lead's card, the check and the details.
+fn identify_the_lead(k: &mut Kiosk, album: &mut Album, lead: &Person) {
+    step(k, Event::CatalogChanged(offices()));
+    album.snap("idle", k);
+    intent(k, Intent::Start);
+    album.snap("card", k);
+    step(k, Event::CardFailed(CardProblem::NotEktp));
+    album.snap("card-not-ektp", k);
+    step(k, Event::CardFailed(CardProblem::NotStill));
+    step(k, Event::CardFailed(CardProblem::ReadFailed));
+    album.snap("card-keypad-offered", k);
     let mut unplugged = panel();
     unplugged.reader = apm_kiosk::protocol::central::ReaderState::Disconnected;
-    snap("card-reader-unplugged", &k, unplugged);
-    intent(&mut k, Intent::ManualEntry);
-    snap("keypad", &k, panel());
+    album.snap_with("card-reader-unplugged", k, now(), unplugged);
+    intent(k, Intent::ManualEntry);
+    album.snap("keypad", k);
     intent(
-        &mut k,
+        k,
         Intent::EnterNik {
             nik: "2102011234560001".into(),
             kk: None,
         },
     );
-    snap("keypad-error", &k, panel());
-    intent(&mut k, Intent::Back);
-    step(&mut k, Event::CardRead(card(&lead)));
-    snap("confirm", &k, panel());
-    intent(&mut k, Intent::ConfirmIdentity);
-    snap("checking", &k, panel());
-    step(&mut k, Event::Checked(Ok(())));
-    snap("details", &k, panel());
+    album.snap("keypad-error", k);
+    intent(k, Intent::Back);
+    step(k, Event::CardRead(card(lead)));
+    album.snap("confirm", k);
+    intent(k, Intent::ConfirmIdentity);
+    album.snap("checking", k);
+    step(k, Event::Checked(Ok(())));
+    album.snap("details", k);
+    choose_types(k, ApplicationType::New, PassportType::Electronic);
+    album.snap("details-chosen", k);
+    intent(k, Intent::ConfirmDetails);
+}
+
+/// The second adult by card, the child by NIK and KK, and beside the path a refusal:
+/// the lead's card again.
+fn add_the_family(
+    k: &mut Kiosk,
+    album: &mut Album,
+    lead: &Person,
+    second: &Person,
+    child: &Person,
+) {
+    intent(k, Intent::AddMemberByCard);
+    step(k, Event::CardRead(card(second)));
+    confirm_and_detail(k, ApplicationType::Replacement, PassportType::Regular48);
+    intent(k, Intent::AddChild);
+    album.snap("keypad-child", k);
     intent(
-        &mut k,
-        Intent::ChooseApplicationType {
-            application_type: ApplicationType::New,
-        },
-    );
-    intent(
-        &mut k,
-        Intent::ChoosePassportType {
-            passport_type: PassportType::Electronic,
-        },
-    );
-    snap("details-chosen", &k, panel());
-    intent(&mut k, Intent::ConfirmDetails);
-    // The second adult, by card.
-    intent(&mut k, Intent::AddMemberByCard);
-    step(&mut k, Event::CardRead(card(&second)));
-    intent(&mut k, Intent::ConfirmIdentity);
-    step(&mut k, Event::Checked(Ok(())));
-    intent(
-        &mut k,
-        Intent::ChooseApplicationType {
-            application_type: ApplicationType::Replacement,
-        },
-    );
-    intent(
-        &mut k,
-        Intent::ChoosePassportType {
-            passport_type: PassportType::Regular48,
-        },
-    );
-    intent(&mut k, Intent::ConfirmDetails);
-    // The child, by NIK and KK.
-    intent(&mut k, Intent::AddChild);
-    snap("keypad-child", &k, panel());
-    intent(
-        &mut k,
+        k,
         Intent::EnterNik {
             nik: child.nik.clone(),
             kk: Some(child.kk.clone()),
         },
     );
-    snap("confirm-child", &k, panel());
-    intent(&mut k, Intent::ConfirmIdentity);
-    step(&mut k, Event::Checked(Ok(())));
-    intent(
-        &mut k,
-        Intent::ChooseApplicationType {
-            application_type: ApplicationType::New,
-        },
-    );
-    intent(
-        &mut k,
-        Intent::ChoosePassportType {
-            passport_type: PassportType::Regular48,
-        },
-    );
-    intent(&mut k, Intent::ConfirmDetails);
-    snap("members", &k, panel());
-    // A refusal on the way: the second adult's card again.
+    album.snap("confirm-child", k);
+    confirm_and_detail(k, ApplicationType::New, PassportType::Regular48);
+    album.snap("members", k);
     let mut refused = k.clone();
     intent(&mut refused, Intent::AddMemberByCard);
-    step(&mut refused, Event::CardRead(card(&lead)));
+    step(&mut refused, Event::CardRead(card(lead)));
     intent(&mut refused, Intent::ConfirmIdentity);
     step(
         &mut refused,
@@ -258,56 +271,75 @@ fn shots(language: Language) -> Vec<Shot> {
             },
         )),
     );
-    snap("problem-active-booking", &refused, panel());
+    album.snap("problem-active-booking", &refused);
+}
 
-    intent(&mut k, Intent::FinishMembers);
-    snap("office", &k, panel());
+/// Office, day (beside the path: the full day) and session, up to the review and the
+/// inactivity warning over it; returns the day chosen.
+fn choose_the_slot(k: &mut Kiosk, album: &mut Album) -> NaiveDate {
+    intent(k, Intent::FinishMembers);
+    album.snap("office", k);
     intent(
-        &mut k,
+        k,
         Intent::ChooseOffice {
             office_id: "KRM".into(),
         },
     );
-    snap("loading", &k, panel());
+    album.snap("loading", k);
     let krm = offices().remove(0);
-    step(&mut k, Event::AvailabilityLoaded(availability(&krm)));
-    snap("date", &k, panel());
-    let dates = krm.bookable_dates(at);
+    step(k, Event::AvailabilityLoaded(availability(&krm)));
+    album.snap("date", k);
+    let dates = krm.bookable_dates(now());
     let mut full = k.clone();
     intent(&mut full, Intent::ChooseDate { date: dates[2] });
-    snap("date-full", &full, panel());
-    intent(&mut k, Intent::ChooseDate { date: dates[1] });
-    snap("session", &k, panel());
+    album.snap("date-full", &full);
+    intent(k, Intent::ChooseDate { date: dates[1] });
+    album.snap("session", k);
     intent(
-        &mut k,
+        k,
         Intent::ChooseSession {
             session_id: "S1".into(),
         },
     );
-    snap("review", &k, panel());
-    // The inactivity warning, over the review.
+    album.snap("review", k);
     let mut idle = k.clone();
-    flow::step(&mut idle, Event::Tick, at + TimeDelta::seconds(61));
-    let later = at + TimeDelta::seconds(66);
-    let view_at = later;
-    out.push(Shot {
-        name: format!("{:02}-inactivity-warning", out.len() + 1),
-        state: idle,
-        at: view_at,
-        panel: panel(),
-    });
-    let mut snap = |name: &str, k: &Kiosk, panel: PanelState| {
-        out.push(Shot {
-            name: format!("{:02}-{name}", out.len() + 1),
-            state: k.clone(),
-            at,
-            panel,
-        })
-    };
-    intent(&mut k, Intent::ConfirmBooking);
-    snap("saving", &k, panel());
-    let tickets: Vec<BookedTicket> = k
-        .members
+    flow::step(&mut idle, Event::Tick, now() + TimeDelta::seconds(61));
+    album.snap_with(
+        "inactivity-warning",
+        &idle,
+        now() + TimeDelta::seconds(66),
+        panel(),
+    );
+    dates[1]
+}
+
+/// The booking saved and printed (beside the path: the paper running out).
+fn book_and_print(k: &mut Kiosk, album: &mut Album, date: NaiveDate) {
+    intent(k, Intent::ConfirmBooking);
+    album.snap("saving", k);
+    let tickets = tickets_of(k);
+    step(
+        k,
+        Event::Committed(Ok(Booked {
+            group_id: "g1".into(),
+            booking_code: "K7Q-4M2".into(),
+            office_id: "KRM".into(),
+            date,
+            session_id: "S1".into(),
+            tickets,
+        })),
+    );
+    album.snap("printing", k);
+    let mut paper = k.clone();
+    step(&mut paper, Event::Printed(Err(PrintFailure::PaperOut)));
+    album.snap("problem-paper-out", &paper);
+    step(k, Event::Printed(Ok(())));
+    album.snap("done", k);
+}
+
+/// A ticket per member of the group, numbered as the store might.
+fn tickets_of(k: &Kiosk) -> Vec<BookedTicket> {
+    k.members
         .iter()
         .enumerate()
         .map(|(i, m)| BookedTicket {
@@ -323,36 +355,21 @@ fn shots(language: Language) -> Vec<Shot> {
             masked_nik: m.applicant.nik.masked(),
             name: m.applicant.name.clone(),
         })
-        .collect();
+        .collect()
+}
+
+/// A fresh kiosk put out of service by the sync guardrail.
+fn out_of_service(language: Language) -> Kiosk {
+    let mut k = Kiosk::new(language, Timeouts::default(), now());
+    step(&mut k, Event::CatalogChanged(offices()));
     step(
         &mut k,
-        Event::Committed(Ok(Booked {
-            group_id: "g1".into(),
-            booking_code: "K7Q-4M2".into(),
-            office_id: "KRM".into(),
-            date: dates[1],
-            session_id: "S1".into(),
-            tickets,
-        })),
-    );
-    snap("printing", &k, panel());
-    let mut paper = k.clone();
-    step(&mut paper, Event::Printed(Err(PrintFailure::PaperOut)));
-    snap("problem-paper-out", &paper, panel());
-    step(&mut k, Event::Printed(Ok(())));
-    snap("done", &k, panel());
-
-    let mut out_of_service = Kiosk::new(language, Timeouts::default(), at);
-    step(&mut out_of_service, Event::CatalogChanged(offices()));
-    step(
-        &mut out_of_service,
         Event::ServiceChanged {
             source: HoldSource::Sync,
             reason: Some(HoldReason::Sync(Guardrail::SyncOverdue)),
         },
     );
-    snap("out-of-service", &out_of_service, panel());
-    out
+    k
 }
 
 fn out_dir() -> PathBuf {

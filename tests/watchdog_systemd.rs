@@ -208,6 +208,18 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Instant
     }
 }
 
+/// A manager in the kiosk's directory, or None (the test says why and passes) where it
+/// cannot be started.
+fn start_manager(kiosk: &Kiosk) -> Option<Manager> {
+    match Manager::start(&kiosk.root) {
+        Ok(m) => Some(m),
+        Err(why) => {
+            eprintln!("skipped: cannot start systemd --user here: {why}");
+            None
+        }
+    }
+}
+
 #[test]
 fn a_hung_main_loop_is_killed_by_the_watchdog_and_restarted() {
     if let Some(why) = cannot_run() {
@@ -216,20 +228,57 @@ fn a_hung_main_loop_is_killed_by_the_watchdog_and_restarted() {
     }
     // No central service: an unenrolled kiosk never calls it.
     let kiosk = Kiosk::new("http://127.0.0.1:9");
-    let dir = kiosk.root.clone();
-    let manager = match Manager::start(&dir) {
-        Ok(m) => m,
-        Err(why) => {
-            eprintln!("skipped: cannot start systemd --user here: {why}");
-            return;
-        }
+    let Some(manager) = start_manager(&kiosk) else {
+        return;
     };
+    let dir = kiosk.root.clone();
     let fault = dir.join("fault.env");
     std::fs::write(&fault, "APM_KIOSK_FAULT=hang-main-loop-after=3s\n").expect("fault file");
     let daemon_log = dir.join("daemon.log");
     let watchdog = shipped("WatchdogSec");
     let restart_sec = shipped("RestartSec");
-    let unit = format!(
+    manager.install(UNIT, &watchdog_unit(&kiosk, &fault, &daemon_log));
+
+    // Started: systemctl start returns once the daemon has said READY=1.
+    let t0 = Instant::now();
+    let out = manager.systemctl(&["start", UNIT]);
+    let started = t0.elapsed();
+    assert!(
+        out.status.success(),
+        "start: {out:?}\n{}\n{}",
+        manager.log_text(),
+        std::fs::read_to_string(&daemon_log).unwrap_or_default()
+    );
+    let first = manager.show(UNIT);
+    assert_eq!(first["ActiveState"], "active", "{first:?}");
+    let first_pid = first["MainPID"].clone();
+    // The next start runs without the fault.
+    std::fs::remove_file(&fault).expect("fault file removed");
+
+    let restart = killed_and_restarted(&manager, &daemon_log, &first_pid, &watchdog, &restart_sec);
+    the_restarted_daemon_feeds_the_watchdog(&manager, &restart.after);
+    let stops = stop_times(&manager);
+    let stop_median = median(&mut stops.clone());
+
+    println!(
+        "watchdog (WatchdogSec={watchdog}, RestartSec={restart_sec}): started in {:.0} ms; \
+         hang -> killed {:.1} s; killed -> running again {:.1} s; hang -> running again {:.1} s",
+        started.as_secs_f64() * 1000.0,
+        (restart.killed - restart.hung).as_secs_f64(),
+        (restart.back - restart.killed).as_secs_f64(),
+        (restart.back - restart.hung).as_secs_f64(),
+    );
+    println!(
+        "systemctl stop under systemd: {:?} ms, median {stop_median:.0} ms",
+        stops.iter().map(|v| v.round()).collect::<Vec<_>>()
+    );
+}
+
+/// The test's unit: the daemon, headless, with the shipped unit's type, watchdog,
+/// restart and stop settings, the fault from `fault` (if that file exists) and its
+/// output appended to `log`.
+fn watchdog_unit(kiosk: &Kiosk, fault: &Path, log: &Path) -> String {
+    format!(
         "[Unit]\n\
          Description=apm-kiosk under the watchdog (test)\n\
          StartLimitIntervalSec={limit}\n\
@@ -252,30 +301,34 @@ fn a_hung_main_loop_is_killed_by_the_watchdog_and_restarted() {
         bin = BIN,
         config = kiosk.config.display(),
         fault = fault.display(),
+        watchdog = shipped("WatchdogSec"),
         restart = shipped("Restart"),
+        restart_sec = shipped("RestartSec"),
         stop = shipped("TimeoutStopSec"),
         kill = shipped("KillMode"),
-        log = daemon_log.display(),
-    );
-    manager.install(UNIT, &unit);
+        log = log.display(),
+    )
+}
 
-    // Started: systemctl start returns once the daemon has said READY=1.
-    let t0 = Instant::now();
-    let out = manager.systemctl(&["start", UNIT]);
-    let started = t0.elapsed();
-    assert!(
-        out.status.success(),
-        "start: {out:?}\n{}\n{}",
-        manager.log_text(),
-        std::fs::read_to_string(&daemon_log).unwrap_or_default()
-    );
-    let first = manager.show(UNIT);
-    assert_eq!(first["ActiveState"], "active", "{first:?}");
-    let first_pid = first["MainPID"].clone();
-    // The next start runs without the fault.
-    std::fs::remove_file(&fault).expect("fault file removed");
+/// When the hung daemon was seen hanging, killed and running again, and the unit's
+/// state once it was back.
+struct Restart {
+    hung: Instant,
+    killed: Instant,
+    back: Instant,
+    after: HashMap<String, String>,
+}
 
-    let log = || std::fs::read_to_string(&daemon_log).unwrap_or_default();
+/// The injected hang, systemd killing the daemon for the missed watchdog (the unit's
+/// Result says so) and starting it again, without the fault this time.
+fn killed_and_restarted(
+    manager: &Manager,
+    daemon_log: &Path,
+    first_pid: &str,
+    watchdog: &str,
+    restart_sec: &str,
+) -> Restart {
+    let log = || std::fs::read_to_string(daemon_log).unwrap_or_default();
     let hung = wait_for("the injected hang", Duration::from_secs(15), || {
         log().contains("the main loop hangs now")
     });
@@ -284,16 +337,16 @@ fn a_hung_main_loop_is_killed_by_the_watchdog_and_restarted() {
     let mut cause = String::new();
     let killed = wait_for(
         "systemd to kill the hung daemon",
-        Duration::from_secs_f64(seconds(&watchdog) + 30.0),
+        Duration::from_secs_f64(seconds(watchdog) + 30.0),
         || {
             let s = manager.show(UNIT);
             cause = s.get("Result").cloned().unwrap_or_default();
-            s.get("MainPID") != Some(&first_pid)
+            s.get("MainPID").map(String::as_str) != Some(first_pid)
         },
     );
     let back = wait_for(
         "the restarted daemon",
-        Duration::from_secs_f64(seconds(&restart_sec) + 60.0),
+        Duration::from_secs_f64(seconds(restart_sec) + 60.0),
         || {
             let s = manager.show(UNIT);
             s["ActiveState"] == "active"
@@ -319,8 +372,17 @@ fn a_hung_main_loop_is_killed_by_the_watchdog_and_restarted() {
         "two starts:\n{}",
         log()
     );
+    Restart {
+        hung,
+        killed,
+        back,
+        after,
+    }
+}
 
-    // The restarted daemon feeds the watchdog: the manager's last-ping time moves on.
+/// The restarted daemon feeds the watchdog: the manager's last-ping time moves on, and
+/// no restart follows the one `after` counts.
+fn the_restarted_daemon_feeds_the_watchdog(manager: &Manager, after: &HashMap<String, String>) {
     let ping = |s: &HashMap<String, String>| -> u64 {
         s["WatchdogTimestampMonotonic"].parse().expect("timestamp")
     };
@@ -330,8 +392,11 @@ fn a_hung_main_loop_is_killed_by_the_watchdog_and_restarted() {
     let p2 = ping(&s2);
     assert!(p2 > p1, "watchdog pings {p1} then {p2}: {s2:?}");
     assert_eq!(s2["NRestarts"], after["NRestarts"], "no further restart");
+}
 
-    // Stop times under systemd: SIGTERM, the daemon closes the store and exits.
+/// Stop times under systemd, in ms, over five stops (starting it again in between):
+/// SIGTERM, the daemon closes the store and exits.
+fn stop_times(manager: &Manager) -> Vec<f64> {
     let mut stops = Vec::new();
     for round in 0..5 {
         if round > 0 {
@@ -346,20 +411,7 @@ fn a_hung_main_loop_is_killed_by_the_watchdog_and_restarted() {
         assert_eq!(s["ActiveState"], "inactive", "{s:?}");
         assert_eq!(s["Result"], "success", "a clean exit, not a kill: {s:?}");
     }
-    let stop_median = median(&mut stops.clone());
-
-    println!(
-        "watchdog (WatchdogSec={watchdog}, RestartSec={restart_sec}): started in {:.0} ms; \
-         hang -> killed {:.1} s; killed -> running again {:.1} s; hang -> running again {:.1} s",
-        started.as_secs_f64() * 1000.0,
-        (killed - hung).as_secs_f64(),
-        (back - killed).as_secs_f64(),
-        (back - hung).as_secs_f64(),
-    );
-    println!(
-        "systemctl stop under systemd: {:?} ms, median {stop_median:.0} ms",
-        stops.iter().map(|v| v.round()).collect::<Vec<_>>()
-    );
+    stops
 }
 
 /// The shipped unit's sandbox (system call filter, no capabilities, read-only system,
@@ -375,14 +427,52 @@ fn the_daemon_runs_inside_the_shipped_sandbox() {
         return;
     }
     let kiosk = Kiosk::new("http://127.0.0.1:9");
-    let dir = kiosk.root.clone();
-    let manager = match Manager::start(&dir) {
-        Ok(m) => m,
-        Err(why) => {
-            eprintln!("skipped: cannot start systemd --user here: {why}");
-            return;
-        }
+    let Some(manager) = start_manager(&kiosk) else {
+        return;
     };
+    let dir = kiosk.root.clone();
+    let (sandbox, kept) = shipped_sandbox();
+    let log = dir.join("sandboxed.log");
+    let unit = format!(
+        "{}\nExecStart={BIN} run --headless --config {}\nReadWritePaths={}\nLimitCORE=0\nStandardOutput=append:{log}\nStandardError=append:{log}\n",
+        sandbox.join("\n"),
+        kiosk.config.display(),
+        dir.display(),
+        log = log.display(),
+    );
+    const SANDBOXED: &str = "apm-kiosk-sandbox-test.service";
+    manager.install(SANDBOXED, &unit);
+    let out = manager.systemctl(&["start", SANDBOXED]);
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    if !out.status.success() {
+        let status = manager.systemctl(&["status", "--no-pager", SANDBOXED]);
+        panic!(
+            "start in the sandbox: {out:?}\n{}\n{}\n{unit}",
+            String::from_utf8_lossy(&status.stdout),
+            log_text()
+        );
+    }
+    // Up and answering, with the reader and printer opened through the device policy.
+    let status = status_once_devices_are_up(&kiosk);
+    assert_eq!(status["card_reader"], "ok", "{status}\n{}", log_text());
+    assert_eq!(status["printer"], "ok", "{status}\n{}", log_text());
+    let s = manager.show(SANDBOXED);
+    assert_eq!(s["ActiveState"], "active", "{s:?}");
+    let out = manager.systemctl(&["stop", SANDBOXED]);
+    assert!(out.status.success(), "stop: {out:?}");
+    let s = manager.show(SANDBOXED);
+    assert_eq!(
+        s["Result"],
+        "success",
+        "a clean exit in the sandbox: {s:?}\n{}",
+        log_text()
+    );
+    println!("sandbox settings applied: {}", kept.join(" "));
+}
+
+/// The shipped unit's lines without the settings the test leaves out, and the keys of
+/// the settings kept, each once, in order.
+fn shipped_sandbox() -> (Vec<String>, Vec<String>) {
     let shipped_text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/apm-kiosk.service"),
     )
@@ -421,32 +511,16 @@ fn the_daemon_runs_inside_the_shipped_sandbox() {
         }
         sandbox.push(l.to_owned());
     }
-    let log = dir.join("sandboxed.log");
-    let unit = format!(
-        "{}\nExecStart={BIN} run --headless --config {}\nReadWritePaths={}\nLimitCORE=0\nStandardOutput=append:{log}\nStandardError=append:{log}\n",
-        sandbox.join("\n"),
-        kiosk.config.display(),
-        dir.display(),
-        log = log.display(),
-    );
-    const SANDBOXED: &str = "apm-kiosk-sandbox-test.service";
-    manager.install(SANDBOXED, &unit);
-    let out = manager.systemctl(&["start", SANDBOXED]);
-    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
-    if !out.status.success() {
-        let status = manager.systemctl(&["status", "--no-pager", SANDBOXED]);
-        panic!(
-            "start in the sandbox: {out:?}\n{}\n{}\n{unit}",
-            String::from_utf8_lossy(&status.stdout),
-            log_text()
-        );
-    }
-    // Up and answering, with the reader and printer opened through the device policy.
+    (sandbox, kept)
+}
+
+/// The daemon's status once its reader and printer are both up, or after 20 s.
+fn status_once_devices_are_up(kiosk: &Kiosk) -> serde_json::Value {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let status = rt.block_on(async {
+    rt.block_on(async {
         let mut client = daemon_support::wait_ready(&kiosk.socket(), Duration::from_secs(20)).await;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -459,19 +533,5 @@ fn the_daemon_runs_inside_the_shipped_sandbox() {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-    });
-    assert_eq!(status["card_reader"], "ok", "{status}\n{}", log_text());
-    assert_eq!(status["printer"], "ok", "{status}\n{}", log_text());
-    let s = manager.show(SANDBOXED);
-    assert_eq!(s["ActiveState"], "active", "{s:?}");
-    let out = manager.systemctl(&["stop", SANDBOXED]);
-    assert!(out.status.success(), "stop: {out:?}");
-    let s = manager.show(SANDBOXED);
-    assert_eq!(
-        s["Result"],
-        "success",
-        "a clean exit in the sandbox: {s:?}\n{}",
-        log_text()
-    );
-    println!("sandbox settings applied: {}", kept.join(" "));
+    })
 }

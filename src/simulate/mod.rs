@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -31,12 +31,13 @@ use tokio::sync::oneshot;
 use crate::control::{Client, Command};
 use crate::domain::{ApplicationType, PassportType, PriorityReason, QueueKind};
 use crate::flow::Intent;
+use crate::protocol::central::RegistrationStatus;
 use crate::protocol::escpos::PaperWidth;
 use crate::protocol::reader::{CardData, ReadErrorCode};
 use crate::store::Store;
-use apm_kiosk_sim::central::{CentralSim, SimSeed};
+use apm_kiosk_sim::central::{CentralSim, SimRegistration, SimSeed};
 use crowd::{Behaviour, Crowd, Entry, Person, Visit};
-use rig::{Rig, RigOptions};
+use rig::{LocalCentral, Rig, RigOptions};
 
 /// The enrollment code the built-in central simulator accepts.
 const SIM_ENROLL_CODE: &str = "SIM0-0001";
@@ -219,19 +220,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
         .with_timezone(&crate::domain::calendar::Zone::Wib.offset())
         .date_naive();
 
-    let rig = Rig::start(
-        &out,
-        RigOptions {
-            central: args.central.clone().zip(args.enroll_code.clone()),
-            reader_baud: args.reader_baud,
-            printer_baud: args.printer_baud,
-            paper: args.paper,
-            inactivity_warning_s: 10,
-            inactivity_reset_s: 5,
-        },
-        today,
-    )
-    .await?;
+    let rig = Rig::start(&out, rig_options(&args), today).await?;
     let Rig {
         config,
         config_path,
@@ -251,6 +240,70 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
     let mut client = Client::connect(&socket, PATIENCE).await?;
     wait_for_numbers(&mut client).await?;
 
+    let mut summary = Summary {
+        ticket_dir: tickets,
+        ..Summary::default()
+    };
+    drive_crowd(
+        &args,
+        today,
+        &mut client,
+        &reader,
+        local.as_mut(),
+        &mut summary,
+    )
+    .await?;
+
+    drain(&mut client).await?;
+    if args.keep_running {
+        println!(
+            "kiosk running: try `apm-kiosk maint --config {} status`; Ctrl-C stops it",
+            config_path.display()
+        );
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    let _ = stop_tx.send(());
+    daemon.await.context("daemon task")??;
+    drop(client);
+
+    let store = Store::open(&state.join("kiosk.db"))?;
+    count_registrations(&mut summary, &store, local.as_ref())?;
+    summary.tickets_printed = printer.tickets().len();
+    drop(reader);
+    drop(printer);
+    if let Some(mut c) = local {
+        c.down().await;
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    let json = serde_json::to_string_pretty(&summary)?;
+    std::fs::write(out.join("summary.json"), json)?;
+    Ok(summary)
+}
+
+/// The rig the arguments ask for, with short inactivity timeouts so that a person who
+/// walks away does not hold the crowd up for long.
+fn rig_options(args: &SimulateArgs) -> RigOptions {
+    RigOptions {
+        central: args.central.clone().zip(args.enroll_code.clone()),
+        reader_baud: args.reader_baud,
+        printer_baud: args.printer_baud,
+        paper: args.paper,
+        inactivity_warning_s: 10,
+        inactivity_reset_s: 5,
+    }
+}
+
+/// Drives the seed's crowd through the kiosk one visit after another and tallies each
+/// visit into `summary`. With `--outage-first-half` the built-in central service is
+/// down for the first half of the crowd and back (with a sync asked for) after it.
+async fn drive_crowd(
+    args: &SimulateArgs,
+    today: NaiveDate,
+    client: &mut Client,
+    reader: &apm_kiosk_sim::reader::ReaderSimHandle,
+    mut local: Option<&mut LocalCentral>,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
     let mut visits = Crowd::new(args.seed, today).visits(args.applicants);
     let mut rng = StdRng::seed_from_u64(args.seed ^ 0x5eed);
     let outage_until = if args.outage_first_half && local.is_some() {
@@ -265,11 +318,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
         println!("central service stopped: the first {outage_until} visits book offline");
     }
 
-    let mut summary = Summary {
-        visits: visits.len(),
-        ticket_dir: tickets.clone(),
-        ..Summary::default()
-    };
+    summary.visits = visits.len();
     for (i, visit) in visits.iter_mut().enumerate() {
         if outage_until > 0
             && i == outage_until
@@ -279,90 +328,89 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
             println!("central service back after visit {i}");
             client.command(Command::SyncNow, PATIENCE).await?;
         }
-        let mut outcome = drive(visit, &mut client, &reader, &mut rng)
+        let mut outcome = drive(visit, client, reader, &mut rng)
             .await
             .with_context(|| format!("visit {} ({:?})", visit.number, visit.behaviour))?;
         outcome.during_outage = i < outage_until;
-        tally(&mut summary, &outcome);
+        tally(summary, &outcome);
     }
+    Ok(())
+}
 
-    drain(&mut client).await?;
-    if args.keep_running {
-        println!(
-            "kiosk running: try `apm-kiosk maint --config {} status`; Ctrl-C stops it",
-            config_path.display()
-        );
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    let _ = stop_tx.send(());
-    daemon.await.context("daemon task")??;
-    drop(client);
-
-    // What the kiosk confirmed, and what the service holds.
-    let store = Store::open(&state.join("kiosk.db"))?;
+/// Counts what the kiosk confirmed against what the service holds: the built-in
+/// simulator is asked directly; an external service's receipts, stored by the kiosk,
+/// are the evidence.
+fn count_registrations(
+    summary: &mut Summary,
+    store: &Store,
+    local: Option<&LocalCentral>,
+) -> anyhow::Result<()> {
     let kiosk_regs = store.registration_statuses()?;
+    let with_status = |status: &str| kiosk_regs.iter().filter(|(_, s)| s == status).count();
     summary.registrations = kiosk_regs.len();
-    summary.still_pending = kiosk_regs.iter().filter(|(_, s)| s == "pending").count();
-    summary.rejected_by_central = kiosk_regs.iter().filter(|(_, s)| s == "rejected").count();
-    match &local {
+    summary.still_pending = with_status("pending");
+    summary.rejected_by_central = with_status("rejected");
+    match local {
         Some(c) => {
             let at_central = c.sim.registrations()?;
-            let mut by_id: HashMap<String, usize> = HashMap::new();
-            let mut numbers: HashSet<(String, String, String, String, u32)> = HashSet::new();
-            for r in &at_central {
-                *by_id.entry(r.registration_id.to_string()).or_default() += 1;
-                if r.status == crate::protocol::central::RegistrationStatus::Accepted {
-                    let key = (
-                        r.office_id.clone(),
-                        r.date.to_string(),
-                        r.session_id.clone(),
-                        r.kind.code().to_owned(),
-                        r.number,
-                    );
-                    if !numbers.insert(key.clone()) {
-                        summary
-                            .duplicate_numbers
-                            .push(format!("{} {} {} {}-{}", key.0, key.1, key.2, key.3, key.4));
-                    }
-                }
-            }
+            summary.duplicate_numbers = numbers_given_twice(&at_central);
             summary.accepted_by_central = at_central
                 .iter()
-                .filter(|r| r.status == crate::protocol::central::RegistrationStatus::Accepted)
+                .filter(|r| r.status == RegistrationStatus::Accepted)
                 .count();
-            for (id, _) in &kiosk_regs {
-                if by_id.get(id).copied().unwrap_or(0) != 1 {
-                    summary.missing_at_central.push(id.clone());
-                }
-            }
+            summary.missing_at_central = not_there_once(&kiosk_regs, &at_central);
         }
         None => {
-            // An external service: its receipts, stored by the kiosk, are the evidence.
-            summary.accepted_by_central =
-                kiosk_regs.iter().filter(|(_, s)| s == "accepted").count();
-            summary.missing_at_central.extend(
-                kiosk_regs
-                    .iter()
-                    .filter(|(_, s)| s == "pending")
-                    .map(|(id, _)| id.clone()),
-            );
+            summary.accepted_by_central = with_status("accepted");
+            summary.missing_at_central = kiosk_regs
+                .iter()
+                .filter(|(_, s)| s == "pending")
+                .map(|(id, _)| id.clone())
+                .collect();
         }
     }
-    summary.tickets_printed = printer.tickets().len();
-    drop(reader);
-    drop(printer);
-    if let Some(mut c) = local {
-        c.down().await;
+    Ok(())
+}
+
+/// Every queue number the service accepted more than once (office, date, session,
+/// kind, number), once per extra time, in the service's order.
+fn numbers_given_twice(at_central: &[SimRegistration]) -> Vec<String> {
+    let mut seen: HashSet<(&str, NaiveDate, &str, QueueKind, u32)> = HashSet::new();
+    let mut twice = Vec::new();
+    for r in at_central {
+        if r.status != RegistrationStatus::Accepted {
+            continue;
+        }
+        if !seen.insert((&r.office_id, r.date, &r.session_id, r.kind, r.number)) {
+            twice.push(format!(
+                "{} {} {} {}-{}",
+                r.office_id,
+                r.date,
+                r.session_id,
+                r.kind.code(),
+                r.number
+            ));
+        }
     }
-    summary.seconds = started.elapsed().as_secs_f64();
-    let json = serde_json::to_string_pretty(&summary)?;
-    std::fs::write(out.join("summary.json"), json)?;
-    Ok(summary)
+    twice
+}
+
+/// The kiosk's registrations the service holds none of, or more than one of.
+fn not_there_once(kiosk_regs: &[(String, String)], at_central: &[SimRegistration]) -> Vec<String> {
+    let mut by_id: HashMap<String, usize> = HashMap::new();
+    for r in at_central {
+        *by_id.entry(r.registration_id.to_string()).or_default() += 1;
+    }
+    kiosk_regs
+        .iter()
+        .filter(|(id, _)| by_id.get(id).copied().unwrap_or(0) != 1)
+        .map(|(id, _)| id.clone())
+        .collect()
 }
 
 /// Takes every number of one office's third bookable day, as other kiosks would: the
 /// kiosk then holds none for it and shows it full.
-fn fill_one_day(sim: &CentralSim, today: chrono::NaiveDate) -> anyhow::Result<()> {
+fn fill_one_day(sim: &CentralSim, today: NaiveDate) -> anyhow::Result<()> {
     let seed = SimSeed::default();
     let Some(krm) = seed
         .offices
@@ -605,6 +653,12 @@ async fn confirm_and_detail(
     Ok(None)
 }
 
+/// What a step of a visit gives: Ok(None) when the visit ended at that step (back at
+/// idle, or walked away), its outcome saying why.
+type Step<T = ()> = anyhow::Result<Option<T>>;
+
+/// Drives one visit from the idle screen to its end, as the person would: the lead
+/// applicant, the family, then office, day and session, the review and the ticket.
 async fn drive(
     visit: &Visit,
     client: &mut Client,
@@ -616,31 +670,95 @@ async fn drive(
     tap(client, Intent::Start).await?;
     client.wait_for("read_card", PATIENCE).await?;
 
-    // The lead applicant.
-    if identify(
+    if add_lead(visit, client, reader, rng, &mut out)
+        .await?
+        .is_none()
+    {
+        return Ok(out);
+    }
+    add_family(visit, client, reader, rng, &mut out).await?;
+    let group: Vec<Value> = client.view["members"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+
+    tap(client, Intent::FinishMembers).await?;
+    client.wait_for("office", PATIENCE).await?;
+    if choose_office(visit, client, &mut out).await?.is_none()
+        || choose_day(visit, client, rng, &mut out).await?.is_none()
+        || choose_session(visit, client, rng, &mut out)
+            .await?
+            .is_none()
+        || book(visit, client, &mut out).await?.is_none()
+    {
+        return Ok(out);
+    }
+
+    let tickets = client.view["booking"]["tickets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    out.booked = tickets.len();
+    out.priority = tickets.iter().filter(|t| t["kind"] == "priority").count();
+    debug_assert_eq!(tickets.len(), group.len());
+    tap(client, Intent::Finish).await?;
+    client.wait_for("idle", PATIENCE).await?;
+    Ok(out)
+}
+
+/// Notes the refusal on screen, takes its way out and waits for the screen it leads to.
+async fn take_refusal(
+    client: &mut Client,
+    out: &mut VisitOutcome,
+    way_out: Intent,
+    back_at: &str,
+) -> anyhow::Result<()> {
+    out.refused.push(refusal(&client.view));
+    tap(client, way_out).await?;
+    client.wait_for(back_at, PATIENCE).await?;
+    Ok(())
+}
+
+/// The lead applicant identifies and fills in the group's details (declaring a
+/// disability if that is their behaviour); a refusal ends the visit.
+async fn add_lead(
+    visit: &Visit,
+    client: &mut Client,
+    reader: &apm_kiosk_sim::reader::ReaderSimHandle,
+    rng: &mut StdRng,
+    out: &mut VisitOutcome,
+) -> Step {
+    let screen = identify(
         client,
         reader,
         &visit.lead,
         visit.behaviour,
         &mut out.refused,
     )
-    .await?
-        == "problem"
-    {
-        out.refused.push(refusal(&client.view));
-        tap(client, Intent::Dismiss).await?;
-        client.wait_for("idle", PATIENCE).await?;
-        return Ok(out);
+    .await?;
+    if screen == "problem" {
+        take_refusal(client, out, Intent::Dismiss, "idle").await?;
+        return Ok(None);
     }
     let declare =
         (visit.behaviour == Behaviour::DeclaresDisability).then_some(PriorityReason::Disabled);
     if let Some(reason) = confirm_and_detail(client, rng, declare, true).await? {
         out.refused.push(reason);
         client.wait_for("idle", PATIENCE).await?;
-        return Ok(out);
+        return Ok(None);
     }
+    Ok(Some(()))
+}
 
-    // The family.
+/// Adds the family one member after another; a member refused is left out and the
+/// group goes on without them.
+async fn add_family(
+    visit: &Visit,
+    client: &mut Client,
+    reader: &apm_kiosk_sim::reader::ReaderSimHandle,
+    rng: &mut StdRng,
+    out: &mut VisitOutcome,
+) -> anyhow::Result<()> {
     for member in &visit.members {
         match member {
             Entry::Card { .. } => {
@@ -654,9 +772,7 @@ async fn drive(
         }
         if identify(client, reader, member, Behaviour::Plain, &mut out.refused).await? == "problem"
         {
-            out.refused.push(refusal(&client.view));
-            tap(client, Intent::Dismiss).await?;
-            client.wait_for("members", PATIENCE).await?;
+            take_refusal(client, out, Intent::Dismiss, "members").await?;
             continue;
         }
         if let Some(reason) = confirm_and_detail(client, rng, None, false).await? {
@@ -664,22 +780,26 @@ async fn drive(
             client.wait_for("members", PATIENCE).await?;
         }
     }
-    let group: Vec<Value> = client.view["members"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    Ok(())
+}
 
-    // Office, day, session.
-    tap(client, Intent::FinishMembers).await?;
-    client.wait_for("office", PATIENCE).await?;
-    let offices: Vec<String> = client.view["offices"]
+/// The values of `key` in the entries of the list `list` of a view that `keep` keeps.
+fn ids_in(view: &Value, list: &str, key: &str, keep: impl Fn(&Value) -> bool) -> Vec<String> {
+    view[list]
         .as_array()
         .map(|a| {
             a.iter()
-                .filter_map(|o| o["office_id"].as_str().map(str::to_owned))
+                .filter(|e| keep(e))
+                .filter_map(|e| e[key].as_str().map(str::to_owned))
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Chooses the visit's office, or the first one offered if the kiosk does not serve
+/// it; a refusal there ends the visit.
+async fn choose_office(visit: &Visit, client: &mut Client, out: &mut VisitOutcome) -> Step {
+    let offices = ids_in(&client.view, "offices", "office_id", |_| true);
     let office_id = if offices.iter().any(|o| o == visit.office_id) {
         visit.office_id.to_owned()
     } else {
@@ -690,24 +810,27 @@ async fn drive(
     };
     tap(client, Intent::ChooseOffice { office_id }).await?;
     if wait_any(client, &["date", "problem"]).await? == "problem" {
-        out.refused.push(refusal(&client.view));
-        tap(client, Intent::Cancel).await?;
-        client.wait_for("idle", PATIENCE).await?;
-        return Ok(out);
+        take_refusal(client, out, Intent::Cancel, "idle").await?;
+        return Ok(None);
     }
-    let dates = |v: &Value, status: &str| -> Vec<String> {
-        v["dates"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter(|d| d["status"] == status)
-                    .filter_map(|d| d["date"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    Ok(Some(()))
+}
+
+/// The dates of the calendar on screen with that status.
+fn dates_with(view: &Value, status: &str) -> Vec<String> {
+    ids_in(view, "dates", "date", |d| d["status"] == status)
+}
+
+/// Chooses one of the first five open days (after tapping a full one first, if that is
+/// the visit's behaviour); no open day ends the visit.
+async fn choose_day(
+    visit: &Visit,
+    client: &mut Client,
+    rng: &mut StdRng,
+    out: &mut VisitOutcome,
+) -> Step {
     if visit.behaviour == Behaviour::TriesFullDay
-        && let Some(full) = dates(&client.view, "full").first()
+        && let Some(full) = dates_with(&client.view, "full").first()
     {
         tap(
             client,
@@ -725,7 +848,7 @@ async fn drive(
             .await?;
         out.saw_full_day = true;
     }
-    let open = dates(&client.view, "open");
+    let open = dates_with(&client.view, "open");
     let Some(date) = open
         .iter()
         .take(5)
@@ -736,7 +859,7 @@ async fn drive(
         out.refused.push("no_open_day".into());
         tap(client, Intent::Cancel).await?;
         client.wait_for("idle", PATIENCE).await?;
-        return Ok(out);
+        return Ok(None);
     };
     tap(
         client,
@@ -746,8 +869,18 @@ async fn drive(
     )
     .await?;
     client.wait_for("session", PATIENCE).await?;
+    Ok(Some(()))
+}
+
+/// Chooses one of the day's bookable sessions, unless the person walks away here: then
+/// nobody taps, the warning comes and the screen is wiped.
+async fn choose_session(
+    visit: &Visit,
+    client: &mut Client,
+    rng: &mut StdRng,
+    out: &mut VisitOutcome,
+) -> Step {
     if visit.behaviour == Behaviour::WalksAway {
-        // Nobody taps: the warning comes, then the screen is wiped.
         client
             .wait_until(
                 |v| v["screen"] == "idle",
@@ -756,55 +889,42 @@ async fn drive(
             )
             .await?;
         out.walked_away = true;
-        return Ok(out);
+        return Ok(None);
     }
-    let sessions: Vec<String> = client.view["sessions"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|s| s["bookable"] == true)
-                .filter_map(|s| s["session_id"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let sessions = ids_in(&client.view, "sessions", "session_id", |s| {
+        s["bookable"] == true
+    });
     let session_id = sessions
         .choose(rng)
         .cloned()
         .context("an open day offers no session")?;
     tap(client, Intent::ChooseSession { session_id }).await?;
     client.wait_for("review", PATIENCE).await?;
+    Ok(Some(()))
+}
+
+/// Cancels at the review if that is the visit's behaviour, or confirms the booking. A
+/// ticket that did not print leaves the booking standing (noted as printed later); a
+/// refusal of the booking ends the visit.
+async fn book(visit: &Visit, client: &mut Client, out: &mut VisitOutcome) -> Step {
     if visit.behaviour == Behaviour::CancelsAtReview {
         tap(client, Intent::Cancel).await?;
         client.wait_for("idle", PATIENCE).await?;
         out.cancelled = true;
-        return Ok(out);
+        return Ok(None);
     }
     tap(client, Intent::ConfirmBooking).await?;
-    match wait_any(client, &["done", "problem"]).await?.as_str() {
-        "done" => {}
-        _ => {
-            let reason = refusal(&client.view);
-            if client.view["way_out"] == "done" {
-                // Booked, but the ticket did not print: the booking stands.
-                out.refused.push(format!("printed_later:{reason}"));
-                tap(client, Intent::Dismiss).await?;
-                client.wait_for("done", PATIENCE).await?;
-            } else {
-                out.refused.push(reason);
-                tap(client, Intent::Cancel).await?;
-                client.wait_for("idle", PATIENCE).await?;
-                return Ok(out);
-            }
-        }
+    if wait_any(client, &["done", "problem"]).await? == "done" {
+        return Ok(Some(()));
     }
-    let tickets = client.view["booking"]["tickets"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    out.booked = tickets.len();
-    out.priority = tickets.iter().filter(|t| t["kind"] == "priority").count();
-    debug_assert_eq!(tickets.len(), group.len());
-    tap(client, Intent::Finish).await?;
-    client.wait_for("idle", PATIENCE).await?;
-    Ok(out)
+    if client.view["way_out"] != "done" {
+        take_refusal(client, out, Intent::Cancel, "idle").await?;
+        return Ok(None);
+    }
+    // Booked, but the ticket did not print: the booking stands.
+    let reason = refusal(&client.view);
+    out.refused.push(format!("printed_later:{reason}"));
+    tap(client, Intent::Dismiss).await?;
+    client.wait_for("done", PATIENCE).await?;
+    Ok(Some(()))
 }

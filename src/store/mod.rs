@@ -23,7 +23,9 @@ use crate::domain::rules::PastBooking;
 use crate::domain::{
     ApplicationType, Language, PassportType, PriorityReason, QueueKind, QueueNumber,
 };
-use crate::flow::{Applicant, Availability, Booked, BookedTicket, BookingRequest, SlotCount};
+use crate::flow::{
+    Applicant, Availability, Booked, BookedTicket, BookingRequest, Member, SlotCount,
+};
 use crate::protocol::central::Release;
 
 mod printing;
@@ -636,122 +638,16 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
-        let group_id = uuid::Uuid::now_v7();
-        let short_code = booking_code(&group_id);
-        let date = req.date.to_string();
-        let created_at = ts(req.created_at);
-        tx.execute(
-            "INSERT INTO groups (group_id, booking_code, office_id, date, session_id, language, size, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                group_id.to_string(),
-                short_code,
-                req.office_id,
-                date,
-                req.session_id,
-                code_of_language(req.language),
-                req.members.len() as u32,
-                created_at
-            ],
-        )
-        .map_err(StoreError::from)?;
+        let group = NewGroup::insert(&tx, req)?;
         let mut tickets = Vec::with_capacity(req.members.len());
         for (position, member) in req.members.iter().enumerate() {
-            let kind = member.kind();
-            let taken: Option<(u32, String)> = tx
-                .query_row(
-                    "SELECT number, allocation_id FROM held_numbers
-                     WHERE office_id = ?1 AND date = ?2 AND session_id = ?3 AND kind = ?4
-                       AND registration_id IS NULL AND released = 0
-                     ORDER BY number LIMIT 1",
-                    params![req.office_id, date, req.session_id, kind.code()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(StoreError::from)?;
-            let Some((number, allocation_id)) = taken else {
-                return Err(CommitError::NumbersGone(kind));
-            };
-            let registration_id = uuid::Uuid::now_v7().to_string();
-            tx.execute(
-                "UPDATE held_numbers SET registration_id = ?1
-                 WHERE office_id = ?2 AND date = ?3 AND session_id = ?4 AND kind = ?5 AND number = ?6",
-                params![registration_id, req.office_id, date, req.session_id, kind.code(), number],
-            )
-            .map_err(StoreError::from)?;
-            let queue_number = QueueNumber { kind, number };
-            let applicant = &member.applicant;
-            let ticket = (plan.sign)(&TicketToSign {
-                registration_id: &registration_id,
-                office_id: &req.office_id,
-                date: req.date,
-                session_id: &req.session_id,
-                queue_number,
-                nik: applicant.nik.as_str(),
-                issued_at: req.created_at,
-            });
-            let applicant_json = serde_json::to_string(applicant)
-                .map_err(|e| StoreError::Corrupt(format!("applicant: {e}")))?;
-            tx.execute(
-                "INSERT INTO registrations
-                   (registration_id, group_id, position, office_id, date, session_id, kind,
-                    queue_number, allocation_id, nik_tag, application_type, passport_type,
-                    priority_reason, source, applicant, ticket_name, masked_nik, ticket,
-                    created_at, created_on)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17, ?18, ?19, ?20)",
-                params![
-                    registration_id,
-                    group_id.to_string(),
-                    position as u32 + 1,
-                    req.office_id,
-                    date,
-                    req.session_id,
-                    kind.code(),
-                    number,
-                    allocation_id,
-                    (plan.nik_tag)(applicant.nik.as_str()),
-                    member.application_type.code(),
-                    member.passport_type.code(),
-                    member.priority.map(PriorityReason::code),
-                    code(&applicant.source),
-                    applicant_json,
-                    applicant.name,
-                    applicant.nik.masked(),
-                    ticket,
-                    created_at,
-                    plan.created_on.to_string()
-                ],
-            )
-            .map_err(StoreError::from)?;
-            tx.execute(
-                "INSERT INTO upload_queue (registration_id, enqueued_at) VALUES (?1, ?2)",
-                params![registration_id, created_at],
-            )
-            .map_err(StoreError::from)?;
-            tickets.push(BookedTicket {
-                registration_id,
-                queue_number,
-                masked_nik: applicant.nik.masked(),
-                name: applicant.name.clone(),
-            });
+            tickets.push(commit_member(&tx, plan, &group, position, member)?);
         }
-        let (regular, priority) = crate::flow::needs(&req.members);
-        tx.execute(
-            "INSERT INTO audit (at, event, detail) VALUES (?1, 'booking_committed', ?2)",
-            params![
-                created_at,
-                format!(
-                    "group {} office {} date {} session {} regular {} priority {}",
-                    short_code, req.office_id, date, req.session_id, regular, priority
-                )
-            ],
-        )
-        .map_err(StoreError::from)?;
+        audit_booking(&tx, req, &group)?;
         tx.commit().map_err(StoreError::from)?;
         Ok(Booked {
-            group_id: group_id.to_string(),
-            booking_code: short_code,
+            group_id: group.id,
+            booking_code: group.booking_code,
             office_id: req.office_id.clone(),
             date: req.date,
             session_id: req.session_id.clone(),
@@ -943,6 +839,199 @@ impl Store {
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// The group row of a booking being committed, with the forms of its date and time
+/// that every row of the booking repeats.
+struct NewGroup {
+    id: String,
+    booking_code: String,
+    date: String,
+    created_at: String,
+}
+
+impl NewGroup {
+    /// Writes the group row of a new booking under a fresh group id.
+    fn insert(conn: &Connection, req: &BookingRequest) -> Result<NewGroup, StoreError> {
+        let id = uuid::Uuid::now_v7();
+        let group = NewGroup {
+            id: id.to_string(),
+            booking_code: booking_code(&id),
+            date: req.date.to_string(),
+            created_at: ts(req.created_at),
+        };
+        conn.execute(
+            "INSERT INTO groups (group_id, booking_code, office_id, date, session_id, language, size, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                group.id,
+                group.booking_code,
+                req.office_id,
+                group.date,
+                req.session_id,
+                code_of_language(req.language),
+                req.members.len() as u32,
+                group.created_at
+            ],
+        )?;
+        Ok(group)
+    }
+}
+
+/// A queue number taken for one registration, and the allocation it came from.
+struct TakenNumber {
+    registration_id: String,
+    queue_number: QueueNumber,
+    allocation_id: String,
+}
+
+/// Writes one member of a group being committed: takes the lowest free number of their
+/// kind, signs their ticket, writes their registration and its upload row.
+fn commit_member(
+    conn: &Connection,
+    plan: &CommitPlan<'_>,
+    group: &NewGroup,
+    position: usize,
+    member: &Member,
+) -> Result<BookedTicket, CommitError> {
+    let req = plan.request;
+    let kind = member.kind();
+    let Some(taken) = take_lowest_number(conn, req, &group.date, kind)? else {
+        return Err(CommitError::NumbersGone(kind));
+    };
+    let applicant = &member.applicant;
+    let ticket = (plan.sign)(&TicketToSign {
+        registration_id: &taken.registration_id,
+        office_id: &req.office_id,
+        date: req.date,
+        session_id: &req.session_id,
+        queue_number: taken.queue_number,
+        nik: applicant.nik.as_str(),
+        issued_at: req.created_at,
+    });
+    insert_registration(conn, plan, group, position, member, &taken, &ticket)?;
+    conn.execute(
+        "INSERT INTO upload_queue (registration_id, enqueued_at) VALUES (?1, ?2)",
+        params![taken.registration_id, group.created_at],
+    )
+    .map_err(StoreError::from)?;
+    Ok(BookedTicket {
+        registration_id: taken.registration_id,
+        queue_number: taken.queue_number,
+        masked_nik: applicant.nik.masked(),
+        name: applicant.name.clone(),
+    })
+}
+
+/// Takes the lowest free held number of a kind for the request's session under a fresh
+/// registration id; None when none is left.
+fn take_lowest_number(
+    conn: &Connection,
+    req: &BookingRequest,
+    date: &str,
+    kind: QueueKind,
+) -> Result<Option<TakenNumber>, StoreError> {
+    let free: Option<(u32, String)> = conn
+        .query_row(
+            "SELECT number, allocation_id FROM held_numbers
+             WHERE office_id = ?1 AND date = ?2 AND session_id = ?3 AND kind = ?4
+               AND registration_id IS NULL AND released = 0
+             ORDER BY number LIMIT 1",
+            params![req.office_id, date, req.session_id, kind.code()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((number, allocation_id)) = free else {
+        return Ok(None);
+    };
+    let registration_id = uuid::Uuid::now_v7().to_string();
+    conn.execute(
+        "UPDATE held_numbers SET registration_id = ?1
+         WHERE office_id = ?2 AND date = ?3 AND session_id = ?4 AND kind = ?5 AND number = ?6",
+        params![
+            registration_id,
+            req.office_id,
+            date,
+            req.session_id,
+            kind.code(),
+            number
+        ],
+    )?;
+    Ok(Some(TakenNumber {
+        registration_id,
+        queue_number: QueueNumber { kind, number },
+        allocation_id,
+    }))
+}
+
+/// Writes the registration row of one member, with the number taken and the signed
+/// ticket; the NIK itself is kept only inside the applicant record.
+fn insert_registration(
+    conn: &Connection,
+    plan: &CommitPlan<'_>,
+    group: &NewGroup,
+    position: usize,
+    member: &Member,
+    taken: &TakenNumber,
+    ticket: &str,
+) -> Result<(), StoreError> {
+    let req = plan.request;
+    let applicant = &member.applicant;
+    let applicant_json = serde_json::to_string(applicant)
+        .map_err(|e| StoreError::Corrupt(format!("applicant: {e}")))?;
+    conn.execute(
+        "INSERT INTO registrations
+           (registration_id, group_id, position, office_id, date, session_id, kind,
+            queue_number, allocation_id, nik_tag, application_type, passport_type,
+            priority_reason, source, applicant, ticket_name, masked_nik, ticket,
+            created_at, created_on)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17, ?18, ?19, ?20)",
+        params![
+            taken.registration_id,
+            group.id,
+            position as u32 + 1,
+            req.office_id,
+            group.date,
+            req.session_id,
+            taken.queue_number.kind.code(),
+            taken.queue_number.number,
+            taken.allocation_id,
+            (plan.nik_tag)(applicant.nik.as_str()),
+            member.application_type.code(),
+            member.passport_type.code(),
+            member.priority.map(PriorityReason::code),
+            code(&applicant.source),
+            applicant_json,
+            applicant.name,
+            applicant.nik.masked(),
+            ticket,
+            group.created_at,
+            plan.created_on.to_string()
+        ],
+    )?;
+    Ok(())
+}
+
+/// The booking's PII-free audit line: the group's code, where and when, and how many
+/// numbers of each kind it took.
+fn audit_booking(
+    conn: &Connection,
+    req: &BookingRequest,
+    group: &NewGroup,
+) -> Result<(), StoreError> {
+    let (regular, priority) = crate::flow::needs(&req.members);
+    conn.execute(
+        "INSERT INTO audit (at, event, detail) VALUES (?1, 'booking_committed', ?2)",
+        params![
+            group.created_at,
+            format!(
+                "group {} office {} date {} session {} regular {} priority {}",
+                group.booking_code, req.office_id, group.date, req.session_id, regular, priority
+            )
+        ],
+    )?;
+    Ok(())
 }
 
 fn code_of_language(l: Language) -> String {

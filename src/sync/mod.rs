@@ -535,118 +535,152 @@ impl<C: CentralApi> Syncer<C> {
             .into_iter()
             .map(|o| (o.id.clone(), o.zone.offset()))
             .collect();
-        let (mut uploaded, mut accepted, mut rejected) = (0, 0, 0);
         // Found afresh each round: a row a technician repaired goes out again.
         let mut damaged: BTreeMap<String, String> = BTreeMap::new();
-        let result = loop {
+        let result = self.upload_batches(&offsets, now, &mut damaged).await;
+        self.report_damaged(damaged).await;
+        result
+    }
+
+    /// Uploads batch after batch until the queue holds nothing more to send, adding the
+    /// damaged rows met on the way to `damaged`; returns how many registrations were
+    /// answered, accepted and rejected.
+    async fn upload_batches(
+        &mut self,
+        offsets: &HashMap<String, FixedOffset>,
+        now: DateTime<Utc>,
+        damaged: &mut BTreeMap<String, String>,
+    ) -> Result<(usize, usize, usize), SyncError> {
+        let (mut uploaded, mut accepted, mut rejected) = (0, 0, 0);
+        loop {
             let skip: HashSet<String> = damaged.keys().cloned().collect();
-            let scan = match self
+            let scan = self
                 .store
                 .run(move |s| s.scan_uploads(wire::MAX_REGISTRATIONS_PER_UPLOAD, &skip))
-                .await
-            {
-                Ok(scan) => scan,
-                Err(e) => break Err(e.into()),
-            };
+                .await?;
             damaged.extend(scan.undecodable);
-            let mut registrations = Vec::with_capacity(scan.rows.len());
-            let mut ids = Vec::with_capacity(scan.rows.len());
-            for p in &scan.rows {
-                let offset = offsets
-                    .get(&p.office_id)
-                    .copied()
-                    .unwrap_or_else(|| Zone::Wib.offset());
-                match registration_to_wire(p, offset) {
-                    Ok(r) => {
-                        registrations.push(r);
-                        ids.push(p.registration_id.clone());
-                    }
-                    Err(what) => {
-                        damaged.insert(p.registration_id.clone(), what);
-                    }
-                }
-            }
+            let (registrations, ids) = Self::batch_to_wire(&scan.rows, offsets, damaged);
             if registrations.is_empty() {
                 // Either nothing is left, or only damaged rows were met in this batch
                 // (they are skipped next time round the loop).
                 if scan.rows.is_empty() {
-                    break Ok(());
+                    return Ok((uploaded, accepted, rejected));
                 }
                 continue;
             }
-            let request = wire::RegistrationsRequest { registrations };
-            let response = match self.api.upload(&request).await {
-                Ok(r) => r,
-                Err(e) => {
-                    let msg = e.to_string();
-                    let failed = ids.clone();
-                    if let Err(se) = self
-                        .store
-                        .run(move |s| s.note_upload_failure(&failed, &msg))
-                        .await
-                    {
-                        break Err(se.into());
-                    }
-                    break Err(e.into());
-                }
-            };
-            // Results come in order, one per registration; anything else is garbage and
-            // nothing of it is believed.
-            if response.results.len() != ids.len()
-                || response
-                    .results
-                    .iter()
-                    .zip(&ids)
-                    .any(|(r, id)| r.registration_id.to_string() != *id)
-            {
-                break Err(SyncError::ResultMismatch {
-                    sent: ids.len(),
-                    got: response.results.len(),
-                });
-            }
-            let mut outcomes = Vec::with_capacity(ids.len());
-            for (result, id) in response.results.iter().zip(ids) {
-                let outcome = match result.status {
-                    wire::RegistrationStatus::Accepted => {
-                        accepted += 1;
-                        UploadOutcome::Accepted {
-                            receipt: result.receipt.as_ref().map(|r| {
-                                use base64::Engine as _;
-                                base64::engine::general_purpose::STANDARD.encode(r.0)
-                            }),
-                        }
-                    }
-                    wire::RegistrationStatus::Rejected => {
-                        rejected += 1;
-                        UploadOutcome::Rejected {
-                            reason: result
-                                .reason
-                                .as_ref()
-                                .map_or_else(|| "unspecified".to_owned(), |r| r.code().to_owned()),
-                        }
-                    }
-                    _ => {
-                        // A status this software does not know: keep it queued.
-                        continue;
-                    }
-                };
-                outcomes.push((id, outcome));
-            }
-            uploaded += outcomes.len();
+            let outcomes = self.upload_batch(registrations, ids).await?;
             let n = outcomes.len();
-            if let Err(e) = self
-                .store
+            uploaded += n;
+            for (_, outcome) in &outcomes {
+                match outcome {
+                    UploadOutcome::Accepted { .. } => accepted += 1,
+                    UploadOutcome::Rejected { .. } => rejected += 1,
+                }
+            }
+            self.store
                 .run(move |s| s.record_results(&outcomes, now))
-                .await
-            {
-                break Err(e.into());
-            }
+                .await?;
             if n == 0 {
-                break Ok(());
+                return Ok((uploaded, accepted, rejected));
             }
+        }
+    }
+
+    /// The upload form of a batch of queued rows, with their registration ids in the same
+    /// order; a row that cannot be put in that form goes to `damaged` instead. Times are
+    /// sent in the offset of the row's office (WIB for an office the kiosk does not know).
+    fn batch_to_wire(
+        rows: &[PendingUpload],
+        offsets: &HashMap<String, FixedOffset>,
+        damaged: &mut BTreeMap<String, String>,
+    ) -> (Vec<wire::Registration>, Vec<String>) {
+        let mut registrations = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
+        for p in rows {
+            let offset = offsets
+                .get(&p.office_id)
+                .copied()
+                .unwrap_or_else(|| Zone::Wib.offset());
+            match registration_to_wire(p, offset) {
+                Ok(r) => {
+                    registrations.push(r);
+                    ids.push(p.registration_id.clone());
+                }
+                Err(what) => {
+                    damaged.insert(p.registration_id.clone(), what);
+                }
+            }
+        }
+        (registrations, ids)
+    }
+
+    /// Sends one batch and reads the service's answer into the outcomes to store, one per
+    /// registration whose status this software knows (the others stay queued).
+    async fn upload_batch(
+        &mut self,
+        registrations: Vec<wire::Registration>,
+        ids: Vec<String>,
+    ) -> Result<Vec<(String, UploadOutcome)>, SyncError> {
+        let request = wire::RegistrationsRequest { registrations };
+        let response = match self.api.upload(&request).await {
+            Ok(r) => r,
+            Err(e) => return Err(self.note_failed_batch(ids, e).await),
         };
-        self.report_damaged(damaged).await;
-        result.map(|()| (uploaded, accepted, rejected))
+        // Results come in order, one per registration; anything else is garbage and
+        // nothing of it is believed.
+        if response.results.len() != ids.len()
+            || response
+                .results
+                .iter()
+                .zip(&ids)
+                .any(|(r, id)| r.registration_id.to_string() != *id)
+        {
+            return Err(SyncError::ResultMismatch {
+                sent: ids.len(),
+                got: response.results.len(),
+            });
+        }
+        Ok(response
+            .results
+            .iter()
+            .zip(ids)
+            .filter_map(|(result, id)| Some((id, Self::upload_outcome(result)?)))
+            .collect())
+    }
+
+    /// A batch the service did not answer: the failure is noted on its rows, and the
+    /// error that ends the upload is the service's (or the store's, if even the note
+    /// could not be written).
+    async fn note_failed_batch(&mut self, ids: Vec<String>, e: ApiError) -> SyncError {
+        let msg = e.to_string();
+        match self
+            .store
+            .run(move |s| s.note_upload_failure(&ids, &msg))
+            .await
+        {
+            Ok(()) => e.into(),
+            Err(se) => se.into(),
+        }
+    }
+
+    /// What the store keeps of one of the service's results; None for a status this
+    /// software does not know, which keeps the registration queued.
+    fn upload_outcome(result: &wire::RegistrationResult) -> Option<UploadOutcome> {
+        match result.status {
+            wire::RegistrationStatus::Accepted => Some(UploadOutcome::Accepted {
+                receipt: result.receipt.as_ref().map(|r| {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD.encode(r.0)
+                }),
+            }),
+            wire::RegistrationStatus::Rejected => Some(UploadOutcome::Rejected {
+                reason: result
+                    .reason
+                    .as_ref()
+                    .map_or_else(|| "unspecified".to_owned(), |r| r.code().to_owned()),
+            }),
+            _ => None,
+        }
     }
 
     /// Publishes the damaged rows found this round and notes each on its queue row.

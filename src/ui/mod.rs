@@ -80,14 +80,7 @@ pub fn run_with(
     daemon: StartDaemon,
     shown: impl FnOnce(&KioskWindow),
 ) -> anyhow::Result<Stopped> {
-    let mut selector = slint::BackendSelector::new();
-    if let Some(name) = backend_name(config.display.backend) {
-        selector = selector.backend_name(name);
-    }
-    selector
-        .select()
-        .context("no display: set [display] backend, or SLINT_BACKEND (a window needs DISPLAY or WAYLAND_DISPLAY; the console needs /dev/dri and /dev/input access)")?;
-
+    select_backend(config.display.backend)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("apm-kiosk-rt")
@@ -114,18 +107,54 @@ pub fn run_with(
         result
     });
 
-    let link = match runtime.block_on(link_rx) {
-        Ok(link) => link,
-        Err(_) => {
-            // The daemon stopped before it was ready: its error says why.
-            return match runtime.block_on(daemon) {
-                Ok(r) => r,
-                Err(e) => Err(anyhow::anyhow!("the daemon task failed: {e}")),
-            };
-        }
+    let Ok(link) = runtime.block_on(link_rx) else {
+        // The daemon stopped before it was ready: its error says why.
+        return daemon_result(runtime.block_on(daemon));
     };
+    let ui = open_window(&link, &runtime, orientation, export_fallback)?;
+    let settings = link.settings.clone();
+    follow_view(&runtime, &ui, link);
+    follow_orientation(&runtime, &ui, settings);
 
-    let settings_rx = link.settings.clone();
+    ui.show().context("cannot show the kiosk window")?;
+    shown(&ui);
+    let shown = slint::run_event_loop();
+    drop(ui);
+    let _ = closed_tx.send(());
+    let result = runtime.block_on(daemon);
+    shown.context("the display failed")?;
+    daemon_result(result)
+}
+
+/// Chooses Slint's backend from the config and the environment.
+fn select_backend(choice: DisplayBackend) -> anyhow::Result<()> {
+    let mut selector = slint::BackendSelector::new();
+    if let Some(name) = backend_name(choice) {
+        selector = selector.backend_name(name);
+    }
+    selector
+        .select()
+        .context("no display: set [display] backend, or SLINT_BACKEND (a window needs DISPLAY or WAYLAND_DISPLAY; the console needs /dev/dri and /dev/input access)")
+}
+
+/// The daemon's own result, or why its task failed.
+fn daemon_result(
+    joined: Result<anyhow::Result<Stopped>, tokio::task::JoinError>,
+) -> anyhow::Result<Stopped> {
+    match joined {
+        Ok(r) => r,
+        Err(e) => Err(anyhow::anyhow!("the daemon task failed: {e}")),
+    }
+}
+
+/// Creates the kiosk window at the configured size, wires its taps and the maintenance
+/// menu to the daemon, and shows the daemon's current view in it.
+fn open_window(
+    link: &UiLink,
+    runtime: &tokio::runtime::Runtime,
+    orientation: Orientation,
+    export_fallback: std::path::PathBuf,
+) -> anyhow::Result<KioskWindow> {
     let ui = KioskWindow::new().context(
         "cannot create the kiosk window: on the console the kiosk needs /dev/dri/card* (or /dev/fb0) and /dev/input/* (groups video, render, input); under a desktop or cage set [display] backend = \"window\"",
     )?;
@@ -141,10 +170,13 @@ pub fn run_with(
     );
     let (view, panel) = (link.view.borrow().clone(), link.panel.borrow().clone());
     adapter::apply(&ui, &view, &panel);
+    Ok(ui)
+}
 
-    // Wake the event loop when something changed; the loop sleeps otherwise.
+/// Wakes the event loop when the view or the devices changed, to show them; the loop
+/// sleeps otherwise. Ends with the daemon's side of the link, or with the window.
+fn follow_view(runtime: &tokio::runtime::Runtime, ui: &KioskWindow, mut watcher: UiLink) {
     let weak = ui.as_weak();
-    let mut watcher = link;
     runtime.spawn(async move {
         loop {
             tokio::select! {
@@ -161,10 +193,16 @@ pub fn run_with(
             }
         }
     });
+}
 
-    // A technician turning the screen from the menu: the window follows (on the console
-    // the panel's mode and SLINT_KMS_ROTATION decide, read at start).
-    let (weak, mut settings) = (ui.as_weak(), settings_rx);
+/// A technician turning the screen from the menu: the window follows (on the console
+/// the panel's mode and SLINT_KMS_ROTATION decide, read at start).
+fn follow_orientation(
+    runtime: &tokio::runtime::Runtime,
+    ui: &KioskWindow,
+    mut settings: tokio::sync::watch::Receiver<crate::maint::Settings>,
+) {
+    let weak = ui.as_weak();
     runtime.spawn(async move {
         let mut last = None;
         loop {
@@ -192,16 +230,4 @@ pub fn run_with(
             }
         }
     });
-
-    ui.show().context("cannot show the kiosk window")?;
-    shown(&ui);
-    let shown = slint::run_event_loop();
-    drop(ui);
-    let _ = closed_tx.send(());
-    let result = runtime.block_on(daemon);
-    shown.context("the display failed")?;
-    match result {
-        Ok(r) => r,
-        Err(e) => Err(anyhow::anyhow!("the daemon task failed: {e}")),
-    }
 }
