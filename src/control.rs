@@ -304,11 +304,7 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let (intents, commands, views) = (intents.clone(), commands.clone(), views.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = client(stream, intents, commands, views).await {
-                            tracing::debug!(error = %e, "control client left");
-                        }
-                    });
+                    tokio::spawn(serve_client(stream, intents, commands, views));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "control socket accept failed");
@@ -316,6 +312,18 @@ pub async fn serve(
                 }
             },
         }
+    }
+}
+
+/// One client, until it leaves.
+async fn serve_client(
+    stream: UnixStream,
+    intents: mpsc::Sender<Intent>,
+    commands: mpsc::Sender<CommandRequest>,
+    views: watch::Receiver<Arc<String>>,
+) {
+    if let Err(e) = client(stream, intents, commands, views).await {
+        tracing::debug!(error = %e, "control client left");
     }
 }
 

@@ -12,8 +12,9 @@
 //! functions over plain data. `apm-kiosk-sim` plays the outside world (reader, printer,
 //! central service) for tests, the simulation and the benchmarks, and knows only the
 //! protocols. `apm-kiosk-testkit` (a dev-dependency) holds the tests' fixtures, the
-//! central simulator on loopback and fakes in memory of the parts. This crate is the daemon: every module below is a shell that performs what
-//! the core decides.
+//! central simulator on loopback, fakes in memory of the parts and the whole daemon on
+//! them. This crate is the daemon: every module below is a shell that performs what the
+//! core decides.
 //!
 //! - [`domain`], [`flow`], [`protocol`]: the core, see `apm-kiosk-core`.
 //! - [`hardware`]: the `CardReader` and `TicketPrinter` capabilities and their serial,
@@ -23,8 +24,9 @@
 //!   kept in the state directory readable by the daemon alone.
 //! - [`store`]: the SQLite database: schema and numbered migrations, the single writer
 //!   thread, and every query. Owns durability; makes no booking decisions.
-//! - [`sync`]: the central service client (`CentralApi`), the pure allocation planner,
-//!   and the loop that keeps queue numbers topped up and uploads registrations.
+//! - [`sync`]: the central service client (`CentralApi`, and `SharedCentral`, any of
+//!   them as a part), the pure allocation planner, and the loop that keeps queue
+//!   numbers topped up and uploads registrations.
 //! - [`control`]: the headless control channel (Unix socket, JSON lines): the same
 //!   intents the touchscreen sends, and every view state it would show.
 //! - [`config`]: the TOML configuration, checked with file, line and what was expected.
@@ -33,7 +35,11 @@
 //!   the diagnostics bundle. Holds no screen; the touchscreen's menu is built on it.
 //! - [`status`]: what the daemon reports of itself (the `status` command, the reader's
 //!   health, the technician's alerts); filled by the main loop, shown by the rest.
-//! - [`app`]: the daemon's wiring: tasks, channels, shutdown, systemd notification.
+//! - [`app`]: the daemon's wiring: a `Daemon` built from its `Parts` (the reader, a way
+//!   to open the printer, the central service, the control socket, the clock), its
+//!   tasks, channels, shutdown and systemd notification.
+//! - [`clock`]: the wall clock as a part: the system's, or one that moves with tokio's
+//!   (paused) clock in tests.
 //! - [`logging`]: where log lines go (journald under systemd, else stderr) and at what
 //!   level; trace compiled out of release builds.
 //! - [`doctor`]: `apm-kiosk doctor`, the technician's check of an installed kiosk.

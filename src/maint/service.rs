@@ -288,7 +288,7 @@ impl Maint {
             screen: live.screen,
             menu_open: self.inner.menu_open.load(Ordering::Relaxed),
             pin_configured: self.pin_hash().is_some(),
-            out_of_service: live.out_of_service.clone(),
+            out_of_service: live.out_of_service,
             holds: live
                 .holds
                 .iter()

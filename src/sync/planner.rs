@@ -95,49 +95,59 @@ pub fn plan_allocations(
     now: DateTime<Utc>,
     cfg: &PlannerConfig,
 ) -> Vec<Want> {
-    let mut wants = Vec::new();
-    for office in offices {
-        let today = office.today(now);
-        let last = today + TimeDelta::days(i64::from(cfg.hold_days.max(1)) - 1);
-        for date in office
-            .bookable_dates(now)
-            .into_iter()
-            .filter(|d| *d <= last)
+    offices
+        .iter()
+        .flat_map(|office| held_slots(office, now, cfg))
+        .filter(|slot| !denied.contains(slot))
+        .filter_map(|slot| top_up(slot, held, cfg))
+        .collect()
+}
+
+/// Every slot the kiosk keeps numbers for at `office`: each kind of each session still
+/// bookable on the next `hold_days` bookable days.
+fn held_slots(office: &Office, now: DateTime<Utc>, cfg: &PlannerConfig) -> Vec<Slot> {
+    let today = office.today(now);
+    let last = today + TimeDelta::days(i64::from(cfg.hold_days.max(1)) - 1);
+    let mut slots = Vec::new();
+    for date in office
+        .bookable_dates(now)
+        .into_iter()
+        .filter(|d| *d <= last)
+    {
+        for session in office
+            .sessions
+            .iter()
+            .filter(|s| office.session_bookable(date, s, now))
         {
-            for session in office
-                .sessions
-                .iter()
-                .filter(|s| office.session_bookable(date, s, now))
-            {
-                for kind in QueueKind::ALL {
-                    let slot: Slot = (office.id.clone(), date, session.id.clone(), kind);
-                    if denied.contains(&slot) {
-                        continue;
-                    }
-                    let free = held
-                        .iter()
-                        .find(|h| {
-                            h.office_id == office.id
-                                && h.date == date
-                                && h.session_id == session.id
-                                && h.kind == kind
-                        })
-                        .map_or(0, |h| h.free);
-                    let levels = cfg.levels(kind);
-                    if free < levels.low {
-                        wants.push(Want {
-                            office_id: office.id.clone(),
-                            date,
-                            session_id: session.id.clone(),
-                            kind,
-                            count: levels.target - free,
-                        });
-                    }
-                }
+            for kind in QueueKind::ALL {
+                slots.push((office.id.clone(), date, session.id.clone(), kind));
             }
         }
     }
-    wants
+    slots
+}
+
+/// What to ask for `slot`: up to the target when its free numbers are below the low
+/// level.
+fn top_up(slot: Slot, held: &[HeldCount], cfg: &PlannerConfig) -> Option<Want> {
+    let (office_id, date, session_id, kind) = slot;
+    let free = held
+        .iter()
+        .find(|h| {
+            h.office_id == office_id
+                && h.date == date
+                && h.session_id == session_id
+                && h.kind == kind
+        })
+        .map_or(0, |h| h.free);
+    let levels = cfg.levels(kind);
+    (free < levels.low).then(|| Want {
+        office_id,
+        date,
+        session_id,
+        kind,
+        count: levels.target - free,
+    })
 }
 
 /// How many days of its own bookings the kiosk weighs to estimate its use of a slot.
