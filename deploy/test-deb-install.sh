@@ -128,6 +128,10 @@ in_root dpkg-query -W -f='${Conffiles}\n' apm-kiosk | grep -q /etc/apm-kiosk/kio
 [ -f "$root/usr/lib/udev/rules.d/99-apm-kiosk.rules" ] || fail "no udev rules"
 in_root apm-kiosk --version
 in_root apm-kiosk config check /etc/apm-kiosk/kiosk.toml
+# The appliance links no simulator: `simulate` and the `*-sim` commands are not there.
+if in_root apm-kiosk --help | grep -qE '^  (simulate|reader-sim|printer-sim|central-sim) '; then
+  fail "the package's binary carries the simulators"
+fi
 
 echo "--- apm-kiosk doctor (as root, nothing plugged in; FAIL expected for the devices)"
 # The installed config with the central URL on loopback: this test talks to no

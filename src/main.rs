@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+#[cfg(feature = "sim")]
 use apm_kiosk::config::LogLevel;
 #[cfg(feature = "sim")]
 use apm_kiosk::simulate;

@@ -71,8 +71,6 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("the central service answered {got} results for {sent} registrations")]
     ResultMismatch { sent: usize, got: usize },
-    #[error("the kiosk is not enrolled with the central service")]
-    NotEnrolled,
 }
 
 impl SyncError {
@@ -82,8 +80,9 @@ impl SyncError {
             SyncError::Api(ApiError::Temporary { .. } | ApiError::Malformed { .. })
             | SyncError::ResultMismatch { .. } => SyncFailure::Temporary,
             SyncError::Api(ApiError::Permanent { .. }) => SyncFailure::Refused,
-            SyncError::Api(ApiError::Setup { .. } | ApiError::PinnedCa { .. })
-            | SyncError::NotEnrolled => SyncFailure::Misconfigured,
+            SyncError::Api(ApiError::Setup { .. } | ApiError::PinnedCa { .. }) => {
+                SyncFailure::Misconfigured
+            }
             SyncError::Store(_) => SyncFailure::Store,
         }
     }
@@ -1037,7 +1036,6 @@ mod tests {
                 }),
                 SyncFailure::Misconfigured,
             ),
-            (SyncError::NotEnrolled, SyncFailure::Misconfigured),
             (SyncError::Store(StoreError::Closed), SyncFailure::Store),
         ];
         for (e, want) in cases {
