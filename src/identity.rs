@@ -4,11 +4,12 @@
 //! moment they exist) and refused when anyone else could read them.
 //!
 //! Also the keyed tag under which the store keeps a NIK ([`nik_tag`], its secret derived
-//! from the kiosk key), the keyed NIK hash of the central blocklist ([`nik_hash`]) and the officer's
-//! `apm-kiosk ticket verify` command ([`run_ticket_verify`]), which checks a ticket QR
-//! against a kiosk's public key. The payload format itself is the pure
-//! `protocol::ticket_qr`; this module is its shell with files. Talking to the central
-//! service (enrolling, fetching `/v1/kiosk-keys`) belongs to `sync`.
+//! from the kiosk key), the keyed NIK hash of the central blocklist ([`nik_hash`]) and
+//! the officer's `apm-kiosk ticket verify` command ([`run_ticket_verify`]), which checks
+//! a ticket QR against a kiosk's public key and the service's NIK hash key. The payload
+//! format itself is the pure `protocol::ticket_qr`; this module is its shell with files.
+//! Talking to the central service (enrolling, fetching `/v1/kiosk-keys`) belongs to
+//! `sync`.
 
 use std::collections::HashMap;
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use chrono::NaiveDate;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
@@ -26,7 +28,9 @@ use serde::{Deserialize, Serialize};
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
-use crate::protocol::ticket_qr::{self, Claims, KeyLookup};
+use crate::domain::calendar::Zone;
+use crate::protocol::central::Key32;
+use crate::protocol::ticket_qr::{self, Claims, KeyLookup, QrError, Version};
 
 /// The private key's file in the state directory: the 32-byte Ed25519 seed, raw.
 pub const KEY_FILE: &str = "kiosk.key";
@@ -137,7 +141,7 @@ pub struct Enrollment {
     /// The offices this kiosk may book for.
     pub office_ids: Vec<String>,
     /// Keys [`nik_hash`], so that the offline blocklist can be checked without the
-    /// kiosk ever receiving other people's NIKs.
+    /// kiosk ever receiving other people's NIKs, and the NIK check of the tickets' QR.
     pub nik_hash_key: [u8; 32],
 }
 
@@ -344,11 +348,14 @@ fn write_private(path: &Path, bytes: &[u8], replace: Replace) -> Result<(), Iden
         .map_err(io_err(dir, "sync the directory"))
 }
 
-/// `apm-kiosk ticket verify PAYLOAD --nik NIK (--key BASE64 | --keys FILE)`: the
-/// officer's offline check of a ticket's QR.
+/// `apm-kiosk ticket verify PAYLOAD --nik NIK (--key BASE64 | --keys FILE)
+/// [--nik-hash-key BASE64 | --state-dir DIR] [--zone TZ]`: the officer's offline check
+/// of a ticket's QR. An `APM2` ticket needs the service's NIK hash key, which a counter
+/// holds from its own enrollment; an `APM1` ticket needs none and is good until its
+/// visit date.
 #[derive(Debug, clap::Args)]
 pub struct TicketVerifyArgs {
-    /// The QR text as scanned: APM1.<claims>.<signature>
+    /// The QR text as scanned: APM2.<claims>.<signature> (or an old APM1. one)
     pub payload: String,
     /// The NIK on the KTP in hand; "-" reads it from standard input, which keeps it out
     /// of the shell history and the process list.
@@ -356,6 +363,14 @@ pub struct TicketVerifyArgs {
     pub nik: String,
     #[command(flatten)]
     pub key_source: KeySource,
+    #[command(flatten)]
+    pub nik_hash_key_source: NikHashKeySource,
+    /// The time zone of the office where the ticket is checked (Asia/Jakarta,
+    /// Asia/Makassar, Asia/Jayapura, or WIB, WITA, WIT): its date decides whether an
+    /// APM1 ticket's visit date has passed. WIB, where the day ends last, never
+    /// refuses one early.
+    #[arg(long, value_name = "TZ", default_value = "Asia/Jakarta", value_parser = parse_zone)]
+    pub zone: Zone,
 }
 
 /// Where the issuing kiosk's public key comes from: exactly one of the two.
@@ -370,37 +385,127 @@ pub struct KeySource {
     pub keys: Option<PathBuf>,
 }
 
-/// Prints `valid: ...` and returns `Ok`, or returns the reason the ticket is refused as
-/// the error (so the command exits non-zero).
+/// Where the service's NIK hash key comes from: at most one of the two. With neither,
+/// APM1 tickets are still checked and APM2 tickets are refused for want of the key.
+#[derive(Debug, clap::Args)]
+#[group(required = false, multiple = false)]
+pub struct NikHashKeySource {
+    /// The service's NIK hash key, standard base64 of 32 bytes, as an enrollment gives
+    /// it (an officer's counter has it from its own enrollment). A secret: on a machine
+    /// others use, prefer --state-dir, which keeps it out of the process list.
+    #[arg(long, value_name = "BASE64")]
+    pub nik_hash_key: Option<String>,
+    /// Read the NIK hash key from the enrollment in this state directory (on a kiosk
+    /// /var/lib/apm-kiosk, readable only by the daemon's user).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// A `--zone`: an IANA name the central API knows, or its label (`WIB`).
+fn parse_zone(text: &str) -> Result<Zone, String> {
+    Zone::from_tz_name(text)
+        .or_else(|| {
+            Zone::ALL
+                .into_iter()
+                .find(|z| z.label().eq_ignore_ascii_case(text))
+        })
+        .ok_or_else(|| {
+            format!("{text:?} is not Asia/Jakarta, Asia/Makassar, Asia/Jayapura, WIB, WITA or WIT")
+        })
+}
+
+/// Prints `valid APM2 ticket: ...` (or APM1) and returns `Ok`, or returns the reason the
+/// ticket is refused as the error (so the command exits non-zero).
 pub fn run_ticket_verify(args: TicketVerifyArgs) -> anyhow::Result<()> {
-    let nik = if args.nik == "-" {
+    let today = chrono::Utc::now()
+        .with_timezone(&args.zone.offset())
+        .date_naive();
+    println!("{}", check_ticket(&args, today)?);
+    Ok(())
+}
+
+/// The check of `run_ticket_verify` on `today` at the office: the line for a valid
+/// ticket, or why it is refused, each naming the version seen.
+fn check_ticket(args: &TicketVerifyArgs, today: NaiveDate) -> anyhow::Result<String> {
+    let nik = read_nik(&args.nik)?;
+    let keys = key_table(&args.key_source)?;
+    let nik_hash_key = nik_hash_key(&args.nik_hash_key_source)?;
+    let checker = ticket_qr::Checker {
+        keys: &|id: &str| keys.lookup(id),
+        nik_hash_key: nik_hash_key.as_ref(),
+        today,
+    };
+    let payload = args.payload.trim();
+    match ticket_qr::verify(payload, &nik, &checker) {
+        Ok(ticket_qr::Verified { version, claims }) => {
+            let note = match version {
+                Version::Apm2 => String::new(),
+                Version::Apm1 => format!(" (the old unkeyed format, good until {})", claims.d),
+            };
+            Ok(format!(
+                "valid {version} ticket{note}: {}",
+                describe(&claims)
+            ))
+        }
+        Err(reason) => {
+            let seen = ticket_qr::decode(payload)
+                .map(|d| format!(" {} ticket", d.version))
+                .unwrap_or_default();
+            let hint = if reason == QrError::NoNikHashKey {
+                "; give --nik-hash-key BASE64, or --state-dir DIR on an enrolled kiosk"
+            } else {
+                ""
+            };
+            Err(anyhow::anyhow!("invalid{seen}: {reason}{hint}"))
+        }
+    }
+}
+
+/// The NIK given on the command line, or read from standard input for "-".
+fn read_nik(arg: &str) -> anyhow::Result<String> {
+    let nik = if arg == "-" {
         let mut line = String::new();
         io::stdin()
             .read_line(&mut line)
             .context("reading the NIK from standard input")?;
         line.trim().to_string()
     } else {
-        args.nik.trim().to_string()
+        arg.trim().to_string()
     };
     if nik.len() != 16 || !nik.bytes().all(|b| b.is_ascii_digit()) {
         anyhow::bail!("the NIK must be 16 digits");
     }
-    let keys = match (&args.key_source.key, &args.key_source.keys) {
-        (Some(key), _) => KeyTable::single(key)?,
+    Ok(nik)
+}
+
+fn key_table(source: &KeySource) -> anyhow::Result<KeyTable> {
+    match (&source.key, &source.keys) {
+        (Some(key), _) => KeyTable::single(key),
         (None, Some(file)) => {
             let text =
                 fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
             KeyTable::from_kiosk_keys_json(&text)
-                .with_context(|| format!("reading {}", file.display()))?
+                .with_context(|| format!("reading {}", file.display()))
         }
         (None, None) => anyhow::bail!("give --key BASE64 or --keys FILE"),
-    };
-    match ticket_qr::verify(args.payload.trim(), &nik, &|id: &str| keys.lookup(id)) {
-        Ok(claims) => {
-            println!("valid: {}", describe(&claims));
-            Ok(())
-        }
-        Err(reason) => Err(anyhow::anyhow!("invalid: {reason}")),
+    }
+}
+
+/// The service's NIK hash key as given, or from the enrollment in a state directory;
+/// `None` when neither was given.
+fn nik_hash_key(source: &NikHashKeySource) -> anyhow::Result<Option<Key32>> {
+    match (&source.nik_hash_key, &source.state_dir) {
+        (Some(base64), _) => Ok(Some(Key32(
+            decode_nik_hash_key(base64).context("--nik-hash-key")?,
+        ))),
+        (None, Some(dir)) => match Enrollment::load(dir)? {
+            Some(e) => Ok(Some(Key32(e.nik_hash_key))),
+            None => anyhow::bail!(
+                "{}: no enrollment there, so no NIK hash key; give --nik-hash-key",
+                dir.display()
+            ),
+        },
+        (None, None) => Ok(None),
     }
 }
 
@@ -726,14 +831,17 @@ mod tests {
 
     const NIK: &str = "2102015708900003";
 
+    /// The service's NIK hash key in these tests, as the enrollment above holds it.
+    const NIK_HASH_KEY: [u8; 32] = [9; 32];
+
     fn ticket(kiosk: &str, key: &SigningKey) -> String {
         let r = "0193a4f2-6c1e-7b4a-9f0e-2d5c8e1a7b33".to_string();
         let claims = Claims {
-            n: ticket_qr::nik_check(&r, NIK),
+            n: ticket_qr::nik_check(&Key32(NIK_HASH_KEY), &r, NIK),
             r,
             k: kiosk.into(),
             o: "KRM".into(),
-            d: chrono::NaiveDate::from_ymd_opt(2026, 11, 24).expect("date"),
+            d: visit_day(),
             s: "S1".into(),
             q: "R-021".into(),
             t: 1_795_838_043,
@@ -741,6 +849,15 @@ mod tests {
         ticket_qr::sign(&claims, key)
     }
 
+    /// A version 1 ticket of the same claims, as kiosks issued them before version 2:
+    /// kiosk KRM-02, signed with seed [7; 32] (the known vector of `protocol::ticket_qr`).
+    const APM1_TICKET: &str = "APM1.eyJyIjoiMDE5M2E0ZjItNmMxZS03YjRhLTlmMGUtMmQ1YzhlMWE3YjMzIiwiayI6IktSTS0wMiIsIm8iOiJLUk0iLCJkIjoiMjAyNi0xMS0yNCIsInMiOiJTMSIsInEiOiJSLTAyMSIsIm4iOiJmMTA3MzJjMjI5NGY3OWRlIiwidCI6MTc5NTgzODA0M30.ZHonhAitojiPv0LKHY9M6CWaAcBde86psgBisJ2e377SXuwcj4xMo-RNZtPPHPd7jDL_5GU53mdlQK8uSC76Bg";
+
+    fn visit_day() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 24).expect("date")
+    }
+
+    /// The check with `--nik-hash-key`, before the visit day.
     fn args(
         payload: &str,
         nik: &str,
@@ -751,7 +868,16 @@ mod tests {
             payload: payload.into(),
             nik: nik.into(),
             key_source: KeySource { key, keys },
+            nik_hash_key_source: NikHashKeySource {
+                nik_hash_key: Some(STANDARD.encode(NIK_HASH_KEY)),
+                state_dir: None,
+            },
+            zone: Zone::Wib,
         }
+    }
+
+    fn b64(k: &SigningKey) -> String {
+        STANDARD.encode(k.verifying_key().as_bytes())
     }
 
     #[test]
@@ -760,7 +886,6 @@ mod tests {
         let live = SigningKey::from_bytes(&[7; 32]);
         let old = SigningKey::from_bytes(&[6; 32]);
         let gone = SigningKey::from_bytes(&[5; 32]);
-        let b64 = |k: &SigningKey| STANDARD.encode(k.verifying_key().as_bytes());
         let list = format!(
             r#"{{"keys": [
                 {{"kiosk_id": "KRM-02", "public_key": "{}", "revoked": true}},
@@ -773,16 +898,22 @@ mod tests {
         let file = tmp.path().join("kiosk-keys.json");
         fs::write(&file, list).expect("write keys");
         let keys = || Some(file.clone());
+        let today = visit_day();
 
-        run_ticket_verify(args(&ticket("KRM-02", &live), NIK, None, keys())).expect("valid");
-        run_ticket_verify(args(&ticket("KRM-02", &live), NIK, Some(b64(&live)), None))
-            .expect("valid with --key");
+        let said =
+            check_ticket(&args(&ticket("KRM-02", &live), NIK, None, keys()), today).expect("valid");
+        assert!(said.starts_with("valid APM2 ticket: queue R-021"), "{said}");
+        check_ticket(
+            &args(&ticket("KRM-02", &live), NIK, Some(b64(&live)), None),
+            today,
+        )
+        .expect("valid with --key");
 
         let refused: [(&str, TicketVerifyArgs, &str); 6] = [
             (
                 "old key",
                 args(&ticket("KRM-02", &old), NIK, None, keys()),
-                "bad signature",
+                "invalid APM2 ticket: bad signature",
             ),
             (
                 "revoked",
@@ -811,10 +942,85 @@ mod tests {
             ),
         ];
         for (name, a, want) in refused {
-            let err = run_ticket_verify(a).expect_err(name).to_string();
+            let err = check_ticket(&a, today).expect_err(name).to_string();
             assert!(err.contains(want), "{name}: {err}");
             assert!(!err.contains(NIK), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn ticket_verify_needs_the_services_nik_hash_key_for_apm2() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let live = SigningKey::from_bytes(&[7; 32]);
+        let payload = ticket("KRM-02", &live);
+        let with_source = |nik_hash_key: Option<String>, state_dir: Option<PathBuf>| {
+            let a = TicketVerifyArgs {
+                nik_hash_key_source: NikHashKeySource {
+                    nik_hash_key,
+                    state_dir,
+                },
+                ..args(&payload, NIK, Some(b64(&live)), None)
+            };
+            check_ticket(&a, visit_day())
+        };
+
+        // From the enrollment of the kiosk the command runs on.
+        enrollment().save(tmp.path()).expect("saved");
+        let said = with_source(None, Some(tmp.path().to_owned())).expect("valid");
+        assert!(said.starts_with("valid APM2 ticket"), "{said}");
+
+        let err = with_source(Some(STANDARD.encode([8u8; 32])), None)
+            .expect_err("another service's key")
+            .to_string();
+        assert!(
+            err.contains("invalid APM2 ticket: the ticket belongs to another NIK"),
+            "{err}"
+        );
+        let err = with_source(None, None).expect_err("no key").to_string();
+        assert!(err.contains("--nik-hash-key"), "{err}");
+        let err = with_source(Some("AAAA".into()), None)
+            .expect_err("not a key")
+            .to_string();
+        assert!(err.contains("--nik-hash-key"), "{err}");
+        let empty = tempfile::tempdir().expect("tempdir");
+        let err = with_source(None, Some(empty.path().to_owned()))
+            .expect_err("not enrolled")
+            .to_string();
+        assert!(err.contains("no enrollment"), "{err}");
+    }
+
+    #[test]
+    fn ticket_verify_takes_apm1_until_its_visit_date() {
+        let live = SigningKey::from_bytes(&[7; 32]);
+        // No NIK hash key: version 1 needs none.
+        let a = TicketVerifyArgs {
+            nik_hash_key_source: NikHashKeySource {
+                nik_hash_key: None,
+                state_dir: None,
+            },
+            ..args(APM1_TICKET, NIK, Some(b64(&live)), None)
+        };
+        let said = check_ticket(&a, visit_day()).expect("valid on its day");
+        assert!(
+            said.starts_with(
+                "valid APM1 ticket (the old unkeyed format, good until 2026-11-24): queue R-021"
+            ),
+            "{said}"
+        );
+        let day_after = visit_day().succ_opt().expect("a day after");
+        let err = check_ticket(&a, day_after)
+            .expect_err("refused after its day")
+            .to_string();
+        assert!(err.contains("invalid APM1 ticket"), "{err}");
+        assert!(err.contains("2026-11-24"), "{err}");
+    }
+
+    #[test]
+    fn ticket_verify_zones() {
+        assert_eq!(parse_zone("Asia/Makassar"), Ok(Zone::Wita));
+        assert_eq!(parse_zone("WIT"), Ok(Zone::Wit));
+        assert_eq!(parse_zone("wib"), Ok(Zone::Wib));
+        assert!(parse_zone("Europe/Paris").is_err());
     }
 
     #[test]
@@ -841,16 +1047,60 @@ mod tests {
                 .try_get_matches_from(argv)
                 .and_then(|m| TicketVerifyArgs::from_arg_matches(&m))
         };
-        let a = parse(&["verify", "APM1.a.b", "--nik", "-", "--key", "AAAA"]).expect("--key");
+        let a = parse(&["verify", "APM2.a.b", "--nik", "-", "--key", "AAAA"]).expect("--key");
         assert_eq!(a.key_source.key.as_deref(), Some("AAAA"));
-        let a = parse(&["verify", "APM1.a.b", "--nik", "-", "--keys", "k.json"]).expect("--keys");
+        assert_eq!(a.nik_hash_key_source.nik_hash_key, None);
+        assert_eq!(a.zone, Zone::Wib);
+        let a = parse(&["verify", "APM2.a.b", "--nik", "-", "--keys", "k.json"]).expect("--keys");
         assert_eq!(a.key_source.keys, Some(PathBuf::from("k.json")));
-        let refused: [&[&str]; 3] = [
-            &["verify", "APM1.a.b", "--nik", "-"],
+        let a = parse(&[
+            "verify",
+            "APM2.a.b",
+            "--nik",
+            "-",
+            "--keys",
+            "k",
+            "--nik-hash-key",
+            "CQ==",
+            "--zone",
+            "WITA",
+        ])
+        .expect("--nik-hash-key");
+        assert_eq!(a.nik_hash_key_source.nik_hash_key.as_deref(), Some("CQ=="));
+        assert_eq!(a.zone, Zone::Wita);
+        let a = parse(&[
+            "verify",
+            "APM2.a.b",
+            "--nik",
+            "-",
+            "--keys",
+            "k",
+            "--state-dir",
+            "/s",
+        ])
+        .expect("--state-dir");
+        assert_eq!(a.nik_hash_key_source.state_dir, Some(PathBuf::from("/s")));
+        let refused: [&[&str]; 5] = [
+            &["verify", "APM2.a.b", "--nik", "-"],
             &[
-                "verify", "APM1.a.b", "--nik", "-", "--key", "A", "--keys", "k",
+                "verify", "APM2.a.b", "--nik", "-", "--key", "A", "--keys", "k",
             ],
-            &["verify", "APM1.a.b", "--key", "A"],
+            &["verify", "APM2.a.b", "--key", "A"],
+            &[
+                "verify",
+                "APM2.a.b",
+                "--nik",
+                "-",
+                "--key",
+                "A",
+                "--nik-hash-key",
+                "B",
+                "--state-dir",
+                "/s",
+            ],
+            &[
+                "verify", "APM2.a.b", "--nik", "-", "--key", "A", "--zone", "UTC",
+            ],
         ];
         for argv in refused {
             assert!(parse(argv).is_err(), "{argv:?}");
@@ -862,7 +1112,7 @@ mod tests {
         let key = SigningKey::from_bytes(&[7; 32]);
         let claims = ticket_qr::decode(&ticket("KRM-02", &key))
             .expect("decodes")
-            .0;
+            .claims;
         assert_eq!(
             describe(&claims),
             "queue R-021 at office KRM on 2026-11-24 session S1, registration 0193a4f2-6c1e-7b4a-9f0e-2d5c8e1a7b33, issued by kiosk KRM-02 at 2026-11-28T03:54:03+00:00"

@@ -87,7 +87,8 @@ enum ConfigCmd {
 
 #[derive(Subcommand)]
 enum TicketCmd {
-    /// Check a ticket's QR payload against the holder's NIK and the kiosk keys.
+    /// Check a ticket's QR payload (APM2, or APM1 until its visit date) against the
+    /// holder's NIK, the kiosk keys and the service's NIK hash key; says which it saw.
     Verify(identity::TicketVerifyArgs),
 }
 

@@ -11,9 +11,12 @@ use apm_kiosk::domain::{ApplicationType, PassportType};
 use apm_kiosk::flow::view::{DayState, ScreenKind};
 use apm_kiosk::flow::{Intent, Problem};
 use apm_kiosk::hardware::printer::PrinterState;
+use apm_kiosk::identity::{Enrollment, KioskKey};
+use apm_kiosk::protocol::central::Key32;
+use apm_kiosk::protocol::ticket_qr::{self, Checker, KeyLookup, Version};
 use apm_kiosk_testkit::daemon::{DaemonOnFakes, held_until};
 use apm_kiosk_testkit::fakes::{Endpoint, FakeCentral, Fault};
-use apm_kiosk_testkit::fixtures::{card, nik};
+use apm_kiosk_testkit::fixtures::{card, nik, tuesday_morning};
 
 /// Sync rounds until the kiosk holds queue numbers to book with.
 async fn wait_numbers(kiosk: &DaemonOnFakes) {
@@ -81,6 +84,59 @@ async fn book_until_review(kiosk: &mut DaemonOnFakes, niks: &[String]) {
     kiosk.wait_screen(ScreenKind::Review).await;
 }
 
+/// The QR payload in a printed ticket job: it is sent as the data of the printer's QR
+/// command, plain ASCII from its `APM` prefix to the next command byte.
+fn printed_qr(job: &[u8]) -> String {
+    let start = job
+        .windows(4)
+        .position(|w| w == b"APM2" || w == b"APM1")
+        .expect("the job carries a QR payload");
+    job[start..]
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        .map(|&b| char::from(b))
+        .collect()
+}
+
+/// Each printed ticket's QR is an APM2 payload that a counter holding the service's NIK
+/// hash key (the kiosk's enrollment's) and the kiosk's public key verifies, one for
+/// each member of `family`.
+fn assert_printed_qrs_are_apm2(kiosk: &DaemonOnFakes, family: &[String]) {
+    let state_dir = &kiosk.config.kiosk.state_dir;
+    let enrollment = Enrollment::load(state_dir)
+        .expect("the enrollment reads")
+        .expect("the kiosk is enrolled");
+    let public = KioskKey::load_or_create(state_dir)
+        .expect("the kiosk's key reads")
+        .verifying_key();
+    let lookup = |kiosk_id: &str| {
+        if kiosk_id == enrollment.kiosk_id {
+            KeyLookup::Known(public)
+        } else {
+            KeyLookup::Unknown
+        }
+    };
+    let nik_hash_key = Key32(enrollment.nik_hash_key);
+    let checker = Checker {
+        keys: &lookup,
+        nik_hash_key: Some(&nik_hash_key),
+        today: tuesday_morning().date_naive(),
+    };
+    let mut holders = std::collections::BTreeSet::new();
+    for job in kiosk.printer.jobs() {
+        let payload = printed_qr(&job.bytes);
+        let holder = family
+            .iter()
+            .find(|nik| ticket_qr::verify(&payload, nik, &checker).is_ok())
+            .unwrap_or_else(|| panic!("{payload} verifies for no member of the family"));
+        let verified = ticket_qr::verify(&payload, holder, &checker).expect("verifies");
+        assert_eq!(verified.version, Version::Apm2, "{payload}");
+        assert!(payload.starts_with("APM2."), "{payload}");
+        holders.insert(holder.clone());
+    }
+    assert_eq!(holders.len(), family.len(), "a ticket for each member");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_family_of_three_books_prints_and_reaches_the_service_once() {
     let mut kiosk = DaemonOnFakes::start(FakeCentral::new()).await;
@@ -95,6 +151,7 @@ async fn a_family_of_three_books_prints_and_reaches_the_service_once() {
     let jobs = kiosk.printer.jobs();
     assert_eq!(jobs.len(), 3, "one job a ticket");
     assert!(jobs.iter().all(|j| j.whole));
+    assert_printed_qrs_are_apm2(&kiosk, &family);
     // The booking nudged the sync loop: the three reach the service, once each.
     kiosk.sync_round().await;
     let sent = kiosk.central.registrations();

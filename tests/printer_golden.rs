@@ -1,9 +1,9 @@
-//! Golden tickets: fixed tickets (fixed times, a QR signed by a fixed key, so every byte
-//! of the job is stable) sent through the kiosk's printer code to the virtual printer
-//! on a pseudo-terminal, and the PNG it cuts compared pixel by pixel with the one kept
-//! in `tests/golden/`. On a mismatch the test writes the image it got beside the golden
-//! one (`*.actual.png`) for a human to look at; `APM_UPDATE_GOLDEN=1` rewrites the golden
-//! images after a deliberate change of layout, to be reviewed in the commit.
+//! Golden tickets: fixed tickets (fixed times, an APM2 QR signed by a fixed key, so
+//! every byte of the job is stable) sent through the kiosk's printer code to the virtual
+//! printer on a pseudo-terminal, and the PNG it cuts compared pixel by pixel with the
+//! one kept in `tests/golden/`. On a mismatch the test writes the image it got beside
+//! the golden one (`*.actual.png`) for a human to look at; `APM_UPDATE_GOLDEN=1` rewrites
+//! the golden images after a deliberate change of layout, to be reviewed in the commit.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -152,7 +152,14 @@ fn the_golden_qr_is_a_valid_signed_ticket() {
             ticket_qr::KeyLookup::Unknown
         }
     };
-    let claims = ticket_qr::verify(&t.qr_payload, "3171014107900003", &lookup)
+    let nik_hash_key = fixtures::ticket_nik_hash_key();
+    let checker = ticket_qr::Checker {
+        keys: &lookup,
+        nik_hash_key: Some(&nik_hash_key),
+        today: t.visit_date,
+    };
+    let verified = ticket_qr::verify(&t.qr_payload, fixtures::TICKET_NIK, &checker)
         .expect("the golden ticket's QR verifies");
-    assert_eq!(claims.q, "R-021");
+    assert_eq!(verified.version, ticket_qr::Version::Apm2);
+    assert_eq!(verified.claims.q, "R-021");
 }

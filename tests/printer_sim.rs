@@ -16,7 +16,7 @@ fn ticket(language: Language, priority: bool) -> Ticket {
     Ticket {
         // The size of a real signed payload: ~230 characters of claims, 86 of signature.
         qr_payload: format!(
-            "APM1.{}.{}",
+            "APM2.{}.{}",
             "eyJyIjoiMDE5M2E0ZjItN2IzYy03MDAwLThhMDAtMDAwMDAwMDAwMDAxIiwiayI6IktSTS0wMiJ9"
                 .repeat(3),
             "S".repeat(86)

@@ -11,6 +11,7 @@ use apm_kiosk::flow::{Booked, BookingRequest, Member, PrintFailure};
 use apm_kiosk::hardware::printer::worker::{PrinterSettings, PrinterWorker, ReprintError};
 use apm_kiosk::hardware::printer::{PrinterPath, PrinterState};
 use apm_kiosk::identity::Enrollment;
+use apm_kiosk::protocol::central::Key32;
 use apm_kiosk::protocol::escpos::PaperWidth;
 use apm_kiosk::store::writer::StoreHandle;
 use apm_kiosk::store::{HeldAllocation, Store};
@@ -49,7 +50,8 @@ fn book_two(store: &mut Store) -> Booked {
         members: vec![member("2102015708900003"), member("2102010303880005")],
         created_at: Utc::now(),
     };
-    Signer::new("KRM-02", fixtures::ticket_key(), [0; 32])
+    // The NIK hash key is the rig's enrollment's.
+    Signer::new("KRM-02", fixtures::ticket_key(), [0; 32], Key32([0; 32]))
         .commit(store, &request, Utc::now().date_naive())
         .expect("booking committed")
 }

@@ -286,19 +286,26 @@ async fn a_round_on_the_fake_tops_up_then_uploads_signed_tickets() {
     assert_eq!(kiosk.pending().await, 0);
     assert!(kiosk.statuses().await.iter().all(|(_, s)| s == "accepted"));
 
-    // What reached the service is what the daemon would have sent: signed tickets.
+    // What reached the service is what the daemon would have sent: signed APM2 tickets,
+    // their NIK check keyed with the enrollment's NIK hash key.
     let public = kiosk.signer.verifying_key();
     let lookup = |k: &str| match k {
         "FAKE-KIOSK-01" => ticket_qr::KeyLookup::Known(public),
         _ => ticket_qr::KeyLookup::Unknown,
     };
+    let checker = ticket_qr::Checker {
+        keys: &lookup,
+        nik_hash_key: Some(&kiosk.nik_hash_key),
+        today: now.date_naive(),
+    };
     let received = central.registrations();
     assert_eq!(received.len(), 2);
     for reg in &received {
         assert!(booked.contains(&reg.registration_id.to_string()));
-        let claims = ticket_qr::verify(&reg.ticket, &reg.applicant.nik, &lookup)
+        let verified = ticket_qr::verify(&reg.ticket, &reg.applicant.nik, &checker)
             .expect("the ticket verifies");
-        assert_eq!(claims.r, reg.registration_id.to_string());
+        assert_eq!(verified.version, ticket_qr::Version::Apm2);
+        assert_eq!(verified.claims.r, reg.registration_id.to_string());
     }
     assert_eq!(central.calls(Endpoint::Upload), 1);
     assert_eq!(central.heartbeats().len(), 1, "one heartbeat a minute");

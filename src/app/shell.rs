@@ -147,14 +147,29 @@ impl Shell {
     }
 
     /// The booking, in the store's one transaction, its tickets signed with the kiosk's
+    /// key as the enrolled kiosk, their NIK check keyed with the enrollment's NIK hash
     /// key; the sync loop is woken to send it.
     fn commit_booking(&self, request: BookingRequest, created_on: NaiveDate) {
-        let kiosk_id = self
+        // A kiosk without an enrollment is held out of service and holds no numbers, so
+        // no booking should reach here; should one, it is not stored and the applicant
+        // is sent to an officer as on a store fault: no number is used up, and no ticket
+        // is printed that no counter could check (no kiosk id, no key for its `n`).
+        let Some((kiosk_id, nik_hash_key)) = self
             .enrollment
             .borrow()
             .as_ref()
-            .map(|e| e.kiosk_id.clone())
-            .unwrap_or_default();
+            .map(|e| (e.kiosk_id.clone(), Key32(e.nik_hash_key)))
+        else {
+            tracing::error!(
+                "BOOKING NOT STORED: the kiosk is not enrolled, so it cannot sign tickets"
+            );
+            let events = self.events.clone();
+            tokio::spawn(async move {
+                let failed = Event::Committed(Err(CommitFailure::StorageFailed));
+                let _ = events.send(failed).await;
+            });
+            return;
+        };
         let (store, events, key, secret, nudge) = (
             self.store.clone(),
             self.events.clone(),
@@ -166,7 +181,9 @@ impl Shell {
             let result = store
                 .call(move |s| {
                     let tag = |nik: &str| nik_tag(&secret, nik);
-                    let sign = |t: &TicketToSign<'_>| ticket_qr::sign(&t.claims(&kiosk_id), &key);
+                    let sign = |t: &TicketToSign<'_>| {
+                        ticket_qr::sign(&t.claims(&kiosk_id, &nik_hash_key), &key)
+                    };
                     s.commit_booking(&CommitPlan {
                         request: &request,
                         created_on,

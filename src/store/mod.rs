@@ -75,9 +75,14 @@ pub struct TicketToSign<'a> {
 }
 
 impl TicketToSign<'_> {
-    /// What the ticket's QR says of it, as `kiosk_id` issues it: the one place a
-    /// ticket's claims are made, for the daemon and for the tests that sign as it does.
-    pub fn claims(&self, kiosk_id: &str) -> crate::protocol::ticket_qr::Claims {
+    /// What the ticket's QR says of it, as `kiosk_id` issues it, its NIK check keyed
+    /// with the service's `nik_hash_key` (the enrollment's): the one place a ticket's
+    /// claims are made, for the daemon and for the tests that sign as it does.
+    pub fn claims(
+        &self,
+        kiosk_id: &str,
+        nik_hash_key: &crate::protocol::central::Key32,
+    ) -> crate::protocol::ticket_qr::Claims {
         use crate::protocol::ticket_qr;
         ticket_qr::Claims {
             r: self.registration_id.to_owned(),
@@ -86,7 +91,7 @@ impl TicketToSign<'_> {
             d: self.date,
             s: self.session_id.to_owned(),
             q: self.queue_number.to_string(),
-            n: ticket_qr::nik_check(self.registration_id, self.nik),
+            n: ticket_qr::nik_check(nik_hash_key, self.registration_id, self.nik),
             t: self.issued_at.timestamp(),
         }
     }

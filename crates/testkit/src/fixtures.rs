@@ -8,7 +8,7 @@ use apm_kiosk::domain::nik::Nik;
 use apm_kiosk::domain::{ApplicationType, Language, PassportType, Sex};
 use apm_kiosk::flow::{Applicant, IdentitySource, Member};
 use apm_kiosk::hardware::reader::CardData;
-use apm_kiosk::protocol::central as wire;
+use apm_kiosk::protocol::central::{self as wire, Key32};
 use apm_kiosk::protocol::escpos::Ticket;
 use apm_kiosk::protocol::ticket_qr::{self, Claims};
 use apm_kiosk_sim::central::SimSeed;
@@ -118,10 +118,17 @@ pub fn ticket_key() -> SigningKey {
     SigningKey::from_bytes(&[0x42; 32])
 }
 
+/// The service's NIK hash key the ticket fixtures' NIK check is keyed with: 32 bytes of
+/// 0x24. Never a service's.
+pub fn ticket_nik_hash_key() -> Key32 {
+    Key32([0x24; 32])
+}
+
 /// A ticket as the kiosk prints it, every byte fixed: Karimun's long office name, a
 /// full name, 14:05 WIB on 22 November 2026 for a visit on the 24th, the first of a
-/// group of three, and a QR signed by [`ticket_key`] over real claims for kiosk
-/// `KRM-02`, so the payload has its real length and verifies.
+/// group of three, and an `APM2` QR signed by [`ticket_key`] over real claims for kiosk
+/// `KRM-02`, its NIK check keyed with [`ticket_nik_hash_key`], so the payload has its
+/// real length and verifies.
 pub fn ticket(language: Language, priority: bool, copy: bool) -> Ticket {
     let issued_at = wib()
         .with_ymd_and_hms(2026, 11, 22, 14, 5, 0)
@@ -138,7 +145,7 @@ pub fn ticket(language: Language, priority: bool, copy: bool) -> Ticket {
         d: visit_date,
         s: "S1".into(),
         q: queue_number.into(),
-        n: ticket_qr::nik_check(registration_id, TICKET_NIK),
+        n: ticket_qr::nik_check(&ticket_nik_hash_key(), registration_id, TICKET_NIK),
         t: issued_at.timestamp(),
     };
     Ticket {
@@ -183,12 +190,19 @@ mod tests {
     }
 
     #[test]
-    fn the_ticket_qr_verifies_with_the_test_key() {
+    fn the_ticket_qr_is_apm2_and_verifies_with_the_test_keys() {
         let t = ticket(Language::Id, true, false);
         let public = ticket_key().verifying_key();
         let lookup = |_: &str| ticket_qr::KeyLookup::Known(public);
-        let claims = ticket_qr::verify(&t.qr_payload, TICKET_NIK, &lookup).expect("verifies");
-        assert_eq!(claims.q, "P-003");
+        let nik_hash_key = ticket_nik_hash_key();
+        let checker = ticket_qr::Checker {
+            keys: &lookup,
+            nik_hash_key: Some(&nik_hash_key),
+            today: t.visit_date,
+        };
+        let verified = ticket_qr::verify(&t.qr_payload, TICKET_NIK, &checker).expect("verifies");
+        assert_eq!(verified.version, ticket_qr::Version::Apm2);
+        assert_eq!(verified.claims.q, "P-003");
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl KioskUnderTest {
             kiosk_id: kiosk_id.to_owned(),
             nik_hash_key,
             token: token.to_owned(),
-            signer: Signer::new(kiosk_id, key, rand::random()),
+            signer: Signer::new(kiosk_id, key, rand::random(), nik_hash_key),
             db_path,
             _dir: dir,
             _writer: writer,
