@@ -338,13 +338,17 @@ fn age(d: chrono::TimeDelta) -> String {
 
 fn when(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     match t {
-        Some(t) => format!(
-            "{} ({} ago)",
-            t.format("%Y-%m-%d %H:%M:%S UTC"),
-            age(now - t)
-        ),
+        Some(t) => format!("{} ({} ago)", local(t), age(now - t)),
         None => "never".into(),
     }
+}
+
+/// A time as the technician's watch shows it: the kiosk's own time zone (the office's,
+/// as the appliance sets it), with its offset so that it is never ambiguous.
+fn local(t: DateTime<Utc>) -> String {
+    t.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S %:z")
+        .to_string()
 }
 
 fn opt(v: &Option<String>) -> &str {
@@ -743,7 +747,7 @@ pub fn render(r: &Report) -> String {
         r.version,
         r.kiosk_id.as_deref().unwrap_or("(not enrolled)"),
         uptime(r.uptime_s),
-        r.generated_at.format("%Y-%m-%d %H:%M:%S UTC")
+        local(r.generated_at)
     );
     let _ = writeln!(w);
     if r.problems.is_empty() {
