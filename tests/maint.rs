@@ -380,6 +380,21 @@ async fn every_maintenance_command_and_a_bundle_without_personal_data() {
     let people = plain_people(3);
     assert_eq!(people.len(), 3);
 
+    enroll_and_book(&mut kiosk, &site, &people).await;
+    the_report(&mut kiosk).await;
+    sync_now(&mut kiosk).await;
+    reprints(&mut kiosk, &site, &people).await;
+    test_page(&mut kiosk, &site).await;
+    read_test(&mut kiosk, &site, &people).await;
+    integrity_settings_and_hold(&mut kiosk).await;
+    release_the_last_day(&mut kiosk).await;
+    let bundle = export(&mut kiosk, &site).await;
+    kiosk.stop().await;
+    the_hold_and_settings_survive_a_restart(&site).await;
+    the_bundle_and_audit_hold_no_personal_data(&bundle, &site, &people);
+}
+
+async fn enroll_and_book(kiosk: &mut Daemon, site: &Site, people: &[Person]) {
     // Not enrolled: the kiosk is out of service until the technician enrolls it, and
     // the sync starts at once.
     assert_eq!(kiosk.client.view["out_of_service"], "not_enrolled");
@@ -398,18 +413,20 @@ async fn every_maintenance_command_and_a_bundle_without_personal_data() {
     assert!(enrolled["enrolled"].is_string(), "{enrolled}");
     let again = kiosk.ask(Command::Enroll { code: "X".into() }).await;
     assert_eq!(again["error"], "already_enrolled", "{again}");
-    wait_for_numbers(&mut kiosk).await;
+    wait_for_numbers(kiosk).await;
     kiosk
         .client
         .wait_until(|v| v["out_of_service"].is_null(), "in service", PATIENCE)
         .await
         .expect("in service once enrolled");
 
-    for p in &people {
-        book(&mut kiosk, &site.reader, p).await;
+    for p in people {
+        book(kiosk, &site.reader, p).await;
     }
     assert_eq!(site.printer.tickets().len(), 3);
+}
 
+async fn the_report(kiosk: &mut Daemon) {
     // The report.
     let report = kiosk.ask(Command::MaintReport).await;
     let r: apm_kiosk::maint::Report =
@@ -424,7 +441,9 @@ async fn every_maintenance_command_and_a_bundle_without_personal_data() {
     assert!(r.disk.is_some());
     assert_eq!(r.version, apm_kiosk::status::VERSION);
     assert!(r.pin_configured);
+}
 
+async fn sync_now(kiosk: &mut Daemon) {
     // Sync now, and its progress.
     assert_eq!(
         kiosk.ask(Command::SyncNow).await,
@@ -439,7 +458,9 @@ async fn every_maintenance_command_and_a_bundle_without_personal_data() {
         assert!(Instant::now() < deadline, "uploads still waiting: {p}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
 
+async fn reprints(kiosk: &mut Daemon, site: &Site, people: &[Person]) {
     // Recent tickets and a reprint of the last one, marked COPY.
     let recent = kiosk.ask(Command::RecentTickets { limit: Some(2) }).await;
     let tickets = recent["tickets"].as_array().expect("tickets");
@@ -469,14 +490,18 @@ async fn every_maintenance_command_and_a_bundle_without_personal_data() {
         })
         .await;
     assert_eq!(unknown["error"], "unknown", "{unknown}");
+}
 
+async fn test_page(kiosk: &mut Daemon, site: &Site) {
     // A test page.
     let printed = kiosk.ask(Command::TestPrint).await;
     assert_eq!(printed["printed"], true, "{printed}");
     site.printer.wait_for_tickets(5, Duration::from_secs(10));
     let page = &site.printer.ticket_texts()[4];
     assert!(page.contains("TEST PAGE"), "{page}");
+}
 
+async fn read_test(kiosk: &mut Daemon, site: &Site, people: &[Person]) {
     // A read test: the card is answered masked and no session starts.
     let someone = &people[0];
     let card = card_of(someone);
@@ -501,7 +526,9 @@ async fn every_maintenance_command_and_a_bundle_without_personal_data() {
     assert!(!answer.to_string().contains(&someone.name));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(kiosk.client.screen(), "idle", "no session started");
+}
 
+async fn integrity_settings_and_hold(kiosk: &mut Daemon) {
     // Integrity.
     assert_eq!(
         kiosk.ask(Command::Integrity).await,
@@ -542,7 +569,9 @@ async fn every_maintenance_command_and_a_bundle_without_personal_data() {
         .wait_until(|v| v["out_of_service"] == "printer_fault", "hold", PATIENCE)
         .await
         .expect("the view shows the hold");
+}
 
+async fn release_the_last_day(kiosk: &mut Daemon) {
     // Give back the numbers of the last day held.
     let held_before = kiosk.ask(Command::MaintReport).await["held"].clone();
     let day = held_before
@@ -563,15 +592,20 @@ async fn every_maintenance_command_and_a_bundle_without_personal_data() {
     // what the report showed goes back.
     let n = released["released"].as_u64().unwrap_or(0);
     assert!(n >= count, "{released}, {count} held");
+}
 
+/// The diagnostics bundle, written to a stick; returns where.
+async fn export(kiosk: &mut Daemon, site: &Site) -> PathBuf {
     // The bundle.
     let usb = site.root.join("usb");
     std::fs::create_dir_all(&usb).expect("stick");
     let written = kiosk.ask(Command::Export { path: usb.clone() }).await;
     let bundle = PathBuf::from(written["path"].as_str().expect("path"));
     assert!(bundle.starts_with(&usb), "{written}");
-    kiosk.stop().await;
+    bundle
+}
 
+async fn the_hold_and_settings_survive_a_restart(site: &Site) {
     // Restart: the hold and the settings are still there.
     let mut kiosk = start(&site.config).await;
     kiosk
@@ -593,9 +627,11 @@ async fn every_maintenance_command_and_a_bundle_without_personal_data() {
         .await
         .expect("hold lifted");
     kiosk.stop().await;
+}
 
+fn the_bundle_and_audit_hold_no_personal_data(bundle: &Path, site: &Site, people: &[Person]) {
     // Every file of the bundle, scanned for the test applicants' data.
-    let files = untar(&bundle);
+    let files = untar(bundle);
     let names: Vec<&str> = files
         .iter()
         .map(|(n, _)| n.rsplit('/').next().unwrap_or(""))
@@ -657,7 +693,7 @@ async fn every_maintenance_command_and_a_bundle_without_personal_data() {
             phone_shaped(text)
         );
         let upper = text.to_uppercase();
-        for p in &people {
+        for p in people {
             assert!(!text.contains(&p.nik), "{name} holds a NIK");
             assert!(!upper.contains(&p.name), "{name} holds {}", p.name);
             assert!(!upper.contains(&p.address), "{name} holds an address");
@@ -667,7 +703,7 @@ async fn every_maintenance_command_and_a_bundle_without_personal_data() {
 
     // And the whole audit table: no personal data, no masked NIK either.
     for (event, detail) in audit(&site.state) {
-        for p in &people {
+        for p in people {
             assert!(!detail.contains(&p.nik), "{event}: {detail}");
             assert!(
                 !detail.contains(&apm_kiosk::domain::nik::mask(&p.nik)),
