@@ -718,6 +718,49 @@ fn the_bundle_and_audit_hold_no_personal_data(bundle: &Path, site: &Site, people
     let _ = site.central.sim.registrations();
 }
 
+/// `apm-kiosk maint ... --config CONFIG`, run as a technician would run it.
+struct Cli {
+    config: PathBuf,
+}
+
+impl Cli {
+    /// The exit code, stdout and stderr of `apm-kiosk maint ARGS`, with `stdin` typed in.
+    async fn run(&self, args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
+        let (config, args, stdin) = (
+            self.config.clone(),
+            args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            stdin.to_owned(),
+        );
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write as _;
+            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_apm-kiosk"))
+                .arg("maint")
+                .args(&args)
+                .arg("--config")
+                .arg(&config)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("apm-kiosk runs");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(stdin.as_bytes())
+                .expect("stdin written");
+            let out = child.wait_with_output().expect("apm-kiosk ends");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+        .await
+        .expect("cli task")
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_drives_the_running_daemon() {
     let site = site("TEST-0102").await;
@@ -728,47 +771,18 @@ async fn the_cli_drives_the_running_daemon() {
     wait_for_numbers(&mut kiosk).await;
     let person = plain_people(1).remove(0);
     book(&mut kiosk, &site.reader, &person).await;
-
-    let exe = env!("CARGO_BIN_EXE_apm-kiosk");
-    let config = site.config.clone();
-    let cli = move |args: &[&str], stdin: &str| {
-        let (config, args, stdin) = (
-            config.clone(),
-            args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-            stdin.to_owned(),
-        );
-        async move {
-            tokio::task::spawn_blocking(move || {
-                use std::io::Write as _;
-                let mut child = std::process::Command::new(exe)
-                    .arg("maint")
-                    .args(&args)
-                    .arg("--config")
-                    .arg(&config)
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("apm-kiosk runs");
-                child
-                    .stdin
-                    .take()
-                    .expect("stdin")
-                    .write_all(stdin.as_bytes())
-                    .expect("stdin written");
-                let out = child.wait_with_output().expect("apm-kiosk ends");
-                (
-                    out.status.code(),
-                    String::from_utf8_lossy(&out.stdout).into_owned(),
-                    String::from_utf8_lossy(&out.stderr).into_owned(),
-                )
-            })
-            .await
-            .expect("cli task")
-        }
+    let cli = Cli {
+        config: site.config.clone(),
     };
+    cli_status(&cli).await;
+    cli_holds(&cli, &mut kiosk).await;
+    cli_tickets_and_data(&cli, &site, &person).await;
+    cli_sets_a_pin(&cli, &mut kiosk, &site).await;
+    cli_restarts(&cli, kiosk, &site).await;
+}
 
-    let (code, out, err) = cli(&["status"], "").await;
+async fn cli_status(cli: &Cli) {
+    let (code, out, err) = cli.run(&["status"], "").await;
     assert_eq!(code, Some(0), "{err}");
     println!("{out}");
     for section in [
@@ -781,54 +795,62 @@ async fn the_cli_drives_the_running_daemon() {
         assert!(out.contains(section), "{section} in\n{out}");
     }
     assert!(out.contains("registrations        1 ("), "{out}");
+}
 
-    let (code, out, err) = cli(&["out-of-service", "maintenance"], "").await;
+async fn cli_holds(cli: &Cli, kiosk: &mut Daemon) {
+    let (code, out, err) = cli.run(&["out-of-service", "maintenance"], "").await;
     assert_eq!(code, Some(0), "{out}{err}");
     kiosk
         .client
         .wait_until(|v| v["out_of_service"] == "maintenance", "hold", PATIENCE)
         .await
         .expect("the CLI's hold reaches the screen");
-    let (code, out, _) = cli(&["status"], "").await;
+    let (code, out, _) = cli.run(&["status"], "").await;
     assert_eq!(code, Some(0));
     let first = out.lines().nth(3).unwrap_or_default();
     assert!(
         first.contains("OUT OF SERVICE (maintenance"),
         "what is wrong first:\n{out}"
     );
-    let (code, _, err) = cli(&["out-of-service", "lunch"], "").await;
+    let (code, _, err) = cli.run(&["out-of-service", "lunch"], "").await;
     assert_eq!(code, Some(1), "{err}");
-    let (code, _, _) = cli(&["in-service"], "").await;
+    let (code, _, _) = cli.run(&["in-service"], "").await;
     assert_eq!(code, Some(0));
+}
 
-    let (code, out, err) = cli(&["reprint"], "").await;
+async fn cli_tickets_and_data(cli: &Cli, site: &Site, person: &Person) {
+    let (code, out, err) = cli.run(&["reprint"], "").await;
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("marked COPY"), "{out}");
-    let (code, out, _) = cli(&["recent", "--limit", "5"], "").await;
+    let (code, out, _) = cli.run(&["recent", "--limit", "5"], "").await;
     assert_eq!(code, Some(0));
     assert!(
         out.contains(&apm_kiosk::domain::nik::mask(&person.nik)),
         "{out}"
     );
-    let (code, out, _) = cli(&["integrity"], "").await;
+    let (code, out, _) = cli.run(&["integrity"], "").await;
     assert_eq!((code, out.trim()), (Some(0), "database integrity: ok"));
-    let (code, out, err) = cli(&["sync"], "").await;
+    let (code, out, err) = cli.run(&["sync"], "").await;
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("sync done"), "{out}");
 
     let bundle = site.root.join("diag.tar.gz");
-    let (code, out, err) = cli(&["export", bundle.to_str().expect("path")], "").await;
+    let (code, out, err) = cli
+        .run(&["export", bundle.to_str().expect("path")], "")
+        .await;
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("diag.tar.gz"), "{out}");
     assert!(bundle.exists());
+}
 
+async fn cli_sets_a_pin(cli: &Cli, kiosk: &mut Daemon, site: &Site) {
     // A new PIN through stdin: written into the file with its comments, and read by
     // the running daemon at once.
     let before = std::fs::read_to_string(&site.config).expect("config");
-    let (code, _, err) = cli(&["set-pin"], "2468\n1357\n").await;
+    let (code, _, err) = cli.run(&["set-pin"], "2468\n1357\n").await;
     assert_eq!(code, Some(1), "two different PINs are refused");
     assert!(err.contains("differ"), "{err}");
-    let (code, out, err) = cli(&["set-pin"], "2468\n2468\n").await;
+    let (code, out, err) = cli.run(&["set-pin"], "2468\n2468\n").await;
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("the running kiosk has read it"), "{out}");
     let after = std::fs::read_to_string(&site.config).expect("config");
@@ -849,8 +871,10 @@ async fn the_cli_drives_the_running_daemon() {
             .await,
         json!({ "result": "unlocked" })
     );
+}
 
-    let (code, out, _) = cli(&["restart"], "").await;
+async fn cli_restarts(cli: &Cli, kiosk: Daemon, site: &Site) {
+    let (code, out, _) = cli.run(&["restart"], "").await;
     assert_eq!(code, Some(0));
     assert!(out.contains("code 75"), "{out}");
     let ended = kiosk.task.await.expect("task").expect("ran");
