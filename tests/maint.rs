@@ -899,50 +899,9 @@ async fn cli_restarts(cli: &Cli, kiosk: Daemon, site: &Site) {
 /// a printer worker with no printer): the daemon's main loop calls these.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_read_test_refuses_when_busy_or_not_idle_and_gives_up_after_30_s() {
-    use apm_kiosk::hardware::printer::worker::{PrinterSettings, PrinterWorker};
-    use apm_kiosk::maint::service::{Maint, MaintParts};
-    use apm_kiosk::maint::{READ_TEST_TIMEOUT, ReadTest};
-    use apm_kiosk::store::Store;
-    use apm_kiosk::store::writer::StoreHandle;
+    use apm_kiosk::maint::READ_TEST_TIMEOUT;
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let state = std::path::absolute(dir.path()).expect("absolute");
-    let config = Config::load(&write_config(&state, "http://127.0.0.1:9", None)).expect("config");
-    let (store, _writer) =
-        StoreHandle::spawn(Store::open_in_memory().expect("store")).expect("writer");
-    let (enrollment, enrollment_rx) = tokio::sync::watch::channel(None);
-    let (printer_state, _) =
-        tokio::sync::watch::channel(apm_kiosk::hardware::printer::PrinterState::Offline);
-    let printer = PrinterWorker::spawn(
-        apm_kiosk::hardware::printer::opener(
-            apm_kiosk::hardware::printer::PrinterPath::Device(state.join("no-printer")),
-            115_200,
-        ),
-        PrinterSettings {
-            paper: apm_kiosk::protocol::escpos::PaperWidth::Mm80,
-            backlog_poll: Duration::from_secs(3),
-        },
-        store.clone(),
-        enrollment_rx,
-        printer_state,
-    )
-    .expect("printer worker");
-    let (events, _events_rx) = tokio::sync::mpsc::channel(8);
-    let central = apm_kiosk::sync::shared::http_opener(config.central.clone());
-    let (maint, hold) = Maint::start(MaintParts {
-        store: store.clone(),
-        config,
-        printer,
-        events,
-        enrollment,
-        started_at: chrono::Utc::now(),
-        central,
-        clock: std::sync::Arc::new(apm_kiosk::clock::SystemClock),
-    })
-    .await
-    .expect("maintenance service");
-    assert_eq!(hold, None);
-    let mut test = ReadTest::new(maint);
+    let (mut test, store, _dir) = read_test_on_the_service_alone().await;
     let now = Instant::now();
 
     let (tx, rx) = oneshot::channel();
@@ -1005,6 +964,59 @@ async fn the_read_test_refuses_when_busy_or_not_idle_and_gives_up_after_30_s() {
     ] {
         assert!(details.iter().any(|d| d == want), "{want} in {details:?}");
     }
+}
+
+/// The maintenance service with a store in memory and a printer worker with no
+/// printer, and its read test; the temp dir holds the config.
+async fn read_test_on_the_service_alone() -> (
+    apm_kiosk::maint::ReadTest,
+    apm_kiosk::store::writer::StoreHandle,
+    tempfile::TempDir,
+) {
+    use apm_kiosk::hardware::printer::worker::{PrinterSettings, PrinterWorker};
+    use apm_kiosk::maint::ReadTest;
+    use apm_kiosk::maint::service::{Maint, MaintParts};
+    use apm_kiosk::store::Store;
+    use apm_kiosk::store::writer::StoreHandle;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = std::path::absolute(dir.path()).expect("absolute");
+    let config = Config::load(&write_config(&state, "http://127.0.0.1:9", None)).expect("config");
+    let (store, _writer) =
+        StoreHandle::spawn(Store::open_in_memory().expect("store")).expect("writer");
+    let (enrollment, enrollment_rx) = tokio::sync::watch::channel(None);
+    let (printer_state, _) =
+        tokio::sync::watch::channel(apm_kiosk::hardware::printer::PrinterState::Offline);
+    let printer = PrinterWorker::spawn(
+        apm_kiosk::hardware::printer::opener(
+            apm_kiosk::hardware::printer::PrinterPath::Device(state.join("no-printer")),
+            115_200,
+        ),
+        PrinterSettings {
+            paper: apm_kiosk::protocol::escpos::PaperWidth::Mm80,
+            backlog_poll: Duration::from_secs(3),
+        },
+        store.clone(),
+        enrollment_rx,
+        printer_state,
+    )
+    .expect("printer worker");
+    let (events, _events_rx) = tokio::sync::mpsc::channel(8);
+    let central = apm_kiosk::sync::shared::http_opener(config.central.clone());
+    let (maint, hold) = Maint::start(MaintParts {
+        store: store.clone(),
+        config,
+        printer,
+        events,
+        enrollment,
+        started_at: chrono::Utc::now(),
+        central,
+        clock: std::sync::Arc::new(apm_kiosk::clock::SystemClock),
+    })
+    .await
+    .expect("maintenance service");
+    assert_eq!(hold, None);
+    (ReadTest::new(maint), store, dir)
 }
 
 /// A reply as the control socket would send it.
