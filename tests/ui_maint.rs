@@ -217,144 +217,12 @@ async fn run(rt: tokio::runtime::Handle, weak: slint::Weak<KioskWindow>, rig: Ri
     let ui = weak.upgrade().expect("window");
     let (daemon, mut link) = start(&rt, &config, &ui);
 
-    // Not enrolled: the applicants see why; the technician enrolls from the menu.
-    until(&rt, &ui, &mut link, "not enrolled", |ui| {
-        ui.global::<Flow>().get_out_of_service() == ui::OutOfService::NotEnrolled
-    })
-    .await;
-    open_menu(&rt, &ui, &mut link, PIN).await;
-    until(&rt, &ui, &mut link, "the report", |ui| {
-        ui.global::<Maint>().get_open() && ui.global::<Maint>().get_rows().row_count() > 0
-    })
-    .await;
-    shot(&ui, "status-not-enrolled");
-    tap(&ui, "Sinkron").await;
-    for c in "TECH-42".chars() {
-        tap(&ui, &format!("Karakter kode {c}")).await;
-    }
-    let (ok, said) = act(&rt, &ui, &mut link, "Daftarkan").await;
-    assert!(ok, "{said}");
-    assert!(said.starts_with("Enrolled as"), "{said}");
-    let (_, said) = act(&rt, &ui, &mut link, "Sinkronkan sekarang").await;
-    assert!(said.starts_with("Sync"), "{said}");
-    until(&rt, &ui, &mut link, "the sync to finish", |ui| {
-        ui.global::<Maint>()
-            .get_result()
-            .starts_with("Sync finished")
-    })
-    .await;
-
-    // Status: the report, with the held numbers the sync brought.
-    tap(&ui, "Status").await;
-    until(&rt, &ui, &mut link, "numbers held", |ui| {
-        ui.global::<Maint>()
-            .get_rows()
-            .iter()
-            .any(|r| r.section == ui::ReportPart::Held)
-    })
-    .await;
-    shot(&ui, "status");
-
-    // Devices: a test print, a read test that shows only a masked NIK.
-    tap(&ui, "Perangkat").await;
-    let pages = rig.printer.tickets().len();
-    let (ok, said) = act(&rt, &ui, &mut link, "Cetak uji").await;
-    assert!(ok, "{said}");
-    rig.printer
-        .wait_for_tickets(pages + 1, Duration::from_secs(10));
-    let someone = ui_support::family(Utc::now().date_naive()).0;
-    ui.global::<Maint>().set_result("".into());
-    tap(&ui, "Uji baca: letakkan KTP di pembaca").await;
-    sleep(&rt, Duration::from_millis(300)).await;
-    rig.reader.present_card(card_of(&someone));
-    until(&rt, &ui, &mut link, "the read test", |ui| {
-        !ui.global::<Maint>().get_result().is_empty()
-    })
-    .await;
-    rig.reader.remove_card();
-    let said = ui.global::<Maint>().get_result().to_string();
-    assert!(said.starts_with("Card read: NIK"), "{said}");
-    assert!(
-        !said.contains(&someone.nik),
-        "the read test shows the NIK masked"
-    );
-    assert!(
-        said.contains(&apm_kiosk::domain::nik::mask(&someone.nik)),
-        "{said}"
-    );
-    // Nothing printed yet to reprint: a clear refusal.
-    let (ok, said) = act(&rt, &ui, &mut link, "Cetak ulang tiket terakhir").await;
-    assert!(!ok && !said.is_empty(), "{said}");
-    shot(&ui, "devices");
-
-    // Service: out of service with a reason the applicants see, then back.
-    tap(&ui, "Layanan").await;
-    let (ok, said) = act(&rt, &ui, &mut link, "Printer rusak").await;
-    assert!(ok, "{said}");
-    until(&rt, &ui, &mut link, "the hold", |ui| {
-        ui.global::<Flow>().get_out_of_service() == ui::OutOfService::PrinterFault
-    })
-    .await;
-    until(&rt, &ui, &mut link, "the hold in the report", |ui| {
-        ui.global::<Maint>().get_hold() == ui::TechnicianHold::PrinterFault
-    })
-    .await;
-    shot(&ui, "service");
-    let (ok, said) = act(&rt, &ui, &mut link, "Melayani kembali").await;
-    assert!(ok, "{said}");
-    until(&rt, &ui, &mut link, "back in service", |ui| {
-        ui.global::<Flow>().get_out_of_service() == ui::OutOfService::None
-    })
-    .await;
-    // Give one day's free numbers back.
-    until(&rt, &ui, &mut link, "a day to release", |ui| {
-        ui.global::<Maint>().get_held().row_count() > 0
-    })
-    .await;
-    let day = ui.global::<Maint>().get_held().row_data(0).expect("a day");
-    let (ok, said) = act(&rt, &ui, &mut link, &format!("Kembalikan {}", day.line)).await;
-    assert!(ok && said.starts_with("Released"), "{said}");
-
-    // Settings: the language a session starts in, the orientation, the volume.
-    tap(&ui, "Pengaturan").await;
-    let (ok, said) = act(&rt, &ui, &mut link, "Sesi dimulai dalam English").await;
-    assert!(ok, "{said}");
-    assert_eq!(
-        ui.global::<Maint>().get_default_language(),
-        ui::Language::En
-    );
-    // The idle screen behind the menu follows at once: the menu now speaks English.
-    until(&rt, &ui, &mut link, "English", |ui| {
-        ui.global::<Flow>().get_language() == ui::Language::En
-    })
-    .await;
-    let (ok, _) = act(&rt, &ui, &mut link, "Louder").await;
-    assert!(ok);
-    let (ok, _) = act(&rt, &ui, &mut link, "Sessions start in Bahasa Indonesia").await;
-    assert!(ok);
-    until(&rt, &ui, &mut link, "Bahasa Indonesia", |ui| {
-        ui.global::<Flow>().get_language() == ui::Language::Id
-    })
-    .await;
-    assert_eq!(ui.global::<Maint>().get_volume(), 80);
-    shot(&ui, "settings");
-
-    // Data: the database check and the diagnostics bundle.
-    tap(&ui, "Data").await;
-    let (ok, said) = act(&rt, &ui, &mut link, "Periksa basis data").await;
-    assert!(ok && said.ends_with("ok"), "{said}");
-    let (ok, said) = act(
-        &rt,
-        &ui,
-        &mut link,
-        "Ekspor diagnostik (tanpa data pribadi)",
-    )
-    .await;
-    assert!(ok, "{said}");
-    let written = said
-        .trim_start_matches("Diagnostics written to ")
-        .to_owned();
-    assert!(PathBuf::from(&written).exists(), "{said}");
+    enroll_from_the_menu(&rt, &ui, &mut link).await;
+    the_status_report(&rt, &ui, &mut link).await;
+    the_devices(&rt, &ui, &mut link, &rig).await;
+    service_and_release(&rt, &ui, &mut link).await;
+    the_settings(&rt, &ui, &mut link).await;
+    the_data(&rt, &ui, &mut link).await;
 
     // Closed by the technician: the applicant's idle screen again.
     tap(&ui, "Tutup menu").await;
@@ -436,4 +304,149 @@ async fn run(rt: tokio::runtime::Handle, weak: slint::Weak<KioskWindow>, rig: Ri
     });
     let _ = rx.await;
     drop(rig);
+}
+
+async fn enroll_from_the_menu(rt: &tokio::runtime::Handle, ui: &KioskWindow, link: &mut UiLink) {
+    // Not enrolled: the applicants see why; the technician enrolls from the menu.
+    until(rt, ui, link, "not enrolled", |ui| {
+        ui.global::<Flow>().get_out_of_service() == ui::OutOfService::NotEnrolled
+    })
+    .await;
+    open_menu(rt, ui, link, PIN).await;
+    until(rt, ui, link, "the report", |ui| {
+        ui.global::<Maint>().get_open() && ui.global::<Maint>().get_rows().row_count() > 0
+    })
+    .await;
+    shot(ui, "status-not-enrolled");
+    tap(ui, "Sinkron").await;
+    for c in "TECH-42".chars() {
+        tap(ui, &format!("Karakter kode {c}")).await;
+    }
+    let (ok, said) = act(rt, ui, link, "Daftarkan").await;
+    assert!(ok, "{said}");
+    assert!(said.starts_with("Enrolled as"), "{said}");
+    let (_, said) = act(rt, ui, link, "Sinkronkan sekarang").await;
+    assert!(said.starts_with("Sync"), "{said}");
+    until(rt, ui, link, "the sync to finish", |ui| {
+        ui.global::<Maint>()
+            .get_result()
+            .starts_with("Sync finished")
+    })
+    .await;
+}
+
+async fn the_status_report(rt: &tokio::runtime::Handle, ui: &KioskWindow, link: &mut UiLink) {
+    // Status: the report, with the held numbers the sync brought.
+    tap(ui, "Status").await;
+    until(rt, ui, link, "numbers held", |ui| {
+        ui.global::<Maint>()
+            .get_rows()
+            .iter()
+            .any(|r| r.section == ui::ReportPart::Held)
+    })
+    .await;
+    shot(ui, "status");
+}
+
+async fn the_devices(rt: &tokio::runtime::Handle, ui: &KioskWindow, link: &mut UiLink, rig: &Rig) {
+    // Devices: a test print, a read test that shows only a masked NIK.
+    tap(ui, "Perangkat").await;
+    let pages = rig.printer.tickets().len();
+    let (ok, said) = act(rt, ui, link, "Cetak uji").await;
+    assert!(ok, "{said}");
+    rig.printer
+        .wait_for_tickets(pages + 1, Duration::from_secs(10));
+    let someone = ui_support::family(Utc::now().date_naive()).0;
+    ui.global::<Maint>().set_result("".into());
+    tap(ui, "Uji baca: letakkan KTP di pembaca").await;
+    sleep(rt, Duration::from_millis(300)).await;
+    rig.reader.present_card(card_of(&someone));
+    until(rt, ui, link, "the read test", |ui| {
+        !ui.global::<Maint>().get_result().is_empty()
+    })
+    .await;
+    rig.reader.remove_card();
+    let said = ui.global::<Maint>().get_result().to_string();
+    assert!(said.starts_with("Card read: NIK"), "{said}");
+    assert!(
+        !said.contains(&someone.nik),
+        "the read test shows the NIK masked"
+    );
+    assert!(
+        said.contains(&apm_kiosk::domain::nik::mask(&someone.nik)),
+        "{said}"
+    );
+    // Nothing printed yet to reprint: a clear refusal.
+    let (ok, said) = act(rt, ui, link, "Cetak ulang tiket terakhir").await;
+    assert!(!ok && !said.is_empty(), "{said}");
+    shot(ui, "devices");
+}
+
+async fn service_and_release(rt: &tokio::runtime::Handle, ui: &KioskWindow, link: &mut UiLink) {
+    // Service: out of service with a reason the applicants see, then back.
+    tap(ui, "Layanan").await;
+    let (ok, said) = act(rt, ui, link, "Printer rusak").await;
+    assert!(ok, "{said}");
+    until(rt, ui, link, "the hold", |ui| {
+        ui.global::<Flow>().get_out_of_service() == ui::OutOfService::PrinterFault
+    })
+    .await;
+    until(rt, ui, link, "the hold in the report", |ui| {
+        ui.global::<Maint>().get_hold() == ui::TechnicianHold::PrinterFault
+    })
+    .await;
+    shot(ui, "service");
+    let (ok, said) = act(rt, ui, link, "Melayani kembali").await;
+    assert!(ok, "{said}");
+    until(rt, ui, link, "back in service", |ui| {
+        ui.global::<Flow>().get_out_of_service() == ui::OutOfService::None
+    })
+    .await;
+    // Give one day's free numbers back.
+    until(rt, ui, link, "a day to release", |ui| {
+        ui.global::<Maint>().get_held().row_count() > 0
+    })
+    .await;
+    let day = ui.global::<Maint>().get_held().row_data(0).expect("a day");
+    let (ok, said) = act(rt, ui, link, &format!("Kembalikan {}", day.line)).await;
+    assert!(ok && said.starts_with("Released"), "{said}");
+}
+
+async fn the_settings(rt: &tokio::runtime::Handle, ui: &KioskWindow, link: &mut UiLink) {
+    // Settings: the language a session starts in, the orientation, the volume.
+    tap(ui, "Pengaturan").await;
+    let (ok, said) = act(rt, ui, link, "Sesi dimulai dalam English").await;
+    assert!(ok, "{said}");
+    assert_eq!(
+        ui.global::<Maint>().get_default_language(),
+        ui::Language::En
+    );
+    // The idle screen behind the menu follows at once: the menu now speaks English.
+    until(rt, ui, link, "English", |ui| {
+        ui.global::<Flow>().get_language() == ui::Language::En
+    })
+    .await;
+    let (ok, _) = act(rt, ui, link, "Louder").await;
+    assert!(ok);
+    let (ok, _) = act(rt, ui, link, "Sessions start in Bahasa Indonesia").await;
+    assert!(ok);
+    until(rt, ui, link, "Bahasa Indonesia", |ui| {
+        ui.global::<Flow>().get_language() == ui::Language::Id
+    })
+    .await;
+    assert_eq!(ui.global::<Maint>().get_volume(), 80);
+    shot(ui, "settings");
+}
+
+async fn the_data(rt: &tokio::runtime::Handle, ui: &KioskWindow, link: &mut UiLink) {
+    // Data: the database check and the diagnostics bundle.
+    tap(ui, "Data").await;
+    let (ok, said) = act(rt, ui, link, "Periksa basis data").await;
+    assert!(ok && said.ends_with("ok"), "{said}");
+    let (ok, said) = act(rt, ui, link, "Ekspor diagnostik (tanpa data pribadi)").await;
+    assert!(ok, "{said}");
+    let written = said
+        .trim_start_matches("Diagnostics written to ")
+        .to_owned();
+    assert!(PathBuf::from(&written).exists(), "{said}");
 }
