@@ -13,109 +13,12 @@ use std::time::Duration;
 
 use apm_kiosk::hardware::reader::ReaderEvent;
 use apm_kiosk::simulate::card_of;
-use apm_kiosk::ui::{self, Flow, KioskWindow, Screen};
-use apm_kiosk_testkit::daemon::{DaemonOnFakes, held, held_until};
-use apm_kiosk_testkit::fakes::FakeCentral;
+use apm_kiosk::ui::{self, Flow, Screen};
+use apm_kiosk_testkit::daemon::held_until;
 use apm_kiosk_testkit::fixtures::tuesday_morning;
 use slint::{ComponentHandle, Model as _};
+use ui_support::on_fakes::KioskOnFakes as Kiosk;
 use ui_support::{find, shows, tap, type_digits};
-
-/// A daemon on fakes, and the window showing it.
-struct Kiosk {
-    rt: tokio::runtime::Runtime,
-    daemon: Option<DaemonOnFakes>,
-    ui: KioskWindow,
-}
-
-/// How long the daemon is let run, in real time, between two looks at the screen.
-const STEP: Duration = Duration::from_millis(2);
-
-impl Kiosk {
-    fn start() -> Kiosk {
-        ui_support::init();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .expect("runtime");
-        let daemon = rt.block_on(DaemonOnFakes::start(FakeCentral::new()));
-        let ui = ui_support::window(1080.0, 1920.0);
-        ui::connect(&ui, daemon.link.intents.clone());
-        let mut k = Kiosk {
-            rt,
-            daemon: Some(daemon),
-            ui,
-        };
-        k.wait_for_numbers();
-        k
-    }
-
-    fn daemon(&self) -> &DaemonOnFakes {
-        self.daemon.as_ref().expect("running")
-    }
-
-    fn screen(&self) -> Screen {
-        self.ui.global::<Flow>().get_screen()
-    }
-
-    /// Lets the daemon work, with the kiosk's time held, until `done` holds, showing
-    /// each view as it comes.
-    fn until(&mut self, what: &str, mut done: impl FnMut(&Kiosk) -> bool) {
-        for _ in 0..20_000 {
-            let daemon = self.daemon.as_mut().expect("running");
-            ui::pump(&self.ui, &mut daemon.link);
-            if done(self) {
-                return;
-            }
-            self.rt
-                .block_on(held(what, async {
-                    tokio::task::spawn_blocking(|| std::thread::sleep(STEP)).await
-                }))
-                .expect("a blocking sleep");
-        }
-        panic!("waited 40 s for {what}; the screen is {:?}", self.screen());
-    }
-
-    /// Lets `time` of the kiosk's time pass, as a person standing still would.
-    fn pass(&mut self, time: Duration) {
-        self.rt.block_on(async { tokio::time::sleep(time).await });
-    }
-
-    fn wait_screen(&mut self, screen: Screen) {
-        self.until(&format!("{screen:?}"), |k| k.screen() == screen);
-    }
-
-    /// Until the kiosk holds queue numbers: the first sync rounds after the start.
-    fn wait_for_numbers(&mut self) {
-        let daemon = self.daemon();
-        self.rt.block_on(async {
-            for _ in 0..5 {
-                if daemon.sync_round().await.store.held_free > 0 {
-                    return;
-                }
-            }
-            panic!("no numbers from the central service");
-        });
-    }
-
-    /// Taps, then waits for the screen the tap leads to.
-    fn tap_to(&mut self, label: &str, screen: Screen) {
-        tap(&self.ui, label);
-        self.wait_screen(screen);
-    }
-
-    fn reader(&self) -> &apm_kiosk_testkit::fakes::FakeReaderControl {
-        &self.daemon().reader
-    }
-}
-
-impl Drop for Kiosk {
-    fn drop(&mut self) {
-        if let Some(daemon) = self.daemon.take() {
-            self.rt.block_on(daemon.stop());
-        }
-    }
-}
 
 fn person_card(k: &Kiosk, p: &apm_kiosk::simulate::crowd::Person) {
     k.reader().present_card(card_of(p));

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod on_fakes;
+
 use std::path::Path;
 
 use apm_kiosk::simulate::crowd::{Crowd, Entry, Person};
@@ -22,6 +24,18 @@ pub fn init() {
         renderer_name: Some("software".into()),
     })))
     .expect("no platform yet on this test thread");
+}
+
+/// The headless platform with an event queue, for what other threads and tasks hand
+/// to the window (`upgrade_in_event_loop`, as the maintenance menu's answers come):
+/// one such platform per process, so for a test binary of one test.
+pub fn init_with_queue() {
+    slint::platform::set_platform(Box::new(TestingBackend::new(TestingBackendOptions {
+        mock_time: true,
+        threading: true,
+        renderer_name: Some("software".into()),
+    })))
+    .expect("no platform yet in this process");
 }
 
 /// A kiosk window at a panel's size, shown.

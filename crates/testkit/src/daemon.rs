@@ -137,14 +137,25 @@ impl DaemonOnFakes {
         let config = Config::load(&path).expect("the config loads");
         let clock: SharedClock = Arc::new(TokioClock::starting_at(tuesday_morning()));
         central.follow_clock(clock.clone());
+        let kept = Kept {
+            dir,
+            config,
+            central,
+            printer: FakePrinter::new(),
+            clock,
+        };
+        DaemonOnFakes::launch(kept).await
+    }
+
+    /// Starts the daemon on what outlives it; returns once it hands over its link.
+    async fn launch(kept: Kept) -> DaemonOnFakes {
         // A reader plugged in, with its SAM, as a kiosk's is when the daemon starts.
         let (reader, reader_control) =
             FakeReader::scripted([ReaderEvent::Connected(FakeReader::info())]);
-        let printer = FakePrinter::new();
-        let parts = parts(&config, reader, &printer, &central, clock.clone());
+        let parts = parts(&kept, reader);
         let (link_tx, link_rx) = oneshot::channel();
         let (stop, stopped) = oneshot::channel::<()>();
-        let daemon = Daemon::new(config.clone(), parts);
+        let daemon = Daemon::new(kept.config.clone(), parts);
         let task = tokio::spawn(daemon.run(
             async move {
                 let _ = stopped.await;
@@ -156,15 +167,32 @@ impl DaemonOnFakes {
             .expect("the daemon hands over its link");
         DaemonOnFakes {
             reader: reader_control,
-            printer,
-            central,
-            clock,
-            config,
+            printer: kept.printer,
+            central: kept.central,
+            clock: kept.clock,
+            config: kept.config,
             link,
             stop: Some(stop),
             task: Some(task),
-            dir,
+            dir: kept.dir,
         }
+    }
+
+    /// Stops the daemon (unless it has ended by itself) and starts it again on the same
+    /// state, printer, central service and clock, as systemd restarts a kiosk; the card
+    /// reader is plugged in anew.
+    pub async fn restart(mut self) -> DaemonOnFakes {
+        if self.task.is_some() {
+            self.stop_now().await;
+        }
+        let kept = Kept {
+            dir: self.dir,
+            config: self.config,
+            central: self.central,
+            printer: self.printer,
+            clock: self.clock,
+        };
+        DaemonOnFakes::launch(kept).await
     }
 
     /// The kiosk's database file.
@@ -261,17 +289,65 @@ impl DaemonOnFakes {
         }
     }
 
+    /// Whether the daemon is still running (it has not ended by itself).
+    pub fn is_running(&self) -> bool {
+        self.task.is_some()
+    }
+
     /// Stops the daemon as SIGTERM would and says how it ended.
     pub async fn stop(mut self) -> Stopped {
+        self.stop_now().await
+    }
+
+    async fn stop_now(&mut self) -> Stopped {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let task = self.task.take().expect("running");
-        held("the daemon's stop", task)
-            .await
-            .expect("the daemon task ends")
-            .expect("the daemon ends cleanly")
+        self.ended().await
     }
+
+    /// Waits until the daemon ends by itself (a restart asked from the maintenance
+    /// side) and says how it ended. The daemon's own short waits on its way out (the
+    /// restart's answer leaving the socket) pass in steps of [`END_STEP`] of the
+    /// kiosk's time, each only once the daemon has had a look of real time.
+    pub async fn ended(&mut self) -> Stopped {
+        let mut task = self.task.take().expect("running");
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let look = tokio::task::spawn_blocking(|| std::thread::sleep(LOOK_EVERY));
+            let ended = held("the daemon's end", async {
+                tokio::select! {
+                    biased;
+                    out = &mut task => Some(out),
+                    _ = look => None,
+                }
+            })
+            .await;
+            if let Some(out) = ended {
+                return out
+                    .expect("the daemon task ends")
+                    .expect("the daemon ends cleanly");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon did not end in {PATIENCE:?}"
+            );
+            tokio::time::advance(END_STEP).await;
+        }
+    }
+}
+
+/// How much of the kiosk's time passes at each look while the daemon stops.
+const END_STEP: Duration = Duration::from_millis(50);
+
+/// What outlives one run of the daemon: its directory (config and state), and the
+/// devices and service it talks to.
+struct Kept {
+    dir: tempfile::TempDir,
+    config: Config,
+    central: FakeCentral,
+    printer: FakePrinter,
+    clock: SharedClock,
 }
 
 /// The enrollment `FakeCentral` gives, written where the daemon looks for it.
@@ -286,27 +362,15 @@ fn enroll(state: &Path) {
     .expect("enrollment saved");
 }
 
-fn parts(
-    config: &Config,
-    reader: FakeReader,
-    printer: &FakePrinter,
-    central: &FakeCentral,
-    clock: SharedClock,
-) -> Parts {
-    let (printer, central) = (printer.clone(), central.clone());
+/// The daemon's parts on the fakes; dropping the test's stop sender (or the whole
+/// `DaemonOnFakes`) stops the daemon as SIGTERM would.
+fn parts(kept: &Kept, reader: FakeReader) -> Parts {
+    let (printer, central) = (kept.printer.clone(), kept.central.clone());
     Parts {
         reader: Box::new(reader),
         printer: Box::new(move || Ok(printer.boxed())),
         central: Arc::new(move |_token| Ok(SharedCentral::new(central.clone()))),
-        control: ControlSocket::bind(&config.kiosk.control_socket()).expect("socket binds"),
-        clock,
-    }
-}
-
-impl Drop for DaemonOnFakes {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        control: ControlSocket::bind(&kept.config.kiosk.control_socket()).expect("socket binds"),
+        clock: kept.clock.clone(),
     }
 }

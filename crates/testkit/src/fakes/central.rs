@@ -124,6 +124,7 @@ struct State {
     blocklist: Vec<wire::BlocklistEntry>,
     blocklist_version: u64,
     heartbeats: Vec<HeartbeatRequest>,
+    enroll_codes: Vec<String>,
     clock: Option<DateTime<Utc>>,
     /// The clock the service reads when none is pinned (else the system's).
     follows: Option<SharedClock>,
@@ -180,6 +181,7 @@ impl FakeCentral {
             blocklist: Vec::new(),
             blocklist_version: 0,
             heartbeats: Vec::new(),
+            enroll_codes: Vec::new(),
             clock: None,
             follows: None,
             latency: Duration::ZERO,
@@ -320,6 +322,11 @@ impl FakeCentral {
     /// How many numbers the service has back.
     pub fn numbers_released(&self) -> usize {
         self.lock().released.len()
+    }
+
+    /// The one-time codes kiosks enrolled with, in order.
+    pub fn enroll_codes(&self) -> Vec<String> {
+        self.lock().enroll_codes.clone()
     }
 
     /// Every heartbeat received.
@@ -475,7 +482,8 @@ impl State {
 }
 
 impl CentralApi for FakeCentral {
-    async fn enroll(&self, _req: &EnrollRequest) -> Result<EnrollResponse, ApiError> {
+    async fn enroll(&self, req: &EnrollRequest) -> Result<EnrollResponse, ApiError> {
+        self.lock().enroll_codes.push(req.code.clone());
         let fault = self.begin(Endpoint::Enroll).await;
         self.finish(fault, |s| EnrollResponse {
             kiosk_id: "FAKE-KIOSK-01".into(),
