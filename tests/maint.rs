@@ -509,8 +509,16 @@ async fn read_test(kiosk: &mut Daemon, site: &Site, people: &[Person]) {
     let arm = kiosk
         .client
         .command(Command::ReadTest, Duration::from_secs(40));
+    // The card is laid once the test is armed: the daemon audits "armed" right after.
     let lay = async {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let deadline = Instant::now() + PATIENCE;
+        while !audit(&site.state)
+            .iter()
+            .any(|(e, d)| e == "read_test" && d == "armed")
+        {
+            assert!(Instant::now() < deadline, "the read test was never armed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         reader.present_card(card.clone());
     };
     let (answer, ()) = tokio::join!(arm, lay);
@@ -524,7 +532,9 @@ async fn read_test(kiosk: &mut Daemon, site: &Site, people: &[Person]) {
     assert_eq!(answer["nik_check"], "valid");
     assert!(!answer.to_string().contains(&someone.nik));
     assert!(!answer.to_string().contains(&someone.name));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A round trip through the main loop, which took the card: a session it had
+    // started would have been shown on this connection before the answer.
+    let _ = kiosk.ask(Command::Status).await;
     assert_eq!(kiosk.client.screen(), "idle", "no session started");
 }
 
@@ -946,23 +956,36 @@ async fn the_read_test_refuses_when_busy_or_not_idle_and_gives_up_after_30_s() {
     );
 
     // Each step left its audit line (written in the background).
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let lines = store.run(|s| s.audit_tail(100)).await.expect("audit");
-    let details: Vec<String> = lines
-        .into_iter()
-        .rev()
-        .filter(|(_, e, _)| e == "read_test")
-        .map(|(_, _, d)| d)
-        .collect();
-    for want in [
+    let wanted = [
         "refused: not_idle",
         "armed",
         "refused: busy",
         "timed out",
         "cancelled: the kiosk left the idle screen",
         "read failed: not_ektp",
-    ] {
-        assert!(details.iter().any(|d| d == want), "{want} in {details:?}");
+    ];
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let lines = store.run(|s| s.audit_tail(100)).await.expect("audit");
+        let details: Vec<String> = lines
+            .into_iter()
+            .rev()
+            .filter(|(_, e, _)| e == "read_test")
+            .map(|(_, _, d)| d)
+            .collect();
+        let missing: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|want| !details.iter().any(|d| d == want))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing:?} not in the audit: {details:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
