@@ -109,8 +109,10 @@ pub fn type_digits(ui: &KioskWindow, digits: &str) {
 
 /// Renders the window and writes it as a PNG.
 pub fn screenshot(ui: &KioskWindow, path: &Path) {
-    // Let animations reach a steady frame.
+    // Let animations reach a steady frame, and what the frame's change handlers set
+    // (the page's height, for its scrolling) take effect.
     i_slint_backend_testing::mock_elapsed_time(std::time::Duration::from_millis(600));
+    i_slint_backend_testing::mock_elapsed_time(std::time::Duration::from_millis(20));
     screenshot_no_mock(ui, path);
 }
 
