@@ -321,3 +321,212 @@ async fn a_technicians_release_with_its_answer_lost_is_sent_again_and_never_book
     assert_eq!(central.numbers_released(), released);
     kiosk.stop().await;
 }
+
+// --- a hostile world: the disk, the clock, the store, the card, the reader ----------
+
+use apm_kiosk::flow::{CardProblem, HoldReason, HoldSource};
+use apm_kiosk_testkit::daemon::Start;
+use apm_kiosk_testkit::fakes::FakeDisk;
+
+const MIB: u64 = 1024 * 1024;
+
+/// What the idle screen says of the kiosk's service, once it says `want`.
+async fn wait_hold(kiosk: &mut DaemonOnFakes, want: Option<HoldReason>) {
+    kiosk
+        .wait_view(&format!("out_of_service {want:?}"), |v| {
+            v.out_of_service == want
+        })
+        .await;
+}
+
+/// A tap on "start" and a card laid on the reader leave the kiosk on its idle screen.
+async fn assert_nobody_starts(kiosk: &mut DaemonOnFakes, why: HoldReason) {
+    kiosk.tap(Intent::Start).await;
+    kiosk.reader.present_card(card(&nik(90)));
+    // Real time for the reader's thread and the main loop to take both, tokio's held.
+    apm_kiosk_testkit::daemon::held(
+        "the tap and the card taken",
+        tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(100))),
+    )
+    .await
+    .expect("a blocking sleep");
+    let status = kiosk.status().await;
+    kiosk.reader.remove_card();
+    assert_eq!(status.out_of_service, Some(why));
+    let view = kiosk.view();
+    assert_eq!(view.screen, ScreenKind::Idle, "{view:?}");
+    assert_eq!(view.out_of_service, Some(why));
+    assert!(
+        view.card_problem.is_none() && view.problem.is_none(),
+        "{view:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_disk_stops_bookings_before_anyone_starts_and_they_come_back_with_the_space() {
+    let central = FakeCentral::new();
+    let mut kiosk = DaemonOnFakes::start(central.clone()).await;
+    wait_numbers(&kiosk).await;
+    wait_hold(&mut kiosk, None).await;
+
+    // The disk fills between two minutes' looks: the next applicant's tap finds it.
+    kiosk.disk().set_free(Some(apm_kiosk::disk::FULL_BYTES - 1));
+    assert_nobody_starts(&mut kiosk, HoldReason::DiskFull).await;
+    let report = kiosk.report().await;
+    assert!(
+        report
+            .holds
+            .iter()
+            .any(|h| h.source == HoldSource::Disk && h.reason == "disk_full"),
+        "{:?}",
+        report.holds
+    );
+    assert!(
+        report.problems.iter().any(|p| p.starts_with("disk full")),
+        "{:?}",
+        report.problems
+    );
+    // The heartbeat tells the service the kiosk is out of service.
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    kiosk.sync_round().await;
+    let beat = central.heartbeats().last().cloned().expect("a heartbeat");
+    assert!(beat.out_of_service, "{beat:?}");
+
+    // Space is freed: within the minute, with nobody at the kiosk, it books again.
+    kiosk.disk().set_free(Some(2 << 30));
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    wait_hold(&mut kiosk, None).await;
+    book_until_review(&mut kiosk, &[nik(31)]).await;
+    kiosk.tap(Intent::ConfirmBooking).await;
+    kiosk.wait_screen(ScreenKind::Done).await;
+    kiosk.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_on_a_full_disk_is_out_of_service_and_a_failed_one_says_disk_full_and_where() {
+    let disk = FakeDisk::with_free(10 * MIB);
+    let start = Start {
+        disk: disk.clone(),
+        ..Start::default()
+    };
+    let mut kiosk = DaemonOnFakes::start_as(FakeCentral::new(), start).await;
+    wait_hold(&mut kiosk, Some(HoldReason::DiskFull)).await;
+    assert_nobody_starts(&mut kiosk, HoldReason::DiskFull).await;
+
+    // The database cannot be opened on the full disk (its WAL cannot be made): the
+    // start fails, and says why in the technician's words, not SQLite's.
+    let stopped = kiosk.halt().await;
+    let db = stopped.db();
+    for end in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{end}", db.display()));
+    }
+    std::fs::create_dir(format!("{}-wal", db.display())).expect("a WAL that cannot be made");
+    let (e, stopped) = match stopped.launch().await {
+        Ok(_) => panic!("the daemon started on a database it cannot open"),
+        Err(failed) => failed,
+    };
+    let said = format!("{e:#}");
+    assert!(said.starts_with("disk full"), "{said}");
+    assert!(
+        said.contains(&stopped.state_dir().display().to_string()),
+        "{said}"
+    );
+    assert!(said.contains("10 MiB free"), "{said}");
+
+    // Space back and the WAL can be made: it starts, in service.
+    std::fs::remove_dir(format!("{}-wal", db.display())).expect("removed");
+    disk.set_free(Some(2 << 30));
+    let Ok(mut kiosk) = stopped.launch().await else {
+        panic!("the daemon starts once space is back");
+    };
+    wait_hold(&mut kiosk, None).await;
+    kiosk.stop().await;
+}
+
+fn years(n: i64) -> chrono::TimeDelta {
+    chrono::TimeDelta::days(365 * n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_impossible_clock_is_out_of_service_instead_of_refusing_nik_and_comes_back_by_itself() {
+    let epoch = chrono::DateTime::UNIX_EPOCH;
+    let start = Start {
+        clock_at: Some(epoch),
+        ..Start::default()
+    };
+    let mut kiosk = DaemonOnFakes::start_as(FakeCentral::new(), start).await;
+    // 1970: a flat RTC battery. Nobody is told their NIK is invalid: nobody starts.
+    wait_hold(&mut kiosk, Some(HoldReason::ClockWrong)).await;
+    assert_nobody_starts(&mut kiosk, HoldReason::ClockWrong).await;
+    let report = kiosk.report().await;
+    assert!(
+        report.problems.iter().any(|p| p.starts_with("clock wrong")),
+        "{:?}",
+        report.problems
+    );
+    assert!(
+        report.holds.iter().any(|h| h.source == HoldSource::Clock),
+        "{:?}",
+        report.holds
+    );
+    // NTP sets it right: back in service within the minute, by itself.
+    kiosk.set_clock(kiosk.world_now());
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    wait_hold(&mut kiosk, None).await;
+    wait_numbers(&kiosk).await;
+
+    // Six years back, then five ahead: each found at the next tap, before a session
+    // (the last heartbeat's measure, carried on the monotonic clock, sees the jump).
+    for wrong in [kiosk.world_now() - years(6), kiosk.world_now() + years(5)] {
+        kiosk.set_clock(wrong);
+        assert_nobody_starts(&mut kiosk, HoldReason::ClockWrong).await;
+        kiosk.set_clock(kiosk.world_now());
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        wait_hold(&mut kiosk, None).await;
+    }
+    book_until_review(&mut kiosk, &[nik(41)]).await;
+    kiosk.tap(Intent::ConfirmBooking).await;
+    kiosk.wait_screen(ScreenKind::Done).await;
+    kiosk.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_clock_ahead_is_found_by_the_heartbeat_and_one_behind_the_services_word_at_restart() {
+    let central = FakeCentral::new();
+    let mut kiosk = DaemonOnFakes::start(central.clone()).await;
+    wait_numbers(&kiosk).await;
+
+    // Restarted five years ahead: nothing on the kiosk says so until the service does.
+    let world = kiosk.world_now();
+    let stopped = kiosk.halt().await;
+    stopped.set_clock(world + years(5));
+    let Ok(mut kiosk) = stopped.launch().await else {
+        panic!("the daemon starts");
+    };
+    wait_hold(&mut kiosk, None).await;
+    let status = kiosk.sync_round().await;
+    assert!(status.sync.clock_alert, "{:?}", status.sync);
+    // The next minute's look takes the heartbeat's measure.
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    wait_hold(&mut kiosk, Some(HoldReason::ClockWrong)).await;
+    assert_nobody_starts(&mut kiosk, HoldReason::ClockWrong).await;
+
+    // A day behind what the service last said, restarted with the service out of reach:
+    // the store kept its word, and the kiosk does not book on that clock.
+    let world = kiosk.world_now();
+    let stopped = kiosk.halt().await;
+    stopped.set_clock(world - chrono::TimeDelta::days(1));
+    for endpoint in [Endpoint::Heartbeat, Endpoint::Offices, Endpoint::Allocate] {
+        central.fail_always(endpoint, Fault::Unreachable);
+    }
+    let Ok(mut kiosk) = stopped.launch().await else {
+        panic!("the daemon starts");
+    };
+    wait_hold(&mut kiosk, Some(HoldReason::ClockWrong)).await;
+    assert_nobody_starts(&mut kiosk, HoldReason::ClockWrong).await;
+    // Days offline are no fault of the clock's: set right, it books offline.
+    kiosk.set_clock(kiosk.world_now() + chrono::TimeDelta::days(3));
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    wait_hold(&mut kiosk, None).await;
+    kiosk.stop().await;
+}

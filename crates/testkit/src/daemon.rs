@@ -109,6 +109,25 @@ impl StoppedKiosk {
         self.dir.path().join("state")
     }
 
+    /// The kiosk's database file.
+    pub fn db(&self) -> PathBuf {
+        self.state_dir().join("kiosk.db")
+    }
+
+    /// The kiosk's config file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("kiosk.toml")
+    }
+
+    /// Sets the kiosk's clock, for its next start.
+    pub fn set_clock(&self, now: DateTime<Utc>) {
+        self.clock.set(now);
+    }
+
+    pub fn disk(&self) -> &FakeDisk {
+        &self.disk
+    }
+
     /// Starts the daemon on this kiosk's config, a reader plugged in with its SAM (as a
     /// kiosk's is when the daemon starts), a fresh printer and these fakes and clocks;
     /// returns once the daemon hands over its link, or the error it stopped with.
@@ -257,10 +276,22 @@ impl DaemonOnFakes {
     /// Stops the daemon as SIGTERM would and starts it again on the same state
     /// directory, fakes and clocks; the error the start failed with (and the kiosk,
     /// stopped, to start again), if it did.
-    pub async fn restart(mut self) -> Result<DaemonOnFakes, (anyhow::Error, StoppedKiosk)> {
+    pub async fn restart(self) -> Result<DaemonOnFakes, (anyhow::Error, StoppedKiosk)> {
+        self.halt().await.launch().await
+    }
+
+    /// Stops the daemon as SIGTERM would, keeping what outlives it to start again.
+    pub async fn halt(mut self) -> StoppedKiosk {
         let _ = self.stop_task().await;
-        let kiosk = self.stopped.take().expect("a running kiosk's parts");
-        kiosk.launch().await
+        self.stopped.take().expect("a running kiosk's parts")
+    }
+
+    /// The maintenance report, as `maint_report` answers it.
+    pub async fn report(&self) -> apm_kiosk::maint::Report {
+        match self.command(Command::MaintReport).await {
+            Reply::Maint(apm_kiosk::maint::answer::MaintAnswer::Report(r)) => *r,
+            other => panic!("maint_report answered {other:?}"),
+        }
     }
 
     /// The kiosk's clock, to set as a technician or a flat RTC battery would.
