@@ -530,3 +530,62 @@ async fn a_clock_ahead_is_found_by_the_heartbeat_and_one_behind_the_services_wor
     wait_hold(&mut kiosk, None).await;
     kiosk.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_database_deleted_or_emptied_after_booking_is_refused_at_start_with_what_to_do() {
+    let central = FakeCentral::new();
+    central.fail_always(Endpoint::Allocate, Fault::Unreachable);
+    let mut kiosk = DaemonOnFakes::start(central.clone()).await;
+    kiosk.sync_round().await;
+    // Before anything is held, a new database is no loss: a kiosk may start anew.
+    let stopped = kiosk.halt().await;
+    let db = stopped.db();
+    std::fs::remove_file(&db).expect("removed");
+    let mut kiosk = match stopped.launch().await {
+        Ok(kiosk) => kiosk,
+        Err((e, _)) => panic!("a kiosk that never held anything starts anew: {e:#}"),
+    };
+    central.heal();
+    wait_numbers(&kiosk).await;
+    book_until_review(&mut kiosk, &[nik(51)]).await;
+    kiosk.tap(Intent::ConfirmBooking).await;
+    kiosk.wait_screen(ScreenKind::Done).await;
+    let mut stopped = kiosk.halt().await;
+    let keep = stopped.state_dir().join("kept.db");
+    std::fs::copy(&db, &keep).expect("a copy of the database");
+
+    // (what is done to the file, what the refusal says)
+    let cases: [(&str, fn(&std::path::Path)); 2] = [
+        ("is missing", |db| {
+            std::fs::remove_file(db).expect("removed")
+        }),
+        ("is empty", |db| std::fs::write(db, b"").expect("emptied")),
+    ];
+    for (said, harm) in cases {
+        for end in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{end}", db.display()));
+        }
+        harm(&db);
+        let (e, back) = match stopped.launch().await {
+            Ok(_) => panic!("the daemon started on a database that {said}"),
+            Err(failed) => failed,
+        };
+        let e = format!("{e:#}");
+        assert!(
+            e.contains(said) && e.contains(&db.display().to_string()),
+            "{e}"
+        );
+        assert!(
+            e.contains("A lost database") && e.contains("install.md"),
+            "{e}"
+        );
+        stopped = back;
+    }
+    // The database put back (install.md's first step): it starts, with its booking.
+    std::fs::copy(&keep, &db).expect("put back");
+    let Ok(kiosk) = stopped.launch().await else {
+        panic!("the daemon starts on its own database put back");
+    };
+    assert_eq!(kiosk.status().await.store.registrations, 1);
+    kiosk.stop().await;
+}
