@@ -60,6 +60,12 @@ async fn book_until_review(kiosk: &mut DaemonOnFakes, niks: &[String]) {
         kiosk.tap(Intent::AddMemberByCard).await;
         read_and_confirm(kiosk, n).await;
     }
+    choose_until_review(kiosk).await;
+}
+
+/// From the members screen to the review: the first office, open day and bookable
+/// session.
+async fn choose_until_review(kiosk: &mut DaemonOnFakes) {
     kiosk.tap(Intent::FinishMembers).await;
     let view = kiosk.wait_screen(ScreenKind::Office).await;
     let office_id = view.offices[0].office_id.clone();
@@ -587,5 +593,93 @@ async fn a_database_deleted_or_emptied_after_booking_is_refused_at_start_with_wh
         panic!("the daemon starts on its own database put back");
     };
     assert_eq!(kiosk.status().await.store.registrations, 1);
+    kiosk.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn card_fields_outside_the_ktps_limits_are_data_corrupt_and_bidi_controls_are_stripped() {
+    let central = FakeCentral::new();
+    let mut kiosk = DaemonOnFakes::start(central.clone()).await;
+    wait_numbers(&kiosk).await;
+    // (the name on the chip) each refused as data_corrupt, nothing of it shown.
+    for name in ["A".repeat(4024), String::new(), "SITI\u{7}AMINAH".into()] {
+        kiosk.wait_screen(ScreenKind::Idle).await;
+        kiosk.tap(Intent::Start).await;
+        let fresh = kiosk.wait_screen(ScreenKind::ReadCard).await;
+        assert!(fresh.card_problem.is_none());
+        let mut bad = card(&nik(61));
+        bad.name = name;
+        kiosk.reader.present_card(bad);
+        let view = kiosk
+            .wait_view("data_corrupt", |v| {
+                v.card_problem == Some(CardProblem::DataCorrupt)
+            })
+            .await;
+        assert_eq!(view.screen, ScreenKind::ReadCard);
+        assert!(view.applicant.is_none());
+        kiosk.reader.remove_card();
+        kiosk.tap(Intent::Cancel).await;
+    }
+    // A name with a right-to-left override: shown, printed and sent without it.
+    kiosk.wait_screen(ScreenKind::Idle).await;
+    kiosk.tap(Intent::Start).await;
+    let mut turned = card(&nik(62));
+    turned.name = "SITI \u{202E}HANIMA".into();
+    kiosk.wait_screen(ScreenKind::ReadCard).await;
+    kiosk.reader.present_card(turned);
+    let view = kiosk.wait_screen(ScreenKind::ConfirmIdentity).await;
+    let shown = view.applicant.as_ref().expect("the applicant shown");
+    assert_eq!(shown.name.as_deref(), Some("SITI HANIMA"));
+    kiosk.reader.remove_card();
+    kiosk.tap(Intent::ConfirmIdentity).await;
+    kiosk.wait_screen(ScreenKind::Details).await;
+    kiosk
+        .tap(Intent::ChooseApplicationType {
+            application_type: ApplicationType::New,
+        })
+        .await;
+    kiosk
+        .tap(Intent::ChoosePassportType {
+            passport_type: PassportType::Electronic,
+        })
+        .await;
+    kiosk.tap(Intent::ConfirmDetails).await;
+    kiosk.wait_screen(ScreenKind::Members).await;
+    choose_until_review(&mut kiosk).await;
+    kiosk.tap(Intent::ConfirmBooking).await;
+    kiosk.wait_screen(ScreenKind::Done).await;
+    let override_bytes = "\u{202E}".as_bytes();
+    let job = kiosk.printer.jobs().pop().expect("the ticket printed");
+    assert!(!job.bytes.windows(3).any(|w| w == override_bytes));
+    kiosk.sync_round().await;
+    let sent = central.registrations();
+    assert_eq!(sent.len(), 1);
+    let json = serde_json::to_string(&sent[0]).expect("json");
+    assert!(
+        json.contains("SITI HANIMA") && !json.contains('\u{202E}'),
+        "{json}"
+    );
+    kiosk.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_the_reader_unplugged_no_session_starts_and_the_idle_screen_says_why() {
+    let mut kiosk = DaemonOnFakes::start(FakeCentral::new()).await;
+    wait_hold(&mut kiosk, None).await;
+    kiosk
+        .reader
+        .emit(apm_kiosk::hardware::reader::ReaderEvent::Disconnected {
+            reason: "/dev/ttyUSB0 is gone: check the reader's USB cable".into(),
+        });
+    wait_hold(&mut kiosk, Some(HoldReason::ReaderGone)).await;
+    assert_nobody_starts(&mut kiosk, HoldReason::ReaderGone).await;
+    kiosk
+        .reader
+        .emit(apm_kiosk::hardware::reader::ReaderEvent::Connected(
+            apm_kiosk_testkit::fakes::FakeReader::info(),
+        ));
+    wait_hold(&mut kiosk, None).await;
+    kiosk.tap(Intent::Start).await;
+    kiosk.wait_screen(ScreenKind::ReadCard).await;
     kiosk.stop().await;
 }
