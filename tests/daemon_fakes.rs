@@ -683,3 +683,73 @@ async fn with_the_reader_unplugged_no_session_starts_and_the_idle_screen_says_wh
     kiosk.wait_screen(ScreenKind::ReadCard).await;
     kiosk.stop().await;
 }
+
+/// Whether `text` is anywhere in the bytes of the kiosk's database or its WAL.
+fn on_disk(kiosk: &DaemonOnFakes, text: &str) -> bool {
+    let db = kiosk.db();
+    [db.clone(), db.with_file_name("kiosk.db-wal")]
+        .iter()
+        .filter_map(|f| std::fs::read(f).ok())
+        .any(|bytes| bytes.windows(text.len()).any(|w| w == text.as_bytes()))
+}
+
+/// A number from the kiosk's database, read beside the running daemon.
+fn count(kiosk: &DaemonOnFakes, sql: &str) -> i64 {
+    let db = rusqlite::Connection::open(kiosk.db()).expect("the store opens for reading");
+    db.query_row(sql, [], |r| r.get(0)).expect("counted")
+}
+
+#[tokio::test(start_paused = true)]
+async fn retention_runs_offline_by_the_offices_date_and_the_nik_leaves_the_db_and_its_wal() {
+    let central = FakeCentral::new();
+    let mut kiosk = DaemonOnFakes::start(central.clone()).await;
+    wait_numbers(&kiosk).await;
+    central.fail_always(Endpoint::Upload, Fault::Unreachable);
+    let applicant = nik(71);
+    book_until_review(&mut kiosk, std::slice::from_ref(&applicant)).await;
+    kiosk.tap(Intent::ConfirmBooking).await;
+    kiosk.wait_screen(ScreenKind::Done).await;
+    kiosk.tap(Intent::Finish).await;
+    // Not yet answered: the applicant record, full NIK and all, is kept for the upload.
+    assert!(
+        on_disk(&kiosk, &applicant),
+        "the NIK is kept until the upload"
+    );
+
+    // Accepted: the record is cleared, and the NIK leaves the WAL as well as the file.
+    central.heal();
+    let status = kiosk.sync_round().await;
+    assert_eq!(status.store.accepted, 1);
+    assert!(!on_disk(&kiosk, &applicant), "the NIK left the disk");
+    assert!(
+        on_disk(&kiosk, "SITI AMINAH"),
+        "the name is kept for reprints"
+    );
+
+    // The island goes offline; the visit date passes at the office.
+    for e in [
+        Endpoint::Offices,
+        Endpoint::Allocate,
+        Endpoint::Upload,
+        Endpoint::Heartbeat,
+    ] {
+        central.fail_always(e, Fault::Unreachable);
+    }
+    let cleared =
+        "SELECT COUNT(*) FROM registrations WHERE ticket_name IS NULL AND masked_nik = ''";
+    assert_eq!(count(&kiosk, cleared), 0);
+    tokio::time::advance(Duration::from_secs(3 * 86_400)).await;
+    held_until("the past visit cleared", || count(&kiosk, cleared) == 1).await;
+    assert!(!on_disk(&kiosk, "SITI AMINAH"), "the name left the disk");
+    assert_eq!(count(&kiosk, "SELECT COUNT(*) FROM registrations"), 1);
+
+    // 30 days after the booking its QR and keyed hash have no rule left to serve.
+    tokio::time::advance(Duration::from_secs(28 * 86_400)).await;
+    held_until("the expired registration gone", || {
+        count(&kiosk, "SELECT COUNT(*) FROM registrations") == 0
+    })
+    .await;
+    assert_eq!(count(&kiosk, "SELECT COUNT(*) FROM groups"), 0);
+    assert!(!on_disk(&kiosk, "APM2."), "no ticket QR left on disk");
+    kiosk.stop().await;
+}
