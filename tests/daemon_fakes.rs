@@ -499,7 +499,7 @@ async fn an_impossible_clock_is_out_of_service_instead_of_refusing_nik_and_comes
 #[tokio::test(start_paused = true)]
 async fn a_clock_ahead_is_found_by_the_heartbeat_and_one_behind_the_services_word_at_restart() {
     let central = FakeCentral::new();
-    let mut kiosk = DaemonOnFakes::start(central.clone()).await;
+    let kiosk = DaemonOnFakes::start(central.clone()).await;
     wait_numbers(&kiosk).await;
 
     // Restarted five years ahead: nothing on the kiosk says so until the service does.
@@ -541,7 +541,7 @@ async fn a_clock_ahead_is_found_by_the_heartbeat_and_one_behind_the_services_wor
 async fn a_database_deleted_or_emptied_after_booking_is_refused_at_start_with_what_to_do() {
     let central = FakeCentral::new();
     central.fail_always(Endpoint::Allocate, Fault::Unreachable);
-    let mut kiosk = DaemonOnFakes::start(central.clone()).await;
+    let kiosk = DaemonOnFakes::start(central.clone()).await;
     kiosk.sync_round().await;
     // Before anything is held, a new database is no loss: a kiosk may start anew.
     let stopped = kiosk.halt().await;
@@ -561,7 +561,8 @@ async fn a_database_deleted_or_emptied_after_booking_is_refused_at_start_with_wh
     std::fs::copy(&db, &keep).expect("a copy of the database");
 
     // (what is done to the file, what the refusal says)
-    let cases: [(&str, fn(&std::path::Path)); 2] = [
+    type Harm = fn(&std::path::Path);
+    let cases: [(&str, Harm); 2] = [
         ("is missing", |db| {
             std::fs::remove_file(db).expect("removed")
         }),

@@ -172,16 +172,7 @@ impl Daemon {
         } = parts;
         let started_at = clock.now();
         let kept = Kept::open(&config.kiosk.state_dir, &disk).await?;
-        let (offices, service_said) = kept
-            .store
-            .run(|s| Ok((s.offices()?, s.service_said()?)))
-            .await?;
-        let enrolled = kept.enrollment.borrow().is_some();
-        let mut kiosk = first_kiosk(&config, offices, enrolled, clock.now());
-        let mut guard = Guard::new(disk, clock.clone(), service_said);
-        for held in guard.look(&SyncStatus::default()) {
-            flow::step(&mut kiosk, held, clock.now());
-        }
+        let (mut kiosk, guard) = first_state(&config, &kept, disk, &clock).await?;
         let reader = reader_hw::start(reader);
         let (printer, printer_state) = start_printer(printer, &config, &kept)?;
         let (senders, receivers) = channels();
@@ -205,11 +196,7 @@ impl Daemon {
         // A kept hold or language changes what the first client sees.
         publish.view_line(&kiosk, wiring.clock.now());
         let (today_task, recount_today) = wiring.spawn_today(&publish, &sync_status);
-        let retention = tokio::spawn(crate::store::retention::keep(
-            wiring.kept.store.clone(),
-            wiring.clock.clone(),
-            wiring.stopped(),
-        ));
+        let retention = wiring.spawn_retention();
         if let Some(ui) = ui {
             let _ = ui.send(wiring.ui_link(published, &maint));
         }
@@ -350,6 +337,15 @@ impl Wiring {
         })
         .await
         .context("maintenance state")
+    }
+
+    /// The retention rules, applied beside the main loop whatever the network does.
+    fn spawn_retention(&self) -> JoinHandle<()> {
+        tokio::spawn(crate::store::retention::keep(
+            self.kept.store.clone(),
+            self.clock.clone(),
+            self.stopped(),
+        ))
     }
 
     /// The idle screen's count of today's numbers, and what wakes it.
@@ -552,6 +548,27 @@ impl Tasks {
         close_store(self.store_thread).await;
         drop(self.socket);
     }
+}
+
+/// The flow as the daemon starts it ([`first_kiosk`]), with the disk's and the clock's
+/// holds of their first look, and the guard that keeps looking.
+async fn first_state(
+    config: &Config,
+    kept: &Kept,
+    disk: crate::disk::SharedDisk,
+    clock: &crate::clock::SharedClock,
+) -> anyhow::Result<(Kiosk, Guard)> {
+    let (offices, service_said) = kept
+        .store
+        .run(|s| Ok((s.offices()?, s.service_said()?)))
+        .await?;
+    let enrolled = kept.enrollment.borrow().is_some();
+    let mut kiosk = first_kiosk(config, offices, enrolled, clock.now());
+    let mut guard = Guard::new(disk, clock.clone(), service_said);
+    for held in guard.look(&SyncStatus::default()) {
+        flow::step(&mut kiosk, held, clock.now());
+    }
+    Ok((kiosk, guard))
 }
 
 /// The flow as the daemon starts it: the config's language and time-outs, the offices
