@@ -92,8 +92,8 @@ impl Clock for TokioClock {
 // --- the clock's sanity --------------------------------------------------------------
 
 /// The day this release was made: a clock before it cannot be right. Raised with each
-/// release (the release checklist in the README); a constant, not the build's moment,
-/// so that a build is reproducible and its tests run on their fixed dates.
+/// release (`deploy/install.md`, "Building the package"); a constant, not the build's
+/// moment, so that a build is reproducible and its tests run on their fixed dates.
 pub const BUILT_ON: NaiveDate = match NaiveDate::from_ymd_opt(2026, 11, 1) {
     Some(d) => d,
     None => panic!("a valid date"),
