@@ -501,6 +501,10 @@ async fn a_clock_ahead_is_found_by_the_heartbeat_and_one_behind_the_services_wor
     let central = FakeCentral::new();
     let kiosk = DaemonOnFakes::start(central.clone()).await;
     wait_numbers(&kiosk).await;
+    let this_year = "SELECT COUNT(*) FROM held_numbers
+         WHERE registration_id IS NULL AND released = 0 AND date < '2027-01-01'";
+    let held = count(&kiosk, this_year);
+    assert!(held > 0);
 
     // Restarted five years ahead: nothing on the kiosk says so until the service does.
     let world = kiosk.world_now();
@@ -512,6 +516,8 @@ async fn a_clock_ahead_is_found_by_the_heartbeat_and_one_behind_the_services_wor
     wait_hold(&mut kiosk, None).await;
     let status = kiosk.sync_round().await;
     assert!(status.sync.clock_alert, "{:?}", status.sync);
+    // The round before the heartbeat took 2031 for today, and still kept every number.
+    assert_eq!(count(&kiosk, this_year), held);
     // The next minute's look takes the heartbeat's measure.
     tokio::time::sleep(Duration::from_secs(61)).await;
     wait_hold(&mut kiosk, Some(HoldReason::ClockWrong)).await;

@@ -581,7 +581,14 @@ impl Store {
 
     /// Free numbers whose date is before `today` are no longer the kiosk's: the service
     /// takes back numbers whose date has passed, so their releases need not be sent.
+    /// Never past the day the central service last gave ([`Store::service_said`]): a
+    /// clock years ahead must not throw away numbers still to come (they wait, out of
+    /// booking by their date, until the service's word catches up).
     pub fn drop_past_numbers(&mut self, today: NaiveDate) -> Result<usize, StoreError> {
+        let today = match self.service_said()? {
+            Some(said) => today.min(said.date_naive()),
+            None => today,
+        };
         let tx = self.conn.transaction()?;
         let dropped = tx.execute(
             "DELETE FROM held_numbers WHERE registration_id IS NULL AND date < ?1",
