@@ -759,7 +759,6 @@ impl<C: CentralApi> Syncer<C> {
                 let offices = s.offices()?;
                 let today = earliest_today(&offices, now);
                 s.drop_past_numbers(today)?;
-                s.purge_past_visits(today)?;
                 Ok((offices, s.held_counts(today)?))
             })
             .await?;
