@@ -5,9 +5,11 @@
 //!
 //! Checks, in order: the config loads; the card reader and the printer are there (a
 //! character device, or a reachable `tcp://` printer) and can be opened read/write; the
-//! state directory exists, is private and writable, with free space; the kiosk key is
-//! private; the kiosk is enrolled; the database passes `quick_check`; the clock is sane
-//! and NTP-synchronised; the central service answers; a display (DRM) and touch input
+//! state directory exists, is private and writable, with free space (FAIL below
+//! `disk::FULL_BYTES`, the kiosk's `disk_full`); the kiosk key is private; the kiosk is enrolled; the database is the one the kiosk
+//! booked on (`store::mark`) and passes `quick_check`; the clock can be right
+//! (`clock::sanity`, with the service's last time from the store) and is
+//! NTP-synchronised; the central service answers; a display (DRM) and touch input
 //! are there for the console UI.
 //!
 //! Run as root (as technicians do, with sudo), the permission checks are also made for
@@ -21,7 +23,7 @@ use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _}
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike as _, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::config::{CentralConfig, Config, PrinterPath};
 use crate::identity::{ENROLLMENT_FILE, Enrollment, KEY_FILE};
@@ -30,10 +32,6 @@ use crate::sync::client::{ApiError, HttpCentral};
 
 /// The user the packaged service runs as.
 pub const SERVICE_USER: &str = "apm-kiosk";
-
-/// Free space below this in the state directory fails the check: a booking cannot be
-/// stored safely any more. Below [`crate::disk::LOW_BYTES`] it warns.
-pub const FREE_FAIL_BYTES: u64 = 50 * 1024 * 1024;
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
@@ -330,8 +328,9 @@ pub async fn examine(config_path: &Path, now: DateTime<Utc>) -> Report {
             None
         }
     };
-    report.checks.push(store_check(&state_dir.join("kiosk.db")));
-    report.checks.push(clock_check(now));
+    let db = state_dir.join("kiosk.db");
+    report.checks.push(store_check(&db));
+    report.checks.push(clock_check(now, service_said(&db)));
     report.checks.push(ntp_check());
     report
         .checks
@@ -498,10 +497,15 @@ fn state_dir_check(dir: &Path, service: Option<&Who>) -> Check {
     let free = crate::disk::free_space(dir).ok();
     let mb = |b: u64| b / (1024 * 1024);
     match free {
-        Some(b) if b < FREE_FAIL_BYTES => Check::fail(
+        Some(b) if b < crate::disk::FULL_BYTES => Check::fail(
             NAME,
-            format!("{}: only {} MB free", dir.display(), mb(b)),
-            "free disk space (journal: `journalctl --vacuum-size=100M`) before the kiosk books again",
+            format!(
+                "disk full: {}: only {} MB free, the kiosk needs {} MB to book (it is out of service, disk_full)",
+                dir.display(),
+                mb(b),
+                mb(crate::disk::FULL_BYTES)
+            ),
+            "free disk space (journal: `journalctl --vacuum-size=100M`, old bundles, `apt-get clean`): the kiosk books again by itself",
         ),
         Some(b) if b < crate::disk::LOW_BYTES => Check::warn(
             NAME,
@@ -574,6 +578,30 @@ fn key_check(path: &Path, service: Option<&Who>) -> Check {
 
 fn store_check(db: &Path) -> Check {
     const NAME: &str = "database";
+    match crate::store::mark::lost(db) {
+        Ok(None) => {}
+        Ok(Some(lost)) => {
+            return Check::fail(
+                NAME,
+                format!(
+                    "{} {lost}, but this kiosk has booked or held queue numbers on it ({}): its unsynced bookings and held numbers are gone; the daemon refuses to start",
+                    db.display(),
+                    crate::store::mark::MARK_FILE
+                ),
+                "see \"A lost database\" in /usr/share/doc/apm-kiosk/install.md",
+            );
+        }
+        Err(e) => {
+            return Check::warn(
+                NAME,
+                format!(
+                    "cannot tell whether {} is the kiosk's own: {e}",
+                    db.display()
+                ),
+                "run the doctor as root or as the service user",
+            );
+        }
+    }
     if !db.exists() {
         return Check::ok(NAME, format!("{} not made yet (first start)", db.display()));
     }
@@ -604,20 +632,35 @@ fn store_check(db: &Path) -> Check {
     }
 }
 
-/// The clock against the calendar: a kiosk whose RTC battery died boots in 1970 or
-/// 2000, and would print tickets for the wrong day.
-pub fn clock_check(now: DateTime<Utc>) -> Check {
+/// The clock by the daemon's own rule (`clock::sanity`), with the latest time the
+/// central service gave (the store's): a kiosk whose RTC battery died boots in 1970 or
+/// 2000 and is out of service (`clock_wrong`) until the clock is right.
+pub fn clock_check(now: DateTime<Utc>, service_said: Option<DateTime<Utc>>) -> Check {
     const NAME: &str = "clock";
-    let year = now.year();
-    if (2025..2100).contains(&year) {
-        Check::ok(NAME, format!("{}", now.format("%Y-%m-%d %H:%M:%S UTC")))
-    } else {
-        Check::fail(
+    let witnesses = crate::clock::Witnesses {
+        service_said,
+        skew: None,
+    };
+    match crate::clock::sanity(now, &witnesses) {
+        Ok(()) => Check::ok(NAME, format!("{}", now.format("%Y-%m-%d %H:%M:%S UTC"))),
+        Err(wrong) => Check::fail(
             NAME,
-            format!("the clock says {}", now.format("%Y-%m-%d %H:%M UTC")),
+            format!(
+                "the clock says {}: {wrong}; the kiosk is out of service (clock_wrong)",
+                now.format("%Y-%m-%d %H:%M UTC")
+            ),
             "set the time (timedatectl set-time, or let NTP do it) and replace the RTC battery",
-        )
+        ),
     }
+}
+
+/// The latest time the central service gave, as the store keeps it; none when the
+/// database is not there or cannot be read.
+fn service_said(db: &Path) -> Option<DateTime<Utc>> {
+    if !db.exists() {
+        return None;
+    }
+    Store::open_read_only(db).ok()?.service_said().ok()?
 }
 
 /// What `timedatectl show -p NTPSynchronized --value` printed, as a check.
@@ -826,10 +869,11 @@ mod tests {
                 .single()
                 .expect("date")
         };
-        assert_eq!(clock_check(at(2026)).level, Level::Ok);
-        assert_eq!(clock_check(at(1970)).level, Level::Fail);
-        assert_eq!(clock_check(at(2000)).level, Level::Fail);
-        assert_eq!(clock_check(at(2100)).level, Level::Fail);
+        assert_eq!(clock_check(at(2027), None).level, Level::Ok);
+        assert_eq!(clock_check(at(1970), None).level, Level::Fail);
+        assert_eq!(clock_check(at(2000), None).level, Level::Fail);
+        assert_eq!(clock_check(at(2020), None).level, Level::Fail);
+        assert_eq!(clock_check(at(2027), Some(at(2028))).level, Level::Fail);
     }
 
     #[test]

@@ -23,7 +23,8 @@
 //! - [`identity`]: the kiosk's own key pair and its enrollment (token, NIK hash key),
 //!   kept in the state directory readable by the daemon alone.
 //! - [`store`]: the SQLite database: schema and numbered migrations, the single writer
-//!   thread, and every query. Owns durability; makes no booking decisions.
+//!   thread, every query, the retention rules, and the mark that says it exists. Owns
+//!   durability; makes no booking decisions.
 //! - [`sync`]: the central service client (`CentralApi`, and `SharedCentral`, any of
 //!   them as a part), the pure allocation planner, and the loop that keeps queue
 //!   numbers topped up and uploads registrations.
@@ -39,12 +40,14 @@
 //!   to open the printer, the central service, the control socket, the clock), its
 //!   tasks, channels, shutdown and systemd notification.
 //! - [`clock`]: the wall clock as a part: the system's, or one that moves with tokio's
-//!   (paused) clock in tests.
+//!   (paused) clock in tests; and the rule of a clock that cannot be right.
 //! - [`logging`]: where log lines go (journald under systemd, else stderr) and at what
 //!   level; trace compiled out of release builds.
 //! - [`doctor`]: `apm-kiosk doctor`, the technician's check of an installed kiosk.
-//! - [`disk`]: the free space where the state lives (the one `statvfs` call) and the
-//!   threshold below which every part calls the disk low.
+//! - [`disk`]: the free space where the state lives (the one `statvfs` call, a part
+//!   tests can fake) and the thresholds below which the disk is low and full.
+//! - [`guard`]: the disk's and the clock's checks (at start, every minute, before a
+//!   session) turned into the `disk_full` and `clock_wrong` holds, lifted by themselves.
 //! - [`fault`]: fault injection for the appliance tests (`APM_KIOSK_FAULT`), off unless set.
 //! - `simulate` (feature `sim`): the headless simulation, a crowd of applicants through a
 //!   whole kiosk on `apm-kiosk-sim`'s devices and central service.
@@ -66,6 +69,7 @@ pub mod disk;
 pub mod doctor;
 pub mod fault;
 pub mod frontend;
+pub mod guard;
 pub mod hardware;
 pub mod identity;
 pub mod logging;

@@ -60,6 +60,12 @@ async fn book_until_review(kiosk: &mut DaemonOnFakes, niks: &[String]) {
         kiosk.tap(Intent::AddMemberByCard).await;
         read_and_confirm(kiosk, n).await;
     }
+    choose_until_review(kiosk).await;
+}
+
+/// From the members screen to the review: the first office, open day and bookable
+/// session.
+async fn choose_until_review(kiosk: &mut DaemonOnFakes) {
     kiosk.tap(Intent::FinishMembers).await;
     let view = kiosk.wait_screen(ScreenKind::Office).await;
     let office_id = view.offices[0].office_id.clone();
@@ -319,5 +325,438 @@ async fn a_technicians_release_with_its_answer_lost_is_sent_again_and_never_book
     assert!(released > 0);
     // Numbers are counted once however often the release is sent.
     assert_eq!(central.numbers_released(), released);
+    kiosk.stop().await;
+}
+
+// --- a hostile world: the disk, the clock, the store, the card, the reader ----------
+
+use apm_kiosk::flow::{CardProblem, HoldReason, HoldSource};
+use apm_kiosk_testkit::daemon::Start;
+use apm_kiosk_testkit::fakes::FakeDisk;
+
+const MIB: u64 = 1024 * 1024;
+
+/// What the idle screen says of the kiosk's service, once it says `want`.
+async fn wait_hold(kiosk: &mut DaemonOnFakes, want: Option<HoldReason>) {
+    kiosk
+        .wait_view(&format!("out_of_service {want:?}"), |v| {
+            v.out_of_service == want
+        })
+        .await;
+}
+
+/// A tap on "start" and a card laid on the reader leave the kiosk on its idle screen.
+async fn assert_nobody_starts(kiosk: &mut DaemonOnFakes, why: HoldReason) {
+    kiosk.tap(Intent::Start).await;
+    kiosk.reader.present_card(card(&nik(90)));
+    // Real time for the reader's thread and the main loop to take both, tokio's held.
+    apm_kiosk_testkit::daemon::held(
+        "the tap and the card taken",
+        tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(100))),
+    )
+    .await
+    .expect("a blocking sleep");
+    let status = kiosk.status().await;
+    kiosk.reader.remove_card();
+    assert_eq!(status.out_of_service, Some(why));
+    let view = kiosk.view();
+    assert_eq!(view.screen, ScreenKind::Idle, "{view:?}");
+    assert_eq!(view.out_of_service, Some(why));
+    assert!(
+        view.card_problem.is_none() && view.problem.is_none(),
+        "{view:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_disk_stops_bookings_before_anyone_starts_and_they_come_back_with_the_space() {
+    let central = FakeCentral::new();
+    let mut kiosk = DaemonOnFakes::start(central.clone()).await;
+    wait_numbers(&kiosk).await;
+    wait_hold(&mut kiosk, None).await;
+
+    // The disk fills between two minutes' looks: the next applicant's tap finds it.
+    kiosk.disk().set_free(Some(apm_kiosk::disk::FULL_BYTES - 1));
+    assert_nobody_starts(&mut kiosk, HoldReason::DiskFull).await;
+    let report = kiosk.report().await;
+    assert!(
+        report
+            .holds
+            .iter()
+            .any(|h| h.source == HoldSource::Disk && h.reason == "disk_full"),
+        "{:?}",
+        report.holds
+    );
+    assert!(
+        report.problems.iter().any(|p| p.starts_with("disk full")),
+        "{:?}",
+        report.problems
+    );
+    // The heartbeat tells the service the kiosk is out of service.
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    kiosk.sync_round().await;
+    let beat = central.heartbeats().last().cloned().expect("a heartbeat");
+    assert!(beat.out_of_service, "{beat:?}");
+
+    // Space is freed: within the minute, with nobody at the kiosk, it books again.
+    kiosk.disk().set_free(Some(2 << 30));
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    wait_hold(&mut kiosk, None).await;
+    book_until_review(&mut kiosk, &[nik(31)]).await;
+    kiosk.tap(Intent::ConfirmBooking).await;
+    kiosk.wait_screen(ScreenKind::Done).await;
+    kiosk.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_on_a_full_disk_is_out_of_service_and_a_failed_one_says_disk_full_and_where() {
+    let disk = FakeDisk::with_free(10 * MIB);
+    let start = Start {
+        disk: disk.clone(),
+        ..Start::default()
+    };
+    let mut kiosk = DaemonOnFakes::start_as(FakeCentral::new(), start).await;
+    wait_hold(&mut kiosk, Some(HoldReason::DiskFull)).await;
+    assert_nobody_starts(&mut kiosk, HoldReason::DiskFull).await;
+
+    // The database cannot be opened on the full disk (its WAL cannot be made): the
+    // start fails, and says why in the technician's words, not SQLite's.
+    let stopped = kiosk.halt().await;
+    let db = stopped.db();
+    for end in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{end}", db.display()));
+    }
+    std::fs::create_dir(format!("{}-wal", db.display())).expect("a WAL that cannot be made");
+    let (e, stopped) = match stopped.launch().await {
+        Ok(_) => panic!("the daemon started on a database it cannot open"),
+        Err(failed) => failed,
+    };
+    let said = format!("{e:#}");
+    assert!(said.starts_with("disk full"), "{said}");
+    assert!(
+        said.contains(&stopped.state_dir().display().to_string()),
+        "{said}"
+    );
+    assert!(said.contains("10 MiB free"), "{said}");
+
+    // Space back and the WAL can be made: it starts, in service.
+    std::fs::remove_dir(format!("{}-wal", db.display())).expect("removed");
+    disk.set_free(Some(2 << 30));
+    let Ok(mut kiosk) = stopped.launch().await else {
+        panic!("the daemon starts once space is back");
+    };
+    wait_hold(&mut kiosk, None).await;
+    kiosk.stop().await;
+}
+
+fn years(n: i64) -> chrono::TimeDelta {
+    chrono::TimeDelta::days(365 * n)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_impossible_clock_is_out_of_service_instead_of_refusing_nik_and_comes_back_by_itself() {
+    let epoch = chrono::DateTime::UNIX_EPOCH;
+    let start = Start {
+        clock_at: Some(epoch),
+        ..Start::default()
+    };
+    let mut kiosk = DaemonOnFakes::start_as(FakeCentral::new(), start).await;
+    // 1970: a flat RTC battery. Nobody is told their NIK is invalid: nobody starts.
+    wait_hold(&mut kiosk, Some(HoldReason::ClockWrong)).await;
+    assert_nobody_starts(&mut kiosk, HoldReason::ClockWrong).await;
+    let report = kiosk.report().await;
+    assert!(
+        report.problems.iter().any(|p| p.starts_with("clock wrong")),
+        "{:?}",
+        report.problems
+    );
+    assert!(
+        report.holds.iter().any(|h| h.source == HoldSource::Clock),
+        "{:?}",
+        report.holds
+    );
+    // NTP sets it right: back in service within the minute, by itself.
+    kiosk.set_clock(kiosk.world_now());
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    wait_hold(&mut kiosk, None).await;
+    wait_numbers(&kiosk).await;
+
+    // Six years back, then five ahead: each found at the next tap, before a session
+    // (the last heartbeat's measure, carried on the monotonic clock, sees the jump).
+    for wrong in [kiosk.world_now() - years(6), kiosk.world_now() + years(5)] {
+        kiosk.set_clock(wrong);
+        assert_nobody_starts(&mut kiosk, HoldReason::ClockWrong).await;
+        kiosk.set_clock(kiosk.world_now());
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        wait_hold(&mut kiosk, None).await;
+    }
+    book_until_review(&mut kiosk, &[nik(41)]).await;
+    kiosk.tap(Intent::ConfirmBooking).await;
+    kiosk.wait_screen(ScreenKind::Done).await;
+    kiosk.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_clock_ahead_is_found_by_the_heartbeat_and_one_behind_the_services_word_at_restart() {
+    let central = FakeCentral::new();
+    let kiosk = DaemonOnFakes::start(central.clone()).await;
+    wait_numbers(&kiosk).await;
+    let this_year = "SELECT COUNT(*) FROM held_numbers
+         WHERE registration_id IS NULL AND released = 0 AND date < '2027-01-01'";
+    let held = count(&kiosk, this_year);
+    assert!(held > 0);
+
+    // Restarted five years ahead: nothing on the kiosk says so until the service does.
+    let world = kiosk.world_now();
+    let stopped = kiosk.halt().await;
+    stopped.set_clock(world + years(5));
+    let Ok(mut kiosk) = stopped.launch().await else {
+        panic!("the daemon starts");
+    };
+    wait_hold(&mut kiosk, None).await;
+    let status = kiosk.sync_round().await;
+    assert!(status.sync.clock_alert, "{:?}", status.sync);
+    // The round before the heartbeat took 2031 for today, and still kept every number.
+    assert_eq!(count(&kiosk, this_year), held);
+    // The next minute's look takes the heartbeat's measure.
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    wait_hold(&mut kiosk, Some(HoldReason::ClockWrong)).await;
+    assert_nobody_starts(&mut kiosk, HoldReason::ClockWrong).await;
+
+    // A day behind what the service last said, restarted with the service out of reach:
+    // the store kept its word, and the kiosk does not book on that clock.
+    let world = kiosk.world_now();
+    let stopped = kiosk.halt().await;
+    stopped.set_clock(world - chrono::TimeDelta::days(1));
+    for endpoint in [Endpoint::Heartbeat, Endpoint::Offices, Endpoint::Allocate] {
+        central.fail_always(endpoint, Fault::Unreachable);
+    }
+    let Ok(mut kiosk) = stopped.launch().await else {
+        panic!("the daemon starts");
+    };
+    wait_hold(&mut kiosk, Some(HoldReason::ClockWrong)).await;
+    assert_nobody_starts(&mut kiosk, HoldReason::ClockWrong).await;
+    // Days offline are no fault of the clock's: set right, it books offline.
+    kiosk.set_clock(kiosk.world_now() + chrono::TimeDelta::days(3));
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    wait_hold(&mut kiosk, None).await;
+    kiosk.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_database_deleted_or_emptied_after_booking_is_refused_at_start_with_what_to_do() {
+    let central = FakeCentral::new();
+    central.fail_always(Endpoint::Allocate, Fault::Unreachable);
+    let kiosk = DaemonOnFakes::start(central.clone()).await;
+    kiosk.sync_round().await;
+    // Before anything is held, a new database is no loss: a kiosk may start anew.
+    let stopped = kiosk.halt().await;
+    let db = stopped.db();
+    std::fs::remove_file(&db).expect("removed");
+    let mut kiosk = match stopped.launch().await {
+        Ok(kiosk) => kiosk,
+        Err((e, _)) => panic!("a kiosk that never held anything starts anew: {e:#}"),
+    };
+    central.heal();
+    wait_numbers(&kiosk).await;
+    book_until_review(&mut kiosk, &[nik(51)]).await;
+    kiosk.tap(Intent::ConfirmBooking).await;
+    kiosk.wait_screen(ScreenKind::Done).await;
+    let mut stopped = kiosk.halt().await;
+    let keep = stopped.state_dir().join("kept.db");
+    std::fs::copy(&db, &keep).expect("a copy of the database");
+
+    // (what is done to the file, what the refusal says)
+    type Harm = fn(&std::path::Path);
+    let cases: [(&str, Harm); 2] = [
+        ("is missing", |db| {
+            std::fs::remove_file(db).expect("removed")
+        }),
+        ("is empty", |db| std::fs::write(db, b"").expect("emptied")),
+    ];
+    for (said, harm) in cases {
+        for end in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{end}", db.display()));
+        }
+        harm(&db);
+        let (e, back) = match stopped.launch().await {
+            Ok(_) => panic!("the daemon started on a database that {said}"),
+            Err(failed) => failed,
+        };
+        let e = format!("{e:#}");
+        assert!(
+            e.contains(said) && e.contains(&db.display().to_string()),
+            "{e}"
+        );
+        assert!(
+            e.contains("A lost database") && e.contains("install.md"),
+            "{e}"
+        );
+        stopped = back;
+    }
+    // The database put back (install.md's first step): it starts, with its booking.
+    std::fs::copy(&keep, &db).expect("put back");
+    let Ok(kiosk) = stopped.launch().await else {
+        panic!("the daemon starts on its own database put back");
+    };
+    assert_eq!(kiosk.status().await.store.registrations, 1);
+    kiosk.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn card_fields_outside_the_ktps_limits_are_data_corrupt_and_bidi_controls_are_stripped() {
+    let central = FakeCentral::new();
+    let mut kiosk = DaemonOnFakes::start(central.clone()).await;
+    wait_numbers(&kiosk).await;
+    // (the name on the chip) each refused as data_corrupt, nothing of it shown.
+    for name in ["A".repeat(4024), String::new(), "SITI\u{7}AMINAH".into()] {
+        kiosk.wait_screen(ScreenKind::Idle).await;
+        kiosk.tap(Intent::Start).await;
+        let fresh = kiosk.wait_screen(ScreenKind::ReadCard).await;
+        assert!(fresh.card_problem.is_none());
+        let mut bad = card(&nik(61));
+        bad.name = name;
+        kiosk.reader.present_card(bad);
+        let view = kiosk
+            .wait_view("data_corrupt", |v| {
+                v.card_problem == Some(CardProblem::DataCorrupt)
+            })
+            .await;
+        assert_eq!(view.screen, ScreenKind::ReadCard);
+        assert!(view.applicant.is_none());
+        kiosk.reader.remove_card();
+        kiosk.tap(Intent::Cancel).await;
+    }
+    // A name with a right-to-left override: shown, printed and sent without it.
+    kiosk.wait_screen(ScreenKind::Idle).await;
+    kiosk.tap(Intent::Start).await;
+    let mut turned = card(&nik(62));
+    turned.name = "SITI \u{202E}HANIMA".into();
+    kiosk.wait_screen(ScreenKind::ReadCard).await;
+    kiosk.reader.present_card(turned);
+    let view = kiosk.wait_screen(ScreenKind::ConfirmIdentity).await;
+    let shown = view.applicant.as_ref().expect("the applicant shown");
+    assert_eq!(shown.name.as_deref(), Some("SITI HANIMA"));
+    kiosk.reader.remove_card();
+    kiosk.tap(Intent::ConfirmIdentity).await;
+    kiosk.wait_screen(ScreenKind::Details).await;
+    kiosk
+        .tap(Intent::ChooseApplicationType {
+            application_type: ApplicationType::New,
+        })
+        .await;
+    kiosk
+        .tap(Intent::ChoosePassportType {
+            passport_type: PassportType::Electronic,
+        })
+        .await;
+    kiosk.tap(Intent::ConfirmDetails).await;
+    kiosk.wait_screen(ScreenKind::Members).await;
+    choose_until_review(&mut kiosk).await;
+    kiosk.tap(Intent::ConfirmBooking).await;
+    kiosk.wait_screen(ScreenKind::Done).await;
+    let override_bytes = "\u{202E}".as_bytes();
+    let job = kiosk.printer.jobs().pop().expect("the ticket printed");
+    assert!(!job.bytes.windows(3).any(|w| w == override_bytes));
+    kiosk.sync_round().await;
+    let sent = central.registrations();
+    assert_eq!(sent.len(), 1);
+    let json = serde_json::to_string(&sent[0]).expect("json");
+    assert!(
+        json.contains("SITI HANIMA") && !json.contains('\u{202E}'),
+        "{json}"
+    );
+    kiosk.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_the_reader_unplugged_no_session_starts_and_the_idle_screen_says_why() {
+    let mut kiosk = DaemonOnFakes::start(FakeCentral::new()).await;
+    wait_hold(&mut kiosk, None).await;
+    kiosk
+        .reader
+        .emit(apm_kiosk::hardware::reader::ReaderEvent::Disconnected {
+            reason: "/dev/ttyUSB0 is gone: check the reader's USB cable".into(),
+        });
+    wait_hold(&mut kiosk, Some(HoldReason::ReaderGone)).await;
+    assert_nobody_starts(&mut kiosk, HoldReason::ReaderGone).await;
+    kiosk
+        .reader
+        .emit(apm_kiosk::hardware::reader::ReaderEvent::Connected(
+            apm_kiosk_testkit::fakes::FakeReader::info(),
+        ));
+    wait_hold(&mut kiosk, None).await;
+    kiosk.tap(Intent::Start).await;
+    kiosk.wait_screen(ScreenKind::ReadCard).await;
+    kiosk.stop().await;
+}
+
+/// Whether `text` is anywhere in the bytes of the kiosk's database or its WAL.
+fn on_disk(kiosk: &DaemonOnFakes, text: &str) -> bool {
+    let db = kiosk.db();
+    [db.clone(), db.with_file_name("kiosk.db-wal")]
+        .iter()
+        .filter_map(|f| std::fs::read(f).ok())
+        .any(|bytes| bytes.windows(text.len()).any(|w| w == text.as_bytes()))
+}
+
+/// A number from the kiosk's database, read beside the running daemon.
+fn count(kiosk: &DaemonOnFakes, sql: &str) -> i64 {
+    let db = rusqlite::Connection::open(kiosk.db()).expect("the store opens for reading");
+    db.query_row(sql, [], |r| r.get(0)).expect("counted")
+}
+
+#[tokio::test(start_paused = true)]
+async fn retention_runs_offline_by_the_offices_date_and_the_nik_leaves_the_db_and_its_wal() {
+    let central = FakeCentral::new();
+    let mut kiosk = DaemonOnFakes::start(central.clone()).await;
+    wait_numbers(&kiosk).await;
+    central.fail_always(Endpoint::Upload, Fault::Unreachable);
+    let applicant = nik(71);
+    book_until_review(&mut kiosk, std::slice::from_ref(&applicant)).await;
+    kiosk.tap(Intent::ConfirmBooking).await;
+    kiosk.wait_screen(ScreenKind::Done).await;
+    kiosk.tap(Intent::Finish).await;
+    // Not yet answered: the applicant record, full NIK and all, is kept for the upload.
+    assert!(
+        on_disk(&kiosk, &applicant),
+        "the NIK is kept until the upload"
+    );
+
+    // Accepted: the record is cleared, and the NIK leaves the WAL as well as the file.
+    central.heal();
+    let status = kiosk.sync_round().await;
+    assert_eq!(status.store.accepted, 1);
+    assert!(!on_disk(&kiosk, &applicant), "the NIK left the disk");
+    assert!(
+        on_disk(&kiosk, "SITI AMINAH"),
+        "the name is kept for reprints"
+    );
+
+    // The island goes offline; the visit date passes at the office.
+    for e in [
+        Endpoint::Offices,
+        Endpoint::Allocate,
+        Endpoint::Upload,
+        Endpoint::Heartbeat,
+    ] {
+        central.fail_always(e, Fault::Unreachable);
+    }
+    let cleared =
+        "SELECT COUNT(*) FROM registrations WHERE ticket_name IS NULL AND masked_nik = ''";
+    assert_eq!(count(&kiosk, cleared), 0);
+    tokio::time::advance(Duration::from_secs(3 * 86_400)).await;
+    held_until("the past visit cleared", || count(&kiosk, cleared) == 1).await;
+    assert!(!on_disk(&kiosk, "SITI AMINAH"), "the name left the disk");
+    assert_eq!(count(&kiosk, "SELECT COUNT(*) FROM registrations"), 1);
+
+    // 30 days after the booking its QR and keyed hash have no rule left to serve.
+    tokio::time::advance(Duration::from_secs(28 * 86_400)).await;
+    held_until("the expired registration gone", || {
+        count(&kiosk, "SELECT COUNT(*) FROM registrations") == 0
+    })
+    .await;
+    assert_eq!(count(&kiosk, "SELECT COUNT(*) FROM groups"), 0);
+    assert!(!on_disk(&kiosk, "APM2."), "no ticket QR left on disk");
     kiosk.stop().await;
 }

@@ -2,7 +2,8 @@
 //! reader and printer (real pseudo-terminals) and the central simulator on loopback:
 //! what a technician sees on a good kiosk before and after enrollment, and the FAIL
 //! lines (and exit code) for a missing device, a file in a device's place, a private key
-//! others can read, a damaged database, an unreadable config and a dead network printer.
+//! others can read, a damaged database, a database lost after booking, an unreadable
+//! config and a dead network printer.
 
 mod daemon_support;
 
@@ -147,6 +148,38 @@ async fn what_is_wrong_fails_with_what_to_do() {
     assert_eq!(level(&run.out, "database"), "FAIL", "{}", run.out);
     assert!(line(&run.out, "database").contains("damaged"));
     std::fs::remove_file(kiosk.db()).expect("db removed");
+
+    // A database that held queue numbers, then deleted, then emptied: the bookings and
+    // numbers it held are gone, and the doctor says so with where to read what to do.
+    {
+        let mut store = apm_kiosk::store::Store::open(&kiosk.db()).expect("store made");
+        let held = apm_kiosk::store::HeldAllocation {
+            allocation_id: "a-1".into(),
+            office_id: "KRM".into(),
+            date: "2026-12-02".parse().expect("date"),
+            session_id: "S1".into(),
+            kind: apm_kiosk::domain::QueueKind::Regular,
+            numbers: vec![1, 2, 3],
+        };
+        assert_eq!(store.add_held(&held).expect("numbers held"), 3);
+    }
+    for (harm, said) in [("delete", "is missing"), ("empty", "is empty")] {
+        for end in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{end}", kiosk.db().display()));
+        }
+        match harm {
+            "delete" => std::fs::remove_file(kiosk.db()).expect("db removed"),
+            _ => std::fs::write(kiosk.db(), b"").expect("db emptied"),
+        }
+        let run = doctor(&kiosk.config).await;
+        assert!(!run.ok, "{}", run.out);
+        assert_eq!(level(&run.out, "database"), "FAIL", "{}", run.out);
+        assert!(line(&run.out, "database").contains(said), "{}", run.out);
+        assert!(run.out.contains("A lost database"), "{}", run.out);
+    }
+    std::fs::remove_file(kiosk.db()).expect("db removed");
+    std::fs::remove_file(kiosk.state.join(apm_kiosk::store::mark::MARK_FILE))
+        .expect("mark removed");
 
     // A config that does not load: that one line, then nothing else can be checked.
     let broken = kiosk.root.join("broken.toml");

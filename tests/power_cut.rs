@@ -9,6 +9,8 @@
 //!   print under way; the booking is then whole and printed, and the daemon's log, at
 //!   debug for everything, holds none of the applicants' data.
 //! - A damaged database file: the daemon refuses to start and says what to do.
+//! - A really full disk (root only, `--ignored`): a start that cannot open the database
+//!   says "disk full" and where; with a little space back it starts out of service.
 
 mod daemon_support;
 
@@ -225,4 +227,72 @@ async fn a_damaged_database_stops_the_start_with_what_to_do() {
     assert!(text.contains("is damaged"), "{text}");
     assert!(text.contains("A damaged database"), "{text}");
     assert!(!text.contains("kiosk running"), "{text}");
+}
+
+/// Mounts a tmpfs of `mib` MiB on `dir`; unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, mib: u32) -> SmallDisk {
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={mib}m,mode=700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mounting a tmpfs needs root");
+        SmallDisk(dir.to_owned())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A real full disk, as a kiosk meets it (root only: it mounts a 4 MiB tmpfs as the
+/// state directory). Run with `cargo test --test power_cut -- --ignored` as root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root: mounts a tmpfs"]
+async fn a_restart_on_a_really_full_disk_says_disk_full_and_where_then_waits_out_of_service() {
+    let kiosk = Kiosk::new("http://127.0.0.1:9");
+    let _disk = SmallDisk::mount(&kiosk.state, 4);
+    {
+        let _store = apm_kiosk::store::Store::open(&kiosk.db()).expect("store made");
+    }
+    // Filled to the last byte, as a runaway log fills it.
+    let filler = kiosk.state.join("filler");
+    let mut file = std::fs::File::create(&filler).expect("filler");
+    let block = vec![0u8; 64 * 1024];
+    while std::io::Write::write_all(&mut file, &block).is_ok() {}
+    drop(file);
+
+    let log = kiosk.root.join("daemon.log");
+    let mut daemon = Daemon::spawn(&kiosk.config, &log);
+    let status = daemon
+        .wait_exit(Duration::from_secs(20))
+        .expect("the daemon gives up");
+    assert!(!status.success());
+    let text = daemon.log_text();
+    let said = format!("disk full: the file system of {}", kiosk.state.display());
+    assert!(text.contains(&said), "{text}");
+    assert!(!text.contains("kiosk running"), "{text}");
+
+    // Some space back, still below the threshold: it starts, and takes no booking.
+    std::fs::remove_file(&filler).expect("freed");
+    let mut daemon = Daemon::spawn(&kiosk.config, &kiosk.root.join("daemon2.log"));
+    let client = wait_ready(&kiosk.socket(), Duration::from_secs(20)).await;
+    assert_eq!(
+        client.view["out_of_service"], "disk_full",
+        "{}",
+        client.view
+    );
+    daemon.signal(libc::SIGTERM);
+    daemon.wait_exit(Duration::from_secs(20)).expect("stops");
 }

@@ -20,7 +20,22 @@ pub(super) struct Kept {
 }
 
 impl Kept {
-    pub(super) async fn open(state_dir: &std::path::Path) -> anyhow::Result<Kept> {
+    /// Opens what `state_dir` keeps; a failure on a full disk (by `disk`) says so.
+    pub(super) async fn open(
+        state_dir: &std::path::Path,
+        disk: &crate::disk::SharedDisk,
+    ) -> anyhow::Result<Kept> {
+        Kept::open_on(state_dir)
+            .await
+            .map_err(|e| match disk.space() {
+                Ok(space) if space.is_full() => {
+                    e.context(crate::disk::full_message(state_dir, &space))
+                }
+                _ => e,
+            })
+    }
+
+    async fn open_on(state_dir: &std::path::Path) -> anyhow::Result<Kept> {
         std::fs::create_dir_all(state_dir).with_context(|| {
             format!("cannot create the state directory {}", state_dir.display())
         })?;
@@ -83,6 +98,11 @@ async fn open_store(
     };
     let (store, thread) = match StoreHandle::open(db) {
         Ok(opened) => opened,
+        Err(e @ crate::store::StoreError::Lost { .. }) => {
+            return Err(anyhow::anyhow!(
+                "{e}. The kiosk does not start on it. Stop the service and follow \"A lost database\" in /usr/share/doc/apm-kiosk/install.md: put the database back from where it went, or tell the central office and start anew"
+            ));
+        }
         Err(crate::store::StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, msg)))
             if matches!(
                 e.code,

@@ -49,6 +49,8 @@ pub(super) struct MainLoop {
     pub(super) view: watch::Sender<Arc<flow::view::View>>,
     /// Wakes the idle screen's count of today's numbers after a booking.
     pub(super) recount_today: Arc<Notify>,
+    /// The disk's and the clock's checks, and the holds they set.
+    pub(super) guard: crate::guard::Guard,
     /// `APM_KIOSK_FAULT=hang-main-loop-after`: when the loop hangs, for the watchdog test.
     pub(super) hang_at: Option<tokio::time::Instant>,
 }
@@ -57,6 +59,8 @@ pub(super) struct MainLoop {
 pub(super) enum Next {
     /// An event for the flow.
     Step(Event),
+    /// Events for the flow, in order.
+    Steps(Vec<Event>),
     /// Handled; the flow need not hear of it.
     Nothing,
     Stop(Stopped),
@@ -119,14 +123,15 @@ impl MainLoop {
                     ReaderState::Ok
                 };
                 self.reader_info = Some(ReaderHealth::from(&info));
-                Next::Nothing
+                Next::Step(reader_hold(None))
             }
             ReaderEvent::Disconnected { reason } => {
                 if self.reader_state != ReaderState::Disconnected {
                     tracing::warn!(%reason, "card reader disconnected");
                 }
                 self.reader_state = ReaderState::Disconnected;
-                Next::Nothing
+                // Known to be gone: no session starts on it, and the idle screen says why.
+                Next::Step(reader_hold(Some(flow::HoldReason::ReaderGone)))
             }
             ReaderEvent::CardPresent | ReaderEvent::CardRemoved => Next::Nothing,
         }
@@ -241,9 +246,23 @@ impl MainLoop {
         Next::Step(Event::Tick)
     }
 
+    /// The disk and the clock, looked at again: the holds that changed.
+    pub(super) fn on_guard(&mut self) -> Next {
+        let sync = self.sync_status.borrow().clone();
+        Next::Steps(self.guard.look(&sync))
+    }
+
     /// Feeds one event to the flow, performs its effects, and publishes the view if it
-    /// changed.
+    /// changed. An event that would start a session has the disk and the clock looked
+    /// at first, so that nobody starts on a full disk or a wrong clock.
     pub(super) fn step(&mut self, event: Event, reader: &reader_hw::ReaderHandle) {
+        if self.idle() && starts_session(&event) {
+            let sync = self.sync_status.borrow().clone();
+            let now = self.clock.now();
+            for held in self.guard.look(&sync) {
+                flow::step(&mut self.kiosk, held, now);
+            }
+        }
         let now = self.clock.now();
         if matches!(event, Event::Committed(Ok(_)) | Event::CatalogChanged(_)) {
             self.recount_today.notify_one();
@@ -264,5 +283,21 @@ impl MainLoop {
         if changed {
             self.view.send_replace(Arc::new(view));
         }
+    }
+}
+
+/// Whether `event`, on the idle screen, would start a session.
+fn starts_session(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Intent(flow::Intent::Start) | Event::CardRead(_) | Event::CardFailed(_)
+    )
+}
+
+/// The card reader's hold: set while it is known to be gone, lifted once it answers.
+fn reader_hold(reason: Option<flow::HoldReason>) -> Event {
+    Event::ServiceChanged {
+        source: flow::HoldSource::Reader,
+        reason,
     }
 }

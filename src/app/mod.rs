@@ -10,8 +10,11 @@
 //! them to the world. Shutdown: the `shutdown` future resolves (SIGTERM, or the caller),
 //! the loop stops taking events, the tasks are told to stop, and the store's writer
 //! finishes the jobs it was given before the database closes; a printer stuck mid-job
-//! is given up on after [`STOP_GRACE`]. At start the store is checked (`quick_check`)
-//! before READY=1; the systemd watchdog is fed by the main loop's tick alone.
+//! is given up on after [`STOP_GRACE`]. At start the store is checked (`quick_check`,
+//! and that it is the one the kiosk booked on) before READY=1; the systemd watchdog is
+//! fed by the main loop's tick alone. The disk and the clock are looked at (`guard`) at
+//! start, every minute and before a session starts, and the retention rules run beside
+//! (`store::retention`).
 
 mod kept;
 mod main_loop;
@@ -35,6 +38,7 @@ use crate::domain::calendar::Office;
 use crate::flow::{self, Event, Kiosk, Timeouts};
 pub use crate::frontend::Stopped;
 use crate::frontend::{PanelState, Running, Shutdown, UiLink};
+use crate::guard::Guard;
 use crate::hardware::printer::PrinterState;
 use crate::hardware::printer::worker::{BACKLOG_POLL, PrinterSettings, PrinterWorker};
 use crate::hardware::reader as reader_hw;
@@ -95,6 +99,8 @@ struct Sources {
     reader: reader_hw::ReaderHandle,
     settings: watch::Receiver<crate::maint::Settings>,
     tick: tokio::time::Interval,
+    /// When the disk and the clock are looked at again.
+    guard_tick: tokio::time::Interval,
 }
 
 /// The tasks beside the main loop, and what must be let go of, in order, to stop.
@@ -103,6 +109,7 @@ struct Tasks {
     sync: JoinHandle<()>,
     control: JoinHandle<()>,
     today: JoinHandle<()>,
+    retention: JoinHandle<()>,
     store_thread: std::thread::JoinHandle<()>,
     socket: ControlSocket,
 }
@@ -161,12 +168,11 @@ impl Daemon {
             central,
             control: mut socket,
             clock,
+            disk,
         } = parts;
         let started_at = clock.now();
-        let kept = Kept::open(&config.kiosk.state_dir).await?;
-        let offices = kept.store.run(|s| s.offices()).await?;
-        let enrolled = kept.enrollment.borrow().is_some();
-        let mut kiosk = first_kiosk(&config, offices, enrolled, clock.now());
+        let kept = Kept::open(&config.kiosk.state_dir, &disk).await?;
+        let (mut kiosk, guard) = first_state(&config, &kept, disk, &clock).await?;
         let reader = reader_hw::start(reader);
         let (printer, printer_state) = start_printer(printer, &config, &kept)?;
         let (senders, receivers) = channels();
@@ -190,6 +196,7 @@ impl Daemon {
         // A kept hold or language changes what the first client sees.
         publish.view_line(&kiosk, wiring.clock.now());
         let (today_task, recount_today) = wiring.spawn_today(&publish, &sync_status);
+        let retention = wiring.spawn_retention();
         if let Some(ui) = ui {
             let _ = ui.send(wiring.ui_link(published, &maint));
         }
@@ -230,6 +237,7 @@ impl Daemon {
             view_line: publish.view_line,
             view: publish.view,
             recount_today,
+            guard,
             hang_at: None,
         };
         let sources = receivers.into_sources(shutdown, reader, settings);
@@ -238,6 +246,7 @@ impl Daemon {
             sync: sync_task,
             control: control_task,
             today: today_task,
+            retention,
             store_thread: kept.store_thread,
             socket,
         };
@@ -328,6 +337,15 @@ impl Wiring {
         })
         .await
         .context("maintenance state")
+    }
+
+    /// The retention rules, applied beside the main loop whatever the network does.
+    fn spawn_retention(&self) -> JoinHandle<()> {
+        tokio::spawn(crate::store::retention::keep(
+            self.kept.store.clone(),
+            self.clock.clone(),
+            self.stopped(),
+        ))
     }
 
     /// The idle screen's count of today's numbers, and what wakes it.
@@ -421,6 +439,8 @@ impl Receivers {
     ) -> Sources {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut guard_tick = tokio::time::interval(crate::guard::LOOK_EVERY);
+        guard_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         Sources {
             shutdown,
             events: self.events,
@@ -430,6 +450,7 @@ impl Receivers {
             reader,
             settings,
             tick,
+            guard_tick,
         }
     }
 }
@@ -492,9 +513,15 @@ impl Sources {
                     main.on_settings(language)
                 },
                 _ = self.tick.tick() => main.on_tick(),
+                _ = self.guard_tick.tick() => main.on_guard(),
             };
             match next {
                 Next::Step(event) => main.step(event, &self.reader),
+                Next::Steps(events) => {
+                    for event in events {
+                        main.step(event, &self.reader);
+                    }
+                }
                 Next::Nothing => {}
                 Next::Stop(how) => return how,
             }
@@ -512,6 +539,7 @@ impl Tasks {
         let _ = self.sync.await;
         let _ = self.control.await;
         let _ = self.today.await;
+        let _ = self.retention.await;
         let Sources { reader, .. } = sources;
         reader.stop();
         // The maintenance side and the shell hold the store and the printer: the writer
@@ -520,6 +548,27 @@ impl Tasks {
         close_store(self.store_thread).await;
         drop(self.socket);
     }
+}
+
+/// The flow as the daemon starts it ([`first_kiosk`]), with the disk's and the clock's
+/// holds of their first look, and the guard that keeps looking.
+async fn first_state(
+    config: &Config,
+    kept: &Kept,
+    disk: crate::disk::SharedDisk,
+    clock: &crate::clock::SharedClock,
+) -> anyhow::Result<(Kiosk, Guard)> {
+    let (offices, service_said) = kept
+        .store
+        .run(|s| Ok((s.offices()?, s.service_said()?)))
+        .await?;
+    let enrolled = kept.enrollment.borrow().is_some();
+    let mut kiosk = first_kiosk(config, offices, enrolled, clock.now());
+    let mut guard = Guard::new(disk, clock.clone(), service_said);
+    for held in guard.look(&SyncStatus::default()) {
+        flow::step(&mut kiosk, held, clock.now());
+    }
+    Ok((kiosk, guard))
 }
 
 /// The flow as the daemon starts it: the config's language and time-outs, the offices

@@ -1,6 +1,6 @@
 //! What the daemon is given to talk to the world ([`Parts`]): the card reader, a way to
 //! open the printer, the central service's client, the control channel's listening
-//! socket and the clock. [`Parts::from_config`] makes the real ones of a kiosk; a test
+//! socket, the clock and the free space of the state's disk. [`Parts::from_config`] makes the real ones of a kiosk; a test
 //! hands in fakes in memory (`apm-kiosk-testkit`'s) and runs the whole daemon on paused
 //! time.
 
@@ -13,6 +13,7 @@ use tokio::net::UnixListener;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::control;
+use crate::disk::{SharedDisk, StateDisk};
 use crate::hardware::printer::{self as printer_hw, PrinterOpener};
 use crate::hardware::reader::{CardReader, SerialReader};
 use crate::sync::shared::{self, CentralOpener};
@@ -28,12 +29,14 @@ pub struct Parts {
     pub control: ControlSocket,
     /// The dates and times the flow, the store and the sync reason about.
     pub clock: SharedClock,
+    /// The free space where the state lives (`disk_full` below its threshold).
+    pub disk: SharedDisk,
 }
 
 impl Parts {
     /// A kiosk's own parts, as its config names them: the serial reader, the printer at
     /// `printer.path`, the HTTPS client of `central`, the socket at
-    /// `kiosk.control_socket` and the system clock.
+    /// `kiosk.control_socket`, the system clock and `statvfs` of `kiosk.state_dir`.
     pub fn from_config(config: &Config) -> anyhow::Result<Parts> {
         let (path, baud) = (config.printer.path.clone(), config.printer.baud);
         Ok(Parts {
@@ -45,6 +48,7 @@ impl Parts {
             central: shared::http_opener(config.central.clone()),
             control: ControlSocket::bind(&config.kiosk.control_socket())?,
             clock: Arc::new(SystemClock),
+            disk: Arc::new(StateDisk::new(config.kiosk.state_dir.clone())),
         })
     }
 }

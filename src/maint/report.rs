@@ -203,6 +203,21 @@ fn stopped(r: &Report, out: &mut Vec<String>) {
             reason.code()
         ));
     }
+    for hold in &r.holds {
+        match hold.source {
+            HoldSource::Disk => out.push(format!(
+                "disk full: {} free, the kiosk needs {} to book: free space (`journalctl --vacuum-size=100M`, old bundles, `apt-get clean`); it books again by itself",
+                r.disk.map_or_else(|| "?".to_owned(), |d| bytes(d.available_bytes)),
+                bytes(crate::disk::FULL_BYTES)
+            )),
+            HoldSource::Clock => out.push(format!(
+                "clock wrong: the kiosk's clock reads {} (before this software's release, before the central service's last time, or over {} min off it): set it right (`timedatectl`, NTP, the RTC battery); it books again by itself",
+                local(r.generated_at),
+                crate::clock::SKEW_LIMIT.num_minutes()
+            )),
+            _ => {}
+        }
+    }
     if !r.sync.enrolled {
         out.push(
             "not enrolled: run `apm-kiosk maint enroll CODE` with a code from the central office"
@@ -308,6 +323,9 @@ fn set_by(source: HoldSource) -> &'static str {
         HoldSource::Technician => "technician",
         HoldSource::Enrollment => "enrollment",
         HoldSource::Sync => "sync",
+        HoldSource::Disk => "disk",
+        HoldSource::Clock => "clock",
+        HoldSource::Reader => "reader",
     }
 }
 

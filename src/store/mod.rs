@@ -5,14 +5,22 @@
 //! committed booking survive a power cut.
 //!
 //! The store makes no booking decision: the flow decides, the store keeps. Personal data
-//! is kept only as long as it is needed: the applicant record until the central service
-//! has answered, the name and masked NIK for reprints until the visit date.
+//! is kept only as long as it is needed ([`retention`]): the applicant record until the
+//! central service has answered, the name and masked NIK for reprints until the visit
+//! date, the ticket's QR and the NIK's keyed hash until the 30-day rule no longer needs
+//! them. Deleted bytes are overwritten (`secure_delete`) and the WAL is checkpointed
+//! and truncated after each of those, so that a NIK leaves the disk with its row.
+//!
+//! The store knows it exists ([`mark`]): once it has held numbers or bookings, a
+//! database found missing or emptied is refused with [`StoreError::Lost`].
 
 pub mod maint;
+pub mod mark;
+pub mod retention;
 pub mod sync;
 pub mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -34,6 +42,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_printing.sql")),
     (3, include_str!("migrations/0003_release_queue.sql")),
+    (4, include_str!("migrations/0004_store_id.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +59,17 @@ pub enum StoreError {
     Closed,
     #[error("cannot start the store's writer thread: {0}")]
     Thread(std::io::Error),
+    #[error(
+        "the database {} {lost}, but this kiosk has booked or held queue numbers on it (see {}): its unsynced bookings and held numbers would be lost without a word",
+        path.display(),
+        mark::MARK_FILE
+    )]
+    Lost { lost: mark::Lost, path: PathBuf },
+    #[error("cannot read the store's mark beside {}: {error}", path.display())]
+    Mark {
+        path: PathBuf,
+        error: std::io::Error,
+    },
 }
 
 /// Why a booking was not committed.
@@ -258,13 +278,65 @@ fn booking_code(group_id: &uuid::Uuid) -> String {
 
 pub struct Store {
     conn: Connection,
+    /// The mark beside the file (none in memory or read-only).
+    mark: Option<mark::Mark>,
 }
 
 impl Store {
-    /// Opens (creating if need be) and migrates the database at `path`.
+    /// Opens (creating if need be) and migrates the database at `path`; refuses with
+    /// [`StoreError::Lost`] a database the mark beside it says is not the one the
+    /// kiosk booked on, before anything is written to it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mark = mark::Mark::beside(path).map_err(|error| StoreError::Mark {
+            path: path.to_owned(),
+            error,
+        })?;
+        let lost = |lost| StoreError::Lost {
+            lost,
+            path: path.to_owned(),
+        };
+        mark.check_file(path).map_err(lost)?;
         let conn = Connection::open(path)?;
-        Store::setup(conn)
+        let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        mark.check_schema(version).map_err(lost)?;
+        let mut store = Store::setup(conn)?;
+        mark.check_id(&store.conn).map_err(lost)?;
+        store.mark = Some(mark);
+        if store.holds_anything()? {
+            store.note_holding();
+        }
+        Ok(store)
+    }
+
+    /// Whether the database holds anything the central service counts.
+    fn holds_anything(&self) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM held_numbers) OR EXISTS (SELECT 1 FROM registrations)",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The database now holds numbers or bookings: its mark is written, once.
+    fn note_holding(&mut self) {
+        if let Some(mark) = &mut self.mark {
+            mark.write_once(&self.conn);
+        }
+    }
+
+    /// Moves what the WAL holds into the database and truncates the WAL to nothing, so
+    /// that data just cleared leaves the disk (with `secure_delete`, its old bytes are
+    /// overwritten in the database file too).
+    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+        let (busy, _, _): (i64, i64, i64) =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+        if busy != 0 {
+            tracing::debug!("WAL checkpoint could not finish: a reader holds it");
+        }
+        Ok(())
     }
 
     /// Opens the file at `path` as it is, read-only: no migration, nothing written, so
@@ -275,7 +347,7 @@ impl Store {
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        Ok(Store { conn })
+        Ok(Store { conn, mark: None })
     }
 
     /// A database in memory, for tests and tools.
@@ -289,8 +361,11 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted and overwritten content is zeroed, not left in free pages: a cleared
+        // NIK must not stay readable in the file.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let mut store = Store { conn };
+        let mut store = Store { conn, mark: None };
         store.migrate()?;
         Ok(store)
     }
@@ -428,6 +503,9 @@ impl Store {
             )? as u32;
         }
         tx.commit()?;
+        if added > 0 {
+            self.note_holding();
+        }
         Ok(added)
     }
 
@@ -503,7 +581,14 @@ impl Store {
 
     /// Free numbers whose date is before `today` are no longer the kiosk's: the service
     /// takes back numbers whose date has passed, so their releases need not be sent.
+    /// Never past the day the central service last gave ([`Store::service_said`]): a
+    /// clock years ahead must not throw away numbers still to come (they wait, out of
+    /// booking by their date, until the service's word catches up).
     pub fn drop_past_numbers(&mut self, today: NaiveDate) -> Result<usize, StoreError> {
+        let today = match self.service_said()? {
+            Some(said) => today.min(said.date_naive()),
+            None => today,
+        };
         let tx = self.conn.transaction()?;
         let dropped = tx.execute(
             "DELETE FROM held_numbers WHERE registration_id IS NULL AND date < ?1",
@@ -650,6 +735,7 @@ impl Store {
         }
         audit_booking(&tx, req, &group)?;
         tx.commit().map_err(StoreError::from)?;
+        self.note_holding();
         Ok(Booked {
             group_id: group.id,
             booking_code: group.booking_code,
@@ -756,6 +842,11 @@ impl Store {
             }
         }
         tx.commit()?;
+        if !results.is_empty() {
+            // The applicant records just cleared held full NIKs: out of the WAL now,
+            // not at the next checkpoint SQLite happens to make.
+            self.checkpoint()?;
+        }
         Ok(())
     }
 
@@ -770,15 +861,6 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
-    }
-
-    /// Clears the name and masked NIK kept for reprints once the visit date has passed.
-    pub fn purge_past_visits(&mut self, today: NaiveDate) -> Result<usize, StoreError> {
-        Ok(self.conn.execute(
-            "UPDATE registrations SET ticket_name = NULL, masked_nik = ''
-             WHERE date < ?1 AND status != 'pending' AND (ticket_name IS NOT NULL OR masked_nik != '')",
-            [today.to_string()],
-        )?)
     }
 
     pub fn rejections(&self) -> Result<Vec<Rejection>, StoreError> {

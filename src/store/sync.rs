@@ -74,6 +74,9 @@ fn is_nik_hash(h: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Where the latest time the central service gave is kept.
+const SERVICE_SAID_KEY: &str = "service_said_at";
+
 impl super::Store {
     /// Up to `limit` decodable registrations waiting for the central service, oldest
     /// first, passing over the ids in `skip` (rows already known to be damaged) and
@@ -265,9 +268,26 @@ impl super::Store {
         })
     }
 
-    /// Records when the last heartbeat reached the service (for the maintenance side).
-    pub fn note_heartbeat(&mut self, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.kv_set("last_heartbeat_at", &ts(at))
+    /// Records when the last heartbeat reached the service (for the maintenance side),
+    /// and the latest time the service gave, for the clock's sanity check at the next
+    /// start (`clock::sanity`): it never goes back.
+    pub fn note_heartbeat(
+        &mut self,
+        at: DateTime<Utc>,
+        server_time: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.kv_set("last_heartbeat_at", &ts(at))?;
+        if self.service_said()?.is_none_or(|said| said < server_time) {
+            self.kv_set(SERVICE_SAID_KEY, &ts(server_time))?;
+        }
+        Ok(())
+    }
+
+    /// The latest time the central service gave the kiosk, if it ever did.
+    pub fn service_said(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.kv_get(SERVICE_SAID_KEY)?
+            .map(|t| parse_ts(&t))
+            .transpose()
     }
 }
 

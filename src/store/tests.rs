@@ -270,3 +270,118 @@ fn past_numbers_and_past_visits_are_let_go() {
     let tickets = store.group_tickets(&booked.group_id).expect("tickets");
     assert_eq!(tickets[0].name, None);
 }
+
+#[test]
+fn a_pending_booking_loses_its_reprint_name_after_its_day_but_keeps_its_record() {
+    let mut store = Store::open_in_memory().expect("store");
+    hold(&mut store, QueueKind::Regular, &[1]);
+    let booked =
+        commit(&mut store, &request(vec![member("2102015708900003", None)])).expect("booked");
+    // Offline: no answer yet. The visit day (11-24) passes.
+    assert_eq!(store.purge_past_visits(d(2026, 11, 24)).expect("purged"), 0);
+    let purged = store.apply_retention(d(2026, 11, 25)).expect("purged");
+    assert_eq!(purged.visits, 1);
+    assert_eq!(purged.registrations, 0, "unanswered: kept whole");
+    let tickets = store.group_tickets(&booked.group_id).expect("tickets");
+    assert_eq!(
+        (tickets[0].name.as_deref(), tickets[0].masked_nik.as_str()),
+        (None, "")
+    );
+    // The upload still has everything it sends.
+    let pending = store
+        .scan_uploads(10, &Default::default())
+        .expect("pending")
+        .rows;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].applicant.name.as_deref(), Some("SITI AMINAH"));
+    // Even 400 days on, a registration the service never answered stays.
+    let later = store.apply_retention(d(2027, 12, 30)).expect("purged");
+    assert_eq!(later.registrations, 0);
+}
+
+#[test]
+fn an_answered_registration_goes_whole_once_the_thirty_day_rule_is_done_with_it() {
+    let mut store = Store::open_in_memory().expect("store");
+    hold(&mut store, QueueKind::Regular, &[1, 2]);
+    let booked =
+        commit(&mut store, &request(vec![member("2102015708900003", None)])).expect("booked");
+    let id = booked.tickets[0].registration_id.clone();
+    store
+        .record_results(&[(id, UploadOutcome::Accepted { receipt: None })], now())
+        .expect("ok");
+    let tag = "tag-2102015708900003";
+    // Booked on 11-23: the 30-day rule needs it until 12-22; on 12-23 it goes.
+    let kept = store.apply_retention(d(2026, 12, 22)).expect("purged");
+    assert_eq!(kept.registrations, 0);
+    assert_eq!(store.history(tag).expect("history").len(), 1);
+    let gone = store.apply_retention(d(2026, 12, 23)).expect("purged");
+    assert_eq!(
+        gone,
+        retention::Purged {
+            visits: 0,
+            registrations: 1
+        }
+    );
+    assert!(store.history(tag).expect("history").is_empty());
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.registrations, stats.groups), (0, 0));
+    assert_eq!(stats.held_free, 1, "the free number is the sync's to drop");
+}
+
+#[test]
+fn the_mark_refuses_a_database_missing_emptied_or_replaced_after_it_held_numbers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("kiosk.db");
+    {
+        let store = Store::open(&db).expect("a new kiosk's store");
+        drop(store);
+        assert!(
+            !dir.path().join(mark::MARK_FILE).exists(),
+            "nothing held yet"
+        );
+        std::fs::remove_file(&db).expect("removed");
+    }
+    let mut store = Store::open(&db).expect("a new database: nothing was lost");
+    hold(&mut store, QueueKind::Regular, &[1]);
+    drop(store);
+    assert!(dir.path().join(mark::MARK_FILE).exists());
+    let kept = std::fs::read(&db).expect("db");
+    assert!(Store::open(&db).is_ok(), "its own database");
+    assert_eq!(mark::lost(&db).expect("looked"), None);
+
+    let lost = |db: &std::path::Path| match Store::open(db) {
+        Err(StoreError::Lost { lost, .. }) => Some(lost),
+        other => panic!("{:?}", other.map(|_| ())),
+    };
+    std::fs::remove_file(&db).expect("removed");
+    assert_eq!(lost(&db), Some(mark::Lost::Missing));
+    assert!(!db.exists(), "nothing made in its place");
+    assert_eq!(mark::lost(&db).expect("looked"), Some(mark::Lost::Missing));
+    std::fs::write(&db, b"").expect("emptied");
+    assert_eq!(lost(&db), Some(mark::Lost::Emptied));
+    assert_eq!(
+        std::fs::metadata(&db).expect("file").len(),
+        0,
+        "left as found"
+    );
+    assert_eq!(mark::lost(&db).expect("looked"), Some(mark::Lost::Emptied));
+    std::fs::remove_file(&db).expect("removed");
+    let elsewhere = tempfile::tempdir().expect("dir");
+    let other = elsewhere.path().join("kiosk.db");
+    drop(Store::open(&other).expect("another kiosk's store"));
+    std::fs::rename(&other, &db).expect("swapped in");
+    assert_eq!(lost(&db), Some(mark::Lost::Replaced));
+    assert_eq!(mark::lost(&db).expect("looked"), Some(mark::Lost::Replaced));
+    std::fs::write(&db, kept).expect("put back");
+    assert!(Store::open(&db).is_ok(), "its own database put back");
+}
+
+#[test]
+fn the_services_last_time_only_moves_forward() {
+    let mut store = Store::open_in_memory().expect("store");
+    assert_eq!(store.service_said().expect("read"), None);
+    let later = now() + chrono::TimeDelta::hours(1);
+    store.note_heartbeat(now(), later).expect("noted");
+    store.note_heartbeat(now(), now()).expect("noted");
+    assert_eq!(store.service_said().expect("read"), Some(later));
+}

@@ -759,7 +759,6 @@ impl<C: CentralApi> Syncer<C> {
                 let offices = s.offices()?;
                 let today = earliest_today(&offices, now);
                 s.drop_past_numbers(today)?;
-                s.purge_past_visits(today)?;
                 Ok((offices, s.held_counts(today)?))
             })
             .await?;
@@ -875,7 +874,8 @@ impl<C: CentralApi> Syncer<C> {
         let answer = self.api.heartbeat(&request).await?;
         let received_at = self.clock.now();
         self.last_heartbeat = Some(Instant::now());
-        let skew = clock_skew(sent_at, received_at, answer.server_time.with_timezone(&Utc));
+        let server_time = answer.server_time.with_timezone(&Utc);
+        let skew = clock_skew(sent_at, received_at, server_time);
         let alert = skew.abs() > CLOCK_SKEW_ALERT;
         let was_alert = self.status.borrow().clock_alert;
         if alert && !was_alert {
@@ -895,7 +895,7 @@ impl<C: CentralApi> Syncer<C> {
             s.clock_alert = alert;
         });
         self.store
-            .run(move |s| s.note_heartbeat(received_at))
+            .run(move |s| s.note_heartbeat(received_at, server_time))
             .await?;
         Ok(())
     }

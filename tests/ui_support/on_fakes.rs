@@ -157,7 +157,8 @@ impl KioskOnFakes {
     /// systemd would; the window stays and is connected to the new daemon.
     pub fn restart(&mut self) {
         let daemon = self.daemon.take().expect("running");
-        self.daemon = Some(self.rt.block_on(daemon.restart()));
+        let restarted = self.rt.block_on(daemon.restart());
+        self.daemon = Some(restarted.unwrap_or_else(|(e, _)| panic!("the restart failed: {e:#}")));
         self.connect();
     }
 }

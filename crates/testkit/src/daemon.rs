@@ -1,6 +1,8 @@
 //! The whole daemon (`app::Daemon`) on fakes in memory: a [`FakeReader`], a
-//! [`FakePrinter`], a [`FakeCentral`], the control socket in a temp directory and a
-//! clock that moves with tokio's. Everything above the serial and HTTP code is the
+//! [`FakePrinter`], a [`FakeCentral`], a [`FakeDisk`], the control socket in a temp
+//! directory and a clock that moves with tokio's (which a test may set wrong: the
+//! central service follows the world's, which stays right). A kiosk can be restarted on
+//! its state directory ([`DaemonOnFakes::restart`]). Everything above the serial and HTTP code is the
 //! daemon's own: the flow, the store on its writer thread, the printer worker, the
 //! sync loop, the maintenance side. Meant for `#[tokio::test(start_paused = true)]`:
 //! a walk-away's minute or a sync backoff passes at once.
@@ -29,10 +31,11 @@ use apm_kiosk::frontend::UiLink;
 use apm_kiosk::hardware::reader::ReaderEvent;
 use apm_kiosk::identity::Enrollment;
 use apm_kiosk::sync::shared::SharedCentral;
+use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::fakes::{FakeCentral, FakePrinter, FakeReader, FakeReaderControl};
+use crate::fakes::{FakeCentral, FakeDisk, FakePrinter, FakeReader, FakeReaderControl};
 use crate::fixtures::tuesday_morning;
 
 /// How long a test waits for the daemon, in real time, before it fails.
@@ -85,7 +88,87 @@ pub struct DaemonOnFakes {
     pub link: UiLink,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<Stopped>>>,
+    /// What outlives a restart: the state directory, the fakes that stay, the clocks.
+    stopped: Option<StoppedKiosk>,
+}
+
+/// A kiosk on fakes whose daemon is not running: its state directory, its central
+/// service and disk, its clock and the world's; started with [`StoppedKiosk::launch`].
+pub struct StoppedKiosk {
     dir: tempfile::TempDir,
+    central: FakeCentral,
+    disk: FakeDisk,
+    clock: TokioClock,
+    world: TokioClock,
+}
+
+/// Kept short where it is built.
+impl StoppedKiosk {
+    /// The state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// The kiosk's database file.
+    pub fn db(&self) -> PathBuf {
+        self.state_dir().join("kiosk.db")
+    }
+
+    /// The kiosk's config file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("kiosk.toml")
+    }
+
+    /// Sets the kiosk's clock, for its next start.
+    pub fn set_clock(&self, now: DateTime<Utc>) {
+        self.clock.set(now);
+    }
+
+    pub fn disk(&self) -> &FakeDisk {
+        &self.disk
+    }
+
+    /// Starts the daemon on this kiosk's config, a reader plugged in with its SAM (as a
+    /// kiosk's is when the daemon starts), a fresh printer and these fakes and clocks;
+    /// returns once the daemon hands over its link, or the error it stopped with.
+    pub async fn launch(self) -> Result<DaemonOnFakes, (anyhow::Error, StoppedKiosk)> {
+        let config = Config::load(&self.dir.path().join("kiosk.toml")).expect("the config loads");
+        let clock: SharedClock = Arc::new(self.clock.clone());
+        let (reader, reader_control) =
+            FakeReader::scripted([ReaderEvent::Connected(FakeReader::info())]);
+        let printer = FakePrinter::new();
+        let mut parts = parts(&config, reader, &printer, &self.central, clock.clone());
+        parts.disk = Arc::new(self.disk.clone());
+        let (link_tx, link_rx) = oneshot::channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let daemon = Daemon::new(config.clone(), parts);
+        let task = tokio::spawn(daemon.run(
+            async move {
+                let _ = stopped.await;
+            },
+            Some(link_tx),
+        ));
+        let Ok(link) = held("the daemon's start", link_rx).await else {
+            let ended = held("the daemon's end", task)
+                .await
+                .expect("the daemon task ends");
+            let e = ended
+                .err()
+                .unwrap_or_else(|| anyhow::anyhow!("stopped before its link"));
+            return Err((e, self));
+        };
+        Ok(DaemonOnFakes {
+            reader: reader_control,
+            printer,
+            central: self.central.clone(),
+            clock,
+            config,
+            link,
+            stop: Some(stop),
+            task: Some(task),
+            stopped: Some(self),
+        })
+    }
 }
 
 /// The config of a kiosk on fakes, with `extra` TOML tables at the end.
@@ -118,6 +201,30 @@ target = 6
     )
 }
 
+/// How a daemon on fakes starts, besides its central service.
+#[derive(Debug, Clone)]
+pub struct Start {
+    /// Enrolled with `FakeCentral` (as its enroll answers) before the start.
+    pub enrolled: bool,
+    /// TOML tables at the end of the config.
+    pub extra: String,
+    /// The kiosk's clock at start, when it is not right (the world's, which the
+    /// central service follows, is [`tuesday_morning`]).
+    pub clock_at: Option<DateTime<Utc>>,
+    pub disk: FakeDisk,
+}
+
+impl Default for Start {
+    fn default() -> Start {
+        Start {
+            enrolled: true,
+            extra: String::new(),
+            clock_at: None,
+            disk: FakeDisk::default(),
+        }
+    }
+}
+
 impl DaemonOnFakes {
     /// A kiosk enrolled with `central` (as `FakeCentral`'s enroll answers), started at
     /// [`tuesday_morning`]; returns once the daemon hands over its link.
@@ -127,72 +234,83 @@ impl DaemonOnFakes {
 
     /// [`DaemonOnFakes::start`], enrolled or not, with `extra` config tables.
     pub async fn start_with(central: FakeCentral, enrolled: bool, extra: &str) -> DaemonOnFakes {
+        DaemonOnFakes::start_as(
+            central,
+            Start {
+                enrolled,
+                extra: extra.to_owned(),
+                ..Start::default()
+            },
+        )
+        .await
+    }
+
+    /// A kiosk started as `start` says.
+    pub async fn start_as(central: FakeCentral, start: Start) -> DaemonOnFakes {
         let dir = tempfile::tempdir().expect("temp dir for the kiosk");
         let state = dir.path().join("state");
-        if enrolled {
+        if start.enrolled {
             enroll(&state);
         }
         let path = dir.path().join("kiosk.toml");
-        std::fs::write(&path, config_text(&state, extra)).expect("config written");
-        let config = Config::load(&path).expect("the config loads");
-        let clock: SharedClock = Arc::new(TokioClock::starting_at(tuesday_morning()));
-        central.follow_clock(clock.clone());
-        let kept = Kept {
+        std::fs::write(&path, config_text(&state, &start.extra)).expect("config written");
+        let world = TokioClock::starting_at(tuesday_morning());
+        let clock = TokioClock::starting_at(tuesday_morning());
+        if let Some(at) = start.clock_at {
+            clock.set(at);
+        }
+        central.follow_clock(Arc::new(world.clone()));
+        let kiosk = StoppedKiosk {
             dir,
-            config,
             central,
-            printer: FakePrinter::new(),
+            disk: start.disk,
             clock,
+            world,
         };
-        DaemonOnFakes::launch(kept).await
-    }
-
-    /// Starts the daemon on what outlives it; returns once it hands over its link.
-    async fn launch(kept: Kept) -> DaemonOnFakes {
-        // A reader plugged in, with its SAM, as a kiosk's is when the daemon starts.
-        let (reader, reader_control) =
-            FakeReader::scripted([ReaderEvent::Connected(FakeReader::info())]);
-        let parts = parts(&kept, reader);
-        let (link_tx, link_rx) = oneshot::channel();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let daemon = Daemon::new(kept.config.clone(), parts);
-        let task = tokio::spawn(daemon.run(
-            async move {
-                let _ = stopped.await;
-            },
-            Some(link_tx),
-        ));
-        let link = held("the daemon's start", link_rx)
-            .await
-            .expect("the daemon hands over its link");
-        DaemonOnFakes {
-            reader: reader_control,
-            printer: kept.printer,
-            central: kept.central,
-            clock: kept.clock,
-            config: kept.config,
-            link,
-            stop: Some(stop),
-            task: Some(task),
-            dir: kept.dir,
+        match kiosk.launch().await {
+            Ok(kiosk) => kiosk,
+            Err((e, _)) => panic!("the daemon did not start: {e:#}"),
         }
     }
 
-    /// Stops the daemon (unless it has ended by itself) and starts it again on the same
-    /// state, printer, central service and clock, as systemd restarts a kiosk; the card
-    /// reader is plugged in anew.
-    pub async fn restart(mut self) -> DaemonOnFakes {
-        if self.task.is_some() {
-            self.stop_now().await;
+    /// Stops the daemon as SIGTERM would and starts it again on the same state
+    /// directory, fakes and clocks; the error the start failed with (and the kiosk,
+    /// stopped, to start again), if it did.
+    pub async fn restart(self) -> Result<DaemonOnFakes, (anyhow::Error, StoppedKiosk)> {
+        self.halt().await.launch().await
+    }
+
+    /// Stops the daemon as SIGTERM would, keeping what outlives it to start again.
+    pub async fn halt(mut self) -> StoppedKiosk {
+        let _ = self.stop_task().await;
+        self.stopped.take().expect("a running kiosk's parts")
+    }
+
+    /// The maintenance report, as `maint_report` answers it.
+    pub async fn report(&self) -> apm_kiosk::maint::Report {
+        match self.command(Command::MaintReport).await {
+            Reply::Maint(apm_kiosk::maint::answer::MaintAnswer::Report(r)) => *r,
+            other => panic!("maint_report answered {other:?}"),
         }
-        let kept = Kept {
-            dir: self.dir,
-            config: self.config,
-            central: self.central,
-            printer: self.printer,
-            clock: self.clock,
-        };
-        DaemonOnFakes::launch(kept).await
+    }
+
+    /// The kiosk's clock, to set as a technician or a flat RTC battery would.
+    pub fn set_clock(&self, now: DateTime<Utc>) {
+        self.stopped().clock.set(now);
+    }
+
+    /// The kiosk's disk, to fill and free.
+    pub fn disk(&self) -> &FakeDisk {
+        &self.stopped().disk
+    }
+
+    /// The time the world (and the central service) says it is.
+    pub fn world_now(&self) -> DateTime<Utc> {
+        apm_kiosk::clock::Clock::now(&self.stopped().world)
+    }
+
+    fn stopped(&self) -> &StoppedKiosk {
+        self.stopped.as_ref().expect("a running kiosk's parts")
     }
 
     /// The kiosk's database file.
@@ -201,7 +319,7 @@ impl DaemonOnFakes {
     }
 
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.stopped().dir.path()
     }
 
     /// What the screen shows now.
@@ -296,20 +414,25 @@ impl DaemonOnFakes {
 
     /// Stops the daemon as SIGTERM would and says how it ended.
     pub async fn stop(mut self) -> Stopped {
-        self.stop_now().await
+        self.stop_task().await.expect("the daemon was running")
     }
 
-    async fn stop_now(&mut self) -> Stopped {
+    /// Sends the stop and waits for the end; `None` if the daemon had ended already.
+    async fn stop_task(&mut self) -> Option<Stopped> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.ended().await
+        if self.task.is_none() {
+            return None;
+        }
+        Some(self.ended().await)
     }
 
-    /// Waits until the daemon ends by itself (a restart asked from the maintenance
-    /// side) and says how it ended. The daemon's own short waits on its way out (the
-    /// restart's answer leaving the socket) pass in steps of [`END_STEP`] of the
-    /// kiosk's time, each only once the daemon has had a look of real time.
+    /// Waits until the daemon ends (by itself: a restart asked from the maintenance
+    /// side; or after a stop) and says how it ended. The daemon's own short waits on
+    /// its way out (the restart's answer leaving the socket) pass in steps of
+    /// [`END_STEP`] of the kiosk's time, each only once the daemon has had a look of
+    /// real time.
     pub async fn ended(&mut self) -> Stopped {
         let mut task = self.task.take().expect("running");
         let deadline = std::time::Instant::now() + PATIENCE;
@@ -340,16 +463,6 @@ impl DaemonOnFakes {
 /// How much of the kiosk's time passes at each look while the daemon stops.
 const END_STEP: Duration = Duration::from_millis(50);
 
-/// What outlives one run of the daemon: its directory (config and state), and the
-/// devices and service it talks to.
-struct Kept {
-    dir: tempfile::TempDir,
-    config: Config,
-    central: FakeCentral,
-    printer: FakePrinter,
-    clock: SharedClock,
-}
-
 /// The enrollment `FakeCentral` gives, written where the daemon looks for it.
 fn enroll(state: &Path) {
     Enrollment {
@@ -362,15 +475,28 @@ fn enroll(state: &Path) {
     .expect("enrollment saved");
 }
 
-/// The daemon's parts on the fakes; dropping the test's stop sender (or the whole
-/// `DaemonOnFakes`) stops the daemon as SIGTERM would.
-fn parts(kept: &Kept, reader: FakeReader) -> Parts {
-    let (printer, central) = (kept.printer.clone(), kept.central.clone());
+fn parts(
+    config: &Config,
+    reader: FakeReader,
+    printer: &FakePrinter,
+    central: &FakeCentral,
+    clock: SharedClock,
+) -> Parts {
+    let (printer, central) = (printer.clone(), central.clone());
     Parts {
         reader: Box::new(reader),
         printer: Box::new(move || Ok(printer.boxed())),
         central: Arc::new(move |_token| Ok(SharedCentral::new(central.clone()))),
-        control: ControlSocket::bind(&kept.config.kiosk.control_socket()).expect("socket binds"),
-        clock: kept.clock.clone(),
+        control: ControlSocket::bind(&config.kiosk.control_socket()).expect("socket binds"),
+        clock,
+        disk: Arc::new(FakeDisk::default()),
+    }
+}
+
+impl Drop for DaemonOnFakes {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }

@@ -11,13 +11,14 @@
 //! - [`kiosk`]: a kiosk's store with its enrollment, syncers of it against any
 //!   `CentralApi`, and bookings committed as the daemon commits them.
 //! - [`fakes`]: the daemon's capabilities played in memory: [`fakes::FakeCentral`]
-//!   (`CentralApi`), [`fakes::FakePrinter`] (`TicketPrinter`) and
-//!   [`fakes::FakeReader`] (`CardReader`), scriptable and counting what they were asked.
+//!   (`CentralApi`), [`fakes::FakePrinter`] (`TicketPrinter`),
+//!   [`fakes::FakeReader`] (`CardReader`) and [`fakes::FakeDisk`] (`FreeSpace`),
+//!   scriptable and counting what they were asked.
 //!   They take no sockets and no pseudo-terminals, so tests on them can pause time.
 //!
 //! - [`daemon`]: the whole daemon on those fakes, a socket in a temp directory and a
-//!   clock that moves with tokio's, driven through the touchscreen's link: for tests
-//!   on paused time.
+//!   clock that moves with tokio's (and can be set wrong), driven through the
+//!   touchscreen's link and restarted on its state: for tests on paused time.
 //!
 //! What the simulators play over real pseudo-terminals and sockets stays in
 //! `apm-kiosk-sim`; the testkit only starts them.

@@ -218,8 +218,8 @@ pub fn reader_state(state: &ReaderState) -> ui::ReaderState {
 }
 
 /// Why the kiosk takes no bookings. The reason is a code of whoever holds the kiosk: the
-/// technician's (a [`HoldReason`]), the enrollment's or the sync guardrail's; any other
-/// is shown as it was given.
+/// technician's (a [`HoldReason`]), the enrollment's, the sync guardrail's, the disk's,
+/// the clock's or the reader's; any other is shown as it was given.
 pub fn out_of_service(reason: Option<&str>) -> ui::OutOfService {
     let Some(code) = reason else {
         return ui::OutOfService::None;
@@ -238,6 +238,9 @@ pub fn out_of_service(reason: Option<&str>) -> ui::OutOfService {
         c if c == Hold::NotEnrolled.code() => ui::OutOfService::NotEnrolled,
         c if c == Guardrail::SyncOverdue.code() => ui::OutOfService::SyncOverdue,
         c if c == Guardrail::SyncBacklog.code() => ui::OutOfService::SyncBacklog,
+        c if c == Hold::DiskFull.code() => ui::OutOfService::DiskFull,
+        c if c == Hold::ClockWrong.code() => ui::OutOfService::ClockWrong,
+        c if c == Hold::ReaderGone.code() => ui::OutOfService::ReaderGone,
         _ => ui::OutOfService::Other,
     }
 }
@@ -353,6 +356,9 @@ mod tests {
             (Some("reader_fault"), ui::OutOfService::ReaderFault),
             (Some("office_closed"), ui::OutOfService::OfficeClosed),
             (Some("relocating"), ui::OutOfService::Relocating),
+            (Some("disk_full"), ui::OutOfService::DiskFull),
+            (Some("clock_wrong"), ui::OutOfService::ClockWrong),
+            (Some("reader_gone"), ui::OutOfService::ReaderGone),
             (Some("lunch"), ui::OutOfService::Other),
         ];
         for (reason, want) in cases {

@@ -28,6 +28,10 @@ pub(super) fn card_read(
     now: DateTime<Utc>,
     fx: &mut Vec<Effect>,
 ) {
+    let card = match card.checked() {
+        Ok(card) => card,
+        Err(problem) => return card_failed(state, problem, fx),
+    };
     let purpose = match state.screen {
         Screen::ReadCard { purpose, .. } => purpose,
         _ => Purpose::Lead,

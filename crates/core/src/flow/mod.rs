@@ -411,7 +411,13 @@ pub enum Event {
 #[serde(rename_all = "snake_case")]
 pub enum HoldSource {
     Technician,
+    /// The free space on the state's file system (the daemon's `disk`).
+    Disk,
+    /// The clock's sanity check (the daemon's `clock`).
+    Clock,
     Enrollment,
+    /// The card reader: unplugged or gone.
+    Reader,
     Sync,
 }
 
@@ -426,6 +432,13 @@ pub enum HoldReason {
     NotEnrolled,
     /// The sync's guardrail: bookings wait too long, or too many, for the service.
     Sync(Guardrail),
+    /// Too little free space for the store to take a booking: `disk_full`.
+    DiskFull,
+    /// The clock cannot be right (before the software was built, before the service's
+    /// last word, or far off the service's time): `clock_wrong`.
+    ClockWrong,
+    /// The card reader is known to be gone (unplugged, no answer): `reader_gone`.
+    ReaderGone,
 }
 
 /// On the wire a hold is its code, as the view's `out_of_service` spells it.
@@ -451,6 +464,9 @@ impl HoldReason {
             "not_enrolled" => Some(HoldReason::NotEnrolled),
             "sync_overdue" => Some(HoldReason::Sync(Guardrail::SyncOverdue)),
             "sync_backlog" => Some(HoldReason::Sync(Guardrail::SyncBacklog)),
+            "disk_full" => Some(HoldReason::DiskFull),
+            "clock_wrong" => Some(HoldReason::ClockWrong),
+            "reader_gone" => Some(HoldReason::ReaderGone),
             other => TechnicianReason::from_code(other).map(HoldReason::Technician),
         }
     }
@@ -461,6 +477,9 @@ impl HoldReason {
             HoldReason::Technician(_) => HoldSource::Technician,
             HoldReason::NotEnrolled => HoldSource::Enrollment,
             HoldReason::Sync(_) => HoldSource::Sync,
+            HoldReason::DiskFull => HoldSource::Disk,
+            HoldReason::ClockWrong => HoldSource::Clock,
+            HoldReason::ReaderGone => HoldSource::Reader,
         }
     }
 
@@ -469,6 +488,9 @@ impl HoldReason {
             HoldReason::Technician(reason) => reason.code(),
             HoldReason::NotEnrolled => "not_enrolled",
             HoldReason::Sync(guardrail) => guardrail.code(),
+            HoldReason::DiskFull => "disk_full",
+            HoldReason::ClockWrong => "clock_wrong",
+            HoldReason::ReaderGone => "reader_gone",
         }
     }
 }

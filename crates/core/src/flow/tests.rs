@@ -941,3 +941,26 @@ fn every_hold_reads_back_from_its_code() {
     }
     assert_eq!(HoldReason::from_code("lunch"), None);
 }
+
+#[test]
+fn a_card_outside_the_ktps_limits_is_data_corrupt_and_a_bidi_override_is_stripped() {
+    let mut r = Run::new();
+    r.tap(Intent::Start);
+    let mut long = siti();
+    long.name = "A".repeat(4024);
+    r.ev(Event::CardRead(long));
+    assert_eq!(
+        r.k.screen,
+        Screen::ReadCard {
+            purpose: Purpose::Lead,
+            problem: Some(CardProblem::DataCorrupt)
+        }
+    );
+    assert!(r.k.pending.is_none());
+    let mut turned = siti();
+    turned.name = "SITI \u{202E}HANIMA".into();
+    r.ev(Event::CardRead(turned));
+    assert_eq!(r.screen(), "confirm_identity");
+    let pending = r.k.pending.as_ref().expect("the applicant");
+    assert_eq!(pending.applicant.name.as_deref(), Some("SITI HANIMA"));
+}

@@ -8,14 +8,17 @@
 //!   roll that runs out after so many bytes, and every job recorded.
 //! - [`FakeReader`]: `hardware::reader::CardReader`, which reports the events a test
 //!   hands it and records the commands the kiosk gives.
+//! - [`FakeDisk`]: `disk::FreeSpace`, a file system whose free space the test sets.
 //!
 //! The simulators of `apm-kiosk-sim` stay the fakes for the serial and HTTP code
 //! itself: these replace that code, so they test what lies above it.
 
 mod central;
+mod disk;
 mod printer;
 mod reader;
 
 pub use central::{Endpoint, FakeCentral, Fault};
+pub use disk::FakeDisk;
 pub use printer::{FakePrinter, PrintedJob};
 pub use reader::{FakeReader, FakeReaderControl};
