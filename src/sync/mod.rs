@@ -77,7 +77,9 @@ impl SyncError {
     /// What kind of failure this is, by its variant.
     pub fn failure(&self) -> SyncFailure {
         match self {
-            SyncError::Api(ApiError::Temporary { .. } | ApiError::Malformed { .. })
+            SyncError::Api(
+                ApiError::Temporary { .. } | ApiError::Malformed { .. } | ApiError::TooLarge { .. },
+            )
             | SyncError::ResultMismatch { .. } => SyncFailure::Temporary,
             SyncError::Api(ApiError::Permanent { .. }) => SyncFailure::Refused,
             SyncError::Api(ApiError::Setup { .. } | ApiError::PinnedCa { .. }) => {
