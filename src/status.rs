@@ -84,13 +84,16 @@ impl From<&ReaderInfo> for ReaderHealth {
 }
 
 /// What a technician must look at, as the `status` command's `alerts` spell it:
-/// `clock_skew`, `undecodable_registrations`, `guardrail:<reason>`, `sync_refused`.
+/// `clock_skew`, `undecodable_registrations`, `unreadable_results`, `guardrail:<reason>`,
+/// `sync_refused`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alert {
     /// The kiosk's clock and the service's disagree.
     ClockSkew,
     /// Queued registrations the kiosk cannot read back to send.
     UndecodableRegistrations,
+    /// Uploaded registrations whose result from the service could not be read.
+    UnreadableResults,
     /// The sync's guardrail stopped bookings.
     Guardrail(Guardrail),
     /// The central service refused the sync for good (a permanent refusal).
@@ -102,6 +105,7 @@ impl Serialize for Alert {
         match self {
             Alert::ClockSkew => s.serialize_str("clock_skew"),
             Alert::UndecodableRegistrations => s.serialize_str("undecodable_registrations"),
+            Alert::UnreadableResults => s.serialize_str("unreadable_results"),
             Alert::Guardrail(reason) => s.serialize_str(&format!("guardrail:{reason}")),
             Alert::SyncRefused => s.serialize_str("sync_refused"),
         }
@@ -116,6 +120,9 @@ pub fn sync_alerts(sync: &SyncStatus) -> Vec<Alert> {
     }
     if !sync.undecodable.is_empty() {
         alerts.push(Alert::UndecodableRegistrations);
+    }
+    if !sync.unreadable_results.is_empty() {
+        alerts.push(Alert::UnreadableResults);
     }
     if let Some(reason) = sync.guardrail {
         alerts.push(Alert::Guardrail(reason));

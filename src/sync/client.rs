@@ -9,6 +9,10 @@
 //! - Any answer that is not what the spec says (a 2xx or 4xx body that does not parse,
 //!   a redirect, a 304 where none was asked for) is [`ApiError::Malformed`], temporary:
 //!   a proxy or a half-deployed service should not make a kiosk drop a booking.
+//! - The results of an upload are read one by one: a result that does not parse (a
+//!   malformed `receipt`, say) is [`UploadResult::Unreadable`] for its registration
+//!   alone, and the others stand. Results that are not one per registration in order
+//!   (or whose ids disagree with what was sent) are garbage, and none is believed.
 //! - Redirects are not followed: the API has none, and following one could carry the
 //!   bearer token somewhere else.
 //! - `localhost` counts as loopback for plain HTTP (RFC 6761 reserves it).
@@ -35,15 +39,15 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize as _, Serialize};
 
 use crate::config::CentralConfig;
 use crate::protocol::central::{
     AllocationsRequest, AllocationsResponse, BlocklistResponse, EnrollRequest, EnrollResponse,
     ErrorBody, HeartbeatRequest, HeartbeatResponse, KioskKeysResponse,
-    MAX_REGISTRATIONS_PER_UPLOAD, Office, OfficesResponse, RegistrationsRequest,
-    RegistrationsResponse, ReleaseRequest, ReleaseResponse,
+    MAX_REGISTRATIONS_PER_UPLOAD, Office, OfficesResponse, RegistrationResult,
+    RegistrationsRequest, RegistrationsResponse, ReleaseRequest, ReleaseResponse,
 };
 
 /// Request bodies above this many bytes go gzip-compressed.
@@ -83,7 +87,7 @@ pub trait CentralApi: Send + Sync {
     fn upload(
         &self,
         req: &RegistrationsRequest,
-    ) -> impl Future<Output = Result<RegistrationsResponse, ApiError>> + Send;
+    ) -> impl Future<Output = Result<UploadAnswer, ApiError>> + Send;
 
     /// `POST /v1/heartbeat`.
     fn heartbeat(
@@ -111,6 +115,116 @@ pub enum OfficesAnswer {
         etag: Option<String>,
         offices: Vec<Office>,
     },
+}
+
+/// The service's answer to one upload: one entry per registration sent, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadAnswer {
+    pub results: Vec<UploadResult>,
+}
+
+/// What the service said of one uploaded registration.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UploadResult {
+    Read(RegistrationResult),
+    /// The service's result for this registration does not parse (a malformed
+    /// `receipt`, say): the registration stays queued and goes again, the others of
+    /// its batch stand. `problem` says what is wrong, for the technician.
+    Unreadable {
+        registration_id: uuid::Uuid,
+        problem: String,
+    },
+}
+
+impl UploadResult {
+    pub fn registration_id(&self) -> uuid::Uuid {
+        match self {
+            UploadResult::Read(r) => r.registration_id,
+            UploadResult::Unreadable {
+                registration_id, ..
+            } => *registration_id,
+        }
+    }
+
+    /// The result, when it could be read.
+    pub fn read(&self) -> Option<&RegistrationResult> {
+        match self {
+            UploadResult::Read(r) => Some(r),
+            UploadResult::Unreadable { .. } => None,
+        }
+    }
+}
+
+impl UploadAnswer {
+    /// The service's answer as it sent it, when every result could be read.
+    pub fn into_read(self) -> Option<RegistrationsResponse> {
+        let results = self
+            .results
+            .into_iter()
+            .map(|r| match r {
+                UploadResult::Read(read) => Some(read),
+                UploadResult::Unreadable { .. } => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(RegistrationsResponse { results })
+    }
+}
+
+impl From<RegistrationsResponse> for UploadAnswer {
+    /// Every result read (a service in memory, say).
+    fn from(answer: RegistrationsResponse) -> UploadAnswer {
+        UploadAnswer {
+            results: answer.results.into_iter().map(UploadResult::Read).collect(),
+        }
+    }
+}
+
+/// An upload's answer as it comes, each result left unread until it is matched with
+/// what was sent.
+#[derive(serde::Deserialize)]
+struct LooseResults {
+    results: Vec<serde_json::Value>,
+}
+
+/// The upload's answer read result by result against the registrations sent: one per
+/// registration, in order, or the whole answer is [`ApiError::Malformed`].
+fn read_results(sent: &[uuid::Uuid], answer: LooseResults) -> Result<UploadAnswer, ApiError> {
+    let garbage = || ApiError::Malformed {
+        status: 200,
+        detail: format!(
+            "{} results for {} registrations, or not in order",
+            answer.results.len(),
+            sent.len()
+        ),
+    };
+    if answer.results.len() != sent.len() {
+        return Err(garbage());
+    }
+    let mut results = Vec::with_capacity(sent.len());
+    for (value, id) in answer.results.iter().zip(sent) {
+        let said_id = value
+            .get("registration_id")
+            .and_then(|v| v.as_str())
+            .and_then(|v| uuid::Uuid::parse_str(v).ok());
+        if said_id.is_some_and(|said| said != *id) {
+            return Err(garbage());
+        }
+        results.push(match RegistrationResult::deserialize(value) {
+            Ok(read) => UploadResult::Read(read),
+            Err(e) => {
+                // serde's words, cut short: they may quote what the service sent.
+                let mut problem = format!("result does not parse: {e}");
+                if let Some((cut, _)) = problem.char_indices().nth(160) {
+                    problem.truncate(cut);
+                }
+                UploadResult::Unreadable {
+                    registration_id: *id,
+                    problem,
+                }
+            }
+        });
+    }
+    Ok(UploadAnswer { results })
 }
 
 /// Why a call to the central service did not give its answer.
@@ -447,35 +561,24 @@ impl CentralApi for HttpCentral {
             .await
     }
 
-    async fn upload(&self, req: &RegistrationsRequest) -> Result<RegistrationsResponse, ApiError> {
+    async fn upload(&self, req: &RegistrationsRequest) -> Result<UploadAnswer, ApiError> {
         if req.registrations.len() > MAX_REGISTRATIONS_PER_UPLOAD {
             return Err(ApiError::setup(format!(
                 "{} registrations in one upload, the limit is {MAX_REGISTRATIONS_PER_UPLOAD}",
                 req.registrations.len()
             )));
         }
-        let answer: RegistrationsResponse = self
+        let answer: LooseResults = self
             .call(Method::POST, "/v1/registrations", true, Some(req))
             .await?;
         // One result per registration, in order: anything else cannot be matched up, and
         // the kiosk deletes nothing without its result.
-        let in_order = answer.results.len() == req.registrations.len()
-            && answer
-                .results
-                .iter()
-                .zip(&req.registrations)
-                .all(|(res, reg)| res.registration_id == reg.registration_id);
-        if !in_order {
-            return Err(ApiError::Malformed {
-                status: 200,
-                detail: format!(
-                    "{} results for {} registrations, or not in order",
-                    answer.results.len(),
-                    req.registrations.len()
-                ),
-            });
-        }
-        Ok(answer)
+        let sent: Vec<uuid::Uuid> = req
+            .registrations
+            .iter()
+            .map(|r| r.registration_id)
+            .collect();
+        read_results(&sent, answer)
     }
 
     async fn heartbeat(&self, req: &HeartbeatRequest) -> Result<HeartbeatResponse, ApiError> {
@@ -1002,6 +1105,55 @@ mod tests {
             e.to_string(),
             "central service's answer (HTTP 200) is over the 4 MiB limit: Content-Length 52428800 bytes, not read"
         );
+    }
+
+    #[test]
+    fn upload_results_are_read_one_by_one() {
+        let ids: Vec<uuid::Uuid> = (1..=3u128).map(uuid::Uuid::from_u128).collect();
+        let result = |id: &uuid::Uuid, extra: &str| {
+            format!(r#"{{"registration_id": "{id}", "status": "accepted"{extra}}}"#)
+        };
+        let good = format!(r#", "receipt": "{}""#, "A".repeat(86) + "==");
+        let answer = |items: &[String]| -> LooseResults {
+            serde_json::from_str(&format!(r#"{{"results": [{}]}}"#, items.join(",")))
+                .expect("loose")
+        };
+        // The middle receipt is malformed: the two others stand.
+        let read = read_results(
+            &ids,
+            answer(&[
+                result(&ids[0], &good),
+                result(&ids[1], r#", "receipt": "not base64""#),
+                result(&ids[2], ""),
+            ]),
+        )
+        .expect("an answer");
+        let kinds: Vec<bool> = read.results.iter().map(|r| r.read().is_some()).collect();
+        assert_eq!(kinds, [true, false, true]);
+        assert_eq!(read.results[1].registration_id(), ids[1]);
+        let UploadResult::Unreadable { problem, .. } = &read.results[1] else {
+            panic!("{:?}", read.results[1]);
+        };
+        assert!(problem.contains("base64"), "{problem}");
+        // A result that is not even an object counts for its place.
+        let read = read_results(&ids[..1], answer(&["7".into()])).expect("an answer");
+        assert_eq!(read.results[0].registration_id(), ids[0]);
+        assert!(read.results[0].read().is_none());
+        // Out of order, or too few: nothing is believed.
+        let swapped = answer(&[
+            result(&ids[1], ""),
+            result(&ids[0], ""),
+            result(&ids[2], ""),
+        ]);
+        assert!(matches!(
+            read_results(&ids, swapped),
+            Err(ApiError::Malformed { .. })
+        ));
+        let short = answer(&[result(&ids[0], "")]);
+        assert!(matches!(
+            read_results(&ids, short),
+            Err(ApiError::Malformed { .. })
+        ));
     }
 
     #[test]
