@@ -134,6 +134,11 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Run { config, headless } => {
             let config = config::Config::load(&config)?;
             logging::init(config.log.level);
+            // Not fatal: the kiosk books on against the numbers it holds; the sync says
+            // so in the status until the file is there.
+            if let Err(e) = config.check_files() {
+                tracing::error!("{e}; the kiosk cannot sync until this is fixed");
+            }
             let stopped = if headless {
                 runtime()?.block_on(app::run(config, terminated()))?
             } else {

@@ -28,6 +28,8 @@ pub struct Status {
     pub card_reader_info: Option<ReaderHealth>,
     pub store: crate::store::StoreStats,
     pub sync: SyncStatus,
+    /// Control clients refused since the start (too many at once, or no descriptors).
+    pub control: crate::control::ControlCounts,
     pub started_at: DateTime<Utc>,
     /// What a technician must look at.
     pub alerts: Vec<Alert>,
@@ -85,7 +87,7 @@ impl From<&ReaderInfo> for ReaderHealth {
 
 /// What a technician must look at, as the `status` command's `alerts` spell it:
 /// `clock_skew`, `undecodable_registrations`, `unreadable_results`, `guardrail:<reason>`,
-/// `sync_refused`.
+/// `sync_refused`, `control_refused`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alert {
     /// The kiosk's clock and the service's disagree.
@@ -98,6 +100,8 @@ pub enum Alert {
     Guardrail(Guardrail),
     /// The central service refused the sync for good (a permanent refusal).
     SyncRefused,
+    /// The control channel had to turn clients away (see `control` in the status).
+    ControlRefused,
 }
 
 impl Serialize for Alert {
@@ -108,6 +112,7 @@ impl Serialize for Alert {
             Alert::UnreadableResults => s.serialize_str("unreadable_results"),
             Alert::Guardrail(reason) => s.serialize_str(&format!("guardrail:{reason}")),
             Alert::SyncRefused => s.serialize_str("sync_refused"),
+            Alert::ControlRefused => s.serialize_str("control_refused"),
         }
     }
 }
