@@ -865,6 +865,67 @@ mod tests {
         }
     }
 
+    /// One client more than [`MAX_CLIENTS`] is told at once and counted; a place
+    /// freed is taken again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn clients_past_the_limit_are_refused_at_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("control.sock");
+        let listener = bind(&path).expect("socket binds");
+        let (intents_tx, _intents) = mpsc::channel(4);
+        let (commands_tx, _commands) = mpsc::channel(4);
+        let (_view_tx, view_rx) = watch::channel(Arc::new(String::from("{\"type\":\"view\"}")));
+        let health = Arc::new(ControlHealth::default());
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            listener,
+            intents_tx,
+            commands_tx,
+            view_rx,
+            health.clone(),
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        let mut served = Vec::new();
+        for _ in 0..MAX_CLIENTS {
+            let (lines, first) = first_line(&path).await;
+            assert_eq!(first["type"], "view");
+            served.push(lines);
+        }
+        let (_extra, told) = first_line(&path).await;
+        assert_eq!(told["type"], "error", "{told}");
+        assert_eq!(health.counts().refused_busy, 1);
+        drop(served.pop());
+        // The freed place is given back as the server sees the client go.
+        let mut again = None;
+        for _ in 0..200 {
+            let (lines, first) = first_line(&path).await;
+            if first["type"] == "view" {
+                again = Some(lines);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(again.is_some(), "a freed place is served again");
+        let _ = stop_tx.send(());
+        let _ = server.await;
+    }
+
+    /// A new client of `path` and the first line the kiosk sent it.
+    async fn first_line(
+        path: &Path,
+    ) -> (tokio::io::Lines<BufReader<UnixStream>>, serde_json::Value) {
+        let stream = UnixStream::connect(path).await.expect("connects");
+        let mut lines = BufReader::new(stream).lines();
+        let line = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+            .await
+            .expect("a line at once")
+            .expect("read")
+            .expect("a line");
+        (lines, serde_json::from_str(&line).expect("json"))
+    }
+
     /// A view change racing a half-read line must not lose the line: the applicant's
     /// tap would vanish. Views change every millisecond while a client sends quickly.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
