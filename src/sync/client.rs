@@ -703,7 +703,7 @@ struct BoundedBody {
 
 enum Decoding {
     Plain(Vec<u8>),
-    Gzip(flate2::write::GzDecoder<Capped>),
+    Gzip(Box<flate2::write::GzDecoder<Capped>>),
 }
 
 /// The decoded bytes, at most [`MAX_BODY`]; a write past it fails and is remembered.
@@ -742,7 +742,7 @@ impl BoundedBody {
         };
         BoundedBody {
             wire: 0,
-            out: Decoding::Gzip(flate2::write::GzDecoder::new(capped)),
+            out: Decoding::Gzip(Box::new(flate2::write::GzDecoder::new(capped))),
         }
     }
 
@@ -758,7 +758,7 @@ impl BoundedBody {
                 Ok(())
             }
             Decoding::Gzip(decoder) => {
-                let written = std::io::Write::write_all(decoder, chunk);
+                let written = std::io::Write::write_all(decoder.as_mut(), chunk);
                 Self::decoded(decoder.get_ref(), written)
             }
         }
@@ -768,7 +768,8 @@ impl BoundedBody {
     fn finish(self) -> Result<Vec<u8>, BodyError> {
         match self.out {
             Decoding::Plain(bytes) => Ok(bytes),
-            Decoding::Gzip(mut decoder) => {
+            Decoding::Gzip(decoder) => {
+                let mut decoder = *decoder;
                 let done = decoder.try_finish();
                 Self::decoded(decoder.get_ref(), done)?;
                 let capped = decoder
@@ -1040,7 +1041,8 @@ mod tests {
         let json = br#"{"released": 2}"#.to_vec();
         let spaces = |n: usize| vec![b' '; n];
         // (body as sent, gzip?, chunk size, what comes of it)
-        let cases: Vec<(Vec<u8>, bool, usize, Result<Vec<u8>, BodyError>)> = vec![
+        type Case = (Vec<u8>, bool, usize, Result<Vec<u8>, BodyError>);
+        let cases: Vec<Case> = vec![
             (json.clone(), false, 3, Ok(json.clone())),
             (gzip(&json).expect("gzip"), true, 1, Ok(json.clone())),
             (spaces(MAX_BODY), false, 65536, Ok(spaces(MAX_BODY))),
