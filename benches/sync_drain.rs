@@ -157,7 +157,7 @@ async fn drain_in_batches(kiosk: &KioskUnderTest, api: &HttpCentral, now: DateTi
             .iter()
             .map(|r| {
                 (
-                    r.registration_id.to_string(),
+                    r.registration_id().to_string(),
                     UploadOutcome::Accepted { receipt: None },
                 )
             })

@@ -31,11 +31,13 @@ pub const BAUD_RATES: [u32; 5] = [9600, 19200, 38400, 57600, 115200];
 /// Why a configuration file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{}: cannot read the configuration: {source}", path.display())]
+    /// The file cannot be read. `Display` says so once (the OS error is not also the
+    /// error's source, which would print it twice) and, for a missing file, how to
+    /// make one.
+    #[error("{}", ReadDisplay { path, error })]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file was read but is not a valid configuration. `Display` gives
     /// `file:line:column: key.path: message`.
@@ -74,6 +76,35 @@ pub struct Position {
     pub line: usize,
     pub column: usize,
 }
+
+/// Renders a `Read` error: what happened to which file, and what to do.
+struct ReadDisplay<'a> {
+    path: &'a Path,
+    error: &'a std::io::Error,
+}
+
+impl fmt::Display for ReadDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.path.display();
+        match self.error.kind() {
+            std::io::ErrorKind::NotFound => write!(
+                f,
+                "{path}: no configuration file there. Make one from the documented example \
+                 ({EXAMPLE}; deploy/kiosk.example.toml in the source), set central.url, and \
+                 check it with `apm-kiosk config check {path}`"
+            ),
+            std::io::ErrorKind::PermissionDenied => write!(
+                f,
+                "{path}: cannot read the configuration: {}; it must be readable by the kiosk's user",
+                self.error
+            ),
+            _ => write!(f, "{path}: cannot read the configuration: {}", self.error),
+        }
+    }
+}
+
+/// Where the package puts the documented example configuration.
+pub const EXAMPLE: &str = "/usr/share/doc/apm-kiosk/kiosk.example.toml";
 
 /// Renders an `Invalid` error the way compilers do, so editors can jump to it.
 struct InvalidDisplay<'a> {
@@ -381,13 +412,37 @@ impl LogLevel {
 impl Config {
     /// Reads and checks the configuration file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let mut config = Config::from_str(&text, path)?;
         config.source = Some(path.to_path_buf());
         Ok(config)
+    }
+
+    /// Checks what the file names outside itself: the pinned CA (`central.ca_file`)
+    /// must be readable and hold a certificate, or the kiosk could never sync. The
+    /// error points at the key's line. (`config check` and the daemon's start run it;
+    /// reading the CA is the central client's, so the check is the client's own.)
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        use crate::sync::client::{ApiError, HttpCentral};
+        let Err(ApiError::PinnedCa { path, problem }) =
+            HttpCentral::from_config(&self.central, None)
+        else {
+            return Ok(());
+        };
+        let file = self.source.clone().unwrap_or_default();
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        Err(ConfigError::Invalid {
+            position: value_span(&text, "central.ca_file").map(|s| position_of(&text, s.start)),
+            file,
+            key: Some("central.ca_file".into()),
+            message: format!(
+                "{} {problem}: put the central office's CA certificate there, or remove ca_file to trust the system's store",
+                path.display()
+            ),
+        })
     }
 
     /// Checks configuration `text`; `path_for_messages` is only named in errors.
@@ -403,8 +458,22 @@ impl Config {
         };
         let config: Config = toml::from_str(text).map_err(|e| {
             let span = e.span();
+            let message = e.message().to_string();
+            // An array or inline table left open is only found where the parser gives
+            // up, lines later: point at the bracket that was not closed.
+            if let Some(start) = span.as_ref().map(|s| s.start)
+                && let Some(open) = unclosed_before(text, start)
+                && position_of(text, open).line < position_of(text, start).line
+            {
+                let message = format!(
+                    "{message}: the `{}` opened here is not closed (found at line {})",
+                    &text[open..=open],
+                    position_of(text, start).line
+                );
+                return invalid(Some(open..open + 1), key_at(text, open), message);
+            }
             let key = span.as_ref().and_then(|s| key_at(text, s.start));
-            invalid(span, key, e.message().to_string())
+            invalid(span, key, message)
         })?;
 
         // Checks between keys: point at the key that would have to change, or, when it
@@ -454,6 +523,52 @@ fn position_of(text: &str, offset: usize) -> Position {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before[line_start..].chars().count() + 1;
     Position { line, column }
+}
+
+/// The `[` or `{` of a value still open at byte `offset`, if any: brackets counted
+/// outside strings and comments. (A table header's brackets close on their line.)
+fn unclosed_before(text: &str, offset: usize) -> Option<usize> {
+    let bytes = &text.as_bytes()[..offset.min(text.len())];
+    let mut open: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            quote @ (b'"' | b'\'') => i = skip_string(bytes, i, quote),
+            b'[' | b'{' => open.push(i),
+            b']' | b'}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    open.last().copied()
+}
+
+/// The index of the last byte of the string starting at `start` (basic or literal,
+/// single or triple quoted); the end of `bytes` if it never closes.
+fn skip_string(bytes: &[u8], start: usize, quote: u8) -> usize {
+    let triple = bytes.get(start..start + 3) == Some(&[quote; 3][..]);
+    let mut i = start + if triple { 3 } else { 1 };
+    while i < bytes.len() {
+        if quote == b'"' && bytes[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if !triple && bytes[i] == b'\n' {
+            return i;
+        }
+        if bytes[i] == quote && (!triple || bytes.get(i..i + 3) == Some(&[quote; 3][..])) {
+            return if triple { i + 2 } else { i };
+        }
+        i += 1;
+    }
+    bytes.len()
 }
 
 /// The dotted key whose name or value holds byte `offset`, the innermost one.
@@ -854,6 +969,7 @@ pub struct ConfigCheckArgs {
 /// use, defaults included. A refused file is returned as the error (non-zero exit).
 pub fn run_config_check(args: ConfigCheckArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.file)?;
+    config.check_files()?;
     print!("{}", summary(&config));
     Ok(())
 }
@@ -1258,6 +1374,21 @@ mod tests {
             at: (2, 15),
             key: None,
             words: "invalid basic string",
+        },
+        BadFile {
+            // Found by the parser at line 9, where `[log]` starts: shown where it is.
+            name: "an array left open",
+            text: "[kiosk]\nlanguage = \"id\"\n\n[central]\nurl = \"https://c.example\"\n[sync]\nhold_days = [1, 2\n\n[log]\nlevel = \"info\"\n",
+            at: (7, 13),
+            key: Some("sync.hold_days"),
+            words: "the `[` opened here is not closed (found at line 9)",
+        },
+        BadFile {
+            name: "an inline table left open, brackets in strings and comments not counted",
+            text: "# a [comment\n[kiosk]\nlanguage = \"[id\" # ]]\n[printer]\nx = {a = '{'\n\n[central]\nurl = \"https://c.example\"\n",
+            at: (5, 5),
+            key: Some("printer.x"),
+            words: "the `{` opened here is not closed (found at line 7)",
         },
         BadFile {
             name: "column counts characters, not bytes",

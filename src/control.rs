@@ -10,6 +10,18 @@
 //!
 //! This module owns the socket and the line format; what an intent does is the flow's
 //! business, what a status reports is the daemon's.
+//!
+//! Choices where the issue and the doc are silent:
+//! - A line that is not UTF-8, not JSON, or not an intent or command is answered with
+//!   an error line that says which: for an intent or a command, which one and which
+//!   field (`command reprint: registration_id: invalid type ...`), and the connection
+//!   goes on.
+//! - At most [`MAX_CLIENTS`] clients at once: one more is answered an error line and
+//!   closed at once, instead of waiting unanswered. When the process is out of file
+//!   descriptors the listener closes a descriptor it keeps in reserve, accepts, answers
+//!   the same way and takes its reserve back, so a client is never left hanging. Both
+//!   are counted in [`ControlHealth`], which the `status` command shows (with a
+//!   `control_refused` alert), since a refused technician cannot see the refusal.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -28,6 +40,36 @@ use crate::maint::answer::{Answer, MaintAnswer, ReadTestAnswer, Restarting, Sync
 
 /// Longest line the kiosk reads from a client: an intent is a few hundred bytes.
 const MAX_LINE: usize = 16 * 1024;
+
+/// Clients served at once: the screen's stand-ins, a technician or two, the tests. One
+/// more is refused at once; a flood cannot take the daemon's file descriptors.
+pub const MAX_CLIENTS: usize = 32;
+
+/// What the control channel had to refuse, for the `status` command.
+#[derive(Debug, Default)]
+pub struct ControlHealth {
+    /// Clients turned away because [`MAX_CLIENTS`] were connected.
+    refused_busy: std::sync::atomic::AtomicU64,
+    /// Clients turned away because the process was out of file descriptors.
+    refused_no_fds: std::sync::atomic::AtomicU64,
+}
+
+/// [`ControlHealth`] as the `status` command shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlCounts {
+    pub refused_busy: u64,
+    pub refused_no_fds: u64,
+}
+
+impl ControlHealth {
+    pub fn counts(&self) -> ControlCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        ControlCounts {
+            refused_busy: self.refused_busy.load(Relaxed),
+            refused_no_fds: self.refused_no_fds.load(Relaxed),
+        }
+    }
+}
 
 /// A request that is not an applicant's intent: asked of the daemon itself. A command
 /// without arguments is a string (`{"command":"status"}`), one with arguments an
@@ -255,11 +297,13 @@ pub struct CommandRequest {
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
     #[error(
-        "cannot create the control socket at {path}: {source}; check that the directory exists and is writable by the kiosk user"
+        "cannot create the control socket at {}: {error}; its directory {} must exist and be writable by the kiosk's user",
+        path.display(),
+        path.parent().unwrap_or(Path::new("/")).display()
     )]
-    Bind { path: PathBuf, source: io::Error },
-    #[error("cannot reach the kiosk's control socket at {path}: {source}; is the daemon running?")]
-    Connect { path: PathBuf, source: io::Error },
+    Bind { path: PathBuf, error: io::Error },
+    #[error("cannot reach the kiosk's control socket at {}: {error}; is the daemon running?", path.display())]
+    Connect { path: PathBuf, error: io::Error },
     #[error("control channel: {0}")]
     Io(#[from] io::Error),
     #[error("the kiosk sent a line that is not JSON: {0}")]
@@ -274,9 +318,9 @@ pub enum ControlError {
 
 /// Binds the socket, replacing a stale one left by a crash.
 pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
-    let bind_err = |source| ControlError::Bind {
+    let bind_err = |error| ControlError::Bind {
         path: path.to_owned(),
-        source,
+        error,
     };
     match std::fs::remove_file(path) {
         Ok(()) => {}
@@ -290,21 +334,42 @@ pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
 
 /// Serves clients until `shutdown` resolves. Every client gets the current view at once
 /// and each new one as it comes; its intents go to `intents`, its commands to `commands`.
+/// What had to be refused is counted in `health`.
 pub async fn serve(
     listener: UnixListener,
     intents: mpsc::Sender<Intent>,
     commands: mpsc::Sender<CommandRequest>,
     views: watch::Receiver<Arc<String>>,
+    health: Arc<ControlHealth>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    use std::sync::atomic::Ordering::Relaxed;
     tokio::pin!(shutdown);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
+    // A descriptor kept to give back when the process runs out, so that a client can
+    // still be accepted and told, not left waiting.
+    let mut reserve = std::fs::File::open("/dev/null").ok();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        health.refused_busy.fetch_add(1, Relaxed);
+                        tracing::warn!(max = MAX_CLIENTS, "control client refused: too many clients");
+                        tokio::spawn(refuse(stream, "too many control clients at once; try again later"));
+                        continue;
+                    };
                     let (intents, commands, views) = (intents.clone(), commands.clone(), views.clone());
-                    tokio::spawn(serve_client(stream, intents, commands, views));
+                    tokio::spawn(async move {
+                        serve_client(stream, intents, commands, views).await;
+                        drop(slot);
+                    });
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EMFILE) || e.raw_os_error() == Some(libc::ENFILE) => {
+                    health.refused_no_fds.fetch_add(1, Relaxed);
+                    tracing::error!(error = %e, "control client refused: the daemon is out of file descriptors");
+                    reserve = refuse_with_reserve(&listener, reserve).await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "control socket accept failed");
@@ -313,6 +378,28 @@ pub async fn serve(
             },
         }
     }
+}
+
+/// Out of descriptors: the reserve is closed so that one pending client can be
+/// accepted and told; then it is taken back (or a short pause, if it cannot be).
+async fn refuse_with_reserve(
+    listener: &UnixListener,
+    reserve: Option<std::fs::File>,
+) -> Option<std::fs::File> {
+    drop(reserve);
+    match listener.accept().await {
+        Ok((stream, _)) => {
+            refuse(stream, "the kiosk is out of file descriptors; see its log").await;
+        }
+        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+    }
+    std::fs::File::open("/dev/null").ok()
+}
+
+/// Tells a client it cannot be served, and closes.
+async fn refuse(mut stream: UnixStream, why: &str) {
+    let line = serde_json::json!({ "type": "error", "error": why }).to_string() + "\n";
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
 }
 
 /// One client, until it leaves.
@@ -352,26 +439,24 @@ async fn read_loop(
     replies: mpsc::Sender<String>,
 ) -> Result<(), ControlError> {
     let mut reader = BufReader::new(read);
-    let mut line = String::new();
+    let mut line = Vec::new();
     loop {
         line.clear();
         let n = (&mut reader)
             .take(MAX_LINE as u64 + 1)
-            .read_line(&mut line)
+            .read_until(b'\n', &mut line)
             .await?;
         if n == 0 {
             return Ok(());
         }
         if line.len() > MAX_LINE {
-            let _ = replies
-                .send(serde_json::json!({ "type": "error", "error": "line too long" }).to_string())
-                .await;
+            let _ = replies.send(error_line("line too long")).await;
             return Err(ControlError::Io(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "line too long",
             )));
         }
-        let reply = match serde_json::from_str::<Incoming>(line.trim()) {
+        let reply = match parse_line(&line) {
             Ok(Incoming::Intent(intent)) => {
                 if intents.send(intent).await.is_err() {
                     return Ok(()); // The daemon is stopping.
@@ -391,13 +476,84 @@ async fn read_loop(
                 let answer = rx.await.ok();
                 serde_json::json!({ "type": "status", "status": answer }).to_string()
             }
-            Err(e) => serde_json::json!({ "type": "error", "error": format!("not an intent or command: {e}") })
-                .to_string(),
+            Err(problem) => error_line(&problem),
         };
         if replies.send(reply).await.is_err() {
             return Ok(());
         }
     }
+}
+
+fn error_line(problem: &str) -> String {
+    serde_json::json!({ "type": "error", "error": problem }).to_string()
+}
+
+/// One line from a client, or what is wrong with it in words a technician can act on:
+/// not UTF-8, not JSON, or which intent or command and which of its fields.
+pub fn parse_line(line: &[u8]) -> Result<Incoming, String> {
+    let text = std::str::from_utf8(line).map_err(|e| {
+        format!(
+            "not UTF-8 (byte {} of the line); the channel speaks UTF-8 JSON, one object a line",
+            e.valid_up_to() + 1
+        )
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(text.trim()).map_err(|e| format!("not JSON: {e}"))?;
+    if let Some(command) = value.get("command") {
+        let command = command.clone();
+        let name = message_name(&command);
+        return serde_path_to_error::deserialize::<_, Command>(command)
+            .map(|command| Incoming::Command { command })
+            .map_err(|e| field_problem("command", &name, &e));
+    }
+    if value.get("intent").is_some() {
+        let name = message_name(value.get("intent").unwrap_or(&serde_json::Value::Null));
+        // An intent's fields sit beside its tag, where serde cannot say which one it
+        // was: the fields sent are named instead.
+        let fields: Vec<String> = value
+            .as_object()
+            .map(|m| m.keys().filter(|k| *k != "intent").cloned().collect())
+            .unwrap_or_default();
+        return serde_path_to_error::deserialize::<_, Intent>(value)
+            .map(Incoming::Intent)
+            .map_err(|e| match fields.as_slice() {
+                [] => field_problem("intent", &name, &e),
+                [one] => format!("intent {name}: {one}: {}", e.inner()),
+                many => format!("intent {name}: one of {}: {}", many.join(", "), e.inner()),
+            });
+    }
+    Err(r#"neither an intent nor a command: send {"intent":...} or {"command":...}"#.into())
+}
+
+/// The name of a command or intent as sent: the string, or an object's one key.
+fn message_name(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(m) if m.len() == 1 => {
+            m.keys().next().cloned().unwrap_or_default()
+        }
+        _ => "?".into(),
+    }
+}
+
+/// `command reprint: registration_id: invalid type ...`: the message, the field (its
+/// path without the message's own name) and what serde found wrong.
+fn field_problem(
+    what: &str,
+    name: &str,
+    e: &serde_path_to_error::Error<serde_json::Error>,
+) -> String {
+    let path = e.path().to_string();
+    let field = path
+        .strip_prefix(name)
+        .unwrap_or(&path)
+        .trim_start_matches('.');
+    let field = if field.is_empty() || field == "?" {
+        String::new()
+    } else {
+        format!("{field}: ")
+    };
+    format!("{what} {name}: {field}{}", e.inner())
 }
 
 async fn write_loop(
@@ -457,7 +613,7 @@ impl Client {
                 Err(e) if tokio::time::Instant::now() >= deadline => {
                     return Err(ControlError::Connect {
                         path: path.to_owned(),
-                        source: e,
+                        error: e,
                     });
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -574,6 +730,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_bad_line_says_what_is_wrong_and_where() {
+        // (line, words the answer must hold)
+        let cases: [(&[u8], &[&str]); 7] = [
+            (b"{\"intent\":\"st\xffart\"}", &["not UTF-8", "byte 14"]),
+            (b"{\"intent\":", &["not JSON"]),
+            (b"{\"hello\":1}", &["neither an intent nor a command"]),
+            (
+                br#"{"command":{"reprint":{"registration_id":5}}}"#,
+                &["command reprint: registration_id: invalid type: integer `5`, expected a string"],
+            ),
+            (
+                br#"{"command":{"release_held":{"office_id":"KRM","date":"tomorrow"}}}"#,
+                &["command release_held: date: "],
+            ),
+            (
+                br#"{"command":"reboot"}"#,
+                &["command reboot: unknown variant `reboot`"],
+            ),
+            (
+                br#"{"intent":"choose_date","date":"24-11-2026"}"#,
+                &["intent choose_date: date: "],
+            ),
+        ];
+        for (line, words) in cases {
+            let said = parse_line(line).expect_err("refused");
+            for w in words {
+                assert!(
+                    said.contains(w),
+                    "{}: {said}",
+                    String::from_utf8_lossy(line)
+                );
+            }
+            assert!(!said.contains("untagged"), "{said}");
+        }
+    }
+
+    #[test]
     fn lines_parse_as_intents_or_commands() {
         let cases: [(&str, Incoming); 4] = [
             (r#"{"intent":"start"}"#, Incoming::Intent(Intent::Start)),
@@ -672,6 +865,67 @@ mod tests {
         }
     }
 
+    /// One client more than [`MAX_CLIENTS`] is told at once and counted; a place
+    /// freed is taken again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn clients_past_the_limit_are_refused_at_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("control.sock");
+        let listener = bind(&path).expect("socket binds");
+        let (intents_tx, _intents) = mpsc::channel(4);
+        let (commands_tx, _commands) = mpsc::channel(4);
+        let (_view_tx, view_rx) = watch::channel(Arc::new(String::from("{\"type\":\"view\"}")));
+        let health = Arc::new(ControlHealth::default());
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            listener,
+            intents_tx,
+            commands_tx,
+            view_rx,
+            health.clone(),
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        let mut served = Vec::new();
+        for _ in 0..MAX_CLIENTS {
+            let (lines, first) = first_line(&path).await;
+            assert_eq!(first["type"], "view");
+            served.push(lines);
+        }
+        let (_extra, told) = first_line(&path).await;
+        assert_eq!(told["type"], "error", "{told}");
+        assert_eq!(health.counts().refused_busy, 1);
+        drop(served.pop());
+        // The freed place is given back as the server sees the client go.
+        let mut again = None;
+        for _ in 0..200 {
+            let (lines, first) = first_line(&path).await;
+            if first["type"] == "view" {
+                again = Some(lines);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(again.is_some(), "a freed place is served again");
+        let _ = stop_tx.send(());
+        let _ = server.await;
+    }
+
+    /// A new client of `path` and the first line the kiosk sent it.
+    async fn first_line(
+        path: &Path,
+    ) -> (tokio::io::Lines<BufReader<UnixStream>>, serde_json::Value) {
+        let stream = UnixStream::connect(path).await.expect("connects");
+        let mut lines = BufReader::new(stream).lines();
+        let line = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+            .await
+            .expect("a line at once")
+            .expect("read")
+            .expect("a line");
+        (lines, serde_json::from_str(&line).expect("json"))
+    }
+
     /// A view change racing a half-read line must not lose the line: the applicant's
     /// tap would vanish. Views change every millisecond while a client sends quickly.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -683,9 +937,16 @@ mod tests {
         let (commands_tx, _commands) = mpsc::channel(4);
         let (view_tx, view_rx) = watch::channel(Arc::new(String::from("{}")));
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, intents_tx, commands_tx, view_rx, async {
-            let _ = stop_rx.await;
-        }));
+        let server = tokio::spawn(serve(
+            listener,
+            intents_tx,
+            commands_tx,
+            view_rx,
+            Arc::default(),
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
         let churn = tokio::spawn(async move {
             for i in 0u64.. {
                 view_tx.send_replace(Arc::new(format!(

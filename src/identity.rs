@@ -14,7 +14,9 @@
 use std::collections::HashMap;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{
+    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
+};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -40,12 +42,13 @@ pub const ENROLLMENT_FILE: &str = "enrollment.json";
 /// Why the identity could not be read or kept. Paths only: never a key or token.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    #[error("{}: cannot {action}: {source}", path.display())]
+    /// Said once: the OS error is in the message and not also the error's source,
+    /// which would print it twice.
+    #[error("{}: cannot {action}: {error}", path.display())]
     Io {
         path: PathBuf,
         action: &'static str,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     #[error(
         "{}: open to other users (mode {mode:04o}): the secret in it may have leaked; \
@@ -86,8 +89,8 @@ impl KioskKey {
         match write_private(&path, signing.as_bytes(), Replace::No) {
             Ok(()) => Ok(KioskKey { signing }),
             // Another process made one first: that one is the kiosk's key.
-            Err(IdentityError::Io { source, .. })
-                if source.kind() == io::ErrorKind::AlreadyExists =>
+            Err(IdentityError::Io { error, .. })
+                if error.kind() == io::ErrorKind::AlreadyExists =>
             {
                 let bytes = read_private(&path)?.ok_or_else(|| IdentityError::BadKey {
                     path: path.clone(),
@@ -250,19 +253,45 @@ fn io_err<'a>(
     path: &'a Path,
     action: &'static str,
 ) -> impl FnOnce(io::Error) -> IdentityError + 'a {
-    move |source| IdentityError::Io {
+    move |error| IdentityError::Io {
         path: path.to_path_buf(),
         action,
-        source,
+        error,
     }
 }
 
-fn ensure_private_dir(dir: &Path) -> Result<(), IdentityError> {
+/// Makes `dir` the kiosk's owner-only (0700) state directory: created so when missing,
+/// and closed to others when it is open (outside systemd, whose `StateDirectoryMode`
+/// does this, a directory made by hand or under a loose umask).
+pub fn ensure_private_dir(dir: &Path) -> Result<(), IdentityError> {
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(io_err(dir, "create the state directory"))
+        .map_err(io_err(dir, "create the state directory"))?;
+    if let Some(was) = make_owner_only(dir, 0o700)? {
+        tracing::warn!(path = %dir.display(), was = format_args!("{was:04o}"), "state directory was open to others: made owner-only");
+    }
+    Ok(())
+}
+
+/// Takes group and other permissions off `path` (sets `mode`) when it has any, and
+/// says what its mode was then; a path that does not exist is left alone.
+pub fn make_owner_only(path: &Path, mode: u32) -> Result<Option<u32>, IdentityError> {
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path, "inspect")(e)),
+    };
+    let was = meta.mode() & 0o7777;
+    if was & 0o077 == 0 {
+        return Ok(None);
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(
+        path,
+        "make it owner-only (it must belong to the kiosk's user)",
+    ))?;
+    Ok(Some(was))
 }
 
 /// Reads an owner-only file; `None` when it does not exist. The mode is checked on the
@@ -324,12 +353,17 @@ fn write_private(path: &Path, bytes: &[u8], replace: Replace) -> Result<(), Iden
         rand::random::<u64>()
     ));
     let result = (|| {
+        // The temporary name means nothing to a technician: a failure to make it is
+        // the directory's.
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&tmp)
-            .map_err(io_err(&tmp, "create"))?;
+            .map_err(io_err(
+                dir,
+                "write a file in it (the state directory must be writable by the kiosk's user)",
+            ))?;
         file.write_all(bytes).map_err(io_err(&tmp, "write"))?;
         file.sync_all().map_err(io_err(&tmp, "sync"))?;
         drop(file);
@@ -622,7 +656,6 @@ pub fn nik_tag_secret(key: &ed25519_dalek::SigningKey) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt as _;
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).expect("stat").permissions().mode() & 0o7777

@@ -26,8 +26,9 @@
 //!   thread, every query, the retention rules, and the mark that says it exists. Owns
 //!   durability; makes no booking decisions.
 //! - [`sync`]: the central service client (`CentralApi`, and `SharedCentral`, any of
-//!   them as a part), the pure allocation planner, and the loop that keeps queue
-//!   numbers topped up and uploads registrations.
+//!   them as a part; every answer's body read through its one bounded reader), the
+//!   pure allocation planner, and the loop that keeps queue numbers topped up and
+//!   uploads registrations.
 //! - [`control`]: the headless control channel (Unix socket, JSON lines): the same
 //!   intents the touchscreen sends, and every view state it would show.
 //! - [`config`]: the TOML configuration, checked with file, line and what was expected.

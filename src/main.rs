@@ -129,22 +129,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// `apm-kiosk run`: the daemon, headless or with its screen, until it stops.
+fn run_daemon(config: &std::path::Path, headless: bool) -> anyhow::Result<ExitCode> {
+    let config = config::Config::load(config)?;
+    logging::init(config.log.level);
+    // Not fatal: the kiosk books on against the numbers it holds; the sync says so in
+    // the status until the file is there.
+    if let Err(e) = config.check_files() {
+        tracing::error!("{e}; the kiosk cannot sync until this is fixed");
+    }
+    let stopped = if headless {
+        runtime()?.block_on(app::run(config, terminated()))?
+    } else {
+        apm_kiosk::ui::run(config, terminated(), app::start_for_screen)?
+    };
+    match stopped {
+        app::Stopped::Shutdown => Ok(ExitCode::SUCCESS),
+        // Non-zero on purpose: systemd starts the kiosk again.
+        app::Stopped::Restart => Ok(ExitCode::from(apm_kiosk::maint::RESTART_EXIT_CODE)),
+    }
+}
+
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Cmd::Run { config, headless } => {
-            let config = config::Config::load(&config)?;
-            logging::init(config.log.level);
-            let stopped = if headless {
-                runtime()?.block_on(app::run(config, terminated()))?
-            } else {
-                apm_kiosk::ui::run(config, terminated(), app::start_for_screen)?
-            };
-            match stopped {
-                app::Stopped::Shutdown => Ok(ExitCode::SUCCESS),
-                // Non-zero on purpose: systemd starts the kiosk again.
-                app::Stopped::Restart => Ok(ExitCode::from(apm_kiosk::maint::RESTART_EXIT_CODE)),
-            }
-        }
+        Cmd::Run { config, headless } => run_daemon(&config, headless),
         #[cfg(feature = "sim")]
         Cmd::Simulate(args) => {
             logging::init(LogLevel::Warn);

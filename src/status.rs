@@ -28,6 +28,8 @@ pub struct Status {
     pub card_reader_info: Option<ReaderHealth>,
     pub store: crate::store::StoreStats,
     pub sync: SyncStatus,
+    /// Control clients refused since the start (too many at once, or no descriptors).
+    pub control: crate::control::ControlCounts,
     pub started_at: DateTime<Utc>,
     /// What a technician must look at.
     pub alerts: Vec<Alert>,
@@ -84,17 +86,22 @@ impl From<&ReaderInfo> for ReaderHealth {
 }
 
 /// What a technician must look at, as the `status` command's `alerts` spell it:
-/// `clock_skew`, `undecodable_registrations`, `guardrail:<reason>`, `sync_refused`.
+/// `clock_skew`, `undecodable_registrations`, `unreadable_results`, `guardrail:<reason>`,
+/// `sync_refused`, `control_refused`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alert {
     /// The kiosk's clock and the service's disagree.
     ClockSkew,
     /// Queued registrations the kiosk cannot read back to send.
     UndecodableRegistrations,
+    /// Uploaded registrations whose result from the service could not be read.
+    UnreadableResults,
     /// The sync's guardrail stopped bookings.
     Guardrail(Guardrail),
     /// The central service refused the sync for good (a permanent refusal).
     SyncRefused,
+    /// The control channel had to turn clients away (see `control` in the status).
+    ControlRefused,
 }
 
 impl Serialize for Alert {
@@ -102,8 +109,10 @@ impl Serialize for Alert {
         match self {
             Alert::ClockSkew => s.serialize_str("clock_skew"),
             Alert::UndecodableRegistrations => s.serialize_str("undecodable_registrations"),
+            Alert::UnreadableResults => s.serialize_str("unreadable_results"),
             Alert::Guardrail(reason) => s.serialize_str(&format!("guardrail:{reason}")),
             Alert::SyncRefused => s.serialize_str("sync_refused"),
+            Alert::ControlRefused => s.serialize_str("control_refused"),
         }
     }
 }
@@ -116,6 +125,9 @@ pub fn sync_alerts(sync: &SyncStatus) -> Vec<Alert> {
     }
     if !sync.undecodable.is_empty() {
         alerts.push(Alert::UndecodableRegistrations);
+    }
+    if !sync.unreadable_results.is_empty() {
+        alerts.push(Alert::UnreadableResults);
     }
     if let Some(reason) = sync.guardrail {
         alerts.push(Alert::Guardrail(reason));

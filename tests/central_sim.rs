@@ -118,7 +118,9 @@ async fn upload_one(
             registrations: vec![reg.clone()],
         })
         .await
-        .expect("upload answer");
+        .expect("upload answer")
+        .into_read()
+        .expect("every result read");
     let result = answer.results.into_iter().next().expect("one result");
     (result.status, result.reason)
 }
@@ -381,7 +383,12 @@ async fn uploads_are_idempotent_and_receipts_verify() {
     let request = RegistrationsRequest {
         registrations: vec![reg.clone()],
     };
-    let first = c.upload(&request).await.expect("upload");
+    let first = c
+        .upload(&request)
+        .await
+        .expect("upload")
+        .into_read()
+        .expect("every result read");
     let result = &first.results[0];
     assert_eq!(result.status, RegistrationStatus::Accepted);
     let receipt = result.receipt.expect("a receipt");
@@ -391,7 +398,12 @@ async fn uploads_are_idempotent_and_receipts_verify() {
         &receipt
     ));
 
-    let second = c.upload(&request).await.expect("upload again");
+    let second = c
+        .upload(&request)
+        .await
+        .expect("upload again")
+        .into_read()
+        .expect("every result read");
     assert_eq!(second, first);
 
     let held = h.sim.registrations().expect("registrations");
@@ -448,7 +460,9 @@ async fn each_rejection_reason() {
             registrations: family.clone(),
         })
         .await
-        .expect("upload");
+        .expect("upload")
+        .into_read()
+        .expect("every result read");
     let statuses: Vec<_> = answer.results.iter().map(|r| r.reason.clone()).collect();
     assert_eq!(statuses[..5], [None, None, None, None, None]);
     assert_eq!(statuses[5], Some(RejectionReason::FamilyLimit));
@@ -630,7 +644,9 @@ async fn gzip_bodies_both_ways() {
             registrations: regs,
         })
         .await
-        .expect("compressed upload accepted");
+        .expect("compressed upload accepted")
+        .into_read()
+        .expect("every result read");
     assert!(
         answer
             .results
@@ -748,7 +764,12 @@ async fn faults_read_as_temporary() {
 
     // The truncated answer hid an accepted upload: the retry gets the same result.
     h.sim.set_faults(Faults::default());
-    let answer = c.upload(&upload).await.expect("retry");
+    let answer = c
+        .upload(&upload)
+        .await
+        .expect("retry")
+        .into_read()
+        .expect("every result read");
     assert_eq!(answer.results[0].status, RegistrationStatus::Accepted);
     assert_eq!(h.sim.registrations().expect("held").len(), 1);
 
@@ -909,7 +930,9 @@ async fn a_full_upload_of_500_is_taken_in_one_call() {
             registrations: regs,
         })
         .await
-        .expect("upload");
+        .expect("upload")
+        .into_read()
+        .expect("every result read");
     eprintln!("500 registrations answered in {:?}", started.elapsed());
     assert_eq!(answer.results.len(), 500);
     assert!(

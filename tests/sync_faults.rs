@@ -2,14 +2,24 @@
 //! numbers the central simulator handed out, while the simulator fails 30% of requests
 //! in every way it can (5xx, 429, dropped connections, truncated answers, latency).
 //! Every booking must be accepted by the service exactly once and none lost.
+//!
+//! And a hostile network, through the whole daemon (the binary as its own process, on
+//! the simulated reader and printer): a 50 MB answer, a 2 GB chunked one and a 1 GiB
+//! gzip bomb from every endpoint each end as a clear `last_error`, the daemon's
+//! resident memory grows by at most 20 MB for each, applicants book on offline, and
+//! every booking reaches the service once the network is honest again.
+
+mod daemon_support;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use apm_kiosk::control::{Client, Command};
+use apm_kiosk::flow::Intent;
 use apm_kiosk::protocol::central::RegistrationStatus;
 use apm_kiosk::sync::client::HttpCentral;
 use apm_kiosk::sync::{SyncStatus, Syncer};
-use apm_kiosk_sim::central::Faults;
+use apm_kiosk_sim::central::{Faults, HostileBody};
 use apm_kiosk_testkit::central::{self, Central};
 use apm_kiosk_testkit::fixtures::{day, karimun, nik, tuesday_morning};
 use apm_kiosk_testkit::kiosk::{KioskUnderTest, accepted_numbers, config};
@@ -178,4 +188,172 @@ fn the_service_holds_each_booking_once(central: &Central, booked: &[String]) {
     let numbers = accepted_numbers(&central.sim);
     let distinct: HashSet<_> = numbers.iter().collect();
     assert_eq!(distinct.len(), numbers.len(), "a queue number booked twice");
+}
+
+/// The bound the issue sets on the daemon's growth for each hostile answer, in kB.
+const MAX_GROWTH_KB: u64 = 20_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_bodies_end_as_a_clear_error_in_bounded_memory_while_booking_goes_on() {
+    let central = daemon_support::start_central().await;
+    let kiosk = daemon_support::Kiosk::new(&central.base);
+    let config = apm_kiosk::config::Config::load(&kiosk.config).expect("config");
+    apm_kiosk::sync::enroll::enroll(&config, daemon_support::CODE)
+        .await
+        .expect("enrolled");
+    let daemon = daemon_support::Daemon::spawn(&kiosk.config, &kiosk.root.join("daemon.log"));
+    let mut client = daemon_support::wait_ready(&kiosk.socket(), PATIENCE).await;
+    daemon_support::wait_numbers(&mut client).await;
+    let people = daemon_support::plain_people(4);
+    // One booking online first, so that every path of the daemon has run once.
+    book(&mut client, &kiosk.reader, &people[0]).await;
+    sync_round(&mut client).await;
+
+    let hostile = [
+        (
+            "50 MB with its length",
+            HostileBody::Sized { bytes: 50_000_000 },
+            "Content-Length 50000000 bytes, not read",
+        ),
+        (
+            "2 GB chunked",
+            HostileBody::Chunked {
+                bytes: 2_000_000_000,
+            },
+            "more than 4 MiB sent, read no further",
+        ),
+        (
+            "1 GiB gzip bomb",
+            HostileBody::GzipBomb { decoded: 1 << 30 },
+            "more than 4 MiB once gzip is undone",
+        ),
+    ];
+    for (i, (what, body, said)) in hostile.into_iter().enumerate() {
+        central.sim.set_faults(Faults {
+            hostile_body: Some(body),
+            ..Faults::default()
+        });
+        let before = Memory::of(daemon.pid());
+        Memory::reset_peak(daemon.pid());
+        let sync = sync_round(&mut client).await;
+        let error = sync["last_error"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            error.contains("over the 4 MiB limit") && error.contains(said),
+            "{what}: {sync}"
+        );
+        assert_eq!(sync["online"], false, "{what}");
+        // Booking goes on offline, and its upload meets the hostile answer too.
+        book(&mut client, &kiosk.reader, &people[i + 1]).await;
+        sync_round(&mut client).await;
+        let after = Memory::of(daemon.pid());
+        let growth = after.peak_kb.saturating_sub(before.rss_kb);
+        eprintln!(
+            "{what}: VmRSS {} kB before, peak {} kB, {} kB after: growth {growth} kB; last_error: {error}",
+            before.rss_kb, after.peak_kb, after.rss_kb
+        );
+        assert!(growth <= MAX_GROWTH_KB, "{what}: grew {growth} kB");
+    }
+
+    // The network honest again: every booking reaches the service, once.
+    central.sim.set_faults(Faults::default());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = client
+            .command(Command::Status, PATIENCE)
+            .await
+            .expect("status");
+        if status["store"]["pending"] == 0 && status["sync"]["last_error"].is_null() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "uploads left: {status}"
+        );
+        sync_round(&mut client).await;
+    }
+    let regs = central.sim.registrations().expect("registrations");
+    assert_eq!(
+        regs.len(),
+        people.len(),
+        "every booking reached the service"
+    );
+    assert!(
+        regs.iter()
+            .all(|r| r.status == RegistrationStatus::Accepted)
+    );
+}
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The daemon's resident memory now and its peak since the last reset, from
+/// `/proc/PID/status`.
+struct Memory {
+    rss_kb: u64,
+    peak_kb: u64,
+}
+
+impl Memory {
+    fn of(pid: i32) -> Memory {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+        let kb = |field: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+        };
+        Memory {
+            rss_kb: kb("VmRSS:"),
+            peak_kb: kb("VmHWM:"),
+        }
+    }
+
+    /// Sets the peak (`VmHWM`) back to what is resident now (Linux's `clear_refs` 5).
+    fn reset_peak(pid: i32) {
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("clear_refs");
+    }
+}
+
+/// Asks for a sync round and waits until it has ended; the sync status after it.
+async fn sync_round(client: &mut Client) -> serde_json::Value {
+    let before = client
+        .command(Command::Status, PATIENCE)
+        .await
+        .expect("status");
+    let want = before["sync"]["rounds"].as_u64().unwrap_or(0)
+        + 1
+        + u64::from(before["sync"]["round_running"] == true);
+    client
+        .command(Command::SyncNow, PATIENCE)
+        .await
+        .expect("sync_now");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let status = client
+            .command(Command::Status, PATIENCE)
+            .await
+            .expect("status");
+        let sync = &status["sync"];
+        if sync["rounds"].as_u64().unwrap_or(0) >= want && sync["round_running"] == false {
+            return sync.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sync round ended: {sync}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One applicant booked, ticket taken, back at idle.
+async fn book(
+    client: &mut Client,
+    reader: &apm_kiosk_sim::reader::ReaderSimHandle,
+    person: &apm_kiosk::simulate::crowd::Person,
+) {
+    daemon_support::book_until_review(client, reader, person).await;
+    client.send(&Intent::ConfirmBooking).await.expect("sent");
+    daemon_support::wait_screen(client, "done").await;
+    client.send(&Intent::Finish).await.expect("sent");
+    daemon_support::wait_screen(client, "idle").await;
 }

@@ -1,11 +1,13 @@
 //! The sync loop's other duties against the central simulator: the NIK blocklist (and a
 //! NIK the service blocks refused at the kiosk with the network gone), a damaged queue
-//! row that must not hold the others back, surplus numbers given back, the heartbeat's
+//! row that must not hold the others back, one malformed result in a batch answer that
+//! holds back only its own registration, surplus numbers given back, the heartbeat's
 //! clock check, and the guardrail.
 
 use apm_kiosk::domain::rules::{self, RuleViolation};
 use apm_kiosk::protocol::central::nik_hash;
 use apm_kiosk::sync::planner::Guardrail;
+use apm_kiosk_sim::central::Faults;
 use apm_kiosk_testkit::central;
 use apm_kiosk_testkit::fixtures::{day, karimun, nik, tuesday_morning};
 use apm_kiosk_testkit::kiosk::{KioskUnderTest, config};
@@ -213,6 +215,57 @@ async fn a_damaged_queue_row_is_reported_and_does_not_block_the_others() {
     assert!(!note.contains("12"), "no content of the record: {note}");
     let regs = central.sim.registrations().expect("regs");
     assert_eq!(regs.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_malformed_receipt_holds_back_only_its_own_registration() {
+    let now = tuesday_morning();
+    let central = central::start_at(karimun(16, 4), now).await;
+    let kiosk = KioskUnderTest::enrolled(&central, "KSK-0007").await;
+    let (mut syncer, status) = kiosk.syncer(&central.base, config(2, 3, 8));
+    syncer.round(now).await.expect("numbers");
+    let tomorrow = day("2026-12-02");
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        ids.extend(kiosk.book(tomorrow, &[nik(n)], now).await.expect("booked"));
+    }
+    // The service answers the first accepted result of the batch with a receipt that
+    // is not base64; the other three are as the spec says.
+    central.sim.set_faults(Faults {
+        malformed_receipts: 1,
+        ..Faults::default()
+    });
+    let report = syncer
+        .round(now)
+        .await
+        .expect("the round is not failed for one result");
+    assert_eq!((report.uploaded, report.accepted), (3, 3), "{report:?}");
+    let quirk = ids[0].clone();
+    let unreadable = status.borrow().unreadable_results.clone();
+    assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+    assert_eq!(unreadable[0].registration_id, quirk);
+    assert!(unreadable[0].problem.contains("base64"), "{unreadable:?}");
+    for (id, st) in kiosk.statuses().await {
+        let want = if id == quirk { "pending" } else { "accepted" };
+        assert_eq!(st, want, "{id}");
+    }
+    let note: Option<String> = rusqlite::Connection::open(&kiosk.db_path)
+        .expect("raw db")
+        .query_row(
+            "SELECT last_error FROM upload_queue WHERE registration_id = ?1",
+            [&quirk],
+            |r| r.get(0),
+        )
+        .expect("row");
+    assert!(note.expect("a note").contains("cannot be read"));
+
+    // The next round sends it again, alone, and the service's first answer stands.
+    let report = syncer.round(now).await.expect("round");
+    assert_eq!((report.uploaded, report.accepted), (1, 1), "{report:?}");
+    assert!(status.borrow().unreadable_results.is_empty());
+    assert_eq!(kiosk.pending().await, 0);
+    let regs = central.sim.registrations().expect("regs");
+    assert_eq!(regs.len(), 4, "each once at the service");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,16 +36,27 @@ impl Kept {
     }
 
     async fn open_on(state_dir: &std::path::Path) -> anyhow::Result<Kept> {
-        std::fs::create_dir_all(state_dir).with_context(|| {
-            format!("cannot create the state directory {}", state_dir.display())
-        })?;
+        // Owner-only, as the README says, under systemd or not.
+        crate::identity::ensure_private_dir(state_dir)?;
         let key = KioskKey::load_or_create(state_dir).context("kiosk key")?;
         let signing = Arc::new(key.signing_key().clone());
         let tag_secret = Arc::new(crate::identity::nik_tag_secret(&signing));
         let enrolled = Enrollment::load(state_dir)
             .context("enrollment")?
             .map(Arc::new);
-        let (store, store_thread) = open_store(&state_dir.join("kiosk.db")).await?;
+        let db = state_dir.join("kiosk.db");
+        let existed = db.exists();
+        let (store, store_thread) = open_store(&db).await?;
+        // SQLite makes its files as the umask says (0644 outside systemd); its WAL and
+        // shared memory take the database's mode when they are made.
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+            if let Some(was) = crate::identity::make_owner_only(&file, 0o600)?
+                && existed
+            {
+                tracing::warn!(path = %file.display(), was = format_args!("{was:04o}"), "database file was open to others: made owner-only");
+            }
+        }
         Ok(Kept {
             signing,
             tag_secret,

@@ -51,6 +51,8 @@ pub(super) struct MainLoop {
     pub(super) recount_today: Arc<Notify>,
     /// The disk's and the clock's checks, and the holds they set.
     pub(super) guard: crate::guard::Guard,
+    /// What the control channel had to refuse, for `status`.
+    pub(super) control: Arc<crate::control::ControlHealth>,
     /// `APM_KIOSK_FAULT=hang-main-loop-after`: when the loop hangs, for the watchdog test.
     pub(super) hang_at: Option<tokio::time::Instant>,
 }
@@ -188,6 +190,11 @@ impl MainLoop {
     /// The `status` command's answer, but for the store's counts.
     fn status(&self) -> Status {
         let sync = self.sync_status.borrow().clone();
+        let control = self.control.counts();
+        let mut alerts = sync_alerts(&sync);
+        if control.refused_busy + control.refused_no_fds > 0 {
+            alerts.push(crate::status::Alert::ControlRefused);
+        }
         Status {
             version: VERSION,
             kiosk_id: self
@@ -201,8 +208,9 @@ impl MainLoop {
             card_reader: self.reader_state.clone(),
             card_reader_info: self.reader_info.clone(),
             store: Default::default(),
-            alerts: sync_alerts(&sync),
+            alerts,
             sync,
+            control,
             started_at: self.started_at,
             rejections: Vec::new(),
         }

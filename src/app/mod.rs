@@ -187,7 +187,7 @@ impl Daemon {
             stop: stop_rx,
             nudge: Arc::new(Notify::new()),
         };
-        let control_task = wiring.spawn_control(socket.take_listener()?, &published);
+        let (control_task, control) = wiring.spawn_control(socket.take_listener()?, &published);
         let (sync_task, sync_status, health) = wiring.spawn_sync();
         let (maint, kept_hold) = wiring.start_maint(&printer, started_at).await?;
         let settings = maint.settings();
@@ -238,6 +238,7 @@ impl Daemon {
             view: publish.view,
             recount_today,
             guard,
+            control,
             hang_at: None,
         };
         let sources = receivers.into_sources(shutdown, reader, settings);
@@ -276,18 +277,22 @@ impl Wiring {
         }
     }
 
+    /// The control channel's task, and what it had to refuse (for `status`).
     fn spawn_control(
         &self,
         listener: tokio::net::UnixListener,
         published: &Published,
-    ) -> JoinHandle<()> {
-        tokio::spawn(control::serve(
+    ) -> (JoinHandle<()>, Arc<control::ControlHealth>) {
+        let health = Arc::new(control::ControlHealth::default());
+        let task = tokio::spawn(control::serve(
             listener,
             self.senders.intents.clone(),
             self.senders.commands.clone(),
             published.view_lines.clone(),
+            health.clone(),
             self.stopped(),
-        ))
+        ));
+        (task, health)
     }
 
     /// The sync task, its status and where the main loop tells the heartbeat of the

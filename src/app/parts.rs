@@ -4,6 +4,7 @@
 //! hands in fakes in memory (`apm-kiosk-testkit`'s) and runs the whole daemon on paused
 //! time.
 
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -64,13 +65,18 @@ pub struct ControlSocket {
 impl ControlSocket {
     /// Binds `path` (a stale socket there is replaced), making its directory if needed.
     pub fn bind(path: &Path) -> anyhow::Result<ControlSocket> {
+        // By default the socket is in the state directory: made owner-only, like it.
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| {
-                format!(
-                    "cannot create the directory of the control socket {}",
-                    dir.display()
-                )
-            })?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| {
+                    format!(
+                        "cannot create the directory of the control socket {}",
+                        dir.display()
+                    )
+                })?;
         }
         Ok(ControlSocket {
             listener: Some(control::bind(path)?),

@@ -43,12 +43,8 @@ pub(super) async fn sync_when_enrolled(
     let Some(enrollment) = wait_for_enrollment(&parts, &mut stopped).await else {
         return;
     };
-    let api = match (parts.central)(Some(enrollment.token.clone())) {
-        Ok(api) => api,
-        Err(e) => {
-            tracing::error!(error = %e, "central service client cannot be set up; sync stopped");
-            return;
-        }
+    let Some(api) = open_client(&parts, &enrollment, &mut stopped).await else {
+        return;
     };
     let sync = &parts.sync;
     let config = SyncConfig {
@@ -65,6 +61,39 @@ pub(super) async fn sync_when_enrolled(
     let forward = tokio::spawn(forward_sync_status(status, parts.status, parts.events));
     syncer.run(parts.nudge, stopped).await;
     forward.abort();
+}
+
+/// The central service's client, once it can be made: while it cannot (a pinned CA
+/// file missing, say) the sync status says why, and it is tried again every sync
+/// interval, so that the file put in place needs no restart. `None` when the daemon
+/// stops first.
+async fn open_client(
+    parts: &SyncParts,
+    enrollment: &Enrollment,
+    stopped: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Option<crate::sync::shared::SharedCentral> {
+    let mut told = false;
+    loop {
+        match (parts.central)(Some(enrollment.token.clone())) {
+            Ok(api) => return Some(api),
+            Err(e) => {
+                if !told {
+                    tracing::error!(error = %e, "the central service client cannot be set up; no sync until it is fixed (tried again every sync interval)");
+                    told = true;
+                }
+                let failure = crate::sync::SyncError::from(e);
+                parts.status.send_modify(|s| {
+                    s.online = false;
+                    s.last_error = Some(failure.to_string());
+                    s.last_failure = Some(failure.failure());
+                });
+            }
+        }
+        tokio::select! {
+            _ = stopped.as_mut() => return None,
+            _ = tokio::time::sleep(parts.interval) => {}
+        }
+    }
 }
 
 /// The enrollment, once there is one: given over the control channel, or made by

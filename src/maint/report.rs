@@ -148,6 +148,9 @@ pub struct SyncReport {
     pub clock_alert: bool,
     pub guardrail: Option<Guardrail>,
     pub undecodable: usize,
+    /// Uploads whose result from the service could not be read (sent again).
+    #[serde(default)]
+    pub unreadable_results: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -288,6 +291,12 @@ fn soon(r: &Report, now: DateTime<Utc>, out: &mut Vec<String>) {
         out.push(format!(
             "{} queued registration(s) cannot be decoded: export a bundle for support",
             r.sync.undecodable
+        ));
+    }
+    if r.sync.unreadable_results > 0 {
+        out.push(format!(
+            "{} upload result(s) from the central service cannot be read: kept and sent again; see the log for their ids",
+            r.sync.unreadable_results
         ));
     }
     if !r.rejections.is_empty() {
@@ -846,6 +855,7 @@ mod tests {
                 clock_alert: false,
                 guardrail: None,
                 undecodable: 0,
+                unreadable_results: 0,
             },
             queue: QueueReport {
                 unsynced: 0,

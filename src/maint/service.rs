@@ -733,6 +733,7 @@ fn sync_report(sync: &SyncStatus, enrolled: bool) -> report::SyncReport {
         clock_alert: sync.clock_alert,
         guardrail: sync.guardrail,
         undecodable: sync.undecodable.len(),
+        unreadable_results: sync.unreadable_results.len(),
     }
 }
 

@@ -9,12 +9,25 @@
 //! - Any answer that is not what the spec says (a 2xx or 4xx body that does not parse,
 //!   a redirect, a 304 where none was asked for) is [`ApiError::Malformed`], temporary:
 //!   a proxy or a half-deployed service should not make a kiosk drop a booking.
+//! - The results of an upload are read one by one: a result that does not parse (a
+//!   malformed `receipt`, say) is [`UploadResult::Unreadable`] for its registration
+//!   alone, and the others stand. Results that are not one per registration in order
+//!   (or whose ids disagree with what was sent) are garbage, and none is believed.
 //! - Redirects are not followed: the API has none, and following one could carry the
 //!   bearer token somewhere else.
 //! - `localhost` counts as loopback for plain HTTP (RFC 6761 reserves it).
 //! - Request bodies larger than [`GZIP_THRESHOLD`] bytes are sent gzip-compressed.
 //! - The service's error `message` is kept in the error but left out of its `Display`:
 //!   it is text from outside and could echo what was sent.
+//! - Every answer's body, whatever its status and endpoint, is read by one bounded
+//!   reader ([`read_body`]) that holds the spec's [`MAX_BODY`] (4 MiB) twice: on the
+//!   bytes that come over the wire and on what gzip decodes them to. A `Content-Length`
+//!   over it is refused before a byte of the body is read; a body without one is read
+//!   chunk by chunk and dropped (with its connection) at the first byte over. The kiosk
+//!   undoes gzip itself rather than leave it to reqwest, whose decoder hides the wire
+//!   size (it strips `Content-Length`) and would let a body of empty deflate blocks run
+//!   on unseen. An oversized answer is [`ApiError::TooLarge`], temporary, as the spec
+//!   says: a captive portal or a broken proxy costs a round, never the kiosk's memory.
 
 use std::future::Future;
 use std::io::Write as _;
@@ -26,19 +39,22 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize as _, Serialize};
 
 use crate::config::CentralConfig;
 use crate::protocol::central::{
     AllocationsRequest, AllocationsResponse, BlocklistResponse, EnrollRequest, EnrollResponse,
     ErrorBody, HeartbeatRequest, HeartbeatResponse, KioskKeysResponse,
-    MAX_REGISTRATIONS_PER_UPLOAD, Office, OfficesResponse, RegistrationsRequest,
-    RegistrationsResponse, ReleaseRequest, ReleaseResponse,
+    MAX_REGISTRATIONS_PER_UPLOAD, Office, OfficesResponse, RegistrationResult,
+    RegistrationsRequest, RegistrationsResponse, ReleaseRequest, ReleaseResponse,
 };
 
 /// Request bodies above this many bytes go gzip-compressed.
 pub const GZIP_THRESHOLD: usize = 1024;
+
+/// The spec's bound on an answer's body, before and after gzip is undone: 4 MiB.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
 /// What the central service can do for the kiosk. One attempt per call; the futures are
 /// `Send` so the sync loop can run them from `tokio::spawn`.
@@ -71,7 +87,7 @@ pub trait CentralApi: Send + Sync {
     fn upload(
         &self,
         req: &RegistrationsRequest,
-    ) -> impl Future<Output = Result<RegistrationsResponse, ApiError>> + Send;
+    ) -> impl Future<Output = Result<UploadAnswer, ApiError>> + Send;
 
     /// `POST /v1/heartbeat`.
     fn heartbeat(
@@ -99,6 +115,116 @@ pub enum OfficesAnswer {
         etag: Option<String>,
         offices: Vec<Office>,
     },
+}
+
+/// The service's answer to one upload: one entry per registration sent, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadAnswer {
+    pub results: Vec<UploadResult>,
+}
+
+/// What the service said of one uploaded registration.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UploadResult {
+    Read(RegistrationResult),
+    /// The service's result for this registration does not parse (a malformed
+    /// `receipt`, say): the registration stays queued and goes again, the others of
+    /// its batch stand. `problem` says what is wrong, for the technician.
+    Unreadable {
+        registration_id: uuid::Uuid,
+        problem: String,
+    },
+}
+
+impl UploadResult {
+    pub fn registration_id(&self) -> uuid::Uuid {
+        match self {
+            UploadResult::Read(r) => r.registration_id,
+            UploadResult::Unreadable {
+                registration_id, ..
+            } => *registration_id,
+        }
+    }
+
+    /// The result, when it could be read.
+    pub fn read(&self) -> Option<&RegistrationResult> {
+        match self {
+            UploadResult::Read(r) => Some(r),
+            UploadResult::Unreadable { .. } => None,
+        }
+    }
+}
+
+impl UploadAnswer {
+    /// The service's answer as it sent it, when every result could be read.
+    pub fn into_read(self) -> Option<RegistrationsResponse> {
+        let results = self
+            .results
+            .into_iter()
+            .map(|r| match r {
+                UploadResult::Read(read) => Some(read),
+                UploadResult::Unreadable { .. } => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(RegistrationsResponse { results })
+    }
+}
+
+impl From<RegistrationsResponse> for UploadAnswer {
+    /// Every result read (a service in memory, say).
+    fn from(answer: RegistrationsResponse) -> UploadAnswer {
+        UploadAnswer {
+            results: answer.results.into_iter().map(UploadResult::Read).collect(),
+        }
+    }
+}
+
+/// An upload's answer as it comes, each result left unread until it is matched with
+/// what was sent.
+#[derive(serde::Deserialize)]
+struct LooseResults {
+    results: Vec<serde_json::Value>,
+}
+
+/// The upload's answer read result by result against the registrations sent: one per
+/// registration, in order, or the whole answer is [`ApiError::Malformed`].
+fn read_results(sent: &[uuid::Uuid], answer: LooseResults) -> Result<UploadAnswer, ApiError> {
+    let garbage = || ApiError::Malformed {
+        status: 200,
+        detail: format!(
+            "{} results for {} registrations, or not in order",
+            answer.results.len(),
+            sent.len()
+        ),
+    };
+    if answer.results.len() != sent.len() {
+        return Err(garbage());
+    }
+    let mut results = Vec::with_capacity(sent.len());
+    for (value, id) in answer.results.iter().zip(sent) {
+        let said_id = value
+            .get("registration_id")
+            .and_then(|v| v.as_str())
+            .and_then(|v| uuid::Uuid::parse_str(v).ok());
+        if said_id.is_some_and(|said| said != *id) {
+            return Err(garbage());
+        }
+        results.push(match RegistrationResult::deserialize(value) {
+            Ok(read) => UploadResult::Read(read),
+            Err(e) => {
+                // serde's words, cut short: they may quote what the service sent.
+                let mut problem = format!("result does not parse: {e}");
+                if let Some((cut, _)) = problem.char_indices().nth(160) {
+                    problem.truncate(cut);
+                }
+                UploadResult::Unreadable {
+                    registration_id: *id,
+                    problem,
+                }
+            }
+        });
+    }
+    Ok(UploadAnswer { results })
 }
 
 /// Why a call to the central service did not give its answer.
@@ -133,6 +259,33 @@ pub enum ApiError {
     /// The pinned CA file (`central.ca_file`) cannot be read or holds no certificate.
     #[error("the pinned CA {} {problem}", path.display())]
     PinnedCa { path: PathBuf, problem: String },
+    /// An answer whose body is over [`MAX_BODY`], on the wire or once gzip is undone:
+    /// read no further. Temporary, as the spec says (a proxy or portal in the way).
+    #[error("central service's answer (HTTP {status}) is over the 4 MiB limit: {oversize}")]
+    TooLarge { status: u16, oversize: Oversize },
+}
+
+/// Where an answer's body went over [`MAX_BODY`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Oversize {
+    /// Its `Content-Length` said so: none of the body was read.
+    Declared(u64),
+    /// More than the limit came over the wire (a body sent without a length).
+    OnWire,
+    /// Its gzip decodes to more than the limit.
+    Decoded,
+}
+
+impl std::fmt::Display for Oversize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Oversize::Declared(n) => write!(f, "Content-Length {n} bytes, not read"),
+            Oversize::OnWire => f.write_str("more than 4 MiB sent, read no further"),
+            Oversize::Decoded => {
+                f.write_str("more than 4 MiB once gzip is undone, read no further")
+            }
+        }
+    }
 }
 
 impl ApiError {
@@ -140,7 +293,7 @@ impl ApiError {
     pub fn is_temporary(&self) -> bool {
         matches!(
             self,
-            ApiError::Temporary { .. } | ApiError::Malformed { .. }
+            ApiError::Temporary { .. } | ApiError::Malformed { .. } | ApiError::TooLarge { .. }
         )
     }
 
@@ -256,14 +409,15 @@ impl HttpCentral {
 
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("apm-kiosk/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
-            // Sets `Accept-Encoding: gzip` and decodes gzip answers.
-            .gzip(true)
+            // gzip answers are undone by `read_body`, under the bound on both sides.
+            .gzip(false)
             .tls_backend_rustls();
         if let Some(certs) = pinned {
             builder = builder.tls_certs_only(certs);
@@ -328,7 +482,8 @@ impl HttpCentral {
         Ok(rb)
     }
 
-    /// Sends and reads the whole answer; only transport failures are errors here.
+    /// Sends and reads the whole answer through [`read_body`]; only transport failures
+    /// and an answer over the bound are errors here.
     async fn exchange(
         &self,
         rb: reqwest::RequestBuilder,
@@ -336,8 +491,8 @@ impl HttpCentral {
         let response = rb.send().await.map_err(transport_error)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(transport_error)?;
-        Ok((status, headers, body.to_vec()))
+        let body = read_body(response).await?;
+        Ok((status, headers, body))
     }
 
     async fn call<Req: Serialize, Resp: DeserializeOwned>(
@@ -406,35 +561,24 @@ impl CentralApi for HttpCentral {
             .await
     }
 
-    async fn upload(&self, req: &RegistrationsRequest) -> Result<RegistrationsResponse, ApiError> {
+    async fn upload(&self, req: &RegistrationsRequest) -> Result<UploadAnswer, ApiError> {
         if req.registrations.len() > MAX_REGISTRATIONS_PER_UPLOAD {
             return Err(ApiError::setup(format!(
                 "{} registrations in one upload, the limit is {MAX_REGISTRATIONS_PER_UPLOAD}",
                 req.registrations.len()
             )));
         }
-        let answer: RegistrationsResponse = self
+        let answer: LooseResults = self
             .call(Method::POST, "/v1/registrations", true, Some(req))
             .await?;
         // One result per registration, in order: anything else cannot be matched up, and
         // the kiosk deletes nothing without its result.
-        let in_order = answer.results.len() == req.registrations.len()
-            && answer
-                .results
-                .iter()
-                .zip(&req.registrations)
-                .all(|(res, reg)| res.registration_id == reg.registration_id);
-        if !in_order {
-            return Err(ApiError::Malformed {
-                status: 200,
-                detail: format!(
-                    "{} results for {} registrations, or not in order",
-                    answer.results.len(),
-                    req.registrations.len()
-                ),
-            });
-        }
-        Ok(answer)
+        let sent: Vec<uuid::Uuid> = req
+            .registrations
+            .iter()
+            .map(|r| r.registration_id)
+            .collect();
+        read_results(&sent, answer)
     }
 
     async fn heartbeat(&self, req: &HeartbeatRequest) -> Result<HeartbeatResponse, ApiError> {
@@ -495,6 +639,155 @@ fn gzip(body: &[u8]) -> Result<Vec<u8>, ApiError> {
         .write_all(body)
         .and_then(|()| encoder.finish())
         .map_err(|e| ApiError::setup(format!("cannot compress request: {e}")))
+}
+
+/// The one reader of an answer's body: at most [`MAX_BODY`] bytes from the wire and at
+/// most [`MAX_BODY`] once gzip is undone. A `Content-Length` over the bound is refused
+/// before the body is read; otherwise the body is taken chunk by chunk and the answer
+/// dropped (its connection with it) at the first byte over.
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, ApiError> {
+    let status = response.status().as_u16();
+    let too_large = |oversize| ApiError::TooLarge { status, oversize };
+    if let Some(declared) = response.content_length()
+        && declared > MAX_BODY as u64
+    {
+        return Err(too_large(Oversize::Declared(declared)));
+    }
+    let encoding = response
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    let mut body = match encoding.as_deref() {
+        None | Some("identity") => BoundedBody::plain(),
+        Some("gzip" | "x-gzip") => BoundedBody::gzip(),
+        Some(other) => {
+            return Err(ApiError::Malformed {
+                status,
+                detail: format!("body in Content-Encoding {other:?}, which was not asked for"),
+            });
+        }
+    };
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        body.push(&chunk).map_err(|e| e.into_api(status))?;
+    }
+    body.finish().map_err(|e| e.into_api(status))
+}
+
+/// Why [`BoundedBody`] stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum BodyError {
+    Over(Oversize),
+    /// The gzip stream is broken (not gzip, or cut short).
+    Gzip(String),
+}
+
+impl BodyError {
+    fn into_api(self, status: u16) -> ApiError {
+        match self {
+            BodyError::Over(oversize) => ApiError::TooLarge { status, oversize },
+            BodyError::Gzip(problem) => ApiError::Malformed {
+                status,
+                detail: format!("gzip body does not decode: {problem}"),
+            },
+        }
+    }
+}
+
+/// A body taken in as it comes, counted on the wire and, for gzip, decoded as it comes
+/// into a buffer that refuses to grow past [`MAX_BODY`]: the bound holds on both sides
+/// whatever the chunks are.
+struct BoundedBody {
+    wire: usize,
+    out: Decoding,
+}
+
+enum Decoding {
+    Plain(Vec<u8>),
+    Gzip(Box<flate2::write::GzDecoder<Capped>>),
+}
+
+/// The decoded bytes, at most [`MAX_BODY`]; a write past it fails and is remembered.
+struct Capped {
+    bytes: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_BODY {
+            self.over = true;
+            return Err(std::io::Error::other("decoded body over the limit"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl BoundedBody {
+    fn plain() -> BoundedBody {
+        BoundedBody {
+            wire: 0,
+            out: Decoding::Plain(Vec::new()),
+        }
+    }
+
+    fn gzip() -> BoundedBody {
+        let capped = Capped {
+            bytes: Vec::new(),
+            over: false,
+        };
+        BoundedBody {
+            wire: 0,
+            out: Decoding::Gzip(Box::new(flate2::write::GzDecoder::new(capped))),
+        }
+    }
+
+    /// Takes the next chunk from the wire.
+    fn push(&mut self, chunk: &[u8]) -> Result<(), BodyError> {
+        self.wire += chunk.len();
+        if self.wire > MAX_BODY {
+            return Err(BodyError::Over(Oversize::OnWire));
+        }
+        match &mut self.out {
+            Decoding::Plain(bytes) => {
+                bytes.extend_from_slice(chunk);
+                Ok(())
+            }
+            Decoding::Gzip(decoder) => {
+                let written = std::io::Write::write_all(decoder.as_mut(), chunk);
+                Self::decoded(decoder.get_ref(), written)
+            }
+        }
+    }
+
+    /// The whole body, decoded.
+    fn finish(self) -> Result<Vec<u8>, BodyError> {
+        match self.out {
+            Decoding::Plain(bytes) => Ok(bytes),
+            Decoding::Gzip(decoder) => {
+                let mut decoder = *decoder;
+                let done = decoder.try_finish();
+                Self::decoded(decoder.get_ref(), done)?;
+                let capped = decoder
+                    .finish()
+                    .map_err(|e| BodyError::Gzip(e.to_string()))?;
+                Ok(capped.bytes)
+            }
+        }
+    }
+
+    /// A decoder's write as a body error: over the bound, or broken gzip.
+    fn decoded(capped: &Capped, result: std::io::Result<()>) -> Result<(), BodyError> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(_) if capped.over => Err(BodyError::Over(Oversize::Decoded)),
+            Err(e) => Err(BodyError::Gzip(e.to_string())),
+        }
+    }
 }
 
 fn transport_error(e: reqwest::Error) -> ApiError {
@@ -729,6 +1022,140 @@ mod tests {
             assert!(text.contains(&file.display().to_string()), "{text}");
             assert!(text.contains(problem), "{text}");
         }
+    }
+
+    /// `body` pushed in chunks of `chunk` bytes, then finished.
+    fn read_in_chunks(
+        mut body: BoundedBody,
+        bytes: &[u8],
+        chunk: usize,
+    ) -> Result<Vec<u8>, BodyError> {
+        for piece in bytes.chunks(chunk) {
+            body.push(piece)?;
+        }
+        body.finish()
+    }
+
+    #[test]
+    fn bodies_are_bounded_on_the_wire_and_once_decoded() {
+        let json = br#"{"released": 2}"#.to_vec();
+        let spaces = |n: usize| vec![b' '; n];
+        // (body as sent, gzip?, chunk size, what comes of it)
+        type Case = (Vec<u8>, bool, usize, Result<Vec<u8>, BodyError>);
+        let cases: Vec<Case> = vec![
+            (json.clone(), false, 3, Ok(json.clone())),
+            (gzip(&json).expect("gzip"), true, 1, Ok(json.clone())),
+            (spaces(MAX_BODY), false, 65536, Ok(spaces(MAX_BODY))),
+            (
+                spaces(MAX_BODY + 1),
+                false,
+                65536,
+                Err(BodyError::Over(Oversize::OnWire)),
+            ),
+            // Exactly the bound decoded is fine; one byte more is not, however small
+            // the wire form (1 MiB of spaces gzips to about 1 KiB).
+            (
+                gzip(&spaces(MAX_BODY)).expect("gzip"),
+                true,
+                4096,
+                Ok(spaces(MAX_BODY)),
+            ),
+            (
+                gzip(&spaces(MAX_BODY + 1)).expect("gzip"),
+                true,
+                4096,
+                Err(BodyError::Over(Oversize::Decoded)),
+            ),
+        ];
+        for (i, (bytes, gzipped, chunk, want)) in cases.into_iter().enumerate() {
+            let body = if gzipped {
+                BoundedBody::gzip()
+            } else {
+                BoundedBody::plain()
+            };
+            let got = read_in_chunks(body, &bytes, chunk);
+            match (&got, &want) {
+                (Ok(a), Ok(b)) => assert!(a == b, "case {i}: {} bytes, want {}", a.len(), b.len()),
+                _ => assert_eq!(got.map(|b| b.len()), want.map(|b| b.len()), "case {i}"),
+            }
+        }
+    }
+
+    #[test]
+    fn broken_gzip_is_malformed_not_too_large() {
+        let packed = gzip(br#"{"released": 2}"#).expect("gzip");
+        let cut = read_in_chunks(BoundedBody::gzip(), &packed[..packed.len() / 2], 4);
+        let e = cut.expect_err("a cut gzip body").into_api(200);
+        assert!(
+            matches!(e, ApiError::Malformed { status: 200, .. }),
+            "{e:?}"
+        );
+        let garbage = read_in_chunks(BoundedBody::gzip(), b"<html>portal</html>", 4);
+        let e = garbage.expect_err("not gzip").into_api(200);
+        assert!(matches!(e, ApiError::Malformed { .. }), "{e:?}");
+        assert!(e.is_temporary());
+    }
+
+    #[test]
+    fn too_large_says_where_and_is_temporary() {
+        let e = ApiError::TooLarge {
+            status: 200,
+            oversize: Oversize::Declared(52_428_800),
+        };
+        assert!(e.is_temporary() && !e.is_unreachable());
+        assert_eq!(
+            e.to_string(),
+            "central service's answer (HTTP 200) is over the 4 MiB limit: Content-Length 52428800 bytes, not read"
+        );
+    }
+
+    #[test]
+    fn upload_results_are_read_one_by_one() {
+        let ids: Vec<uuid::Uuid> = (1..=3u128).map(uuid::Uuid::from_u128).collect();
+        let result = |id: &uuid::Uuid, extra: &str| {
+            format!(r#"{{"registration_id": "{id}", "status": "accepted"{extra}}}"#)
+        };
+        let good = format!(r#", "receipt": "{}""#, "A".repeat(86) + "==");
+        let answer = |items: &[String]| -> LooseResults {
+            serde_json::from_str(&format!(r#"{{"results": [{}]}}"#, items.join(",")))
+                .expect("loose")
+        };
+        // The middle receipt is malformed: the two others stand.
+        let read = read_results(
+            &ids,
+            answer(&[
+                result(&ids[0], &good),
+                result(&ids[1], r#", "receipt": "not base64""#),
+                result(&ids[2], ""),
+            ]),
+        )
+        .expect("an answer");
+        let kinds: Vec<bool> = read.results.iter().map(|r| r.read().is_some()).collect();
+        assert_eq!(kinds, [true, false, true]);
+        assert_eq!(read.results[1].registration_id(), ids[1]);
+        let UploadResult::Unreadable { problem, .. } = &read.results[1] else {
+            panic!("{:?}", read.results[1]);
+        };
+        assert!(problem.contains("base64"), "{problem}");
+        // A result that is not even an object counts for its place.
+        let read = read_results(&ids[..1], answer(&["7".into()])).expect("an answer");
+        assert_eq!(read.results[0].registration_id(), ids[0]);
+        assert!(read.results[0].read().is_none());
+        // Out of order, or too few: nothing is believed.
+        let swapped = answer(&[
+            result(&ids[1], ""),
+            result(&ids[0], ""),
+            result(&ids[2], ""),
+        ]);
+        assert!(matches!(
+            read_results(&ids, swapped),
+            Err(ApiError::Malformed { .. })
+        ));
+        let short = answer(&[result(&ids[0], "")]);
+        assert!(matches!(
+            read_results(&ids, short),
+            Err(ApiError::Malformed { .. })
+        ));
     }
 
     #[test]

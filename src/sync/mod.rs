@@ -22,6 +22,13 @@
 //! - A queued registration that cannot be decoded (a damaged row) is passed over, not
 //!   sent, and listed by registration id in [`SyncStatus::undecodable`]; it stays queued,
 //!   with the reason in its `last_error`, for a technician.
+//! - An upload's results are stored one by one: a result the kiosk cannot read (a
+//!   malformed `receipt`, say) leaves only its own registration queued, with what is
+//!   wrong in its `last_error`, logged with its id and listed in
+//!   [`SyncStatus::unreadable_results`] (an `unreadable_results` alert); the batch's
+//!   other results are stored. That registration is not sent again in the same round
+//!   (a quirk of the service would loop), but in the next one, alone unless new
+//!   bookings have been queued meanwhile; the round is not failed for it.
 //! - Clock skew is measured against the middle of the heartbeat's round trip; over
 //!   [`CLOCK_SKEW_ALERT`] it is a maintenance alert (a warning in the log, and
 //!   `clock_alert` in the status). The kiosk does not set its clock: that is the
@@ -51,7 +58,7 @@ use crate::domain::calendar::{Office, Session, Zone, earliest_today};
 use crate::protocol::central as wire;
 use crate::store::writer::StoreHandle;
 use crate::store::{HeldAllocation, PendingUpload, StoreError, UploadOutcome};
-use client::{ApiError, CentralApi, OfficesAnswer};
+use client::{ApiError, CentralApi, OfficesAnswer, UploadResult};
 use planner::{DENIAL_HOLD, Guardrail, GuardrailLimits, PlannerConfig, Slot};
 
 /// The longest wait between attempts while the service fails.
@@ -77,7 +84,9 @@ impl SyncError {
     /// What kind of failure this is, by its variant.
     pub fn failure(&self) -> SyncFailure {
         match self {
-            SyncError::Api(ApiError::Temporary { .. } | ApiError::Malformed { .. })
+            SyncError::Api(
+                ApiError::Temporary { .. } | ApiError::Malformed { .. } | ApiError::TooLarge { .. },
+            )
             | SyncError::ResultMismatch { .. } => SyncFailure::Temporary,
             SyncError::Api(ApiError::Permanent { .. }) => SyncFailure::Refused,
             SyncError::Api(ApiError::Setup { .. } | ApiError::PinnedCa { .. }) => {
@@ -130,6 +139,9 @@ pub struct SyncStatus {
     /// Queued registrations that cannot be decoded and so are not sent: a technician
     /// must look at them (ids only, never personal data).
     pub undecodable: Vec<String>,
+    /// Uploaded registrations whose result from the service could not be read, with
+    /// what was wrong (ids only): kept queued and sent again in the next round.
+    pub unreadable_results: Vec<UnreadableResult>,
     /// The blocklist version applied, and how many entries the kiosk holds.
     pub blocklist_version: u64,
     pub blocklist_entries: usize,
@@ -143,6 +155,13 @@ pub struct SyncStatus {
     pub guardrail: Option<Guardrail>,
     /// A round is under way (for the maintenance side's progress).
     pub round_running: bool,
+}
+
+/// A registration whose upload result could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnreadableResult {
+    pub registration_id: String,
+    pub problem: String,
 }
 
 /// The kiosk's devices and service state as the heartbeat reports them; the daemon keeps
@@ -270,6 +289,9 @@ pub struct Syncer<C: CentralApi> {
     /// Damaged queue rows (id -> what is wrong), found afresh every round so that a
     /// repaired row goes out again.
     undecodable: BTreeMap<String, String>,
+    /// Registrations whose result could not be read this round (id -> what was wrong):
+    /// not sent again before the next round.
+    unreadable: BTreeMap<String, String>,
     /// When the last heartbeat went out (monotonic: a clock being fixed must not stop
     /// heartbeats).
     last_heartbeat: Option<Instant>,
@@ -321,6 +343,7 @@ impl<C: CentralApi> Syncer<C> {
                 status,
                 health,
                 undecodable: BTreeMap::new(),
+                unreadable: BTreeMap::new(),
                 last_heartbeat: None,
                 started: Instant::now(),
                 clock: Arc::new(SystemClock),
@@ -536,8 +559,10 @@ impl<C: CentralApi> Syncer<C> {
             .collect();
         // Found afresh each round: a row a technician repaired goes out again.
         let mut damaged: BTreeMap<String, String> = BTreeMap::new();
+        self.unreadable.clear();
         let result = self.upload_batches(&offsets, now, &mut damaged).await;
         self.report_damaged(damaged).await;
+        self.publish_unreadable();
         result
     }
 
@@ -552,7 +577,11 @@ impl<C: CentralApi> Syncer<C> {
     ) -> Result<(usize, usize, usize), SyncError> {
         let (mut uploaded, mut accepted, mut rejected) = (0, 0, 0);
         loop {
-            let skip: HashSet<String> = damaged.keys().cloned().collect();
+            let skip: HashSet<String> = damaged
+                .keys()
+                .chain(self.unreadable.keys())
+                .cloned()
+                .collect();
             let scan = self
                 .store
                 .run(move |s| s.scan_uploads(wire::MAX_REGISTRATIONS_PER_UPLOAD, &skip))
@@ -567,6 +596,7 @@ impl<C: CentralApi> Syncer<C> {
                 }
                 continue;
             }
+            let unread_before = self.unreadable.len();
             let outcomes = self.upload_batch(registrations, ids).await?;
             let n = outcomes.len();
             uploaded += n;
@@ -579,7 +609,9 @@ impl<C: CentralApi> Syncer<C> {
             self.store
                 .run(move |s| s.record_results(&outcomes, now))
                 .await?;
-            if n == 0 {
+            // Nothing stored and nothing newly set aside: the rest would come back as it is
+            // (statuses this software does not know).
+            if n == 0 && self.unreadable.len() == unread_before {
                 return Ok((uploaded, accepted, rejected));
             }
         }
@@ -632,19 +664,73 @@ impl<C: CentralApi> Syncer<C> {
                 .results
                 .iter()
                 .zip(&ids)
-                .any(|(r, id)| r.registration_id.to_string() != *id)
+                .any(|(r, id)| r.registration_id().to_string() != *id)
         {
             return Err(SyncError::ResultMismatch {
                 sent: ids.len(),
                 got: response.results.len(),
             });
         }
-        Ok(response
-            .results
+        let mut outcomes = Vec::with_capacity(ids.len());
+        let mut unreadable = Vec::new();
+        for (result, id) in response.results.iter().zip(ids) {
+            match result {
+                UploadResult::Read(read) => {
+                    if let Some(outcome) = Self::upload_outcome(read) {
+                        outcomes.push((id, outcome));
+                    }
+                }
+                UploadResult::Unreadable { problem, .. } => {
+                    unreadable.push((id, problem.clone()));
+                }
+            }
+        }
+        self.note_unreadable(unreadable).await?;
+        Ok(outcomes)
+    }
+
+    /// Results that could not be read: each logged with its registration's id and noted
+    /// on its queue row, which stays queued; not sent again this round.
+    async fn note_unreadable(
+        &mut self,
+        unreadable: Vec<(String, String)>,
+    ) -> Result<(), SyncError> {
+        if unreadable.is_empty() {
+            return Ok(());
+        }
+        for (id, problem) in &unreadable {
+            tracing::error!(registration = %id, problem = %problem, "the central service's result for a registration cannot be read; kept queued, sent again next round");
+            self.unreadable.insert(id.clone(), problem.clone());
+        }
+        self.store
+            .run(move |s| {
+                for (id, problem) in &unreadable {
+                    let msg = format!("the central service's result cannot be read: {problem}");
+                    s.note_upload_failure(std::slice::from_ref(id), &msg)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Publishes this round's unreadable results in the status.
+    fn publish_unreadable(&mut self) {
+        let list: Vec<UnreadableResult> = self
+            .unreadable
             .iter()
-            .zip(ids)
-            .filter_map(|(result, id)| Some((id, Self::upload_outcome(result)?)))
-            .collect())
+            .map(|(id, problem)| UnreadableResult {
+                registration_id: id.clone(),
+                problem: problem.clone(),
+            })
+            .collect();
+        self.status.send_if_modified(|s| {
+            if s.unreadable_results == list {
+                return false;
+            }
+            s.unreadable_results = list;
+            true
+        });
     }
 
     /// A batch the service did not answer: the failure is noted on its rows, and the

@@ -8,11 +8,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::client::{ApiError, CentralApi, OfficesAnswer};
+use super::client::{ApiError, CentralApi, OfficesAnswer, UploadAnswer};
 use crate::protocol::central::{
     AllocationsRequest, AllocationsResponse, BlocklistResponse, EnrollRequest, EnrollResponse,
-    HeartbeatRequest, HeartbeatResponse, KioskKeysResponse, RegistrationsRequest,
-    RegistrationsResponse, ReleaseRequest, ReleaseResponse,
+    HeartbeatRequest, HeartbeatResponse, KioskKeysResponse, RegistrationsRequest, ReleaseRequest,
+    ReleaseResponse,
 };
 
 /// A central service call in flight.
@@ -24,7 +24,7 @@ pub trait DynCentral: Send + Sync {
     fn offices_call<'a>(&'a self, etag: Option<&'a str>) -> Call<'a, OfficesAnswer>;
     fn allocate_call<'a>(&'a self, req: &'a AllocationsRequest) -> Call<'a, AllocationsResponse>;
     fn release_call<'a>(&'a self, req: &'a ReleaseRequest) -> Call<'a, ReleaseResponse>;
-    fn upload_call<'a>(&'a self, req: &'a RegistrationsRequest) -> Call<'a, RegistrationsResponse>;
+    fn upload_call<'a>(&'a self, req: &'a RegistrationsRequest) -> Call<'a, UploadAnswer>;
     fn heartbeat_call<'a>(&'a self, req: &'a HeartbeatRequest) -> Call<'a, HeartbeatResponse>;
     fn blocklist_call(&self, since: u64) -> Call<'_, BlocklistResponse>;
     fn kiosk_keys_call(&self) -> Call<'_, KioskKeysResponse>;
@@ -43,7 +43,7 @@ impl<C: CentralApi> DynCentral for C {
     fn release_call<'a>(&'a self, req: &'a ReleaseRequest) -> Call<'a, ReleaseResponse> {
         Box::pin(self.release(req))
     }
-    fn upload_call<'a>(&'a self, req: &'a RegistrationsRequest) -> Call<'a, RegistrationsResponse> {
+    fn upload_call<'a>(&'a self, req: &'a RegistrationsRequest) -> Call<'a, UploadAnswer> {
         Box::pin(self.upload(req))
     }
     fn heartbeat_call<'a>(&'a self, req: &'a HeartbeatRequest) -> Call<'a, HeartbeatResponse> {
@@ -100,7 +100,7 @@ impl CentralApi for SharedCentral {
     async fn release(&self, req: &ReleaseRequest) -> Result<ReleaseResponse, ApiError> {
         self.0.release_call(req).await
     }
-    async fn upload(&self, req: &RegistrationsRequest) -> Result<RegistrationsResponse, ApiError> {
+    async fn upload(&self, req: &RegistrationsRequest) -> Result<UploadAnswer, ApiError> {
         self.0.upload_call(req).await
     }
     async fn heartbeat(&self, req: &HeartbeatRequest) -> Result<HeartbeatResponse, ApiError> {

@@ -13,7 +13,9 @@
 //! - [`printer`]: an ESC/POS printer on a pseudo-terminal: status answered in real time
 //!   while the head prints, paper out mid-job, each ticket rendered to PNG ([`printer::render`]).
 //! - [`central`]: the central quota service over HTTP (axum) with its own SQLite, its own
-//!   receipt key, the rules the service enforces, and fault injection.
+//!   receipt key, the rules the service enforces, and fault injection, hostile bodies
+//!   included (a 50 MB answer, a 2 GB chunked one, a gzip bomb, made as they are sent,
+//!   and malformed receipts).
 
 // The core's modules under the names the simulators were written against.
 use apm_kiosk_core::{domain, protocol};

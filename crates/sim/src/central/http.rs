@@ -87,6 +87,11 @@ fn router(sim: CentralSim) -> Router {
         // Faults act on the plain JSON answer; compression wraps whatever they leave.
         .layer(from_fn_with_state(sim.clone(), inject_faults))
         .layer(from_fn(gzip_answers))
+        // Outermost: a hostile body is never buffered by the layers above.
+        .layer(from_fn_with_state(
+            sim.clone(),
+            super::hostile::hostile_answers,
+        ))
         .with_state(sim)
 }
 
@@ -364,7 +369,25 @@ async fn registrations(State(sim): State<CentralSim>, headers: HeaderMap, body: 
         count = results.len(),
         "central simulator took registrations"
     );
-    ok(&RegistrationsResponse { results })
+    let answer = RegistrationsResponse { results };
+    if sim.inner.faults_want_malformed_receipts() {
+        return ok(&with_malformed_receipts(&sim, &answer));
+    }
+    ok(&answer)
+}
+
+/// The answer with the receipts the faults ask for made malformed (not base64), one
+/// accepted result at a time.
+fn with_malformed_receipts(sim: &CentralSim, answer: &RegistrationsResponse) -> serde_json::Value {
+    let mut value = serde_json::to_value(answer).unwrap_or_default();
+    if let Some(results) = value.get_mut("results").and_then(|r| r.as_array_mut()) {
+        for result in results {
+            if result.get("receipt").is_some() && sim.take_malformed_receipt() {
+                result["receipt"] = serde_json::Value::from("not base64: a quirk of the service");
+            }
+        }
+    }
+    value
 }
 
 /// `since=<version>` from the query; absent means 0, the full list.

@@ -8,6 +8,7 @@
 //!
 //! Submodules: `db` (schema and every rule, as functions over a transaction and a
 //! given "now"), `http` (routes, authentication, gzip, faults, the listener),
+//! `hostile` (bodies no honest service sends, made as they are sent),
 //! `cli` (the `central-sim` subcommand).
 //!
 //! Choices where the spec is silent (the real service may differ; the kiosk must not
@@ -32,6 +33,7 @@
 
 mod cli;
 mod db;
+mod hostile;
 mod http;
 
 use std::path::Path;
@@ -197,6 +199,14 @@ pub struct Faults {
     /// answer is lost, the request has taken effect (the case the kiosk cannot tell
     /// from a request that never arrived).
     pub lose_answer_rate: f64,
+    /// Answer every request (on `only_paths`) `200` with this body instead, without
+    /// doing the work: what a broken proxy or a captive portal in front of the service
+    /// sends. Not drawn at random.
+    pub hostile_body: Option<HostileBody>,
+    /// The next this many accepted results of `/v1/registrations` answers carry a
+    /// `receipt` that is not base64 (the registration is stored and accepted all the
+    /// same): a service with one quirk. Counted down as they are sent.
+    pub malformed_receipts: u32,
     /// The request paths the faults apply to (`/v1/allocations/release`, say); empty:
     /// every path.
     pub only_paths: Vec<String>,
@@ -214,10 +224,25 @@ impl Default for Faults {
             drop_rate: 0.0,
             truncate_rate: 0.0,
             lose_answer_rate: 0.0,
+            hostile_body: None,
+            malformed_receipts: 0,
             only_paths: Vec::new(),
             seed: 0,
         }
     }
+}
+
+/// A body no honest service sends, made as it is sent and never held whole (a few
+/// KiB at a time), so that the simulator itself stays small whatever it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostileBody {
+    /// `bytes` of spaces with a `Content-Length` that says so (the 50 MB answer).
+    Sized { bytes: u64 },
+    /// `bytes` of spaces sent chunked, with no length (the 2 GB answer).
+    Chunked { bytes: u64 },
+    /// gzip (`Content-Encoding: gzip`, chunked) that decodes to `decoded` bytes of
+    /// spaces, about a thousandth of that on the wire (the 1 GiB bomb).
+    GzipBomb { decoded: u64 },
 }
 
 /// A registration as the simulator holds it, for checks in tests and simulations.
@@ -237,6 +262,17 @@ pub struct SimRegistration {
 struct FaultState {
     faults: Faults,
     rng: StdRng,
+}
+
+impl Inner {
+    /// Whether the faults still ask for malformed receipts.
+    fn faults_want_malformed_receipts(&self) -> bool {
+        let state = self
+            .faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.faults.malformed_receipts > 0
+    }
 }
 
 struct Inner {
@@ -331,6 +367,31 @@ impl CentralSim {
     /// The public key that verifies receipts (`protocol::central::verify_receipt`).
     pub fn service_public_key(&self) -> Key32 {
         Key32(self.inner.signing_key.verifying_key().to_bytes())
+    }
+
+    /// The hostile body to answer `path` with, if one is set for it.
+    fn hostile_body(&self, path: &str) -> Option<HostileBody> {
+        let state = self
+            .inner
+            .faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let faults = &state.faults;
+        let on_path = faults.only_paths.is_empty() || faults.only_paths.iter().any(|p| p == path);
+        faults.hostile_body.filter(|_| on_path)
+    }
+
+    /// Whether the next accepted result is to carry a malformed receipt; counts it.
+    fn take_malformed_receipt(&self) -> bool {
+        let mut state = self
+            .inner
+            .faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let left = &mut state.faults.malformed_receipts;
+        let take = *left > 0;
+        *left = left.saturating_sub(1);
+        take
     }
 
     fn now(&self) -> DateTime<Utc> {

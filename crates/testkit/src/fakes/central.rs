@@ -20,7 +20,7 @@ use apm_kiosk::protocol::central::{
     EnrollResponse, HeartbeatRequest, HeartbeatResponse, Key32, KioskKeysResponse,
     RegistrationsRequest, RegistrationsResponse, ReleaseRequest, ReleaseResponse,
 };
-use apm_kiosk::sync::client::{ApiError, CentralApi, OfficesAnswer};
+use apm_kiosk::sync::client::{ApiError, CentralApi, OfficesAnswer, UploadAnswer};
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -518,9 +518,10 @@ impl CentralApi for FakeCentral {
         self.finish(fault, |s| s.release(req))
     }
 
-    async fn upload(&self, req: &RegistrationsRequest) -> Result<RegistrationsResponse, ApiError> {
+    async fn upload(&self, req: &RegistrationsRequest) -> Result<UploadAnswer, ApiError> {
         let fault = self.begin(Endpoint::Upload).await;
         self.finish(fault, |s| s.upload(req))
+            .map(UploadAnswer::from)
     }
 
     async fn heartbeat(&self, req: &HeartbeatRequest) -> Result<HeartbeatResponse, ApiError> {
