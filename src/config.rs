@@ -24,6 +24,7 @@ use toml::de::{DeTable, DeValue};
 use crate::domain::Language;
 pub use crate::hardware::printer::PrinterPath;
 use crate::protocol::escpos::PaperWidth;
+use crate::protocol::printer_profile::{DOTS_RANGE, PrinterModel, PrinterProfile};
 
 /// Baud rates the card reader and a serial printer can be set to.
 pub const BAUD_RATES: [u32; 5] = [9600, 19200, 38400, 57600, 115200];
@@ -241,9 +242,20 @@ pub struct PrinterConfig {
     /// Default 115200; one of [`BAUD_RATES`]. Used only when `path` is a serial tty.
     #[serde(default = "default_baud", deserialize_with = "de_printer_baud")]
     pub baud: u32,
-    /// Default `80mm`.
+    /// Default `80mm`. A model that takes only 58 mm rolls (`generic-58`) is laid out
+    /// for its 58 mm head whatever this says.
     #[serde(default, deserialize_with = "de_paper")]
     pub paper: PaperWidth,
+    /// Default: the generic printer of `paper` (`generic-80`, `generic-58`). One of
+    /// the table in `protocol::printer_profile`: `tm-t88iii`, `tm-t88iv`, `tm-t88v`,
+    /// `tm-t88vi`, `tm-t20`, `generic-80`, `generic-58`. It says how wide the head is,
+    /// how fast it prints, and how the kiosk learns that a ticket came out.
+    #[serde(default, deserialize_with = "de_printer_model")]
+    pub model: Option<PrinterModel>,
+    /// Default: the model's head. Printable dots a line, for a head the table does not
+    /// know (a 58 mm head of 420 dots, say); the columns are this over 12.
+    #[serde(default, deserialize_with = "de_dots_per_line")]
+    pub dots_per_line: Option<u32>,
 }
 
 impl Default for PrinterConfig {
@@ -252,7 +264,22 @@ impl Default for PrinterConfig {
             path: default_printer_path(),
             baud: default_baud(),
             paper: PaperWidth::default(),
+            model: None,
+            dots_per_line: None,
         }
+    }
+}
+
+impl PrinterConfig {
+    /// The printer the tickets are laid out for and confirmed on: the model's row of
+    /// the table on this paper, its width overridden by `dots_per_line`.
+    pub fn profile(&self) -> PrinterProfile {
+        let model = self
+            .model
+            .unwrap_or_else(|| PrinterModel::generic(self.paper));
+        let profile = PrinterProfile::of(model, self.paper);
+        self.dots_per_line
+            .map_or(profile, |dots| profile.with_dots(dots))
     }
 }
 
@@ -729,6 +756,33 @@ fn de_paper<'de, D: Deserializer<'de>>(d: D) -> Result<PaperWidth, D::Error> {
         })
 }
 
+/// A printer model by its code in the table: `tm-t88v`.
+fn de_printer_model<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PrinterModel>, D::Error> {
+    let s = de_string(d, "a printer model such as \"tm-t88v\" or \"generic-80\"")?;
+    PrinterModel::from_code(&s).map(Some).ok_or_else(|| {
+        let known: Vec<&str> = PrinterModel::ALL.iter().map(|m| m.code()).collect();
+        D::Error::custom(format_args!(
+            "{s:?} is not a printer model the kiosk knows ({}); for another ESC/POS \
+             printer use generic-80 or generic-58, with dots_per_line if its head differs",
+            known.join(", ")
+        ))
+    })
+}
+
+fn de_dots_per_line<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let dots = u32::deserialize(d)?;
+    if DOTS_RANGE.contains(&dots) {
+        Ok(Some(dots))
+    } else {
+        Err(D::Error::custom(format_args!(
+            "{dots} dots a line is not a ticket printer's head: {} to {} (576 for 80 mm at \
+             203 dpi, 512 at 180 dpi, 384 or 420 for 58 mm)",
+            DOTS_RANGE.start(),
+            DOTS_RANGE.end()
+        )))
+    }
+}
+
 /// How the configuration writes a paper width.
 fn paper_label(width: PaperWidth) -> String {
     format!("{}mm", width.mm())
@@ -876,7 +930,7 @@ pub fn summary(c: &Config) -> String {
          language        {language}\n\
          inactivity      warn after {} s, reset {} s later\n\
          card_reader     {} at {} baud\n\
-         printer         {} ({} baud if serial), paper {}\n\
+         printer         {} ({} baud if serial), paper {}, {} ({} dots, {} columns)\n\
          central         {} (CA: {ca}), timeout {} s, every {} s\n\
          sync            hold {} days, top up below {} to {}\n\
          guardrail       stop booking past {} days or {} unsynced\n\
@@ -891,6 +945,9 @@ pub fn summary(c: &Config) -> String {
         c.printer.path,
         c.printer.baud,
         paper_label(c.printer.paper),
+        c.printer.profile().model.code(),
+        c.printer.profile().dots,
+        c.printer.profile().columns(),
         c.central.url,
         c.central.timeout.as_secs(),
         c.central.sync_interval.as_secs(),

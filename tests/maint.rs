@@ -991,10 +991,11 @@ async fn read_test_on_the_service_alone() -> (
         apm_kiosk::hardware::printer::opener(
             apm_kiosk::hardware::printer::PrinterPath::Device(state.join("no-printer")),
             115_200,
+            apm_kiosk::protocol::printer_profile::PrinterProfile::default(),
         ),
         PrinterSettings {
-            paper: apm_kiosk::protocol::escpos::PaperWidth::Mm80,
             backlog_poll: Duration::from_secs(3),
+            ..PrinterSettings::new(apm_kiosk::protocol::printer_profile::PrinterProfile::default())
         },
         store.clone(),
         enrollment_rx,

@@ -104,9 +104,8 @@ impl Rig {
             &printer_link,
             &tickets,
             PrinterSimOptions {
-                width,
                 baud: Some(opts.printer_baud),
-                ..PrinterSimOptions::default()
+                ..PrinterSimOptions::paper(width)
             },
         )
         .context("simulated printer")?;

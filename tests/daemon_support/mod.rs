@@ -45,10 +45,7 @@ impl Kiosk {
         let printer = PrinterSim::start(
             &printer_link,
             &tickets,
-            PrinterSimOptions {
-                width: PaperWidth::Mm80,
-                ..PrinterSimOptions::default()
-            },
+            PrinterSimOptions::paper(PaperWidth::Mm80),
         )
         .expect("printer simulator");
         let config = root.join("kiosk.toml");

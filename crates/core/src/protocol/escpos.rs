@@ -1057,6 +1057,21 @@ impl ProcessId {
 /// The printer's reply to [`BUFFER_CLEAR`].
 pub const BUFFER_CLEARED: [u8; 3] = [BLOCK_HEADER, CLEAR_REPLY, 0];
 
+/// The port status byte of the USB printer class (IEEE 1284 GET_PORT_STATUS, what
+/// Linux's `LPGETSTATUS` returns for `/dev/usb/lp*`): bit 5 paper empty, bit 4 selected
+/// (online), bit 3 *not* error. It says nothing of the cover or the near-end sensor.
+pub fn lp_port_status(byte: u8) -> PrinterStatus {
+    let paper_out = byte & 0x20 != 0;
+    let error = byte & 0x08 == 0;
+    PrinterStatus {
+        online: byte & 0x10 != 0 && !paper_out && !error,
+        cover_open: false,
+        paper_out,
+        paper_near_end: false,
+        error,
+    }
+}
+
 /// One thing a printer sent, told apart by the fixed bits of its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Incoming {
@@ -1590,6 +1605,41 @@ mod tests {
             next_incoming(&BUFFER_CLEARED),
             Some((Incoming::BufferCleared, 3))
         );
+    }
+
+    #[test]
+    fn usb_port_status_bytes_read_as_the_printer_class_defines_them() {
+        let ready = PrinterStatus::READY;
+        let cases = [
+            // Selected, no error: ready.
+            (0x18, ready),
+            (
+                0x38,
+                PrinterStatus {
+                    online: false,
+                    paper_out: true,
+                    ..ready
+                },
+            ),
+            (
+                0x10,
+                PrinterStatus {
+                    online: false,
+                    error: true,
+                    ..ready
+                },
+            ),
+            (
+                0x08,
+                PrinterStatus {
+                    online: false,
+                    ..ready
+                },
+            ),
+        ];
+        for (byte, want) in cases {
+            assert_eq!(lp_port_status(byte), want, "{byte:#04x}");
+        }
     }
 
     #[test]
