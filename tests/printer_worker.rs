@@ -307,10 +307,11 @@ async fn an_idle_printer_is_asked_so_ok_means_it_answered() {
             tokio::time::timeout(patience, rx.wait_for(|s| *s == state))
                 .await
                 .map(|_| ())
-                .unwrap_or_else(|_| panic!("the state never became {state:?}"))
+                .unwrap_or_else(|_| panic!("the state never became {state:?}: {:?}", *rx.borrow()))
         }
     };
     // What an earlier run left (the two tickets) prints at start; then it idles.
+    assert_eq!(r.sim.wait_for_tickets(2, patience).len(), 2);
     wait_for(PrinterState::Ok).await;
     r.sim.set_offline(true);
     wait_for(PrinterState::Offline).await;
