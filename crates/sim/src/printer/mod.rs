@@ -107,6 +107,11 @@ struct Inner {
     buffered: usize,
     /// Buffer clears received.
     clears: usize,
+    /// Bytes received, and `DLE EOT` queries among them.
+    received: usize,
+    status_queries: usize,
+    /// Each cut ticket's length, in dots of feed.
+    heights: Vec<u32>,
 }
 
 impl Shared {
@@ -160,6 +165,9 @@ impl PrinterSim {
                 paper_out: false,
                 buffered: 0,
                 clears: 0,
+                received: 0,
+                status_queries: 0,
+                heights: Vec::new(),
             }),
         });
         let profile = options.profile;
@@ -227,6 +235,18 @@ impl PrinterSimHandle {
     /// How many `DLE DC4` fn 8 buffer clears the printer has received.
     pub fn clears(&self) -> usize {
         self.shared.inner().clears
+    }
+
+    /// Bytes received so far, and how many `DLE EOT` queries (three bytes each) were
+    /// among them: what the kiosk's jobs took on the wire.
+    pub fn received(&self) -> (usize, usize) {
+        let inner = self.shared.inner();
+        (inner.received, inner.status_queries)
+    }
+
+    /// Each ticket's length on the paper so far, in dots of feed.
+    pub fn ticket_dots(&self) -> Vec<u32> {
+        self.shared.inner().heights.clone()
     }
 
     /// Waits until at least `count` tickets are printed or `timeout` passes; returns
@@ -378,6 +398,7 @@ impl Worker {
             self.realtime.clear();
             return;
         }
+        self.shared.inner().received += bytes.len();
         let mut data = std::mem::take(&mut self.realtime);
         data.extend_from_slice(bytes);
         let mut pos = 0;
@@ -407,6 +428,7 @@ impl Worker {
     }
 
     fn answer_status(&mut self, n: u8) {
+        self.shared.inner().status_queries += 1;
         if let Some(query) = StatusQuery::from_n(n) {
             let reply = reply_byte(query, &self.status());
             self.reply(&[reply]);
@@ -540,6 +562,7 @@ impl Worker {
                 let mut inner = self.shared.inner();
                 inner.tickets.push(path);
                 inner.texts.push(page.text());
+                inner.heights.push(page.height());
             }
             Err(e) => tracing::warn!(
                 path = %path.display(),
