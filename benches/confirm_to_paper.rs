@@ -86,7 +86,11 @@ async fn row(model: PrinterModel, baud: u32) -> Res<()> {
         .map_err(|e| e.to_string())?;
     wait_numbers(&mut client).await?;
 
-    let fsync = median(&(0..20).map(|_| fsync_time(&state)).collect::<Res<Vec<_>>>()?);
+    let fsync = median(
+        &(0..20)
+            .map(|_| fsync_time(&state))
+            .collect::<Res<Vec<_>>>()?,
+    );
     let mut took = Vec::new();
     let mut floor = Vec::new();
     let mut bytes = 0;

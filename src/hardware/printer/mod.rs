@@ -491,7 +491,16 @@ impl TicketPrinter for EscposPrinter {
         }
         let started = Instant::now();
         self.send(&bytes)?;
-        let busy = wire_time(bytes.len(), self.baud) + self.profile.head_time(job.length_dots);
+        let wire = wire_time(bytes.len(), self.baud);
+        // A status query sent before the job's last byte is through would wait behind
+        // it (a pseudo-terminal or a USB adapter may take the bytes at once): nothing is
+        // asked before the wire time has passed.
+        let on_wire = started + wire;
+        let now = Instant::now();
+        if now < on_wire {
+            self.listen(on_wire - now, |_| false)?;
+        }
+        let busy = wire + self.profile.head_time(job.length_dots);
         let head_done = started + busy + busy / 4 + HEAD_TIME_MARGIN;
         let give_up = started + busy * 2 + CONFIRM_GRACE;
         self.await_job(id, head_done, give_up, started)
