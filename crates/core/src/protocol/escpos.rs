@@ -1427,20 +1427,7 @@ mod tests {
         while i < bytes.len() {
             match bytes[i] {
                 0x1b | 0x1d => {
-                    match (bytes[i], bytes.get(i + 1)) {
-                        (0x1d, Some(b'!')) => width = usize::from(bytes[i + 2] >> 4) + 1,
-                        (0x1b, Some(b'!')) => width = 1 + usize::from(bytes[i + 2] & 0x20 != 0),
-                        _ => {}
-                    }
-                    // Every command here is three bytes but GS ( k and GS V A.
-                    i += match (bytes[i], bytes.get(i + 1)) {
-                        // The store's payload is already cut out.
-                        (0x1d, Some(b'(')) if bytes[i + 6] == 80 => 8,
-                        (0x1d, Some(b'(')) => 5 + usize::from(bytes[i + 3]),
-                        (0x1d, Some(b'V')) => 4,
-                        (0x1b, Some(b'@')) => 2,
-                        _ => 3,
-                    };
+                    i += command(&bytes[i..], &mut width);
                     continue;
                 }
                 b'\n' => lines.push((std::mem::take(&mut run), width)),
@@ -1454,6 +1441,24 @@ mod tests {
             i += 1;
         }
         lines
+    }
+
+    /// The length of the command at the start of `bytes`, following the width
+    /// multiplier it sets. Every command of the ticket is three bytes but these.
+    fn command(bytes: &[u8], width: &mut usize) -> usize {
+        match (bytes[0], bytes[1]) {
+            (0x1d, b'!') => *width = usize::from(bytes[2] >> 4) + 1,
+            (0x1b, b'!') => *width = 1 + usize::from(bytes[2] & 0x20 != 0),
+            _ => {}
+        }
+        match (bytes[0], bytes[1]) {
+            // The store's payload is already cut out.
+            (0x1d, b'(') if bytes[6] == 80 => 8,
+            (0x1d, b'(') => 5 + usize::from(bytes[3]),
+            (0x1d, b'V') | (0x1b, b'D') => 4,
+            (0x1b, b'@') => 2,
+            _ => 3,
+        }
     }
 
     #[test]
