@@ -1,11 +1,11 @@
 //! From the applicant's `confirm_booking` to the printer's word that the ticket is on
 //! paper, through the whole daemon (`app::run` on the simulated reader and printer on
 //! real pseudo-terminals, the central simulator on loopback), against the physical
-//! floor: one fsync (the booking's commit) + the job's wire time at the line's baud rate
-//! + the head time of the ticket's length at the printer's speed. The virtual printer
-//! paces the line at the baud rate and the head at its profile's mm/s, and answers
-//! `GS ( H` only when its head gets there; the clock stops when the screen says "done",
-//! which the kiosk shows only once the printer has confirmed. Medians of several
+//! floor: one fsync (the booking's commit), plus the job's wire time at the line's baud
+//! rate, plus the head time of the ticket's length at the printer's speed. The virtual
+//! printer paces the line at the baud rate and the head at its profile's mm/s, and
+//! answers `GS ( H` only when its head gets there; the clock stops when the screen says
+//! "done", which the kiosk shows only once the printer has confirmed. Medians of several
 //! bookings a row, printed as a ratio (goal: 1.1 or less). Asserts nothing.
 //!
 //! `cargo bench --bench confirm_to_paper`
