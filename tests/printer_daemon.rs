@@ -39,12 +39,6 @@ fn roll_mm() -> f64 {
 fn write_config(dir: &Path, central: &str, reader: &Path, printer: &Path) -> Config {
     let path = dir.join("kiosk.toml");
     daemon_support::write_config(&path, dir, central, reader, printer);
-    let text = std::fs::read_to_string(&path).expect("config written");
-    let text = text.replace(
-        "paper = \"80mm\"\n",
-        "paper = \"80mm\"\nmodel = \"tm-t20\"\n",
-    );
-    std::fs::write(&path, text).expect("config rewritten");
     Config::load(&path).expect("config loads")
 }
 
