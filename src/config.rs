@@ -1114,6 +1114,61 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_printer_profile_follows_model_paper_and_dots() {
+        use crate::protocol::printer_profile::Confirmation;
+        let cases: [(&str, PrinterModel, u32, usize, Confirmation); 5] = [
+            ("", PrinterModel::Generic80, 576, 48, Confirmation::HeadTime),
+            (
+                "paper = \"58mm\"\n",
+                PrinterModel::Generic58,
+                384,
+                32,
+                Confirmation::HeadTime,
+            ),
+            (
+                "model = \"tm-t88v\"\n",
+                PrinterModel::TmT88v,
+                512,
+                42,
+                Confirmation::ProcessId,
+            ),
+            (
+                "model = \"tm-t20\"\npaper = \"58mm\"\n",
+                PrinterModel::TmT20,
+                420,
+                35,
+                Confirmation::ProcessId,
+            ),
+            (
+                "model = \"generic-58\"\ndots_per_line = 420\n",
+                PrinterModel::Generic58,
+                420,
+                35,
+                Confirmation::HeadTime,
+            ),
+        ];
+        for (printer, model, dots, columns, confirmation) in cases {
+            let c = parse(&with_central(&format!("[printer]\n{printer}")))
+                .unwrap_or_else(|e| panic!("{printer:?}: {e}"));
+            let p = c.printer.profile();
+            assert_eq!(
+                (p.model, p.dots, p.columns(), p.confirmation()),
+                (model, dots, columns, confirmation),
+                "{printer:?}"
+            );
+        }
+        for (printer, words) in [
+            ("model = \"tm-t99\"\n", "tm-t88iii, tm-t88iv"),
+            ("dots_per_line = 100\n", "288 to 832"),
+        ] {
+            let err = parse(&with_central(&format!("[printer]\n{printer}")))
+                .expect_err(printer)
+                .to_string();
+            assert!(err.contains(words), "{printer:?}: {err}");
+        }
+    }
+
     /// A file the kiosk refuses, and what its message must say.
     struct BadFile {
         name: &'static str,

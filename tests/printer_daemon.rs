@@ -5,7 +5,8 @@
 //! prints at 150 mm/s, and its process ID only once the head has reached it.
 //!
 //! The first applicant's roll runs out partway through the ticket (at a millimetre drawn
-//! from the seed); the second's cover is opened while the head prints. Each time the
+//! from the seed); the second's cover is opened while the head prints; the third's
+//! cutter jams (a recoverable error). Each time the
 //! booking must be kept and not marked printed, the applicant told, the job's tail
 //! cleared from the printer, and once the printer is ready again the worker must print
 //! the whole ticket again, marked COPY, by itself, and only once.
@@ -86,10 +87,18 @@ async fn a_ticket_cut_short_by_paper_or_cover_is_kept_cleared_and_printed_again_
 
     // One applicant with their own KTP books a day and a session; the roll runs out.
     let today = chrono::Utc::now().date_naive();
-    let [first, second] = plain_visitors(today);
+    let [first, second, third] = plain_visitors(today);
     book_until_review(&mut client, &reader, &first).await;
     tap(&mut client, Intent::ConfirmBooking).await;
-    let queue_number = cut_short(&mut client, &printer, &state, today, "paper_out", 1).await;
+    let queue_number = cut_short(
+        &mut client,
+        &printer,
+        &state,
+        today,
+        ("paper_out", "paper_out"),
+        1,
+    )
+    .await;
     printer.load_paper();
     printed_again_as_copy(&mut client, &printer, &queue_number, 1).await;
     // The applicant retries from the problem screen: nothing is left to print, so the
@@ -102,6 +111,43 @@ async fn a_ticket_cut_short_by_paper_or_cover_is_kept_cleared_and_printed_again_
     // The next applicant: the cover is opened while the head prints their ticket.
     book_until_review(&mut client, &reader, &second).await;
     tap(&mut client, Intent::ConfirmBooking).await;
+    printing(&printer).await;
+    printer.set_cover_open(true);
+    let queue_number = cut_short(
+        &mut client,
+        &printer,
+        &state,
+        today,
+        ("cover_open", "cover_open"),
+        2,
+    )
+    .await;
+    printer.set_cover_open(false);
+    printed_again_as_copy(&mut client, &printer, &queue_number, 2).await;
+    tap(&mut client, Intent::RetryPrint).await;
+    wait(&mut client, "done").await;
+    tap(&mut client, Intent::Finish).await;
+
+    // The third: the cutter jams while the head prints theirs.
+    book_until_review(&mut client, &reader, &third).await;
+    tap(&mut client, Intent::ConfirmBooking).await;
+    printing(&printer).await;
+    printer.set_error(true);
+    let queue_number =
+        cut_short(&mut client, &printer, &state, today, ("failed", "error"), 3).await;
+    printer.set_error(false);
+    printed_again_as_copy(&mut client, &printer, &queue_number, 3).await;
+
+    let _ = stop.send(());
+    daemon
+        .await
+        .expect("daemon task")
+        .expect("daemon stops cleanly");
+    central.stop().await;
+}
+
+/// Waits until the head is printing a job.
+async fn printing(printer: &PrinterSimHandle) {
     let deadline = Instant::now() + PATIENCE;
     while printer.buffered() == 0 {
         assert!(
@@ -110,17 +156,6 @@ async fn a_ticket_cut_short_by_paper_or_cover_is_kept_cleared_and_printed_again_
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    printer.set_cover_open(true);
-    let queue_number = cut_short(&mut client, &printer, &state, today, "cover_open", 2).await;
-    printer.set_cover_open(false);
-    printed_again_as_copy(&mut client, &printer, &queue_number, 2).await;
-
-    let _ = stop.send(());
-    daemon
-        .await
-        .expect("daemon task")
-        .expect("daemon stops cleanly");
-    central.stop().await;
 }
 
 /// The devices, on `state/reader.tty` and `state/printer.tty`. The roll in the printer
@@ -141,8 +176,8 @@ fn devices(root: &Path, state: &Path) -> (ReaderSimHandle, PrinterSimHandle) {
     (reader, printer)
 }
 
-/// The first two visitors of the crowd of [`SEED`] who come alone with their own KTP.
-fn plain_visitors(today: chrono::NaiveDate) -> [Person; 2] {
+/// The first three visitors of the crowd of [`SEED`] who come alone with their own KTP.
+fn plain_visitors(today: chrono::NaiveDate) -> [Person; 3] {
     let mut plain = Crowd::new(SEED, today)
         .visits(60)
         .into_iter()
@@ -151,10 +186,11 @@ fn plain_visitors(today: chrono::NaiveDate) -> [Person; 2] {
             _ => None,
         });
     let mut next = || plain.next().expect("a plain visitor with a card");
-    [next(), next()]
+    [next(), next(), next()]
 }
 
-/// The job stopped partway (`failure`): the applicant is told, the booking is kept,
+/// The job stopped partway (`failure` on the screen, `printer_state` in the status):
+/// the applicant is told, the booking is kept,
 /// marked unprinted, with the cut-off job counted, and nothing of the job is left in
 /// the printer. Returns the ticket's queue number.
 async fn cut_short(
@@ -162,7 +198,7 @@ async fn cut_short(
     printer: &PrinterSimHandle,
     state: &Path,
     today: chrono::NaiveDate,
-    failure: &str,
+    (failure, printer_state): (&str, &str),
     bookings: u64,
 ) -> String {
     client
@@ -184,7 +220,7 @@ async fn cut_short(
     // Cleared at the failure, and before the reprint of an earlier one.
     assert_eq!(printer.clears() as u64, 2 * bookings - 1);
     let s = status(client).await;
-    assert_eq!(s["printer"], failure, "{s}");
+    assert_eq!(s["printer"], printer_state, "{s}");
     assert_eq!(
         s["store"]["registrations"], bookings,
         "the booking is kept: {s}"

@@ -92,6 +92,8 @@ impl PrinterSimOptions {
 struct Shared {
     offline: AtomicBool,
     cover_open: AtomicBool,
+    /// A recoverable error (a cutter jam, the head too hot).
+    error: AtomicBool,
     stop: AtomicBool,
     /// Set by `load_paper()`, taken by the thread, which owns the roll.
     load_paper: AtomicBool,
@@ -157,6 +159,7 @@ impl PrinterSim {
         let shared = Arc::new(Shared {
             offline: AtomicBool::new(options.offline),
             cover_open: AtomicBool::new(false),
+            error: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             load_paper: AtomicBool::new(false),
             inner: Mutex::new(Inner {
@@ -283,6 +286,12 @@ impl PrinterSimHandle {
     /// open and goes on with the buffer once it is closed.
     pub fn set_cover_open(&self, open: bool) {
         self.shared.cover_open.store(open, Ordering::SeqCst);
+    }
+
+    /// Raises or clears a recoverable error (a cutter jam, say): the status says so,
+    /// and the head stops while it lasts and goes on with the buffer once it is cleared.
+    pub fn set_error(&self, error: bool) {
+        self.shared.error.store(error, Ordering::SeqCst);
     }
 
     /// Stops the printer thread and removes the symlink.
@@ -460,6 +469,7 @@ impl Worker {
     fn head_can_print(&self) -> bool {
         !self.interpreter.paper_out()
             && !self.shared.cover_open.load(Ordering::SeqCst)
+            && !self.shared.error.load(Ordering::SeqCst)
             && !self.shared.offline.load(Ordering::SeqCst)
     }
 
@@ -502,7 +512,7 @@ impl Worker {
             cover_open: self.shared.cover_open.load(Ordering::SeqCst),
             paper_out,
             paper_near_end: near > 0 && self.interpreter.dots_left().is_some_and(|l| l <= near),
-            error: false,
+            error: self.shared.error.load(Ordering::SeqCst),
         }
     }
 
