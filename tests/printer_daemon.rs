@@ -2,7 +2,8 @@
 //! in-process on a simulated reader and printer (real pseudo-terminals) and the central
 //! simulator on loopback, applicants driven over the control channel. The printer is a
 //! TM-T20 as the simulator plays it in time: it answers `DLE EOT` at once while its head
-//! prints at 150 mm/s, and its process ID only once the head has reached it.
+//! prints (here at 300 mm/s, twice its own speed, to keep the test short), and its
+//! process ID only once the head has reached it.
 //!
 //! The first applicant's roll runs out partway through the ticket (at a millimetre drawn
 //! from the seed); the second's cover is opened while the head prints; the third's
@@ -169,6 +170,7 @@ fn devices(root: &Path, state: &Path) -> (ReaderSimHandle, PrinterSimHandle) {
             profile: PrinterProfile::of(PrinterModel::TmT20, PaperWidth::Mm80),
             roll_mm: Some(roll_mm()),
             reload_mm: Some(10_000.0),
+            head_mm_per_s: Some(300),
             ..PrinterSimOptions::default()
         },
     )
