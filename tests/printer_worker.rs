@@ -89,7 +89,17 @@ fn rig(options: PrinterSimOptions, backlog_poll: Duration) -> Rig {
 }
 
 fn rig_polling(options: PrinterSimOptions, backlog_poll: Duration, idle_poll: Duration) -> Rig {
-    let options = sim(options);
+    rig_on(profile(), sim(options), backlog_poll, idle_poll)
+}
+
+/// The rig on a virtual printer of `options` exactly (its own profile), which the
+/// kiosk takes for a `kiosk` printer.
+fn rig_on(
+    kiosk: PrinterProfile,
+    options: PrinterSimOptions,
+    backlog_poll: Duration,
+    idle_poll: Duration,
+) -> Rig {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store = Store::open(&dir.path().join("kiosk.db")).expect("store opens");
     let booked = book_two(&mut store);
@@ -112,12 +122,12 @@ fn rig_polling(options: PrinterSimOptions, backlog_poll: Duration, idle_poll: Du
         apm_kiosk::hardware::printer::opener(
             PrinterPath::Device(sim.link().to_owned()),
             115_200,
-            profile(),
+            kiosk,
         ),
         PrinterSettings {
             backlog_poll,
             idle_poll,
-            ..PrinterSettings::new(profile())
+            ..PrinterSettings::new(kiosk)
         },
         store.clone(),
         enrollment,
@@ -321,6 +331,40 @@ async fn an_idle_printer_is_asked_so_ok_means_it_answered() {
     r.sim.set_cover_open(false);
     wait_for(PrinterState::Ok).await;
     let _ = &mut r;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printer_that_never_confirms_is_not_fed_copy_after_copy() {
+    // The kiosk takes it for a TM-T88VI (a fast head: a short wait for the process ID);
+    // it is a generic printer, deaf to GS ( H.
+    let kiosk = PrinterProfile::of(PrinterModel::TmT88vi, PaperWidth::Mm80);
+    let r = rig_on(
+        kiosk,
+        PrinterSimOptions {
+            profile: PrinterProfile::generic(PaperWidth::Mm80),
+            head_mm_per_s: Some(1500),
+            ..PrinterSimOptions::default()
+        },
+        Duration::from_millis(100),
+        Duration::from_millis(100),
+    );
+    let ids = r.ids();
+    // What the booking left prints at start; the printer never confirms it.
+    assert_eq!(r.sim.wait_for_tickets(1, Duration::from_secs(10)).len(), 1);
+    let job = kiosk.head_time(kiosk.dots_of_mm(205.0));
+    tokio::time::sleep(job * 2 + Duration::from_secs(3)).await;
+    assert!(!r.printed(&ids[0]).await, "not confirmed, not printed");
+    // The backlog is not printed by itself again, poll after poll (every 100 ms)...
+    assert_eq!(r.sim.tickets().len(), 1, "no COPY after COPY");
+    assert_eq!(*r.state.borrow(), PrinterState::Ok);
+    // ... until someone asks: the applicant's retry prints it again, as COPY.
+    assert_eq!(
+        r.worker.print_group(r.booked.group_id.clone()).await,
+        Err(PrintFailure::Failed)
+    );
+    let texts = r.sim.ticket_texts();
+    assert_eq!(texts.len(), 2);
+    assert!(is_copy(&texts[1]));
 }
 
 #[test]

@@ -78,7 +78,7 @@ pub const POLL_WHILE_PRINTING: Duration = Duration::from_millis(200);
 const HEAD_TIME_MARGIN: Duration = Duration::from_millis(300);
 /// With a process ID, how long past twice the wire and head time its answer may take
 /// before the job counts as not confirmed.
-const CONFIRM_GRACE: Duration = Duration::from_secs(3);
+const CONFIRM_GRACE: Duration = Duration::from_secs(2);
 
 /// The printer's condition, in the words the heartbeat reports ([`PrinterState::code`]),
 /// with what a technician should do about it ([`PrinterState::advice`]).
