@@ -482,10 +482,13 @@ impl TicketPrinter for EscposPrinter {
         let confirmation = self.profile.confirmation();
         let id = (confirmation == Confirmation::ProcessId).then(|| ProcessId::of(self.jobs));
         let mut bytes = Vec::with_capacity(job.len() + 16);
+        // Automatic status back goes on after the job's `ESC @`, which may reset it.
+        let init = if job.starts_with(&[0x1b, b'@']) { 2 } else { 0 };
+        bytes.extend_from_slice(&job[..init]);
         if confirmation == Confirmation::AutoStatus {
             bytes.extend_from_slice(&AUTO_STATUS_ON);
         }
-        bytes.extend_from_slice(job);
+        bytes.extend_from_slice(&job[init..]);
         if let Some(id) = id {
             bytes.extend_from_slice(&id.request());
         }
