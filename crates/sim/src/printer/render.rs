@@ -1047,11 +1047,6 @@ mod tests {
                 Parsed::Command(C::Skipped, 7),
             ),
             (
-                &[GS, b'(', b'H', 6, 0, 48, 48, b'0', b'0', b'4', b'2'],
-                Parsed::Command(C::ProcessId(ProcessId(*b"0042")), 11),
-            ),
-            (&[GS, b'(', b'H', 6, 0, 48, 48, b'0'], Parsed::Incomplete),
-            (
                 &[GS, b'v', b'0', 0, 1, 0, 2, 0, 0xff, 0x81],
                 Parsed::Command(
                     C::Raster {
@@ -1075,13 +1070,33 @@ mod tests {
                 &[ESC, b'*', 33, 2, 0, 1, 2, 3, 4, 5, 6],
                 Parsed::Command(C::Skipped, 11),
             ),
+            (&[FS, b'.'], Parsed::Command(C::Skipped, 2)),
+            (&[0xc4], Parsed::Command(C::Text(0xc4), 1)),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(parse_command(bytes), want, "{bytes:02x?}");
+        }
+    }
+
+    #[test]
+    fn tab_stops_and_the_process_id_parse() {
+        use Command as C;
+        let cases: Vec<(&[u8], Parsed)> = vec![
             (
                 &[ESC, b'D', 8, 16, 0],
                 Parsed::Command(C::TabStops(vec![8, 16]), 5),
             ),
             (&[ESC, b'D', 8], Parsed::Incomplete),
-            (&[FS, b'.'], Parsed::Command(C::Skipped, 2)),
-            (&[0xc4], Parsed::Command(C::Text(0xc4), 1)),
+            (
+                &[GS, b'(', b'H', 6, 0, 48, 48, b'0', b'0', b'4', b'2'],
+                Parsed::Command(C::ProcessId(ProcessId(*b"0042")), 11),
+            ),
+            (&[GS, b'(', b'H', 6, 0, 48, 48, b'0'], Parsed::Incomplete),
+            // Another GS ( H function is skipped by its length.
+            (
+                &[GS, b'(', b'H', 2, 0, 49, 48],
+                Parsed::Command(C::Skipped, 7),
+            ),
         ];
         for (bytes, want) in cases {
             assert_eq!(parse_command(bytes), want, "{bytes:02x?}");
