@@ -24,6 +24,7 @@ use toml::de::{DeTable, DeValue};
 use crate::domain::Language;
 pub use crate::hardware::printer::PrinterPath;
 use crate::protocol::escpos::PaperWidth;
+use crate::protocol::printer_profile::{DOTS_RANGE, PrinterModel, PrinterProfile};
 
 /// Baud rates the card reader and a serial printer can be set to.
 pub const BAUD_RATES: [u32; 5] = [9600, 19200, 38400, 57600, 115200];
@@ -272,9 +273,20 @@ pub struct PrinterConfig {
     /// Default 115200; one of [`BAUD_RATES`]. Used only when `path` is a serial tty.
     #[serde(default = "default_baud", deserialize_with = "de_printer_baud")]
     pub baud: u32,
-    /// Default `80mm`.
+    /// Default `80mm`. A model that takes only 58 mm rolls (`generic-58`) is laid out
+    /// for its 58 mm head whatever this says.
     #[serde(default, deserialize_with = "de_paper")]
     pub paper: PaperWidth,
+    /// Default: the generic printer of `paper` (`generic-80`, `generic-58`). One of
+    /// the table in `protocol::printer_profile`: `tm-t88iii`, `tm-t88iv`, `tm-t88v`,
+    /// `tm-t88vi`, `tm-t20`, `generic-80`, `generic-58`. It says how wide the head is,
+    /// how fast it prints, and how the kiosk learns that a ticket came out.
+    #[serde(default, deserialize_with = "de_printer_model")]
+    pub model: Option<PrinterModel>,
+    /// Default: the model's head. Printable dots a line, for a head the table does not
+    /// know (a 58 mm head of 420 dots, say); the columns are this over 12.
+    #[serde(default, deserialize_with = "de_dots_per_line")]
+    pub dots_per_line: Option<u32>,
 }
 
 impl Default for PrinterConfig {
@@ -283,7 +295,22 @@ impl Default for PrinterConfig {
             path: default_printer_path(),
             baud: default_baud(),
             paper: PaperWidth::default(),
+            model: None,
+            dots_per_line: None,
         }
+    }
+}
+
+impl PrinterConfig {
+    /// The printer the tickets are laid out for and confirmed on: the model's row of
+    /// the table on this paper, its width overridden by `dots_per_line`.
+    pub fn profile(&self) -> PrinterProfile {
+        let model = self
+            .model
+            .unwrap_or_else(|| PrinterModel::generic(self.paper));
+        let profile = PrinterProfile::of(model, self.paper);
+        self.dots_per_line
+            .map_or(profile, |dots| profile.with_dots(dots))
     }
 }
 
@@ -844,6 +871,33 @@ fn de_paper<'de, D: Deserializer<'de>>(d: D) -> Result<PaperWidth, D::Error> {
         })
 }
 
+/// A printer model by its code in the table: `tm-t88v`.
+fn de_printer_model<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PrinterModel>, D::Error> {
+    let s = de_string(d, "a printer model such as \"tm-t88v\" or \"generic-80\"")?;
+    PrinterModel::from_code(&s).map(Some).ok_or_else(|| {
+        let known: Vec<&str> = PrinterModel::ALL.iter().map(|m| m.code()).collect();
+        D::Error::custom(format_args!(
+            "{s:?} is not a printer model the kiosk knows ({}); for another ESC/POS \
+             printer use generic-80 or generic-58, with dots_per_line if its head differs",
+            known.join(", ")
+        ))
+    })
+}
+
+fn de_dots_per_line<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let dots = u32::deserialize(d)?;
+    if DOTS_RANGE.contains(&dots) {
+        Ok(Some(dots))
+    } else {
+        Err(D::Error::custom(format_args!(
+            "{dots} dots a line is not a ticket printer's head: {} to {} (576 for 80 mm at \
+             203 dpi, 512 at 180 dpi, 384 or 420 for 58 mm)",
+            DOTS_RANGE.start(),
+            DOTS_RANGE.end()
+        )))
+    }
+}
+
 /// How the configuration writes a paper width.
 fn paper_label(width: PaperWidth) -> String {
     format!("{}mm", width.mm())
@@ -992,7 +1046,7 @@ pub fn summary(c: &Config) -> String {
          language        {language}\n\
          inactivity      warn after {} s, reset {} s later\n\
          card_reader     {} at {} baud\n\
-         printer         {} ({} baud if serial), paper {}\n\
+         printer         {} ({} baud if serial), paper {}, {} ({} dots, {} columns)\n\
          central         {} (CA: {ca}), timeout {} s, every {} s\n\
          sync            hold {} days, top up below {} to {}\n\
          guardrail       stop booking past {} days or {} unsynced\n\
@@ -1007,6 +1061,9 @@ pub fn summary(c: &Config) -> String {
         c.printer.path,
         c.printer.baud,
         paper_label(c.printer.paper),
+        c.printer.profile().model.code(),
+        c.printer.profile().dots,
+        c.printer.profile().columns(),
         c.central.url,
         c.central.timeout.as_secs(),
         c.central.sync_interval.as_secs(),
@@ -1170,6 +1227,61 @@ mod tests {
                 Ok(c) => assert!(check(&c), "{name}: unexpected values {c:?}"),
                 Err(e) => panic!("{name}: refused: {e}"),
             }
+        }
+    }
+
+    #[test]
+    fn the_printer_profile_follows_model_paper_and_dots() {
+        use crate::protocol::printer_profile::Confirmation;
+        let cases: [(&str, PrinterModel, u32, usize, Confirmation); 5] = [
+            ("", PrinterModel::Generic80, 576, 48, Confirmation::HeadTime),
+            (
+                "paper = \"58mm\"\n",
+                PrinterModel::Generic58,
+                384,
+                32,
+                Confirmation::HeadTime,
+            ),
+            (
+                "model = \"tm-t88v\"\n",
+                PrinterModel::TmT88v,
+                512,
+                42,
+                Confirmation::ProcessId,
+            ),
+            (
+                "model = \"tm-t20\"\npaper = \"58mm\"\n",
+                PrinterModel::TmT20,
+                420,
+                35,
+                Confirmation::ProcessId,
+            ),
+            (
+                "model = \"generic-58\"\ndots_per_line = 420\n",
+                PrinterModel::Generic58,
+                420,
+                35,
+                Confirmation::HeadTime,
+            ),
+        ];
+        for (printer, model, dots, columns, confirmation) in cases {
+            let c = parse(&with_central(&format!("[printer]\n{printer}")))
+                .unwrap_or_else(|e| panic!("{printer:?}: {e}"));
+            let p = c.printer.profile();
+            assert_eq!(
+                (p.model, p.dots, p.columns(), p.confirmation()),
+                (model, dots, columns, confirmation),
+                "{printer:?}"
+            );
+        }
+        for (printer, words) in [
+            ("model = \"tm-t99\"\n", "tm-t88iii, tm-t88iv"),
+            ("dots_per_line = 100\n", "288 to 832"),
+        ] {
+            let err = parse(&with_central(&format!("[printer]\n{printer}")))
+                .expect_err(printer)
+                .to_string();
+            assert!(err.contains(words), "{printer:?}: {err}");
         }
     }
 

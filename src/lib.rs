@@ -18,7 +18,8 @@
 //!
 //! - [`domain`], [`flow`], [`protocol`]: the core, see `apm-kiosk-core`.
 //! - [`hardware`]: the `CardReader` and `TicketPrinter` capabilities and their serial,
-//!   USB and TCP implementations, and the printer worker, the one thread that prints
+//!   USB and TCP implementations (a ticket counts as printed when the printer confirms
+//!   it, as its profile allows), and the printer worker, the one thread that prints
 //!   (the simulated devices are `apm-kiosk-sim`'s).
 //! - [`identity`]: the kiosk's own key pair and its enrollment (token, NIK hash key),
 //!   kept in the state directory readable by the daemon alone.

@@ -17,6 +17,9 @@ fn args(out: &std::path::Path, visits: usize, outage: bool) -> SimulateArgs {
         reader_baud: 115_200,
         printer_baud: 115_200,
         paper: PaperWidth::Mm80,
+        printer_model: apm_kiosk::protocol::printer_profile::PrinterModel::TmT20,
+        // Ten times a TM-T20's head: these tests are about the bookings, not the time.
+        printer_speed: Some(1500),
         keep_running: false,
     }
 }

@@ -23,7 +23,7 @@ use apm_kiosk::flow::Intent;
 use apm_kiosk::maint::{HoldReason, Secret, SettingsChange};
 use apm_kiosk::simulate::card_of;
 use apm_kiosk::simulate::crowd::{Behaviour, Crowd, Entry, Person};
-use apm_kiosk_sim::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
+use apm_kiosk_sim::printer::{PrinterSim, PrinterSimHandle};
 use apm_kiosk_sim::reader::{ReaderSim, ReaderSimHandle};
 use apm_kiosk_testkit::central::{self, Central};
 use daemon_support::{first_with, wait_screen as wait};
@@ -207,7 +207,7 @@ async fn site(code: &str) -> Site {
     let printer = PrinterSim::start(
         &state.join("printer.tty"),
         &root.join("tickets"),
-        PrinterSimOptions::default(),
+        daemon_support::printer_options(),
     )
     .expect("printer simulator");
     let hash = apm_kiosk::maint::pin::hash(PIN).expect("hash");
@@ -1014,10 +1014,11 @@ async fn read_test_on_the_service_alone() -> (
         apm_kiosk::hardware::printer::opener(
             apm_kiosk::hardware::printer::PrinterPath::Device(state.join("no-printer")),
             115_200,
+            apm_kiosk::protocol::printer_profile::PrinterProfile::default(),
         ),
         PrinterSettings {
-            paper: apm_kiosk::protocol::escpos::PaperWidth::Mm80,
             backlog_poll: Duration::from_secs(3),
+            ..PrinterSettings::new(apm_kiosk::protocol::printer_profile::PrinterProfile::default())
         },
         store.clone(),
         enrollment_rx,

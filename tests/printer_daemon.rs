@@ -1,9 +1,16 @@
-//! Paper out in the middle of a ticket, through the whole daemon: `app::run` in-process on
-//! a simulated reader and printer (real pseudo-terminals) and the central simulator on
-//! loopback, one applicant driven over the control channel. The printer's roll runs
-//! out partway through the ticket: the booking must be kept, the applicant told, and
-//! once a new roll is loaded the printer worker must print the whole ticket again,
-//! marked COPY, by itself, and only once.
+//! The printer failing in the middle of a ticket, through the whole daemon: `app::run`
+//! in-process on a simulated reader and printer (real pseudo-terminals) and the central
+//! simulator on loopback, applicants driven over the control channel. The printer is a
+//! TM-T20 as the simulator plays it in time: it answers `DLE EOT` at once while its head
+//! prints (here at 300 mm/s, twice its own speed, to keep the test short), and its
+//! process ID only once the head has reached it.
+//!
+//! The first applicant's roll runs out partway through the ticket (at a millimetre drawn
+//! from the seed); the second's cover is opened while the head prints; the third's
+//! cutter jams (a recoverable error). Each time the
+//! booking must be kept and not marked printed, the applicant told, the job's tail
+//! cleared from the printer, and once the printer is ready again the worker must print
+//! the whole ticket again, marked COPY, by itself, and only once.
 
 mod daemon_support;
 
@@ -14,6 +21,7 @@ use apm_kiosk::config::Config;
 use apm_kiosk::control::{Client, Command};
 use apm_kiosk::flow::Intent;
 use apm_kiosk::protocol::escpos::PaperWidth;
+use apm_kiosk::protocol::printer_profile::{PrinterModel, PrinterProfile};
 use apm_kiosk::simulate::crowd::{Behaviour, Crowd, Entry, Person};
 use apm_kiosk_sim::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
 use apm_kiosk_sim::reader::{ReaderSim, ReaderSimHandle};
@@ -23,6 +31,12 @@ use serde_json::Value;
 
 const PATIENCE: Duration = Duration::from_secs(20);
 const CODE: &str = "TEST-0004";
+/// The crowd's seed, and the roll's end: 30 to 129 mm into the first ticket.
+const SEED: u64 = 4;
+
+fn roll_mm() -> f64 {
+    30.0 + ((SEED * 7_919) % 100) as f64
+}
 
 fn write_config(dir: &Path, central: &str, reader: &Path, printer: &Path) -> Config {
     let path = dir.join("kiosk.toml");
@@ -42,7 +56,7 @@ async fn tap(client: &mut Client, intent: Intent) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paper_out_mid_ticket_keeps_the_booking_and_reprints_it_whole_as_copy() {
+async fn a_ticket_cut_short_by_paper_or_cover_is_kept_cleared_and_printed_again_as_copy() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = std::path::absolute(dir.path()).expect("absolute temp dir");
     let state = root.join("state");
@@ -58,6 +72,7 @@ async fn paper_out_mid_ticket_keeps_the_booking_and_reprints_it_whole_as_copy() 
         &state.join("reader.tty"),
         &state.join("printer.tty"),
     );
+    assert_eq!(config.printer.profile().model, PrinterModel::TmT20);
     apm_kiosk::sync::enroll::enroll(&config, CODE)
         .await
         .expect("enrolled");
@@ -71,19 +86,58 @@ async fn paper_out_mid_ticket_keeps_the_booking_and_reprints_it_whole_as_copy() 
         .expect("control channel");
     daemon_support::wait_numbers(&mut client).await;
 
-    // One applicant with their own KTP books a day and a session.
+    // One applicant with their own KTP books a day and a session; the roll runs out.
     let today = chrono::Utc::now().date_naive();
-    book_until_review(&mut client, &reader, &plain_visitor(today)).await;
+    let [first, second, third] = plain_visitors(today);
+    book_until_review(&mut client, &reader, &first).await;
     tap(&mut client, Intent::ConfirmBooking).await;
-
-    let queue_number = the_roll_runs_out(&mut client, &printer, &state, today).await;
-    a_new_roll_prints_it_again_as_copy(&mut client, &printer, &queue_number).await;
-
+    let queue_number = cut_short(
+        &mut client,
+        &printer,
+        &state,
+        today,
+        ("paper_out", "paper_out"),
+        1,
+    )
+    .await;
+    printer.load_paper();
+    printed_again_as_copy(&mut client, &printer, &queue_number, 1).await;
     // The applicant retries from the problem screen: nothing is left to print, so the
     // kiosk says done and no second ticket comes out.
     tap(&mut client, Intent::RetryPrint).await;
     wait(&mut client, "done").await;
     assert_eq!(printer.tickets().len(), 1, "printed once");
+    tap(&mut client, Intent::Finish).await;
+
+    // The next applicant: the cover is opened while the head prints their ticket.
+    book_until_review(&mut client, &reader, &second).await;
+    tap(&mut client, Intent::ConfirmBooking).await;
+    printing(&printer).await;
+    printer.set_cover_open(true);
+    let queue_number = cut_short(
+        &mut client,
+        &printer,
+        &state,
+        today,
+        ("cover_open", "cover_open"),
+        2,
+    )
+    .await;
+    printer.set_cover_open(false);
+    printed_again_as_copy(&mut client, &printer, &queue_number, 2).await;
+    tap(&mut client, Intent::RetryPrint).await;
+    wait(&mut client, "done").await;
+    tap(&mut client, Intent::Finish).await;
+
+    // The third: the cutter jams while the head prints theirs.
+    book_until_review(&mut client, &reader, &third).await;
+    tap(&mut client, Intent::ConfirmBooking).await;
+    printing(&printer).await;
+    printer.set_error(true);
+    let queue_number =
+        cut_short(&mut client, &printer, &state, today, ("failed", "error"), 3).await;
+    printer.set_error(false);
+    printed_again_as_copy(&mut client, &printer, &queue_number, 3).await;
 
     let _ = stop.send(());
     daemon
@@ -93,18 +147,30 @@ async fn paper_out_mid_ticket_keeps_the_booking_and_reprints_it_whole_as_copy() 
     central.stop().await;
 }
 
+/// Waits until the head is printing a job.
+async fn printing(printer: &PrinterSimHandle) {
+    let deadline = Instant::now() + PATIENCE;
+    while printer.buffered() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the job never reached the printer"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// The devices, on `state/reader.tty` and `state/printer.tty`. The roll in the printer
-/// is the end of a used one: 30 lines of 30 dots, a third of a ticket; the roll loaded
-/// later is a long one.
+/// is the end of a used one, [`roll_mm`] long; the roll loaded later is a long one.
 fn devices(root: &Path, state: &Path) -> (ReaderSimHandle, PrinterSimHandle) {
     let reader = ReaderSim::start(&state.join("reader.tty"), 115_200).expect("reader simulator");
     let printer = PrinterSim::start(
         &state.join("printer.tty"),
         &root.join("tickets"),
         PrinterSimOptions {
-            width: PaperWidth::Mm80,
-            paper_out_after: Some(30),
-            reload_lines: Some(2000),
+            profile: PrinterProfile::of(PrinterModel::TmT20, PaperWidth::Mm80),
+            roll_mm: Some(roll_mm()),
+            reload_mm: Some(10_000.0),
+            head_mm_per_s: Some(300),
             ..PrinterSimOptions::default()
         },
     )
@@ -112,25 +178,30 @@ fn devices(root: &Path, state: &Path) -> (ReaderSimHandle, PrinterSimHandle) {
     (reader, printer)
 }
 
-/// The first visitor of the crowd of seed 4 who comes alone with their own KTP.
-fn plain_visitor(today: chrono::NaiveDate) -> Person {
-    Crowd::new(4, today)
-        .visits(30)
+/// The first three visitors of the crowd of [`SEED`] who come alone with their own KTP.
+fn plain_visitors(today: chrono::NaiveDate) -> [Person; 3] {
+    let mut plain = Crowd::new(SEED, today)
+        .visits(60)
         .into_iter()
-        .find_map(|v| match (v.behaviour, v.lead) {
+        .filter_map(|v| match (v.behaviour, v.lead) {
             (Behaviour::Plain, Entry::Card { person, .. }) => Some(person),
             _ => None,
-        })
-        .expect("a plain visitor with a card")
+        });
+    let mut next = || plain.next().expect("a plain visitor with a card");
+    [next(), next(), next()]
 }
 
-/// The roll runs out partway: the applicant is told, and the booking is kept, marked
-/// unprinted, with the cut-off job counted. Returns the ticket's queue number.
-async fn the_roll_runs_out(
+/// The job stopped partway (`failure` on the screen, `printer_state` in the status):
+/// the applicant is told, the booking is kept,
+/// marked unprinted, with the cut-off job counted, and nothing of the job is left in
+/// the printer. Returns the ticket's queue number.
+async fn cut_short(
     client: &mut Client,
     printer: &PrinterSimHandle,
     state: &Path,
     today: chrono::NaiveDate,
+    (failure, printer_state): (&str, &str),
+    bookings: u64,
 ) -> String {
     client
         .wait_until(|v| v["screen"] == "problem", "problem", PATIENCE)
@@ -141,12 +212,21 @@ async fn the_roll_runs_out(
         "{}",
         client.view
     );
-    assert_eq!(client.view["problem"]["failure"], "paper_out");
-    assert!(printer.paper_out());
-    assert!(printer.tickets().is_empty(), "nothing was cut");
+    assert_eq!(client.view["problem"]["failure"], failure);
+    assert_eq!(
+        printer.tickets().len() as u64,
+        bookings - 1,
+        "nothing was cut"
+    );
+    assert_eq!(printer.buffered(), 0, "the job's tail was cleared");
+    // Cleared at the failure, and before the reprint of an earlier one.
+    assert_eq!(printer.clears() as u64, 2 * bookings - 1);
     let s = status(client).await;
-    assert_eq!(s["printer"], "paper_out", "{s}");
-    assert_eq!(s["store"]["registrations"], 1, "the booking is kept: {s}");
+    assert_eq!(s["printer"], printer_state, "{s}");
+    assert_eq!(
+        s["store"]["registrations"], bookings,
+        "the booking is kept: {s}"
+    );
     assert_eq!(s["store"]["unprinted"], 1, "and marked unprinted: {s}");
     let store = apm_kiosk::store::Store::open(&state.join("kiosk.db")).expect("store opens");
     let tickets = store.reprint_backlog(today).expect("backlog");
@@ -158,26 +238,26 @@ async fn the_roll_runs_out(
     tickets[0].queue_number.to_string()
 }
 
-/// A new roll: the worker notices within a few seconds and prints the whole ticket
-/// again, marked COPY, with no one touching the screen; then nothing is unprinted.
-async fn a_new_roll_prints_it_again_as_copy(
+/// The printer ready again: the worker notices within a few seconds and prints the
+/// whole ticket again, marked COPY, with no one touching the screen, and nothing else
+/// (no tail of the cut-off job); then nothing is unprinted.
+async fn printed_again_as_copy(
     client: &mut Client,
     printer: &PrinterSimHandle,
     queue_number: &str,
+    tickets: usize,
 ) {
-    printer.load_paper();
-    let tickets = printer.wait_for_tickets(1, Duration::from_secs(15));
-    assert_eq!(tickets.len(), 1, "the ticket came out after the new roll");
-    let text = &printer.ticket_texts()[0];
+    let printed = printer.wait_for_tickets(tickets, Duration::from_secs(15));
+    assert_eq!(printed.len(), tickets, "the ticket came out again");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(printer.tickets().len(), tickets, "and nothing more");
+    let text = &printer.ticket_texts()[tickets - 1];
     assert!(text.contains("*SALINAN*"), "marked COPY:\n{text}");
     assert!(text.contains("BUKTI PENDAFTARAN ANTREAN PASPOR"), "{text}");
     assert!(text.contains(queue_number), "{queue_number} in\n{text}");
     assert!(text.contains("[QR]"), "{text}");
     let last = text.lines().last().unwrap_or_default();
-    assert!(
-        last.starts_with("Dicetak"),
-        "whole, to its last line: {last}"
-    );
+    assert!(last.starts_with("Kios"), "whole, to its last line: {last}");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let s = status(client).await;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use apm_kiosk::domain::Language;
 use apm_kiosk::hardware::printer::{self, PrinterState};
 use apm_kiosk::protocol::escpos::{PaperWidth, Ticket, ticket_job};
+use apm_kiosk::protocol::printer_profile::{PrinterModel, PrinterProfile};
 use apm_kiosk::protocol::ticket_qr;
 use apm_kiosk_sim::printer::{PrinterSim, PrinterSimOptions};
 use apm_kiosk_testkit::fixtures;
@@ -44,29 +45,31 @@ fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
     (info.width, info.height, pixels)
 }
 
-/// Prints `ticket` on a fresh virtual printer of `width` and returns the cut ticket's PNG.
-fn print_on_virtual_printer(ticket: &Ticket, width: PaperWidth) -> Vec<u8> {
+/// Prints `ticket` on a fresh virtual printer of `profile` and returns the cut ticket's
+/// PNG. The head runs fast: these tests are about the picture, not the time.
+fn print_on_virtual_printer(ticket: &Ticket, profile: PrinterProfile) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("temp dir");
     let sim = PrinterSim::start(
         &dir.path().join("printer"),
         &dir.path().join("out"),
         PrinterSimOptions {
-            width,
+            profile,
+            head_mm_per_s: Some(2000),
             ..PrinterSimOptions::default()
         },
     )
     .expect("virtual printer");
     let path = printer::PrinterPath::Device(sim.link().to_owned());
-    let mut device = printer::open(&path, 115_200).expect("opens the virtual printer");
-    let job = ticket_job(ticket, width);
+    let mut device = printer::open(&path, 115_200, profile).expect("opens the virtual printer");
+    let job = ticket_job(ticket, profile);
     assert_eq!(device.print(&job).expect("prints"), PrinterState::Ok);
     let tickets = sim.wait_for_tickets(1, Duration::from_secs(5));
     assert_eq!(tickets.len(), 1, "one ticket cut");
     std::fs::read(&tickets[0]).expect("ticket PNG")
 }
 
-fn check(name: &str, ticket: &Ticket, width: PaperWidth) {
-    let actual = print_on_virtual_printer(ticket, width);
+fn check(name: &str, ticket: &Ticket, profile: impl Into<PrinterProfile>) {
+    let actual = print_on_virtual_printer(ticket, profile.into());
     let golden_path = golden_dir().join(format!("{name}.png"));
     let actual_path = golden_dir().join(format!("{name}.actual.png"));
     if std::env::var_os("APM_UPDATE_GOLDEN").is_some() {
@@ -139,6 +142,66 @@ fn a_priority_copy_in_english_matches_its_golden_image() {
         &golden_ticket(Language::En, true, true),
         PaperWidth::Mm80,
     );
+}
+
+/// The samples of `hardware/printer/samples/`, one a head of the table beyond the
+/// generic ones (`ticket-80mm`: 576 dots, also the TM-T20's; `ticket-58mm`: 384): the
+/// regular ticket on each, with its QR where the printer has the command. The TM-T88V
+/// stands for the TM-T88IV and VI, whose heads are the same.
+const SAMPLES: [(&str, PrinterModel, PaperWidth); 4] = [
+    (
+        "ticket-tm-t88v-80mm",
+        PrinterModel::TmT88v,
+        PaperWidth::Mm80,
+    ),
+    (
+        "ticket-tm-t88iii-80mm",
+        PrinterModel::TmT88iii,
+        PaperWidth::Mm80,
+    ),
+    ("ticket-tm-t20-58mm", PrinterModel::TmT20, PaperWidth::Mm58),
+    (
+        "ticket-tm-t88v-58mm",
+        PrinterModel::TmT88v,
+        PaperWidth::Mm58,
+    ),
+];
+
+#[test]
+fn each_head_of_the_table_prints_its_golden_ticket() {
+    for (name, model, paper) in SAMPLES {
+        check(
+            name,
+            &golden_ticket(Language::Id, false, false),
+            PrinterProfile::of(model, paper),
+        );
+    }
+}
+
+#[test]
+fn the_samples_in_hardware_printer_are_the_golden_tickets() {
+    // The README shows `hardware/printer/samples/`: they must be what the tests print.
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("hardware/printer/samples");
+    let names =
+        SAMPLES
+            .iter()
+            .map(|s| s.0)
+            .chain(["ticket-80mm", "ticket-58mm", "ticket-80mm-priority"]);
+    for name in names {
+        let file = format!("{name}.png");
+        let sample = std::fs::read(samples.join(&file));
+        if std::env::var_os("APM_UPDATE_GOLDEN").is_some() {
+            let golden = std::fs::read(golden_dir().join(&file)).expect("golden image");
+            std::fs::write(samples.join(&file), golden).expect("sample written");
+            continue;
+        }
+        let golden = std::fs::read(golden_dir().join(&file)).expect("golden image");
+        assert!(
+            sample.as_ref().is_ok_and(|s| decode(s) == decode(&golden)),
+            "hardware/printer/samples/{file} is not tests/golden/{file}; rerun with \
+             APM_UPDATE_GOLDEN=1"
+        );
+    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The ticket printer end to end through real pseudo-terminals: the kiosk's `open()` on
 //! the virtual printer's symlink, status queries, a whole ticket job rendered to PNG,
-//! paper running out mid-job, and a printer that does not answer.
+//! the job's confirmation (process ID, automatic status back, head time) with paper
+//! running out mid-print, the buffer clear that keeps a cut-off tail from printing, and
+//! a printer that does not answer.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -8,6 +10,7 @@ use std::time::{Duration, Instant};
 use apm_kiosk::domain::Language;
 use apm_kiosk::hardware::printer::{self, PrinterPath, PrinterState, STATUS_TIMEOUT};
 use apm_kiosk::protocol::escpos::{PaperWidth, Ticket, ticket_job};
+use apm_kiosk::protocol::printer_profile::{PrinterModel, PrinterProfile};
 use apm_kiosk_sim::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
 use apm_kiosk_testkit::fixtures;
 
@@ -30,9 +33,28 @@ fn start(dir: &Path, options: PrinterSimOptions) -> PrinterSimHandle {
         .expect("the virtual printer starts")
 }
 
+/// A TM-T20 (576 dots, process ID, buffer clear) whose head runs ten times its speed:
+/// for the tests that are not about time.
+fn quick(profile: PrinterProfile) -> PrinterSimOptions {
+    PrinterSimOptions {
+        profile,
+        head_mm_per_s: Some(1500),
+        ..PrinterSimOptions::default()
+    }
+}
+
+fn tm_t20() -> PrinterProfile {
+    PrinterProfile::of(PrinterModel::TmT20, PaperWidth::Mm80)
+}
+
 fn open(sim: &PrinterSimHandle) -> Box<dyn printer::TicketPrinter> {
+    open_as(sim, tm_t20())
+}
+
+/// The kiosk's side, believing the printer to be `profile`.
+fn open_as(sim: &PrinterSimHandle, profile: PrinterProfile) -> Box<dyn printer::TicketPrinter> {
     let path = PrinterPath::Device(sim.link().to_owned());
-    printer::open(&path, 115_200).expect("the kiosk opens the virtual printer")
+    printer::open(&path, 115_200, profile).expect("the kiosk opens the virtual printer")
 }
 
 struct Png {
@@ -124,7 +146,7 @@ fn assert_qr_carries(png: &Png, module: u32, payload: &str) {
 #[test]
 fn status_is_ok_on_a_fresh_printer() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sim = start(dir.path(), PrinterSimOptions::default());
+    let sim = start(dir.path(), quick(tm_t20()));
     let mut printer = open(&sim);
     assert_eq!(printer.status().expect("status"), PrinterState::Ok);
     // And again: replies do not pile up or shift.
@@ -140,15 +162,10 @@ fn tickets_print_as_pngs_of_the_paper_width_with_a_qr() {
     ] {
         let sub = dir.path().join(format!("{}", width.mm()));
         std::fs::create_dir_all(&sub).expect("sub dir");
-        let sim = start(
-            &sub,
-            PrinterSimOptions {
-                width,
-                ..PrinterSimOptions::default()
-            },
-        );
-        let mut printer = open(&sim);
-        let job = ticket_job(&ticket(language, priority), width);
+        let profile = PrinterProfile::of(PrinterModel::TmT20, width).with_dots(width.dots());
+        let sim = start(&sub, quick(profile));
+        let mut printer = open_as(&sim, profile);
+        let job = ticket_job(&ticket(language, priority), profile);
         assert_eq!(printer.print(&job).expect("prints"), PrinterState::Ok);
 
         let tickets = sim.wait_for_tickets(1, Duration::from_secs(5));
@@ -174,29 +191,139 @@ fn tickets_print_as_pngs_of_the_paper_width_with_a_qr() {
     }
 }
 
+/// A TM-T20 at its own 150 mm/s whose roll runs out 60 mm into the ticket.
+fn runs_out_at_60mm(profile: PrinterProfile) -> PrinterSimOptions {
+    PrinterSimOptions {
+        profile,
+        roll_mm: Some(60.0),
+        reload_mm: Some(5000.0),
+        ..PrinterSimOptions::default()
+    }
+}
+
 #[test]
-fn paper_runs_out_mid_job_until_a_new_roll_is_loaded() {
+fn paper_out_mid_print_is_seen_although_the_status_after_the_job_was_fine() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sim = start(
-        dir.path(),
-        PrinterSimOptions {
-            paper_out_after: Some(12),
-            ..PrinterSimOptions::default()
-        },
-    );
+    let sim = start(dir.path(), runs_out_at_60mm(tm_t20()));
     let mut printer = open(&sim);
-    let job = ticket_job(&ticket(Language::Id, false), PaperWidth::Mm80);
+    let job = ticket_job(&ticket(Language::Id, false), tm_t20());
+    // The printer answers DLE EOT at once while the head prints: right after the last
+    // byte it is fine, and only its process ID (never sent) or a later status tells.
     assert_eq!(printer.print(&job).expect("sent"), PrinterState::PaperOut);
     assert!(sim.tickets().is_empty(), "no ticket was cut");
-    assert_eq!(printer.status().expect("status"), PrinterState::PaperOut);
+    assert_eq!(sim.clears(), 1, "the tail was cleared at once");
+    assert_eq!(sim.buffered(), 0, "nothing of the job is left");
     // A printer out of paper is not sent the next job at all.
     assert_eq!(
         printer.print(&job).expect("refused"),
         PrinterState::PaperOut
     );
-
     sim.load_paper();
     assert_eq!(printer.status().expect("status"), PrinterState::Ok);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        sim.tickets().is_empty(),
+        "no tail came out with the new roll"
+    );
+    // The whole ticket again, now confirmed.
+    assert_eq!(printer.print(&job).expect("printed"), PrinterState::Ok);
+    let texts = sim.ticket_texts();
+    assert_eq!(texts.len(), 1);
+    assert!(
+        texts[0].contains("BUKTI PENDAFTARAN ANTREAN PASPOR"),
+        "{}",
+        texts[0]
+    );
+}
+
+#[test]
+fn a_printer_without_buffer_clear_prints_the_tail_when_the_paper_is_back() {
+    // A generic printer: confirmed by the head time, no DLE DC4. The kiosk still sees
+    // the paper out; the tail it cannot clear comes out with the new roll, as on paper.
+    let generic = PrinterProfile::generic(PaperWidth::Mm80);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sim = start(dir.path(), runs_out_at_60mm(generic));
+    let mut printer = open_as(&sim, generic);
+    let job = ticket_job(&ticket(Language::Id, false), generic);
+    assert_eq!(printer.print(&job).expect("sent"), PrinterState::PaperOut);
+    assert_eq!(sim.clears(), 0);
+    assert!(sim.buffered() > 0, "the tail waits in the printer");
+    sim.load_paper();
+    let tickets = sim.wait_for_tickets(1, Duration::from_secs(10));
+    assert_eq!(tickets.len(), 1, "the tail came out");
+    let tail = &sim.ticket_texts()[0];
+    assert!(tail.contains("[QR]") && !tail.contains("BUKTI"), "{tail}");
+}
+
+#[test]
+fn automatic_status_back_reports_the_roll_running_out() {
+    // A TM-T88III: no process ID, automatic status back and the head time instead.
+    let t88iii = PrinterProfile::of(PrinterModel::TmT88iii, PaperWidth::Mm80);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sim = start(dir.path(), runs_out_at_60mm(t88iii));
+    let mut printer = open_as(&sim, t88iii);
+    let job = ticket_job(&ticket(Language::Id, false), t88iii);
+    assert_eq!(printer.print(&job).expect("sent"), PrinterState::PaperOut);
+    assert!(sim.tickets().is_empty());
+    sim.load_paper();
+    let job = ticket_job(&ticket(Language::Id, true), t88iii);
+    let started = Instant::now();
+    assert_eq!(printer.print(&job).expect("printed"), PrinterState::Ok);
+    let waited = started.elapsed();
+    let tickets = sim.ticket_texts();
+    // The tail of the first job (this printer cannot clear it), then the second.
+    assert_eq!(tickets.len(), 2, "{tickets:?}");
+    assert!(tickets[1].contains("PRIORITAS") && !tickets[1].contains("[QR]"));
+    assert!(waited >= t88iii.head_time(job.length_dots), "{waited:?}");
+}
+
+#[test]
+fn the_process_id_comes_after_the_head_and_status_at_once() {
+    use apm_kiosk::protocol::escpos::{Incoming, ProcessId, next_incoming};
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("temp dir");
+    // At 150 mm/s the ticket takes about a second of head time.
+    let sim = start(
+        dir.path(),
+        PrinterSimOptions {
+            profile: tm_t20(),
+            ..PrinterSimOptions::default()
+        },
+    );
+    let mut port = serialport::new(sim.link().to_string_lossy(), 115_200)
+        .timeout(Duration::from_secs(5))
+        .open()
+        .expect("opens the pty");
+    let job = ticket_job(&ticket(Language::Id, false), tm_t20());
+    let id = ProcessId::of(1);
+    port.write_all(&job).expect("job");
+    port.write_all(&id.request()).expect("process id request");
+    port.write_all(&[0x10, 0x04, 0x04]).expect("status query");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16];
+    while got.len() < 8 {
+        let n = port.read(&mut buf).expect("replies");
+        got.extend_from_slice(&buf[..n]);
+    }
+    // The status first, while the head prints; the process ID once it is done.
+    assert_eq!(next_incoming(&got), Some((Incoming::StatusReply(0x12), 1)));
+    assert_eq!(next_incoming(&got[1..]), Some((Incoming::Processed(id), 7)));
+    assert_eq!(sim.tickets().len(), 1, "cut before the process ID");
+}
+
+#[test]
+fn a_printer_that_never_confirms_leaves_the_ticket_unconfirmed() {
+    // The kiosk believes it is a TM-T20; the printer is a generic one, deaf to GS ( H.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sim = start(dir.path(), quick(PrinterProfile::generic(PaperWidth::Mm80)));
+    let mut printer = open(&sim);
+    let job = ticket_job(&ticket(Language::Id, false), tm_t20());
+    match printer.print(&job) {
+        Err(err @ printer::PrinterError::Unconfirmed { .. }) => {
+            assert!(err.to_string().contains("printer.model"), "{err}");
+        }
+        other => panic!("an unanswered process ID must not count as printed: {other:?}"),
+    }
 }
 
 #[test]
@@ -206,7 +333,7 @@ fn an_offline_printer_reads_offline_within_the_time_out() {
         dir.path(),
         PrinterSimOptions {
             offline: true,
-            ..PrinterSimOptions::default()
+            ..quick(tm_t20())
         },
     );
     let mut printer = open(&sim);
@@ -217,7 +344,7 @@ fn an_offline_printer_reads_offline_within_the_time_out() {
         took >= STATUS_TIMEOUT && took < STATUS_TIMEOUT * 3,
         "offline after {took:?}"
     );
-    let job = ticket_job(&ticket(Language::Id, false), PaperWidth::Mm80);
+    let job = ticket_job(&ticket(Language::Id, false), tm_t20());
     assert_eq!(
         printer.print(&job).expect("not sent"),
         PrinterState::Offline
@@ -230,7 +357,7 @@ fn an_offline_printer_reads_offline_within_the_time_out() {
 #[test]
 fn cover_open_shows_in_the_status() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sim = start(dir.path(), PrinterSimOptions::default());
+    let sim = start(dir.path(), quick(tm_t20()));
     let mut printer = open(&sim);
     sim.set_cover_open(true);
     assert_eq!(printer.status().expect("status"), PrinterState::CoverOpen);
@@ -241,7 +368,7 @@ fn cover_open_shows_in_the_status() {
 #[test]
 fn the_printer_reopens_after_the_kiosk_closes_it() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sim = start(dir.path(), PrinterSimOptions::default());
+    let sim = start(dir.path(), quick(tm_t20()));
     for _ in 0..2 {
         let mut printer = open(&sim);
         assert_eq!(printer.status().expect("status"), PrinterState::Ok);
@@ -253,6 +380,7 @@ fn a_missing_device_names_the_path_and_a_fix() {
     let Err(err) = printer::open(
         &PrinterPath::Device("/dev/nonexistent-printer".into()),
         9600,
+        tm_t20(),
     ) else {
         panic!("a missing device must not open");
     };
@@ -265,7 +393,7 @@ fn a_missing_device_names_the_path_and_a_fix() {
 fn the_virtual_printer_takes_both_forms_of_dle_eot() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().expect("temp dir");
-    let sim = start(dir.path(), PrinterSimOptions::default());
+    let sim = start(dir.path(), quick(tm_t20()));
     let mut port = serialport::new(sim.link().to_string_lossy(), 115_200)
         .timeout(Duration::from_secs(2))
         .open()
@@ -289,7 +417,7 @@ fn a_network_printer_answers_through_the_same_code_despite_unasked_status() {
     let addr = listener.local_addr().expect("address");
     let printer_side = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().expect("accepts");
-        let mut interpreter = Interpreter::new(PaperWidth::Mm80, None);
+        let mut interpreter = Interpreter::new(576, None);
         let near_end = PrinterStatus {
             paper_near_end: true,
             ..PrinterStatus::READY
@@ -327,12 +455,14 @@ fn a_network_printer_answers_through_the_same_code_despite_unasked_status() {
         host: addr.ip().to_string(),
         port: addr.port(),
     };
-    let mut printer = printer::open(&path, 0).expect("connects");
+    // A generic printer: the status after the head time confirms the job.
+    let generic = PrinterProfile::generic(PaperWidth::Mm80);
+    let mut printer = printer::open(&path, 0, generic).expect("connects");
     assert_eq!(
         printer.status().expect("status"),
         PrinterState::PaperNearEnd
     );
-    let job = ticket_job(&ticket(Language::Id, false), PaperWidth::Mm80);
+    let job = ticket_job(&ticket(Language::Id, false), generic);
     assert_eq!(
         printer.print(&job).expect("prints"),
         PrinterState::PaperNearEnd
@@ -352,7 +482,7 @@ fn an_unreachable_network_printer_names_the_address() {
         host: "127.0.0.1".into(),
         port: 9,
     };
-    let Err(err) = printer::open(&nothing, 0) else {
+    let Err(err) = printer::open(&nothing, 0, tm_t20()) else {
         panic!("nothing listens there");
     };
     let text = err.to_string();

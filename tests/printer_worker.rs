@@ -13,6 +13,7 @@ use apm_kiosk::hardware::printer::{PrinterPath, PrinterState};
 use apm_kiosk::identity::Enrollment;
 use apm_kiosk::protocol::central::Key32;
 use apm_kiosk::protocol::escpos::PaperWidth;
+use apm_kiosk::protocol::printer_profile::{PrinterModel, PrinterProfile};
 use apm_kiosk::store::writer::StoreHandle;
 use apm_kiosk::store::{HeldAllocation, Store};
 use apm_kiosk_sim::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
@@ -65,7 +66,40 @@ struct Rig {
     booked: Booked,
 }
 
+/// The printer of these tests: a TM-T20 (process ID, buffer clear), its head at ten
+/// times its speed, as the kiosk and the simulator both know it.
+fn profile() -> PrinterProfile {
+    PrinterProfile::of(PrinterModel::TmT20, PaperWidth::Mm80)
+}
+
+fn sim(options: PrinterSimOptions) -> PrinterSimOptions {
+    PrinterSimOptions {
+        profile: profile(),
+        head_mm_per_s: Some(1500),
+        ..options
+    }
+}
+
 fn rig(options: PrinterSimOptions, backlog_poll: Duration) -> Rig {
+    rig_polling(
+        options,
+        backlog_poll,
+        apm_kiosk::hardware::printer::worker::IDLE_POLL,
+    )
+}
+
+fn rig_polling(options: PrinterSimOptions, backlog_poll: Duration, idle_poll: Duration) -> Rig {
+    rig_on(profile(), sim(options), backlog_poll, idle_poll)
+}
+
+/// The rig on a virtual printer of `options` exactly (its own profile), which the
+/// kiosk takes for a `kiosk` printer.
+fn rig_on(
+    kiosk: PrinterProfile,
+    options: PrinterSimOptions,
+    backlog_poll: Duration,
+    idle_poll: Duration,
+) -> Rig {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store = Store::open(&dir.path().join("kiosk.db")).expect("store opens");
     let booked = book_two(&mut store);
@@ -85,10 +119,15 @@ fn rig(options: PrinterSimOptions, backlog_poll: Duration) -> Rig {
     let (_, enrollment) = watch::channel(Some(Arc::new(enrollment)));
     let (state_tx, state) = watch::channel(PrinterState::Offline);
     let worker = PrinterWorker::spawn(
-        apm_kiosk::hardware::printer::opener(PrinterPath::Device(sim.link().to_owned()), 115_200),
+        apm_kiosk::hardware::printer::opener(
+            PrinterPath::Device(sim.link().to_owned()),
+            115_200,
+            kiosk,
+        ),
         PrinterSettings {
-            paper: PaperWidth::Mm80,
             backlog_poll,
+            idle_poll,
+            ..PrinterSettings::new(kiosk)
         },
         store.clone(),
         enrollment,
@@ -141,8 +180,8 @@ fn is_copy(text: &str) -> bool {
 async fn a_group_prints_once_and_a_technicians_reprint_is_a_copy() {
     let r = rig(
         PrinterSimOptions {
-            paper_out_after: Some(2000),
-            near_end_lines: 1950,
+            roll_mm: Some(7500.0),
+            near_end_mm: 7300.0,
             ..PrinterSimOptions::default()
         },
         Duration::from_secs(60),
@@ -163,7 +202,7 @@ async fn a_group_prints_once_and_a_technicians_reprint_is_a_copy() {
         assert!(r.printed(id).await);
         assert_eq!(r.attempts(id).await, Some(1));
     }
-    // Two tickets used more than 50 lines: the near-end sensor fired, and the status
+    // Two tickets used more than 200 mm: the near-end sensor fired, and the status
     // command's state says so.
     assert_eq!(*r.state.borrow(), PrinterState::PaperNearEnd);
 
@@ -196,8 +235,8 @@ async fn a_retry_after_a_ticket_cut_short_prints_it_as_copy_and_the_next_as_orig
     // The backlog poll is long: here the applicant's retry does the reprint.
     let r = rig(
         PrinterSimOptions {
-            paper_out_after: Some(30),
-            reload_lines: Some(2000),
+            roll_mm: Some(100.0),
+            reload_mm: Some(7500.0),
             ..PrinterSimOptions::default()
         },
         Duration::from_secs(60),
@@ -208,6 +247,7 @@ async fn a_retry_after_a_ticket_cut_short_prints_it_as_copy_and_the_next_as_orig
         Err(PrintFailure::PaperOut)
     );
     assert!(r.sim.tickets().is_empty(), "the first ticket was cut short");
+    assert_eq!(r.sim.buffered(), 0, "and its tail cleared");
     assert_eq!(r.attempts(&ids[0]).await, Some(1), "sent, so counted");
     assert_eq!(r.attempts(&ids[1]).await, Some(0), "never sent");
     assert!(!r.printed(&ids[0]).await && !r.printed(&ids[1]).await);
@@ -226,7 +266,7 @@ async fn a_retry_after_a_ticket_cut_short_prints_it_as_copy_and_the_next_as_orig
         Ok(())
     );
     let texts = r.sim.ticket_texts();
-    assert_eq!(texts.len(), 2);
+    assert_eq!(texts.len(), 2, "no tail of the first job: {texts:?}");
     assert!(is_copy(&texts[0]), "the cut-short ticket again, as COPY");
     assert!(!is_copy(&texts[1]), "the one never sent is the original");
     assert!(r.printed(&ids[0]).await && r.printed(&ids[1]).await);
@@ -260,6 +300,71 @@ async fn the_worker_prints_what_waits_once_the_printer_is_back() {
         assert!(r.printed(&id).await);
     }
     assert_eq!(*r.state.borrow(), PrinterState::Ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_printer_is_asked_so_ok_means_it_answered() {
+    // The daemon asks every IDLE_POLL (5 s); here every 100 ms.
+    let mut r = rig_polling(
+        PrinterSimOptions::default(),
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+    );
+    let patience = Duration::from_secs(10);
+    let wait_for = |state: PrinterState| {
+        let mut rx = r.state.clone();
+        async move {
+            tokio::time::timeout(patience, rx.wait_for(|s| *s == state))
+                .await
+                .map(|_| ())
+                .unwrap_or_else(|_| panic!("the state never became {state:?}: {:?}", *rx.borrow()))
+        }
+    };
+    // What an earlier run left (the two tickets) prints at start; then it idles.
+    assert_eq!(r.sim.wait_for_tickets(2, patience).len(), 2);
+    wait_for(PrinterState::Ok).await;
+    r.sim.set_offline(true);
+    wait_for(PrinterState::Offline).await;
+    r.sim.set_cover_open(true);
+    r.sim.set_offline(false);
+    wait_for(PrinterState::CoverOpen).await;
+    r.sim.set_cover_open(false);
+    wait_for(PrinterState::Ok).await;
+    let _ = &mut r;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printer_that_never_confirms_is_not_fed_copy_after_copy() {
+    // The kiosk takes it for a TM-T88VI (a fast head: a short wait for the process ID);
+    // it is a generic printer, deaf to GS ( H.
+    let kiosk = PrinterProfile::of(PrinterModel::TmT88vi, PaperWidth::Mm80);
+    let r = rig_on(
+        kiosk,
+        PrinterSimOptions {
+            profile: PrinterProfile::generic(PaperWidth::Mm80),
+            head_mm_per_s: Some(1500),
+            ..PrinterSimOptions::default()
+        },
+        Duration::from_millis(100),
+        Duration::from_millis(100),
+    );
+    let ids = r.ids();
+    // What the booking left prints at start; the printer never confirms it.
+    assert_eq!(r.sim.wait_for_tickets(1, Duration::from_secs(10)).len(), 1);
+    let job = kiosk.head_time(kiosk.dots_of_mm(205.0));
+    tokio::time::sleep(job * 2 + Duration::from_secs(3)).await;
+    assert!(!r.printed(&ids[0]).await, "not confirmed, not printed");
+    // The backlog is not printed by itself again, poll after poll (every 100 ms)...
+    assert_eq!(r.sim.tickets().len(), 1, "no COPY after COPY");
+    assert_eq!(*r.state.borrow(), PrinterState::Ok);
+    // ... until someone asks: the applicant's retry prints it again, as COPY.
+    assert_eq!(
+        r.worker.print_group(r.booked.group_id.clone()).await,
+        Err(PrintFailure::Failed)
+    );
+    let texts = r.sim.ticket_texts();
+    assert_eq!(texts.len(), 2);
+    assert!(is_copy(&texts[1]));
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub use crate::frontend::Stopped;
 use crate::frontend::{PanelState, Running, Shutdown, UiLink};
 use crate::guard::Guard;
 use crate::hardware::printer::PrinterState;
-use crate::hardware::printer::worker::{BACKLOG_POLL, PrinterSettings, PrinterWorker};
+use crate::hardware::printer::worker::{PrinterSettings, PrinterWorker};
 use crate::hardware::reader as reader_hw;
 use crate::protocol::central::ReaderState;
 use crate::status::VERSION;
@@ -394,10 +394,7 @@ fn start_printer(
     let (state_tx, state) = watch::channel(PrinterState::Offline);
     let worker = PrinterWorker::spawn(
         open,
-        PrinterSettings {
-            paper: config.printer.paper,
-            backlog_poll: BACKLOG_POLL,
-        },
+        PrinterSettings::new(config.printer.profile()),
         kept.store.clone(),
         kept.enrollment.subscribe(),
         state_tx,

@@ -45,7 +45,7 @@ impl Parts {
                 config.card_reader.path.clone(),
                 config.card_reader.baud,
             )),
-            printer: printer_hw::opener(path, baud),
+            printer: printer_hw::opener(path, baud, config.printer.profile()),
             central: shared::http_opener(config.central.clone()),
             control: ControlSocket::bind(&config.kiosk.control_socket())?,
             clock: Arc::new(SystemClock),

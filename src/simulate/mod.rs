@@ -72,6 +72,13 @@ pub struct SimulateArgs {
     /// Paper width of the simulated printer: 80 or 58 (mm).
     #[arg(long, default_value = "80", value_parser = apm_kiosk_sim::printer::parse_width)]
     pub paper: PaperWidth,
+    /// The simulated printer's model, as `printer.model` names it; the kiosk is
+    /// configured for the same. A TM-T20: the 576-dot head, confirmed by process ID.
+    #[arg(long, default_value = "tm-t20", value_parser = apm_kiosk_sim::printer::parse_model)]
+    pub printer_model: crate::protocol::printer_profile::PrinterModel,
+    /// The simulated head's speed in mm/s (default: the model's, 150 for a TM-T20).
+    #[arg(long, value_name = "MM_PER_S")]
+    pub printer_speed: Option<u32>,
     /// After the crowd, keep the kiosk, its devices and the central simulator running
     /// until Ctrl-C, so that `apm-kiosk maint --config DIR/state/kiosk.toml ...` and
     /// `status` can be tried against it.
@@ -288,6 +295,8 @@ fn rig_options(args: &SimulateArgs) -> RigOptions {
         reader_baud: args.reader_baud,
         printer_baud: args.printer_baud,
         paper: args.paper,
+        printer_model: args.printer_model,
+        printer_mm_per_s: args.printer_speed,
         inactivity_warning_s: 10,
         inactivity_reset_s: 5,
     }

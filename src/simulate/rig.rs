@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::config::Config;
 use crate::protocol::escpos::PaperWidth;
+use crate::protocol::printer_profile::{PrinterModel, PrinterProfile};
 use apm_kiosk_sim::central::{self as central_sim, CentralSim, SimSeed};
 use apm_kiosk_sim::printer::{PrinterSim, PrinterSimHandle, PrinterSimOptions};
 use apm_kiosk_sim::reader::{ReaderSim, ReaderSimHandle};
@@ -27,6 +28,10 @@ pub struct RigOptions {
     pub reader_baud: u32,
     pub printer_baud: u32,
     pub paper: PaperWidth,
+    /// The printer played and configured (`printer.model`).
+    pub printer_model: PrinterModel,
+    /// The simulated head's speed in mm/s; `None`: the model's.
+    pub printer_mm_per_s: Option<u32>,
     pub inactivity_warning_s: u32,
     pub inactivity_reset_s: u32,
 }
@@ -38,6 +43,8 @@ impl Default for RigOptions {
             reader_baud: 115_200,
             printer_baud: 115_200,
             paper: PaperWidth::Mm80,
+            printer_model: PrinterModel::TmT20,
+            printer_mm_per_s: None,
             inactivity_warning_s: 60,
             inactivity_reset_s: 20,
         }
@@ -104,8 +111,9 @@ impl Rig {
             &printer_link,
             &tickets,
             PrinterSimOptions {
-                width,
+                profile: PrinterProfile::of(opts.printer_model, width),
                 baud: Some(opts.printer_baud),
+                head_mm_per_s: opts.printer_mm_per_s,
                 ..PrinterSimOptions::default()
             },
         )
@@ -200,6 +208,7 @@ baud = {reader_baud}
 path = "{printer}"
 baud = {printer_baud}
 paper = "{paper}mm"
+model = "{model}"
 
 [central]
 url = "{central}"
@@ -220,6 +229,7 @@ level = "info"
         reader_baud = opts.reader_baud,
         printer_baud = opts.printer_baud,
         paper = opts.paper.mm(),
+        model = opts.printer_model.code(),
         warning = opts.inactivity_warning_s,
         reset = opts.inactivity_reset_s,
     );

@@ -42,15 +42,8 @@ impl Kiosk {
         let printer_link = root.join("printer.tty");
         let tickets = root.join("tickets");
         let reader = ReaderSim::start(&reader_link, 115_200).expect("reader simulator");
-        let printer = PrinterSim::start(
-            &printer_link,
-            &tickets,
-            PrinterSimOptions {
-                width: PaperWidth::Mm80,
-                ..PrinterSimOptions::default()
-            },
-        )
-        .expect("printer simulator");
+        let printer = PrinterSim::start(&printer_link, &tickets, printer_options())
+            .expect("printer simulator");
         let config = root.join("kiosk.toml");
         write_config(&config, &state, central, &reader_link, &printer_link);
         Kiosk {
@@ -72,6 +65,19 @@ impl Kiosk {
 
     pub fn db(&self) -> PathBuf {
         self.state.join("kiosk.db")
+    }
+}
+
+/// The simulated printer of these kiosks: a TM-T20, as [`write_config`] says, its head
+/// at ten times its speed: these kiosks are about bookings, not the printer's time.
+pub fn printer_options() -> PrinterSimOptions {
+    PrinterSimOptions {
+        profile: apm_kiosk::protocol::printer_profile::PrinterProfile::of(
+            apm_kiosk::protocol::printer_profile::PrinterModel::TmT20,
+            PaperWidth::Mm80,
+        ),
+        head_mm_per_s: Some(1500),
+        ..PrinterSimOptions::default()
     }
 }
 
@@ -102,6 +108,7 @@ path = "{reader}"
 [printer]
 path = "{printer}"
 paper = "80mm"
+model = "tm-t20"
 
 [central]
 url = "{central}"

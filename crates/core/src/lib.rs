@@ -9,7 +9,8 @@
 //! - [`flow`]: the kiosk session as a state machine, `step(state, event, now) ->
 //!   effects`, and the view state every screen renders. Performs no effect.
 //! - [`protocol`]: byte and wire formats of the outside world: the card reader's frames
-//!   and TLV fields, the ESC/POS ticket job and printer status bytes, the central API's
+//!   and TLV fields, the ESC/POS ticket job and printer status bytes, the table of
+//!   printer models (head width, speed, what each confirms), the central API's
 //!   JSON types, the signed ticket QR payload. Encodes and decodes; sends nothing.
 
 pub mod domain;

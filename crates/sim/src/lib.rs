@@ -10,8 +10,10 @@
 //!
 //! - [`reader`]: the vendor's serial protocol from the reader's side, invented KTP cards,
 //!   and the `reader-sim` command's console.
-//! - [`printer`]: an ESC/POS printer on a pseudo-terminal: status answered in real time
-//!   while the head prints, paper out mid-job, each ticket rendered to PNG ([`printer::render`]).
+//! - [`printer`]: an ESC/POS printer of a profile on a pseudo-terminal: its head at the
+//!   profile's speed, status answered in real time while it prints, the process ID once
+//!   it gets there, paper out mid-job with the tail kept unless cleared, each ticket
+//!   rendered to PNG at the profile's dots ([`printer::render`]).
 //! - [`central`]: the central quota service over HTTP (axum) with its own SQLite, its own
 //!   receipt key, the rules the service enforces, and fault injection, hostile bodies
 //!   included (a 50 MB answer, a 2 GB chunked one, a gzip bomb, made as they are sent,

@@ -4,6 +4,18 @@
 //! device (`/dev/usb/lp*`), or a serial tty. Always straight to the device, never
 //! through a spooler: the kiosk must know whether this ticket came out now.
 //!
+//! A ticket counts as printed only once the printer says so ([`TicketPrinter::send_job`]):
+//! a TM-T88 answers `DLE EOT` the moment it arrives, while its head still has a second of
+//! ticket to print, so a status right after the job proves nothing. After the job the
+//! kiosk asks what the printer's profile allows (`PrinterProfile::confirmation`): the
+//! process ID (`GS ( H`), answered only once everything before it is printed; or, on a
+//! printer without it, the status once the head time the job needs has passed, with
+//! automatic status back reporting a roll running out as it happens where the printer
+//! has it. While it waits it asks the status every [`POLL_WHILE_PRINTING`]: a paper end,
+//! an open cover or an error ends the wait at once, and the buffer is cleared
+//! ([`TicketPrinter::clear_buffer`], `DLE DC4` fn 8 where the printer has it) so the
+//! job's tail never prints when the paper is back.
+//!
 //! Blocking, with time-outs: callers run it on a thread of its own. The job's bytes and
 //! the meaning of status bytes come from `crate::protocol::escpos`; the simulated
 //! printer, its ESC/POS interpreter and rasteriser are the `apm-kiosk-sim` crate's.
@@ -22,7 +34,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serialport::{ClearBuffer, DataBits, FlowControl, Parity, SerialPort, StopBits, TTYPort};
 
-use crate::protocol::escpos::{Incoming, PrinterStatus, StatusQuery, apply_reply, next_incoming};
+use crate::protocol::escpos::{
+    AUTO_STATUS_ON, BUFFER_CLEAR, Incoming, Job, PrinterStatus, ProcessId, StatusQuery,
+    apply_reply, lp_port_status, next_incoming, parse_auto_status,
+};
+use crate::protocol::printer_profile::{Confirmation, PrinterProfile, wire_time};
 
 /// How the printer is reached: `printer.path` in the configuration, which checks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +70,15 @@ pub const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for a network printer to accept the connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often the status is asked while the head prints a job: a roll running out is
+/// seen within this, and the buffer cleared.
+pub const POLL_WHILE_PRINTING: Duration = Duration::from_millis(200);
+/// Without a process ID, the head time the profile computes is stretched by a quarter
+/// and this added, for the motor's start and a printer slower than its data sheet.
+const HEAD_TIME_MARGIN: Duration = Duration::from_millis(300);
+/// With a process ID, how long past twice the wire and head time its answer may take
+/// before the job counts as not confirmed.
+const CONFIRM_GRACE: Duration = Duration::from_secs(2);
 
 /// The printer's condition, in the words the heartbeat reports ([`PrinterState::code`]),
 /// with what a technician should do about it ([`PrinterState::advice`]).
@@ -197,6 +222,12 @@ pub enum PrinterError {
          baud rate (printer self-test page) and that it speaks ESC/POS"
     )]
     BadReply { path: String, byte: u8 },
+    #[error(
+        "printer {path} did not confirm the ticket within {waited:?} although its status is \
+         fine; the ticket is kept for reprint. If this printer does not answer GS ( H, set \
+         printer.model to its model or to generic-80 / generic-58"
+    )]
+    Unconfirmed { path: String, waited: Duration },
 }
 
 /// A ticket printer the kiosk can print on and ask how it is.
@@ -205,17 +236,27 @@ pub trait TicketPrinter: Send {
     fn status(&mut self) -> Result<PrinterState, PrinterError>;
 
     /// Sends the whole job to a printer that a [`TicketPrinter::status`] just before
-    /// found able to print, then asks the status: `Ok` or `PaperNearEnd` back means the
-    /// ticket was printed in full. For callers that must do something between the check
-    /// and the job (the kiosk counts the attempt, so that a job cut short makes the next
-    /// one a COPY); others call [`TicketPrinter::print`].
-    fn send_job(&mut self, job: &[u8]) -> Result<PrinterState, PrinterError>;
+    /// found able to print, and waits until the printer confirms it has printed it (see
+    /// the module): `Ok` or `PaperNearEnd` back means the ticket came out in full; a
+    /// state that cannot print means the job stopped on it (its tail already cleared
+    /// where the printer can); [`PrinterError::Unconfirmed`] that the printer never
+    /// said. For callers that must do something between the check and the job (the
+    /// kiosk counts the attempt, so that a job cut short makes the next one a COPY);
+    /// others call [`TicketPrinter::print`].
+    fn send_job(&mut self, job: &Job) -> Result<PrinterState, PrinterError>;
 
-    /// Checks the status, then sends the whole job and asks the status again. A printer
-    /// that cannot print is not sent the job at all (it would come out later, for
-    /// someone else), and its state is returned; so `Ok` or `PaperNearEnd` back means
-    /// the ticket was printed in full.
-    fn print(&mut self, job: &[u8]) -> Result<PrinterState, PrinterError> {
+    /// Empties the printer's buffers (`DLE DC4` fn 8), so that what is left of a job
+    /// cut short never prints: before any reprint. `false` where the printer cannot
+    /// (its profile says so) or did not answer.
+    fn clear_buffer(&mut self) -> Result<bool, PrinterError> {
+        Ok(false)
+    }
+
+    /// Checks the status, then sends the whole job and waits for its confirmation. A
+    /// printer that cannot print is not sent the job at all (it would come out later,
+    /// for someone else), and its state is returned; so `Ok` or `PaperNearEnd` back
+    /// means the ticket was printed in full.
+    fn print(&mut self, job: &Job) -> Result<PrinterState, PrinterError> {
         let before = self.status()?;
         if !before.can_print() {
             return Ok(before);
@@ -229,27 +270,36 @@ pub trait TicketPrinter: Send {
 /// printer in memory in a test.
 pub type PrinterOpener = Box<dyn FnMut() -> Result<Box<dyn TicketPrinter>, PrinterError> + Send>;
 
-/// [`open`] at `path` and `baud`, each time it is called.
-pub fn opener(path: PrinterPath, baud: u32) -> PrinterOpener {
-    Box::new(move || open(&path, baud))
+/// [`open`] at `path` and `baud` for the printer of `profile`, each time it is called.
+pub fn opener(path: PrinterPath, baud: u32, profile: PrinterProfile) -> PrinterOpener {
+    Box::new(move || open(&path, baud, profile))
 }
 
-/// Opens the printer at `path`: a network printer over raw TCP, a USB printer-class
-/// device (`/dev/usb/lp*`), or any other device as a serial tty at `baud`, 8N1, no flow
-/// control.
-pub fn open(path: &PrinterPath, baud: u32) -> Result<Box<dyn TicketPrinter>, PrinterError> {
+/// Opens the printer of `profile` at `path`: a network printer over raw TCP, a USB
+/// printer-class device (`/dev/usb/lp*`), or any other device as a serial tty at
+/// `baud`, 8N1, no flow control.
+pub fn open(
+    path: &PrinterPath,
+    baud: u32,
+    profile: PrinterProfile,
+) -> Result<Box<dyn TicketPrinter>, PrinterError> {
     let shown = path.to_string();
-    let link: Box<dyn Link> = match path {
-        PrinterPath::Tcp { host, port } => Box::new(TcpLink::connect(&shown, host, *port)?),
+    let (link, line_baud): (Box<dyn Link>, u32) = match path {
+        PrinterPath::Tcp { host, port } => (Box::new(TcpLink::connect(&shown, host, *port)?), 0),
         PrinterPath::Device(device) if is_usb_printer(device) => {
-            Box::new(LpLink::open(device, &shown)?)
+            (Box::new(LpLink::open(device, &shown)?), 0)
         }
-        PrinterPath::Device(device) => Box::new(SerialLink::open(device, &shown, baud)?),
+        PrinterPath::Device(device) => (Box::new(SerialLink::open(device, &shown, baud)?), baud),
     };
     Ok(Box::new(EscposPrinter {
         path: shown,
         link,
         received: VecDeque::new(),
+        profile,
+        baud: line_baud,
+        jobs: 0,
+        processed: Vec::new(),
+        pushed: None,
     }))
 }
 
@@ -269,6 +319,11 @@ trait Link: Send {
     fn receive(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize>;
     /// Drops bytes that arrived unasked (automatic status, late replies).
     fn discard_input(&mut self) -> io::Result<()>;
+    /// The status the link itself knows of the printer, for a printer that does not
+    /// answer `DLE EOT` on it: the USB printer class's port status. `None` elsewhere.
+    fn port_status(&mut self) -> Option<PrinterStatus> {
+        None
+    }
 }
 
 /// Any ESC/POS printer over any [`Link`].
@@ -277,32 +332,49 @@ struct EscposPrinter {
     link: Box<dyn Link>,
     /// Bytes read but not yet consumed: an ASB block may arrive in pieces.
     received: VecDeque<u8>,
+    profile: PrinterProfile,
+    /// The serial line's rate, for the job's wire time; 0 on USB and the network.
+    baud: u32,
+    /// Jobs sent since the printer was opened: the next process ID.
+    jobs: u32,
+    /// Process IDs the printer has answered since the job was sent.
+    processed: Vec<ProcessId>,
+    /// The last automatic status back block since the job was sent.
+    pushed: Option<PrinterStatus>,
 }
 
 impl EscposPrinter {
-    /// The reply to one query, `None` if none came in time. ASB blocks, XON/XOFF and
-    /// other unasked bytes are skipped.
-    fn query(&mut self, query: StatusQuery) -> Result<Option<u8>, PrinterError> {
-        let path = &self.path;
-        self.link
-            .send(&query.bytes())
-            .map_err(|source| PrinterError::Write {
-                path: path.clone(),
-                source,
-            })?;
-        let deadline = Instant::now() + STATUS_TIMEOUT;
+    fn send(&mut self, bytes: &[u8]) -> Result<(), PrinterError> {
+        self.link.send(bytes).map_err(|source| PrinterError::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Reads what arrives for at most `timeout` (or until `done` says enough), and
+    /// sorts it: process IDs and automatic status are kept, the first status reply is
+    /// returned; flow control and noise are skipped.
+    fn listen(
+        &mut self,
+        timeout: Duration,
+        done: impl Fn(&EscposPrinter) -> bool,
+    ) -> Result<Option<u8>, PrinterError> {
+        let deadline = Instant::now() + timeout;
         loop {
             let (front, back) = self.received.as_slices();
             let pending: Vec<u8> = front.iter().chain(back).copied().collect();
             if let Some((incoming, used)) = next_incoming(&pending) {
                 self.received.drain(..used);
-                if let Incoming::StatusReply(byte) = incoming {
-                    return Ok(Some(byte));
+                match incoming {
+                    Incoming::StatusReply(byte) => return Ok(Some(byte)),
+                    Incoming::Processed(id) => self.processed.push(id),
+                    Incoming::AutoStatus(block) => self.pushed = parse_auto_status(block).ok(),
+                    Incoming::BufferCleared | Incoming::FlowControl(_) | Incoming::Other(_) => {}
                 }
                 continue;
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || done(self) {
                 return Ok(None);
             }
             let mut buf = [0u8; 64];
@@ -316,21 +388,22 @@ impl EscposPrinter {
             self.received.extend(&buf[..n]);
         }
     }
-}
 
-impl TicketPrinter for EscposPrinter {
-    fn status(&mut self) -> Result<PrinterState, PrinterError> {
-        self.received.clear();
-        self.link
-            .discard_input()
-            .map_err(|source| PrinterError::Read {
-                path: self.path.clone(),
-                source,
-            })?;
+    /// The reply to one query, `None` if none came in time.
+    fn query(&mut self, query: StatusQuery) -> Result<Option<u8>, PrinterError> {
+        self.send(&query.bytes())?;
+        self.listen(STATUS_TIMEOUT, |_| false)
+    }
+
+    /// `DLE EOT 1..4`, keeping what else arrives (a process ID answered meanwhile).
+    fn ask_status(&mut self) -> Result<PrinterState, PrinterError> {
         let mut status = PrinterStatus::READY;
         for query in StatusQuery::ALL {
             let Some(byte) = self.query(query)? else {
-                return Ok(PrinterState::Offline);
+                return Ok(self
+                    .link
+                    .port_status()
+                    .map_or(PrinterState::Offline, PrinterState::from));
             };
             apply_reply(&mut status, query, byte).map_err(|_| PrinterError::BadReply {
                 path: self.path.clone(),
@@ -340,12 +413,132 @@ impl TicketPrinter for EscposPrinter {
         Ok(status.into())
     }
 
-    fn send_job(&mut self, job: &[u8]) -> Result<PrinterState, PrinterError> {
-        self.link.send(job).map_err(|source| PrinterError::Write {
-            path: self.path.clone(),
-            source,
-        })?;
-        self.status()
+    fn discard(&mut self) -> Result<(), PrinterError> {
+        self.received.clear();
+        self.link
+            .discard_input()
+            .map_err(|source| PrinterError::Read {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Waits until the job is confirmed (`id` answered, or, without one, the head time
+    /// passed at `head_done`) or stopped (a state that cannot print, asked every
+    /// [`POLL_WHILE_PRINTING`] or pushed by automatic status back). `give_up` bounds
+    /// the wait for a process ID.
+    fn await_job(
+        &mut self,
+        id: Option<ProcessId>,
+        head_done: Instant,
+        give_up: Instant,
+        started: Instant,
+    ) -> Result<PrinterState, PrinterError> {
+        loop {
+            let state = self.ask_status()?;
+            let pushed = self.pushed.take().map(PrinterState::from);
+            if let Some(stopped) = [Some(state), pushed]
+                .into_iter()
+                .flatten()
+                .find(|s| !s.can_print())
+            {
+                self.clear_buffer()?;
+                return Ok(stopped);
+            }
+            let now = Instant::now();
+            let confirmed = match id {
+                Some(id) => self.processed.contains(&id),
+                None => now >= head_done,
+            };
+            if confirmed {
+                return Ok(state);
+            }
+            if now >= give_up {
+                return Err(PrinterError::Unconfirmed {
+                    path: self.path.clone(),
+                    waited: now - started,
+                });
+            }
+            let wait = POLL_WHILE_PRINTING.min(match id {
+                Some(_) => give_up - now,
+                None => head_done - now,
+            });
+            self.listen(wait, |p| id.is_some_and(|id| p.processed.contains(&id)))?;
+        }
+    }
+}
+
+impl TicketPrinter for EscposPrinter {
+    fn status(&mut self) -> Result<PrinterState, PrinterError> {
+        self.discard()?;
+        self.ask_status()
+    }
+
+    fn send_job(&mut self, job: &Job) -> Result<PrinterState, PrinterError> {
+        self.discard()?;
+        self.processed.clear();
+        self.pushed = None;
+        self.jobs = self.jobs.wrapping_add(1);
+        let confirmation = self.profile.confirmation();
+        let id = (confirmation == Confirmation::ProcessId).then(|| ProcessId::of(self.jobs));
+        let mut bytes = Vec::with_capacity(job.len() + 16);
+        // Automatic status back goes on after the job's `ESC @`, which may reset it.
+        let init = if job.starts_with(&[0x1b, b'@']) { 2 } else { 0 };
+        bytes.extend_from_slice(&job[..init]);
+        if confirmation == Confirmation::AutoStatus {
+            bytes.extend_from_slice(&AUTO_STATUS_ON);
+        }
+        bytes.extend_from_slice(&job[init..]);
+        if let Some(id) = id {
+            bytes.extend_from_slice(&id.request());
+        }
+        let started = Instant::now();
+        self.send(&bytes)?;
+        let wire = wire_time(bytes.len(), self.baud);
+        // A status query sent before the job's last byte is through would wait behind
+        // it (a pseudo-terminal or a USB adapter may take the bytes at once): nothing is
+        // asked before the wire time has passed.
+        let on_wire = started + wire;
+        let now = Instant::now();
+        if now < on_wire {
+            self.listen(on_wire - now, |_| false)?;
+        }
+        let busy = wire + self.profile.head_time(job.length_dots);
+        let head_done = started + busy + busy / 4 + HEAD_TIME_MARGIN;
+        let give_up = started + busy * 2 + CONFIRM_GRACE;
+        self.await_job(id, head_done, give_up, started)
+    }
+
+    fn clear_buffer(&mut self) -> Result<bool, PrinterError> {
+        if !self.profile.buffer_clear {
+            return Ok(false);
+        }
+        self.send(&BUFFER_CLEAR)?;
+        let deadline = Instant::now() + STATUS_TIMEOUT;
+        // The answer is `37 25 00`; `listen` passes over it, so look for it in what
+        // arrives before the deadline.
+        while Instant::now() < deadline {
+            let (front, back) = self.received.as_slices();
+            let pending: Vec<u8> = front.iter().chain(back).copied().collect();
+            if let Some((incoming, used)) = next_incoming(&pending) {
+                self.received.drain(..used);
+                if incoming == Incoming::BufferCleared {
+                    return Ok(true);
+                }
+                continue;
+            }
+            let mut buf = [0u8; 16];
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let n = self
+                .link
+                .receive(&mut buf, wait)
+                .map_err(|source| PrinterError::Read {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            self.received.extend(&buf[..n]);
+        }
+        Ok(false)
     }
 }
 
@@ -395,9 +588,12 @@ impl SerialLink {
 }
 
 impl Link for SerialLink {
+    /// Returns once the bytes are on the wire (`tcdrain`), so that a status query sent
+    /// next is not stuck behind the tail of a job in the kernel's buffer.
     fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.port.set_timeout(WRITE_TIMEOUT)?;
-        self.port.write_all(bytes)
+        self.port.write_all(bytes)?;
+        self.port.flush()
     }
 
     fn receive(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
@@ -601,6 +797,19 @@ impl Link for LpLink {
         while self.incoming.try_recv().is_ok() {}
         Ok(())
     }
+
+    /// `LPGETSTATUS`: the printer class's port status byte, which `usblp` fetches from
+    /// the printer with the class request GET_PORT_STATUS.
+    fn port_status(&mut self) -> Option<PrinterStatus> {
+        use std::os::fd::AsRawFd as _;
+        /// `LPGETSTATUS` of `<linux/lp.h>`.
+        const LPGETSTATUS: libc::c_ulong = 0x060b;
+        let mut byte: libc::c_int = 0;
+        // SAFETY: LPGETSTATUS writes one int through the pointer, which points at
+        // `byte`, alive for the call; the descriptor is our open device.
+        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), LPGETSTATUS as _, &mut byte) };
+        (rc == 0).then(|| lp_port_status((byte & 0xff) as u8))
+    }
 }
 
 #[cfg(test)]
@@ -691,7 +900,11 @@ mod tests {
 
     #[test]
     fn relative_paths_are_refused_with_a_hint() {
-        let Err(err) = open(&PrinterPath::Device("ttyUSB0".into()), 9600) else {
+        let Err(err) = open(
+            &PrinterPath::Device("ttyUSB0".into()),
+            9600,
+            PrinterProfile::default(),
+        ) else {
             panic!("a relative path must not open");
         };
         assert!(err.to_string().contains("tcp://HOST:9100"), "{err}");

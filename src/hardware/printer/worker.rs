@@ -19,7 +19,8 @@ use super::{self as printer_hw, PrinterState};
 use crate::domain::calendar::{Office, Zone};
 use crate::flow::PrintFailure;
 use crate::identity::Enrollment;
-use crate::protocol::escpos::{self, PaperWidth};
+use crate::protocol::escpos;
+use crate::protocol::printer_profile::PrinterProfile;
 use crate::store::StoredTicket;
 use crate::store::writer::StoreHandle;
 
@@ -63,8 +64,10 @@ pub fn printable(
 /// printed again: "every few seconds", so a reloaded roll gives the tickets back soon.
 pub const BACKLOG_POLL: Duration = Duration::from_secs(3);
 /// How often it asks while nothing waits, so that the maintenance side sees paper near
-/// end, paper out or a printer switched off before the next applicant does.
-pub const IDLE_POLL: Duration = Duration::from_secs(30);
+/// end, paper out or a printer switched off before the next applicant does, and `ok`
+/// in the report means the printer answered a few seconds ago. Four `DLE EOT` bytes and
+/// their answers every 5 s cost the printer nothing.
+pub const IDLE_POLL: Duration = Duration::from_secs(5);
 
 /// Why a ticket asked for by registration id did not come out. Carries no ticket text.
 #[derive(Debug, thiserror::Error)]
@@ -79,12 +82,26 @@ pub enum ReprintError {
     Stopped,
 }
 
-/// The paper in the printer the worker drives, and how often it looks for a reloaded roll.
+/// The printer the worker drives, and how often it asks its status.
 #[derive(Debug, Clone)]
 pub struct PrinterSettings {
-    pub paper: PaperWidth,
+    /// What the tickets are laid out for.
+    pub profile: PrinterProfile,
     /// [`BACKLOG_POLL`] in the daemon; tests shorten it.
     pub backlog_poll: Duration,
+    /// [`IDLE_POLL`] in the daemon.
+    pub idle_poll: Duration,
+}
+
+impl PrinterSettings {
+    /// The daemon's: `profile`, polled every [`BACKLOG_POLL`] and [`IDLE_POLL`].
+    pub fn new(profile: PrinterProfile) -> PrinterSettings {
+        PrinterSettings {
+            profile,
+            backlog_poll: BACKLOG_POLL,
+            idle_poll: IDLE_POLL,
+        }
+    }
 }
 
 enum PrintRequest {
@@ -148,6 +165,7 @@ impl PrinterWorker {
             device: None,
             open_failure_reported: false,
             backlog: true,
+            unconfirmed: false,
         };
         std::thread::Builder::new()
             .name("printer".into())
@@ -209,6 +227,11 @@ struct PrinterThread {
     /// Tickets may be waiting to be printed again; true at start, for what an earlier
     /// run left behind.
     backlog: bool,
+    /// The last job was not confirmed although the printer said it was fine (a printer
+    /// that does not answer its profile's confirmation): the backlog is not printed by
+    /// itself again, which would feed COPY after COPY, until the printer's state
+    /// changes or someone asks (an applicant's retry, a technician's reprint).
+    unconfirmed: bool,
 }
 
 impl PrinterThread {
@@ -216,13 +239,14 @@ impl PrinterThread {
         use std::sync::mpsc::RecvTimeoutError;
         self.poll();
         loop {
-            let wait = if self.backlog {
+            let wait = if self.backlog && !self.unconfirmed {
                 self.settings.backlog_poll
             } else {
-                IDLE_POLL
+                self.settings.idle_poll
             };
             match requests.recv_timeout(wait) {
                 Ok(PrintRequest::Group { group_id, reply }) => {
+                    self.unconfirmed = false;
                     let result = self.print_group(&group_id);
                     let _ = reply.send(result);
                 }
@@ -230,6 +254,7 @@ impl PrinterThread {
                     registration_id,
                     reply,
                 }) => {
+                    self.unconfirmed = false;
                     let result = self.reprint(&registration_id);
                     let _ = reply.send(result);
                 }
@@ -247,7 +272,7 @@ impl PrinterThread {
     /// Asks the printer how it is; prints the backlog if there is one and it is ready.
     fn poll(&mut self) {
         let Some(state) = self.status() else { return };
-        if self.backlog && state.can_print() {
+        if self.backlog && !self.unconfirmed && state.can_print() {
             self.print_backlog();
         }
     }
@@ -296,11 +321,12 @@ impl PrinterThread {
     /// Tells the status command the printer's state, and the log when it changes: a
     /// technician must hear of paper near end before the roll runs out. No ticket
     /// content, so no personal data, goes into these lines.
-    fn publish(&self, new: PrinterState) {
+    fn publish(&mut self, new: PrinterState) {
         let old = self.state.send_replace(new);
         if old == new {
             return;
         }
+        self.unconfirmed = false;
         match new.advice() {
             None => tracing::info!(was = ?old, "printer ready"),
             Some(advice) => tracing::warn!("{advice}"),
@@ -351,7 +377,7 @@ impl PrinterThread {
         if let Some(failure) = failure_of(state) {
             return Err(failure);
         }
-        let job = escpos::test_page_job(lines, self.settings.paper);
+        let job = escpos::test_page_job(lines, self.settings.profile);
         let Some(dev) = self.device.as_mut() else {
             return Err(PrintFailure::Offline);
         };
@@ -365,6 +391,10 @@ impl PrinterThread {
                         Ok(after)
                     }
                 }
+            }
+            Err(e @ printer_hw::PrinterError::Unconfirmed { .. }) => {
+                tracing::error!(error = %e, "test page not confirmed");
+                Err(PrintFailure::Failed)
             }
             Err(e) => {
                 tracing::error!(error = %e, "test page failed");
@@ -453,24 +483,11 @@ impl PrinterThread {
             .map(|e| e.kiosk_id.clone())
             .unwrap_or_default();
         let office = offices.iter().find(|o| o.id == t.office_id);
-        let job = escpos::ticket_job(&printable(t, office, &kiosk_id, copy), self.settings.paper);
-        let Some(dev) = self.device.as_mut() else {
-            return Err(PrintFailure::Offline);
-        };
-        match dev.send_job(&job) {
-            Ok(after) => {
-                self.publish(after);
-                if let Some(failure) = failure_of(after) {
-                    tracing::warn!(printer = ?after, queue = %t.queue_number, "ticket cut short; kept for reprint");
-                    return Err(failure);
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, queue = %t.queue_number, "printing failed; the ticket is kept for reprint");
-                self.lost_device();
-                return Err(PrintFailure::Failed);
-            }
-        }
+        let job = escpos::ticket_job(
+            &printable(t, office, &kiosk_id, copy),
+            self.settings.profile,
+        );
+        self.send_ticket(&job, t, copy)?;
         if !t.printed {
             let id = t.registration_id.clone();
             match self.store.call_blocking(move |s| s.mark_printed(&id, now)) {
@@ -480,5 +497,44 @@ impl PrinterThread {
             }
         }
         Ok(())
+    }
+
+    /// Sends one ticket's job and waits for the printer's word that it came out. A COPY
+    /// follows a job that may have been cut short: the printer's buffers are cleared
+    /// first, so that a tail left in them cannot print before it.
+    fn send_ticket(
+        &mut self,
+        job: &escpos::Job,
+        t: &StoredTicket,
+        copy: bool,
+    ) -> Result<(), PrintFailure> {
+        let Some(dev) = self.device.as_mut() else {
+            return Err(PrintFailure::Offline);
+        };
+        let sent = if copy {
+            dev.clear_buffer().and_then(|_| dev.send_job(job))
+        } else {
+            dev.send_job(job)
+        };
+        match sent {
+            Ok(after) => {
+                self.publish(after);
+                if let Some(failure) = failure_of(after) {
+                    tracing::warn!(printer = ?after, queue = %t.queue_number, "ticket cut short; kept for reprint");
+                    return Err(failure);
+                }
+                Ok(())
+            }
+            Err(e @ printer_hw::PrinterError::Unconfirmed { .. }) => {
+                tracing::error!(error = %e, queue = %t.queue_number, "ticket not confirmed by the printer");
+                self.unconfirmed = true;
+                Err(PrintFailure::Failed)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, queue = %t.queue_number, "printing failed; the ticket is kept for reprint");
+                self.lost_device();
+                Err(PrintFailure::Failed)
+            }
+        }
     }
 }

@@ -1,29 +1,24 @@
 //! ESC/POS, the thermal printer's byte language: the queue ticket as one print job
-//! ([`ticket_job`]), the real-time status queries (`DLE EOT n`) and the parsing of what
-//! the printer sends back, one-byte status replies and Epson's four-byte automatic
-//! status back (ASB).
+//! ([`ticket_job`]) laid out for the printer's head (`super::printer_profile`), the
+//! real-time status queries (`DLE EOT n`), the job confirmation (`GS ( H` fn 48,
+//! `GS a`), the buffer clear (`DLE DC4` fn 8), and the parsing of what the printer sends
+//! back: one-byte status replies, Epson's four-byte automatic status back (ASB), and
+//! the `37 22 ... 00` / `37 25 00` answers to the process ID and the clear.
 //!
 //! Pure: no I/O. Sending the job and reading the replies belongs to
 //! `crate::hardware::printer`; signing the QR payload belongs to
 //! `crate::protocol::ticket_qr` (the payload arrives here as a finished string).
 //!
-//! The job is built with the `escpos` crate over an in-memory driver, so the command
-//! bytes are the crate's (`ESC @`, `ESC t`, `ESC a`, `ESC E`, `GS !`, `GS B`, `ESC d`,
-//! `GS ( k`, `GS V`). Every text goes through [`printable`] first: the job holds only
+//! The job is written byte by byte (`ESC @`, `ESC a`, `ESC E`, `ESC -`, `GS !`, `GS B`,
+//! `LF`, `GS ( k`, `ESC d`, `GS V`), so it cannot fail and every byte is counted: a
+//! ticket stays under 1,000 bytes on every head, which keeps its wire time at 9600 baud
+//! near its head time. Every text goes through [`printable`] first: the job holds only
 //! printable ASCII, which is the same in every code page a kiosk printer may be set to,
 //! and no name or office string can smuggle a control byte into the job.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
-use ::escpos::driver::Driver;
-use ::escpos::printer::Printer;
-use ::escpos::printer_options::PrinterOptions;
-use ::escpos::utils::{
-    JustifyMode, PageCode, Protocol, QRCodeCorrectionLevel, QRCodeModel, QRCodeOption,
-};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
 
+use super::printer_profile::PrinterProfile;
 use crate::domain::dates::{long_date, time_range};
 use crate::domain::{ApplicationType, Language, PassportType};
 
@@ -31,8 +26,6 @@ use crate::domain::{ApplicationType, Language, PassportType};
 /// text, so none can leak a name or NIK into a log.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EscposError {
-    #[error("the escpos encoder refused the ticket layout: {0}")]
-    Layout(String),
     #[error("QR payload of {len} bytes is longer than the {max} bytes a ticket QR may hold")]
     QrTooLong { len: usize, max: usize },
     #[error(
@@ -106,7 +99,8 @@ impl std::fmt::Debug for Ticket {
     }
 }
 
-/// Thermal paper rolls the kiosk printers take, both at 203 dpi.
+/// Thermal paper rolls the kiosk printers take; the dots are a generic 203 dpi head's
+/// (a printer's own are its profile's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum PaperWidth {
     /// 576 printable dots.
@@ -148,46 +142,70 @@ impl PaperWidth {
             PaperWidth::Mm58 => 58,
         }
     }
-
-    /// QR module size in dots: the largest that keeps a version 14 symbol (what a
-    /// signed payload of ~330 bytes needs at level M) inside the paper with a quiet zone.
-    fn qr_module(self) -> u8 {
-        match self {
-            PaperWidth::Mm80 => 6,
-            PaperWidth::Mm58 => 4,
-        }
-    }
 }
 
-/// A ticket QR larger than this is a bug upstream: at level M it would need version 25
+/// A ticket QR larger than this is a bug upstream: at level M it would need version 26
 /// or more, too dense to scan reliably from thermal paper at 4 dots a module.
 pub const MAX_QR_PAYLOAD: usize = 1000;
 
-/// The ticket as one print job: initialise, lay out, print the QR with the printer's own
-/// `GS ( k` command, feed past the cutter and cut.
+/// A print job: its bytes, and how much paper it feeds, in dots of the head it was laid
+/// out for (the head time the printer needs for it: `PrinterProfile::head_time`). It
+/// reads as its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Job {
+    pub bytes: Vec<u8>,
+    pub length_dots: u32,
+}
+
+impl std::ops::Deref for Job {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl From<PaperWidth> for PrinterProfile {
+    /// The generic printer of that paper.
+    fn from(paper: PaperWidth) -> PrinterProfile {
+        PrinterProfile::generic(paper)
+    }
+}
+
+impl From<&PrinterProfile> for PrinterProfile {
+    fn from(profile: &PrinterProfile) -> PrinterProfile {
+        *profile
+    }
+}
+
+/// The ticket as one print job laid out for the printer's head: initialise, lay out,
+/// print the QR with the printer's own `GS ( k` command (or, on a printer without it,
+/// the booking code in large type), feed past the cutter and cut.
 ///
-/// The layout only uses fixed sizes and a payload checked against [`MAX_QR_PAYLOAD`], so
-/// the encoder has nothing left to refuse; should it ever, or should the payload be too
-/// long, the applicant still gets [`fallback_job`]: queue number, date, session and
-/// booking code as plain text, with which the counter can find the booking.
-pub fn ticket_job(ticket: &Ticket, width: PaperWidth) -> Vec<u8> {
-    try_ticket_job(ticket, width).unwrap_or_else(|_| fallback_job(ticket, width))
+/// Should the payload be too long for a QR, the applicant still gets [`fallback_job`]:
+/// queue number, date, session and booking code as plain text, with which the counter
+/// can find the booking.
+pub fn ticket_job(ticket: &Ticket, head: impl Into<PrinterProfile>) -> Job {
+    let head = head.into();
+    try_ticket_job(ticket, head).unwrap_or_else(|_| fallback_job(ticket, head))
 }
 
 /// [`ticket_job`], reporting instead of falling back.
-pub fn try_ticket_job(ticket: &Ticket, width: PaperWidth) -> Result<Vec<u8>, EscposError> {
+pub fn try_ticket_job(
+    ticket: &Ticket,
+    head: impl Into<PrinterProfile>,
+) -> Result<Job, EscposError> {
     if ticket.qr_payload.len() > MAX_QR_PAYLOAD {
         return Err(EscposError::QrTooLong {
             len: ticket.qr_payload.len(),
             max: MAX_QR_PAYLOAD,
         });
     }
-    layout(ticket, width).map_err(|e| EscposError::Layout(e.to_string()))
+    Ok(layout(ticket, &head.into()))
 }
 
-/// The plain-text ticket of last resort, a [`text_job`] so it cannot fail: the escpos
-/// crate's builder returns `Result` for every call, and this path must not.
-pub fn fallback_job(ticket: &Ticket, width: PaperWidth) -> Vec<u8> {
+/// The plain-text ticket of last resort, a [`text_job`].
+pub fn fallback_job(ticket: &Ticket, head: impl Into<PrinterProfile>) -> Job {
     let labels = Labels::of(ticket.language);
     let queue = format!("{}: {}", labels.queue_number, ticket.queue_number);
     let date = long_date(ticket.visit_date, ticket.language);
@@ -203,147 +221,267 @@ pub fn fallback_job(ticket: &Ticket, width: PaperWidth) -> Vec<u8> {
             &code,
             labels.qr_unavailable,
         ],
-        width,
+        head,
     )
 }
 
-/// `ESC @` (initialise), `ESC t 0` (code page 437), `ESC a 1` (centre): the start of a
-/// [`text_job`].
-const TEXT_START: [u8; 8] = [0x1b, b'@', 0x1b, b't', 0, 0x1b, b'a', 1];
+/// `ESC @` (initialise), `ESC a 1` (centre): the start of a [`text_job`]. No code page
+/// is selected: the job holds only printable ASCII, the same in all of them.
+const TEXT_START: [u8; 5] = [0x1b, b'@', 0x1b, b'a', 1];
 /// `ESC d 4` (feed four lines, past the cutter), `GS V A 0` (cut): its end.
 const FEED_AND_CUT: [u8; 7] = [0x1b, b'd', 4, 0x1d, b'V', b'A', 0];
 
-/// A job of plain text: each line made [`printable`], wrapped to the paper and
-/// centred, then fed past the cutter and cut. Written byte by byte, it cannot fail; the
-/// fallback ticket and the technician's test page are made with it.
-pub fn text_job<S: AsRef<str>>(lines: &[S], width: PaperWidth) -> Vec<u8> {
-    let cols = width.columns();
-    let mut job = TEXT_START.to_vec();
+/// A job of plain text: each line made [`printable`], wrapped to the head and centred,
+/// then fed past the cutter and cut. It cannot fail; the fallback ticket and the
+/// technician's test page are made with it.
+pub fn text_job<S: AsRef<str>>(lines: &[S], head: impl Into<PrinterProfile>) -> Job {
+    let cols = head.into().columns();
+    let mut job = Builder::new();
+    job.cmd(&TEXT_START[2..]);
     for text in lines {
         for l in wrap(&printable(text.as_ref()), cols) {
-            job.extend_from_slice(l.as_bytes());
-            job.push(b'\n');
+            job.line(&l);
         }
     }
-    job.extend_from_slice(&FEED_AND_CUT);
-    job
+    job.cut()
 }
 
-/// The in-memory end of the escpos crate's printer: it collects what would be sent.
-/// `Driver` takes `&self`, hence the `RefCell`; the `Rc` lets us read the bytes after the
-/// `Printer` has taken its clone.
-#[derive(Clone, Default)]
-struct MemoryDriver {
-    bytes: Rc<RefCell<Vec<u8>>>,
+/// Default line spacing of ESC/POS printers (`ESC 2`): 30 dots, the 24-dot font A and
+/// six dots between lines.
+pub const LINE_SPACING: u32 = 30;
+/// Font A's height.
+const FONT_A_HEIGHT: u32 = 24;
+
+/// A job being written: its bytes, and the paper fed so far, as the head feeds it (a
+/// line feeds its tallest character or the line spacing, whichever is more).
+struct Builder {
+    bytes: Vec<u8>,
+    length: u32,
+    /// The tallest character on the line being assembled, 0 while it is empty.
+    line_height: u32,
+    /// The height multiplier in force (`GS !`).
+    height: u32,
 }
 
-impl Driver for MemoryDriver {
-    fn name(&self) -> String {
-        "memory".to_owned()
+impl Builder {
+    /// A job that starts with `ESC @`.
+    fn new() -> Builder {
+        Builder {
+            bytes: vec![0x1b, b'@'],
+            length: 0,
+            line_height: 0,
+            height: 1,
+        }
     }
 
-    fn write(&self, data: &[u8]) -> ::escpos::errors::Result<()> {
-        self.bytes.borrow_mut().extend_from_slice(data);
-        Ok(())
+    fn cmd(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
     }
 
-    fn read(&self, _buf: &mut [u8]) -> ::escpos::errors::Result<usize> {
-        Ok(0)
+    /// Text already [`printable`] and short enough for the line.
+    fn text(&mut self, text: &str) {
+        if !text.is_empty() {
+            self.line_height = self.line_height.max(FONT_A_HEIGHT * self.height);
+        }
+        self.bytes.extend_from_slice(text.as_bytes());
     }
 
-    fn flush(&self) -> ::escpos::errors::Result<()> {
-        Ok(())
+    /// `LF`: print the line and feed.
+    fn lf(&mut self) {
+        self.bytes.push(b'\n');
+        self.length += self.line_height.max(LINE_SPACING);
+        self.line_height = 0;
+    }
+
+    fn line(&mut self, text: &str) {
+        self.text(text);
+        self.lf();
+    }
+
+    /// `GS !`: width and height multipliers, 1 to 8.
+    fn size(&mut self, width: u8, height: u8) {
+        let (w, h) = (width.clamp(1, 8), height.clamp(1, 8));
+        self.cmd(&[0x1d, b'!', ((w - 1) << 4) | (h - 1)]);
+        self.height = u32::from(h);
+    }
+
+    fn bold(&mut self, on: bool) {
+        self.cmd(&[0x1b, b'E', u8::from(on)]);
+    }
+
+    /// `ESC !`: bold, double width and double height in one command, which also ends
+    /// any `GS !` size (the later of the two holds).
+    fn mode(&mut self, bold: bool, double_width: bool, double_height: bool) {
+        let n =
+            (u8::from(bold) << 3) | (u8::from(double_height) << 4) | (u8::from(double_width) << 5);
+        self.cmd(&[0x1b, b'!', n]);
+        self.height = 1 + u32::from(double_height);
+    }
+
+    fn reverse(&mut self, on: bool) {
+        self.cmd(&[0x1d, b'B', u8::from(on)]);
+    }
+
+    /// `ESC a`: 0 left, 1 centre.
+    fn justify(&mut self, n: u8) {
+        self.cmd(&[0x1b, b'a', n]);
+    }
+
+    /// A thin line across the head: a few spaces at eight times the width, underlined
+    /// (`ESC !` bit 7). 16 bytes where a line of dashes takes one a column; it ends in
+    /// plain text (`ESC ! 0`).
+    fn rule(&mut self, cols: usize) {
+        self.cmd(&[0x1b, b'!', 0x80]);
+        self.size(8, 1);
+        self.text(&" ".repeat((cols / 8).max(1)));
+        self.lf();
+        self.mode(false, false, false);
+    }
+
+    /// The QR symbol with the printer's own command: `module` dots a module, level M,
+    /// the payload stored, then printed. Model 2 is the default of every printer that
+    /// knows `GS ( k`, so it is not selected.
+    fn qr(&mut self, payload: &str, module: u8) {
+        let k = |p: &[u8]| {
+            let len = p.len() as u16;
+            let mut c = vec![0x1d, b'(', b'k', (len & 0xff) as u8, (len >> 8) as u8];
+            c.extend_from_slice(p);
+            c
+        };
+        let mut store = vec![49, 80, 48];
+        store.extend_from_slice(payload.as_bytes());
+        for c in [
+            k(&[49, 67, module]),
+            k(&[49, 69, 49]),
+            k(&store),
+            k(&[49, 81, 48]),
+        ] {
+            self.cmd(&c);
+        }
+        self.length += qr_modules(payload.len()) * u32::from(module);
+    }
+
+    /// Fed past the cutter and cut: the finished job.
+    fn cut(mut self) -> Job {
+        self.cmd(&FEED_AND_CUT);
+        self.length += self.line_height.max(LINE_SPACING) + 3 * LINE_SPACING;
+        Job {
+            bytes: self.bytes,
+            length_dots: self.length,
+        }
     }
 }
 
-/// The printer the job is laid out on: its bytes go to memory.
-type Job = Printer<MemoryDriver>;
+/// Bytes a QR symbol holds at level M in byte mode, by version (1 to 26): the smallest
+/// version that holds a payload gives the symbol's size.
+const QR_BYTES_AT_M: [usize; 26] = [
+    14, 26, 42, 62, 84, 106, 122, 152, 180, 213, 251, 287, 331, 362, 412, 450, 504, 560, 624, 666,
+    711, 779, 857, 911, 997, 1059,
+];
 
-/// What laying out one part of the ticket gives: nothing, or the encoder's refusal.
-type Laid = ::escpos::errors::Result<()>;
+/// Modules on a side of the QR of a `len`-byte payload at level M.
+fn qr_modules(len: usize) -> u32 {
+    let version = QR_BYTES_AT_M
+        .iter()
+        .position(|&cap| cap >= len)
+        .unwrap_or(QR_BYTES_AT_M.len() - 1)
+        + 1;
+    17 + 4 * version as u32
+}
+
+/// QR module size in dots: the largest, up to 6, that keeps the symbol and a quiet zone
+/// of four modules a side inside the head's width.
+fn qr_module(dots: u32, payload_len: usize) -> u8 {
+    (dots / (qr_modules(payload_len) + 8)).clamp(1, 6) as u8
+}
 
 /// The ticket, top to bottom: the office and title, the number and the visit, the
 /// applicant's fields, the documents to bring, the QR and who issued it; then the cut.
-fn layout(t: &Ticket, width: PaperWidth) -> ::escpos::errors::Result<Vec<u8>> {
+fn layout(t: &Ticket, head: &PrinterProfile) -> Job {
     let labels = Labels::of(t.language);
-    let cols = width.columns();
-    let driver = MemoryDriver::default();
-    let options = PrinterOptions::new(Some(PageCode::PC437), None, cols as u8);
-    let mut p = Printer::new(driver.clone(), Protocol::default(), Some(options));
-    let rule = "-".repeat(cols);
-
-    p.init()?;
-    heading(&mut p, t, &labels, cols)?;
-    p.writeln(&rule)?;
-    number_and_visit(&mut p, t, &labels, cols)?;
-    p.writeln(&rule)?;
-    applicant_fields(&mut p, t, &labels, cols)?;
-    p.writeln(&rule)?;
-    documents_to_bring(&mut p, t, &labels, cols)?;
-    qr_and_issuer(&mut p, t, &labels, width)?;
-    // The auto-cutter sits a few lines above the print head: feed the last line past it.
-    p.feeds(4)?.print_cut()?;
-    drop(p);
-    let bytes = driver.bytes.borrow().clone();
-    Ok(bytes)
+    let cols = head.columns();
+    let mut j = Builder::new();
+    j.justify(1);
+    heading(&mut j, t, &labels, cols);
+    number_and_visit(&mut j, t, &labels, head);
+    applicant_fields(&mut j, t, &labels, cols);
+    j.lf();
+    documents_to_bring(&mut j, t, &labels, cols);
+    j.justify(1);
+    if head.qr {
+        qr_block(&mut j, t, &labels, head);
+    } else {
+        code_block(&mut j, t, &labels, cols);
+    }
+    issuer(&mut j, t, &labels, cols);
+    j.cut()
 }
 
 /// Centred: the office in bold, the title, and on a reprint the copy mark.
-fn heading(p: &mut Job, t: &Ticket, labels: &Labels, cols: usize) -> Laid {
-    p.justify(JustifyMode::CENTER)?.bold(true)?;
+fn heading(j: &mut Builder, t: &Ticket, labels: &Labels, cols: usize) {
+    j.bold(true);
     for l in wrap(&printable(&t.office_name), cols) {
-        p.writeln(&l)?;
+        j.line(&l);
     }
-    p.bold(false)?;
+    j.bold(false);
     for l in wrap(labels.title, cols) {
-        p.writeln(&l)?;
+        j.line(&l);
     }
     if t.copy {
         // Double size and framed by asterisks, not reversed: reversed means priority.
-        p.feed()?.size(2, 2)?.bold(true)?;
-        p.writeln(&format!("*{}*", labels.copy))?;
-        p.reset_size()?.bold(false)?;
+        // The rule after it ends the double size.
+        j.mode(true, true, true);
+        j.line(&format!("*{}*", labels.copy));
     }
-    Ok(())
+    j.rule(cols);
 }
 
-/// The queue number, large (reversed for priority, with the word under it), then the
-/// visit's date and session at double height.
-fn number_and_visit(p: &mut Job, t: &Ticket, labels: &Labels, cols: usize) -> Laid {
-    p.writeln(labels.queue_number)?;
-    // 4 x 4 is 48 x 96 dots a character: `R-021` takes 240 dots, `R-1234` 288, both fit
-    // 58 mm paper (384 dots) with room for the reversed margin.
-    p.size(4, 4)?.bold(true)?;
-    if t.priority {
-        p.reverse(true)?;
-        p.writeln(&format!(" {} ", printable(&t.queue_number)))?;
-        p.reverse(false)?;
+/// The queue number as large as the head allows, up to four times (reversed for
+/// priority, with the word under it), then the visit's date and session at double
+/// height.
+fn number_and_visit(j: &mut Builder, t: &Ticket, labels: &Labels, head: &PrinterProfile) {
+    j.line(labels.queue_number);
+    let number = if t.priority {
+        format!(" {} ", printable(&t.queue_number))
     } else {
-        p.writeln(&printable(&t.queue_number))?;
-    }
-    p.reset_size()?;
+        printable(&t.queue_number)
+    };
+    // 4 x 4 is 48 x 96 dots a character: ` P-003 ` takes 336 dots, which fits even the
+    // 360 dots of a TM-T88 on 58 mm paper; a longer number gets a smaller size.
+    let fit = head.dots / (12 * number.len().max(1) as u32);
+    let scale = fit.clamp(1, 4) as u8;
+    j.size(scale, scale);
+    j.bold(true);
     if t.priority {
-        p.size(2, 1)?.reverse(true)?;
-        p.writeln(&format!(" {} ", labels.priority))?;
-        p.reverse(false)?.reset_size()?;
+        j.reverse(true);
+        j.line(&number);
+        j.mode(true, true, false);
+        j.line(&format!(" {} ", labels.priority));
+        j.reverse(false);
+    } else {
+        j.line(&number);
     }
-    p.feed()?;
-    p.size(1, 2)?;
-    for l in wrap(&printable(&long_date(t.visit_date, t.language)), cols) {
-        p.writeln(&l)?;
+    j.mode(true, false, true);
+    for l in wrap(
+        &printable(&long_date(t.visit_date, t.language)),
+        head.columns(),
+    ) {
+        j.line(&l);
     }
-    p.writeln(&session_line(t, labels))?;
-    p.reset_size()?.bold(false)?;
-    Ok(())
+    j.line(&session_line(t, labels));
+    j.mode(false, false, false);
+    j.lf();
 }
 
 /// Left-aligned, label and value: who, what they applied for, the group, and the
 /// booking code in bold.
-fn applicant_fields(p: &mut Job, t: &Ticket, labels: &Labels, cols: usize) -> Laid {
-    p.justify(JustifyMode::LEFT)?;
+fn applicant_fields(j: &mut Builder, t: &Ticket, labels: &Labels, cols: usize) {
+    j.justify(0);
+    // `ESC D`: one tab stop, where the values start.
+    j.cmd(&[0x1b, b'D', LABEL_COLS as u8, 0]);
     let name = t.name.as_deref().unwrap_or("-");
     let group = format!("{}/{}", t.group_index, t.group_size);
-    let fields: [(&str, &str); 6] = [
+    let fields: [(&str, &str); 5] = [
         (labels.name, name),
         ("NIK", &t.masked_nik),
         (
@@ -352,69 +490,70 @@ fn applicant_fields(p: &mut Job, t: &Ticket, labels: &Labels, cols: usize) -> La
         ),
         (labels.passport, labels.passport_type(t.passport_type)),
         (labels.group, &group),
-        (labels.booking_code, &t.booking_code),
     ];
     for (label, value) in fields {
-        let is_code = label == labels.booking_code;
-        if is_code {
-            p.bold(true)?;
-        }
         for l in field_lines(label, value, cols) {
-            p.writeln(&l)?;
-        }
-        if is_code {
-            p.bold(false)?;
+            j.line(&l);
         }
     }
-    Ok(())
+    j.bold(true);
+    for l in field_lines(labels.booking_code, &t.booking_code, cols) {
+        j.line(&l);
+    }
+    j.bold(false);
 }
 
 /// What to bring for this application type, one bullet each.
-fn documents_to_bring(p: &mut Job, t: &Ticket, labels: &Labels, cols: usize) -> Laid {
-    p.bold(true)?.writeln(labels.bring)?.bold(false)?;
+fn documents_to_bring(j: &mut Builder, t: &Ticket, labels: &Labels, cols: usize) {
+    j.bold(true);
+    j.line(labels.bring);
+    j.bold(false);
     for doc in labels.documents(t.application_type) {
         for l in bullet_lines(doc, cols) {
-            p.writeln(&l)?;
+            j.line(&l);
         }
     }
-    p.feed()?;
-    Ok(())
+    j.lf();
 }
 
-/// Centred: the QR with its caption, then the kiosk and the time it issued the ticket.
-fn qr_and_issuer(p: &mut Job, t: &Ticket, labels: &Labels, width: PaperWidth) -> Laid {
-    let cols = width.columns();
-    p.justify(JustifyMode::CENTER)?;
-    for l in wrap(labels.show_qr, cols) {
-        p.writeln(&l)?;
+/// Centred: the QR with its caption. The printer draws the symbol without a quiet
+/// zone: a blank line above gives it five modules or more, the feed below the same.
+fn qr_block(j: &mut Builder, t: &Ticket, labels: &Labels, head: &PrinterProfile) {
+    for l in wrap(labels.show_qr, head.columns()) {
+        j.line(&l);
     }
-    // The printer draws the symbol without a quiet zone: a blank line above gives it
-    // five modules or more, the feed below the same.
-    p.feed()?;
-    p.qrcode_option(
-        &t.qr_payload,
-        QRCodeOption::new(
-            QRCodeModel::Model2,
-            width.qr_module(),
-            QRCodeCorrectionLevel::M,
-        ),
-    )?;
-    p.feed()?;
+    j.lf();
+    j.qr(&t.qr_payload, qr_module(head.dots, t.qr_payload.len()));
+    j.lf();
+}
+
+/// On a printer without a QR command: the booking code in large type, and what to do
+/// with it. (A QR drawn as an image would be some 20 KB a ticket.)
+fn code_block(j: &mut Builder, t: &Ticket, labels: &Labels, cols: usize) {
+    for l in wrap(labels.qr_unavailable, cols) {
+        j.line(&l);
+    }
+    j.size(2, 2);
+    j.bold(true);
+    for l in wrap(&printable(&t.booking_code), cols / 2) {
+        j.line(&l);
+    }
+    j.size(1, 1);
+    j.bold(false);
+}
+
+/// Centred: the kiosk and the time it issued the ticket, on one line where it fits.
+fn issuer(j: &mut Builder, t: &Ticket, labels: &Labels, cols: usize) {
     let issued = printable(&format!(
-        "{} {}",
+        "{} {}, {} {}",
+        labels.kiosk,
+        t.kiosk_id,
         labels.issued_at(&t.issued_at),
         t.zone_label
     ));
-    for l in wrap(
-        &format!("{} {}", labels.kiosk, printable(&t.kiosk_id)),
-        cols,
-    ) {
-        p.writeln(&l)?;
+    for l in wrap(&issued, cols) {
+        j.line(&l);
     }
-    for l in wrap(&format!("{} {}", labels.issued, issued), cols) {
-        p.writeln(&l)?;
-    }
-    Ok(())
 }
 
 fn session_line(t: &Ticket, labels: &Labels) -> String {
@@ -427,21 +566,22 @@ fn session_line(t: &Ticket, labels: &Labels) -> String {
     ))
 }
 
-/// `Label      : value`, the value wrapped under itself when it is long.
+/// Where a field's value starts: the longest label, `Jenis paspor` / `Booking code`,
+/// is 12 characters, then the colon and a space.
+const LABEL_COLS: usize = 14;
+
+/// `Label:<HT>value`, the value at the tab stop ([`LABEL_COLS`]) and wrapped under
+/// itself when it is long: a tab where the padding would be a dozen spaces.
 fn field_lines(label: &str, value: &str, cols: usize) -> Vec<String> {
-    // The longest label, `Jenis paspor` / `Booking code`, is 12 characters.
-    const LABEL_COLS: usize = 14;
-    let head = format!("{label:<width$}: ", width = LABEL_COLS - 2);
-    let indent = " ".repeat(head.len());
-    let room = cols.saturating_sub(head.len()).max(8);
+    let room = cols.saturating_sub(LABEL_COLS).max(8);
     wrap(&printable(value), room)
         .into_iter()
         .enumerate()
         .map(|(i, l)| {
             if i == 0 {
-                format!("{head}{l}")
+                format!("{label}:\t{l}")
             } else {
-                format!("{indent}{l}")
+                format!("\t{l}")
             }
         })
         .collect()
@@ -577,7 +717,6 @@ struct Labels {
     bring: &'static str,
     show_qr: &'static str,
     kiosk: &'static str,
-    issued: &'static str,
     qr_unavailable: &'static str,
     language: Language,
 }
@@ -597,9 +736,8 @@ impl Labels {
                 group: "Rombongan",
                 booking_code: "Kode booking",
                 bring: "Bawa dokumen asli:",
-                show_qr: "Datang pada sesi Anda dan tunjukkan kode QR ini di loket.",
+                show_qr: "Tunjukkan kode QR ini di loket pada sesi Anda.",
                 kiosk: "Kios",
-                issued: "Dicetak",
                 qr_unavailable: "Kode QR tidak tersedia: sebutkan kode booking di loket.",
                 language,
             },
@@ -615,9 +753,8 @@ impl Labels {
                 group: "Group",
                 booking_code: "Booking code",
                 bring: "Bring the originals of:",
-                show_qr: "Come in your session and show this QR code at the counter.",
+                show_qr: "Show this QR code at the counter in your session.",
                 kiosk: "Kiosk",
-                issued: "Issued",
                 qr_unavailable: "QR code unavailable: give the booking code at the counter.",
                 language,
             },
@@ -653,26 +790,22 @@ impl Labels {
     fn documents(&self, t: ApplicationType) -> Vec<&'static str> {
         let id = self.language == Language::Id;
         let mut docs = if id {
-            vec![
-                "KTP elektronik",
-                "Kartu Keluarga (KK)",
-                "Akta kelahiran atau ijazah",
-            ]
+            vec!["KTP-el", "Kartu Keluarga (KK)", "Akta kelahiran/ijazah"]
         } else {
             vec![
-                "Electronic ID card (KTP)",
+                "e-KTP (ID card)",
                 "Family card (KK)",
-                "Birth certificate or diploma",
+                "Birth certificate/diploma",
             ]
         };
         docs.push(match (id, t) {
             (_, ApplicationType::New) => return docs,
             (true, ApplicationType::Replacement) => "Paspor lama",
             (true, ApplicationType::Damaged) => "Paspor yang rusak",
-            (true, ApplicationType::Lost) => "Surat keterangan hilang dari Kepolisian",
+            (true, ApplicationType::Lost) => "Surat kehilangan dari Kepolisian",
             (false, ApplicationType::Replacement) => "Old passport",
             (false, ApplicationType::Damaged) => "The damaged passport",
-            (false, ApplicationType::Lost) => "Police report of the loss",
+            (false, ApplicationType::Lost) => "Police report of loss",
         });
         docs
     }
@@ -864,6 +997,81 @@ pub fn auto_status_bytes(status: &PrinterStatus) -> [u8; 4] {
     ]
 }
 
+// ---------------------------------------------------------------------------------
+// Confirmation and buffer clear
+
+/// `GS ( H pL pH fn m`, fn = 48, m = 48, four bytes of ID to follow: "transmit the
+/// process ID response", which the printer sends once it has processed (printed)
+/// everything received before it.
+const PROCESS_ID_HEAD: [u8; 7] = [0x1d, b'(', b'H', 6, 0, 48, 48];
+/// The header of the printer's block replies, and their identifiers.
+const BLOCK_HEADER: u8 = 0x37;
+const PROCESS_ID_REPLY: u8 = 0x22;
+const CLEAR_REPLY: u8 = 0x25;
+
+/// `DLE DC4` fn 8 with its fixed bytes `1 3 20 1 6 2 8`: clears the receive and print
+/// buffers in real time, so the tail of a job cut short never prints; answered
+/// `37 25 00`.
+pub const BUFFER_CLEAR: [u8; 10] = [0x10, 0x14, 0x08, 1, 3, 20, 1, 6, 2, 8];
+
+/// `GS a n`, n = 0x0e: automatic status back on a change of the online state
+/// (bit 1), of an error (bit 2) and of the roll paper sensors (bit 3).
+pub const AUTO_STATUS_ON: [u8; 3] = [0x1d, b'a', 0x0e];
+/// `GS a 0`: automatic status back off again.
+pub const AUTO_STATUS_OFF: [u8; 3] = [0x1d, b'a', 0];
+
+/// A process ID: four ASCII digits, as `GS ( H` carries them and its reply echoes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProcessId(pub [u8; 4]);
+
+impl ProcessId {
+    /// The ID of job `n`, as four digits (`0042`); wraps at 10,000.
+    pub fn of(n: u32) -> ProcessId {
+        let n = n % 10_000;
+        let digit = |d: u32| b'0' + ((n / d) % 10) as u8;
+        ProcessId([digit(1000), digit(100), digit(10), digit(1)])
+    }
+
+    /// `GS ( H` fn 48 with this ID: eleven bytes, sent after the job.
+    pub fn request(self) -> [u8; 11] {
+        let mut r = [0u8; 11];
+        r[..7].copy_from_slice(&PROCESS_ID_HEAD);
+        r[7..].copy_from_slice(&self.0);
+        r
+    }
+
+    /// The ID of a `GS ( H` fn 48 request at the start of `bytes` (what the simulated
+    /// printer reads); `None` for anything else.
+    pub fn parse_request(bytes: &[u8]) -> Option<ProcessId> {
+        let id = bytes.strip_prefix(&PROCESS_ID_HEAD)?.get(..4)?;
+        Some(ProcessId([id[0], id[1], id[2], id[3]]))
+    }
+
+    /// The printer's reply: `37 22 d1 d2 d3 d4 00`.
+    pub fn reply(self) -> [u8; 7] {
+        let [a, b, c, d] = self.0;
+        [BLOCK_HEADER, PROCESS_ID_REPLY, a, b, c, d, 0]
+    }
+}
+
+/// The printer's reply to [`BUFFER_CLEAR`].
+pub const BUFFER_CLEARED: [u8; 3] = [BLOCK_HEADER, CLEAR_REPLY, 0];
+
+/// The port status byte of the USB printer class (IEEE 1284 GET_PORT_STATUS, what
+/// Linux's `LPGETSTATUS` returns for `/dev/usb/lp*`): bit 5 paper empty, bit 4 selected
+/// (online), bit 3 *not* error. It says nothing of the cover or the near-end sensor.
+pub fn lp_port_status(byte: u8) -> PrinterStatus {
+    let paper_out = byte & 0x20 != 0;
+    let error = byte & 0x08 == 0;
+    PrinterStatus {
+        online: byte & 0x10 != 0 && !paper_out && !error,
+        cover_open: false,
+        paper_out,
+        paper_near_end: false,
+        error,
+    }
+}
+
 /// One thing a printer sent, told apart by the fixed bits of its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Incoming {
@@ -871,6 +1079,10 @@ pub enum Incoming {
     StatusReply(u8),
     /// An automatic status back block (first byte `0xx1xx00`, three more `0xx0xxxx`).
     AutoStatus([u8; 4]),
+    /// The answer to `GS ( H` fn 48: everything sent before it is printed.
+    Processed(ProcessId),
+    /// The answer to `DLE DC4` fn 8: the buffers are empty.
+    BufferCleared,
     /// XON or XOFF of software flow control.
     FlowControl(u8),
     /// Anything else (`GS I`, `GS r` replies, line noise): skipped.
@@ -878,8 +1090,8 @@ pub enum Incoming {
 }
 
 /// Takes the first thing out of `buf`: `Some((what, bytes used))`, or `None` when `buf`
-/// is empty or holds the start of an ASB block whose rest has not arrived yet. An XOFF
-/// inside an ASB block is flow control, not status, and is skipped as Epson specifies.
+/// is empty or holds the start of a block whose rest has not arrived yet. An XOFF
+/// inside a block is flow control, not status, and is skipped as Epson specifies.
 pub fn next_incoming(buf: &[u8]) -> Option<(Incoming, usize)> {
     let &first = buf.first()?;
     if first == XON || first == XOFF {
@@ -888,33 +1100,71 @@ pub fn next_incoming(buf: &[u8]) -> Option<(Incoming, usize)> {
     if is_status_reply(first) {
         return Some((Incoming::StatusReply(first), 1));
     }
+    if first == BLOCK_HEADER {
+        return block_reply(buf);
+    }
     if !is_asb_first(first) {
         return Some((Incoming::Other(first), 1));
     }
-    let mut block = [first, 0, 0, 0];
-    let mut filled = 1;
-    for (i, &b) in buf.iter().enumerate().skip(1) {
-        if b == XOFF {
+    let (block, used) = gather::<4>(buf, |b| b & ASB_REST_MASK == 0)?;
+    match block {
+        Some(block) => Some((Incoming::AutoStatus(block), used)),
+        // Not an ASB block after all: give up on the first byte alone.
+        None => Some((Incoming::Other(first), 1)),
+    }
+}
+
+/// The first `N` bytes of `buf` that are not XOFF, each after the first passing `fits`:
+/// `None` while they have not all arrived, `Some((None, _))` at the first that does not
+/// fit, else the block and the bytes it took.
+fn gather<const N: usize>(
+    buf: &[u8],
+    fits: impl Fn(u8) -> bool,
+) -> Option<(Option<[u8; N]>, usize)> {
+    let mut block = [0u8; N];
+    let mut filled = 0;
+    for (i, &b) in buf.iter().enumerate() {
+        if i > 0 && b == XOFF {
             continue;
         }
-        if b & ASB_REST_MASK != 0 {
-            // Not an ASB block after all: give up on the first byte alone.
-            return Some((Incoming::Other(first), 1));
+        if i > 0 && !fits(b) {
+            return Some((None, 0));
         }
         block[filled] = b;
         filled += 1;
-        if filled == 4 {
-            return Some((Incoming::AutoStatus(block), i + 1));
+        if filled == N {
+            return Some((Some(block), i + 1));
         }
     }
     None
 }
 
+/// A block that starts `37`: the process ID reply `37 22 d1 d2 d3 d4 00` or the clear
+/// reply `37 25 00`.
+fn block_reply(buf: &[u8]) -> Option<(Incoming, usize)> {
+    let other = Some((Incoming::Other(BLOCK_HEADER), 1));
+    let second = buf.iter().skip(1).find(|&&b| b != XOFF)?;
+    match *second {
+        PROCESS_ID_REPLY => match gather::<7>(buf, |b| b < 0x80)? {
+            (Some([_, _, a, b, c, d, 0]), used) => {
+                Some((Incoming::Processed(ProcessId([a, b, c, d])), used))
+            }
+            _ => other,
+        },
+        CLEAR_REPLY => match gather::<3>(buf, |b| b < 0x80)? {
+            (Some([_, _, 0]), used) => Some((Incoming::BufferCleared, used)),
+            _ => other,
+        },
+        _ => other,
+    }
+}
+
 /// The test page's bytes: plain lines centred, fed and cut, as the fallback ticket is
 /// built, so that it cannot fail to build.
-pub fn test_page_job(lines: &[String], width: PaperWidth) -> Vec<u8> {
-    // A ruler the width of the paper: a missing column shows at once.
-    let ruler: String = (0..width.columns())
+pub fn test_page_job(lines: &[String], head: impl Into<PrinterProfile>) -> Job {
+    let head = head.into();
+    // A ruler the width of the head: a missing column shows at once.
+    let ruler: String = (0..head.columns())
         .map(|i| char::from(b'0' + (i % 10) as u8))
         .collect();
     let page: Vec<&str> = lines
@@ -922,7 +1172,7 @@ pub fn test_page_job(lines: &[String], width: PaperWidth) -> Vec<u8> {
         .map(String::as_str)
         .chain([ruler.as_str()])
         .collect();
-    text_job(&page, width)
+    text_job(&page, head)
 }
 
 #[cfg(test)]
@@ -1039,7 +1289,11 @@ mod tests {
                 assert!(contains(&job, b"7F3C-21A9"));
                 assert!(contains(&job, b"1/3"));
                 assert!(!contains(&job, "\u{2013}".as_bytes()), "no en dash");
-                assert!(job.iter().all(|&b| b < 0x80), "7-bit only");
+                // 7-bit only, but for the underline bit of `ESC !`.
+                assert!(
+                    job.windows(2).all(|w| w[1] < 0x80 || w == [b'!', 0x80]),
+                    "7-bit only"
+                );
             }
         }
     }
@@ -1060,8 +1314,8 @@ mod tests {
             );
             assert!(contains(&job, &[0x1d, b'(', b'k', 3, 0, 49, 67, module]));
             assert!(
-                contains(&job, &[0x1d, b'(', b'k', 4, 0, 49, 65, 50, 0]),
-                "model 2"
+                contains(&job, &[0x1d, b'(', b'k', 3, 0, 49, 69, 49]),
+                "level M"
             );
         }
     }
@@ -1087,7 +1341,7 @@ mod tests {
         assert!(contains(&job, b" P-003 "));
         assert!(contains(&job, b"PRIORITAS"));
         assert!(contains(&job, b"*SALINAN*"));
-        assert!(contains(&job, b"Surat keterangan hilang"));
+        assert!(contains(&job, b"Surat kehilangan dari"));
         assert!(!contains(&job, b"Paspor lama"));
 
         let new = Ticket {
@@ -1101,36 +1355,190 @@ mod tests {
         assert!(!contains(&job, b"Old passport"));
     }
 
+    /// Every profile of the table on each paper it takes.
+    fn profiles() -> Vec<PrinterProfile> {
+        use crate::protocol::printer_profile::PrinterModel;
+        PrinterModel::ALL
+            .into_iter()
+            .flat_map(|m| {
+                PaperWidth::ALL
+                    .into_iter()
+                    .filter(move |&p| m.takes(p))
+                    .map(move |p| PrinterProfile::of(m, p))
+            })
+            .collect()
+    }
+
+    /// The longest fields a real ticket carries: the longest office name of the
+    /// immigration offices, a name of the KTP's full length, the longest application
+    /// type's documents, a four-digit queue number, a long kiosk id, and an APM2
+    /// payload signed over claims of their longest.
+    fn longest(language: Language, priority: bool, copy: bool) -> Ticket {
+        use crate::protocol::ticket_qr::{Claims, nik_check, sign};
+        let registration_id = "0193a4f2-7b3c-7000-8a00-000000000001";
+        let queue = if priority { "P-1234" } else { "R-1234" };
+        let claims = Claims {
+            r: registration_id.into(),
+            k: "KRM-KIOSK-12".into(),
+            o: "JKT-SELATAN".into(),
+            d: NaiveDate::from_ymd_opt(2026, 9, 30).expect("valid date"),
+            s: "S12".into(),
+            q: queue.into(),
+            n: nik_check(
+                &crate::protocol::central::Key32([7; 32]),
+                registration_id,
+                "3171014708900003",
+            ),
+            t: 1_795_000_000,
+        };
+        let key = ed25519_dalek::SigningKey::from_bytes(&[0x42; 32]);
+        Ticket {
+            language,
+            office_name: "Kantor Imigrasi Kelas I Khusus Non TPI Jakarta Selatan".into(),
+            queue_number: queue.into(),
+            priority,
+            visit_date: claims.d,
+            session_id: "S12".into(),
+            name: Some("MUHAMMAD ABDURRAHMAN WAHYUDI SUSILO BAMBANG PRAKOSO PUTRA".into()),
+            application_type: ApplicationType::Lost,
+            passport_type: PassportType::Regular48,
+            group_size: 10,
+            group_index: 10,
+            kiosk_id: "KRM-KIOSK-12".into(),
+            qr_payload: sign(&claims, &key),
+            copy,
+            ..ticket()
+        }
+    }
+
+    /// The printed text of a job: its runs of printable bytes between command bytes,
+    /// the QR payload and command parameters cut out, each with the width multiplier
+    /// (`GS !`) in force.
+    fn printed_lines(job: &[u8], payload: &str) -> Vec<(String, usize)> {
+        // A head without a QR command is sent no payload.
+        let at = job
+            .windows(payload.len())
+            .position(|w| w == payload.as_bytes())
+            .unwrap_or(job.len());
+        let mut bytes = job[..at].to_vec();
+        bytes.extend_from_slice(job.get(at + payload.len()..).unwrap_or_default());
+        let mut lines = Vec::new();
+        let (mut run, mut width, mut i) = (String::new(), 1usize, 0);
+        while i < bytes.len() {
+            match bytes[i] {
+                0x1b | 0x1d => {
+                    i += command(&bytes[i..], &mut width);
+                    continue;
+                }
+                b'\n' => lines.push((std::mem::take(&mut run), width)),
+                b'\t' => {
+                    while run.len() < LABEL_COLS {
+                        run.push(' ');
+                    }
+                }
+                b => run.push(char::from(b)),
+            }
+            i += 1;
+        }
+        lines
+    }
+
+    /// The length of the command at the start of `bytes`, following the width
+    /// multiplier it sets. Every command of the ticket is three bytes but these.
+    fn command(bytes: &[u8], width: &mut usize) -> usize {
+        match (bytes[0], bytes[1]) {
+            (0x1d, b'!') => *width = usize::from(bytes[2] >> 4) + 1,
+            (0x1b, b'!') => *width = 1 + usize::from(bytes[2] & 0x20 != 0),
+            _ => {}
+        }
+        match (bytes[0], bytes[1]) {
+            // The store's payload is already cut out.
+            (0x1d, b'(') if bytes[6] == 80 => 8,
+            (0x1d, b'(') => 5 + usize::from(bytes[3]),
+            (0x1d, b'V') | (0x1b, b'D') => 4,
+            (0x1b, b'@') => 2,
+            _ => 3,
+        }
+    }
+
     #[test]
-    fn no_printed_line_is_wider_than_the_paper() {
-        for width in [PaperWidth::Mm80, PaperWidth::Mm58] {
+    fn no_printed_line_is_wider_than_any_head() {
+        for head in profiles() {
             for language in [Language::Id, Language::En] {
-                let t = Ticket {
-                    language,
-                    name: Some("MUHAMMAD ABDURRAHMAN WAHYUDI SUSILO BAMBANG PRAKOSO".into()),
-                    ..ticket()
-                };
-                let job = ticket_job(&t, width);
-                // The QR payload is data, not a printed line: cut it out.
-                let at = job
-                    .windows(t.qr_payload.len())
-                    .position(|w| w == t.qr_payload.as_bytes())
-                    .expect("the payload is in the job");
-                let mut text = job[..at].to_vec();
-                text.extend_from_slice(&job[at + t.qr_payload.len()..]);
-                // Runs of printable text between command bytes: a run that ends a line
-                // must fit the columns (the 4x queue number is short by construction).
-                let mut run = 0usize;
-                for &b in &text {
-                    if (0x20..0x7f).contains(&b) {
-                        run += 1;
-                    } else {
-                        assert!(run <= width.columns() + 4, "{run} chars at {width:?}");
-                        run = 0;
+                for (priority, copy) in [(false, false), (true, false), (true, true)] {
+                    let t = longest(language, priority, copy);
+                    let job = ticket_job(&t, head);
+                    for (line, width) in printed_lines(&job, &t.qr_payload) {
+                        assert!(
+                            line.len() * width * 12 <= head.dots as usize,
+                            "{line:?} at {width}x is wider than {} dots ({:?})",
+                            head.dots,
+                            head.model
+                        );
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_ticket_is_at_most_1000_bytes_on_every_head() {
+        let mut largest = 0;
+        for head in profiles() {
+            for language in [Language::Id, Language::En] {
+                for (priority, copy) in [(false, false), (true, false), (false, true), (true, true)]
+                {
+                    let t = longest(language, priority, copy);
+                    let job = ticket_job(&t, head);
+                    assert!(
+                        job.len() <= 1000,
+                        "{} bytes on {:?} {:?} ({language:?}, priority {priority}, copy {copy})",
+                        job.len(),
+                        head.model,
+                        head.paper
+                    );
+                    largest = largest.max(job.len());
+                }
+            }
+        }
+        assert!(
+            largest > 600,
+            "the longest fields are in the job: {largest}"
+        );
+    }
+
+    #[test]
+    fn the_job_knows_its_length_on_paper() {
+        let t = ticket();
+        let short = text_job(&["one"], PaperWidth::Mm80);
+        // One line, then the feed of four lines to the cutter.
+        assert_eq!(short.length_dots, 5 * LINE_SPACING);
+        let job = ticket_job(&t, PaperWidth::Mm80);
+        // The QR alone (v13, 69 modules of 6 dots) is 414 dots.
+        assert!(
+            job.length_dots > 414 + 30 * LINE_SPACING,
+            "{}",
+            job.length_dots
+        );
+        let copy = ticket_job(&Ticket { copy: true, ..t }, PaperWidth::Mm80);
+        assert_eq!(
+            copy.length_dots,
+            job.length_dots + 48,
+            "the COPY line is 48 dots"
+        );
+    }
+
+    #[test]
+    fn a_head_without_qr_gets_the_booking_code_large() {
+        use crate::protocol::printer_profile::PrinterModel;
+        let head = PrinterProfile::of(PrinterModel::TmT88iii, PaperWidth::Mm80);
+        let t = ticket();
+        let job = ticket_job(&t, head);
+        assert!(!contains(&job, &[0x1d, b'(', b'k']), "no QR command");
+        assert!(!contains(&job, t.qr_payload.as_bytes()));
+        assert!(contains(&job, &[0x1d, b'!', 0x11, 0x1b, b'E', 1]));
+        assert!(contains(&job, b"7F3C-21A9"));
+        assert!(contains(&job, b"Kode QR tidak tersedia"));
     }
 
     #[test]
@@ -1151,7 +1559,7 @@ mod tests {
             );
         }
         assert_eq!(
-            text_job::<&str>(&[], PaperWidth::Mm58),
+            text_job::<&str>(&[], PaperWidth::Mm58).bytes,
             [&TEXT_START[..], &FEED_AND_CUT[..]].concat()
         );
     }
@@ -1174,6 +1582,69 @@ mod tests {
         assert!(contains(&job, b"R-021"));
         assert!(contains(&job, b"7F3C-21A9"));
         assert!(!contains(&job, &[0x1d, b'(', b'k']));
+    }
+
+    #[test]
+    fn process_id_and_buffer_clear_are_epsons_bytes() {
+        let id = ProcessId::of(42);
+        assert_eq!(id, ProcessId(*b"0042"));
+        assert_eq!(ProcessId::of(10_007), ProcessId(*b"0007"));
+        assert_eq!(
+            id.request(),
+            [
+                0x1d, 0x28, 0x48, 0x06, 0x00, 0x30, 0x30, b'0', b'0', b'4', b'2'
+            ]
+        );
+        assert_eq!(ProcessId::parse_request(&id.request()), Some(id));
+        assert_eq!(ProcessId::parse_request(&id.request()[..9]), None);
+        assert_eq!(id.reply(), [0x37, 0x22, b'0', b'0', b'4', b'2', 0x00]);
+        assert_eq!(
+            next_incoming(&id.reply()),
+            Some((Incoming::Processed(id), 7))
+        );
+        assert_eq!(
+            BUFFER_CLEAR,
+            [0x10, 0x14, 0x08, 0x01, 0x03, 0x14, 0x01, 0x06, 0x02, 0x08]
+        );
+        assert_eq!(
+            next_incoming(&BUFFER_CLEARED),
+            Some((Incoming::BufferCleared, 3))
+        );
+    }
+
+    #[test]
+    fn usb_port_status_bytes_read_as_the_printer_class_defines_them() {
+        let ready = PrinterStatus::READY;
+        let cases = [
+            // Selected, no error: ready.
+            (0x18, ready),
+            (
+                0x38,
+                PrinterStatus {
+                    online: false,
+                    paper_out: true,
+                    ..ready
+                },
+            ),
+            (
+                0x10,
+                PrinterStatus {
+                    online: false,
+                    error: true,
+                    ..ready
+                },
+            ),
+            (
+                0x08,
+                PrinterStatus {
+                    online: false,
+                    ..ready
+                },
+            ),
+        ];
+        for (byte, want) in cases {
+            assert_eq!(lp_port_status(byte), want, "{byte:#04x}");
+        }
     }
 
     #[test]
@@ -1369,7 +1840,25 @@ mod tests {
 
     #[test]
     fn incoming_bytes_are_told_apart() {
-        let cases: [IncomingCase; 10] = [
+        let cases: [IncomingCase; 17] = [
+            // The process ID reply, whole, cut by an XOFF, not yet complete, malformed.
+            (
+                &[0x37, 0x22, b'0', b'0', b'4', b'2', 0x00, 0x12],
+                Some((Incoming::Processed(ProcessId(*b"0042")), 7)),
+            ),
+            (
+                &[0x37, 0x22, b'0', 0x13, b'0', b'4', b'2', 0x00],
+                Some((Incoming::Processed(ProcessId(*b"0042")), 8)),
+            ),
+            (&[0x37, 0x22, b'0', b'0'], None),
+            (
+                &[0x37, 0x22, b'0', b'0', b'4', b'2', b'x'],
+                Some((Incoming::Other(0x37), 1)),
+            ),
+            // The clear reply, and a 37 with another identifier.
+            (&[0x37, 0x25, 0x00], Some((Incoming::BufferCleared, 3))),
+            (&[0x37], None),
+            (&[0x37, 0x41, 0x00], Some((Incoming::Other(0x37), 1))),
             (&[], None),
             (&[0x12], Some((Incoming::StatusReply(0x12), 1))),
             (&[0x1a, 0x10], Some((Incoming::StatusReply(0x1a), 1))),

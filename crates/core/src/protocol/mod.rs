@@ -3,5 +3,6 @@
 
 pub mod central;
 pub mod escpos;
+pub mod printer_profile;
 pub mod reader;
 pub mod ticket_qr;

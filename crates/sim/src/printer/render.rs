@@ -6,9 +6,12 @@
 //!
 //! Understood: text (code page 437), `LF`, `HT`, `ESC @`, `ESC !`, `GS !`, `ESC a`,
 //! `ESC E` / `ESC G`, `ESC -`, `GS B`, `ESC M`, `ESC d`, `ESC J`, `ESC 2` / `ESC 3`,
-//! `GS ( k` QR (rendered with the `qrcode` crate at the module size sent), `GS v 0`
-//! raster images, `GS V` cuts, and `DLE EOT n` / `GS a n`, which it reports as events
-//! for the simulator to answer. Other commands are skipped by their length so that their
+//! `ESC D` tab stops, `GS ( k` QR (rendered with the `qrcode` crate at the module size
+//! sent), `GS v 0` raster images, `GS V` cuts, and `DLE EOT n` / `GS a n` / `GS ( H`
+//! fn 48, which it reports as events for the simulator to answer. It executes one
+//! command at a time ([`Interpreter::step`]) and says how much paper each fed, so that
+//! the simulator can pace it at a head's speed; the paper running out stops it with the
+//! rest of the job still in its buffer, as a real printer keeps it. Other commands are skipped by their length so that their
 //! parameters never print as text; what it cannot size is skipped two bytes at a time.
 //!
 //! Font A is a 12 x 24 dot cell, font B 9 x 17, both drawn with DejaVu Sans Mono (and
@@ -19,7 +22,8 @@ use std::sync::OnceLock;
 use ab_glyph::{Font, FontRef, PxScale, point};
 use qrcode::{EcLevel, QrCode};
 
-use crate::protocol::escpos::PaperWidth;
+use crate::protocol::escpos::{LINE_SPACING, ProcessId};
+use crate::protocol::printer_profile::PrinterProfile;
 
 /// Why a bitmap could not become a PNG.
 #[derive(Debug, thiserror::Error)]
@@ -129,10 +133,10 @@ impl Bitmap {
     }
 }
 
-/// Renders a whole job: one bitmap per cut, and one more for anything printed after the
-/// last cut (still hanging out of the printer).
-pub fn render_job(bytes: &[u8], width: PaperWidth) -> Vec<Bitmap> {
-    let mut interpreter = Interpreter::new(width, None);
+/// Renders a whole job on `head`'s dots: one bitmap per cut, and one more for anything
+/// printed after the last cut (still hanging out of the printer).
+pub fn render_job(bytes: &[u8], head: impl Into<PrinterProfile>) -> Vec<Bitmap> {
+    let mut interpreter = Interpreter::new(head.into().dots, None);
     let mut pages: Vec<Bitmap> = interpreter
         .feed(bytes)
         .into_iter()
@@ -169,6 +173,10 @@ pub enum Command {
     FeedDots(u8),
     /// `ESC 3 n`, or `None` for `ESC 2` (back to the default).
     LineSpacing(Option<u8>),
+    /// `ESC D n1 ... NUL`: tab stops at these columns.
+    TabStops(Vec<u8>),
+    /// `GS ( H` fn 48: answer this ID once everything before it is printed.
+    ProcessId(ProcessId),
     /// `DLE EOT n`: answered at once, whatever the printer is doing.
     StatusQuery(u8),
     /// `GS a n`: automatic status back.
@@ -308,7 +316,10 @@ fn parse_esc(b: Bytes<'_>) -> Parsed {
             }
             _ => Parsed::Incomplete,
         },
-        Some(b'D') => b.to_nul(2, 3),
+        Some(b'D') => match b.0[2..].iter().position(|&c| c == 0) {
+            Some(i) => Parsed::Command(C::TabStops(b.0[2..2 + i].to_vec()), 3 + i),
+            None => Parsed::Incomplete,
+        },
         Some(b'(') => match b.len16(3) {
             Some(p) => b.take(5 + p, C::Skipped),
             None => Parsed::Incomplete,
@@ -335,6 +346,11 @@ fn parse_gs(b: Bytes<'_>) -> Parsed {
         },
         Some(b'(') => match (b.at(2), b.len16(3)) {
             (Some(b'k'), Some(p)) => b.take(5 + p, gs_paren_k(&b.0[5..b.0.len().min(5 + p)])),
+            (Some(b'H'), Some(p)) => b.take(
+                5 + p,
+                ProcessId::parse_request(&b.0[..b.0.len().min(5 + p)])
+                    .map_or(C::Skipped, C::ProcessId),
+            ),
             (Some(_), Some(p)) => b.take(5 + p, C::Skipped),
             _ => Parsed::Incomplete,
         },
@@ -424,15 +440,25 @@ pub enum Event {
     AutoStatus(u8),
     /// The paper was cut: the finished ticket.
     Cut(Bitmap),
-    /// The roll ran out; what was on the paper and what follows is lost.
+    /// The roll ran out: what was on the paper is a stub, and the rest of the job waits
+    /// in the buffer for a new roll.
     PaperOut,
+    /// The head reached a `GS ( H` fn 48: everything before it is printed.
+    Processed(ProcessId),
+}
+
+/// One command executed: what it reported, and how many dots of paper it fed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub events: Vec<Event>,
+    pub fed: u32,
 }
 
 /// Two metres of paper: the longest piece the simulator keeps before it tears it off.
 const MAX_PAGE_DOTS: u32 = 16_000;
 
-/// Default line spacing of 203 dpi Epson-type printers: 24-dot font A plus 6 dots.
-const DEFAULT_LINE_SPACING: u32 = 30;
+/// Default line spacing of Epson-type printers: 24-dot font A plus 6 dots.
+const DEFAULT_LINE_SPACING: u32 = LINE_SPACING;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Style {
@@ -488,19 +514,23 @@ pub struct Interpreter {
     qr_module: u8,
     qr_level: EcLevel,
     qr_data: Vec<u8>,
-    /// Bytes received but not yet a whole command.
-    pending: Vec<u8>,
+    /// `ESC D` stops, in columns; empty: every eight columns.
+    tabs: Vec<u8>,
+    /// Bytes received but not yet executed: the printer's receive buffer.
+    pending: std::collections::VecDeque<u8>,
     /// `None`: an endless roll.
     roll: Option<Roll>,
+    /// Dots fed since the start, for [`Step::fed`].
+    fed: u64,
 }
 
 impl Interpreter {
-    /// `roll_lines`: paper on the roll, in default-spaced lines (30 dots), or `None`
-    /// for an endless roll.
-    pub fn new(width: PaperWidth, roll_lines: Option<u32>) -> Interpreter {
+    /// A head of `width` dots; `roll_dots`: paper on the roll, in dots of feed, or
+    /// `None` for an endless roll.
+    pub fn new(width: u32, roll_dots: Option<u32>) -> Interpreter {
         Interpreter {
-            width: width.dots(),
-            page: Bitmap::new(width.dots()),
+            width,
+            page: Bitmap::new(width),
             y: 0,
             line: Vec::new(),
             style: Style::initial(),
@@ -509,12 +539,14 @@ impl Interpreter {
             qr_module: 3,
             qr_level: EcLevel::L,
             qr_data: Vec::new(),
-            pending: Vec::new(),
-            roll: roll_lines.map(|lines| Roll {
-                capacity: u64::from(lines) * u64::from(DEFAULT_LINE_SPACING),
+            tabs: Vec::new(),
+            pending: std::collections::VecDeque::new(),
+            roll: roll_dots.map(|dots| Roll {
+                capacity: u64::from(dots),
                 used: 0,
                 out: false,
             }),
+            fed: 0,
         }
     }
 
@@ -522,10 +554,10 @@ impl Interpreter {
         self.roll.is_some_and(|r| r.out)
     }
 
-    /// Lines left on the roll, `None` for an endless one.
-    pub fn lines_left(&self) -> Option<u32> {
+    /// Dots of paper left on the roll, `None` for an endless one.
+    pub fn dots_left(&self) -> Option<u32> {
         self.roll
-            .map(|r| (r.capacity.saturating_sub(r.used) / u64::from(DEFAULT_LINE_SPACING)) as u32)
+            .map(|r| r.capacity.saturating_sub(r.used).min(u64::from(u32::MAX)) as u32)
     }
 
     /// A fresh roll of the same length.
@@ -536,36 +568,65 @@ impl Interpreter {
         }
     }
 
-    /// A fresh roll of `lines` default-spaced lines: the roll that ran out may have been
-    /// the end of a used one.
-    pub fn load_roll(&mut self, lines: u32) {
+    /// A fresh roll of `dots` of paper: the roll that ran out may have been the end of a
+    /// used one.
+    pub fn load_roll(&mut self, dots: u32) {
         self.roll = Some(Roll {
-            capacity: u64::from(lines) * u64::from(DEFAULT_LINE_SPACING),
+            capacity: u64::from(dots),
             used: 0,
             out: false,
         });
     }
 
-    /// Interprets `bytes`, keeping an unfinished command for the next call.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
-        self.pending.extend_from_slice(bytes);
-        let mut events = Vec::new();
-        let mut pos = 0;
-        while pos < self.pending.len() {
-            match parse_command(&self.pending[pos..]) {
-                Parsed::Incomplete => break,
-                Parsed::Command(cmd, used) => {
-                    pos += used;
-                    self.execute(cmd, &mut events);
-                    if self.y > MAX_PAGE_DOTS {
-                        // A job that never cuts must not grow the page without bound:
-                        // hand over what there is, as if torn off.
-                        events.extend(self.take_page().map(Event::Cut));
-                    }
-                }
-            }
+    /// Bytes into the receive buffer, to be executed by [`Interpreter::step`].
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.pending.extend(bytes);
+    }
+
+    /// Bytes waiting in the receive buffer.
+    pub fn buffered(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// `DLE DC4` fn 8: the receive buffer and the line being assembled are emptied; the
+    /// paper already printed stays as it is.
+    pub fn clear(&mut self) {
+        self.pending.clear();
+        self.line.clear();
+    }
+
+    /// Executes the next whole command in the buffer; `None` when there is none, or
+    /// while the roll is out (the rest waits for a new one).
+    pub fn step(&mut self) -> Option<Step> {
+        if self.paper_out() {
+            return None;
         }
-        self.pending.drain(..pos);
+        let Parsed::Command(cmd, used) = parse_command(self.pending.make_contiguous()) else {
+            return None;
+        };
+        self.pending.drain(..used);
+        let before = self.fed;
+        let mut events = Vec::new();
+        self.execute(cmd, &mut events);
+        if self.y > MAX_PAGE_DOTS {
+            // A job that never cuts must not grow the page without bound: hand over
+            // what there is, as if torn off.
+            events.extend(self.take_page().map(Event::Cut));
+        }
+        Some(Step {
+            events,
+            fed: (self.fed - before) as u32,
+        })
+    }
+
+    /// Interprets `bytes` at once, keeping an unfinished command (or, once the roll is
+    /// out, the rest) for later.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
+        self.push(bytes);
+        let mut events = Vec::new();
+        while let Some(step) = self.step() {
+            events.extend(step.events);
+        }
         events
     }
 
@@ -582,23 +643,15 @@ impl Interpreter {
         match cmd {
             Command::StatusQuery(n) => return events.push(Event::StatusQuery(n)),
             Command::AutoStatus(n) => return events.push(Event::AutoStatus(n)),
+            Command::ProcessId(id) => return events.push(Event::Processed(id)),
             _ if self.paper_out() => return,
             _ => {}
         }
         let before = self.paper_out();
         match cmd {
             Command::Text(b) => self.put_char(cp437(b)),
-            Command::Tab => {
-                // Tab stops every eight characters of the current size.
-                let (cw, _) = self.style.cell();
-                let used: u32 = self.line.iter().map(|p| p.style.cell().0).sum();
-                let stop = (used / (cw * 8) + 1) * cw * 8;
-                if stop <= self.width {
-                    for _ in 0..(stop - used) / cw {
-                        self.put_char(' ');
-                    }
-                }
-            }
+            Command::Tab => self.tab(),
+            Command::TabStops(stops) => self.tabs = stops,
             Command::LineFeed => self.print_line(1),
             Command::FeedLines(n) => self.print_line(u32::from(n)),
             Command::FeedDots(n) => {
@@ -613,6 +666,7 @@ impl Interpreter {
                 self.qr_module = 3;
                 self.qr_level = EcLevel::L;
                 self.qr_data.clear();
+                self.tabs.clear();
             }
             Command::PrintMode(n) => {
                 self.style.font_b = n & 0x01 != 0;
@@ -656,10 +710,33 @@ impl Interpreter {
                     events.push(Event::Cut(page));
                 }
             }
-            Command::StatusQuery(_) | Command::AutoStatus(_) | Command::Skipped => {}
+            Command::StatusQuery(_)
+            | Command::AutoStatus(_)
+            | Command::ProcessId(_)
+            | Command::Skipped => {}
         }
         if !before && self.paper_out() {
             events.push(Event::PaperOut);
+        }
+    }
+
+    /// `HT`: to the next tab stop (every eight characters of the current size unless
+    /// `ESC D` set others); nothing past the last one.
+    fn tab(&mut self) {
+        let (cw, _) = self.style.cell();
+        let used: u32 = self.line.iter().map(|p| p.style.cell().0).sum();
+        let stop = if self.tabs.is_empty() {
+            Some((used / (cw * 8) + 1) * cw * 8)
+        } else {
+            self.tabs
+                .iter()
+                .map(|&c| u32::from(c) * cw)
+                .find(|&x| x > used)
+        };
+        if let Some(stop) = stop.filter(|&x| x <= self.width) {
+            for _ in 0..(stop - used) / cw {
+                self.put_char(' ');
+            }
         }
     }
 
@@ -677,11 +754,12 @@ impl Interpreter {
 
     /// Moves the paper on by `dots`; false once the roll has run out.
     fn advance(&mut self, dots: u32) -> bool {
+        self.fed += u64::from(dots);
         if let Some(roll) = &mut self.roll {
             roll.used += u64::from(dots);
             if roll.used > roll.capacity {
                 // The end sensor stops the printer: the paper already printed is a
-                // stub without its cut, and the rest of the job is lost.
+                // stub without its cut; the rest of the job stays in the buffer.
                 roll.out = true;
                 self.line.clear();
                 self.page = Bitmap::new(self.width);
@@ -906,6 +984,7 @@ fn cp437(b: u8) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::escpos::PaperWidth;
 
     #[test]
     fn commands_parse_with_their_lengths() {
@@ -991,9 +1070,33 @@ mod tests {
                 &[ESC, b'*', 33, 2, 0, 1, 2, 3, 4, 5, 6],
                 Parsed::Command(C::Skipped, 11),
             ),
-            (&[ESC, b'D', 8, 16, 0], Parsed::Command(C::Skipped, 5)),
             (&[FS, b'.'], Parsed::Command(C::Skipped, 2)),
             (&[0xc4], Parsed::Command(C::Text(0xc4), 1)),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(parse_command(bytes), want, "{bytes:02x?}");
+        }
+    }
+
+    #[test]
+    fn tab_stops_and_the_process_id_parse() {
+        use Command as C;
+        let cases: Vec<(&[u8], Parsed)> = vec![
+            (
+                &[ESC, b'D', 8, 16, 0],
+                Parsed::Command(C::TabStops(vec![8, 16]), 5),
+            ),
+            (&[ESC, b'D', 8], Parsed::Incomplete),
+            (
+                &[GS, b'(', b'H', 6, 0, 48, 48, b'0', b'0', b'4', b'2'],
+                Parsed::Command(C::ProcessId(ProcessId(*b"0042")), 11),
+            ),
+            (&[GS, b'(', b'H', 6, 0, 48, 48, b'0'], Parsed::Incomplete),
+            // Another GS ( H function is skipped by its length.
+            (
+                &[GS, b'(', b'H', 2, 0, 49, 48],
+                Parsed::Command(C::Skipped, 7),
+            ),
         ];
         for (bytes, want) in cases {
             assert_eq!(parse_command(bytes), want, "{bytes:02x?}");
@@ -1101,22 +1204,59 @@ mod tests {
     }
 
     #[test]
-    fn a_short_roll_runs_out_and_loses_the_rest() {
-        let mut i = Interpreter::new(PaperWidth::Mm80, Some(3));
-        assert_eq!(i.lines_left(), Some(3));
-        let events = i.feed(b"one\ntwo\n\x1dV\x00three\nfour\n\x10\x04\x04\x00five\n\x1dV\x00");
+    fn a_short_roll_stops_the_head_and_keeps_the_rest_of_the_job() {
+        let job = b"one\ntwo\n\x1dV\x00three\nfour\nfive\n\x1dV\x00";
+        // Three lines of paper: "four" runs it out.
+        let mut i = Interpreter::new(576, Some(90));
+        assert_eq!(i.dots_left(), Some(90));
+        let events = i.feed(job);
         assert!(matches!(events[0], Event::Cut(ref p) if p.height() == 60));
-        assert_eq!(events[1], Event::PaperOut);
-        assert_eq!(events[2], Event::StatusQuery(4), "status still answered");
-        assert_eq!(events.len(), 3, "no cut once out of paper");
+        assert_eq!(events[1..], [Event::PaperOut]);
         assert!(i.paper_out());
+        assert!(i.buffered() > 0, "the rest of the job waits in the buffer");
+        assert_eq!(i.step(), None, "the head stands still without paper");
+        // A new roll: the tail prints by itself, and is cut.
+        i.load_roll(3000);
+        let events = i.feed(b"");
+        assert!(matches!(events[..], [Event::Cut(ref p)] if p.text() == "five"));
+        assert_eq!(i.dots_left(), Some(3000 - 30));
+
+        // The same, but the buffer cleared before the new roll: nothing more prints.
+        let mut i = Interpreter::new(576, Some(90));
+        i.feed(job);
+        i.clear();
         i.load_paper();
-        assert!(!i.paper_out());
-        let events = i.feed(b"six\n\x1dV\x00");
-        assert!(matches!(events[..], [Event::Cut(ref p)] if p.height() == 30));
-        assert_eq!(i.lines_left(), Some(2), "the same length again");
-        i.load_roll(100);
-        assert_eq!(i.lines_left(), Some(100), "a longer roll");
+        assert_eq!(i.feed(b""), []);
+        assert_eq!(i.dots_left(), Some(90), "the same length again");
+    }
+
+    #[test]
+    fn each_step_says_what_it_fed_and_the_process_id_waits_its_turn() {
+        let mut i = Interpreter::new(384, None);
+        let id = ProcessId::of(7);
+        i.push(b"a\n\x1bd\x03");
+        i.push(&id.request());
+        let fed: Vec<(u32, Vec<Event>)> = std::iter::from_fn(|| i.step())
+            .map(|s| (s.fed, s.events))
+            .collect();
+        assert_eq!(
+            fed,
+            [
+                (0, vec![]),
+                (30, vec![]),
+                (90, vec![]),
+                (0, vec![Event::Processed(id)])
+            ]
+        );
+    }
+
+    #[test]
+    fn tab_stops_set_by_esc_d_place_the_value() {
+        let pages = render_job(b"\x1bD\x0e\x00AB:\tX\n\x1dV\x00", PaperWidth::Mm80);
+        // X at column 14: 168 dots in.
+        assert_eq!(pages[0].text(), format!("AB:{}X", " ".repeat(11)));
+        assert!(pages[0].dark_in(168, 0, 180, 24) > 10);
+        assert_eq!(pages[0].dark_in(40, 0, 166, 24), 0);
     }
 
     #[test]
@@ -1131,7 +1271,7 @@ mod tests {
     fn commands_split_across_reads_are_reassembled() {
         let job = b"\x1b@\x1d!\x11AB\n\x1dVA\x00";
         let whole = render_job(job, PaperWidth::Mm80);
-        let mut i = Interpreter::new(PaperWidth::Mm80, None);
+        let mut i = Interpreter::new(576, None);
         let mut pages = Vec::new();
         for b in job {
             for e in i.feed(std::slice::from_ref(b)) {

@@ -10,6 +10,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use apm_kiosk::hardware::printer::{PrinterError, PrinterState, TicketPrinter};
+use apm_kiosk::protocol::escpos::Job;
 
 /// One job as the printer received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +118,7 @@ impl TicketPrinter for FakePrinter {
         Ok(s.state)
     }
 
-    fn send_job(&mut self, job: &[u8]) -> Result<PrinterState, PrinterError> {
+    fn send_job(&mut self, job: &Job) -> Result<PrinterState, PrinterError> {
         {
             let mut s = self.lock();
             if s.unplugged {
@@ -151,23 +152,36 @@ impl TicketPrinter for FakePrinter {
 mod tests {
     use super::*;
 
+    fn job(bytes: &[u8]) -> Job {
+        Job {
+            bytes: bytes.to_vec(),
+            length_dots: 30,
+        }
+    }
+
     #[test]
     fn the_roll_runs_out_mid_job_and_a_new_one_prints_whole() {
         let printer = FakePrinter::new();
         let mut device = printer.boxed();
         printer.paper_out_after(10);
-        assert_eq!(device.print(&[1; 6]).expect("printed"), PrinterState::Ok);
         assert_eq!(
-            device.print(&[2; 6]).expect("answered"),
+            device.print(&job(&[1; 6])).expect("printed"),
+            PrinterState::Ok
+        );
+        assert_eq!(
+            device.print(&job(&[2; 6])).expect("answered"),
             PrinterState::PaperOut
         );
         // Out of paper: the next job is not sent at all.
         assert_eq!(
-            device.print(&[3; 6]).expect("answered"),
+            device.print(&job(&[3; 6])).expect("answered"),
             PrinterState::PaperOut
         );
         printer.load_paper();
-        assert_eq!(device.print(&[4; 6]).expect("printed"), PrinterState::Ok);
+        assert_eq!(
+            device.print(&job(&[4; 6])).expect("printed"),
+            PrinterState::Ok
+        );
         let jobs = printer.jobs();
         let shapes: Vec<(u8, usize, bool)> = jobs
             .iter()
@@ -182,7 +196,7 @@ mod tests {
         let mut device = printer.boxed();
         printer.set_unplugged(true);
         assert!(device.status().is_err());
-        assert!(device.send_job(b"x").is_err());
+        assert!(device.send_job(&job(b"x")).is_err());
         assert!(printer.jobs().is_empty());
     }
 }
