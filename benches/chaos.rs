@@ -10,7 +10,6 @@
 
 #[path = "../tests/daemon_support/chaos.rs"]
 mod chaos;
-#[allow(dead_code)]
 #[path = "../tests/daemon_support/mod.rs"]
 mod daemon_support;
 

@@ -137,6 +137,8 @@ fn no_page_shows_an_untranslated_literal() {
         "A+",
         "◐",
         "•",
+        "•  ",
+        "▼  ",
         "English",
         "Bahasa Indonesia",
         "0",

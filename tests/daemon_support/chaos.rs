@@ -102,11 +102,11 @@ pub async fn run(plan: ChaosPlan) -> ChaosReport {
     let people = plain_people(plan.kills);
     let log = kiosk.root.join("daemon.log");
     let mut report = ChaosReport::default();
-    for round in 0..plan.kills {
+    for person in &people {
         // Many numbers held, then few: the surplus goes back.
         let (low, target) = if rng.gen_bool(0.5) { (2, 3) } else { (6, 6) };
         set_sync(&kiosk.config, low, target);
-        let booked = one_killed_run(&kiosk, &log, &mut rng, &people[round]).await;
+        let booked = one_killed_run(&kiosk, &log, &mut rng, person).await;
         report.taps_lost_before_commit += usize::from(booked == Tapped::LostBeforeCommit);
         report.kills += 1;
     }

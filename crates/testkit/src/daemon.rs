@@ -422,9 +422,7 @@ impl DaemonOnFakes {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if self.task.is_none() {
-            return None;
-        }
+        self.task.as_ref()?;
         Some(self.ended().await)
     }
 
