@@ -239,8 +239,9 @@ impl PrinterThread {
         use std::sync::mpsc::RecvTimeoutError;
         self.poll();
         loop {
+            // Asked at least every idle poll, a backlog or not: `ok` means it answered.
             let wait = if self.backlog && !self.unconfirmed {
-                self.settings.backlog_poll
+                self.settings.backlog_poll.min(self.settings.idle_poll)
             } else {
                 self.settings.idle_poll
             };
