@@ -451,12 +451,12 @@ impl Config {
     /// Checks what the file names outside itself: the pinned CA (`central.ca_file`)
     /// must be readable and hold a certificate, or the kiosk could never sync. The
     /// error points at the key's line. (`config check` and the daemon's start run it;
-    /// reading the CA is the central client's, so the check is the client's own.)
+    /// the CA is read as the central client reads it, `sync::pinned_ca`.)
     pub fn check_files(&self) -> Result<(), ConfigError> {
-        use crate::sync::client::{ApiError, HttpCentral};
-        let Err(ApiError::PinnedCa { path, problem }) =
-            HttpCentral::from_config(&self.central, None)
-        else {
+        let Some(path) = &self.central.ca_file else {
+            return Ok(());
+        };
+        let Err(problem) = crate::sync::pinned_ca::load(path) else {
             return Ok(());
         };
         let file = self.source.clone().unwrap_or_default();

@@ -54,17 +54,10 @@ pub struct ControlHealth {
     refused_no_fds: std::sync::atomic::AtomicU64,
 }
 
-/// [`ControlHealth`] as the `status` command shows it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ControlCounts {
-    pub refused_busy: u64,
-    pub refused_no_fds: u64,
-}
-
 impl ControlHealth {
-    pub fn counts(&self) -> ControlCounts {
+    pub fn counts(&self) -> crate::status::ControlCounts {
         use std::sync::atomic::Ordering::Relaxed;
-        ControlCounts {
+        crate::status::ControlCounts {
             refused_busy: self.refused_busy.load(Relaxed),
             refused_no_fds: self.refused_no_fds.load(Relaxed),
         }

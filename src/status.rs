@@ -29,7 +29,7 @@ pub struct Status {
     pub store: crate::store::StoreStats,
     pub sync: SyncStatus,
     /// Control clients refused since the start (too many at once, or no descriptors).
-    pub control: crate::control::ControlCounts,
+    pub control: ControlCounts,
     pub started_at: DateTime<Utc>,
     /// What a technician must look at.
     pub alerts: Vec<Alert>,
@@ -136,4 +136,12 @@ pub fn sync_alerts(sync: &SyncStatus) -> Vec<Alert> {
         alerts.push(Alert::SyncRefused);
     }
     alerts
+}
+
+/// What the control channel had to turn away (`control::ControlHealth`), as the
+/// `status` command shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlCounts {
+    pub refused_busy: u64,
+    pub refused_no_fds: u64,
 }

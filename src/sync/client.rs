@@ -368,9 +368,7 @@ impl HttpCentral {
                     path: path.clone(),
                     problem,
                 };
-                let pem =
-                    std::fs::read(path).map_err(|e| problem(format!("cannot be read: {e}")))?;
-                Some(certificates(&pem).map_err(problem)?)
+                Some(super::pinned_ca::load(path).map_err(problem)?)
             }
             None => None,
         };
@@ -387,7 +385,7 @@ impl HttpCentral {
         ca_pem: Option<&[u8]>,
     ) -> Result<HttpCentral, ApiError> {
         let pinned = ca_pem
-            .map(certificates)
+            .map(super::pinned_ca::certificates)
             .transpose()
             .map_err(|problem| ApiError::setup(format!("pinned CA {problem}")))?;
         HttpCentral::build(base_url, token, timeout, pinned)
@@ -595,16 +593,6 @@ impl CentralApi for HttpCentral {
         self.call::<(), _>(Method::GET, "/v1/kiosk-keys", true, None)
             .await
     }
-}
-
-/// The CA certificates of a PEM bundle, at least one; else what is wrong with it.
-fn certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, String> {
-    let certs =
-        reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("is not PEM: {e}"))?;
-    if certs.is_empty() {
-        return Err("holds no certificate".into());
-    }
-    Ok(certs)
 }
 
 /// HTTPS anywhere; plain HTTP only to a loopback address.

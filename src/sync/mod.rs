@@ -39,6 +39,7 @@
 
 pub mod client;
 pub mod enroll;
+pub mod pinned_ca;
 pub mod planner;
 pub mod shared;
 

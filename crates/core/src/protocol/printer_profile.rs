@@ -10,7 +10,50 @@
 
 use std::time::Duration;
 
-use super::escpos::PaperWidth;
+/// Thermal paper rolls the kiosk printers take; the dots are a generic 203 dpi head's
+/// (a printer's own are its profile's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PaperWidth {
+    /// 576 printable dots.
+    #[default]
+    Mm80,
+    /// 384 printable dots.
+    Mm58,
+}
+
+impl PaperWidth {
+    pub const ALL: [PaperWidth; 2] = [PaperWidth::Mm80, PaperWidth::Mm58];
+
+    /// Printable width in dots.
+    pub fn dots(self) -> u32 {
+        match self {
+            PaperWidth::Mm80 => 576,
+            PaperWidth::Mm58 => 384,
+        }
+    }
+
+    /// Font A (12 x 24 dots) characters on one line.
+    pub fn columns(self) -> usize {
+        (self.dots() / 12) as usize
+    }
+
+    /// `80` or `58`, as the configuration and the CLI write it.
+    pub fn from_mm(mm: u32) -> Option<PaperWidth> {
+        match mm {
+            80 => Some(PaperWidth::Mm80),
+            58 => Some(PaperWidth::Mm58),
+            _ => None,
+        }
+    }
+
+    /// The inverse of [`PaperWidth::from_mm`].
+    pub fn mm(self) -> u32 {
+        match self {
+            PaperWidth::Mm80 => 80,
+            PaperWidth::Mm58 => 58,
+        }
+    }
+}
 
 /// A printer model of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
