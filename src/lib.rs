@@ -28,6 +28,7 @@
 //!   durability; makes no booking decisions.
 //! - [`sync`]: the central service client (`CentralApi`, and `SharedCentral`, any of
 //!   them as a part; every answer's body read through its one bounded reader), the
+//!   pinned CA (`central.ca_file`, read once for the client and the config check), the
 //!   pure allocation planner, and the loop that keeps queue numbers topped up and
 //!   uploads registrations.
 //! - [`control`]: the headless control channel (Unix socket, JSON lines): the same

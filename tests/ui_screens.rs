@@ -480,6 +480,8 @@ const README_SHOTS: &[(&str, &str, &str)] = &[
     ("portrait", "id", "27-out-of-service"),
     ("landscape", "en", "12-keypad-child"),
     ("landscape", "id", "26-done"),
+    ("portrait", "id", "29-five-review-large"),
+    ("portrait", "id", "29-five-review-large-end"),
 ];
 
 /// Halves a screenshot (2x2 box filter) for the README.

@@ -77,9 +77,11 @@ impl Rig {
                 std::fs::remove_dir_all(dir)
                     .with_context(|| format!("cannot clear {}", dir.display()))?;
             }
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
+        std::fs::create_dir_all(&tickets)
+            .with_context(|| format!("cannot create {}", tickets.display()))?;
+        // Owner-only from the start, as the daemon keeps its state directory.
+        crate::identity::ensure_private_dir(&state)?;
 
         // The central service: an external one, or the simulator on loopback.
         let mut central = None;
