@@ -174,7 +174,7 @@ impl Daemon {
         let kept = Kept::open(&config.kiosk.state_dir, &disk).await?;
         let (mut kiosk, guard) = first_state(&config, &kept, disk, &clock).await?;
         let reader = reader_hw::start(reader);
-        let (printer, printer_state) = start_printer(printer, &config, &kept)?;
+        let (printer, printer_state) = start_printer(printer, &config, &kept, &clock)?;
         let (senders, receivers) = channels();
         let (publish, published) = Publish::new(&kiosk, clock.now());
         let (stop, stop_rx) = watch::channel(false);
@@ -390,11 +390,15 @@ fn start_printer(
     open: crate::hardware::printer::PrinterOpener,
     config: &Config,
     kept: &Kept,
+    clock: &crate::clock::SharedClock,
 ) -> anyhow::Result<(PrinterWorker, watch::Receiver<PrinterState>)> {
     let (state_tx, state) = watch::channel(PrinterState::Offline);
     let worker = PrinterWorker::spawn(
         open,
-        PrinterSettings::new(config.printer.profile()),
+        PrinterSettings {
+            clock: clock.clone(),
+            ..PrinterSettings::new(config.printer.profile())
+        },
         kept.store.clone(),
         kept.enrollment.subscribe(),
         state_tx,

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::Utc;
 use tokio::sync::{oneshot, watch};
 
 use super::{self as printer_hw, PrinterState};
@@ -82,8 +81,9 @@ pub enum ReprintError {
     Stopped,
 }
 
-/// The printer the worker drives, and how often it asks its status.
-#[derive(Debug, Clone)]
+/// The printer the worker drives, how often it asks its status, and the clock by
+/// which it stamps a print and finds which tickets are still for today or later.
+#[derive(Clone)]
 pub struct PrinterSettings {
     /// What the tickets are laid out for.
     pub profile: PrinterProfile,
@@ -91,6 +91,8 @@ pub struct PrinterSettings {
     pub backlog_poll: Duration,
     /// [`IDLE_POLL`] in the daemon.
     pub idle_poll: Duration,
+    /// The daemon's clock (the system's unless a test gives another).
+    pub clock: crate::clock::SharedClock,
 }
 
 impl PrinterSettings {
@@ -100,6 +102,7 @@ impl PrinterSettings {
             profile,
             backlog_poll: BACKLOG_POLL,
             idle_poll: IDLE_POLL,
+            clock: std::sync::Arc::new(crate::clock::SystemClock),
         }
     }
 }
@@ -409,7 +412,7 @@ impl PrinterThread {
     /// the first that does not come out.
     fn print_backlog(&mut self) {
         let offices = self.offices();
-        let now = Utc::now();
+        let now = self.settings.clock.now();
         // A ticket for a visit today, in any zone the kiosk books for, still counts.
         let from = crate::domain::calendar::earliest_today(&offices, now);
         let tickets = match self.store.call_blocking(move |s| s.reprint_backlog(from)) {
@@ -460,7 +463,7 @@ impl PrinterThread {
             return Err(failure);
         }
         let id = t.registration_id.clone();
-        let now = Utc::now();
+        let now = self.settings.clock.now();
         let earlier = match self
             .store
             .call_blocking(move |s| s.begin_print_attempt(&id, now))
