@@ -30,9 +30,18 @@ async fn wait_numbers(kiosk: &DaemonOnFakes) {
 
 /// The applicant whose card is on the reader, from the card to the members screen.
 async fn read_and_confirm(kiosk: &mut DaemonOnFakes, nik: &str) {
+    read_and_confirm_card(kiosk, card(nik)).await;
+}
+
+/// [`read_and_confirm`] with the card as given; returns the view that asked the
+/// applicant to confirm the data read.
+async fn read_and_confirm_card(
+    kiosk: &mut DaemonOnFakes,
+    data: apm_kiosk::protocol::reader::CardData,
+) -> std::sync::Arc<apm_kiosk::flow::view::View> {
     kiosk.wait_screen(ScreenKind::ReadCard).await;
-    kiosk.reader.present_card(card(nik));
-    kiosk.wait_screen(ScreenKind::ConfirmIdentity).await;
+    kiosk.reader.present_card(data);
+    let confirm = kiosk.wait_screen(ScreenKind::ConfirmIdentity).await;
     kiosk.reader.remove_card();
     kiosk.tap(Intent::ConfirmIdentity).await;
     kiosk.wait_screen(ScreenKind::Details).await;
@@ -48,6 +57,7 @@ async fn read_and_confirm(kiosk: &mut DaemonOnFakes, nik: &str) {
         .await;
     kiosk.tap(Intent::ConfirmDetails).await;
     kiosk.wait_screen(ScreenKind::Members).await;
+    confirm
 }
 
 /// A group of `niks` from the idle screen to the review, on the first open day and
@@ -632,26 +642,9 @@ async fn card_fields_outside_the_ktps_limits_are_data_corrupt_and_bidi_controls_
     kiosk.tap(Intent::Start).await;
     let mut turned = card(&nik(62));
     turned.name = "SITI \u{202E}HANIMA".into();
-    kiosk.wait_screen(ScreenKind::ReadCard).await;
-    kiosk.reader.present_card(turned);
-    let view = kiosk.wait_screen(ScreenKind::ConfirmIdentity).await;
+    let view = read_and_confirm_card(&mut kiosk, turned).await;
     let shown = view.applicant.as_ref().expect("the applicant shown");
     assert_eq!(shown.name.as_deref(), Some("SITI HANIMA"));
-    kiosk.reader.remove_card();
-    kiosk.tap(Intent::ConfirmIdentity).await;
-    kiosk.wait_screen(ScreenKind::Details).await;
-    kiosk
-        .tap(Intent::ChooseApplicationType {
-            application_type: ApplicationType::New,
-        })
-        .await;
-    kiosk
-        .tap(Intent::ChoosePassportType {
-            passport_type: PassportType::Electronic,
-        })
-        .await;
-    kiosk.tap(Intent::ConfirmDetails).await;
-    kiosk.wait_screen(ScreenKind::Members).await;
     choose_until_review(&mut kiosk).await;
     kiosk.tap(Intent::ConfirmBooking).await;
     kiosk.wait_screen(ScreenKind::Done).await;
