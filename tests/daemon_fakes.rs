@@ -230,6 +230,25 @@ async fn paper_out_mid_ticket_keeps_the_booking_and_prints_it_whole_as_a_copy() 
     // The booking was kept, and goes to the service whatever the paper does.
     kiosk.sync_round().await;
     assert_eq!(kiosk.central.registrations().len(), 1);
+    // The applicant goes for an officer: five minutes on, the code and the number are
+    // still on screen, unwarned, and the screen says for how long.
+    tokio::time::sleep(Duration::from_secs(300)).await;
+    let later = kiosk.view();
+    assert_eq!(later.screen, ScreenKind::Problem);
+    assert_eq!(later.warning_seconds_left, None);
+    let stays = later
+        .stays_seconds
+        .expect("the screen says how long it stays");
+    assert!((290..=305).contains(&stays), "{stays} s left of 600");
+    let booking = later.booking.as_ref().expect("the booking is shown");
+    assert!(booking.booking_code.is_some() && booking.tickets.len() == 1);
+    // On without a ticket: the done page says it did not print.
+    kiosk.tap(Intent::Dismiss).await;
+    let done = kiosk.wait_screen(ScreenKind::Done).await;
+    assert_eq!(
+        done.unprinted,
+        Some(apm_kiosk::flow::PrintFailure::PaperOut)
+    );
 
     // A new roll: the worker's backlog poll prints the ticket again, whole, marked COPY.
     kiosk.printer.load_paper();

@@ -193,9 +193,10 @@ fn shots(language: Language) -> Vec<Shot> {
     identify_the_lead(&mut k, &mut album, &lead);
     add_the_family(&mut k, &mut album, &lead, &second, &child);
     let date = choose_the_slot(&mut k, &mut album);
-    book_and_print(&mut k, &mut album, date);
+    let unprinted = book_and_print(&mut k, &mut album, date);
     album.snap("out-of-service", &out_of_service(language));
     five_with_long_names(&mut album, language);
+    left_without_a_ticket(&mut album, unprinted);
     album.0
 }
 
@@ -378,7 +379,8 @@ fn choose_the_slot(k: &mut Kiosk, album: &mut Album) -> NaiveDate {
 }
 
 /// The booking saved and printed (beside the path: the paper running out).
-fn book_and_print(k: &mut Kiosk, album: &mut Album, date: NaiveDate) {
+/// Books and prints; returns the booking as it stands when the printer ran out of paper.
+fn book_and_print(k: &mut Kiosk, album: &mut Album, date: NaiveDate) -> Kiosk {
     intent(k, Intent::ConfirmBooking);
     album.snap("saving", k);
     let tickets = tickets_of(k);
@@ -399,6 +401,16 @@ fn book_and_print(k: &mut Kiosk, album: &mut Album, date: NaiveDate) {
     album.snap("problem-paper-out", &paper);
     step(k, Event::Printed(Ok(())));
     album.snap("done", k);
+    paper
+}
+
+/// The paper ran out: the problem screen five minutes on (the applicant went to fetch
+/// an officer), then the done page of a booking that has no paper ticket.
+fn left_without_a_ticket(album: &mut Album, mut k: Kiosk) {
+    let later = now() + chrono::TimeDelta::minutes(5);
+    album.snap_with("problem-paper-out-later", &k, later, panel());
+    intent(&mut k, Intent::Dismiss);
+    album.snap("done-unprinted", &k);
 }
 
 /// A ticket per member of the group, numbered as the store might.
@@ -549,6 +561,8 @@ fn render_all(orientation: &str, width: f32, height: f32) {
                 "session",
                 "review",
                 "done",
+                "problem-paper-out-later",
+                "done-unprinted",
             ]
             .iter()
             .any(|n| shot.name.ends_with(n))
@@ -575,6 +589,9 @@ fn render_all(orientation: &str, width: f32, height: f32) {
             }
             check_targets(&ui, orientation, lang, &shot.name);
             check_fit(&ui, &format!("{orientation} {lang} {}", shot.name), &path);
+            if view.unprinted.is_some() {
+                check_numbers_shown(&ui, &format!("{orientation} {lang} {}", shot.name), &view);
+            }
         }
     }
 }
@@ -692,6 +709,52 @@ fn scrolled_to_the_end(ui: &KioskWindow, at: &str, band: Area, path: &std::path:
         area(&last)
     );
     flow.set_scroll_y(0.0);
+}
+
+/// Every text on the page, at its top and scrolled to its end (the testing backend
+/// lists only what is in view).
+fn page_texts(ui: &KioskWindow) -> Vec<String> {
+    let flow = ui.global::<apm_kiosk::ui::Flow>();
+    let find = |id: &str| {
+        ElementHandle::find_by_element_id(ui, id)
+            .next()
+            .expect("the page")
+    };
+    let (band, page) = (
+        area(&find("KioskWindow::pages")),
+        area(&find("KioskWindow::page")),
+    );
+    let mut texts = Vec::new();
+    for scroll in [0.0, (band.3 - page.3).min(0.0)] {
+        flow.set_scroll_y(scroll);
+        texts.extend(
+            shown(&ui.root_element())
+                .iter()
+                .filter_map(|e| e.accessible_label().map(|l| l.to_string())),
+        );
+    }
+    flow.set_scroll_y(0.0);
+    texts
+}
+
+/// A booking whose tickets did not print shows its code and every queue number, to be
+/// written down, and says how long it stays.
+fn check_numbers_shown(ui: &KioskWindow, at: &str, view: &flow::view::View) {
+    let texts = page_texts(ui);
+    let booking = view.booking.as_ref().expect("a booking");
+    let code = booking.booking_code.clone().expect("a code");
+    let numbers = booking.tickets.iter().map(|t| t.queue_number.clone());
+    for want in std::iter::once(code).chain(numbers) {
+        assert!(
+            texts.iter().any(|t| t.contains(&want)),
+            "{at}: {want:?} is not on screen: {texts:?}"
+        );
+    }
+    let minutes = (view.stays_seconds.expect("a countdown") + 59) / 60;
+    assert!(
+        texts.iter().any(|t| t.contains(&format!(" {minutes} "))),
+        "{at}: the {minutes} minutes it stays are not said: {texts:?}"
+    );
 }
 
 /// Every control a person can tap is at least 104 px (15 mm) each way.

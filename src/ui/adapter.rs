@@ -160,6 +160,14 @@ fn apply_problems(flow: &Flow<'_>, view: &View) {
         view.warning_seconds_left
             .map_or(-1, |s| i32::try_from(s).unwrap_or(i32::MAX)),
     );
+    flow.set_stays_seconds(
+        view.stays_seconds
+            .map_or(-1, |s| i32::try_from(s).unwrap_or(i32::MAX)),
+    );
+    flow.set_unprinted(
+        view.unprinted
+            .map_or(ui::PrintFailure::None, codes::print_failure),
+    );
     let hold = view.out_of_service.map(|h| h.code());
     flow.set_out_of_service(codes::out_of_service(hold));
     flow.set_out_of_service_other(hold.unwrap_or_default().into());

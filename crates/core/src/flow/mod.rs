@@ -48,6 +48,10 @@ pub struct Timeouts {
     pub reset_after: TimeDelta,
     /// How long the done screen stays before the kiosk returns to idle by itself.
     pub done_linger: TimeDelta,
+    /// Idle time before the warning while a booking's tickets did not print: the
+    /// numbers and the code stay on screen this long, said on the screen, so that an
+    /// applicant who goes to fetch an officer finds them still there.
+    pub unprinted_linger: TimeDelta,
 }
 
 impl Default for Timeouts {
@@ -56,6 +60,7 @@ impl Default for Timeouts {
             warning_after: TimeDelta::seconds(60),
             reset_after: TimeDelta::seconds(20),
             done_linger: TimeDelta::seconds(20),
+            unprinted_linger: TimeDelta::minutes(10),
         }
     }
 }
@@ -721,6 +726,10 @@ pub struct Kiosk {
     pub date: Option<NaiveDate>,
     pub session_id: Option<String>,
     pub booked: Option<Booked>,
+    /// Why the booking's tickets did not print, from the printer's failure until a
+    /// retry prints them: the problem and done screens then show the numbers and the
+    /// code to write down, and stay.
+    pub unprinted: Option<PrintFailure>,
     /// Card reads that failed in a row on the current card screen.
     pub card_failures: u32,
     pub last_input: DateTime<Utc>,
@@ -744,6 +753,7 @@ impl Kiosk {
             date: None,
             session_id: None,
             booked: None,
+            unprinted: None,
             card_failures: 0,
             last_input: now,
             warned_at: None,
@@ -761,6 +771,7 @@ impl Kiosk {
         self.date = None;
         self.session_id = None;
         self.booked = None;
+        self.unprinted = None;
         self.card_failures = 0;
         self.warned_at = None;
     }

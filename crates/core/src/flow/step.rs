@@ -117,6 +117,7 @@ pub(super) fn printed(state: &mut Kiosk, result: Result<(), PrintFailure>, now: 
         return;
     }
     state.last_input = now;
+    state.unprinted = result.err();
     state.screen = match result {
         Ok(()) => Screen::Done,
         Err(failure) => Screen::Problem {
@@ -124,6 +125,16 @@ pub(super) fn printed(state: &mut Kiosk, result: Result<(), PrintFailure>, now: 
             way_out: WayOut::Done,
         },
     };
+}
+
+/// How long the screen now may go untouched before the inactivity warning: long while
+/// the booking's tickets did not print (the applicant may be fetching an officer).
+pub(super) fn quiet_allowed(state: &Kiosk) -> TimeDelta {
+    if state.unprinted.is_some() {
+        state.timeouts.unprinted_linger
+    } else {
+        state.timeouts.warning_after
+    }
 }
 
 /// Cards are read on the idle screen (it starts a session) and on the card screens.
@@ -140,14 +151,14 @@ pub(super) fn tick(state: &mut Kiosk, now: DateTime<Utc>, fx: &mut Vec<Effect>) 
         // Nothing personal on screen, or the machine is busy on the applicant's behalf.
         Screen::Idle | Screen::Committing | Screen::Printing | Screen::Checking { .. } => {}
         Screen::LoadingAvailability => {}
-        Screen::Done => {
+        Screen::Done if state.unprinted.is_none() => {
             if now - state.last_input >= state.timeouts.done_linger {
                 state.wipe();
             }
         }
         _ => match state.warned_at {
             None => {
-                if now - state.last_input >= state.timeouts.warning_after {
+                if now - state.last_input >= quiet_allowed(state) {
                     state.warned_at = Some(now);
                 }
             }

@@ -724,6 +724,86 @@ fn a_failed_print_keeps_the_booking_and_can_be_retried() {
     assert_eq!(r.screen(), "done");
 }
 
+/// A booking made, its tickets not printed: on the problem screen.
+fn unprinted_booking() -> Run {
+    let mut r = Run::new();
+    r.tap(Intent::Start).add_by_card(siti());
+    r.on_to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
+    r.tap(Intent::ChooseDate {
+        date: d(2026, 11, 24),
+    })
+    .tap(Intent::ChooseSession {
+        session_id: "S1".into(),
+    })
+    .tap(Intent::ConfirmBooking);
+    r.ev(Event::Committed(Ok(Booked {
+        group_id: "g1".into(),
+        booking_code: "AAAA-BBBB".into(),
+        office_id: "KRM".into(),
+        date: d(2026, 11, 24),
+        session_id: "S1".into(),
+        tickets: Vec::new(),
+    })));
+    r.ev(Event::Printed(Err(PrintFailure::PaperOut)));
+    r
+}
+
+impl Run {
+    /// `seconds` of nobody touching the screen, ticked once a second as the shell does.
+    fn quiet(&mut self, seconds: i64) -> &mut Run {
+        for _ in 0..seconds {
+            self.now += TimeDelta::seconds(1);
+            self.fx = step(&mut self.k, Event::Tick, self.now);
+        }
+        self
+    }
+}
+
+#[test]
+fn an_unprinted_booking_stays_on_screen_with_its_countdown_until_the_applicant_leaves() {
+    let mut r = unprinted_booking();
+    let v = view::view(&r.k, r.now);
+    assert_eq!(v.unprinted, Some(PrintFailure::PaperOut));
+    assert_eq!(v.stays_seconds, Some(600));
+    assert_eq!(
+        v.booking.and_then(|b| b.booking_code).as_deref(),
+        Some("AAAA-BBBB")
+    );
+    // Five minutes away fetching an officer: the code is still there, unwarned.
+    r.quiet(300);
+    assert_eq!(r.screen(), "problem");
+    let v = view::view(&r.k, r.now);
+    assert_eq!((v.warning_seconds_left, v.stays_seconds), (None, Some(300)));
+    // On without a ticket: the done page says it did not print and does not vanish
+    // after its usual 20 s.
+    r.tap(Intent::Dismiss);
+    assert_eq!(r.screen(), "done");
+    r.quiet(120);
+    let v = view::view(&r.k, r.now);
+    assert_eq!(r.screen(), "done");
+    assert_eq!(v.unprinted, Some(PrintFailure::PaperOut));
+    assert_eq!(v.stays_seconds, Some(480));
+    // Ten minutes untouched: the usual warning, then the wipe.
+    r.quiet(480);
+    assert!(view::view(&r.k, r.now).warning_seconds_left.is_some());
+    r.quiet(20);
+    assert_eq!(r.screen(), "idle");
+    assert_eq!(view::view(&r.k, r.now).unprinted, None);
+}
+
+#[test]
+fn a_retry_that_prints_ends_the_long_stay_and_the_done_page_counts_down() {
+    let mut r = unprinted_booking();
+    r.tap(Intent::RetryPrint).ev(Event::Printed(Ok(())));
+    assert_eq!(r.screen(), "done");
+    let v = view::view(&r.k, r.now);
+    assert_eq!((v.unprinted, v.stays_seconds), (None, Some(20)));
+    r.quiet(5);
+    assert_eq!(view::view(&r.k, r.now).stays_seconds, Some(15));
+    r.quiet(15);
+    assert_eq!(r.screen(), "idle");
+}
+
 #[test]
 fn out_of_service_takes_no_new_session_until_every_hold_is_lifted() {
     let mut r = Run::new();

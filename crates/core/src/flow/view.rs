@@ -13,7 +13,7 @@ use serde::{Serialize, Serializer};
 
 use super::{
     Action, CARD_FAILURES_BEFORE_MANUAL, EntryProblem, HoldReason, IdentitySource, Kiosk, Member,
-    Pending, Problem, Purpose, Screen, WayOut, date_bookable, session_bookable,
+    Pending, PrintFailure, Problem, Purpose, Screen, WayOut, date_bookable, session_bookable,
 };
 use crate::domain::calendar::{DayStatus, Office};
 use crate::domain::dates;
@@ -33,6 +33,14 @@ pub struct View {
     /// Why the kiosk takes no new bookings; on the wire, the hold's code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub out_of_service: Option<HoldReason>,
+    /// Seconds the done page, or the numbers of a booking whose tickets did not print,
+    /// stay on screen before it clears (done) or the inactivity warning comes: the
+    /// countdown those screens show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stays_seconds: Option<i64>,
+    /// Why the booking's tickets did not print, until a retry prints them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unprinted: Option<PrintFailure>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub purpose: Option<Purpose>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -335,6 +343,8 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
                 .max(0)
         }),
         out_of_service: state.hold(),
+        stays_seconds: stays_seconds(state, now),
+        unprinted: state.unprinted,
         purpose: None,
         card_problem: None,
         entry_problem: None,
@@ -349,6 +359,18 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
     };
     screen_fields(state, now, &mut v);
     v
+}
+
+/// How long the screen stays by itself, on the screens that count it down: the done
+/// page, and the screens of a booking whose tickets did not print.
+fn stays_seconds(state: &Kiosk, now: DateTime<Utc>) -> Option<i64> {
+    let quiet = now - state.last_input;
+    let allowed = match (&state.screen, state.unprinted) {
+        (Screen::Done | Screen::Problem { .. }, Some(_)) => super::step::quiet_allowed(state),
+        (Screen::Done, None) => state.timeouts.done_linger,
+        _ => return None,
+    };
+    Some((allowed - quiet).num_seconds().max(0))
 }
 
 /// The intents that do something on the screen now. The language can always be changed.
