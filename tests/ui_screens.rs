@@ -192,11 +192,13 @@ fn shots(language: Language) -> Vec<Shot> {
     let mut album = Album::default();
     identify_the_lead(&mut k, &mut album, &lead);
     add_the_family(&mut k, &mut album, &lead, &second, &child);
+    let family = k.clone();
     let date = choose_the_slot(&mut k, &mut album);
     let unprinted = book_and_print(&mut k, &mut album, date);
     album.snap("out-of-service", &out_of_service(language));
     five_with_long_names(&mut album, language);
     left_without_a_ticket(&mut album, unprinted);
+    revise_the_family(&mut album, family, &child);
     album.0
 }
 
@@ -404,6 +406,45 @@ fn book_and_print(k: &mut Kiosk, album: &mut Album, date: NaiveDate) -> Kiosk {
     paper
 }
 
+/// The family list changed: the child taken out (asked first), added again with a name
+/// typed on the letter keypad (a wrong one first), and the second adult's details
+/// opened again.
+fn revise_the_family(album: &mut Album, mut k: Kiosk, child: &Person) {
+    intent(&mut k, Intent::RemoveMember { index: 2 });
+    album.snap("members-take-out-asked", &k);
+    intent(&mut k, Intent::ConfirmRemoveMember);
+    intent(&mut k, Intent::AddChild);
+    intent(
+        &mut k,
+        Intent::EnterNik {
+            nik: child.nik.clone(),
+            kk: Some(child.kk.clone()),
+        },
+    );
+    intent(&mut k, Intent::TypeName);
+    intent(
+        &mut k,
+        Intent::EnterName {
+            name: "PUTRI 2".into(),
+        },
+    );
+    album.snap("child-name-invalid", &k);
+    intent(
+        &mut k,
+        Intent::EnterName {
+            name: "PUTRI AYU LESTARI".into(),
+        },
+    );
+    album.snap("confirm-child-named", &k);
+    intent(&mut k, Intent::TypeName);
+    album.snap("child-name", &k);
+    intent(&mut k, Intent::Back);
+    confirm_and_detail(&mut k, ApplicationType::New, PassportType::Regular48);
+    album.snap("members-child-named", &k);
+    intent(&mut k, Intent::EditMember { index: 1 });
+    album.snap("details-edit", &k);
+}
+
 /// The paper ran out: the problem screen five minutes on (the applicant went to fetch
 /// an officer), then the done page of a booking that has no paper ticket.
 fn left_without_a_ticket(album: &mut Album, mut k: Kiosk) {
@@ -563,6 +604,9 @@ fn render_all(orientation: &str, width: f32, height: f32) {
                 "done",
                 "problem-paper-out-later",
                 "done-unprinted",
+                "members-take-out-asked",
+                "child-name",
+                "details-edit",
             ]
             .iter()
             .any(|n| shot.name.ends_with(n))

@@ -20,6 +20,18 @@ use slint::{ComponentHandle, Model as _};
 use ui_support::on_fakes::KioskOnFakes as Kiosk;
 use ui_support::{find, shows, tap, type_digits};
 
+/// Types a name on the letter keypad, a space on the space bar.
+fn type_letters(ui: &apm_kiosk::ui::KioskWindow, name: &str) {
+    for c in name.chars() {
+        let key = if c == ' ' {
+            "Spasi".to_owned()
+        } else {
+            c.to_string()
+        };
+        tap(ui, &key);
+    }
+}
+
 fn person_card(k: &Kiosk, p: &apm_kiosk::simulate::crowd::Person) {
     k.reader().present_card(card_of(p));
 }
@@ -64,7 +76,11 @@ fn a_family_of_three_books_by_touch_and_takes_three_tickets() {
         );
         assert_eq!(k.ui.global::<Flow>().get_members().iter().count(), 2);
         if attempt == 0 {
-            tap(&k.ui, "Hapus pemohon 2");
+            // Taking out asks first.
+            tap(&k.ui, "Keluarkan pemohon 2 dari rombongan");
+            k.until("asked", |k| k.ui.global::<Flow>().get_removing() == 1);
+            assert_eq!(k.ui.global::<Flow>().get_members().iter().count(), 2);
+            tap(&k.ui, "Ya, keluarkan");
             k.until("the second adult removed", |k| {
                 k.ui.global::<Flow>().get_members().iter().count() == 1
             });
@@ -80,6 +96,11 @@ fn a_family_of_three_books_by_touch_and_takes_three_tickets() {
         Some(child.kk.as_str())
     );
     k.tap_to("Lanjut", Screen::ConfirmIdentity);
+    // The child's name, typed on the letter keypad, goes on the ticket.
+    k.tap_to("Ketik nama anak", Screen::NameEntry);
+    type_letters(&k.ui, "PUTRI AYU");
+    k.tap_to("Simpan nama", Screen::ConfirmIdentity);
+    assert!(shows(&k.ui, "PUTRI AYU"));
     k.tap_to("Ya, data ini benar", Screen::Details);
     details(&mut k, "Paspor baru", "Paspor biasa 48 halaman");
     assert_eq!(k.ui.global::<Flow>().get_members().iter().count(), 3);
@@ -112,6 +133,10 @@ fn a_family_of_three_books_by_touch_and_takes_three_tickets() {
     let jobs = printer.jobs();
     assert_eq!(jobs.len(), 3, "three tickets printed");
     assert!(jobs.iter().all(|j| j.whole), "each whole");
+    assert!(
+        String::from_utf8_lossy(&jobs[2].bytes).contains("PUTRI AYU"),
+        "the child's ticket carries the name typed"
+    );
     k.tap_to("Selesai", Screen::Idle);
     assert!(
         k.ui.global::<Flow>().get_members().iter().count() == 0,
@@ -210,7 +235,7 @@ fn a_card_that_cannot_be_read_offers_the_keypad() {
     k.until("the keypad offered", |k| {
         k.ui.global::<Flow>().get_can_manual_entry()
     });
-    k.tap_to("Ketik NIK saja", Screen::ManualNik);
+    k.tap_to("Masukkan NIK dengan tombol angka", Screen::ManualNik);
     // A NIK whose date digits are no date: the flow says which digits are wrong.
     type_digits(&k.ui, "2102011234560001");
     tap(&k.ui, "Lanjut");
@@ -219,7 +244,7 @@ fn a_card_that_cannot_be_read_offers_the_keypad() {
     });
     assert!(shows(
         &k.ui,
-        "Periksa NIK: digit ke-7 sampai ke-12 bukan tanggal yang benar."
+        "NIK: Angka ke-7 s.d. ke-12 adalah tanggal lahir. Periksa kembali."
     ));
     // Back from the lead's keypad starts over: nothing typed is kept.
     k.tap_to("Kembali", Screen::Idle);

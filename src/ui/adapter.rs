@@ -10,8 +10,8 @@ use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 use super::{DayCell, Flow, KioskWindow, OfficeItem, Person, ProblemInfo, SessionItem, Theme};
 use super::{PanelState, TicketItem, TodayItem};
 use crate::domain::{Language, QueueKind, dates};
-use crate::flow::Problem;
 use crate::flow::view::{ApplicantView, DateView, ScreenKind, View};
+use crate::flow::{IdentitySource, Problem};
 use crate::ui;
 
 pub(super) mod codes;
@@ -42,6 +42,8 @@ fn person(a: &ApplicantView, language: Language) -> Person {
         application_type: codes::application_type(a.application_type),
         passport_type: codes::passport_type(a.passport_type),
         priority: codes::priority(a.priority),
+        age_priority: codes::priority(a.age_priority),
+        typed: a.source == IdentitySource::Manual,
     }
 }
 
@@ -145,6 +147,7 @@ fn apply_actions(flow: &Flow<'_>, view: &View) {
     flow.set_can_add_member(has(Action::AddMemberByCard));
     flow.set_can_remove_member(has(Action::RemoveMember));
     flow.set_can_retry_print(has(Action::RetryPrint));
+    flow.set_can_type_name(has(Action::TypeName));
 }
 
 /// Who is reading for, what went wrong and the way on, the warning, the kiosk's hold.
@@ -219,6 +222,11 @@ fn apply_people(flow: &Flow<'_>, view: &View) {
     flow.set_members(model(
         view.members.iter().map(|m| person(m, language)).collect(),
     ));
+    flow.set_removing(
+        view.removing
+            .and_then(|i| i32::try_from(i).ok())
+            .unwrap_or(-1),
+    );
     flow.set_offices(model(
         view.offices
             .iter()

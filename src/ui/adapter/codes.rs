@@ -18,6 +18,7 @@ pub fn screen(s: ScreenKind) -> ui::Screen {
         ScreenKind::ReadCard => ui::Screen::ReadCard,
         ScreenKind::ManualNik => ui::Screen::ManualNik,
         ScreenKind::ConfirmIdentity => ui::Screen::ConfirmIdentity,
+        ScreenKind::NameEntry => ui::Screen::NameEntry,
         ScreenKind::Checking => ui::Screen::Checking,
         ScreenKind::Details => ui::Screen::Details,
         ScreenKind::Members => ui::Screen::Members,
@@ -77,6 +78,7 @@ pub fn entry_problem(p: Option<EntryProblem>) -> (ui::EntryProblem, ui::NumberCh
         Some(EntryProblem::NikInvalid(c)) => (ui::EntryProblem::NikInvalid, number_check(c)),
         Some(EntryProblem::KkInvalid(c)) => (ui::EntryProblem::KkInvalid, number_check(c)),
         Some(EntryProblem::KkRequired) => (ui::EntryProblem::KkRequired, ui::NumberCheck::None),
+        Some(EntryProblem::NameInvalid) => (ui::EntryProblem::NameInvalid, ui::NumberCheck::None),
     }
 }
 

@@ -79,6 +79,9 @@ fn identity(flow: &Flow<'_>, taps: &Taps) {
     let t = taps.clone();
     flow.on_enter_nik(move |nik, kk| t.send(enter_nik(&nik, &kk)));
     flow.on_confirm_identity(taps.always(Intent::ConfirmIdentity));
+    flow.on_type_name(taps.always(Intent::TypeName));
+    let t = taps.clone();
+    flow.on_enter_name(move |name| t.send(Intent::EnterName { name: name.into() }));
     flow.on_reject_identity(taps.always(Intent::RejectIdentity));
     flow.on_choose_application_type(taps.with("choose_application_type", |a| {
         Some(Intent::ChooseApplicationType {
@@ -103,6 +106,12 @@ fn group(flow: &Flow<'_>, taps: &Taps) {
     flow.on_add_member_by_card(taps.always(Intent::AddMemberByCard));
     flow.on_add_child(taps.always(Intent::AddChild));
     flow.on_remove_member(taps.with("remove_member", remove_member));
+    flow.on_confirm_remove_member(taps.always(Intent::ConfirmRemoveMember));
+    flow.on_edit_member(taps.with("edit_member", |index: i32| {
+        Some(Intent::EditMember {
+            index: usize::try_from(index).ok()?,
+        })
+    }));
     flow.on_finish_members(taps.always(Intent::FinishMembers));
 }
 

@@ -183,7 +183,10 @@ pub(super) fn checked(state: &mut Kiosk, result: Result<(), RuleViolation>, fx: 
                     pending.passport_type = Some(p);
                 }
             }
-            state.screen = Screen::Details { purpose };
+            state.screen = Screen::Details {
+                purpose,
+                editing: None,
+            };
         }
         Err(violation) => {
             fx.push(Effect::Beep { ok: false });
@@ -215,7 +218,14 @@ pub(super) fn refused_by(violation: RuleViolation) -> Problem {
     }
 }
 
-pub(super) fn confirm_details(state: &mut Kiosk, now: DateTime<Utc>, fx: &mut Vec<Effect>) {
+/// The pending applicant's details chosen: they join the group, or, when `editing` a
+/// member, take that member's place again.
+pub(super) fn confirm_details(
+    state: &mut Kiosk,
+    editing: Option<usize>,
+    now: DateTime<Utc>,
+    fx: &mut Vec<Effect>,
+) {
     let today = today(state, now);
     let Some(p) = &state.pending else {
         return;
@@ -246,12 +256,41 @@ pub(super) fn confirm_details(state: &mut Kiosk, now: DateTime<Utc>, fx: &mut Ve
     let Some(p) = state.pending.take() else {
         return;
     };
-    state.members.push(Member {
+    let member = Member {
         applicant: p.applicant,
         application_type,
         passport_type,
         declared_priority: p.declared_priority,
         priority,
+    };
+    match editing.and_then(|i| state.members.get_mut(i)) {
+        Some(place) => *place = member,
+        None => state.members.push(member),
+    }
+    state.screen = Screen::members();
+}
+
+/// A member's details to change: they wait as the pending applicant, with their
+/// choices, while the member stays in the group until the change is confirmed.
+pub(super) fn edit_member(state: &mut Kiosk, index: usize) {
+    let Some(m) = state.members.get(index) else {
+        return;
+    };
+    let purpose = if index == 0 {
+        Purpose::Lead
+    } else if m.applicant.source == IdentitySource::Manual && m.applicant.kk_number.is_some() {
+        Purpose::Child
+    } else {
+        Purpose::Member
+    };
+    state.pending = Some(Pending {
+        applicant: m.applicant.clone(),
+        application_type: Some(m.application_type),
+        passport_type: Some(m.passport_type),
+        declared_priority: m.declared_priority,
     });
-    state.screen = Screen::Members;
+    state.screen = Screen::Details {
+        purpose,
+        editing: Some(index),
+    };
 }

@@ -98,6 +98,19 @@ impl CardFields {
     }
 }
 
+/// A name typed on the letter keypad, as the ticket will carry it: trimmed, spaces
+/// single, upper case as on a KTP; `None` when nothing was typed (the officer completes
+/// it from the family card). A character no KTP name has (letters, spaces and `.`,
+/// `'`, `-`, `,`), or more than [`NAME_MAX`] characters, is refused.
+pub fn typed_name(text: &str) -> Result<Option<String>, super::EntryProblem> {
+    let name = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let allowed = |c: char| c.is_ascii_alphabetic() || " .'-,".contains(c);
+    if name.chars().count() > NAME_MAX || !name.chars().all(allowed) {
+        return Err(super::EntryProblem::NameInvalid);
+    }
+    Ok(Some(name.to_ascii_uppercase()).filter(|n| !n.is_empty()))
+}
+
 impl From<ReadErrorCode> for CardProblem {
     fn from(code: ReadErrorCode) -> CardProblem {
         match code {
@@ -127,6 +140,32 @@ impl CardProblem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typed_name_is_kept_as_a_ktp_has_it_or_refused() {
+        use super::super::EntryProblem::NameInvalid;
+        let cases: [(&str, Result<Option<&str>, _>); 7] = [
+            ("  putri   ayu ", Ok(Some("PUTRI AYU"))),
+            ("D'ARCY-ANAK, M.", Ok(Some("D'ARCY-ANAK, M."))),
+            ("   ", Ok(None)),
+            ("", Ok(None)),
+            ("ANAK 2", Err(NameInvalid)),
+            ("ANAK\u{202E}", Err(NameInvalid)),
+            ("ÉLISE", Err(NameInvalid)),
+        ];
+        for (typed, want) in cases {
+            assert_eq!(
+                typed_name(typed),
+                want.map(|n| n.map(String::from)),
+                "{typed:?}"
+            );
+        }
+        assert_eq!(
+            typed_name(&"A".repeat(NAME_MAX)).map(|n| n.map(|n| n.len())),
+            Ok(Some(NAME_MAX))
+        );
+        assert_eq!(typed_name(&"A".repeat(NAME_MAX + 1)), Err(NameInvalid));
+    }
 
     #[test]
     fn codes_are_the_wire_names() {

@@ -46,8 +46,11 @@ pub(super) fn screen_intent(
         Screen::ReadCard { purpose, .. } => read_card_intent(state, purpose, intent),
         Screen::ManualNik { purpose, .. } => manual_nik_intent(state, purpose, intent, now, fx),
         Screen::ConfirmIdentity { purpose } => confirm_identity_intent(state, purpose, intent, fx),
-        Screen::Details { purpose } => details_intent(state, purpose, intent, now, fx),
-        Screen::Members => members_intent(state, intent),
+        Screen::NameEntry { purpose, .. } => name_entry_intent(state, purpose, intent),
+        Screen::Details { purpose, editing } => {
+            details_intent(state, purpose, editing, intent, now, fx)
+        }
+        Screen::Members { removing } => members_intent(state, removing, intent),
         Screen::Office => office_intent(state, intent, fx),
         Screen::Date { .. } => date_intent(state, intent, now),
         Screen::Session { .. } => session_intent(state, intent, now),
@@ -119,6 +122,12 @@ pub(super) fn confirm_identity_intent(
                 state.screen = Screen::Checking { purpose };
             }
         }
+        Intent::TypeName if name_typable(state) => {
+            state.screen = Screen::NameEntry {
+                purpose,
+                invalid: false,
+            };
+        }
         Intent::RejectIdentity => {
             // Not them: the card stays unread; a wrong card on the reader is the usual cause.
             state.pending = None;
@@ -137,10 +146,43 @@ pub(super) fn confirm_identity_intent(
     }
 }
 
+/// A name can be typed for an applicant entered by NIK: nothing was read from a card.
+pub(super) fn name_typable(state: &Kiosk) -> bool {
+    state
+        .pending
+        .as_ref()
+        .is_some_and(|p| p.applicant.source == IdentitySource::Manual)
+}
+
+/// The letter keypad: the name typed (or none) back to the confirm screen, or back
+/// without changing it.
+pub(super) fn name_entry_intent(state: &mut Kiosk, purpose: Purpose, intent: Intent) {
+    match intent {
+        Intent::EnterName { name } => match card::typed_name(&name) {
+            Ok(name) => {
+                if let Some(p) = &mut state.pending {
+                    p.applicant.name = name;
+                }
+                state.screen = Screen::ConfirmIdentity { purpose };
+            }
+            Err(_) => {
+                state.screen = Screen::NameEntry {
+                    purpose,
+                    invalid: true,
+                }
+            }
+        },
+        Intent::Back => state.screen = Screen::ConfirmIdentity { purpose },
+        _ => {}
+    }
+}
+
 /// The pending applicant's choices, then on to the family list (or back without them).
+/// A member whose details are being changed (`editing`) goes back to their place.
 pub(super) fn details_intent(
     state: &mut Kiosk,
     purpose: Purpose,
+    editing: Option<usize>,
     intent: Intent,
     now: DateTime<Utc>,
     fx: &mut Vec<Effect>,
@@ -161,25 +203,29 @@ pub(super) fn details_intent(
                 p.declared_priority = reason;
             }
         }
-        Intent::ConfirmDetails => confirm_details(state, now, fx),
+        Intent::ConfirmDetails => confirm_details(state, editing, now, fx),
         Intent::Back => {
             state.pending = None;
-            state.screen = if purpose == Purpose::Lead {
+            state.screen = if purpose == Purpose::Lead && editing.is_none() {
                 Screen::ReadCard {
                     purpose,
                     problem: None,
                 }
             } else {
-                Screen::Members
+                Screen::members()
             };
         }
         _ => {}
     }
 }
 
-/// The family list: add a member by card or a child by NIK while there is room, remove
-/// one, or go on to the office.
-pub(super) fn members_intent(state: &mut Kiosk, intent: Intent) {
+/// The family list: add a member by card or a child by NIK while there is room, change
+/// one's details (back changes the lead's), take one out (asked, then confirmed), or go
+/// on to the office.
+pub(super) fn members_intent(state: &mut Kiosk, removing: Option<usize>, intent: Intent) {
+    if let Some(index) = removing {
+        return removing_intent(state, index, intent);
+    }
     match intent {
         Intent::AddMemberByCard if group_has_room(state) => {
             state.card_failures = 0;
@@ -196,9 +242,27 @@ pub(super) fn members_intent(state: &mut Kiosk, intent: Intent) {
         }
         // The lead (index 0) stays: removing them is cancelling.
         Intent::RemoveMember { index } if index > 0 && index < state.members.len() => {
-            state.members.remove(index);
+            state.screen = Screen::Members {
+                removing: Some(index),
+            };
         }
+        Intent::EditMember { index } => edit_member(state, index),
+        Intent::Back => edit_member(state, 0),
         Intent::FinishMembers => state.screen = Screen::Office,
+        _ => {}
+    }
+}
+
+/// "Take this member out?": yes takes them out, dismiss keeps them; nothing else.
+pub(super) fn removing_intent(state: &mut Kiosk, index: usize, intent: Intent) {
+    match intent {
+        Intent::ConfirmRemoveMember => {
+            if index < state.members.len() {
+                state.members.remove(index);
+            }
+            state.screen = Screen::members();
+        }
+        Intent::Dismiss => state.screen = Screen::members(),
         _ => {}
     }
 }
@@ -216,7 +280,7 @@ pub(super) fn office_intent(state: &mut Kiosk, intent: Intent, fx: &mut Vec<Effe
             state.session_id = None;
             state.screen = Screen::LoadingAvailability;
         }
-        Intent::Back => state.screen = Screen::Members,
+        Intent::Back => state.screen = Screen::members(),
         _ => {}
     }
 }
@@ -323,7 +387,7 @@ pub(super) fn take_way_out(state: &mut Kiosk, way_out: WayOut, fx: &mut Vec<Effe
                     problem: None,
                 }
             } else {
-                Screen::Members
+                Screen::members()
             };
         }
         WayOut::Office => state.screen = Screen::Office,
@@ -345,7 +409,7 @@ pub(super) fn back_from_card(state: &mut Kiosk) {
     if state.members.is_empty() {
         state.wipe();
     } else {
-        state.screen = Screen::Members;
+        state.screen = Screen::members();
     }
 }
 

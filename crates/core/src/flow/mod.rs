@@ -283,6 +283,13 @@ pub enum Intent {
     },
     ConfirmIdentity,
     RejectIdentity,
+    /// Open the letter keypad for the name of an applicant entered by NIK (a child, or a
+    /// lead whose card could not be read): optional, offered on the confirm screen.
+    TypeName,
+    /// The name typed on the letter keypad; empty leaves it for the officer to fill in.
+    EnterName {
+        name: String,
+    },
     ChooseApplicationType {
         application_type: ApplicationType,
     },
@@ -297,7 +304,15 @@ pub enum Intent {
     AddMemberByCard,
     /// Add a child by NIK and KK number.
     AddChild,
+    /// Ask to take a member out of the group: the screen asks to confirm it.
     RemoveMember {
+        index: usize,
+    },
+    /// Yes, take out the member asked about; `dismiss` keeps them.
+    ConfirmRemoveMember,
+    /// Change a member's details (application, passport, priority); on the family list
+    /// `back` does this for the lead.
+    EditMember {
         index: usize,
     },
     FinishMembers,
@@ -333,6 +348,8 @@ pub enum Action {
     EnterNik,
     ConfirmIdentity,
     RejectIdentity,
+    TypeName,
+    EnterName,
     ChooseApplicationType,
     ChoosePassportType,
     DeclarePriority,
@@ -340,6 +357,8 @@ pub enum Action {
     AddMemberByCard,
     AddChild,
     RemoveMember,
+    ConfirmRemoveMember,
+    EditMember,
     FinishMembers,
     ChooseOffice,
     ChooseDate,
@@ -363,6 +382,8 @@ impl Intent {
             Intent::EnterNik { .. } => Action::EnterNik,
             Intent::ConfirmIdentity => Action::ConfirmIdentity,
             Intent::RejectIdentity => Action::RejectIdentity,
+            Intent::TypeName => Action::TypeName,
+            Intent::EnterName { .. } => Action::EnterName,
             Intent::ChooseApplicationType { .. } => Action::ChooseApplicationType,
             Intent::ChoosePassportType { .. } => Action::ChoosePassportType,
             Intent::DeclarePriority { .. } => Action::DeclarePriority,
@@ -370,6 +391,8 @@ impl Intent {
             Intent::AddMemberByCard => Action::AddMemberByCard,
             Intent::AddChild => Action::AddChild,
             Intent::RemoveMember { .. } => Action::RemoveMember,
+            Intent::ConfirmRemoveMember => Action::ConfirmRemoveMember,
+            Intent::EditMember { .. } => Action::EditMember,
             Intent::FinishMembers => Action::FinishMembers,
             Intent::ChooseOffice { .. } => Action::ChooseOffice,
             Intent::ChooseDate { .. } => Action::ChooseDate,
@@ -606,6 +629,8 @@ pub enum EntryProblem {
     NikInvalid(NumberCheck),
     KkInvalid(NumberCheck),
     KkRequired,
+    /// A typed name with a character no KTP name has, or longer than one.
+    NameInvalid,
 }
 
 /// Problems that stop the session's way forward; each has a way out.
@@ -669,15 +694,25 @@ pub enum Screen {
     ConfirmIdentity {
         purpose: Purpose,
     },
+    /// The letter keypad for the pending applicant's name (entered by NIK).
+    NameEntry {
+        purpose: Purpose,
+        invalid: bool,
+    },
     /// Waiting for [`Event::Checked`].
     Checking {
         purpose: Purpose,
     },
     /// Application type, passport type, declared priority for the pending applicant.
+    /// `editing` is the member's place when their details are being changed.
     Details {
         purpose: Purpose,
+        editing: Option<usize>,
     },
-    Members,
+    /// The family list; `removing` is the member asked to be taken out, awaiting yes.
+    Members {
+        removing: Option<usize>,
+    },
     Office,
     /// Waiting for [`Event::AvailabilityLoaded`].
     LoadingAvailability,
@@ -696,6 +731,13 @@ pub enum Screen {
         problem: Problem,
         way_out: WayOut,
     },
+}
+
+impl Screen {
+    /// The family list, asking nothing.
+    pub fn members() -> Screen {
+        Screen::Members { removing: None }
+    }
 }
 
 /// The pending applicant and their choices, before they join the group.

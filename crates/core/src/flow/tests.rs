@@ -279,6 +279,97 @@ fn a_family_of_three_with_a_child_entered_by_nik() {
 }
 
 #[test]
+fn a_childs_name_can_be_typed_or_left_for_the_officer() {
+    let mut r = Run::new();
+    r.tap(Intent::Start).add_by_card(siti());
+    // A card read leaves no name to type.
+    r.tap(Intent::AddChild).tap(Intent::EnterNik {
+        nik: CHILD_NIK.into(),
+        kk: Some(KK.into()),
+    });
+    assert!(view(&r.k, r.now).actions.contains(&Action::TypeName));
+    r.tap(Intent::TypeName);
+    assert_eq!(r.screen(), "name_entry");
+    r.tap(Intent::EnterName {
+        name: "PUTRI 2".into(),
+    });
+    let v = view(&r.k, r.now);
+    assert_eq!(v.entry_problem, Some(EntryProblem::NameInvalid));
+    assert_eq!(v.purpose, Some(Purpose::Child));
+    r.tap(Intent::EnterName {
+        name: " putri  ayu ".into(),
+    });
+    assert_eq!(r.screen(), "confirm_identity");
+    let v = view(&r.k, r.now);
+    let shown = v.applicant.expect("the child is shown");
+    assert_eq!(shown.name.as_deref(), Some("PUTRI AYU"));
+    assert_eq!(shown.age_priority, Some(PriorityReason::ChildUnder5));
+    // Back on the keypad keeps the name; an empty one leaves it to the officer.
+    r.tap(Intent::TypeName).tap(Intent::Back);
+    assert_eq!(
+        view(&r.k, r.now).applicant.and_then(|a| a.name).as_deref(),
+        Some("PUTRI AYU")
+    );
+    r.tap(Intent::ConfirmIdentity)
+        .ev(Event::Checked(Ok(())))
+        .tap(Intent::ConfirmDetails);
+    assert_eq!(r.k.members[1].applicant.name.as_deref(), Some("PUTRI AYU"));
+    // A member read from a card is not offered the letter keypad.
+    r.tap(Intent::AddMemberByCard).ev(Event::CardRead(budi()));
+    assert!(!view(&r.k, r.now).actions.contains(&Action::TypeName));
+    r.tap(Intent::TypeName);
+    assert_eq!(r.screen(), "confirm_identity");
+}
+
+#[test]
+fn the_family_list_changes_details_and_asks_before_taking_anyone_out() {
+    let mut r = Run::new();
+    r.tap(Intent::Start).add_by_card(siti());
+    r.tap(Intent::AddMemberByCard).add_by_card(budi());
+    // Back from the list changes the lead's details, and the lead keeps their place.
+    r.tap(Intent::Back);
+    assert_eq!(
+        r.k.screen,
+        Screen::Details {
+            purpose: Purpose::Lead,
+            editing: Some(0)
+        }
+    );
+    r.tap(Intent::ChoosePassportType {
+        passport_type: PassportType::Regular48,
+    })
+    .tap(Intent::ConfirmDetails);
+    assert_eq!(r.screen(), "members");
+    assert_eq!(r.k.members.len(), 2);
+    assert_eq!(r.k.members[0].passport_type, PassportType::Regular48);
+    assert_eq!(
+        r.k.members[0].applicant.name.as_deref(),
+        Some("SITI AMINAH")
+    );
+    // Changing a member's details and going back changes nothing.
+    r.tap(Intent::EditMember { index: 1 })
+        .tap(Intent::ChoosePassportType {
+            passport_type: PassportType::Regular48,
+        });
+    r.tap(Intent::Back);
+    assert_eq!(r.screen(), "members");
+    assert_eq!(r.k.members[1].passport_type, PassportType::Electronic);
+    // Taking out asks first; dismiss keeps, yes takes out; the lead cannot be asked.
+    r.tap(Intent::RemoveMember { index: 1 });
+    let v = view(&r.k, r.now);
+    assert_eq!(v.removing, Some(1));
+    assert!(v.actions.contains(&Action::ConfirmRemoveMember));
+    assert!(!v.actions.contains(&Action::FinishMembers));
+    r.tap(Intent::FinishMembers).tap(Intent::Dismiss);
+    assert_eq!((r.screen(), r.k.members.len()), ("members", 2));
+    r.tap(Intent::RemoveMember { index: 1 })
+        .tap(Intent::ConfirmRemoveMember);
+    assert_eq!((r.screen(), r.k.members.len()), ("members", 1));
+    r.tap(Intent::RemoveMember { index: 0 });
+    assert_eq!(view(&r.k, r.now).removing, None);
+}
+
+#[test]
 fn cancel_from_every_screen_wipes_the_session() {
     // Drive to each screen in turn, cancel there, and check nothing is left.
     for stop_at in 0..9 {
@@ -972,6 +1063,10 @@ fn every_action_is_spelled_as_its_intent() {
         },
         Intent::ConfirmIdentity,
         Intent::RejectIdentity,
+        Intent::TypeName,
+        Intent::EnterName {
+            name: String::new(),
+        },
         Intent::ChooseApplicationType {
             application_type: ApplicationType::New,
         },
@@ -983,6 +1078,8 @@ fn every_action_is_spelled_as_its_intent() {
         Intent::AddMemberByCard,
         Intent::AddChild,
         Intent::RemoveMember { index: 1 },
+        Intent::ConfirmRemoveMember,
+        Intent::EditMember { index: 0 },
         Intent::FinishMembers,
         Intent::ChooseOffice {
             office_id: String::new(),

@@ -16,9 +16,9 @@ use super::{
     Pending, PrintFailure, Problem, Purpose, Screen, WayOut, date_bookable, session_bookable,
 };
 use crate::domain::calendar::{DayStatus, Office};
-use crate::domain::dates;
 use crate::domain::nik::{KkError, NikError};
 use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, QueueKind, Sex};
+use crate::domain::{dates, rules};
 
 /// What one screen shows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -56,6 +56,9 @@ pub struct View {
     pub applicant: Option<ApplicantView>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<ApplicantView>,
+    /// The member (their place in `members`) the family list asks to confirm taking out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removing: Option<usize>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub offices: Vec<OfficeView>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -77,6 +80,10 @@ pub struct ApplicantView {
     pub application_type: Option<ApplicationType>,
     pub passport_type: Option<PassportType>,
     pub priority: Option<PriorityReason>,
+    /// The priority the applicant's age gives by itself (60 or over, under 5): shown as
+    /// given, never asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_priority: Option<PriorityReason>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -145,6 +152,7 @@ pub enum ScreenKind {
     ReadCard,
     ManualNik,
     ConfirmIdentity,
+    NameEntry,
     Checking,
     Details,
     Members,
@@ -160,11 +168,12 @@ pub enum ScreenKind {
 }
 
 impl ScreenKind {
-    pub const ALL: [ScreenKind; 16] = [
+    pub const ALL: [ScreenKind; 17] = [
         ScreenKind::Idle,
         ScreenKind::ReadCard,
         ScreenKind::ManualNik,
         ScreenKind::ConfirmIdentity,
+        ScreenKind::NameEntry,
         ScreenKind::Checking,
         ScreenKind::Details,
         ScreenKind::Members,
@@ -185,9 +194,10 @@ impl ScreenKind {
             Screen::ReadCard { .. } => ScreenKind::ReadCard,
             Screen::ManualNik { .. } => ScreenKind::ManualNik,
             Screen::ConfirmIdentity { .. } => ScreenKind::ConfirmIdentity,
+            Screen::NameEntry { .. } => ScreenKind::NameEntry,
             Screen::Checking { .. } => ScreenKind::Checking,
             Screen::Details { .. } => ScreenKind::Details,
-            Screen::Members => ScreenKind::Members,
+            Screen::Members { .. } => ScreenKind::Members,
             Screen::Office => ScreenKind::Office,
             Screen::LoadingAvailability => ScreenKind::LoadingAvailability,
             Screen::Date { .. } => ScreenKind::Date,
@@ -207,6 +217,7 @@ impl ScreenKind {
             ScreenKind::ReadCard => "read_card",
             ScreenKind::ManualNik => "manual_nik",
             ScreenKind::ConfirmIdentity => "confirm_identity",
+            ScreenKind::NameEntry => "name_entry",
             ScreenKind::Checking => "checking",
             ScreenKind::Details => "details",
             ScreenKind::Members => "members",
@@ -305,8 +316,9 @@ impl From<KkError> for NumberCheck {
     }
 }
 
-fn applicant_view(p: &Pending) -> ApplicantView {
+fn applicant_view(p: &Pending, today: NaiveDate) -> ApplicantView {
     ApplicantView {
+        age_priority: rules::priority_by_age(p.applicant.birth_date, today),
         name: p.applicant.name.clone(),
         masked_nik: p.applicant.nik.masked(),
         birth_date: p.applicant.birth_date,
@@ -318,8 +330,9 @@ fn applicant_view(p: &Pending) -> ApplicantView {
     }
 }
 
-fn member_view(m: &Member) -> ApplicantView {
+fn member_view(m: &Member, today: NaiveDate) -> ApplicantView {
     ApplicantView {
+        age_priority: rules::priority_by_age(m.applicant.birth_date, today),
         name: m.applicant.name.clone(),
         masked_nik: m.applicant.nik.masked(),
         birth_date: m.applicant.birth_date,
@@ -333,6 +346,7 @@ fn member_view(m: &Member) -> ApplicantView {
 
 /// Everything the screen shows now.
 pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
+    let today = super::today(state, now);
     let mut v = View {
         screen: ScreenKind::of(&state.screen),
         language: state.language,
@@ -350,8 +364,13 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
         entry_problem: None,
         problem: None,
         way_out: None,
-        applicant: state.pending.as_ref().map(applicant_view),
-        members: state.members.iter().map(member_view).collect(),
+        applicant: state.pending.as_ref().map(|p| applicant_view(p, today)),
+        members: state
+            .members
+            .iter()
+            .map(|m| member_view(m, today))
+            .collect(),
+        removing: None,
         offices: Vec::new(),
         dates: Vec::new(),
         sessions: Vec::new(),
@@ -397,6 +416,12 @@ fn actions(state: &Kiosk) -> Vec<Action> {
                 Action::ConfirmIdentity,
                 Action::RejectIdentity,
             ]);
+            if super::name_typable(state) {
+                actions.push(Action::TypeName);
+            }
+        }
+        Screen::NameEntry { .. } => {
+            actions.extend([Action::Cancel, Action::Back, Action::EnterName])
         }
         Screen::Checking { .. } | Screen::LoadingAvailability => actions.push(Action::Cancel),
         Screen::Details { .. } => {
@@ -415,8 +440,16 @@ fn actions(state: &Kiosk) -> Vec<Action> {
                 actions.push(Action::ConfirmDetails);
             }
         }
-        Screen::Members => {
-            actions.extend([Action::Cancel, Action::FinishMembers]);
+        Screen::Members { removing: Some(_) } => {
+            actions.extend([Action::Cancel, Action::ConfirmRemoveMember, Action::Dismiss])
+        }
+        Screen::Members { removing: None } => {
+            actions.extend([
+                Action::Cancel,
+                Action::Back,
+                Action::EditMember,
+                Action::FinishMembers,
+            ]);
             if state.members.len() < crate::domain::rules::MAX_GROUP_SIZE {
                 actions.extend([Action::AddMemberByCard, Action::AddChild]);
             }
@@ -462,9 +495,14 @@ fn screen_fields(state: &Kiosk, now: DateTime<Utc>, v: &mut View) {
             v.purpose = Some(*purpose);
             v.entry_problem = *problem;
         }
+        Screen::NameEntry { purpose, invalid } => {
+            v.purpose = Some(*purpose);
+            v.entry_problem = invalid.then_some(EntryProblem::NameInvalid);
+        }
+        Screen::Members { removing } => v.removing = *removing,
         Screen::ConfirmIdentity { purpose }
         | Screen::Checking { purpose }
-        | Screen::Details { purpose } => v.purpose = Some(*purpose),
+        | Screen::Details { purpose, .. } => v.purpose = Some(*purpose),
         Screen::Office => v.offices = state.offices.iter().map(office_view).collect(),
         Screen::Date { refused } => {
             v.dates = date_views(state, now, lang);
@@ -478,8 +516,7 @@ fn screen_fields(state: &Kiosk, now: DateTime<Utc>, v: &mut View) {
             v.problem = Some(*problem);
             v.way_out = Some(*way_out);
         }
-        Screen::Members
-        | Screen::LoadingAvailability
+        Screen::LoadingAvailability
         | Screen::Review
         | Screen::Committing
         | Screen::Printing
@@ -672,7 +709,7 @@ mod tests {
     fn a_screen_is_its_name() {
         for screen in [
             Screen::Idle,
-            Screen::Members,
+            Screen::members(),
             Screen::LoadingAvailability,
             Screen::Date { refused: None },
         ] {
