@@ -37,6 +37,13 @@ pub enum Entry {
     Child { person: Person },
 }
 
+/// Whether the parent types the child's name on the kiosk's letter keypad (it is
+/// optional): about half do, those whose child was born on an even day, so that the
+/// crowd's draws (and a seed's summary) stay as they were.
+pub fn types_the_name(child: &Person) -> bool {
+    child.birth_date.day() % 2 == 0
+}
+
 impl Entry {
     pub fn person(&self) -> &Person {
         match self {

@@ -613,7 +613,34 @@ async fn identify(
     if matches!(entry, Entry::Card { failures: 0, .. }) && behaviour != Behaviour::KeypadTypo {
         reader.remove_card();
     }
+    if let Entry::Child { person } = entry
+        && screen == "confirm_identity"
+        && crowd::types_the_name(person)
+    {
+        name_the_child(client, person).await?;
+    }
     Ok(screen)
+}
+
+/// The parent types the child's name on the letter keypad, as the family card has it.
+async fn name_the_child(client: &mut Client, child: &crowd::Person) -> anyhow::Result<()> {
+    tap(client, Intent::TypeName).await?;
+    client.wait_for("name_entry", PATIENCE).await?;
+    tap(
+        client,
+        Intent::EnterName {
+            name: child.name.clone(),
+        },
+    )
+    .await?;
+    client
+        .wait_until(
+            |v| v["screen"] == "confirm_identity" && v["applicant"]["name"].is_string(),
+            "the child's name shown",
+            PATIENCE,
+        )
+        .await?;
+    Ok(())
 }
 
 /// Confirms the identity on screen and fills in the details; Ok(None) when the person
