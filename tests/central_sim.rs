@@ -1216,3 +1216,274 @@ async fn a_pinned_ca_is_the_only_one_trusted() {
         .expect_err("no certificate");
     assert!(matches!(e, ApiError::Setup { .. }), "{e:?}");
 }
+
+// ---- Version 1.1: the booking after it is made ----
+
+use apm_kiosk::protocol::central_v11::{
+    Arrival, ArrivalRejection, ArrivalStatus, ArrivalsRequest, CancelRequest, ChangeRefusal,
+    ChangeStatus, FindRequest, RescheduleRequest,
+};
+use apm_kiosk::sync::bookings::{BookingApi, Changed};
+
+fn wib(text: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(text).expect("a time")
+}
+
+/// A grant of `count` numbers of `session` on `date` at Karimun.
+async fn grant(c: &HttpCentral, date: &str, session: &str, count: u32) -> Allocation {
+    let answer = c
+        .allocate(&ask("KRM", date, session, QueueKind::Regular, count))
+        .await
+        .expect("allocation answer");
+    answer.allocations.into_iter().next().expect("a grant")
+}
+
+/// The pool's regular numbers for one session at Karimun.
+async fn pool(c: &HttpCentral, date: &str, session: &str) -> u32 {
+    c.availability("KRM", day(date), day(date))
+        .await
+        .expect("availability")
+        .pool(day(date), session)
+        .0
+}
+
+fn move_to(alloc: &Allocation, number: u32) -> RescheduleRequest {
+    RescheduleRequest {
+        change_id: Uuid::now_v7(),
+        allocation_id: alloc.allocation_id.clone(),
+        queue_number: number,
+        date: alloc.date,
+        session_id: alloc.session_id.clone(),
+        kind: alloc.kind,
+        ticket: "APM2.moved.sig".into(),
+        created_at: wib("2026-12-01T08:05:00+07:00"),
+    }
+}
+
+#[tokio::test]
+async fn a_booking_is_found_rescheduled_once_and_cancelled_from_any_kiosk() {
+    let h = start(SimSeed::default(), tuesday_morning()).await;
+    let (a, _, _) = kiosk(&h, "A-CODE", &["KRM"]).await;
+    let (b, _, _) = kiosk(&h, "B-CODE", &["KRM"]).await;
+    let first = grant(&a, "2026-12-03", "S1", 2).await;
+    assert_eq!(
+        pool(&a, "2026-12-03", "S1").await,
+        14,
+        "two numbers held by A"
+    );
+    let reg = registration(
+        &first,
+        first.numbers[0],
+        &nik(1),
+        Uuid::now_v7(),
+        "2026-12-01T08:01:00+07:00",
+    );
+    assert_eq!(upload_one(&a, &reg).await.0, RegistrationStatus::Accepted);
+
+    // Found from the other kiosk, with its ticket as it was issued.
+    let found = b
+        .find(&FindRequest { nik: nik(1) })
+        .await
+        .expect("find")
+        .bookings;
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        (found[0].registration_id, found[0].reschedules_left),
+        (reg.registration_id, 1)
+    );
+    assert_eq!(found[0].ticket, reg.ticket);
+
+    // B moves it, on a number B holds; not on A's.
+    let theirs = move_to(&first, first.numbers[1]);
+    assert_eq!(
+        b.reschedule(&reg.registration_id, &theirs)
+            .await
+            .expect("an answer"),
+        Changed::Refused(ChangeRefusal::NumberNotHeld)
+    );
+    let later = grant(&b, "2026-12-04", "S2", 1).await;
+    let change = move_to(&later, later.numbers[0]);
+    let Changed::Done(done) = b
+        .reschedule(&reg.registration_id, &change)
+        .await
+        .expect("an answer")
+    else {
+        panic!("the reschedule was refused");
+    };
+    assert_eq!(done.status, ChangeStatus::Rescheduled);
+    assert!(verify_receipt(
+        &h.sim.service_public_key(),
+        &change.change_id,
+        &done.receipt
+    ));
+    // The same change again is answered the same; a second one is refused.
+    assert!(matches!(
+        b.reschedule(&reg.registration_id, &change).await,
+        Ok(Changed::Done(_))
+    ));
+    let again = move_to(&first, first.numbers[1]);
+    assert_eq!(
+        a.reschedule(&reg.registration_id, &again)
+            .await
+            .expect("an answer"),
+        Changed::Refused(ChangeRefusal::RescheduleUsed)
+    );
+    let found = a
+        .find(&FindRequest { nik: nik(1) })
+        .await
+        .expect("find")
+        .bookings;
+    assert_eq!(
+        (found[0].date, found[0].session_id.as_str()),
+        (day("2026-12-04"), "S2")
+    );
+    assert_eq!(
+        (found[0].queue_number, found[0].reschedules_left),
+        (later.numbers[0], 0)
+    );
+    assert_eq!(found[0].ticket, "APM2.moved.sig");
+    assert_eq!(
+        pool(&a, "2026-12-03", "S1").await,
+        15,
+        "the old number is back in the pool"
+    );
+
+    // Cancelled, twice over one change id: the number freed, the NIK free of the
+    // one-booking rule, its 30 days still counting.
+    let cancel = CancelRequest {
+        change_id: Uuid::now_v7(),
+        created_at: wib("2026-12-01T08:10:00+07:00"),
+    };
+    for _ in 0..2 {
+        let answer = a
+            .cancel(&reg.registration_id, &cancel)
+            .await
+            .expect("an answer");
+        assert!(
+            matches!(answer, Changed::Done(ref c) if c.status == ChangeStatus::Cancelled),
+            "{answer:?}"
+        );
+    }
+    assert!(
+        a.find(&FindRequest { nik: nik(1) })
+            .await
+            .expect("find")
+            .bookings
+            .is_empty()
+    );
+    assert_eq!(pool(&a, "2026-12-04", "S2").await, 16);
+    let retry = registration(
+        &first,
+        first.numbers[1],
+        &nik(1),
+        Uuid::now_v7(),
+        "2026-12-01T08:20:00+07:00",
+    );
+    assert_eq!(
+        upload_one(&a, &retry).await,
+        (
+            RegistrationStatus::Rejected,
+            Some(RejectionReason::NikCooldown)
+        )
+    );
+    let after = move_to(&first, first.numbers[1]);
+    assert_eq!(
+        a.reschedule(&reg.registration_id, &after)
+            .await
+            .expect("an answer"),
+        Changed::Refused(ChangeRefusal::Cancelled)
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn too_late_on_the_day_and_arrivals_at_the_right_counter_only() {
+    let h = start(SimSeed::default(), tuesday_morning()).await;
+    let (k, _, _) = kiosk(&h, "K-CODE", &["KRM"]).await;
+    let (counter, _, _) = kiosk(&h, "C-CODE", &["KRM"]).await;
+    let (elsewhere, _, _) = kiosk(&h, "E-CODE", &["BTM"]).await;
+    let today = grant(&k, "2026-12-01", "S2", 2).await;
+    let reg = registration(
+        &today,
+        today.numbers[0],
+        &nik(2),
+        Uuid::now_v7(),
+        "2026-12-01T08:01:00+07:00",
+    );
+    assert_eq!(upload_one(&k, &reg).await.0, RegistrationStatus::Accepted);
+    let tomorrow = grant(&k, "2026-12-02", "S1", 1).await;
+    assert_eq!(
+        k.reschedule(
+            &reg.registration_id,
+            &move_to(&tomorrow, tomorrow.numbers[0])
+        )
+        .await
+        .expect("an answer"),
+        Changed::Refused(ChangeRefusal::TooLate),
+        "on the day itself it is too late"
+    );
+
+    let arrival = |id| ArrivalsRequest {
+        arrivals: vec![Arrival {
+            registration_id: id,
+            arrived_at: wib("2026-12-01T10:15:00+07:00"),
+            counter_id: "KRM-C1".into(),
+        }],
+    };
+    let status = |answer: apm_kiosk::protocol::central_v11::ArrivalsResponse| {
+        let r = answer.results.into_iter().next().expect("one result");
+        (r.status, r.reason)
+    };
+    let wrong = elsewhere
+        .arrivals(&arrival(reg.registration_id))
+        .await
+        .expect("an answer");
+    assert_eq!(
+        status(wrong),
+        (ArrivalStatus::Rejected, Some(ArrivalRejection::WrongOffice))
+    );
+    for _ in 0..2 {
+        let here = counter
+            .arrivals(&arrival(reg.registration_id))
+            .await
+            .expect("an answer");
+        assert_eq!(status(here), (ArrivalStatus::Arrived, None));
+    }
+    let unknown = counter
+        .arrivals(&arrival(Uuid::now_v7()))
+        .await
+        .expect("an answer");
+    assert_eq!(
+        status(unknown),
+        (ArrivalStatus::Rejected, Some(ArrivalRejection::NotFound))
+    );
+    let cancel = CancelRequest {
+        change_id: Uuid::now_v7(),
+        created_at: wib("2026-12-01T10:20:00+07:00"),
+    };
+    assert_eq!(
+        k.cancel(&reg.registration_id, &cancel)
+            .await
+            .expect("an answer"),
+        Changed::Refused(ChangeRefusal::AlreadyArrived)
+    );
+    assert!(
+        k.find(&FindRequest { nik: nik(2) })
+            .await
+            .expect("find")
+            .bookings
+            .is_empty(),
+        "an arrived booking is served"
+    );
+    let unknown_cancel = CancelRequest {
+        change_id: Uuid::now_v7(),
+        created_at: wib("2026-12-01T10:21:00+07:00"),
+    };
+    assert_eq!(
+        k.cancel(&Uuid::now_v7(), &unknown_cancel)
+            .await
+            .expect("an answer"),
+        Changed::Refused(ChangeRefusal::NotFound)
+    );
+    h.stop().await;
+}

@@ -41,7 +41,7 @@ pub enum Entry {
 /// optional): about half do, those whose child was born on an even day, so that the
 /// crowd's draws (and a seed's summary) stay as they were.
 pub fn types_the_name(child: &Person) -> bool {
-    child.birth_date.day() % 2 == 0
+    child.birth_date.day().is_multiple_of(2)
 }
 
 impl Entry {

@@ -317,6 +317,11 @@ impl ApiError {
         }
     }
 
+    /// A `404`: the service has no such endpoint (a service without version 1.1).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, ApiError::Permanent { status: 404, .. })
+    }
+
     /// The spec's error code of a permanent refusal (`invalid_code`, `unauthorized`...).
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -493,7 +498,9 @@ impl HttpCentral {
         Ok((status, headers, body))
     }
 
-    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+    /// One call: the request's JSON body, the answer's parsed, any other status
+    /// classified. `bookings` speaks version 1.1 through it.
+    pub(super) async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,

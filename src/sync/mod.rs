@@ -37,6 +37,7 @@
 //!   [`SyncStatus::guardrail`]; the daemon turns a change into the flow's
 //!   `ServiceChanged`.
 
+pub mod bookings;
 pub mod client;
 pub mod enroll;
 pub mod pinned_ca;

@@ -84,6 +84,9 @@ macro_rules! open_code_enum {
     };
 }
 
+/// The other protocol modules declare their open codes with it too.
+pub(crate) use open_code_enum;
+
 open_code_enum!(
     /// Why a requested block of numbers was not granted.
     DenialReason {

@@ -2,6 +2,7 @@
 //! the hardware and sync shells feed these bytes and perform what they return.
 
 pub mod central;
+pub mod central_v11;
 pub mod escpos;
 pub mod printer_profile;
 pub mod reader;

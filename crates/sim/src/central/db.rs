@@ -116,6 +116,7 @@ pub(super) fn init(conn: &mut Connection, seed: &SimSeed) -> Result<SigningKey, 
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let tx = conn.transaction()?;
     tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(super::changes::SCHEMA)?;
     let key: Option<Vec<u8>> = tx
         .query_row(
             "SELECT value FROM meta WHERE key = 'signing_key'",
@@ -168,7 +169,10 @@ fn insert_office(tx: &Transaction, position: usize, office: &SimOffice) -> Resul
     Ok(())
 }
 
-fn load_office(conn: &Connection, office_id: &str) -> Result<Option<SimOffice>, SimError> {
+pub(super) fn load_office(
+    conn: &Connection,
+    office_id: &str,
+) -> Result<Option<SimOffice>, SimError> {
     let row: Option<(String, u32, u32)> = conn
         .query_row(
             "SELECT body, regular_per_session, priority_per_session FROM offices WHERE office_id = ?1",
@@ -188,7 +192,7 @@ fn load_office(conn: &Connection, office_id: &str) -> Result<Option<SimOffice>, 
     .transpose()
 }
 
-fn office_offset(time_zone: &str) -> FixedOffset {
+pub(super) fn office_offset(time_zone: &str) -> FixedOffset {
     // Every seeded office has one of Indonesia's zones; WIB is the safe reading of an
     // unknown one.
     utc_offset_of(time_zone)
@@ -197,7 +201,7 @@ fn office_offset(time_zone: &str) -> FixedOffset {
 }
 
 /// The office's calendar date at `now`.
-fn today_at(time_zone: &str, now: DateTime<Utc>) -> NaiveDate {
+pub(super) fn today_at(time_zone: &str, now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&office_offset(time_zone)).date_naive()
 }
 
@@ -377,7 +381,7 @@ fn session_range(
 }
 
 /// Up to `count` free numbers of the session, lowest first.
-fn free_numbers(
+pub(super) fn free_numbers(
     tx: &Transaction,
     office: &SimOffice,
     date: NaiveDate,
@@ -465,18 +469,8 @@ pub(super) fn allocate(
     if ask.count == 0 {
         return Ok(AskOutcome::Nothing);
     }
-    let local = now.with_timezone(&office_offset(&office.office.time_zone));
-    let today = local.date_naive();
-    let last = today + TimeDelta::days(i64::from(office.office.booking_window_days));
-    let session_over = ask.date == today && session.end <= local.time();
-    if ask.date < today || ask.date > last || session_over {
-        return Ok(AskOutcome::Denied(DenialReason::OutsideWindow));
-    }
-    let weekday = ask.date.weekday().number_from_monday() as u8;
-    if !office.office.working_days.contains(&weekday)
-        || office.office.closed_dates.contains(&ask.date)
-    {
-        return Ok(AskOutcome::Denied(DenialReason::Closed));
+    if let Some(reason) = slot_refusal(&office, ask.date, session, now) {
+        return Ok(AskOutcome::Denied(reason));
     }
     let numbers = free_numbers(tx, &office, ask.date, &ask.session_id, ask.kind, ask.count)?;
     if numbers.is_empty() {
@@ -518,6 +512,29 @@ pub(super) fn allocate(
         kind: ask.kind,
         numbers,
     }))
+}
+
+/// Why a session of a day takes no booking now: outside the window (a session of today
+/// that has ended is), or the office closed that day.
+pub(super) fn slot_refusal(
+    office: &SimOffice,
+    date: NaiveDate,
+    session: &crate::protocol::central::Session,
+    now: DateTime<Utc>,
+) -> Option<DenialReason> {
+    let local = now.with_timezone(&office_offset(&office.office.time_zone));
+    let today = local.date_naive();
+    let last = today + TimeDelta::days(i64::from(office.office.booking_window_days));
+    let session_over = date == today && session.end <= local.time();
+    if date < today || date > last || session_over {
+        return Some(DenialReason::OutsideWindow);
+    }
+    let weekday = date.weekday().number_from_monday() as u8;
+    if !office.office.working_days.contains(&weekday) || office.office.closed_dates.contains(&date)
+    {
+        return Some(DenialReason::Closed);
+    }
+    None
 }
 
 /// Frees the unbooked numbers of `release` that this kiosk holds; returns how many.
@@ -596,36 +613,45 @@ struct Held {
     office_id: String,
     date: NaiveDate,
     created_at_unix: i64,
+    /// Neither cancelled nor arrived: it holds the one-booking rule.
+    open: bool,
 }
 
-fn parse_date(text: &str) -> Result<NaiveDate, SimError> {
+pub(super) fn parse_date(text: &str) -> Result<NaiveDate, SimError> {
     text.parse()
         .map_err(|_| corrupt(format!("stored date {text:?}")))
 }
 
 fn accepted_of_nik(tx: &Transaction, nik: &str) -> Result<Vec<Held>, SimError> {
+    // A booking cancelled or arrived (version 1.1) is no longer open, and still counts
+    // for the 30-day rule.
     let mut stmt = tx.prepare(
-        "SELECT registration_id, office_id, date, created_at_unix FROM registrations
-         WHERE nik = ?1 AND status = 'accepted'",
+        "SELECT r.registration_id, r.office_id, r.date, r.created_at_unix,
+                s.cancelled_at IS NULL AND s.arrived_at IS NULL
+         FROM registrations r LEFT JOIN booking_state s USING (registration_id)
+         WHERE r.nik = ?1 AND r.status = 'accepted'",
     )?;
-    let rows: Vec<(String, String, String, i64)> = stmt
+    let rows: Vec<(String, String, String, i64, bool)> = stmt
         .query_map(params![nik], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?
         .collect::<Result<_, _>>()?;
     rows.into_iter()
-        .map(|(registration_id, office_id, date, created_at_unix)| {
-            Ok(Held {
-                registration_id,
-                office_id,
-                date: parse_date(&date)?,
-                created_at_unix,
-            })
-        })
+        .map(
+            |(registration_id, office_id, date, created_at_unix, open)| {
+                Ok(Held {
+                    registration_id,
+                    office_id,
+                    date: parse_date(&date)?,
+                    created_at_unix,
+                    open,
+                })
+            },
+        )
         .collect()
 }
 
-fn time_zone_of(tx: &Transaction, office_id: &str) -> Result<String, SimError> {
+pub(super) fn time_zone_of(tx: &Transaction, office_id: &str) -> Result<String, SimError> {
     Ok(load_office(tx, office_id)?
         .map(|o| o.office.time_zone)
         .unwrap_or_else(|| "Asia/Jakarta".into()))
@@ -829,7 +855,8 @@ fn decide(
     let mut supersede = Vec::new();
     let mine = reg.created_at.timestamp();
     for other in accepted_of_nik(tx, &applicant.nik)? {
-        let active = other.date >= today_at(&time_zone_of(tx, &other.office_id)?, now);
+        let active =
+            other.open && other.date >= today_at(&time_zone_of(tx, &other.office_id)?, now);
         let cooldown = (mine - other.created_at_unix).abs() < COOLDOWN_DAYS * 86_400;
         let reason = if active {
             R::NikActiveBooking
@@ -862,18 +889,25 @@ fn decide(
 /// The last date a NIK stays blocked, or `None` when nothing blocks it.
 fn blocked_until(tx: &Transaction, nik: &str) -> Result<Option<NaiveDate>, SimError> {
     let mut stmt = tx.prepare(
-        "SELECT date, created_at FROM registrations WHERE nik = ?1 AND status = 'accepted'",
+        "SELECT r.date, r.created_at, s.cancelled_at IS NULL AND s.arrived_at IS NULL
+         FROM registrations r LEFT JOIN booking_state s USING (registration_id)
+         WHERE r.nik = ?1 AND r.status = 'accepted'",
     )?;
-    let rows: Vec<(String, String)> = stmt
-        .query_map(params![nik], |r| Ok((r.get(0)?, r.get(1)?)))?
+    let rows: Vec<(String, String, bool)> = stmt
+        .query_map(params![nik], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     let mut until: Option<NaiveDate> = None;
-    for (date, created_at) in rows {
+    for (date, created_at, open) in rows {
         let date = parse_date(&date)?;
         let created = DateTime::parse_from_rfc3339(&created_at)
             .map_err(|_| corrupt(format!("stored time {created_at:?}")))?;
         let cooldown_end = (created + TimeDelta::days(COOLDOWN_DAYS)).date_naive();
-        let last = date.max(cooldown_end);
+        // Cancelled or arrived: only the 30-day rule is left.
+        let last = if open {
+            date.max(cooldown_end)
+        } else {
+            cooldown_end
+        };
         until = Some(until.map_or(last, |u| u.max(last)));
     }
     Ok(until)

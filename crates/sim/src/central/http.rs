@@ -76,6 +76,7 @@ fn router(sim: CentralSim) -> Router {
         .route("/v1/nik-blocklist", get(blocklist))
         .route("/v1/heartbeat", post(heartbeat))
         .route("/v1/kiosk-keys", get(kiosk_keys))
+        .merge(super::routes_v11::routes())
         .fallback(|| async { reject(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             reject(
@@ -97,7 +98,7 @@ fn router(sim: CentralSim) -> Router {
 
 /// An answer that ends a handler early: an error with the spec's body. Boxed to keep
 /// every `Result` small.
-struct Reject(Box<Response>);
+pub(super) struct Reject(Box<Response>);
 
 impl IntoResponse for Reject {
     fn into_response(self) -> Response {
@@ -122,9 +123,9 @@ impl From<rusqlite::Error> for Reject {
     }
 }
 
-type Answer = Result<Response, Reject>;
+pub(super) type Answer = Result<Response, Reject>;
 
-fn reject(status: StatusCode, code: &str, message: impl Into<String>) -> Reject {
+pub(super) fn reject(status: StatusCode, code: &str, message: impl Into<String>) -> Reject {
     Reject(Box::new(json(status, &ErrorBody::new(code, message))))
 }
 
@@ -146,7 +147,7 @@ fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     }
 }
 
-fn ok<T: Serialize>(body: &T) -> Answer {
+pub(super) fn ok<T: Serialize>(body: &T) -> Answer {
     Ok(json(StatusCode::OK, body))
 }
 
@@ -181,7 +182,7 @@ fn decoded<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<Cow<'a, [u8]>, Rej
     }
 }
 
-fn decode<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Reject> {
+pub(super) fn decode<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Reject> {
     let raw = decoded(headers, body)?;
     serde_json::from_slice(&raw).map_err(|e| {
         // Where and what kind of error, never serde's text: it can quote the body.
@@ -196,7 +197,7 @@ fn decode<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Re
 }
 
 /// The kiosk behind the request's bearer token.
-fn authenticate(sim: &CentralSim, headers: &HeaderMap) -> Result<Kiosk, Reject> {
+pub(super) fn authenticate(sim: &CentralSim, headers: &HeaderMap) -> Result<Kiosk, Reject> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -7,7 +7,8 @@
 //! `protocol::central`.
 //!
 //! Submodules: `db` (schema and every rule, as functions over a transaction and a
-//! given "now"), `http` (routes, authentication, gzip, faults, the listener),
+//! given "now"), `changes` (version 1.1's rules: availability, finding, cancelling,
+//! rescheduling, arrivals), `routes_v11` (their HTTP handlers), `http` (routes, authentication, gzip, faults, the listener),
 //! `hostile` (bodies no honest service sends, made as they are sent),
 //! `cli` (the `central-sim` subcommand).
 //!
@@ -31,10 +32,12 @@
 //!   registration was created.
 //! - A registration of another kiosk's id is rejected `invalid` and not stored.
 
+mod changes;
 mod cli;
 mod db;
 mod hostile;
 mod http;
+mod routes_v11;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -401,6 +404,10 @@ impl CentralSim {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         clock.unwrap_or_else(Utc::now)
+    }
+
+    fn signing_key(&self) -> &SigningKey {
+        &self.inner.signing_key
     }
 
     fn db(&self) -> Result<MutexGuard<'_, Connection>, SimError> {
