@@ -1487,3 +1487,31 @@ async fn too_late_on_the_day_and_arrivals_at_the_right_counter_only() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_service_without_version_1_1_answers_404_and_the_client_says_unsupported() {
+    let h = start(SimSeed::default(), tuesday_morning()).await;
+    let (k, _, _) = kiosk(&h, "K-CODE", &["KRM"]).await;
+    assert!(k.find(&FindRequest { nik: nik(3) }).await.is_ok());
+    h.sim.set_faults(Faults {
+        without_v1_1: true,
+        ..Faults::default()
+    });
+    let find = k.find(&FindRequest { nik: nik(3) }).await;
+    assert!(
+        find.as_ref().is_err_and(ApiError::is_unsupported),
+        "{find:?}"
+    );
+    let cancel = CancelRequest {
+        change_id: Uuid::now_v7(),
+        created_at: wib("2026-12-01T08:10:00+07:00"),
+    };
+    let answer = k.cancel(&Uuid::now_v7(), &cancel).await;
+    assert!(
+        answer.as_ref().is_err_and(ApiError::is_unsupported),
+        "{answer:?}"
+    );
+    // Version 1 goes on as before.
+    assert!(k.offices(None).await.is_ok());
+    h.stop().await;
+}

@@ -45,6 +45,10 @@ pub struct CentralSimArgs {
     /// Seed of the fault RNG, to repeat a run.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub fault_seed: u64,
+    /// Run as a service without version 1.1: availability, find, cancel, reschedule and
+    /// arrivals answer 404.
+    #[arg(long)]
+    pub without_v1_1: bool,
 }
 
 impl CentralSimArgs {
@@ -71,6 +75,7 @@ impl CentralSimArgs {
             drop_rate: self.fault_drop,
             truncate_rate: self.fault_truncate,
             seed: self.fault_seed,
+            without_v1_1: self.without_v1_1,
             ..Faults::default()
         })
     }

@@ -76,7 +76,7 @@ fn router(sim: CentralSim) -> Router {
         .route("/v1/nik-blocklist", get(blocklist))
         .route("/v1/heartbeat", post(heartbeat))
         .route("/v1/kiosk-keys", get(kiosk_keys))
-        .merge(super::routes_v11::routes())
+        .merge(super::routes_v11::routes(sim.clone()))
         .fallback(|| async { reject(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             reject(

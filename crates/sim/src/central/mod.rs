@@ -215,6 +215,8 @@ pub struct Faults {
     pub only_paths: Vec<String>,
     /// Seed of the fault RNG, so a faulty run can be repeated.
     pub seed: u64,
+    /// The service as it was before version 1.1: its paths answer `404 not_found`.
+    pub without_v1_1: bool,
 }
 
 impl Default for Faults {
@@ -231,6 +233,7 @@ impl Default for Faults {
             malformed_receipts: 0,
             only_paths: Vec::new(),
             seed: 0,
+            without_v1_1: false,
         }
     }
 }
@@ -370,6 +373,16 @@ impl CentralSim {
     /// The public key that verifies receipts (`protocol::central::verify_receipt`).
     pub fn service_public_key(&self) -> Key32 {
         Key32(self.inner.signing_key.verifying_key().to_bytes())
+    }
+
+    /// Whether the faults make the service one without version 1.1.
+    fn without_v1_1(&self) -> bool {
+        self.inner
+            .faults
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .faults
+            .without_v1_1
     }
 
     /// The hostile body to answer `path` with, if one is set for it.

@@ -4,8 +4,10 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use chrono::NaiveDate;
 
@@ -19,13 +21,22 @@ use crate::protocol::central_v11::{
     FindResponse, RescheduleRequest,
 };
 
-pub(super) fn routes() -> Router<CentralSim> {
+pub(super) fn routes(sim: CentralSim) -> Router<CentralSim> {
     Router::new()
         .route("/v1/availability", get(availability))
         .route("/v1/bookings/find", post(find))
         .route("/v1/registrations/{id}/cancel", post(cancel))
         .route("/v1/registrations/{id}/reschedule", post(reschedule))
         .route("/v1/arrivals", post(arrivals))
+        .layer(from_fn_with_state(sim, before_v1_1))
+}
+
+/// A service without version 1.1 (the `without_v1_1` fault) knows none of these paths.
+async fn before_v1_1(State(sim): State<CentralSim>, req: Request, next: Next) -> Response {
+    if sim.without_v1_1() {
+        return reject(StatusCode::NOT_FOUND, "not_found", "no such endpoint").into_response();
+    }
+    next.run(req).await
 }
 
 fn invalid(message: &str) -> Reject {
