@@ -186,6 +186,7 @@ impl Daemon {
             senders,
             stop: stop_rx,
             nudge: Arc::new(Notify::new()),
+            calls: crate::maint::calls::OfficerCalls::default(),
         };
         let (control_task, control) = wiring.spawn_control(socket.take_listener()?, &published);
         let (sync_task, sync_status, health) = wiring.spawn_sync();
@@ -208,6 +209,7 @@ impl Daemon {
             kept,
             senders,
             nudge,
+            calls,
             ..
         } = wiring;
         let main = MainLoop {
@@ -220,6 +222,7 @@ impl Daemon {
                 tag_secret: kept.tag_secret.clone(),
                 enrollment: kept.enrollment.subscribe(),
                 nudge: nudge.clone(),
+                calls,
             },
             read_test: crate::maint::ReadTest::new(maint.clone()),
             maint,
@@ -266,6 +269,8 @@ struct Wiring {
     stop: watch::Receiver<bool>,
     /// Wakes the sync loop for a round now.
     nudge: Arc<Notify>,
+    /// The help panel's officer calls: the shell records, the maintenance side reports.
+    calls: crate::maint::calls::OfficerCalls,
 }
 
 impl Wiring {
@@ -339,6 +344,7 @@ impl Wiring {
             started_at,
             central: self.central.clone(),
             clock: self.clock.clone(),
+            calls: self.calls.clone(),
         })
         .await
         .context("maintenance state")
@@ -588,6 +594,7 @@ fn first_kiosk(config: &Config, offices: Vec<Office>, enrolled: bool, now: DateT
         ..Timeouts::default()
     };
     let mut kiosk = Kiosk::new(config.kiosk.language, timeouts, now);
+    kiosk.help_contact.phone = config.help.phone.clone();
     flow::step(&mut kiosk, Event::CatalogChanged(offices), now);
     if !enrolled {
         flow::step(

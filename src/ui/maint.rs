@@ -345,6 +345,7 @@ fn said_of(ui: &KioskWindow, link: &MaintLink, answer: MaintAnswer) -> Option<St
             show_settings(ui, &now.settings);
             "Saved".to_owned()
         }
+        MaintAnswer::Acknowledged(_) => "Acknowledged".to_owned(),
         MaintAnswer::Unlock(_) | MaintAnswer::MenuClosed(_) | MaintAnswer::PinReloaded(_) => {
             return None;
         }
@@ -426,7 +427,7 @@ pub fn report_rows(r: &Report) -> Vec<ReportRow> {
                 Some(ReportRow {
                     section,
                     label: codes::report_label(row.label)?,
-                    value: row.value.into(),
+                    value: row.value.text(r.generated_at).into(),
                     bad: row.level == Level::Attention,
                 })
             })
