@@ -196,7 +196,33 @@ fn shots(language: Language) -> Vec<Shot> {
     book_and_print(&mut k, &mut album, date);
     album.snap("out-of-service", &out_of_service(language));
     five_with_long_names(&mut album, language);
+    the_help_panel(&mut album, language);
     album.0
+}
+
+/// The help panel over the details page: open, then after the call, with the kiosk's
+/// id and the configured phone; and over the idle screen of a kiosk with no phone set.
+fn the_help_panel(album: &mut Album, language: Language) {
+    let (lead, _, _) = ui_support::family(now().date_naive());
+    let mut k = Kiosk::new(language, Timeouts::default(), now());
+    step(&mut k, Event::CatalogChanged(offices()));
+    k.help_contact = flow::HelpContact {
+        kiosk_id: Some("KRM-02".into()),
+        phone: Some("+62 777 123 456".into()),
+    };
+    intent(&mut k, Intent::Start);
+    step(&mut k, Event::CardRead(card(&lead)));
+    intent(&mut k, Intent::ConfirmIdentity);
+    step(&mut k, Event::Checked(Ok(())));
+    intent(&mut k, Intent::Help);
+    album.snap("help", &k);
+    intent(&mut k, Intent::CallOfficer);
+    album.snap("help-called", &k);
+    let mut idle = Kiosk::new(language, Timeouts::default(), now());
+    step(&mut idle, Event::CatalogChanged(offices()));
+    idle.help_contact.kiosk_id = Some("KRM-02".into());
+    intent(&mut idle, Intent::Help);
+    album.snap("help-idle", &idle);
 }
 
 /// The longest name a KTP holds (60 letters), one per member.
@@ -549,6 +575,8 @@ fn render_all(orientation: &str, width: f32, height: f32) {
                 "session",
                 "review",
                 "done",
+                "help",
+                "help-called",
             ]
             .iter()
             .any(|n| shot.name.ends_with(n))
