@@ -317,6 +317,8 @@ pub enum Part {
     /// Bookings the central service rejected, one row each.
     Rejections,
     Disk,
+    /// The help panel's officer calls: the count, the last, the open ones.
+    Calls,
 }
 
 impl Part {
@@ -331,6 +333,7 @@ impl Part {
             Part::Held => "FREE NUMBERS HELD, BY OFFICE AND DAY",
             Part::Rejections => "REJECTED BY THE CENTRAL SERVICE",
             Part::Disk => "DISK",
+            Part::Calls => "OFFICER CALLS (HELP PANEL)",
         }
     }
 }
@@ -373,6 +376,10 @@ pub enum Label {
     /// One rejected booking.
     Rejection,
     Disk,
+    CallsTotal,
+    CallsLast,
+    /// One call not yet acknowledged.
+    OpenCall,
 }
 
 impl Label {
@@ -410,6 +417,9 @@ impl Label {
             Label::Held => "held",
             Label::Rejection => "booking",
             Label::Disk => "state directory",
+            Label::CallsTotal => "since the start",
+            Label::CallsLast => "last call",
+            Label::OpenCall => "open since",
         }
     }
 }
@@ -476,7 +486,23 @@ pub fn sections(r: &Report) -> Vec<Section> {
             r.rejections.iter().map(rejection_row).collect(),
         ),
         section(Part::Disk, vec![disk_row(r.disk)]),
+        section(Part::Calls, calls_rows(&r.officer_calls)),
     ]
+}
+
+fn calls_rows(c: &super::calls::CallsReport) -> Vec<Row> {
+    let mut rows = vec![
+        normal(Label::CallsTotal, Value::Count(c.total)),
+        normal(Label::CallsLast, Value::Time(c.last_at)),
+    ];
+    rows.extend(c.open.iter().map(|call| {
+        row(
+            Label::OpenCall,
+            Value::Time(Some(call.at)),
+            Level::Attention,
+        )
+    }));
+    rows
 }
 
 fn kiosk_rows(r: &Report) -> Vec<Row> {
