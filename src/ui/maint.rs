@@ -433,7 +433,9 @@ pub fn attention_items(r: &Report) -> Vec<AttentionItem> {
         .collect()
 }
 
-fn show_report(ui: &KioskWindow, r: &Report) {
+/// Fills the menu from a report: its rows, what needs attention, the days to give back,
+/// the open calls, the technician's hold and the settings.
+pub fn show_report(ui: &KioskWindow, r: &Report) {
     let maint = ui.global::<Maint>();
     let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
     maint.set_rows(ModelRc::new(VecModel::from(report_rows(r))));
