@@ -186,7 +186,6 @@ impl Daemon {
             senders,
             stop: stop_rx,
             nudge: Arc::new(Notify::new()),
-            calls: crate::maint::calls::OfficerCalls::default(),
         };
         let (control_task, control) = wiring.spawn_control(socket.take_listener()?, &published);
         let (sync_task, sync_status, health) = wiring.spawn_sync();
@@ -209,7 +208,6 @@ impl Daemon {
             kept,
             senders,
             nudge,
-            calls,
             ..
         } = wiring;
         let main = MainLoop {
@@ -222,7 +220,7 @@ impl Daemon {
                 tag_secret: kept.tag_secret.clone(),
                 enrollment: kept.enrollment.subscribe(),
                 nudge: nudge.clone(),
-                calls,
+                calls: maint.calls(),
             },
             read_test: crate::maint::ReadTest::new(maint.clone()),
             maint,
@@ -269,8 +267,6 @@ struct Wiring {
     stop: watch::Receiver<bool>,
     /// Wakes the sync loop for a round now.
     nudge: Arc<Notify>,
-    /// The help panel's officer calls: the shell records, the maintenance side reports.
-    calls: crate::maint::calls::OfficerCalls,
 }
 
 impl Wiring {
@@ -344,7 +340,8 @@ impl Wiring {
             started_at,
             central: self.central.clone(),
             clock: self.clock.clone(),
-            calls: self.calls.clone(),
+            // The shell records the calls the maintenance side reports.
+            calls: crate::maint::calls::OfficerCalls::default(),
         })
         .await
         .context("maintenance state")

@@ -137,6 +137,11 @@ impl Maint {
         ))
     }
 
+    /// The help panel's officer calls, for the shell to record them in.
+    pub fn calls(&self) -> super::calls::OfficerCalls {
+        self.parts().calls.clone()
+    }
+
     /// The settings as they change; the touchscreen subscribes here.
     pub fn settings(&self) -> watch::Receiver<Settings> {
         self.inner.settings.subscribe()
