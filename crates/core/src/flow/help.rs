@@ -163,7 +163,7 @@ mod tests {
         }
 
         /// The lead's card read and confirmed: on to the details.
-        fn to_details(&mut self) -> &mut Run {
+        fn on_to_details(&mut self) -> &mut Run {
             self.tap(Intent::Start);
             self.after(1, Event::CardRead(siti()));
             self.tap(Intent::ConfirmIdentity);
@@ -183,10 +183,10 @@ mod tests {
                 r.tap(Intent::Start);
             },
             |r| {
-                r.to_details();
+                r.on_to_details();
             },
             |r| {
-                r.to_details()
+                r.on_to_details()
                     .tap(Intent::ChoosePassportType {
                         passport_type: crate::domain::PassportType::Electronic,
                     })
@@ -228,7 +228,7 @@ mod tests {
     #[test]
     fn calling_an_officer_is_one_effect_per_opening_and_says_so() {
         let mut r = Run::new();
-        r.to_details().tap(Intent::Help).tap(Intent::CallOfficer);
+        r.on_to_details().tap(Intent::Help).tap(Intent::CallOfficer);
         assert_eq!(
             r.fx,
             [Effect::CallOfficer {
@@ -265,7 +265,7 @@ mod tests {
         let (warn, reset) = (t.warning_after.num_seconds(), t.reset_after.num_seconds());
         // Opened: a touch like any other; the page's own rules from there.
         let mut r = Run::new();
-        r.to_details().tap(Intent::Help).wait(warn - 1);
+        r.on_to_details().tap(Intent::Help).wait(warn - 1);
         assert_eq!(r.k.warned_at, None);
         r.wait(1);
         assert!(r.k.warned_at.is_some(), "warned as on the page");
@@ -278,7 +278,7 @@ mod tests {
         assert!(r.k.members.is_empty() && r.k.pending.is_none());
         // After a call: no warning while the officer walks over, then the page's rules.
         let mut r = Run::new();
-        r.to_details().tap(Intent::Help).tap(Intent::CallOfficer);
+        r.on_to_details().tap(Intent::Help).tap(Intent::CallOfficer);
         r.wait(OFFICER_WAIT.num_seconds() - 1);
         assert_eq!(r.k.warned_at, None, "waiting for the officer");
         assert_eq!(r.screen(), ScreenKind::Details);
@@ -299,7 +299,7 @@ mod tests {
         assert_eq!(r.k.help, None);
         // Cancel from under the panel ends the session, panel and all.
         let mut r = Run::new();
-        r.to_details().tap(Intent::Help);
+        r.on_to_details().tap(Intent::Help);
         assert!(view(&r.k, r.now).actions.contains(&Action::Cancel));
         r.tap(Intent::Cancel);
         assert_eq!(r.screen(), ScreenKind::Idle);
