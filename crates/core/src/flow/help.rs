@@ -8,6 +8,10 @@
 //! page's own rules apply again. On the idle screen, where nothing personal is held,
 //! the panel closes itself after the warning's and the wipe's time together, so that
 //! the next person finds the idle screen.
+//!
+//! The devices go on beneath the panel: a card laid on the reader while it is open is
+//! read for the page beneath (the applicant sees the result on closing), and a print
+//! that ends moves the page on as it would. Only taps are the panel's.
 
 use super::*;
 
