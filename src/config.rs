@@ -150,6 +150,8 @@ pub struct Config {
     pub display: DisplayConfig,
     #[serde(default)]
     pub maint: MaintConfig,
+    #[serde(default)]
+    pub help: HelpConfig,
     /// The file this configuration was read from (set by [`Config::load`]): the daemon
     /// reads it again when a technician sets a new maintenance PIN.
     #[serde(skip)]
@@ -404,6 +406,17 @@ pub struct MaintConfig {
     /// cannot be opened from the screen; the CLI over SSH still works.
     #[serde(default, deserialize_with = "de_pin_hash")]
     pub pin_hash: Option<String>,
+}
+
+/// `[help]`: what the applicants' help panel shows besides the kiosk's id.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelpConfig {
+    /// Default none (`""`): a phone number to call where no officer is near (an outreach
+    /// kiosk), shown on the help panel with the kiosk's id. Digits, spaces, `+`, `-`,
+    /// `(`, `)` and `.`, with 5 to 20 digits.
+    #[serde(default, deserialize_with = "de_phone")]
+    pub phone: Option<String>,
 }
 
 /// The most detailed log level allowed. `trace` is not one: trace output of the
@@ -929,6 +942,29 @@ fn de_pin_hash<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Err
     crate::maint::pin::check_hash(&s)
         .map(|()| Some(s))
         .map_err(|e| D::Error::custom(format_args!("{e}; set it with `apm-kiosk maint set-pin`")))
+}
+
+fn de_phone<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = de_string(
+        d,
+        "a phone number such as \"+62 777 123 456\", or \"\" for none",
+    )?;
+    check_phone(s.trim()).map_err(D::Error::custom)
+}
+
+/// A phone number as the help panel shows it: what a person dials, and nothing else.
+fn check_phone(s: &str) -> Result<Option<String>, String> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    let allowed = |c: char| c.is_ascii_digit() || " +-().".contains(c);
+    if !s.chars().all(allowed) || !(5..=20).contains(&digits) {
+        return Err(format!(
+            "{s:?} is not a phone number: expected 5 to 20 digits, with spaces, +, -, ( ) or . between them"
+        ));
+    }
+    Ok(Some(s.to_owned()))
 }
 
 fn de_printer_path<'de, D: Deserializer<'de>>(d: D) -> Result<PrinterPath, D::Error> {
@@ -1570,6 +1606,29 @@ mod tests {
         let args = ConfigCheckArgs::from_arg_matches(&m).expect("parses");
         assert_eq!(args.file, Path::new("/etc/apm-kiosk/kiosk.toml"));
         assert!(cmd.try_get_matches_from(["check"]).is_err());
+    }
+
+    #[test]
+    fn the_help_phone_is_a_number_a_person_can_dial() {
+        let c = parse(&format!("[help]\nphone = \" +62 777 123-456 \"\n{MINIMAL}")).expect("phone");
+        assert_eq!(c.help.phone.as_deref(), Some("+62 777 123-456"));
+        assert_eq!(parse(MINIMAL).expect("minimal").help.phone, None);
+        let c = parse(&format!("[help]\nphone = \"\"\n{MINIMAL}")).expect("none");
+        assert_eq!(c.help.phone, None);
+        for bad in [
+            "\"call Pak Budi\"",
+            "\"12\"",
+            "\"0777 123 456 789 012 345 678\"",
+            "777",
+        ] {
+            let err = parse(&format!("[help]\nphone = {bad}\n{MINIMAL}")).expect_err(bad);
+            let shown = err.to_string();
+            assert!(
+                shown.starts_with("kiosk.toml:2:9: help.phone: "),
+                "{bad}: {shown}"
+            );
+            assert!(shown.contains("phone number"), "{bad}: {shown}");
+        }
     }
 
     #[test]

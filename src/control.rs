@@ -118,6 +118,8 @@ pub enum Command {
     Export { path: PathBuf },
     /// Reads `maint.pin_hash` again from the configuration file.
     ReloadPin,
+    /// The open officer calls from the help panel have been seen to.
+    AcknowledgeCalls,
 }
 
 impl Command {
@@ -144,6 +146,7 @@ impl Command {
             Command::ReleaseHeld { office_id, date } => M::ReleaseHeld { office_id, date },
             Command::Export { path } => M::Export { path },
             Command::ReloadPin => M::ReloadPin,
+            Command::AcknowledgeCalls => M::AcknowledgeCalls,
         })
     }
 
@@ -169,6 +172,7 @@ impl Command {
             Command::Restart => "restart",
             Command::Export { .. } => "export",
             Command::ReloadPin => "reload_pin",
+            Command::AcknowledgeCalls => "acknowledge_calls",
         }
     }
 }
@@ -192,6 +196,7 @@ impl From<MaintCommand> for Command {
             M::ReleaseHeld { office_id, date } => Command::ReleaseHeld { office_id, date },
             M::Export { path } => Command::Export { path },
             M::ReloadPin => Command::ReloadPin,
+            M::AcknowledgeCalls => Command::AcknowledgeCalls,
         }
     }
 }
@@ -247,6 +252,7 @@ pub enum MaintCommand {
         path: PathBuf,
     },
     ReloadPin,
+    AcknowledgeCalls,
 }
 
 /// What a command answers, whoever owns it. Serialised as the answer's own shape

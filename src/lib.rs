@@ -35,8 +35,9 @@
 //!   intents the touchscreen sends, and every view state it would show.
 //! - [`config`]: the TOML configuration, checked with file, line and what was expected.
 //! - [`maint`]: the maintenance side's back end: the menu's PIN and lockout, the
-//!   technician's commands, the report both the menu and `apm-kiosk maint` render, and
-//!   the diagnostics bundle. Holds no screen; the touchscreen's menu is built on it.
+//!   technician's commands, the report both the menu and `apm-kiosk maint` render (its
+//!   figures and what is wrong as codes), the help panel's officer calls, and the
+//!   diagnostics bundle. Holds no screen; the touchscreen's menu is built on it.
 //! - [`status`]: what the daemon reports of itself (the `status` command, the reader's
 //!   health, the technician's alerts); filled by the main loop, shown by the rest.
 //! - [`app`]: the daemon's wiring: a `Daemon` built from its `Parts` (the reader, a way

@@ -36,6 +36,9 @@ pub struct Status {
     /// Bookings the central service rejected, with the reason (no personal data): the
     /// applicants must be told at the counter.
     pub rejections: Vec<crate::store::Rejection>,
+    /// The help panel's officer calls: `total` since the start, `last_at`, and the
+    /// `open` ones (not acknowledged, less than a day old).
+    pub officer_calls: crate::maint::calls::CallsReport,
 }
 
 /// The reader's own report (INFO), for the maintenance side.
@@ -87,7 +90,7 @@ impl From<&ReaderInfo> for ReaderHealth {
 
 /// What a technician must look at, as the `status` command's `alerts` spell it:
 /// `clock_skew`, `undecodable_registrations`, `unreadable_results`, `guardrail:<reason>`,
-/// `sync_refused`, `control_refused`.
+/// `sync_refused`, `control_refused`, `officer_called`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alert {
     /// The kiosk's clock and the service's disagree.
@@ -102,6 +105,8 @@ pub enum Alert {
     SyncRefused,
     /// The control channel had to turn clients away (see `control` in the status).
     ControlRefused,
+    /// Applicants called an officer from the help panel and no one has acknowledged it.
+    OfficerCalled,
 }
 
 impl Serialize for Alert {
@@ -113,6 +118,7 @@ impl Serialize for Alert {
             Alert::Guardrail(reason) => s.serialize_str(&format!("guardrail:{reason}")),
             Alert::SyncRefused => s.serialize_str("sync_refused"),
             Alert::ControlRefused => s.serialize_str("control_refused"),
+            Alert::OfficerCalled => s.serialize_str("officer_called"),
         }
     }
 }

@@ -68,7 +68,7 @@ fn every_key_in_the_example_is_documented_by_a_comment() {
             i + 1
         );
     }
-    assert_eq!(keys, 23, "the example shows every key of the configuration");
+    assert_eq!(keys, 24, "the example shows every key of the configuration");
 }
 
 #[test]

@@ -776,3 +776,90 @@ async fn retention_runs_offline_by_the_offices_date_and_the_nik_leaves_the_db_an
     assert_eq!(count(&kiosk, "SELECT COUNT(*) FROM groups"), 0);
     kiosk.stop().await;
 }
+
+/// The audit log as the store keeps it, oldest first: (event, detail).
+fn audit_lines(db: &std::path::Path) -> Vec<(String, String)> {
+    let store = apm_kiosk::store::Store::open(db).expect("store opens");
+    let mut lines: Vec<(String, String)> = store
+        .audit_tail(1000)
+        .expect("audit")
+        .into_iter()
+        .map(|(_, event, detail)| (event, detail))
+        .collect();
+    lines.reverse();
+    lines
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_officer_called_from_the_help_panel_reaches_the_audit_the_report_and_the_status() {
+    use apm_kiosk::hardware::reader::{ReaderCommand, Signal};
+    let extra = "\n[help]\nphone = \"+62 777 123 456\"\n";
+    let mut kiosk = DaemonOnFakes::start_with(FakeCentral::new(), true, extra).await;
+    wait_numbers(&kiosk).await;
+    kiosk.tap(Intent::Start).await;
+    read_and_confirm(&mut kiosk, &nik(8)).await;
+    kiosk.tap(Intent::Help).await;
+    let help = kiosk
+        .wait_view("the help panel", |v| v.help.is_some())
+        .await;
+    assert_eq!(help.screen, ScreenKind::Members, "the page stays beneath");
+    let shown = help.help.clone().expect("help");
+    assert_eq!(shown.phone.as_deref(), Some("+62 777 123 456"));
+    assert!(shown.kiosk_id.is_some(), "an enrolled kiosk shows its id");
+    kiosk.tap(Intent::CallOfficer).await;
+    kiosk
+        .wait_view("the call said", |v| {
+            v.help.as_ref().is_some_and(|h| h.called)
+        })
+        .await;
+    let report = kiosk.report().await;
+    assert_eq!(report.officer_calls.total, 1);
+    assert_eq!(report.officer_calls.open.len(), 1);
+    assert_eq!(report.officer_calls.open[0].screen, ScreenKind::Members);
+    assert!(
+        report.problems[0].contains("officer call"),
+        "someone waiting comes first: {:?}",
+        report.problems
+    );
+    let status = kiosk.status().await;
+    assert_eq!(status.officer_calls.total, 1);
+    let alerts = serde_json::to_value(&status.alerts).expect("json");
+    assert!(
+        alerts
+            .as_array()
+            .is_some_and(|a| a.contains(&serde_json::json!("officer_called")))
+    );
+    assert!(
+        kiosk
+            .reader
+            .commands()
+            .contains(&ReaderCommand::Signal(Signal::BeepError)),
+        "the reader sounds the call"
+    );
+    // Closed, the session is as it was; the call stays open until acknowledged.
+    kiosk.tap(Intent::CloseHelp).await;
+    let back = kiosk.wait_view("the page", |v| v.help.is_none()).await;
+    assert_eq!((back.screen, back.members.len()), (ScreenKind::Members, 1));
+    match kiosk.command(Command::AcknowledgeCalls).await {
+        Reply::Maint(apm_kiosk::maint::answer::MaintAnswer::Acknowledged(a)) => {
+            assert_eq!(a.acknowledged, 1)
+        }
+        other => panic!("acknowledge_calls answered {other:?}"),
+    }
+    let report = kiosk.report().await;
+    assert_eq!(
+        (report.officer_calls.total, report.officer_calls.open.len()),
+        (1, 0)
+    );
+    assert!(!report.problems.iter().any(|p| p.contains("officer call")));
+    let stopped = kiosk.halt().await;
+    let audit = audit_lines(&stopped.db());
+    assert!(
+        audit.contains(&("officer_called".into(), "members".into())),
+        "{audit:?}"
+    );
+    assert!(
+        audit.contains(&("officer_calls_acknowledged".into(), "1 open".into())),
+        "{audit:?}"
+    );
+}

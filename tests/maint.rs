@@ -1036,6 +1036,7 @@ async fn read_test_on_the_service_alone() -> (
         started_at: chrono::Utc::now(),
         central,
         clock: std::sync::Arc::new(apm_kiosk::clock::SystemClock),
+        calls: Default::default(),
     })
     .await
     .expect("maintenance service");

@@ -2,8 +2,11 @@
 //! time) and the window headless on the same thread: a technician opens it with the
 //! hidden gesture and the PIN, enrolls the kiosk with a one-time code typed on the
 //! screen, runs each diagnostic and action, and closes it; left alone for two minutes
-//! it closes itself; then five wrong PINs lock the pad, and the lock holds across a
-//! restart. Screens of the menu are saved to `target/ui-screens/maint/`.
+//! it closes itself; an applicant's call for an officer reaches the report and is
+//! acknowledged; restart, out of service and giving numbers back do nothing on the
+//! first tap and ask "Yakin?", the second does it; then five wrong PINs lock the pad,
+//! and the lock holds across a restart. Screens of the menu are saved to
+//! `target/ui-screens/maint/`.
 //!
 //! One test function: the menu's answers reach the window through its event queue,
 //! and the testing platform with a queue is one per process.
@@ -51,15 +54,35 @@ fn open_menu_ok(k: &mut Kiosk) {
 }
 
 /// Taps an action and waits for its answer.
-fn act(k: &mut Kiosk, label: &str) -> (bool, String) {
-    k.ui.global::<Maint>().set_result("".into());
+fn act(k: &mut Kiosk, label: &str) -> ui::MaintResult {
+    k.ui.global::<Maint>()
+        .set_result(ui::MaintResult::default());
     tap(&k.ui, label);
     k.until(label, |k| {
         let m = k.ui.global::<Maint>();
-        !m.get_busy() && !m.get_result().is_empty()
+        !m.get_busy() && m.get_result().kind != ui::ResultKind::None
     });
+    k.ui.global::<Maint>().get_result()
+}
+
+/// Taps an action that asks first: the first tap changes nothing but the question, the
+/// second (`yes`) does it.
+fn act_confirmed(k: &mut Kiosk, label: &str, yes: &str) -> ui::MaintResult {
+    tap(&k.ui, label);
+    k.step();
     let m = k.ui.global::<Maint>();
-    (m.get_result_ok(), m.get_result().to_string())
+    assert_ne!(
+        m.get_confirm().kind,
+        ui::ConfirmKind::None,
+        "{label} asks first"
+    );
+    assert!(!m.get_busy(), "{label}: nothing sent on the first tap");
+    assert_eq!(
+        m.get_result().kind,
+        ui::ResultKind::None,
+        "{label}: no answer"
+    );
+    act(k, yes)
 }
 
 fn shot(k: &Kiosk, name: &str) {
@@ -88,6 +111,7 @@ fn a_technician_opens_the_menu_runs_everything_and_the_lockout_survives_a_restar
     // Closed by the technician: the applicant's idle screen again.
     tap(&k.ui, "Tutup menu");
     assert!(!k.ui.global::<Maint>().get_open());
+    an_officer_call_reaches_the_menu_and_is_acknowledged(&mut k);
     left_alone_the_menu_closes_itself(&mut k);
     restart_from_the_menu(&mut k);
     five_wrong_pins_lock_the_pad_across_a_restart(&mut k);
@@ -107,21 +131,19 @@ fn enroll_from_the_menu(k: &mut Kiosk) {
     for c in "TECH-42".chars() {
         tap(&k.ui, &format!("Karakter kode {c}"));
     }
-    let (ok, said) = act(k, "Daftarkan");
-    assert!(ok, "{said}");
-    assert!(said.starts_with("Enrolled as"), "{said}");
+    let said = act(k, "Daftarkan");
+    assert_eq!(said.kind, ui::ResultKind::Enrolled, "{said:?}");
+    assert!(!said.text.is_empty(), "the kiosk's id: {said:?}");
     assert_eq!(
         k.daemon().central.enroll_codes(),
         ["TECH-42"],
         "the code typed on the screen reached the service"
     );
-    let (_, said) = act(k, "Sinkronkan sekarang");
-    assert!(said.starts_with("Sync"), "{said}");
+    let said = act(k, "Sinkronkan sekarang");
+    assert_eq!(said.kind, ui::ResultKind::SyncStarted, "{said:?}");
     // The menu asks for the sync's progress each second of the kiosk's time.
     k.until_passing("the sync to finish", Duration::from_millis(250), |k| {
-        k.ui.global::<Maint>()
-            .get_result()
-            .starts_with("Sync finished")
+        k.ui.global::<Maint>().get_result().kind == ui::ResultKind::SyncFinished
     });
 }
 
@@ -142,11 +164,12 @@ fn the_devices(k: &mut Kiosk) {
     tap(&k.ui, "Perangkat");
     let printer = k.daemon().printer.clone();
     let pages = printer.jobs().len();
-    let (ok, said) = act(k, "Cetak uji");
-    assert!(ok, "{said}");
+    let said = act(k, "Cetak uji");
+    assert_eq!(said.kind, ui::ResultKind::TestPrinted, "{said:?}");
     k.rt.block_on(held_until("the test page", || printer.jobs().len() > pages));
     let someone = ui_support::family(tuesday_morning().date_naive()).0;
-    k.ui.global::<Maint>().set_result("".into());
+    k.ui.global::<Maint>()
+        .set_result(ui::MaintResult::default());
     tap(&k.ui, "Uji baca: letakkan KTP di pembaca");
     // The read test is armed once the daemon has taken the command: the status asked
     // after it, on the same channel, is answered after it.
@@ -154,31 +177,54 @@ fn the_devices(k: &mut Kiosk) {
     k.rt.block_on(k.daemon().status());
     k.reader().present_card(card_of(&someone));
     k.until("the read test", |k| {
-        !k.ui.global::<Maint>().get_result().is_empty()
+        k.ui.global::<Maint>().get_result().kind != ui::ResultKind::None
     });
     k.reader().remove_card();
-    let said = k.ui.global::<Maint>().get_result().to_string();
-    assert!(said.starts_with("Card read: NIK"), "{said}");
-    assert!(
-        !said.contains(&someone.nik),
+    let said = k.ui.global::<Maint>().get_result();
+    assert_eq!(said.kind, ui::ResultKind::CardRead, "{said:?}");
+    assert_eq!(
+        said.text,
+        apm_kiosk::domain::nik::mask(&someone.nik),
         "the read test shows the NIK masked"
     );
-    assert!(
-        said.contains(&apm_kiosk::domain::nik::mask(&someone.nik)),
-        "{said}"
-    );
+    assert_eq!(said.check, ui::NumberCheck::None, "a valid NIK");
     assert_eq!(k.screen(), ui::Screen::Idle, "no session started");
-    // Nothing printed yet to reprint: a clear refusal.
-    let (ok, said) = act(k, "Cetak ulang tiket terakhir");
-    assert!(!ok && !said.is_empty(), "{said}");
+    // Nothing printed yet to reprint: a refusal the menu words.
+    let said = act(k, "Cetak ulang tiket terakhir");
+    assert_eq!(
+        (said.kind, said.failure),
+        (ui::ResultKind::Failed, ui::FailureCode::NothingPrinted),
+        "{said:?}"
+    );
+    assert!(ui_support::shows(&k.ui, "Belum ada tiket yang dicetak."));
     shot(k, "devices");
 }
 
 fn service_and_release(k: &mut Kiosk) {
     // Service: out of service with a reason the applicants see, then back.
     tap(&k.ui, "Layanan");
-    let (ok, said) = act(k, "Printer rusak");
-    assert!(ok, "{said}");
+    tap(&k.ui, "Printer rusak");
+    k.step();
+    shot(k, "service-confirm");
+    assert_eq!(
+        k.ui.global::<Flow>().get_out_of_service(),
+        ui::OutOfService::None,
+        "one tap does not take the kiosk out of service"
+    );
+    tap(&k.ui, "Tidak, biarkan");
+    assert_eq!(
+        k.ui.global::<Maint>().get_confirm().kind,
+        ui::ConfirmKind::None
+    );
+    let said = act_confirmed(k, "Printer rusak", "Ya, hentikan layanan");
+    assert_eq!(
+        (said.kind, said.hold),
+        (
+            ui::ResultKind::OutOfService,
+            ui::TechnicianHold::PrinterFault
+        ),
+        "{said:?}"
+    );
     k.until("the hold", |k| {
         k.ui.global::<Flow>().get_out_of_service() == ui::OutOfService::PrinterFault
     });
@@ -186,8 +232,8 @@ fn service_and_release(k: &mut Kiosk) {
         k.ui.global::<Maint>().get_hold() == ui::TechnicianHold::PrinterFault
     });
     shot(k, "service");
-    let (ok, said) = act(k, "Melayani kembali");
-    assert!(ok, "{said}");
+    let said = act(k, "Melayani kembali");
+    assert_eq!(said.kind, ui::ResultKind::BackInService, "{said:?}");
     k.until("back in service", |k| {
         k.ui.global::<Flow>().get_out_of_service() == ui::OutOfService::None
     });
@@ -201,8 +247,13 @@ fn service_and_release(k: &mut Kiosk) {
             .row_data(0)
             .expect("a day");
     let released_before = k.daemon().central.numbers_released();
-    let (ok, said) = act(k, &format!("Kembalikan {}", day.line));
-    assert!(ok && said.starts_with("Released"), "{said}");
+    let line = format!(
+        "Kembalikan {} {}: {} umum, {} prioritas",
+        day.office, day.date, day.regular, day.priority
+    );
+    let said = act_confirmed(k, &line, "Ya, kembalikan");
+    assert_eq!(said.kind, ui::ResultKind::Released, "{said:?}");
+    assert_eq!(said.n, day.regular + day.priority);
     assert!(
         k.daemon().central.numbers_released() > released_before,
         "the service has the day's numbers back"
@@ -212,8 +263,8 @@ fn service_and_release(k: &mut Kiosk) {
 fn the_settings(k: &mut Kiosk) {
     // Settings: the language a session starts in, the orientation, the volume.
     tap(&k.ui, "Pengaturan");
-    let (ok, said) = act(k, "Sesi dimulai dalam English");
-    assert!(ok, "{said}");
+    let said = act(k, "Sesi dimulai dalam English");
+    assert_eq!(said.kind, ui::ResultKind::Saved, "{said:?}");
     assert_eq!(
         k.ui.global::<Maint>().get_default_language(),
         ui::Language::En
@@ -222,10 +273,12 @@ fn the_settings(k: &mut Kiosk) {
     k.until("English", |k| {
         k.ui.global::<Flow>().get_language() == ui::Language::En
     });
-    let (ok, _) = act(k, "Louder");
-    assert!(ok);
-    let (ok, _) = act(k, "Sessions start in Bahasa Indonesia");
-    assert!(ok);
+    assert_eq!(act(k, "Louder").kind, ui::ResultKind::Saved);
+    assert!(ui_support::shows(&k.ui, "Settings saved."));
+    assert_eq!(
+        act(k, "Sessions start in Bahasa Indonesia").kind,
+        ui::ResultKind::Saved
+    );
     k.until("Bahasa Indonesia", |k| {
         k.ui.global::<Flow>().get_language() == ui::Language::Id
     });
@@ -236,14 +289,55 @@ fn the_settings(k: &mut Kiosk) {
 fn the_data(k: &mut Kiosk) {
     // Data: the database check and the diagnostics bundle.
     tap(&k.ui, "Data");
-    let (ok, said) = act(k, "Periksa basis data");
-    assert!(ok && said.ends_with("ok"), "{said}");
-    let (ok, said) = act(k, "Ekspor diagnostik (tanpa data pribadi)");
-    assert!(ok, "{said}");
-    let written = said
-        .trim_start_matches("Diagnostics written to ")
-        .to_owned();
-    assert!(PathBuf::from(&written).exists(), "{said}");
+    let said = act(k, "Periksa basis data");
+    assert_eq!(said.kind, ui::ResultKind::IntegrityOk, "{said:?}");
+    let said = act(k, "Ekspor diagnostik (tanpa data pribadi)");
+    assert_eq!(said.kind, ui::ResultKind::Written, "{said:?}");
+    assert!(PathBuf::from(said.text.as_str()).exists(), "{said:?}");
+}
+
+fn an_officer_call_reaches_the_menu_and_is_acknowledged(k: &mut Kiosk) {
+    // An applicant on the idle screen asks for help and calls an officer.
+    tap(&k.ui, "Bantuan");
+    k.until("the help panel", |k| k.ui.global::<Flow>().get_help_open());
+    tap(&k.ui, "Panggil petugas");
+    k.until("the call", |k| k.ui.global::<Flow>().get_help_called());
+    tap(&k.ui, "Tutup bantuan");
+    k.until("the panel closed", |k| {
+        !k.ui.global::<Flow>().get_help_open()
+    });
+    // The technician sees it first thing, and on the Service page acknowledges it.
+    open_menu_ok(k);
+    k.until("the call in the report", |k| {
+        k.ui.global::<Maint>()
+            .get_problems()
+            .iter()
+            .any(|p| p.kind == ui::AttentionKind::OfficerCalled)
+    });
+    assert_eq!(
+        k.ui.global::<Maint>()
+            .get_problems()
+            .row_data(0)
+            .map(|p| p.kind),
+        Some(ui::AttentionKind::OfficerCalled),
+        "someone waiting comes first"
+    );
+    shot(k, "status-officer-called");
+    tap(&k.ui, "Layanan");
+    k.until("the open call", |k| {
+        k.ui.global::<Maint>().get_open_calls() == 1
+    });
+    shot(k, "service-officer-called");
+    let said = act(k, "Sudah ditangani: tandai panggilan terbuka");
+    assert_eq!(
+        (said.kind, said.n),
+        (ui::ResultKind::Acknowledged, 1),
+        "{said:?}"
+    );
+    k.until("no open call", |k| {
+        k.ui.global::<Maint>().get_open_calls() == 0
+    });
+    tap(&k.ui, "Tutup menu");
 }
 
 fn left_alone_the_menu_closes_itself(k: &mut Kiosk) {
@@ -266,6 +360,11 @@ fn restart_from_the_menu(k: &mut Kiosk) {
     open_menu_ok(k);
     tap(&k.ui, "Layanan");
     tap(&k.ui, "Mulai ulang perangkat lunak kios");
+    k.step();
+    k.rt.block_on(k.daemon().status());
+    assert!(k.daemon().is_running(), "one tap does not restart");
+    shot(k, "service-restart-confirm");
+    tap(&k.ui, "Ya, mulai ulang");
     assert_eq!(k.ended(), Stopped::Restart);
     k.ui.global::<Maint>().set_open(false);
 }

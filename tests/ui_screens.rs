@@ -199,7 +199,33 @@ fn shots(language: Language) -> Vec<Shot> {
     five_with_long_names(&mut album, language);
     left_without_a_ticket(&mut album, unprinted);
     revise_the_family(&mut album, family, &child);
+    the_help_panel(&mut album, language);
     album.0
+}
+
+/// The help panel over the details page: open, then after the call, with the kiosk's
+/// id and the configured phone; and over the idle screen of a kiosk with no phone set.
+fn the_help_panel(album: &mut Album, language: Language) {
+    let (lead, _, _) = ui_support::family(now().date_naive());
+    let mut k = Kiosk::new(language, Timeouts::default(), now());
+    step(&mut k, Event::CatalogChanged(offices()));
+    k.help_contact = flow::HelpContact {
+        kiosk_id: Some("KRM-02".into()),
+        phone: Some("+62 777 123 456".into()),
+    };
+    intent(&mut k, Intent::Start);
+    step(&mut k, Event::CardRead(card(&lead)));
+    intent(&mut k, Intent::ConfirmIdentity);
+    step(&mut k, Event::Checked(Ok(())));
+    intent(&mut k, Intent::Help);
+    album.snap("help", &k);
+    intent(&mut k, Intent::CallOfficer);
+    album.snap("help-called", &k);
+    let mut idle = Kiosk::new(language, Timeouts::default(), now());
+    step(&mut idle, Event::CatalogChanged(offices()));
+    idle.help_contact.kiosk_id = Some("KRM-02".into());
+    intent(&mut idle, Intent::Help);
+    album.snap("help-idle", &idle);
 }
 
 /// The longest name a KTP holds (60 letters), one per member.
@@ -535,6 +561,9 @@ const README_SHOTS: &[(&str, &str, &str)] = &[
     ("landscape", "id", "26-done"),
     ("portrait", "id", "29-five-review-large"),
     ("portrait", "id", "29-five-review-large-end"),
+    ("portrait", "id", "31-help"),
+    ("portrait", "id", "32-help-called-large"),
+    ("landscape", "en", "32-help-called"),
 ];
 
 /// Halves a screenshot (2x2 box filter) for the README.
@@ -568,13 +597,21 @@ fn half(path: &std::path::Path, to: &std::path::Path) {
         .expect("png data");
 }
 
-fn update_readme_pictures(orientation: &str) {
+/// The maintenance menu's pictures in the README.
+const README_MAINT_SHOTS: &[(&str, &str, &str)] = &[
+    ("portrait", "id", "maint-status"),
+    ("portrait", "id", "maint-service"),
+    ("portrait", "en", "maint-devices-large"),
+    ("landscape", "id", "maint-status"),
+];
+
+fn update_readme_pictures(orientation: &str, shots: &[(&str, &str, &str)]) {
     if std::env::var_os("APM_UPDATE_SCREENSHOTS").is_none() {
         return;
     }
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ui/screenshots");
     std::fs::create_dir_all(&dir).expect("ui/screenshots");
-    for (o, lang, name) in README_SHOTS.iter().filter(|(o, _, _)| *o == orientation) {
+    for (o, lang, name) in shots.iter().filter(|(o, _, _)| *o == orientation) {
         let from = out_dir().join(o).join(lang).join(format!("{name}.png"));
         let name = name.trim_start_matches(|c: char| c.is_ascii_digit() || c == '-');
         half(&from, &dir.join(format!("{o}-{lang}-{name}.png")));
@@ -607,6 +644,8 @@ fn render_all(orientation: &str, width: f32, height: f32) {
                 "members-take-out-asked",
                 "child-name",
                 "details-edit",
+                "help",
+                "help-called",
             ]
             .iter()
             .any(|n| shot.name.ends_with(n))
@@ -814,11 +853,236 @@ fn check_targets(ui: &KioskWindow, orientation: &str, lang: &str, shot: &str) {
 #[test]
 fn every_screen_portrait() {
     render_all("portrait", 1080.0, 1920.0);
-    update_readme_pictures("portrait");
+    update_readme_pictures("portrait", README_SHOTS);
 }
 
 #[test]
 fn every_screen_landscape() {
     render_all("landscape", 1920.0, 1080.0);
-    update_readme_pictures("landscape");
+    update_readme_pictures("landscape", README_SHOTS);
+}
+
+/// A kiosk with something to say on every page of the maintenance menu: an applicant
+/// waiting for an officer, paper nearly out, a rejected booking, an old unsynced one,
+/// the clock a little off and, on the Service page, the technician's hold.
+fn maint_report() -> apm_kiosk::maint::Report {
+    use apm_kiosk::maint::calls::{CallsReport, OfficerCall};
+    use apm_kiosk::maint::report::*;
+    use apm_kiosk::protocol::central::{PrinterState as Wire, ReaderState};
+    let at = now();
+    let ago = |s| at - TimeDelta::seconds(s);
+    let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap_or_default();
+    let mut r = Report {
+        generated_at: at,
+        version: "0.1.0".into(),
+        kiosk_id: Some("KRM-02".into()),
+        started_at: ago(7500),
+        uptime_s: 7500,
+        screen: flow::view::ScreenKind::Idle,
+        menu_open: true,
+        pin_configured: true,
+        out_of_service: None,
+        holds: vec![],
+        problems: vec![],
+        printer: PrinterReport {
+            state: Wire::PaperNearEnd,
+            paper: Paper::NearEnd,
+            cover: Cover::Closed,
+            error: None,
+            unprinted_tickets: 2,
+        },
+        reader: ReaderReport {
+            state: ReaderState::Ok,
+            vendor: Some("ACME".into()),
+            model: Some("KTP-1".into()),
+            firmware: Some("2.1.7".into()),
+            serial: Some("R0042".into()),
+            sam: Some(apm_kiosk::status::Sam::Ok),
+        },
+        network: NetworkReport {
+            central_host: "antrian.imigrasi.go.id:443".into(),
+            tcp_reachable: true,
+            tcp_ms: Some(84),
+            tcp_error: None,
+            sync_online: true,
+        },
+        sync: SyncReport {
+            enrolled: true,
+            round_running: false,
+            rounds: 212,
+            last_success: Some(ago(40)),
+            last_error: None,
+            consecutive_failures: 0,
+            last_heartbeat: Some(ago(25)),
+            clock_skew_s: Some(-3),
+            clock_alert: false,
+            guardrail: None,
+            undecodable: 0,
+            unreadable_results: 0,
+        },
+        queue: QueueReport {
+            unsynced: 3,
+            oldest_unsynced: Some(ago(2 * 86_400 + 7200)),
+            registrations: 148,
+            accepted: 144,
+            rejected: 1,
+            held_free: 96,
+        },
+        rejections: vec![RejectionLine {
+            registration_id: "r-7f3a".into(),
+            office_id: "KRM".into(),
+            date: day(25),
+            queue_number: "A-014".into(),
+            reason: "nik_cooldown".into(),
+        }],
+        held: (24..=27)
+            .map(|d| HeldDay {
+                office_id: "KRM".into(),
+                date: day(d),
+                regular: 12,
+                priority: 4,
+            })
+            .collect(),
+        disk: Some(Disk {
+            total_bytes: 32 << 30,
+            available_bytes: 21 << 30,
+        }),
+        settings: apm_kiosk::maint::Settings::initial(Language::Id),
+        officer_calls: CallsReport {
+            total: 3,
+            last_at: Some(ago(300)),
+            open: vec![OfficerCall {
+                at: ago(300),
+                screen: flow::view::ScreenKind::Members,
+            }],
+        },
+    };
+    r.problems = problems(&r, at);
+    r
+}
+
+/// Every page of the maintenance menu on `report`, in both languages and with large
+/// text, to `target/ui-screens/<orientation>/<language>/maint-*.png`; nothing may run
+/// off the window or out of its button, scrolled to the top and to the end.
+fn render_maint(orientation: &str, width: f32, height: f32) {
+    use apm_kiosk::ui::{ConfirmAsk, ConfirmKind, HeldItem, Maint, MaintPage, MaintResult};
+    ui_support::init();
+    let ui = ui_support::window(width, height);
+    let report = maint_report();
+    for language in [Language::Id, Language::En] {
+        let lang = if language == Language::Id { "id" } else { "en" };
+        let mut k = out_of_service(language);
+        k.holds.clear();
+        adapter::apply(&ui, &flow::view::view(&k, now()), &panel());
+        apm_kiosk::ui::maint::show_report(&ui, &report);
+        let maint = ui.global::<Maint>();
+        maint.set_open(true);
+        let pages = [
+            ("status", MaintPage::Status),
+            ("devices", MaintPage::Devices),
+            ("sync", MaintPage::Sync),
+            ("service", MaintPage::Service),
+            ("settings", MaintPage::Settings),
+            ("data", MaintPage::Data),
+        ];
+        for large in [false, true] {
+            ui.global::<Theme>().set_large_text(large);
+            for (name, page) in pages {
+                maint.set_section(page);
+                maint.set_result(MaintResult::default());
+                maint.set_confirm(ConfirmAsk::default());
+                if page == MaintPage::Service {
+                    // Asked before a day's numbers go back, the result of the last.
+                    maint.set_confirm(ConfirmAsk {
+                        kind: ConfirmKind::Release,
+                        day: HeldItem {
+                            office: "KRM".into(),
+                            date: "2026-11-24".into(),
+                            regular: 12,
+                            priority: 4,
+                        },
+                        ..ConfirmAsk::default()
+                    });
+                    maint.set_result(MaintResult {
+                        kind: apm_kiosk::ui::ResultKind::OutOfService,
+                        hold: apm_kiosk::ui::TechnicianHold::PrinterFault,
+                        ..MaintResult::default()
+                    });
+                }
+                let shot = format!("maint-{name}{}", if large { "-large" } else { "" });
+                let path = out_dir()
+                    .join(orientation)
+                    .join(lang)
+                    .join(format!("{shot}.png"));
+                maint.set_scroll_y(0.0);
+                ui_support::screenshot(&ui, &path);
+                let at = format!("{orientation} {lang} {shot}");
+                check_menu_fit(&ui, &at);
+                menu_scrolled_to_the_end(&ui, &at, &path);
+            }
+        }
+        ui.global::<Theme>().set_large_text(false);
+        maint.set_open(false);
+    }
+}
+
+/// The menu's texts and buttons lie across the window's width, each button's text
+/// inside its button.
+fn check_menu_fit(ui: &KioskWindow, at: &str) {
+    let size = ui.window().size().to_logical(ui.window().scale_factor());
+    let across: Area = (0.0, f32::MIN / 4.0, size.width, f32::MAX / 2.0);
+    for e in shown(&ui.root_element()) {
+        let label = e.accessible_label().unwrap_or_default();
+        assert!(
+            inside(area(&e), across),
+            "{at}: {label:?} at {:?} runs off the window's side",
+            area(&e)
+        );
+        if e.accessible_role() == Some(AccessibleRole::Button) {
+            for t in shown(&e) {
+                assert!(
+                    inside(area(&t), area(&e)),
+                    "{at}: the text {:?} of {label:?} overflows it",
+                    t.accessible_label().unwrap_or_default()
+                );
+            }
+        }
+    }
+    check_targets(ui, at, "", "");
+}
+
+/// The section scrolled to its end, pictured as `…-end.png` when it is longer than the
+/// menu's band.
+fn menu_scrolled_to_the_end(ui: &KioskWindow, at: &str, path: &std::path::Path) {
+    let band = ElementHandle::find_by_element_id(ui, "MaintMenu::scroll")
+        .next()
+        .expect("the menu's band");
+    let content = ElementHandle::find_by_element_id(ui, "MaintMenu::content")
+        .next()
+        .expect("the menu's content");
+    let (band, content) = (area(&band), area(&content));
+    if content.3 <= band.3 + 1.0 {
+        return;
+    }
+    let maint = ui.global::<apm_kiosk::ui::Maint>();
+    maint.set_scroll_y(band.3 - content.3);
+    let end = path.with_file_name(format!(
+        "{}-end.png",
+        path.file_stem().and_then(|s| s.to_str()).unwrap_or("menu")
+    ));
+    ui_support::screenshot(ui, &end);
+    check_menu_fit(ui, &format!("{at} (end)"));
+    maint.set_scroll_y(0.0);
+}
+
+#[test]
+fn the_maintenance_menu_portrait() {
+    render_maint("portrait", 1080.0, 1920.0);
+    update_readme_pictures("portrait", README_MAINT_SHOTS);
+}
+
+#[test]
+fn the_maintenance_menu_landscape() {
+    render_maint("landscape", 1920.0, 1080.0);
+    update_readme_pictures("landscape", README_MAINT_SHOTS);
 }

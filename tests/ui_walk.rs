@@ -5,7 +5,8 @@
 //! moves only where a test lets it pass, so a walk-away's minute costs nothing.
 //!
 //! Walked: a family of three booking (two KTPs and a child by NIK and KK), the
-//! inactivity timeout wiping a session, a cancel, and a card that cannot be read.
+//! inactivity timeout wiping a session, a cancel, a card that cannot be read, and the
+//! help panel opened over the keypad and closed back to the digits typed.
 
 mod ui_support;
 
@@ -249,4 +250,50 @@ fn a_card_that_cannot_be_read_offers_the_keypad() {
     // Back from the lead's keypad starts over: nothing typed is kept.
     k.tap_to("Kembali", Screen::Idle);
     assert_eq!(k.ui.global::<Flow>().get_applicant(), ui::Person::default());
+}
+
+#[test]
+fn help_over_the_keypad_closes_back_to_what_was_typed() {
+    let mut k = Kiosk::start();
+    k.wait_screen(Screen::Idle);
+    k.tap_to("Mulai", Screen::ReadCard);
+    // Three reads that fail (each changes what the screen says): the keypad is offered.
+    use apm_kiosk::protocol::reader::ReadErrorCode;
+    for code in [
+        ReadErrorCode::NotEktp,
+        ReadErrorCode::TimedOut,
+        ReadErrorCode::TimedOut,
+    ] {
+        let before = k.daemon().view();
+        k.reader().emit(ReaderEvent::CardPresent);
+        k.reader().emit(ReaderEvent::ReadFailed(code));
+        k.until("a failed read", |k| *k.daemon().view() != *before);
+        k.reader().remove_card();
+    }
+    k.until("the keypad offered", |k| {
+        k.ui.global::<Flow>().get_can_manual_entry()
+    });
+    k.tap_to("Masukkan NIK dengan tombol angka", Screen::ManualNik);
+    // Half the NIK typed, then help: the panel covers the keypad, the page stays.
+    type_digits(&k.ui, "21020112");
+    tap(&k.ui, "Bantuan");
+    k.until("the help panel", |k| k.ui.global::<Flow>().get_help_open());
+    assert!(shows(&k.ui, "Panggil petugas"));
+    assert_eq!(k.screen(), Screen::ManualNik);
+    tap(&k.ui, "Tutup bantuan");
+    k.until("the panel closed", |k| {
+        !k.ui.global::<Flow>().get_help_open()
+    });
+    // The rest of the digits: the whole NIK reaches the flow, so the first half was kept
+    // (eight digits alone would be refused for their length, not their date).
+    type_digits(&k.ui, "34560001");
+    tap(&k.ui, "Lanjut");
+    k.until("the refusal", |k| {
+        k.ui.global::<Flow>().get_entry_problem() == ui::EntryProblem::NikInvalid
+    });
+    assert_eq!(
+        k.ui.global::<Flow>().get_entry_check(),
+        ui::NumberCheck::NotADate,
+        "all sixteen digits were typed"
+    );
 }

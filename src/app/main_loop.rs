@@ -195,6 +195,10 @@ impl MainLoop {
         if control.refused_busy + control.refused_no_fds > 0 {
             alerts.push(crate::status::Alert::ControlRefused);
         }
+        let officer_calls = self.shell.calls.report(self.clock.now());
+        if !officer_calls.open.is_empty() {
+            alerts.push(crate::status::Alert::OfficerCalled);
+        }
         Status {
             version: VERSION,
             kiosk_id: self
@@ -213,6 +217,7 @@ impl MainLoop {
             control,
             started_at: self.started_at,
             rejections: Vec::new(),
+            officer_calls,
         }
     }
 
@@ -271,6 +276,7 @@ impl MainLoop {
                 flow::step(&mut self.kiosk, held, now);
             }
         }
+        self.help_contact();
         let now = self.clock.now();
         if matches!(event, Event::Committed(Ok(_)) | Event::CatalogChanged(_)) {
             self.recount_today.notify_one();
@@ -290,6 +296,18 @@ impl MainLoop {
         });
         if changed {
             self.view.send_replace(Arc::new(view));
+        }
+    }
+}
+
+impl MainLoop {
+    /// The help panel shows the kiosk's id once it is enrolled (from the menu, even
+    /// while running).
+    fn help_contact(&mut self) {
+        let enrollment = self.enrollment.borrow();
+        let id = enrollment.as_ref().map(|e| e.kiosk_id.as_str());
+        if self.kiosk.help_contact.kiosk_id.as_deref() != id {
+            self.kiosk.help_contact.kiosk_id = id.map(str::to_owned);
         }
     }
 }

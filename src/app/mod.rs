@@ -220,6 +220,7 @@ impl Daemon {
                 tag_secret: kept.tag_secret.clone(),
                 enrollment: kept.enrollment.subscribe(),
                 nudge: nudge.clone(),
+                calls: maint.calls(),
             },
             read_test: crate::maint::ReadTest::new(maint.clone()),
             maint,
@@ -339,6 +340,8 @@ impl Wiring {
             started_at,
             central: self.central.clone(),
             clock: self.clock.clone(),
+            // The shell records the calls the maintenance side reports.
+            calls: crate::maint::calls::OfficerCalls::default(),
         })
         .await
         .context("maintenance state")
@@ -588,6 +591,7 @@ fn first_kiosk(config: &Config, offices: Vec<Office>, enrolled: bool, now: DateT
         ..Timeouts::default()
     };
     let mut kiosk = Kiosk::new(config.kiosk.language, timeouts, now);
+    kiosk.help_contact.phone = config.help.phone.clone();
     flow::step(&mut kiosk, Event::CatalogChanged(offices), now);
     if !enrolled {
         flow::step(

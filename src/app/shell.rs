@@ -29,6 +29,8 @@ pub(super) struct Shell {
     pub(super) enrollment: watch::Receiver<Option<Arc<Enrollment>>>,
     /// Wakes the sync loop after a booking, so that it goes out at once.
     pub(super) nudge: Arc<Notify>,
+    /// The help panel's officer calls, for the maintenance report and `status`.
+    pub(super) calls: crate::maint::calls::OfficerCalls,
 }
 
 /// Today at the office `office_id` (else the kiosk's first office), in its zone; in WIB
@@ -75,6 +77,7 @@ impl Shell {
                 let created_on = office_today(&kiosk.offices, Some(&request.office_id), now);
                 self.commit_booking(request, created_on);
             }
+            Effect::CallOfficer { screen } => self.call_officer(screen, reader, now),
             Effect::PrintTickets { group_id } => {
                 let shell = self.clone();
                 tokio::spawn(async move {
@@ -83,6 +86,25 @@ impl Shell {
                 });
             }
         }
+    }
+
+    /// An applicant asked for an officer: counted and kept open for the maintenance side,
+    /// written to the audit and the log (a fleet's log collector sees it), and sounded on
+    /// the card reader's buzzer, the one sound every kiosk has: the printers of the
+    /// table have no buzzer of their own.
+    fn call_officer(
+        &self,
+        screen: flow::view::ScreenKind,
+        reader: &ReaderHandle,
+        now: DateTime<Utc>,
+    ) {
+        self.calls.record(now, screen);
+        tracing::warn!(
+            screen = screen.name(),
+            "an applicant called an officer to the kiosk"
+        );
+        self.audit("officer_called", screen.name().to_owned(), now);
+        reader.command(ReaderCommand::Signal(Signal::BeepError));
     }
 
     fn audit(&self, event: &'static str, detail: String, now: DateTime<Utc>) {

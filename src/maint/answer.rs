@@ -124,6 +124,12 @@ pub struct Released {
     pub date: NaiveDate,
 }
 
+/// `acknowledge_calls`: how many open officer calls were seen to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledged {
+    pub acknowledged: usize,
+}
+
 /// Whether a PIN hash is configured (`reload_pin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -177,6 +183,7 @@ pub enum MaintAnswer {
     Released(Released),
     Written(Written),
     PinReloaded(PinReloaded),
+    Acknowledged(Acknowledged),
 }
 
 /// A command's outcome: its answer, or why it was not done.

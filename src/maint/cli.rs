@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use super::answer::{
-    Enrolled, Integrity, PinReloaded, ReadTestAnswer, RecentTickets, Released, Reprinted,
-    Restarting, ServiceHold, SettingsNow, SyncProgress, SyncStarted, TestPrinted,
+    Acknowledged, Enrolled, Integrity, PinReloaded, ReadTestAnswer, RecentTickets, Released,
+    Reprinted, Restarting, ServiceHold, SettingsNow, SyncProgress, SyncStarted, TestPrinted,
 };
 use super::export::Written;
 use super::{HoldReason, Orientation, Report, SettingsChange};
@@ -88,6 +88,8 @@ pub enum MaintCmd {
     },
     /// Restart the daemon (it exits with code 75; systemd starts it again).
     Restart,
+    /// The open officer calls from the applicants' help panel have been seen to.
+    AckCalls,
 }
 
 /// The languages `maint settings --language` takes, by their codes.
@@ -165,6 +167,10 @@ async fn dispatch(
                 "the daemon is exiting with code {}; systemd starts it again",
                 r.exit_code
             )?;
+        }
+        MaintCmd::AckCalls => {
+            let a: Acknowledged = ask(client, Command::AcknowledgeCalls, PATIENCE).await?;
+            writeln!(out, "{} open officer call(s) acknowledged", a.acknowledged)?;
         }
         MaintCmd::SetPin { .. } => unreachable!("handled before connecting"),
     }

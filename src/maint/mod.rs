@@ -4,7 +4,11 @@
 //! audit lines.
 //!
 //! - [`pin`]: the menu's PIN, its hash in the config, the lockout.
-//! - [`report`]: the one report both front ends render ([`Report`]) and its text form.
+//! - [`report`]: the one report both front ends render ([`Report`]) and its text form;
+//!   its figures are [`value`]s and what is wrong [`attention`] codes, which the menu
+//!   words in the technician's language and the terminal in English.
+//! - [`calls`]: the officer calls from the applicants' help panel, open until
+//!   acknowledged or a day old.
 //! - [`export`]: the diagnostics bundle (a `.tar.gz` with no personal data).
 //! - [`cli`]: `apm-kiosk maint ...`, the same commands over the control socket.
 //! - [`service`]: the daemon's side of every command: store queries, the printer, the
@@ -16,11 +20,14 @@
 //! (mode 0660, owner and group only) is the CLI's, reached by SSH, and asks for none.
 
 pub mod answer;
+pub mod attention;
+pub mod calls;
 pub mod cli;
 pub mod export;
 pub mod pin;
 pub mod report;
 pub mod service;
+pub mod value;
 
 use std::fmt;
 

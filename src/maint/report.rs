@@ -10,10 +10,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Settings;
+pub use super::attention::Attention;
+use super::value::{Value, Word, local, since, span};
 pub use crate::disk::Space as Disk;
 use crate::flow::{Guardrail, HoldSource};
 use crate::hardware::printer::PrinterState;
-use crate::protocol::central::{PrinterState as WirePrinterState, ReaderState};
+use crate::protocol::central::{PrinterState as WirePrinterState, ReaderState, RejectionReason};
 use crate::status::Sam;
 
 /// Everything a technician checks at the kiosk.
@@ -45,6 +47,9 @@ pub struct Report {
     /// Free space where the database lives; `None` if it cannot be read.
     pub disk: Option<Disk>,
     pub settings: Settings,
+    /// The help panel's officer calls: the count, the last, those still open.
+    #[serde(default)]
+    pub officer_calls: super::calls::CallsReport,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,10 +186,21 @@ pub struct HeldDay {
     pub priority: u32,
 }
 
-/// What is wrong, worst first: bookings stopped, then devices, then the link, then
-/// what needs looking at soon. `now` is the report's time.
+/// What is wrong, worst first, in the terminal's words: the report's `problems`.
 pub fn problems(r: &Report, now: DateTime<Utc>) -> Vec<String> {
+    attention(r, now).iter().map(Attention::text).collect()
+}
+
+/// What is wrong, worst first: someone waiting at the kiosk, bookings stopped, then
+/// devices, then the link, then what needs looking at soon. `now` is the report's time.
+pub fn attention(r: &Report, now: DateTime<Utc>) -> Vec<Attention> {
     let mut out = Vec::new();
+    if let Some(last) = r.officer_calls.open.last() {
+        out.push(Attention::OfficerCalled {
+            open: r.officer_calls.open.len(),
+            last: last.at,
+        });
+    }
     stopped(r, &mut out);
     devices(r, &mut out);
     link(r, &mut out);
@@ -193,189 +209,95 @@ pub fn problems(r: &Report, now: DateTime<Utc>) -> Vec<String> {
 }
 
 /// No bookings are taken, and why.
-fn stopped(r: &Report, out: &mut Vec<String>) {
-    if let Some(reason) = &r.out_of_service {
-        let by = r
-            .holds
-            .iter()
-            .map(|h| set_by(h.source))
-            .collect::<Vec<_>>()
-            .join(", ");
-        out.push(format!(
-            "OUT OF SERVICE ({}; set by {by}): no bookings are taken",
-            reason.code()
-        ));
+fn stopped(r: &Report, out: &mut Vec<Attention>) {
+    if let Some(reason) = r.out_of_service {
+        let by = r.holds.iter().map(|h| h.source).collect();
+        out.push(Attention::OutOfService { reason, by });
     }
     for hold in &r.holds {
         match hold.source {
-            HoldSource::Disk => out.push(format!(
-                "disk full: {} free, the kiosk needs {} to book: free space (`journalctl --vacuum-size=100M`, old bundles, `apt-get clean`); it books again by itself",
-                r.disk.map_or_else(|| "?".to_owned(), |d| bytes(d.available_bytes)),
-                bytes(crate::disk::FULL_BYTES)
-            )),
-            HoldSource::Clock => out.push(format!(
-                "clock wrong: the kiosk's clock reads {} (before this software's release, before the central service's last time, or over {} min off it): set it right (`timedatectl`, NTP, the RTC battery); it books again by itself",
-                local(r.generated_at),
-                crate::clock::SKEW_LIMIT.num_minutes()
-            )),
+            HoldSource::Disk => out.push(Attention::DiskFull {
+                free: r.disk.map(|d| d.available_bytes),
+            }),
+            HoldSource::Clock => out.push(Attention::ClockWrong {
+                reads: r.generated_at,
+            }),
             _ => {}
         }
     }
     if !r.sync.enrolled {
-        out.push(
-            "not enrolled: run `apm-kiosk maint enroll CODE` with a code from the central office"
-                .into(),
-        );
+        out.push(Attention::NotEnrolled);
     }
 }
 
 /// The printer and the card reader.
-fn devices(r: &Report, out: &mut Vec<String>) {
+fn devices(r: &Report, out: &mut Vec<Attention>) {
     // A state this software does not know (a report from a newer daemon) is a fault.
     let printer = PrinterState::from_code(r.printer.state.code()).unwrap_or(PrinterState::Error);
-    if let Some(advice) = printer.advice() {
-        out.push(advice.to_owned());
+    if printer != PrinterState::Ok {
+        out.push(Attention::Printer(printer));
     }
     if r.printer.unprinted_tickets > 0 {
-        out.push(format!(
-            "{} ticket(s) not printed yet: they print by themselves once the printer is ready",
-            r.printer.unprinted_tickets
-        ));
+        out.push(Attention::Unprinted(r.printer.unprinted_tickets));
     }
     match r.reader.state {
         ReaderState::Ok => {}
-        ReaderState::SamMissing => {
-            out.push("card reader has no SAM: fit the security module; no card can be read".into())
-        }
+        ReaderState::SamMissing => out.push(Attention::SamMissing),
         ReaderState::Disconnected | ReaderState::Error | ReaderState::Other(_) => {
-            out.push("card reader disconnected: check its USB cable".into())
+            out.push(Attention::ReaderDisconnected)
         }
     }
 }
 
 /// The way to the central service: the guardrail, the network, the clock.
-fn link(r: &Report, out: &mut Vec<String>) {
-    if let Some(g) = &r.sync.guardrail {
-        out.push(format!(
-            "guardrail {g}: bookings stopped until the queue reaches the central service"
-        ));
+fn link(r: &Report, out: &mut Vec<Attention>) {
+    if let Some(g) = r.sync.guardrail {
+        out.push(Attention::Guardrail(g));
     }
     if r.sync.enrolled && !r.network.sync_online {
-        let why = r
-            .sync
-            .last_error
-            .as_deref()
-            .unwrap_or("no round has finished yet");
-        if r.network.tcp_reachable {
-            out.push(format!(
-                "central service not answering (network is up): {why}"
-            ));
+        out.push(if r.network.tcp_reachable {
+            Attention::ServiceNotAnswering {
+                why: r.sync.last_error.clone(),
+            }
         } else {
-            out.push(format!(
-                "no network to the central service ({}): bookings are kept and sent later",
-                r.network.tcp_error.as_deref().unwrap_or("unreachable")
-            ));
-        }
+            Attention::NoNetwork {
+                error: r.network.tcp_error.clone(),
+            }
+        });
     }
     if r.sync.clock_alert {
-        out.push(format!(
-            "clock off by {} s from the central service: check NTP",
-            r.sync.clock_skew_s.unwrap_or_default()
-        ));
+        out.push(Attention::ClockSkew {
+            seconds: r.sync.clock_skew_s.unwrap_or_default(),
+        });
     }
 }
 
 /// What needs looking at soon.
-fn soon(r: &Report, now: DateTime<Utc>, out: &mut Vec<String>) {
+fn soon(r: &Report, now: DateTime<Utc>, out: &mut Vec<Attention>) {
     if r.sync.undecodable > 0 {
-        out.push(format!(
-            "{} queued registration(s) cannot be decoded: export a bundle for support",
-            r.sync.undecodable
-        ));
+        out.push(Attention::Undecodable(r.sync.undecodable));
     }
     if r.sync.unreadable_results > 0 {
-        out.push(format!(
-            "{} upload result(s) from the central service cannot be read: kept and sent again; see the log for their ids",
-            r.sync.unreadable_results
-        ));
+        out.push(Attention::UnreadableResults(r.sync.unreadable_results));
     }
     if !r.rejections.is_empty() {
-        out.push(format!(
-            "{} booking(s) rejected by the central service: tell the applicants at the counter",
-            r.rejections.len()
-        ));
+        out.push(Attention::Rejected(r.rejections.len()));
     }
     if let Some(d) = r.disk
         && d.is_low()
     {
-        out.push(format!(
-            "disk nearly full: {} free",
-            bytes(d.available_bytes)
-        ));
+        out.push(Attention::DiskLow {
+            free: d.available_bytes,
+        });
     }
     if r.sync.enrolled && r.queue.held_free == 0 {
-        out.push("no queue numbers held: the kiosk cannot book offline".into());
+        out.push(Attention::NoNumbersHeld);
     }
     if let Some(oldest) = r.queue.oldest_unsynced
         && now - oldest > chrono::TimeDelta::days(1)
     {
-        out.push(format!(
-            "oldest unsynced booking is {} old",
-            age(now - oldest)
-        ));
+        out.push(Attention::OldestUnsynced(since(oldest, now)));
     }
-}
-
-/// Who holds the kiosk out of service, in the report's words.
-fn set_by(source: HoldSource) -> &'static str {
-    match source {
-        HoldSource::Technician => "technician",
-        HoldSource::Enrollment => "enrollment",
-        HoldSource::Sync => "sync",
-        HoldSource::Disk => "disk",
-        HoldSource::Clock => "clock",
-        HoldSource::Reader => "reader",
-    }
-}
-
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-fn age(d: chrono::TimeDelta) -> String {
-    let s = d.num_seconds().max(0);
-    match s {
-        0..60 => format!("{s} s"),
-        60..3600 => format!("{} min", s / 60),
-        3600..86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
-        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
-    }
-}
-
-fn when(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
-    match t {
-        Some(t) => format!("{} ({} ago)", local(t), age(now - t)),
-        None => "never".into(),
-    }
-}
-
-/// A time as the technician's watch shows it: the kiosk's own time zone (the office's,
-/// as the appliance sets it), with its offset so that it is never ambiguous.
-fn local(t: DateTime<Utc>) -> String {
-    t.with_timezone(&chrono::Local)
-        .format("%Y-%m-%d %H:%M:%S %:z")
-        .to_string()
 }
 
 fn opt(v: &Option<String>) -> &str {
@@ -395,6 +317,8 @@ pub enum Part {
     /// Bookings the central service rejected, one row each.
     Rejections,
     Disk,
+    /// The help panel's officer calls: the count, the last, the open ones.
+    Calls,
 }
 
 impl Part {
@@ -409,6 +333,7 @@ impl Part {
             Part::Held => "FREE NUMBERS HELD, BY OFFICE AND DAY",
             Part::Rejections => "REJECTED BY THE CENTRAL SERVICE",
             Part::Disk => "DISK",
+            Part::Calls => "OFFICER CALLS (HELP PANEL)",
         }
     }
 }
@@ -451,6 +376,10 @@ pub enum Label {
     /// One rejected booking.
     Rejection,
     Disk,
+    CallsTotal,
+    CallsLast,
+    /// One call not yet acknowledged.
+    OpenCall,
 }
 
 impl Label {
@@ -488,6 +417,9 @@ impl Label {
             Label::Held => "held",
             Label::Rejection => "booking",
             Label::Disk => "state directory",
+            Label::CallsTotal => "since the start",
+            Label::CallsLast => "last call",
+            Label::OpenCall => "open since",
         }
     }
 }
@@ -505,11 +437,11 @@ impl Level {
     }
 }
 
-/// One line of the report: what it is about and its figure, worded.
+/// One line of the report: what it is about and its figure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     pub label: Label,
-    pub value: String,
+    pub value: Value,
     pub level: Level,
 }
 
@@ -520,21 +452,26 @@ pub struct Section {
     pub rows: Vec<Row>,
 }
 
-fn row(label: Label, value: impl Into<String>, level: Level) -> Row {
+fn row(label: Label, value: Value, level: Level) -> Row {
     Row {
         label,
-        value: value.into(),
+        value,
         level,
     }
 }
 
-fn normal(label: Label, value: impl Into<String>) -> Row {
+fn normal(label: Label, value: Value) -> Row {
     row(label, value, Level::Normal)
 }
 
-/// The report as sections of worded rows: what both `apm-kiosk maint status` and the
+/// A row only the terminal shows: its figure is English text already.
+fn text(label: Label, value: impl Into<String>) -> Row {
+    normal(label, Value::Text(value.into()))
+}
+
+/// The report as sections of rows: what both `apm-kiosk maint status` and the
 /// touchscreen's menu show, derived here once. The menu leaves out the rows it has no
-/// words for; what is wrong (`problems`) is not a section.
+/// words for; what is wrong ([`attention`]) is not a section.
 pub fn sections(r: &Report) -> Vec<Section> {
     let section = |part, rows| Section { part, rows };
     vec![
@@ -549,18 +486,33 @@ pub fn sections(r: &Report) -> Vec<Section> {
             r.rejections.iter().map(rejection_row).collect(),
         ),
         section(Part::Disk, vec![disk_row(r.disk)]),
+        section(Part::Calls, calls_rows(&r.officer_calls)),
     ]
 }
 
+fn calls_rows(c: &super::calls::CallsReport) -> Vec<Row> {
+    let mut rows = vec![
+        normal(Label::CallsTotal, Value::Count(c.total)),
+        normal(Label::CallsLast, Value::Time(c.last_at)),
+    ];
+    rows.extend(c.open.iter().map(|call| {
+        row(
+            Label::OpenCall,
+            Value::Time(Some(call.at)),
+            Level::Attention,
+        )
+    }));
+    rows
+}
+
 fn kiosk_rows(r: &Report) -> Vec<Row> {
-    let now = r.generated_at;
     let service = match &r.out_of_service {
         Some(reason) => row(
             Label::Service,
-            format!("OUT OF SERVICE: {}", reason.code()),
+            Value::Text(format!("OUT OF SERVICE: {}", reason.code())),
             Level::Attention,
         ),
-        None => normal(Label::Service, "taking bookings"),
+        None => text(Label::Service, "taking bookings"),
     };
     let menu = format!(
         "{}, PIN {}",
@@ -578,52 +530,61 @@ fn kiosk_rows(r: &Report) -> Vec<Row> {
         r.settings.volume
     )
     .to_lowercase();
+    let kiosk_id = match &r.kiosk_id {
+        Some(id) => Value::Text(id.clone()),
+        None => Value::Word(Word::NotEnrolled),
+    };
     vec![
-        normal(Label::Version, r.version.as_str()),
-        row(
-            Label::KioskId,
-            r.kiosk_id.as_deref().unwrap_or("not enrolled"),
-            Level::when(r.kiosk_id.is_none()),
-        ),
-        normal(Label::Uptime, uptime(r.uptime_s)),
-        normal(Label::Screen, r.screen.name()),
+        text(Label::Version, r.version.as_str()),
+        row(Label::KioskId, kiosk_id, Level::when(r.kiosk_id.is_none())),
+        normal(Label::Uptime, Value::Span(r.uptime_s)),
+        text(Label::Screen, r.screen.name()),
         service,
-        normal(Label::Menu, menu),
-        normal(Label::Settings, settings),
-        normal(Label::Started, when(Some(r.started_at), now)),
+        text(Label::Menu, menu),
+        text(Label::Settings, settings),
+        normal(Label::Started, Value::Time(Some(r.started_at))),
     ]
 }
 
-fn uptime(seconds: u64) -> String {
-    age(chrono::TimeDelta::seconds(
-        i64::try_from(seconds).unwrap_or(i64::MAX),
-    ))
-}
-
 fn printer_rows(p: &PrinterReport) -> Vec<Row> {
+    let paper = match p.paper {
+        Paper::Ok => Word::PaperOk,
+        Paper::NearEnd => Word::PaperLow,
+        Paper::Out => Word::PaperEmpty,
+        Paper::Unknown => Word::Unknown,
+    };
+    let cover = match p.cover {
+        Cover::Closed => Word::CoverClosed,
+        Cover::Open => Word::CoverOpened,
+        Cover::Unknown => Word::Unknown,
+    };
     let mut rows = vec![
         row(
             Label::PrinterState,
-            p.state.code(),
+            Value::word_or_code(Word::printer(&p.state), p.state.code()),
             Level::when(p.state != WirePrinterState::Ok),
         ),
         row(
             Label::Paper,
-            p.paper.code(),
+            Value::Word(paper),
             Level::when(p.paper != Paper::Ok),
         ),
         row(
             Label::Cover,
-            p.cover.code(),
+            Value::Word(cover),
             Level::when(p.cover != Cover::Closed),
         ),
     ];
     if let Some(e) = &p.error {
-        rows.push(row(Label::PrinterError, e.as_str(), Level::Attention));
+        rows.push(row(
+            Label::PrinterError,
+            Value::Text(e.clone()),
+            Level::Attention,
+        ));
     }
     rows.push(row(
         Label::Unprinted,
-        p.unprinted_tickets.to_string(),
+        Value::Count(u64::from(p.unprinted_tickets)),
         Level::when(p.unprinted_tickets > 0),
     ));
     rows
@@ -636,37 +597,47 @@ fn reader_rows(rd: &ReaderReport) -> Vec<Row> {
         opt(&rd.model),
         opt(&rd.serial)
     );
+    let firmware = match &rd.firmware {
+        Some(f) => Value::Text(f.clone()),
+        None => Value::Word(Word::NotReported),
+    };
+    let sam = match rd.sam {
+        Some(Sam::Ok) => Word::SamOk,
+        Some(Sam::Missing) => Word::SamAbsent,
+        Some(Sam::Unreported) => Word::SamUnreported,
+        None => Word::NotReported,
+    };
     vec![
         row(
             Label::ReaderState,
-            rd.state.code(),
+            Value::word_or_code(Word::reader(&rd.state), rd.state.code()),
             Level::when(rd.state != ReaderState::Ok),
         ),
-        normal(Label::Device, device),
-        normal(Label::Firmware, opt(&rd.firmware)),
+        text(Label::Device, device),
+        normal(Label::Firmware, firmware),
         row(
             Label::Sam,
-            rd.sam.map_or("-", Sam::code),
+            Value::Word(sam),
             Level::when(rd.sam.is_some_and(|s| s != Sam::Ok)),
         ),
     ]
 }
 
 fn network_rows(r: &Report) -> Vec<Row> {
-    let (n, s, now) = (&r.network, &r.sync, r.generated_at);
-    let network = if n.tcp_reachable {
-        format!(
-            "{} reachable ({} ms)",
-            n.central_host,
-            n.tcp_ms.unwrap_or_default()
-        )
+    let (n, s) = (&r.network, &r.sync);
+    let reached = if n.tcp_reachable {
+        Ok(n.tcp_ms.unwrap_or_default())
     } else {
-        format!("{} NOT reachable: {}", n.central_host, opt(&n.tcp_error))
+        Err(opt(&n.tcp_error).to_owned())
+    };
+    let network = Value::Network {
+        host: n.central_host.clone(),
+        reached,
     };
     let service = if n.sync_online {
-        "answering (last sync round succeeded)"
+        Word::Answering
     } else {
-        "not answering"
+        Word::NotAnswering
     };
     let rounds = format!(
         "{} done{}, {} failed in a row",
@@ -674,25 +645,33 @@ fn network_rows(r: &Report) -> Vec<Row> {
         if s.round_running { ", one running" } else { "" },
         s.consecutive_failures
     );
-    let skew = match s.clock_skew_s {
-        Some(skew) => format!("{skew:+} s{}", if s.clock_alert { " (ALERT)" } else { "" }),
-        None => "not measured yet".into(),
+    let skew = Value::Skew {
+        seconds: s.clock_skew_s,
+        alert: s.clock_alert,
     };
     let mut rows = vec![
         row(Label::Network, network, Level::when(!n.tcp_reachable)),
-        row(Label::CentralService, service, Level::when(!n.sync_online)),
+        row(
+            Label::CentralService,
+            Value::Word(service),
+            Level::when(!n.sync_online),
+        ),
         row(
             Label::LastSync,
-            when(s.last_success, now),
+            Value::Time(s.last_success),
             Level::when(s.last_success.is_none()),
         ),
     ];
     if let Some(e) = &s.last_error {
-        rows.push(row(Label::SyncError, e.as_str(), Level::Attention));
+        rows.push(row(
+            Label::SyncError,
+            Value::Text(e.clone()),
+            Level::Attention,
+        ));
     }
     rows.extend([
-        normal(Label::SyncRounds, rounds),
-        normal(Label::LastHeartbeat, when(s.last_heartbeat, now)),
+        text(Label::SyncRounds, rounds),
+        normal(Label::LastHeartbeat, Value::Time(s.last_heartbeat)),
         row(Label::ClockSkew, skew, Level::when(s.clock_alert)),
     ]);
     rows
@@ -701,13 +680,13 @@ fn network_rows(r: &Report) -> Vec<Row> {
 fn queue_rows(r: &Report) -> Vec<Row> {
     let q = &r.queue;
     let oldest = match q.oldest_unsynced {
-        Some(_) => when(q.oldest_unsynced, r.generated_at),
-        None => "none waiting".into(),
+        Some(t) => Value::Time(Some(t)),
+        None => Value::Word(Word::NoneWaiting),
     };
     vec![
-        normal(Label::Unsynced, q.unsynced.to_string()),
+        normal(Label::Unsynced, Value::Count(u64::from(q.unsynced))),
         normal(Label::OldestUnsynced, oldest),
-        normal(
+        text(
             Label::Registrations,
             format!(
                 "{} ({} accepted, {} rejected)",
@@ -716,12 +695,12 @@ fn queue_rows(r: &Report) -> Vec<Row> {
         ),
         row(
             Label::Rejected,
-            q.rejected.to_string(),
+            Value::Count(u64::from(q.rejected)),
             Level::when(q.rejected > 0),
         ),
         row(
             Label::HeldFree,
-            q.held_free.to_string(),
+            Value::Count(u64::from(q.held_free)),
             Level::when(q.held_free == 0),
         ),
     ]
@@ -730,42 +709,41 @@ fn queue_rows(r: &Report) -> Vec<Row> {
 fn held_row(h: &HeldDay) -> Row {
     normal(
         Label::Held,
-        format!(
-            "{} {}: {} regular, {} priority",
-            h.office_id, h.date, h.regular, h.priority
-        ),
+        Value::Numbers {
+            office_id: h.office_id.clone(),
+            date: h.date,
+            regular: h.regular,
+            priority: h.priority,
+        },
     )
 }
 
 fn rejection_row(j: &RejectionLine) -> Row {
     row(
         Label::Rejection,
-        format!(
-            "{} {} {}: {}, registration {}",
-            j.office_id, j.date, j.queue_number, j.reason, j.registration_id
-        ),
+        Value::Rejection {
+            office_id: j.office_id.clone(),
+            date: j.date,
+            queue_number: j.queue_number.clone(),
+            reason: RejectionReason::from_code(&j.reason),
+            registration_id: j.registration_id.clone(),
+        },
         Level::Attention,
     )
 }
 
 fn disk_row(disk: Option<Disk>) -> Row {
-    match disk {
-        Some(d) => row(
-            Label::Disk,
-            format!(
-                "{} free of {}",
-                bytes(d.available_bytes),
-                bytes(d.total_bytes)
-            ),
-            Level::when(d.is_low()),
-        ),
-        None => normal(Label::Disk, "cannot be read"),
-    }
+    row(
+        Label::Disk,
+        Value::Space(disk),
+        Level::when(disk.is_some_and(|d| d.is_low())),
+    )
 }
 
 /// The report as `apm-kiosk maint status` prints it: what is wrong first, then one
 /// aligned section per part that has rows.
 pub fn render(r: &Report) -> String {
+    let now = r.generated_at;
     let mut s = String::new();
     let w = &mut s;
     let _ = writeln!(
@@ -773,7 +751,7 @@ pub fn render(r: &Report) -> String {
         "apm-kiosk {}  kiosk {}  up {}  at {}",
         r.version,
         r.kiosk_id.as_deref().unwrap_or("(not enrolled)"),
-        uptime(r.uptime_s),
+        span(r.uptime_s),
         local(r.generated_at)
     );
     let _ = writeln!(w);
@@ -791,7 +769,7 @@ pub fn render(r: &Report) -> String {
         }
         let _ = writeln!(w, "\n{}", section.part.title());
         for row in &section.rows {
-            let _ = writeln!(w, "  {:<20} {}", row.label.text(), row.value);
+            let _ = writeln!(w, "  {:<20} {}", row.label.text(), row.value.text(now));
         }
     }
     s
@@ -799,6 +777,7 @@ pub fn render(r: &Report) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::value::bytes;
     use super::*;
     use crate::domain::Language;
 
@@ -877,6 +856,7 @@ mod tests {
                 available_bytes: 5 << 30,
             }),
             settings: Settings::initial(Language::Id),
+            officer_calls: Default::default(),
         }
     }
 
@@ -939,7 +919,11 @@ mod tests {
             assert_eq!(shown, !section.rows.is_empty(), "{text}");
             for row in &section.rows {
                 assert_eq!(row.level, Level::Normal, "{row:?}");
-                let line = format!("  {:<20} {}\n", row.label.text(), row.value);
+                let line = format!(
+                    "  {:<20} {}\n",
+                    row.label.text(),
+                    row.value.text(r.generated_at)
+                );
                 assert!(text.contains(&line), "{line:?} in\n{text}");
             }
         }
@@ -964,7 +948,7 @@ mod tests {
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(5 << 30), "5.0 GiB");
-        assert_eq!(age(chrono::TimeDelta::seconds(59)), "59 s");
-        assert_eq!(age(chrono::TimeDelta::seconds(3 * 3600 + 120)), "3 h 2 min");
+        assert_eq!(span(59), "59 s");
+        assert_eq!(span(3 * 3600 + 120), "3 h 2 min");
     }
 }

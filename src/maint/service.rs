@@ -18,8 +18,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::answer::{
-    Answer, Enrolled, Integrity, MaintAnswer, MenuClosed, PinReloaded, PinState, ReadTestAnswer,
-    RecentTickets, Released, Reprinted, ServiceHold, SettingsNow, SyncProgress, TestPrinted,
+    Acknowledged, Answer, Enrolled, Integrity, MaintAnswer, MenuClosed, PinReloaded, PinState,
+    ReadTestAnswer, RecentTickets, Released, Reprinted, ServiceHold, SettingsNow, SyncProgress,
+    TestPrinted,
 };
 use super::pin::{self, PinPad, Unlock};
 use super::report::{self, Cover, Hold, NetworkReport, Paper, PrinterReport, ReaderReport, Report};
@@ -73,6 +74,8 @@ pub struct MaintParts {
     /// The central service, for the enrollment and the release of held numbers.
     pub central: crate::sync::shared::CentralOpener,
     pub clock: crate::clock::SharedClock,
+    /// The help panel's officer calls, recorded by the shell.
+    pub calls: super::calls::OfficerCalls,
 }
 
 struct Inner {
@@ -132,6 +135,11 @@ impl Maint {
             },
             hold,
         ))
+    }
+
+    /// The help panel's officer calls, for the shell to record them in.
+    pub fn calls(&self) -> super::calls::OfficerCalls {
+        self.parts().calls.clone()
     }
 
     /// The settings as they change; the touchscreen subscribes here.
@@ -207,6 +215,7 @@ impl Maint {
             C::ReleaseHeld { office_id, date } => self.release_held(office_id, date).await,
             C::Export { path } => self.export(&live, &path).await,
             C::ReloadPin => self.reload_pin().await,
+            C::AcknowledgeCalls => self.acknowledge_calls().await,
         }
     }
 
@@ -315,6 +324,7 @@ impl Maint {
             disk,
             settings: self.inner.settings.borrow().clone(),
             kiosk_id,
+            officer_calls: parts.calls.report(now),
         };
         r.problems = report::problems(&r, now);
         Ok(r)
@@ -637,6 +647,14 @@ impl Maint {
         )
         .await;
         Ok(MaintAnswer::Written(written))
+    }
+
+    /// The open officer calls seen to: they leave the report (the count stays).
+    async fn acknowledge_calls(&self) -> Answer {
+        let acknowledged = self.parts().calls.acknowledge(self.parts().clock.now());
+        self.audit("officer_calls_acknowledged", format!("{acknowledged} open"))
+            .await;
+        Ok(MaintAnswer::Acknowledged(Acknowledged { acknowledged }))
     }
 
     async fn reload_pin(&self) -> Answer {

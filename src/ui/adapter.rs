@@ -129,6 +129,7 @@ pub fn apply(ui: &KioskWindow, view: &View, panel: &PanelState) {
     apply_problems(&flow, view);
     apply_people(&flow, view);
     apply_booking(&flow, view);
+    apply_help(&flow, view);
     // The screen is screen-last, so that a page appears with its data already in place.
     flow.set_screen(codes::screen(view.screen));
 
@@ -148,6 +149,16 @@ fn apply_actions(flow: &Flow<'_>, view: &View) {
     flow.set_can_remove_member(has(Action::RemoveMember));
     flow.set_can_retry_print(has(Action::RetryPrint));
     flow.set_can_type_name(has(Action::TypeName));
+}
+
+/// The help panel: open or not, the call made, who to phone.
+fn apply_help(flow: &Flow<'_>, view: &View) {
+    let help = view.help.as_ref();
+    flow.set_help_open(help.is_some());
+    flow.set_help_called(help.is_some_and(|h| h.called));
+    let text = |s: Option<&String>| SharedString::from(s.map_or("", String::as_str));
+    flow.set_help_kiosk_id(text(help.and_then(|h| h.kiosk_id.as_ref())));
+    flow.set_help_phone(text(help.and_then(|h| h.phone.as_ref())));
 }
 
 /// Who is reading for, what went wrong and the way on, the warning, the kiosk's hold.

@@ -4,9 +4,12 @@
 //! decided here: the PIN, its lockout, the report and every action are the daemon's
 //! (`crate::maint`).
 //!
-//! The daemon's technician messages (a failure's `message`, a path written) are shown as
-//! it words them, in English, as the command line shows them; the menu's own labels are
-//! translated like every other page.
+//! Every answer reaches the menu as codes and figures (`menu`), worded by the menu in
+//! the technician's language like every other page; only names (an id, a path) and
+//! what a device or a service said of itself are shown as they are, and a refusal the
+//! menu has no words for shows the daemon's message.
+
+mod menu;
 
 use std::path::{Path, PathBuf};
 
@@ -15,10 +18,13 @@ use slint::{ComponentHandle, ModelRc, SharedString, VecModel, Weak};
 use tokio::sync::{mpsc, oneshot};
 
 use super::adapter::codes;
-use super::{HeldItem, KioskWindow, Maint, MaintAction, MaintPage, PickItem, PinAnswer, ReportRow};
+use super::{
+    AttentionItem, HeldItem, KioskWindow, Maint, MaintAction, MaintPage, MaintResult, PickItem,
+    PinAnswer, ReportRow, ResultKind,
+};
 use crate::control::{Command, CommandRequest, Reply};
 use crate::flow::HoldSource;
-use crate::maint::answer::{MaintAnswer, ReadTestAnswer, SyncProgress};
+use crate::maint::answer::{MaintAnswer, SyncProgress};
 use crate::maint::pin::Unlock;
 use crate::maint::report::{self, Level};
 use crate::maint::{Failure, HoldReason, RecentTicket, Report, Secret, SettingsChange};
@@ -103,6 +109,7 @@ pub fn action_command(action: MaintAction, export_fallback: &Path) -> Command {
         },
         MaintAction::InService => Command::InService,
         MaintAction::Restart => Command::Restart,
+        MaintAction::AcknowledgeCalls => Command::AcknowledgeCalls,
     }
 }
 
@@ -225,7 +232,7 @@ fn run(link: &MaintLink, weak: Weak<KioskWindow>, command: Command) {
             maint.set_code(SharedString::new());
         } else if !quiet(&command) {
             maint.set_busy(true);
-            maint.set_result(SharedString::new());
+            maint.set_result(MaintResult::default());
         }
     }
     let link2 = link.clone();
@@ -242,7 +249,7 @@ fn unlocked(ui: &KioskWindow, link: &MaintLink, reply: Reply) {
             maint.set_pin_open(false);
             maint.set_open(true);
             maint.set_section(MaintPage::Status);
-            maint.set_result(SharedString::new());
+            maint.set_result(MaintResult::default());
             maint.invoke_touched();
             run(link, ui.as_weak(), Command::MaintReport);
         }
@@ -279,32 +286,29 @@ fn answered(ui: &KioskWindow, link: &MaintLink, lock: bool, reply: Reply) {
         return;
     }
     let said = match reply {
-        Reply::Failed(f) => {
-            maint.set_result_ok(false);
-            maint.set_result(f.message.into());
-            return;
-        }
+        Reply::Failed(f) => menu::failure(&f),
         Reply::Maint(answer) => match said_of(ui, link, answer) {
             Some(said) => said,
             None => return,
         },
         Reply::SyncStarted(_) => {
             poll_progress(link, ui.as_weak());
-            "Sync started".to_owned()
+            menu::result(ResultKind::SyncStarted)
         }
-        Reply::ReadTest(answer) => read_test_line(&answer),
-        Reply::Restarting(_) => "Restarting".to_owned(),
+        Reply::ReadTest(answer) => menu::read_test(&answer),
+        Reply::Restarting(_) => menu::result(ResultKind::Restarting),
         Reply::Status(_) => return,
     };
-    maint.set_result_ok(true);
-    maint.set_result(said.into());
+    maint.set_result(said);
 }
 
 /// What the menu's result line says of a maintenance answer; `None` when the answer
 /// fills its own part of the menu instead.
-fn said_of(ui: &KioskWindow, link: &MaintLink, answer: MaintAnswer) -> Option<String> {
+fn said_of(ui: &KioskWindow, link: &MaintLink, answer: MaintAnswer) -> Option<MaintResult> {
+    use menu::{result, result_with};
     let maint = ui.global::<Maint>();
     let refresh = || run(link, ui.as_weak(), Command::MaintReport);
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
     Some(match answer {
         MaintAnswer::Report(report) => {
             show_report(ui, &report);
@@ -319,31 +323,43 @@ fn said_of(ui: &KioskWindow, link: &MaintLink, answer: MaintAnswer) -> Option<St
             show_progress(ui, link, &p);
             return None;
         }
-        MaintAnswer::TestPrinted(_) => "Test page printed".to_owned(),
-        MaintAnswer::Reprinted(r) => format!("Printed again, marked COPY: {}", r.queue_number),
-        MaintAnswer::Integrity(i) => format!("Database check: {}", i.result),
-        MaintAnswer::Written(w) => format!("Diagnostics written to {}", w.path.display()),
+        MaintAnswer::TestPrinted(_) => result(ResultKind::TestPrinted),
+        MaintAnswer::Reprinted(r) => result_with(ResultKind::Reprinted, r.queue_number),
+        MaintAnswer::Integrity(i) if i.ok => result(ResultKind::IntegrityOk),
+        MaintAnswer::Integrity(i) => result_with(ResultKind::IntegrityDamaged, i.result),
+        MaintAnswer::Written(w) => result_with(ResultKind::Written, w.path.display().to_string()),
         MaintAnswer::Enrolled(e) => {
             maint.set_code(SharedString::new());
-            format!("Enrolled as {}", e.enrolled)
+            result_with(ResultKind::Enrolled, e.enrolled)
         }
         MaintAnswer::ServiceHold(h) => {
             refresh();
             match h.out_of_service {
-                None => "Back in service".to_owned(),
-                Some(reason) => format!("Out of service: {}", reason.code()),
+                None => result(ResultKind::BackInService),
+                Some(reason) => MaintResult {
+                    hold: codes::technician_hold(Some(reason)),
+                    ..result(ResultKind::OutOfService)
+                },
             }
         }
         MaintAnswer::Released(r) => {
             refresh();
-            format!(
-                "Released {} numbers of {} on {}",
-                r.released, r.office_id, r.date
-            )
+            MaintResult {
+                n: count(r.released),
+                detail: r.date.to_string().into(),
+                ..result_with(ResultKind::Released, r.office_id)
+            }
         }
         MaintAnswer::Settings(now) => {
             show_settings(ui, &now.settings);
-            "Saved".to_owned()
+            result(ResultKind::Saved)
+        }
+        MaintAnswer::Acknowledged(a) => {
+            refresh();
+            MaintResult {
+                n: count(a.acknowledged),
+                ..result(ResultKind::Acknowledged)
+            }
         }
         MaintAnswer::Unlock(_) | MaintAnswer::MenuClosed(_) | MaintAnswer::PinReloaded(_) => {
             return None;
@@ -364,39 +380,12 @@ fn pick_item(t: &RecentTicket) -> PickItem {
 
 fn show_progress(ui: &KioskWindow, link: &MaintLink, p: &SyncProgress) {
     let maint = ui.global::<Maint>();
-    let left = p.uploads_left;
     if p.round_running {
-        maint.set_result(format!("Syncing: {left} bookings left to send").into());
         poll_progress(link, ui.as_weak());
     } else {
-        let error = p
-            .last_error
-            .as_deref()
-            .map(|e| format!("; last error: {e}"))
-            .unwrap_or_default();
-        maint.set_result(format!("Sync finished: {left} bookings left to send{error}").into());
         run(link, ui.as_weak(), Command::MaintReport);
     }
-    maint.set_result_ok(p.last_error.is_none());
-}
-
-fn read_test_line(answer: &ReadTestAnswer) -> String {
-    match answer {
-        ReadTestAnswer::Read {
-            masked_nik,
-            nik_check,
-            fields,
-            ..
-        } => format!(
-            "Card read: NIK {masked_nik} ({nik_check}), {} fields",
-            fields.len()
-        ),
-        ReadTestAnswer::ReadFailed { problem } => {
-            format!("No card read: read_failed {}", problem.code())
-        }
-        ReadTestAnswer::TimedOut { .. } => "No card read: timed_out ".to_owned(),
-        ReadTestAnswer::Cancelled => "No card read: cancelled ".to_owned(),
-    }
+    maint.set_result(menu::progress(p));
 }
 
 /// Asks again for the sync's progress in a second.
@@ -423,22 +412,34 @@ pub fn report_rows(r: &Report) -> Vec<ReportRow> {
         .flat_map(|s| {
             let section = codes::report_part(s.part);
             s.rows.into_iter().filter_map(move |row| {
-                Some(ReportRow {
+                let mut shown = ReportRow {
                     section,
                     label: codes::report_label(row.label)?,
-                    value: row.value.into(),
                     bad: row.level == Level::Attention,
-                })
+                    ..ReportRow::default()
+                };
+                menu::row(&row, r.generated_at, &mut shown);
+                Some(shown)
             })
         })
         .collect()
 }
 
-fn show_report(ui: &KioskWindow, r: &Report) {
+/// What needs attention, worst first, as the menu words it.
+pub fn attention_items(r: &Report) -> Vec<AttentionItem> {
+    report::attention(r, r.generated_at)
+        .iter()
+        .map(menu::attention)
+        .collect()
+}
+
+/// Fills the menu from a report: its rows, what needs attention, the days to give back,
+/// the open calls, the technician's hold and the settings.
+pub fn show_report(ui: &KioskWindow, r: &Report) {
     let maint = ui.global::<Maint>();
+    let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
     maint.set_rows(ModelRc::new(VecModel::from(report_rows(r))));
-    let problems: Vec<SharedString> = r.problems.iter().map(|p| p.as_str().into()).collect();
-    maint.set_problems(ModelRc::new(VecModel::from(problems)));
+    maint.set_problems(ModelRc::new(VecModel::from(attention_items(r))));
     let held: Vec<HeldItem> = r
         .held
         .iter()
@@ -446,10 +447,13 @@ fn show_report(ui: &KioskWindow, r: &Report) {
         .map(|h| HeldItem {
             office: h.office_id.as_str().into(),
             date: h.date.to_string().into(),
-            line: format!("{} {}: {} + {}", h.office_id, h.date, h.regular, h.priority).into(),
+            regular: count(h.regular),
+            priority: count(h.priority),
         })
         .collect();
     maint.set_held(ModelRc::new(VecModel::from(held)));
+    maint.set_open_calls(i32::try_from(r.officer_calls.open.len()).unwrap_or(i32::MAX));
+    maint.set_rejections(i32::try_from(r.rejections.len()).unwrap_or(i32::MAX));
     let hold = r
         .holds
         .iter()

@@ -258,6 +258,7 @@ pub fn report_part(p: Part) -> ui::ReportPart {
         Part::Held => ui::ReportPart::Held,
         Part::Rejections => ui::ReportPart::Rejections,
         Part::Disk => ui::ReportPart::Disk,
+        Part::Calls => ui::ReportPart::Calls,
     }
 }
 
@@ -288,6 +289,9 @@ pub fn report_label(l: Label) -> Option<ui::ReportLabel> {
         Label::Disk => ui::ReportLabel::Disk,
         Label::Rejection => ui::ReportLabel::Rejection,
         Label::Held => ui::ReportLabel::Held,
+        Label::CallsTotal => ui::ReportLabel::CallsTotal,
+        Label::CallsLast => ui::ReportLabel::CallsLast,
+        Label::OpenCall => ui::ReportLabel::OpenCall,
         Label::Screen
         | Label::Service
         | Label::Menu

@@ -72,6 +72,9 @@ fn every_page(flow: &Flow<'_>, taps: &Taps) {
     flow.on_finish(taps.always(Intent::Finish));
     flow.on_dismiss(taps.always(Intent::Dismiss));
     flow.on_retry_print(taps.always(Intent::RetryPrint));
+    flow.on_help(taps.always(Intent::Help));
+    flow.on_close_help(taps.always(Intent::CloseHelp));
+    flow.on_call_officer(taps.always(Intent::CallOfficer));
 }
 
 /// The keypad, "Is this you?" and the details.

@@ -14,16 +14,19 @@
 //!
 //! This file holds the machine's vocabulary (state, events, intents, effects, holds,
 //! problems); `step` hands each event on, `intents` answers the taps screen by screen,
-//! `applicant` takes a card or a typed NIK to a confirmed member, and `view` derives
-//! the screen.
+//! `applicant` takes a card or a typed NIK to a confirmed member, `help` keeps the help
+//! panel over any page, and `view` derives the screen.
 
 mod applicant;
 mod card;
+mod help;
 mod intents;
 mod step;
 pub mod view;
 
 use applicant::*;
+use help::*;
+pub use help::{Help, HelpContact, OFFICER_WAIT};
 use intents::*;
 pub use step::step;
 
@@ -331,6 +334,12 @@ pub enum Intent {
     RetryPrint,
     /// Leave the done screen.
     Finish,
+    /// Anywhere: open the help panel over the page; the session stays as it is.
+    Help,
+    /// Close the help panel: back to the page exactly as it was.
+    CloseHelp,
+    /// On the help panel: call an officer to the kiosk (once each time the panel opens).
+    CallOfficer,
 }
 
 /// An [`Intent`] without what it carries: what a screen offers, in the view's `actions`.
@@ -367,6 +376,9 @@ pub enum Action {
     Dismiss,
     RetryPrint,
     Finish,
+    Help,
+    CloseHelp,
+    CallOfficer,
 }
 
 impl Intent {
@@ -401,6 +413,9 @@ impl Intent {
             Intent::Dismiss => Action::Dismiss,
             Intent::RetryPrint => Action::RetryPrint,
             Intent::Finish => Action::Finish,
+            Intent::Help => Action::Help,
+            Intent::CloseHelp => Action::CloseHelp,
+            Intent::CallOfficer => Action::CallOfficer,
         }
     }
 }
@@ -609,6 +624,10 @@ pub enum Effect {
     Beep { ok: bool },
     /// A PII-free line for the audit log and the day's statistics.
     Audit { event: &'static str, detail: String },
+    /// An applicant asked for an officer from the help panel on `screen`: the daemon
+    /// writes the audit line, counts the call for the maintenance side and sounds what
+    /// the kiosk has. Nothing comes back to the flow.
+    CallOfficer { screen: view::ScreenKind },
 }
 
 /// Who the card reader or the keypad is reading for.
@@ -777,6 +796,11 @@ pub struct Kiosk {
     pub last_input: DateTime<Utc>,
     /// When the inactivity warning went up.
     pub warned_at: Option<DateTime<Utc>>,
+    /// The help panel, while it is open over the page.
+    pub help: Option<Help>,
+    /// Who to call where no officer is near, as the help panel shows it; the daemon
+    /// sets it from its config and enrollment.
+    pub help_contact: HelpContact,
 }
 
 impl Kiosk {
@@ -799,6 +823,8 @@ impl Kiosk {
             card_failures: 0,
             last_input: now,
             warned_at: None,
+            help: None,
+            help_contact: HelpContact::default(),
         }
     }
 
@@ -816,6 +842,7 @@ impl Kiosk {
         self.unprinted = None;
         self.card_failures = 0;
         self.warned_at = None;
+        self.help = None;
     }
 
     /// The reason shown while the kiosk takes no bookings: the first hold's.

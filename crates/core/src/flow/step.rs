@@ -7,12 +7,19 @@ use super::*;
 pub fn step(state: &mut Kiosk, event: Event, now: DateTime<Utc>) -> Vec<Effect> {
     let mut fx = Vec::new();
     match event {
-        Event::Tick => tick(state, now, &mut fx),
+        Event::Tick => {
+            if !help_holds_timer(state, now) {
+                tick(state, now, &mut fx);
+            }
+            help_tick(state, now);
+        }
         Event::CatalogChanged(offices) => state.offices = offices,
         Event::ServiceChanged { source, reason } => service_changed(state, source, reason),
         Event::Intent(intent) => {
             touched(state, now);
-            intent_step(state, intent, now, &mut fx);
+            if !help_intent(state, &intent, now, &mut fx) {
+                intent_step(state, intent, now, &mut fx);
+            }
         }
         Event::CardRead(card) => {
             if card_allowed(state) {

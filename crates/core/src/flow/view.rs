@@ -68,6 +68,20 @@ pub struct View {
     /// The choice so far (office, date, session) and, once committed, the tickets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub booking: Option<BookingView>,
+    /// The help panel, while it is open over the page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<HelpView>,
+}
+
+/// The help panel: whether an officer has been called from it, and who to call where
+/// none is near.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HelpView {
+    pub called: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kiosk_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -375,8 +389,10 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
         dates: Vec::new(),
         sessions: Vec::new(),
         booking: booking_view(state),
+        help: help_view(state),
     };
     screen_fields(state, now, &mut v);
+    help_actions(state, &mut v.actions);
     v
 }
 
@@ -390,6 +406,33 @@ fn stays_seconds(state: &Kiosk, now: DateTime<Utc>) -> Option<i64> {
         _ => return None,
     };
     Some((allowed - quiet).num_seconds().max(0))
+}
+
+fn help_view(state: &Kiosk) -> Option<HelpView> {
+    state.help.map(|h| HelpView {
+        called: h.called_at.is_some(),
+        kiosk_id: state.help_contact.kiosk_id.clone(),
+        phone: state.help_contact.phone.clone(),
+    })
+}
+
+/// Help is offered on every screen. While its panel is open it covers the page: the
+/// panel's own actions, the language and cancel (where the page has it) are on offer.
+fn help_actions(state: &Kiosk, actions: &mut Vec<Action>) {
+    let Some(help) = state.help else {
+        actions.push(Action::Help);
+        return;
+    };
+    let cancel = actions.contains(&Action::Cancel);
+    actions.clear();
+    actions.push(Action::SetLanguage);
+    if cancel {
+        actions.push(Action::Cancel);
+    }
+    actions.push(Action::CloseHelp);
+    if help.called_at.is_none() {
+        actions.push(Action::CallOfficer);
+    }
 }
 
 /// The intents that do something on the screen now. The language can always be changed.
@@ -696,12 +739,12 @@ mod tests {
         let now = DateTime::<Utc>::default();
         let mut k = Kiosk::new(Language::Id, Timeouts::default(), now);
         let v = wire(view(&k, now));
-        assert_eq!(v["actions"], json!(["set_language", "start"]));
+        assert_eq!(v["actions"], json!(["set_language", "start", "help"]));
         assert_eq!(v.get("out_of_service"), None);
         let hold = HoldReason::Technician(TechnicianReason::OfficeClosed);
         k.holds.insert(HoldSource::Technician, hold);
         let v = wire(view(&k, now));
-        assert_eq!(v["actions"], json!(["set_language"]));
+        assert_eq!(v["actions"], json!(["set_language", "help"]));
         assert_eq!(v["out_of_service"], json!("office_closed"));
     }
 
