@@ -255,3 +255,13 @@ pub(super) fn confirm_details(state: &mut Kiosk, now: DateTime<Utc>, fx: &mut Ve
     });
     state.screen = Screen::Members;
 }
+
+impl Applicant {
+    /// A child: entered on the keypad with the family card's number, which only the
+    /// child's keypad requires (`manual_entry`, [`Purpose::Child`]) and a card read never
+    /// gives. The one test of it: the ticket's wording, the documents to bring and the
+    /// store's tickets all ask here.
+    pub fn is_child(&self) -> bool {
+        self.source == IdentitySource::Manual && self.kk_number.is_some()
+    }
+}

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::domain::calendar::{DayStatus, Office};
 use crate::domain::dates;
+use crate::domain::documents::{self, Document};
 use crate::domain::nik::{KkError, NikError};
 use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, QueueKind, Sex};
 
@@ -69,6 +70,10 @@ pub struct ApplicantView {
     pub application_type: Option<ApplicationType>,
     pub passport_type: Option<PassportType>,
     pub priority: Option<PriorityReason>,
+    /// What this applicant brings to the counter (`domain::documents`), once the
+    /// application type is chosen; empty before.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<Document>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -100,6 +105,8 @@ pub enum DayState {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionView {
     pub session_id: String,
+    /// `Sesi 1 (pagi) 08.00–10.00 WIB`: the session's name (`Office::session_name`), as
+    /// the review page and the ticket say it.
     pub label: String,
     pub regular_left: u32,
     pub priority_left: u32,
@@ -122,12 +129,17 @@ pub struct BookingView {
     pub date: Option<NaiveDate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub date_label: Option<String>,
+    /// The session's name, as [`SessionView::label`] says it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_label: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub booking_code: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tickets: Vec<TicketView>,
+    /// Once booked: what the group brings between them, each paper once
+    /// (`documents::for_group`), the list the done page shows and the tickets print.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<Document>,
 }
 
 /// Which screen is up, without what only that screen holds: the view's `screen`.
@@ -307,6 +319,10 @@ fn applicant_view(p: &Pending) -> ApplicantView {
         application_type: p.application_type,
         passport_type: p.passport_type,
         priority: p.declared_priority,
+        documents: p
+            .application_type
+            .map(|t| documents::to_bring(t, p.applicant.is_child()))
+            .unwrap_or_default(),
     }
 }
 
@@ -320,6 +336,7 @@ fn member_view(m: &Member) -> ApplicantView {
         application_type: Some(m.application_type),
         passport_type: Some(m.passport_type),
         priority: m.priority,
+        documents: documents::to_bring(m.application_type, m.applicant.is_child()),
     }
 }
 
@@ -514,11 +531,10 @@ fn session_views(state: &Kiosk, now: DateTime<Utc>, lang: Language) -> Vec<Sessi
             let (regular_left, priority_left) = avail.map_or((0, 0), |a| a.held(date, &s.id));
             SessionView {
                 session_id: s.id.clone(),
-                label: format!(
-                    "{} {}",
-                    dates::time_range(s.start, s.end, lang),
-                    office.zone.label()
-                ),
+                label: office
+                    .session_name(&s.id)
+                    .map(|n| n.label(lang))
+                    .unwrap_or_default(),
                 regular_left,
                 priority_left,
                 bookable: session_bookable(state, date, &s.id, now),
@@ -538,14 +554,7 @@ fn booking_view(state: &Kiosk) -> Option<BookingView> {
         .map(|b| b.session_id.clone())
         .or(state.session_id.clone());
     let session_label = match (office, &session_id) {
-        (Some(o), Some(id)) => o.session(id).map(|s| {
-            format!(
-                "{} {} {}",
-                s.id,
-                dates::time_range(s.start, s.end, lang),
-                o.zone.label()
-            )
-        }),
+        (Some(o), Some(id)) => o.session_name(id).map(|n| n.label(lang)),
         _ => None,
     };
     if office_shown.is_none() && state.booked.is_none() {
@@ -573,6 +582,15 @@ fn booking_view(state: &Kiosk) -> Option<BookingView> {
         session_label,
         booking_code: state.booked.as_ref().map(|b| b.booking_code.clone()),
         tickets,
+        documents: match state.booked {
+            Some(_) => documents::for_group(
+                state
+                    .members
+                    .iter()
+                    .map(|m| (m.application_type, m.applicant.is_child())),
+            ),
+            None => Vec::new(),
+        },
     })
 }
 
