@@ -471,7 +471,7 @@ impl SessionName {
 /// sends neither; where the configuration gives none, the ticket prints none.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OfficeDetails {
-    /// `Jl. Jend. Sudirman No. 1, Tanjung Balai Karimun`.
+    /// `Jl. Jend. Sudirman No. 1, Tg. Balai Karimun`.
     pub address: Option<String>,
     /// `Senin-Jumat 08.00-15.00`, as the office words it.
     pub hours: Option<String>,

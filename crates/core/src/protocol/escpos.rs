@@ -10,7 +10,7 @@
 //! `crate::protocol::ticket_qr` (the payload arrives here as a finished string).
 //!
 //! The job is written byte by byte (`ESC @`, `ESC a`, `ESC E`, `ESC -`, `GS !`, `GS B`,
-//! `LF`, `GS ( k`, `ESC d`, `GS V`), so it cannot fail and every byte is counted: a
+//! `LF`, `GS ( k`, `GS V`), so it cannot fail and every byte is counted: a
 //! ticket stays under 1,000 bytes on every head, which keeps its wire time at 9600 baud
 //! near its head time. Every text goes through [`printable`] first: the job holds only
 //! printable ASCII, which is the same in every code page a kiosk printer may be set to,
@@ -195,8 +195,9 @@ pub fn fallback_job(ticket: &Ticket, head: impl Into<PrinterProfile>) -> Job {
 /// `ESC @` (initialise), `ESC a 1` (centre): the start of a [`text_job`]. No code page
 /// is selected: the job holds only printable ASCII, the same in all of them.
 const TEXT_START: [u8; 5] = [0x1b, b'@', 0x1b, b'a', 1];
-/// `ESC d 4` (feed four lines, past the cutter), `GS V A 0` (cut): its end.
-const FEED_AND_CUT: [u8; 7] = [0x1b, b'd', 4, 0x1d, b'V', b'A', 0];
+/// `GS V A 120`: feed to the cutter and four lines (120 dots) more, and cut: its end.
+/// One command where `ESC d 4` and `GS V A 0` took seven bytes.
+const FEED_AND_CUT: [u8; 4] = [0x1d, b'V', b'A', 4 * LINE_SPACING as u8];
 
 /// A job of plain text: each line made [`printable`], wrapped to the head and centred,
 /// then fed past the cutter and cut. It cannot fail; the fallback ticket and the
@@ -371,6 +372,7 @@ fn layout(t: &Ticket, head: &PrinterProfile) -> Job {
     heading(&mut j, t, &labels, cols);
     number_and_visit(&mut j, t, &labels, head);
     applicant_fields(&mut j, t, &labels, cols);
+    j.lf();
     documents_to_bring(&mut j, t, &labels, cols);
     j.justify(1);
     if head.qr {
@@ -441,7 +443,7 @@ fn number_and_visit(j: &mut Builder, t: &Ticket, labels: &Labels, head: &Printer
     j.mode(true, false, true);
     let cols = head.columns();
     wrapped(j, &long_date(t.visit_date, t.language), cols);
-    wrapped(j, &session_line(t, labels), cols);
+    session_lines(j, t, labels, cols);
     j.mode(false, false, false);
     if let Some(reason) = t.priority_reason.filter(|_| t.priority) {
         wrapped(j, labels.priority_reason(reason), cols);
@@ -515,6 +517,19 @@ fn code_block(j: &mut Builder, t: &Ticket, labels: &Labels, cols: usize) {
     wrapped(j, &t.booking_code, cols / 2);
     j.size(1, 1);
     j.bold(false);
+}
+
+/// The session on one line where it fits, else its name over its hours
+/// (`Session 1 (morning)` / `08:00-10:00 WIB`), never a zone alone on a line.
+fn session_lines(j: &mut Builder, t: &Ticket, labels: &Labels, cols: usize) {
+    let whole = session_line(t, labels);
+    match &t.session {
+        Some(name) if whole.len() > cols => {
+            wrapped(j, &name.title(t.language), cols);
+            wrapped(j, &name.hours(t.language), cols);
+        }
+        _ => wrapped(j, &whole, cols),
+    }
 }
 
 /// `Sesi 1 (pagi) 08.00-10.00 WIB`; a session the office list no longer has, by its id.
@@ -1024,7 +1039,7 @@ mod tests {
         Ticket {
             language: Language::Id,
             office_name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
-            office_address: Some("Jl. Jend. Sudirman No. 1, Tanjung Balai Karimun".into()),
+            office_address: Some("Jl. Jend. Sudirman No. 1, Tg. Balai Karimun".into()),
             office_hours: Some("Senin-Jumat 08.00-15.00 WIB".into()),
             queue_number: "R-021".into(),
             priority: false,
@@ -1114,7 +1129,7 @@ mod tests {
                 };
                 let job = try_ticket_job(&t, width).expect("the ticket lays out");
                 assert!(job.starts_with(&[0x1b, b'@']), "starts with ESC @");
-                assert!(job.ends_with(&[0x1d, b'V', b'A', 0]), "ends with a cut");
+                assert!(job.ends_with(&FEED_AND_CUT), "ends with a cut");
                 assert!(contains(&job, title), "{language:?} title");
                 assert!(contains(&job, date), "{language:?} date");
                 assert!(contains(&job, b"3171********0003"));
@@ -1148,7 +1163,7 @@ mod tests {
                 (
                     Language::Id,
                     [
-                        "Jl. Jend. Sudirman No. 1, Tanjung Balai Karimun",
+                        "Jl. Jend. Sudirman No. 1, Tg. Balai Karimun",
                         "Buka Senin-Jumat 08.00-15.00 WIB",
                         "GRATIS, tidak untuk diperjualbelikan",
                         "Sesi 1 (pagi) 08.00-10.00 WIB",
@@ -1157,7 +1172,7 @@ mod tests {
                 (
                     Language::En,
                     [
-                        "Jl. Jend. Sudirman No. 1, Tanjung Balai Karimun",
+                        "Jl. Jend. Sudirman No. 1, Tg. Balai Karimun",
                         "Open Senin-Jumat 08.00-15.00 WIB",
                         "FREE, not for sale",
                         "Session 1 (morning) 08:00-10:00 WIB",
@@ -1953,7 +1968,7 @@ mod test_page_tests {
         for width in [PaperWidth::Mm58, PaperWidth::Mm80] {
             let job = test_page_job(&["APM KIOSK - TEST PAGE".into(), "x".repeat(100)], width);
             assert!(job.starts_with(&[0x1b, b'@']));
-            assert!(job.ends_with(&[0x1d, b'V', b'A', 0]));
+            assert!(job.ends_with(&FEED_AND_CUT));
             let text = String::from_utf8_lossy(&job);
             for line in text.split('\n').skip(1) {
                 assert!(line.len() <= width.columns() + 8, "{line}");
