@@ -1221,7 +1221,7 @@ mod tests {
         let cases = [
             (
                 PriorityReason::Elderly,
-                "Lansia 60+: petugas memeriksa umur di KTP-el.",
+                "Lansia 60+: petugas memeriksa umur di e-KTP.",
             ),
             (
                 PriorityReason::ChildUnder5,
@@ -1270,10 +1270,10 @@ mod tests {
         for width in PaperWidth::ALL {
             let text = printed_text(&ticket_job(&child, width), &child.qr_payload);
             assert!(text.contains("Nama: (diisi petugas dari KK)"), "{text}");
-            assert!(text.contains("- KTP-el ayah & ibu"), "{text}");
+            assert!(text.contains("- e-KTP ayah & ibu"), "{text}");
             assert!(text.contains("- Akta lahir anak"), "{text}");
             assert!(
-                !text.contains("- KTP-el -"),
+                !text.contains("- e-KTP -"),
                 "no e-KTP of the child's own: {text}"
             );
             assert!(!text.contains("Nama: -"), "{text}");

@@ -92,8 +92,8 @@ impl Labels {
     /// One paper to bring, as the bullet says it.
     pub fn document(&self, d: Document) -> &'static str {
         match (self.language, d) {
-            (Language::Id, Document::Ektp) => "KTP-el",
-            (Language::Id, Document::ParentsEktp) => "KTP-el ayah & ibu",
+            (Language::Id, Document::Ektp) => "e-KTP",
+            (Language::Id, Document::ParentsEktp) => "e-KTP ayah & ibu",
             (Language::Id, Document::FamilyCard) => "Kartu Keluarga",
             (Language::Id, Document::CivilRecord) => "Akta lahir/buku nikah/ijazah",
             (Language::Id, Document::BirthCertificate) => "Akta lahir anak",
@@ -117,7 +117,7 @@ impl Labels {
     pub fn priority_reason(&self, reason: PriorityReason) -> &'static str {
         match (self.language, reason) {
             (Language::Id, PriorityReason::Elderly) => {
-                "Lansia 60+: petugas memeriksa umur di KTP-el."
+                "Lansia 60+: petugas memeriksa umur di e-KTP."
             }
             (Language::Id, PriorityReason::ChildUnder5) => {
                 "Balita: petugas memeriksa umur di akta lahir."
