@@ -147,14 +147,11 @@ fn a_priority_copy_in_english_matches_its_golden_image() {
 #[test]
 fn a_childs_ticket_in_english_on_58mm_matches_its_golden_image() {
     // A child under 5 entered on the keypad, no name typed: the officer fills it in.
-    let child = Ticket {
-        name: None,
-        child: true,
-        priority_reason: Some(apm_kiosk::domain::PriorityReason::ChildUnder5),
-        application_type: apm_kiosk::domain::ApplicationType::New,
-        ..golden_ticket(Language::En, true, false)
-    };
-    check("ticket-58mm-child-en", &child, PaperWidth::Mm58);
+    check(
+        "ticket-58mm-child-en",
+        &fixtures::child_ticket(Language::En),
+        PaperWidth::Mm58,
+    );
 }
 
 #[test]

@@ -177,6 +177,18 @@ pub fn ticket(language: Language, priority: bool, copy: bool) -> Ticket {
     }
 }
 
+/// [`ticket`] for a child under 5 entered on the keypad with no name typed, for a new
+/// passport: the officer fills the name in from the KK, the parents' papers to bring.
+pub fn child_ticket(language: Language) -> Ticket {
+    Ticket {
+        name: None,
+        child: true,
+        priority_reason: Some(PriorityReason::ChildUnder5),
+        application_type: ApplicationType::New,
+        ..ticket(language, true, false)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
