@@ -1149,7 +1149,8 @@ pub fn summary(c: &Config) -> String {
          sync            hold {} days, top up below {} to {}\n\
          guardrail       stop booking past {} days or {} unsynced\n\
          log             {}\n\
-         maint PIN       {}\n",
+         maint PIN       {}\n\
+         ticket offices  {}\n",
         c.kiosk.state_dir.display(),
         c.kiosk.control_socket().display(),
         c.kiosk.inactivity_warning.as_secs(),
@@ -1176,7 +1177,34 @@ pub fn summary(c: &Config) -> String {
         } else {
             "none (the menu cannot be opened from the screen)"
         },
+        offices_summary(&c.offices),
     )
+}
+
+/// `BTM (hours), KRM (address, hours)`: which offices' tickets print what.
+fn offices_summary(offices: &BTreeMap<String, OfficeDetails>) -> String {
+    if offices.is_empty() {
+        return "none configured".into();
+    }
+    let each: Vec<String> = offices
+        .iter()
+        .map(|(id, d)| {
+            let keys: Vec<&str> = [
+                ("address", d.address.is_some()),
+                ("hours", d.hours.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(k, set)| set.then_some(k))
+            .collect();
+            let keys = if keys.is_empty() {
+                "nothing".to_owned()
+            } else {
+                keys.join(", ")
+            };
+            format!("{id} ({keys})")
+        })
+        .collect();
+    each.join(", ")
 }
 
 #[cfg(test)]
@@ -1237,18 +1265,6 @@ mod tests {
     fn good_files() {
         type Check = fn(&Config) -> bool;
         let cases: &[(&str, &str, Check)] = &[
-            (
-                "an office's address and hours, another's hours alone, a third's empty",
-                "[offices.KRM]\naddress = \"  Jl. Jend. Sudirman No. 1, Tg. Balai Karimun \"\nhours = \"Senin-Jumat 08.00-15.00\"\n[offices.BTM]\nhours = \"Senin-Jumat 08.00-16.00\"\n[offices.MKS]\naddress = \"\"\n",
-                |c| {
-                    let krm = &c.offices["KRM"];
-                    krm.address.as_deref() == Some("Jl. Jend. Sudirman No. 1, Tg. Balai Karimun")
-                        && krm.hours.as_deref() == Some("Senin-Jumat 08.00-15.00")
-                        && c.offices["BTM"].address.is_none()
-                        && c.offices["MKS"] == OfficeDetails::default()
-                        && !c.offices.contains_key("JKT")
-                },
-            ),
             (
                 "english screen, own socket",
                 "[kiosk]\nlanguage = \"en\"\ncontrol_socket = \"/run/apm/ctl.sock\"\n",
@@ -1747,6 +1763,41 @@ mod tests {
                 "the hash is not echoed: {shown}"
             );
         }
+    }
+
+    #[test]
+    fn offices_take_an_address_and_hours_each_or_none() {
+        let c = parse(&with_central(
+            "[offices.KRM]\naddress = \"  Jl. Jend. Sudirman No. 1, Tg. Balai Karimun \"\nhours = \"Senin-Jumat 08.00-15.00\"\n[offices.BTM]\nhours = \"Senin-Jumat 08.00-16.00\"\n[offices.MKS]\naddress = \"\"\n",
+        ))
+        .expect("valid");
+        let krm = &c.offices["KRM"];
+        assert_eq!(
+            krm.address.as_deref(),
+            Some("Jl. Jend. Sudirman No. 1, Tg. Balai Karimun")
+        );
+        assert_eq!(krm.hours.as_deref(), Some("Senin-Jumat 08.00-15.00"));
+        assert_eq!(c.offices["BTM"].address, None);
+        assert_eq!(c.offices["MKS"], OfficeDetails::default());
+        assert!(!c.offices.contains_key("JKT"));
+        assert!(
+            summary(&c)
+                .contains("ticket offices  BTM (hours), KRM (address, hours), MKS (nothing)"),
+            "{}",
+            summary(&c)
+        );
+        assert!(
+            summary(&parse(MINIMAL).expect("valid")).contains("ticket offices  none configured")
+        );
+        let err = parse(&with_central(
+            "[offices.\"K RM\"]\nhours = \"Senin-Jumat 08.00-15.00\"\n",
+        ))
+        .expect_err("a space in an office id")
+        .to_string();
+        assert!(
+            err.contains("office id \"K RM\" is not one the central service writes"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -709,6 +709,78 @@ mod tests {
     }
 
     #[test]
+    fn the_session_and_review_pages_name_a_session_alike_and_the_done_page_lists_papers() {
+        use crate::domain::calendar::example_office;
+        use crate::flow::{Booked, Timeouts};
+        let now = DateTime::<Utc>::default();
+        let mut k = Kiosk::new(Language::Id, Timeouts::default(), now);
+        k.offices = vec![example_office()];
+        k.office_id = Some("KRM".into());
+        k.date = NaiveDate::from_ymd_opt(2026, 11, 24);
+        k.screen = Screen::Session { refused: None };
+        let v = view(&k, now);
+        let labels: Vec<&str> = v.sessions.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "Sesi 1 (pagi) 08.00\u{2013}10.00 WIB",
+                "Sesi 2 (pagi) 10.00\u{2013}12.00 WIB",
+                "Sesi 3 (siang) 13.00\u{2013}15.00 WIB"
+            ]
+        );
+        k.session_id = Some("S3".into());
+        k.screen = Screen::Review;
+        k.language = Language::En;
+        let booking = view(&k, now).booking.expect("the choice so far");
+        assert_eq!(
+            booking.session_label.as_deref(),
+            Some("Session 3 (afternoon) 13:00\u{2013}15:00 WIB")
+        );
+        assert!(
+            booking.documents.is_empty(),
+            "nothing to bring before booking"
+        );
+        // Booked: the group's papers, each once; the wire spells the codes.
+        let day = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap_or_default();
+        let (nik, info) =
+            crate::domain::nik::Nik::parse("2102015708900003", day).expect("a valid test NIK");
+        k.members = vec![Member {
+            applicant: crate::flow::Applicant {
+                nik,
+                kk_number: None,
+                name: Some("SITI AMINAH".into()),
+                birth_place: None,
+                birth_date: info.birth_date,
+                sex: info.sex,
+                address: None,
+                source: IdentitySource::Chip,
+            },
+            application_type: ApplicationType::Lost,
+            passport_type: PassportType::Electronic,
+            declared_priority: None,
+            priority: None,
+        }];
+        k.booked = Some(Booked {
+            group_id: "g".into(),
+            booking_code: "7F3C-21A9".into(),
+            office_id: "KRM".into(),
+            date: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap_or_default(),
+            session_id: "S3".into(),
+            tickets: Vec::new(),
+        });
+        k.screen = Screen::Done;
+        let v = view(&k, now);
+        assert_eq!(
+            wire(&v)["booking"]["documents"],
+            json!(["ektp", "family_card", "civil_record", "police_report"])
+        );
+        assert_eq!(
+            wire(&v)["members"][0]["documents"],
+            wire(&v)["booking"]["documents"]
+        );
+    }
+
+    #[test]
     fn refusals_keep_the_rules_codes() {
         let day = NaiveDate::from_ymd_opt(2026, 12, 10).unwrap_or_default();
         let cases = [
