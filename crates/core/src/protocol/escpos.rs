@@ -1393,7 +1393,7 @@ mod tests {
 
     /// The longest fields a real ticket carries: the longest office name of the
     /// immigration offices with an address and hours as long as the configuration
-    /// takes (in words, so they wrap as real ones do), a name of the KTP's full length,
+    /// takes (in words, so they wrap as real ones do), a name of the KTP's most (60),
     /// the longest application type's documents, a four-digit queue number, a long
     /// kiosk id, the last of a group of five, and an APM2 payload signed over claims
     /// of their longest.
@@ -1437,7 +1437,7 @@ mod tests {
             visit_date: claims.d,
             session_id: "S12".into(),
             session: Some(session),
-            name: Some("MUHAMMAD ABDURRAHMAN WAHYUDI SUSILO BAMBANG PRAKOSO PUTRA".into()),
+            name: Some(longest_name()),
             application_type: ApplicationType::Lost,
             passport_type: PassportType::Regular48,
             group_size: 5,
@@ -1446,6 +1446,15 @@ mod tests {
             copy,
             ..ticket()
         }
+    }
+
+    /// A name of the most characters a KTP carries, in words that wrap as a real one's.
+    fn longest_name() -> String {
+        let mut name =
+            "MUHAMMAD ABDURRAHMAN WAHYUDI SUSILO BAMBANG PRAKOSO PUTRA SETIAWAN".to_owned();
+        // `flow::card::NAME_MAX`: Dukcapil's 60.
+        name.truncate(60);
+        name
     }
 
     /// Every ticket [`longest`] can be: regular, each priority reason, a child with a
