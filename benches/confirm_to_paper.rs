@@ -182,6 +182,11 @@ sync_interval_s = 30
 hold_days = 4
 low_water = 3
 target = 8
+
+# As a kiosk prints it: the office's address and hours on the ticket.
+[offices.KRM]
+address = "Jl. Jend. Sudirman No. 1, Tg. Balai Karimun"
+hours = "Senin-Jumat 08.00-15.00"
 "#,
         state = state.display(),
         reader = state.join("reader.tty").display(),

@@ -1,5 +1,5 @@
 //! The queue ticket's cost on the wire and on the paper, one row per printer profile and
-//! paper and per ticket (regular, priority, COPY): the ESC/POS job's size in bytes, its
+//! paper and per ticket (regular, priority, COPY, a child's in English): the ESC/POS job's size in bytes, its
 //! wire time at 9600 and 115200 baud (8N1: ten bit times a byte), next to the time the
 //! print head needs for the ticket's length at the profile's speed (the length from the
 //! virtual printer's bitmap, at the profile's resolution). Also how long laying the job
@@ -24,6 +24,7 @@ fn main() {
         ("regular", false, false),
         ("priority", true, false),
         ("COPY", false, true),
+        ("child en", true, false),
     ];
     println!(
         "{:<11} {:>5} {:>5} {:<9} {:>6} {:>7} {:>10} {:>12} {:>6} {:>8} {:>9}",
@@ -46,7 +47,11 @@ fn main() {
             for (name, priority, copy) in cases {
                 // A ticket as the kiosk prints it: a long office name, a full name, and
                 // a QR signed over real claims, so the payload has its real length.
-                let t = fixtures::ticket(Language::Id, priority, copy);
+                let t = if name == "child en" {
+                    fixtures::child_ticket(Language::En)
+                } else {
+                    fixtures::ticket(Language::Id, priority, copy)
+                };
                 let rounds = 200u32;
                 let started = Instant::now();
                 let mut job = ticket_job(&t, profile);

@@ -12,6 +12,7 @@
 //! toml crate attaches the value's span to the error; checks between two keys run after
 //! and look their key's span up in the parsed document.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use serde::de::{Deserializer, Error as _};
 use toml::de::{DeTable, DeValue};
 
 use crate::domain::Language;
+use crate::domain::calendar::OfficeDetails;
 pub use crate::hardware::printer::PrinterPath;
 use crate::protocol::escpos::PaperWidth;
 use crate::protocol::printer_profile::{DOTS_RANGE, PrinterModel, PrinterProfile};
@@ -152,10 +154,106 @@ pub struct Config {
     pub maint: MaintConfig,
     #[serde(default)]
     pub help: HelpConfig,
+    /// `[offices.ID]`: what the ticket prints of an office that the central service
+    /// does not send (its address and opening hours), by the service's office id.
+    /// An office with no table prints neither; a table for an office the service does
+    /// not list is never used.
+    #[serde(default, deserialize_with = "de_offices")]
+    pub offices: BTreeMap<String, OfficeDetails>,
     /// The file this configuration was read from (set by [`Config::load`]): the daemon
     /// reads it again when a technician sets a new maintenance PIN.
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+/// One `[offices.ID]` table as the file writes it; [`de_offices`] checks it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OfficeTable {
+    #[serde(default, deserialize_with = "de_office_address")]
+    address: Option<String>,
+    #[serde(default, deserialize_with = "de_office_hours")]
+    hours: Option<String>,
+}
+
+/// `[offices.ID]` tables: an id as the central service writes them (letters, digits,
+/// `-`, `_`, at most 16), each with an address and hours the ticket can print.
+fn de_offices<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, OfficeDetails>, D::Error> {
+    let tables = BTreeMap::<String, OfficeTable>::deserialize(d)?;
+    let mut out = BTreeMap::new();
+    for (id, t) in tables {
+        let fits = !id.is_empty()
+            && id.len() <= 16
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !fits {
+            return Err(D::Error::custom(format!(
+                "office id {id:?} is not one the central service writes (letters, digits, - and _, at most 16); use the id of GET /v1/offices, e.g. [offices.KRM]"
+            )));
+        }
+        out.insert(
+            id,
+            OfficeDetails {
+                address: t.address,
+                hours: t.hours,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// A line of ticket text: not blank, at most `max` characters, and every character one
+/// the printer prints (ASCII, or a Latin letter it prints without its accent). `""`
+/// means none.
+fn check_ticket_text(
+    value: &str,
+    what: &str,
+    max: usize,
+    example: &str,
+) -> Result<Option<String>, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let len = value.chars().count();
+    if len > max {
+        return Err(format!(
+            "the {what} is {len} characters; at most {max} fit on the ticket (e.g. {example:?})"
+        ));
+    }
+    if let Some(c) = value.chars().find(|&c| {
+        c.is_control() || (c != '?' && crate::protocol::escpos::printable(&c.to_string()) == "?")
+    }) {
+        return Err(format!(
+            "the {what} has {c:?}, which the ticket printer cannot print; write it in Latin letters (e.g. {example:?})"
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+fn de_office_address<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = de_string(d, "the office's street address as a string")?;
+    check_ticket_text(
+        &s,
+        "address",
+        OfficeDetails::MAX_ADDRESS,
+        "Jl. Jend. Sudirman No. 1, Tg. Balai Karimun",
+    )
+    .map_err(D::Error::custom)
+}
+
+fn de_office_hours<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = de_string(d, "the office's opening hours as a string")?;
+    check_ticket_text(
+        &s,
+        "opening hours",
+        OfficeDetails::MAX_HOURS,
+        "Senin-Jumat 08.00-15.00",
+    )
+    .map_err(D::Error::custom)
 }
 
 /// `[display]`: how the touchscreen is driven. Read by `run` without `--headless`.
@@ -1087,7 +1185,8 @@ pub fn summary(c: &Config) -> String {
          sync            hold {} days, top up below {} to {}\n\
          guardrail       stop booking past {} days or {} unsynced\n\
          log             {}\n\
-         maint PIN       {}\n",
+         maint PIN       {}\n\
+         ticket offices  {}\n",
         c.kiosk.state_dir.display(),
         c.kiosk.control_socket().display(),
         c.kiosk.inactivity_warning.as_secs(),
@@ -1114,7 +1213,34 @@ pub fn summary(c: &Config) -> String {
         } else {
             "none (the menu cannot be opened from the screen)"
         },
+        offices_summary(&c.offices),
     )
+}
+
+/// `BTM (hours), KRM (address, hours)`: which offices' tickets print what.
+fn offices_summary(offices: &BTreeMap<String, OfficeDetails>) -> String {
+    if offices.is_empty() {
+        return "none configured".into();
+    }
+    let each: Vec<String> = offices
+        .iter()
+        .map(|(id, d)| {
+            let keys: Vec<&str> = [
+                ("address", d.address.is_some()),
+                ("hours", d.hours.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(k, set)| set.then_some(k))
+            .collect();
+            let keys = if keys.is_empty() {
+                "nothing".to_owned()
+            } else {
+                keys.join(", ")
+            };
+            format!("{id} ({keys})")
+        })
+        .collect();
+    each.join(", ")
 }
 
 #[cfg(test)]
@@ -1334,6 +1460,27 @@ mod tests {
     }
 
     const BAD_FILES: &[BadFile] = &[
+        BadFile {
+            name: "office address longer than the ticket takes",
+            text: "[offices.KRM]\naddress = \"Jalan Jenderal Sudirman Nomor Satu, Kelurahan Tanjung Balai, Karimun\"\n",
+            at: (2, 11),
+            key: Some("offices.KRM.address"),
+            words: "the address is 68 characters; at most 44 fit on the ticket",
+        },
+        BadFile {
+            name: "office hours the printer cannot print",
+            text: "[offices.KRM]\nhours = \"\u{661f}\u{671f}\u{4e00} 08.00\"\n",
+            at: (2, 9),
+            key: Some("offices.KRM.hours"),
+            words: "which the ticket printer cannot print; write it in Latin letters",
+        },
+        BadFile {
+            name: "office key misspelt",
+            text: "[offices.KRM]\nadress = \"Jl. Sudirman\"\n",
+            at: (2, 1),
+            key: Some("offices.KRM.adress"),
+            words: "unknown field `adress`, expected `address` or `hours`",
+        },
         BadFile {
             name: "baud the reader does not support",
             text: "[kiosk]\nlanguage = \"id\"\n\n[card_reader]\npath = \"/dev/apm-reader\"\n# comment\nbaud = 12345\n[central]\nurl = \"https://c.example\"\n",
@@ -1675,6 +1822,41 @@ mod tests {
                 "the hash is not echoed: {shown}"
             );
         }
+    }
+
+    #[test]
+    fn offices_take_an_address_and_hours_each_or_none() {
+        let c = parse(&with_central(
+            "[offices.KRM]\naddress = \"  Jl. Jend. Sudirman No. 1, Tg. Balai Karimun \"\nhours = \"Senin-Jumat 08.00-15.00\"\n[offices.BTM]\nhours = \"Senin-Jumat 08.00-16.00\"\n[offices.MKS]\naddress = \"\"\n",
+        ))
+        .expect("valid");
+        let krm = &c.offices["KRM"];
+        assert_eq!(
+            krm.address.as_deref(),
+            Some("Jl. Jend. Sudirman No. 1, Tg. Balai Karimun")
+        );
+        assert_eq!(krm.hours.as_deref(), Some("Senin-Jumat 08.00-15.00"));
+        assert_eq!(c.offices["BTM"].address, None);
+        assert_eq!(c.offices["MKS"], OfficeDetails::default());
+        assert!(!c.offices.contains_key("JKT"));
+        assert!(
+            summary(&c)
+                .contains("ticket offices  BTM (hours), KRM (address, hours), MKS (nothing)"),
+            "{}",
+            summary(&c)
+        );
+        assert!(
+            summary(&parse(MINIMAL).expect("valid")).contains("ticket offices  none configured")
+        );
+        let err = parse(&with_central(
+            "[offices.\"K RM\"]\nhours = \"Senin-Jumat 08.00-15.00\"\n",
+        ))
+        .expect_err("a space in an office id")
+        .to_string();
+        assert!(
+            err.contains("office id \"K RM\" is not one the central service writes"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -33,7 +33,9 @@
 //!   uploads registrations.
 //! - [`control`]: the headless control channel (Unix socket, JSON lines): the same
 //!   intents the touchscreen sends, and every view state it would show.
-//! - [`config`]: the TOML configuration, checked with file, line and what was expected.
+//! - [`config`]: the TOML configuration, checked with file, line and what was expected
+//!   (with `[offices.ID]`: what the tickets print of an office that the service does not
+//!   send, its address and opening hours).
 //! - [`maint`]: the maintenance side's back end: the menu's PIN and lockout, the
 //!   technician's commands, the report both the menu and `apm-kiosk maint` render (its
 //!   figures and what is wrong as codes), the help panel's officer calls, and the

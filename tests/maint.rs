@@ -1007,7 +1007,7 @@ async fn read_test_on_the_service_alone() -> (
     let config = Config::load(&write_config(&state, "http://127.0.0.1:9", None)).expect("config");
     let (store, _writer) =
         StoreHandle::spawn(Store::open_in_memory().expect("store")).expect("writer");
-    let (enrollment, enrollment_rx) = tokio::sync::watch::channel(None);
+    let (enrollment, _) = tokio::sync::watch::channel(None);
     let (printer_state, _) =
         tokio::sync::watch::channel(apm_kiosk::hardware::printer::PrinterState::Offline);
     let printer = PrinterWorker::spawn(
@@ -1021,7 +1021,6 @@ async fn read_test_on_the_service_alone() -> (
             ..PrinterSettings::new(apm_kiosk::protocol::printer_profile::PrinterProfile::default())
         },
         store.clone(),
-        enrollment_rx,
         printer_state,
     )
     .expect("printer worker");

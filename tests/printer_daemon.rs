@@ -40,7 +40,15 @@ fn roll_mm() -> f64 {
 
 fn write_config(dir: &Path, central: &str, reader: &Path, printer: &Path) -> Config {
     let path = dir.join("kiosk.toml");
-    daemon_support::write_config(&path, dir, central, reader, printer);
+    // The configuration's address and hours of the office the test books.
+    daemon_support::write_config_with(
+        &path,
+        dir,
+        central,
+        reader,
+        printer,
+        "\n[offices.KRM]\naddress = \"Jl. Jend. Sudirman No. 1, Tg. Balai Karimun\"\nhours = \"Senin-Jumat 08.00-15.00\"\n",
+    );
     Config::load(&path).expect("config loads")
 }
 
@@ -253,11 +261,19 @@ async fn printed_again_as_copy(
     assert_eq!(printer.tickets().len(), tickets, "and nothing more");
     let text = &printer.ticket_texts()[tickets - 1];
     assert!(text.contains("*SALINAN*"), "marked COPY:\n{text}");
-    assert!(text.contains("BUKTI PENDAFTARAN ANTREAN PASPOR"), "{text}");
+    assert!(
+        text.contains("GRATIS, tidak untuk diperjualbelikan"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Jl. Jend. Sudirman No. 1") && text.contains("Buka Senin-Jumat 08.00-15.00"),
+        "the configured address and hours: {text}"
+    );
+    assert!(text.contains("Sesi "), "the session by its number: {text}");
     assert!(text.contains(queue_number), "{queue_number} in\n{text}");
     assert!(text.contains("[QR]"), "{text}");
     let last = text.lines().last().unwrap_or_default();
-    assert!(last.starts_with("Kios"), "whole, to its last line: {last}");
+    assert_eq!(last, "[QR]", "whole, to its last line");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let s = status(client).await;

@@ -144,6 +144,25 @@ fn a_priority_copy_in_english_matches_its_golden_image() {
     );
 }
 
+#[test]
+fn a_childs_ticket_in_english_on_58mm_matches_its_golden_image() {
+    // A child under 5 entered on the keypad, no name typed: the officer fills it in.
+    check(
+        "ticket-58mm-child-en",
+        &fixtures::child_ticket(Language::En),
+        PaperWidth::Mm58,
+    );
+}
+
+#[test]
+fn the_english_ticket_on_80mm_matches_its_golden_image() {
+    check(
+        "ticket-80mm-en",
+        &golden_ticket(Language::En, false, false),
+        PaperWidth::Mm80,
+    );
+}
+
 /// The samples of `hardware/printer/samples/`, one a head of the table beyond the
 /// generic ones (`ticket-80mm`: 576 dots, also the TM-T20's; `ticket-58mm`: 384): the
 /// regular ticket on each, with its QR where the printer has the command. The TM-T88V
@@ -182,11 +201,13 @@ fn each_head_of_the_table_prints_its_golden_ticket() {
 fn the_samples_in_hardware_printer_are_the_golden_tickets() {
     // The README shows `hardware/printer/samples/`: they must be what the tests print.
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("hardware/printer/samples");
-    let names =
-        SAMPLES
-            .iter()
-            .map(|s| s.0)
-            .chain(["ticket-80mm", "ticket-58mm", "ticket-80mm-priority"]);
+    let names = SAMPLES.iter().map(|s| s.0).chain([
+        "ticket-80mm",
+        "ticket-58mm",
+        "ticket-80mm-priority",
+        "ticket-80mm-en",
+        "ticket-58mm-child-en",
+    ]);
     for name in names {
         let file = format!("{name}.png");
         let sample = std::fs::read(samples.join(&file));

@@ -230,7 +230,7 @@ fn paper_out_mid_print_is_seen_although_the_status_after_the_job_was_fine() {
     let texts = sim.ticket_texts();
     assert_eq!(texts.len(), 1);
     assert!(
-        texts[0].contains("BUKTI PENDAFTARAN ANTREAN PASPOR"),
+        texts[0].contains("GRATIS, tidak untuk diperjualbelikan"),
         "{}",
         texts[0]
     );

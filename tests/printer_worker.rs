@@ -3,14 +3,12 @@
 //! is counted as an attempt, a technician's reprint, the printer's state as the status
 //! command sees it; and the upgrade of a database made before print attempts existed.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use apm_kiosk::domain::{Language, QueueKind};
 use apm_kiosk::flow::{Booked, BookingRequest, Member, PrintFailure};
 use apm_kiosk::hardware::printer::worker::{PrinterSettings, PrinterWorker, ReprintError};
 use apm_kiosk::hardware::printer::{PrinterPath, PrinterState};
-use apm_kiosk::identity::Enrollment;
 use apm_kiosk::protocol::central::Key32;
 use apm_kiosk::protocol::escpos::PaperWidth;
 use apm_kiosk::protocol::printer_profile::{PrinterModel, PrinterProfile};
@@ -110,13 +108,6 @@ fn rig_on(
         options,
     )
     .expect("virtual printer");
-    let enrollment = Enrollment {
-        kiosk_id: "KRM-02".into(),
-        token: "t".into(),
-        office_ids: vec!["KRM".into()],
-        nik_hash_key: [0; 32],
-    };
-    let (_, enrollment) = watch::channel(Some(Arc::new(enrollment)));
     let (state_tx, state) = watch::channel(PrinterState::Offline);
     let worker = PrinterWorker::spawn(
         apm_kiosk::hardware::printer::opener(
@@ -130,7 +121,6 @@ fn rig_on(
             ..PrinterSettings::new(kiosk)
         },
         store.clone(),
-        enrollment,
         state_tx,
     )
     .expect("worker starts");
@@ -381,7 +371,7 @@ fn a_database_from_before_print_attempts_is_upgraded() {
     let mut store = Store::open(&path).expect("upgrades");
     assert_eq!(
         store.schema_version().expect("version"),
-        4,
+        5,
         "every migration since"
     );
     let booked = book_two(&mut store);

@@ -400,10 +400,10 @@ fn start_printer(
         open,
         PrinterSettings {
             clock: clock.clone(),
+            office_details: config.offices.clone(),
             ..PrinterSettings::new(config.printer.profile())
         },
         kept.store.clone(),
-        kept.enrollment.subscribe(),
         state_tx,
     )?;
     Ok((worker, state))

@@ -224,6 +224,19 @@ target = 6
 
 [log]
 level = "info"
+
+# The simulator's offices: what the ticket prints that the central service does not send.
+[offices.KRM]
+address = "Jl. Jend. Sudirman No. 1, Tg. Balai Karimun"
+hours = "Senin-Jumat 08.00-15.00"
+
+[offices.BTM]
+address = "Jl. Ahmad Yani, Batam Center, Batam"
+hours = "Senin-Jumat 08.00-16.00"
+
+[offices.MKS]
+address = "Jl. Perintis Kemerdekaan Km. 13, Makassar"
+hours = "Senin-Jumat 08.00-15.00"
 "#,
         state = dir.display(),
         reader = reader.display(),

@@ -43,6 +43,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (2, include_str!("migrations/0002_printing.sql")),
     (3, include_str!("migrations/0003_release_queue.sql")),
     (4, include_str!("migrations/0004_store_id.sql")),
+    (5, include_str!("migrations/0005_ticket_child.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +167,10 @@ pub struct StoredTicket {
     pub masked_nik: String,
     pub application_type: ApplicationType,
     pub passport_type: PassportType,
+    /// Why the booking is priority, printed on the ticket with what the officer checks.
+    pub priority_reason: Option<PriorityReason>,
+    /// A child (`Applicant::is_child` of the stored applicant): the ticket is worded for one.
+    pub child: bool,
     pub qr_payload: String,
     pub created_at: DateTime<Utc>,
     pub printed: bool,
@@ -751,7 +756,7 @@ impl Store {
             "SELECT r.registration_id, r.group_id, g.booking_code, r.position, g.size, g.language,
                     r.office_id, r.date, r.session_id, r.kind, r.queue_number, r.ticket_name,
                     r.masked_nik, r.application_type, r.passport_type, r.ticket, r.created_at,
-                    r.printed_at
+                    r.printed_at, r.priority_reason, r.child
              FROM registrations r JOIN groups g ON g.group_id = r.group_id
              WHERE {clause} ORDER BY r.created_at, r.position"
         );
@@ -780,6 +785,11 @@ impl Store {
                 qr_payload: r.get(15)?,
                 created_at: parse_ts(&r.get::<_, String>(16)?)?,
                 printed: r.get::<_, Option<String>>(17)?.is_some(),
+                priority_reason: r
+                    .get::<_, Option<String>>(18)?
+                    .map(|p| from_code(&p))
+                    .transpose()?,
+                child: r.get(19)?,
             });
         }
         Ok(out)
@@ -1071,9 +1081,9 @@ fn insert_registration(
            (registration_id, group_id, position, office_id, date, session_id, kind,
             queue_number, allocation_id, nik_tag, application_type, passport_type,
             priority_reason, source, applicant, ticket_name, masked_nik, ticket,
-            created_at, created_on)
+            created_at, created_on, child)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18, ?19, ?20)",
+                 ?17, ?18, ?19, ?20, ?21)",
         params![
             taken.registration_id,
             group.id,
@@ -1094,7 +1104,8 @@ fn insert_registration(
             applicant.nik.masked(),
             ticket,
             group.created_at,
-            plan.created_on.to_string()
+            plan.created_on.to_string(),
+            applicant.is_child()
         ],
     )?;
     Ok(())

@@ -385,3 +385,83 @@ fn the_services_last_time_only_moves_forward() {
     store.note_heartbeat(now(), now()).expect("noted");
     assert_eq!(store.service_said().expect("read"), Some(later));
 }
+
+/// A child entered on the keypad: its KK number and the keypad as source.
+fn child(nik: &str) -> Member {
+    let mut m = member(nik, Some(PriorityReason::ChildUnder5));
+    m.applicant.source = IdentitySource::Manual;
+    m.applicant.name = None;
+    m.applicant.kk_number = Some(
+        crate::domain::nik::KkNumber::parse("2102011203150007", d(2026, 11, 23)).expect("valid KK"),
+    );
+    m
+}
+
+#[test]
+fn a_childs_ticket_stays_a_childs_after_the_service_has_the_record() {
+    let mut store = Store::open_in_memory().expect("store");
+    hold(&mut store, QueueKind::Regular, &[1]);
+    hold(&mut store, QueueKind::Priority, &[1]);
+    let booked = commit(
+        &mut store,
+        &request(vec![
+            member("2102015708900003", None),
+            child("2102015208230001"),
+        ]),
+    )
+    .expect("booked");
+    let tickets = store.group_tickets(&booked.group_id).expect("tickets");
+    let flags: Vec<_> = tickets
+        .iter()
+        .map(|t| (t.child, t.priority_reason))
+        .collect();
+    assert_eq!(
+        flags,
+        [(false, None), (true, Some(PriorityReason::ChildUnder5))]
+    );
+    // The service's answer clears the applicant record; the ticket keeps what it prints.
+    let outcomes: Vec<_> = tickets
+        .iter()
+        .map(|t| {
+            (
+                t.registration_id.clone(),
+                UploadOutcome::Accepted { receipt: None },
+            )
+        })
+        .collect();
+    store.record_results(&outcomes, now()).expect("results");
+    let again = store.group_tickets(&booked.group_id).expect("tickets");
+    assert_eq!(
+        again.iter().map(|t| t.child).collect::<Vec<_>>(),
+        [false, true]
+    );
+}
+
+#[test]
+fn migration_5_marks_the_children_booked_before_it() {
+    let mut store = Store::open_in_memory().expect("store");
+    hold(&mut store, QueueKind::Regular, &[1]);
+    hold(&mut store, QueueKind::Priority, &[1]);
+    let booked = commit(
+        &mut store,
+        &request(vec![
+            member("2102015708900003", None),
+            child("2102015208230001"),
+        ]),
+    )
+    .expect("booked");
+    // As a database of schema 4 held them: no column, then the migration's backfill.
+    store
+        .conn
+        .execute_batch("ALTER TABLE registrations DROP COLUMN child;")
+        .expect("back to schema 4");
+    store
+        .conn
+        .execute_batch(include_str!("migrations/0005_ticket_child.sql"))
+        .expect("migration 5");
+    let tickets = store.group_tickets(&booked.group_id).expect("tickets");
+    assert_eq!(
+        tickets.iter().map(|t| t.child).collect::<Vec<_>>(),
+        [false, true]
+    );
+}

@@ -290,6 +290,11 @@ fn apply_booking(flow: &Flow<'_>, view: &View) {
             })
             .unwrap_or_default(),
     ));
+    flow.set_documents(model(
+        booking
+            .map(|b| b.documents.iter().map(|&d| codes::document(d)).collect())
+            .unwrap_or_default(),
+    ));
 }
 
 /// The devices and today's numbers: shown on the idle and card screens.

@@ -82,8 +82,43 @@ pub fn find(ui: &KioskWindow, label: &str) -> ElementHandle {
     }
 }
 
-/// A tap at the middle of the element labelled `label`.
+/// Room the "more below" strip takes at the foot of the page band.
+const STRIP: f32 = 120.0;
+
+/// Scrolls the page as a person would, until the element labelled `label` on it is in
+/// view above the "more below" strip (a tap on an element under the strip lands on the
+/// strip). Elements outside the page (header, footer, panels over it) stay as they are.
+fn scroll_into_view(ui: &KioskWindow, label: &str) {
+    let by_id = |id: &str| ElementHandle::find_by_element_id(ui, id).next();
+    let (Some(band), Some(page)) = (by_id("KioskWindow::pages"), by_id("KioskWindow::page")) else {
+        return;
+    };
+    let wanted = label.to_owned();
+    let on_page = page
+        .query_descendants()
+        .match_predicate(move |e| e.accessible_label().is_some_and(|l| l == wanted.as_str()))
+        .find_all()
+        .into_iter()
+        .next();
+    let Some(e) = on_page else {
+        return;
+    };
+    let (top, height) = (band.absolute_position().y, band.size().height);
+    let (y, h) = (e.absolute_position().y, e.size().height);
+    let flow = ui.global::<apm_kiosk::ui::Flow>();
+    let more_below = page.size().height > height + 1.0;
+    let bottom = top + height - if more_below { STRIP } else { 0.0 };
+    let lowest = (height - page.size().height).min(0.0);
+    if y + h > bottom {
+        flow.set_scroll_y((flow.get_scroll_y() - (y + h - bottom)).max(lowest));
+    } else if y < top {
+        flow.set_scroll_y((flow.get_scroll_y() + (top - y)).min(0.0));
+    }
+}
+
+/// A tap at the middle of the element labelled `label`, scrolled into view first.
 pub fn tap(ui: &KioskWindow, label: &str) {
+    scroll_into_view(ui, label);
     let e = find(ui, label);
     assert_ne!(
         e.accessible_enabled(),

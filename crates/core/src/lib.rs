@@ -4,14 +4,16 @@
 //! it performs no I/O, reads no clock (every rule takes "now" as an argument) and logs
 //! nothing. The daemon (the repository's root crate) performs what it decides.
 //!
-//! - [`domain`]: NIK and KTP data, offices, sessions and the calendar in the office's
-//!   time zone, the booking rules, queue numbers. Knows nothing of devices or screens.
+//! - [`domain`]: NIK and KTP data, offices, sessions (and how an applicant is told
+//!   one) and the calendar in the office's time zone, the booking rules, what each
+//!   applicant brings to the counter, queue numbers. Knows nothing of devices or screens.
 //! - [`flow`]: the kiosk session as a state machine, `step(state, event, now) ->
 //!   effects`, and the view state every screen renders. Performs no effect.
 //! - [`protocol`]: byte and wire formats of the outside world: the card reader's frames
-//!   and TLV fields, the ESC/POS ticket job and printer status bytes, the table of
-//!   printer models (head width, speed, what each confirms), the central API's
-//!   JSON types, the signed ticket QR payload. Encodes and decodes; sends nothing.
+//!   and TLV fields, the ESC/POS ticket job (and its words in both languages) and
+//!   printer status bytes, the table of printer models (head width, speed, what each
+//!   confirms), the central API's JSON types, the signed ticket QR payload. Encodes and
+//!   decodes; sends nothing.
 
 pub mod domain;
 pub mod flow;

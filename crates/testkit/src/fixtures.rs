@@ -3,16 +3,16 @@
 //! (province, birth date and sex digits) and names no real person: the serials are
 //! counters. Names and addresses are the spec's examples.
 
-use apm_kiosk::domain::calendar::Office;
+use apm_kiosk::domain::calendar::{Office, example_office};
 use apm_kiosk::domain::nik::Nik;
-use apm_kiosk::domain::{ApplicationType, Language, PassportType, Sex};
+use apm_kiosk::domain::{ApplicationType, Language, PassportType, PriorityReason, Sex};
 use apm_kiosk::flow::{Applicant, IdentitySource, Member};
 use apm_kiosk::hardware::reader::CardData;
 use apm_kiosk::protocol::central::{self as wire, Key32};
 use apm_kiosk::protocol::escpos::Ticket;
 use apm_kiosk::protocol::ticket_qr::{self, Claims};
 use apm_kiosk_sim::central::SimSeed;
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use ed25519_dalek::SigningKey;
 
 /// Tuesday 1 December 2026, 07:00 in Jakarta: a working day, before the first session.
@@ -124,9 +124,15 @@ pub fn ticket_nik_hash_key() -> Key32 {
     Key32([0x24; 32])
 }
 
-/// A ticket as the kiosk prints it, every byte fixed: Karimun's long office name, a
-/// full name, 14:05 WIB on 22 November 2026 for a visit on the 24th, the first of a
-/// group of three, and an `APM2` QR signed by [`ticket_key`] over real claims for kiosk
+/// The address and hours the simulation's configuration gives Tanjung Balai Karimun
+/// (`[offices.KRM]`), and the ticket fixtures print.
+pub const KARIMUN_ADDRESS: &str = "Jl. Jend. Sudirman No. 1, Tg. Balai Karimun";
+pub const KARIMUN_HOURS: &str = "Senin-Jumat 08.00-15.00";
+
+/// A ticket as the kiosk prints it, every byte fixed: Karimun's long office name with
+/// its address and hours, a full name, issued 14:05 WIB on 22 November 2026 for a
+/// visit on the 24th in session 1, priority for age where it is priority, the first of
+/// a group of three, and an `APM2` QR signed by [`ticket_key`] over real claims for kiosk
 /// `KRM-02`, its NIK check keyed with [`ticket_nik_hash_key`], so the payload has its
 /// real length and verifies.
 pub fn ticket(language: Language, priority: bool, copy: bool) -> Ticket {
@@ -135,7 +141,6 @@ pub fn ticket(language: Language, priority: bool, copy: bool) -> Ticket {
         .single()
         .unwrap_or_else(|| unreachable!("a fixed time"));
     let visit_date = day("2026-11-24");
-    let time = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or_default();
     let registration_id = "0193a4f2-7b3c-7000-8a00-000000000001";
     let queue_number = if priority { "P-003" } else { "R-021" };
     let claims = Claims {
@@ -151,24 +156,36 @@ pub fn ticket(language: Language, priority: bool, copy: bool) -> Ticket {
     Ticket {
         language,
         office_name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
+        office_address: Some(KARIMUN_ADDRESS.into()),
+        office_hours: Some(KARIMUN_HOURS.into()),
         queue_number: queue_number.into(),
         priority,
+        priority_reason: priority.then_some(PriorityReason::Elderly),
         visit_date,
         session_id: "S1".into(),
-        session_start: time(8),
-        session_end: time(10),
-        zone_label: "WIB".into(),
+        session: example_office().session_name("S1"),
         name: Some("DEWI KARTIKA SARI BINTI AHMAD".into()),
+        child: false,
         masked_nik: "3171********0003".into(),
         application_type: ApplicationType::Replacement,
         passport_type: PassportType::Electronic,
         group_size: 3,
         group_index: 1,
         booking_code: "7F3C-21A9".into(),
-        kiosk_id: "KRM-02".into(),
-        issued_at,
         qr_payload: ticket_qr::sign(&claims, &ticket_key()),
         copy,
+    }
+}
+
+/// [`ticket`] for a child under 5 entered on the keypad with no name typed, for a new
+/// passport: the officer fills the name in from the KK, the parents' papers to bring.
+pub fn child_ticket(language: Language) -> Ticket {
+    Ticket {
+        name: None,
+        child: true,
+        priority_reason: Some(PriorityReason::ChildUnder5),
+        application_type: ApplicationType::New,
+        ..ticket(language, true, false)
     }
 }
 

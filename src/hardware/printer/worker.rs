@@ -8,50 +8,47 @@
 //! The ticket's layout is `protocol::escpos`'s; what a failed print means to the
 //! applicant is `flow`'s; the transports are [`super::open`]'s.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::{oneshot, watch};
 
 use super::{self as printer_hw, PrinterState};
-use crate::domain::calendar::{Office, Zone};
+use crate::domain::calendar::{Office, OfficeDetails};
 use crate::flow::PrintFailure;
-use crate::identity::Enrollment;
 use crate::protocol::escpos;
 use crate::protocol::printer_profile::PrinterProfile;
 use crate::store::StoredTicket;
 use crate::store::writer::StoreHandle;
 
-/// The ticket as the printer lays it out.
+/// The ticket as the printer lays it out: the stored booking, the office as the
+/// service describes it (its name, the session's name) and as the configuration adds
+/// to it (`details`: address and hours; none printed where none is configured).
 pub fn printable(
     t: &StoredTicket,
     office: Option<&Office>,
-    kiosk_id: &str,
+    details: Option<&OfficeDetails>,
     copy: bool,
 ) -> escpos::Ticket {
-    let zone = office.map_or(Zone::Wib, |o| o.zone);
-    let session = office.and_then(|o| o.session(&t.session_id));
-    let midnight = chrono::NaiveTime::MIN;
     escpos::Ticket {
         language: t.language,
         office_name: office.map_or_else(|| t.office_id.clone(), |o| o.name.clone()),
+        office_address: details.and_then(|d| d.address.clone()),
+        office_hours: details.and_then(|d| d.hours.clone()),
         queue_number: t.queue_number.to_string(),
         priority: t.queue_number.kind == crate::domain::QueueKind::Priority,
+        priority_reason: t.priority_reason,
         visit_date: t.date,
         session_id: t.session_id.clone(),
-        session_start: session.map_or(midnight, |s| s.start),
-        session_end: session.map_or(midnight, |s| s.end),
-        zone_label: zone.label().to_owned(),
+        session: office.and_then(|o| o.session_name(&t.session_id)),
         name: t.name.clone(),
+        child: t.child,
         masked_nik: t.masked_nik.clone(),
         application_type: t.application_type,
         passport_type: t.passport_type,
         group_size: t.group_size,
         group_index: t.position,
         booking_code: t.booking_code.clone(),
-        kiosk_id: kiosk_id.to_owned(),
-        issued_at: t.created_at.with_timezone(&zone.offset()),
         qr_payload: t.qr_payload.clone(),
         copy,
     }
@@ -93,6 +90,8 @@ pub struct PrinterSettings {
     pub idle_poll: Duration,
     /// The daemon's clock (the system's unless a test gives another).
     pub clock: crate::clock::SharedClock,
+    /// What the configuration adds to each office (`[offices.ID]`), by office id.
+    pub office_details: std::collections::BTreeMap<String, OfficeDetails>,
 }
 
 impl PrinterSettings {
@@ -103,6 +102,7 @@ impl PrinterSettings {
             backlog_poll: BACKLOG_POLL,
             idle_poll: IDLE_POLL,
             clock: std::sync::Arc::new(crate::clock::SystemClock),
+            office_details: Default::default(),
         }
     }
 }
@@ -150,12 +150,11 @@ impl PrinterWorker {
     /// Starts the printer thread. It asks the printer's status at once, so that the
     /// maintenance side knows it before the first ticket, and picks up tickets an
     /// earlier run left unprinted. `state` carries the printer's state to the status
-    /// command; the kiosk id printed on tickets comes from `enrollment`.
+    /// command.
     pub fn spawn(
         open: printer_hw::PrinterOpener,
         settings: PrinterSettings,
         store: StoreHandle,
-        enrollment: watch::Receiver<Option<Arc<Enrollment>>>,
         state: watch::Sender<PrinterState>,
     ) -> anyhow::Result<PrinterWorker> {
         let (requests, rx) = std::sync::mpsc::channel::<PrintRequest>();
@@ -163,7 +162,6 @@ impl PrinterWorker {
             open,
             settings,
             store,
-            enrollment,
             state,
             device: None,
             open_failure_reported: false,
@@ -220,7 +218,6 @@ struct PrinterThread {
     open: printer_hw::PrinterOpener,
     settings: PrinterSettings,
     store: StoreHandle,
-    enrollment: watch::Receiver<Option<Arc<Enrollment>>>,
     state: watch::Sender<PrinterState>,
     /// Opened on demand and dropped after an I/O error: the cable may have been pulled
     /// and put back, and the next use opens it again.
@@ -480,17 +477,9 @@ impl PrinterThread {
             }
         };
         let copy = earlier > 0 || t.printed;
-        let kiosk_id = self
-            .enrollment
-            .borrow()
-            .as_ref()
-            .map(|e| e.kiosk_id.clone())
-            .unwrap_or_default();
         let office = offices.iter().find(|o| o.id == t.office_id);
-        let job = escpos::ticket_job(
-            &printable(t, office, &kiosk_id, copy),
-            self.settings.profile,
-        );
+        let details = self.settings.office_details.get(&t.office_id);
+        let job = escpos::ticket_job(&printable(t, office, details, copy), self.settings.profile);
         self.send_ticket(&job, t, copy)?;
         if !t.printed {
             let id = t.registration_id.clone();

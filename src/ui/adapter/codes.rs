@@ -4,6 +4,7 @@
 //! a value removed from the `.slint` does not build until the core stops sending it.
 //! Where the core has nothing to show (`None`), the screen's value is `none`.
 
+use crate::domain::documents::Document;
 use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, Sex};
 use crate::flow::view::{DayState, NumberCheck, Refusal, ScreenKind};
 use crate::flow::{CardProblem, CommitFailure, EntryProblem, PrintFailure, Purpose, WayOut};
@@ -188,6 +189,20 @@ pub fn priority_from(p: ui::PriorityReason) -> Option<PriorityReason> {
         ui::PriorityReason::ChildUnder5 => Some(PriorityReason::ChildUnder5),
         ui::PriorityReason::Pregnant => Some(PriorityReason::Pregnant),
         ui::PriorityReason::Disabled => Some(PriorityReason::Disabled),
+    }
+}
+
+pub fn document(d: Document) -> ui::Document {
+    match d {
+        Document::Ektp => ui::Document::Ektp,
+        Document::ParentsEktp => ui::Document::ParentsEktp,
+        Document::FamilyCard => ui::Document::FamilyCard,
+        Document::CivilRecord => ui::Document::CivilRecord,
+        Document::BirthCertificate => ui::Document::BirthCertificate,
+        Document::ParentsMarriageCertificate => ui::Document::ParentsMarriageCertificate,
+        Document::OldPassport => ui::Document::OldPassport,
+        Document::DamagedPassport => ui::Document::DamagedPassport,
+        Document::PoliceReport => ui::Document::PoliceReport,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Offices, their arrival sessions and their calendar, always in the office's own time
 //! zone: which day is "today" at the office, which days can be booked, and which sessions
-//! of a day are still worth booking. Also the check of an office description as the
+//! of a day are still worth booking, and how a session is named to an applicant
+//! ([`Office::session_name`]: number, part of day, hours, zone). Also the check of an office description as the
 //! central service sends it, which is data the kiosk must not blindly trust.
 //!
 //! It leaves fetching and caching the offices to `sync` and `store`, quotas and queue
@@ -15,6 +16,9 @@ use std::fmt;
 
 use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveTime, TimeDelta, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::Language;
+use super::dates::time_range;
 
 /// How long before a session ends the kiosk stops booking it for the same day: an
 /// applicant booking later could not reach the office and be served in time.
@@ -353,6 +357,133 @@ impl Office {
     pub fn session(&self, id: &str) -> Option<&Session> {
         self.sessions.iter().find(|s| s.id == id)
     }
+
+    /// How an applicant is told session `id`: its number in the office's day (1-based,
+    /// by start time, whatever the order or the ids the service gives) with its hours
+    /// and the office's zone. `None` for a session the office does not have. The raw
+    /// id (`S1`, which an Indonesian reads as a bachelor's degree) stays for the wire,
+    /// the store and the QR.
+    pub fn session_name(&self, id: &str) -> Option<SessionName> {
+        let session = self.session(id)?;
+        let earlier = self
+            .sessions
+            .iter()
+            .filter(|s| (s.start, s.end, &s.id) < (session.start, session.end, &session.id))
+            .count();
+        Some(SessionName {
+            number: u8::try_from(earlier + 1).unwrap_or(u8::MAX),
+            start: session.start,
+            end: session.end,
+            zone: self.zone,
+        })
+    }
+}
+
+/// The part of the day a session starts in, as Indonesians divide it: *pagi* until
+/// 11.00, *siang* 11.00 to 15.00, *sore* 15.00 to 18.00, *malam* from 18.00 (and before
+/// 04.00, which no office opens at but a bad list could name). A session is named by
+/// its start: an applicant thinks "I go in the morning" by when they must be there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PartOfDay {
+    /// *pagi*, 04.00 to 11.00.
+    Morning,
+    /// *siang*, 11.00 to 15.00.
+    Afternoon,
+    /// *sore*, 15.00 to 18.00.
+    Evening,
+    /// *malam*, 18.00 to 04.00.
+    Night,
+}
+
+impl PartOfDay {
+    pub fn of(start: NaiveTime) -> PartOfDay {
+        let at = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or_default();
+        match start {
+            t if t < at(4) => PartOfDay::Night,
+            t if t < at(11) => PartOfDay::Morning,
+            t if t < at(15) => PartOfDay::Afternoon,
+            t if t < at(18) => PartOfDay::Evening,
+            _ => PartOfDay::Night,
+        }
+    }
+
+    /// `pagi` / `morning`.
+    pub fn word(self, language: Language) -> &'static str {
+        match (language, self) {
+            (Language::Id, PartOfDay::Morning) => "pagi",
+            (Language::Id, PartOfDay::Afternoon) => "siang",
+            (Language::Id, PartOfDay::Evening) => "sore",
+            (Language::Id, PartOfDay::Night) => "malam",
+            (Language::En, PartOfDay::Morning) => "morning",
+            (Language::En, PartOfDay::Afternoon) => "afternoon",
+            (Language::En, PartOfDay::Evening) => "evening",
+            (Language::En, PartOfDay::Night) => "night",
+        }
+    }
+}
+
+/// A session as an applicant is told it ([`Office::session_name`]): the ticket, the
+/// session page and the review page all say it with [`SessionName::label`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionName {
+    /// 1 for the day's first session by start time.
+    pub number: u8,
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+    pub zone: Zone,
+}
+
+impl SessionName {
+    pub fn part_of_day(&self) -> PartOfDay {
+        PartOfDay::of(self.start)
+    }
+
+    /// `Sesi 1 (pagi)` / `Session 1 (morning)`.
+    pub fn title(&self, language: Language) -> String {
+        let word = match language {
+            Language::Id => "Sesi",
+            Language::En => "Session",
+        };
+        format!(
+            "{word} {} ({})",
+            self.number,
+            self.part_of_day().word(language)
+        )
+    }
+
+    /// `08.00–10.00 WIB` / `08:00–10:00 WIB`.
+    pub fn hours(&self, language: Language) -> String {
+        format!(
+            "{} {}",
+            time_range(self.start, self.end, language),
+            self.zone.label()
+        )
+    }
+
+    /// `Sesi 1 (pagi) 08.00–10.00 WIB` / `Session 1 (morning) 08:00–10:00 WIB`.
+    pub fn label(&self, language: Language) -> String {
+        format!("{} {}", self.title(language), self.hours(language))
+    }
+}
+
+/// What the kiosk's configuration adds to an office the central service describes
+/// (`[offices.ID]`): where it is and when it opens, printed on the ticket. The service
+/// sends neither; where the configuration gives none, the ticket prints none.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OfficeDetails {
+    /// `Jl. Jend. Sudirman No. 1, Tg. Balai Karimun`.
+    pub address: Option<String>,
+    /// `Senin-Jumat 08.00-15.00`, as the office words it.
+    pub hours: Option<String>,
+}
+
+impl OfficeDetails {
+    /// The longest address the configuration takes, in characters: street, number and
+    /// town (`Jl. Ahmad Yani No. 26, Teluk Tering, Batam` is 42), two lines of a 58 mm
+    /// ticket. The ticket's byte budget is tested with it.
+    pub const MAX_ADDRESS: usize = 44;
+    /// The longest opening hours, in characters (`Senin-Jumat 08.00-16.00` is 23).
+    pub const MAX_HOURS: usize = 24;
 }
 
 /// The earliest "today" of the kiosk's offices at `now`: each office's own yesterday is
@@ -399,6 +530,94 @@ pub fn example_office() -> Office {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn parts_of_day_change_at_the_hours_indonesians_use() {
+        let cases = [
+            (t(0, 0), PartOfDay::Night),
+            (t(3, 59), PartOfDay::Night),
+            (t(4, 0), PartOfDay::Morning),
+            (t(8, 0), PartOfDay::Morning),
+            (t(10, 59), PartOfDay::Morning),
+            (t(11, 0), PartOfDay::Afternoon),
+            (t(14, 59), PartOfDay::Afternoon),
+            (t(15, 0), PartOfDay::Evening),
+            (t(17, 59), PartOfDay::Evening),
+            (t(18, 0), PartOfDay::Night),
+            (t(23, 30), PartOfDay::Night),
+        ];
+        for (start, want) in cases {
+            assert_eq!(PartOfDay::of(start), want, "{start}");
+        }
+        let words: Vec<_> = [
+            PartOfDay::Morning,
+            PartOfDay::Afternoon,
+            PartOfDay::Evening,
+            PartOfDay::Night,
+        ]
+        .into_iter()
+        .map(|p| (p.word(Language::Id), p.word(Language::En)))
+        .collect();
+        assert_eq!(
+            words,
+            [
+                ("pagi", "morning"),
+                ("siang", "afternoon"),
+                ("sore", "evening"),
+                ("malam", "night")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_session_is_named_by_its_place_in_the_day_not_its_id() {
+        let mut office = example_office();
+        // The service's order and ids say nothing: S9 starts first.
+        office.sessions = vec![
+            Session {
+                id: "S2".into(),
+                start: t(13, 0),
+                end: t(15, 0),
+            },
+            Session {
+                id: "S9".into(),
+                start: t(8, 0),
+                end: t(10, 0),
+            },
+            Session {
+                id: "S1".into(),
+                start: t(15, 0),
+                end: t(16, 30),
+            },
+        ];
+        office.zone = Zone::Wita;
+        let cases = [
+            (
+                "S9",
+                "Sesi 1 (pagi) 08.00\u{2013}10.00 WITA",
+                "Session 1 (morning) 08:00\u{2013}10:00 WITA",
+            ),
+            (
+                "S2",
+                "Sesi 2 (siang) 13.00\u{2013}15.00 WITA",
+                "Session 2 (afternoon) 13:00\u{2013}15:00 WITA",
+            ),
+            (
+                "S1",
+                "Sesi 3 (sore) 15.00\u{2013}16.30 WITA",
+                "Session 3 (evening) 15:00\u{2013}16:30 WITA",
+            ),
+        ];
+        for (id, id_label, en_label) in cases {
+            let name = office.session_name(id).expect("the office's session");
+            assert_eq!(name.label(Language::Id), id_label);
+            assert_eq!(name.label(Language::En), en_label);
+        }
+        assert_eq!(office.session_name("S4"), None);
+        let first = example_office().session_name("S1").expect("S1");
+        assert_eq!(first.title(Language::Id), "Sesi 1 (pagi)");
+        assert_eq!(first.hours(Language::En), "08:00\u{2013}10:00 WIB");
+    }
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).expect("valid test date")

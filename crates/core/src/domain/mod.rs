@@ -1,10 +1,12 @@
 //! The kiosk's vocabulary and its rules, as plain data and pure functions: NIK and KTP
 //! data ([`nik`]), offices, sessions and the calendar in the office's own time zone
-//! ([`calendar`]), the booking rules ([`rules`]), and queue numbers. No I/O, no clock:
+//! ([`calendar`]), the booking rules ([`rules`]), what each applicant brings to the
+//! counter ([`documents`]), and queue numbers. No I/O, no clock:
 //! every rule that depends on "now" takes it as an argument.
 
 pub mod calendar;
 pub mod dates;
+pub mod documents;
 pub mod nik;
 pub mod rules;
 

@@ -278,7 +278,7 @@ pub(super) fn edit_member(state: &mut Kiosk, index: usize) {
     };
     let purpose = if index == 0 {
         Purpose::Lead
-    } else if m.applicant.source == IdentitySource::Manual && m.applicant.kk_number.is_some() {
+    } else if m.applicant.is_child() {
         Purpose::Child
     } else {
         Purpose::Member
@@ -293,4 +293,14 @@ pub(super) fn edit_member(state: &mut Kiosk, index: usize) {
         purpose,
         editing: Some(index),
     };
+}
+
+impl Applicant {
+    /// A child: entered on the keypad with the family card's number, which only the
+    /// child's keypad requires (`manual_entry`, [`Purpose::Child`]) and a card read never
+    /// gives. The one test of it: the ticket's wording, the documents to bring and the
+    /// store's tickets all ask here.
+    pub fn is_child(&self) -> bool {
+        self.source == IdentitySource::Manual && self.kk_number.is_some()
+    }
 }

@@ -16,6 +16,7 @@ use super::{
     Pending, PrintFailure, Problem, Purpose, Screen, WayOut, date_bookable, session_bookable,
 };
 use crate::domain::calendar::{DayStatus, Office};
+use crate::domain::documents::{self, Document};
 use crate::domain::nik::{KkError, NikError};
 use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, QueueKind, Sex};
 use crate::domain::{dates, rules};
@@ -98,6 +99,10 @@ pub struct ApplicantView {
     /// given, never asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub age_priority: Option<PriorityReason>,
+    /// What this applicant brings to the counter (`domain::documents`), once the
+    /// application type is chosen; empty before.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<Document>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -129,6 +134,8 @@ pub enum DayState {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionView {
     pub session_id: String,
+    /// `Sesi 1 (pagi) 08.00–10.00 WIB`: the session's name (`Office::session_name`), as
+    /// the review page and the ticket say it.
     pub label: String,
     pub regular_left: u32,
     pub priority_left: u32,
@@ -151,12 +158,17 @@ pub struct BookingView {
     pub date: Option<NaiveDate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub date_label: Option<String>,
+    /// The session's name, as [`SessionView::label`] says it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_label: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub booking_code: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tickets: Vec<TicketView>,
+    /// Once booked: what the group brings between them, each paper once
+    /// (`documents::for_group`), the list the done page shows and the tickets print.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<Document>,
 }
 
 /// Which screen is up, without what only that screen holds: the view's `screen`.
@@ -341,6 +353,10 @@ fn applicant_view(p: &Pending, today: NaiveDate) -> ApplicantView {
         application_type: p.application_type,
         passport_type: p.passport_type,
         priority: p.declared_priority,
+        documents: p
+            .application_type
+            .map(|t| documents::to_bring(t, p.applicant.is_child()))
+            .unwrap_or_default(),
     }
 }
 
@@ -355,6 +371,7 @@ fn member_view(m: &Member, today: NaiveDate) -> ApplicantView {
         application_type: Some(m.application_type),
         passport_type: Some(m.passport_type),
         priority: m.priority,
+        documents: documents::to_bring(m.application_type, m.applicant.is_child()),
     }
 }
 
@@ -616,11 +633,10 @@ fn session_views(state: &Kiosk, now: DateTime<Utc>, lang: Language) -> Vec<Sessi
             let (regular_left, priority_left) = avail.map_or((0, 0), |a| a.held(date, &s.id));
             SessionView {
                 session_id: s.id.clone(),
-                label: format!(
-                    "{} {}",
-                    dates::time_range(s.start, s.end, lang),
-                    office.zone.label()
-                ),
+                label: office
+                    .session_name(&s.id)
+                    .map(|n| n.label(lang))
+                    .unwrap_or_default(),
                 regular_left,
                 priority_left,
                 bookable: session_bookable(state, date, &s.id, now),
@@ -640,14 +656,7 @@ fn booking_view(state: &Kiosk) -> Option<BookingView> {
         .map(|b| b.session_id.clone())
         .or(state.session_id.clone());
     let session_label = match (office, &session_id) {
-        (Some(o), Some(id)) => o.session(id).map(|s| {
-            format!(
-                "{} {} {}",
-                s.id,
-                dates::time_range(s.start, s.end, lang),
-                o.zone.label()
-            )
-        }),
+        (Some(o), Some(id)) => o.session_name(id).map(|n| n.label(lang)),
         _ => None,
     };
     if office_shown.is_none() && state.booked.is_none() {
@@ -675,6 +684,15 @@ fn booking_view(state: &Kiosk) -> Option<BookingView> {
         session_label,
         booking_code: state.booked.as_ref().map(|b| b.booking_code.clone()),
         tickets,
+        documents: match state.booked {
+            Some(_) => documents::for_group(
+                state
+                    .members
+                    .iter()
+                    .map(|m| (m.application_type, m.applicant.is_child())),
+            ),
+            None => Vec::new(),
+        },
     })
 }
 
@@ -790,6 +808,78 @@ mod tests {
         for e in kks {
             assert_eq!(wire(NumberCheck::from(e)), json!(e.code()));
         }
+    }
+
+    #[test]
+    fn the_session_and_review_pages_name_a_session_alike_and_the_done_page_lists_papers() {
+        use crate::domain::calendar::example_office;
+        use crate::flow::{Booked, Timeouts};
+        let now = DateTime::<Utc>::default();
+        let mut k = Kiosk::new(Language::Id, Timeouts::default(), now);
+        k.offices = vec![example_office()];
+        k.office_id = Some("KRM".into());
+        k.date = NaiveDate::from_ymd_opt(2026, 11, 24);
+        k.screen = Screen::Session { refused: None };
+        let v = view(&k, now);
+        let labels: Vec<&str> = v.sessions.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "Sesi 1 (pagi) 08.00\u{2013}10.00 WIB",
+                "Sesi 2 (pagi) 10.00\u{2013}12.00 WIB",
+                "Sesi 3 (siang) 13.00\u{2013}15.00 WIB"
+            ]
+        );
+        k.session_id = Some("S3".into());
+        k.screen = Screen::Review;
+        k.language = Language::En;
+        let booking = view(&k, now).booking.expect("the choice so far");
+        assert_eq!(
+            booking.session_label.as_deref(),
+            Some("Session 3 (afternoon) 13:00\u{2013}15:00 WIB")
+        );
+        assert!(
+            booking.documents.is_empty(),
+            "nothing to bring before booking"
+        );
+        // Booked: the group's papers, each once; the wire spells the codes.
+        let day = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap_or_default();
+        let (nik, info) =
+            crate::domain::nik::Nik::parse("2102015708900003", day).expect("a valid test NIK");
+        k.members = vec![Member {
+            applicant: crate::flow::Applicant {
+                nik,
+                kk_number: None,
+                name: Some("SITI AMINAH".into()),
+                birth_place: None,
+                birth_date: info.birth_date,
+                sex: info.sex,
+                address: None,
+                source: IdentitySource::Chip,
+            },
+            application_type: ApplicationType::Lost,
+            passport_type: PassportType::Electronic,
+            declared_priority: None,
+            priority: None,
+        }];
+        k.booked = Some(Booked {
+            group_id: "g".into(),
+            booking_code: "7F3C-21A9".into(),
+            office_id: "KRM".into(),
+            date: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap_or_default(),
+            session_id: "S3".into(),
+            tickets: Vec::new(),
+        });
+        k.screen = Screen::Done;
+        let v = view(&k, now);
+        assert_eq!(
+            wire(&v)["booking"]["documents"],
+            json!(["ektp", "family_card", "civil_record", "police_report"])
+        );
+        assert_eq!(
+            wire(&v)["members"][0]["documents"],
+            wire(&v)["booking"]["documents"]
+        );
     }
 
     #[test]

@@ -7,3 +7,4 @@ pub mod escpos;
 pub mod printer_profile;
 pub mod reader;
 pub mod ticket_qr;
+mod ticket_words;

@@ -450,6 +450,8 @@ impl Worker {
         }
         self.interpreter.clear();
         self.shared.inner().clears += 1;
+        // Published before the answer: whoever reads the answer may look at once.
+        self.publish();
         self.reply(&BUFFER_CLEARED);
     }
 

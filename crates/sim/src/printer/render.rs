@@ -192,7 +192,9 @@ pub enum Command {
         height: u16,
         data: Vec<u8>,
     },
-    Cut,
+    /// `GS V`: a cut, after feeding `n` dots for `GS V 65 n` / `GS V 66 n` (the
+    /// printer feeds to its cutter and `n` more; this paper starts at the head).
+    Cut(u8),
     /// A command the simulator sizes and skips (code page, drawer kick, barcode...).
     Skipped,
 }
@@ -341,8 +343,9 @@ fn parse_gs(b: Bytes<'_>) -> Parsed {
         Some(b'L' | b'W' | b'P' | b'$' | b'\\') => b.take(4, C::Skipped),
         Some(b'V') => match b.at(2) {
             None => Parsed::Incomplete,
-            Some(0 | 1 | 48 | 49) => Parsed::Command(C::Cut, 3),
-            Some(_) => b.take(4, C::Cut),
+            Some(0 | 1 | 48 | 49) => Parsed::Command(C::Cut(0), 3),
+            Some(65 | 66) => b.take(4, C::Cut(b.arg(3))),
+            Some(_) => b.take(4, C::Cut(0)),
         },
         Some(b'(') => match (b.at(2), b.len16(3)) {
             (Some(b'k'), Some(p)) => b.take(5 + p, gs_paren_k(&b.0[5..b.0.len().min(5 + p)])),
@@ -704,8 +707,9 @@ impl Interpreter {
                 height,
                 data,
             } => self.print_raster(scale, width_bytes, height, &data),
-            Command::Cut => {
+            Command::Cut(feed) => {
                 self.print_line(0);
+                self.advance(u32::from(feed));
                 if let Some(page) = self.take_page() {
                     events.push(Event::Cut(page));
                 }
@@ -1014,9 +1018,10 @@ mod tests {
             (&[DLE, 4, 7, 1], Parsed::Command(C::StatusQuery(7), 4)),
             (&[DLE, 4], Parsed::Incomplete),
             (&[GS, b'a', 0x0e], Parsed::Command(C::AutoStatus(0x0e), 3)),
-            (&[GS, b'V', 0], Parsed::Command(C::Cut, 3)),
-            (&[GS, b'V', 49], Parsed::Command(C::Cut, 3)),
-            (&[GS, b'V', 65, 0], Parsed::Command(C::Cut, 4)),
+            (&[GS, b'V', 0], Parsed::Command(C::Cut(0), 3)),
+            (&[GS, b'V', 49], Parsed::Command(C::Cut(0), 3)),
+            (&[GS, b'V', 65, 0], Parsed::Command(C::Cut(0), 4)),
+            (&[GS, b'V', 65, 120], Parsed::Command(C::Cut(120), 4)),
             (&[GS, b'V', 66], Parsed::Incomplete),
             (
                 &[GS, b'(', b'k', 3, 0, 49, 67, 6],
