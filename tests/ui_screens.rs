@@ -115,13 +115,17 @@ fn panel() -> PanelState {
         today: vec![
             OfficeToday {
                 office_name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
+                open_today: true,
                 regular_left: 12,
                 priority_left: 4,
+                next_day: NaiveDate::from_ymd_opt(2026, 11, 24),
             },
             OfficeToday {
                 office_name: "Kantor Imigrasi Kelas I Khusus TPI Batam".into(),
+                open_today: true,
                 regular_left: 0,
                 priority_left: 0,
+                next_day: NaiveDate::from_ymd_opt(2026, 11, 26),
             },
         ],
     }
@@ -464,14 +468,12 @@ fn controls(ui: &KioskWindow) -> Vec<(String, f32, f32)> {
         .collect()
 }
 
-/// The pictures the README shows: (orientation, language, shot).
+/// The pictures the README shows: (orientation, language, shot). The idle, date and
+/// session pages' are [`CALENDAR_README_SHOTS`].
 const README_SHOTS: &[(&str, &str, &str)] = &[
-    ("portrait", "id", "01-idle"),
     ("portrait", "id", "04-card-keypad-offered"),
     ("portrait", "id", "08-confirm"),
     ("portrait", "id", "14-members"),
-    ("portrait", "id", "18-date"),
-    ("portrait", "id", "20-session"),
     ("portrait", "id", "22-inactivity-warning"),
     ("portrait", "id", "26-done"),
     ("portrait", "en", "11-details-chosen"),
@@ -714,4 +716,301 @@ fn every_screen_portrait() {
 fn every_screen_landscape() {
     render_all("landscape", 1920.0, 1080.0);
     update_readme_pictures("landscape");
+}
+
+// The calendar, the session page and the idle panel as an applicant meets them: in
+// both orientations and languages and with every reading aid, the pictures are taken
+// and what they must say is checked, not only that they fit.
+
+/// The README's pictures of the idle, date and session pages: (orientation, language,
+/// shot, the README's name).
+const CALENDAR_README_SHOTS: &[(&str, &str, &str, &str)] = &[
+    ("portrait", "id", "calendar-idle", "portrait-id-idle"),
+    ("portrait", "id", "calendar-date", "portrait-id-date"),
+    ("portrait", "id", "calendar-session", "portrait-id-session"),
+    ("landscape", "id", "calendar-date", "landscape-id-date"),
+    ("landscape", "id", "calendar-idle", "landscape-id-idle"),
+];
+
+/// The family of three (one regular place, two priority) at Tanjung Balai Karimun's
+/// calendar on Monday 23 November 2026: the window runs to 23 December, so two tiles
+/// say 23. Tomorrow's second session holds one priority number: too few for them.
+fn family_at_the_calendar(language: Language) -> Kiosk {
+    let (lead, second, child) = ui_support::family(now().date_naive());
+    let mut k = Kiosk::new(language, Timeouts::default(), now());
+    let mut album = Album::default();
+    identify_the_lead(&mut k, &mut album, &lead);
+    add_the_family(&mut k, &mut album, &lead, &second, &child);
+    intent(&mut k, Intent::FinishMembers);
+    intent(
+        &mut k,
+        Intent::ChooseOffice {
+            office_id: "KRM".into(),
+        },
+    );
+    let krm = offices().remove(0);
+    let mut held = availability(&krm);
+    let tomorrow = krm.bookable_dates(now())[1];
+    for slot in held
+        .slots
+        .iter_mut()
+        .filter(|s| s.date == tomorrow && s.session_id == "S2")
+    {
+        slot.priority = 1;
+    }
+    step(&mut k, Event::AvailabilityLoaded(held));
+    assert_eq!(flow::needs(&k.members), (1, 2), "the family's places");
+    k
+}
+
+/// Three offices on the idle panel: one with places today, Batam full today but open
+/// from Thursday, Makassar full with nothing held for later.
+fn panel_full_today_open_later() -> PanelState {
+    let mut p = panel();
+    p.today.push(OfficeToday {
+        office_name: "Kantor Imigrasi Kelas I TPI Makassar".into(),
+        open_today: true,
+        regular_left: 0,
+        priority_left: 0,
+        next_day: None,
+    });
+    p
+}
+
+/// What the three pages must say, in one language.
+struct Said {
+    months: [&'static str; 2],
+    today: &'static str,
+    tomorrow: &'static str,
+    needs: &'static str,
+    room: &'static str,
+    too_small: &'static str,
+    idle_today: &'static str,
+    idle_later: &'static str,
+    idle_none: &'static str,
+}
+
+fn said(language: Language) -> Said {
+    match language {
+        Language::Id => Said {
+            months: ["November 2026", "Desember 2026"],
+            today: "Hari ini",
+            tomorrow: "Besok",
+            needs: "Rombongan Anda perlu 3 tempat: 1 reguler, 2 prioritas.",
+            room: "Cukup untuk seluruh rombongan: sisa 14 reguler dan 4 prioritas di kios ini",
+            too_small: "Tidak cukup untuk 3 orang: sisa 1 prioritas, rombongan Anda perlu 2",
+            idle_today: "Hari ini: 12 reguler, 4 prioritas",
+            idle_later: "Hari ini penuh, ada tempat mulai Kamis, 26 November",
+            idle_none: "Hari ini penuh; belum ada tempat untuk hari-hari berikutnya di kios ini",
+        },
+        Language::En => Said {
+            months: ["November 2026", "December 2026"],
+            today: "Today",
+            tomorrow: "Tomorrow",
+            needs: "Your group needs 3 places: 1 regular, 2 priority.",
+            room: "Room for your whole group: 14 regular and 4 priority places left at this kiosk",
+            too_small: "Not enough places for 3 people: 1 priority left, your group needs 2",
+            idle_today: "Today: 12 regular, 4 priority",
+            idle_later: "Full today; places from Thursday, 26 November",
+            idle_none: "Full today; no places at this kiosk for the coming days yet",
+        },
+    }
+}
+
+/// Which of the three pages a picture shows.
+#[derive(Clone, Copy)]
+enum Met {
+    Date,
+    Session,
+    Idle,
+}
+
+/// The elements with this accessible label shown now.
+fn labelled(ui: &KioskWindow, label: &str) -> Vec<ElementHandle> {
+    ElementHandle::find_by_accessible_label(ui, label)
+        .filter(|e| e.is_valid() && e.computed_opacity() > 0.0 && e.size().width > 0.0)
+        .collect()
+}
+
+/// The one element shown with this label (a button, when its text is labelled alike).
+fn one(ui: &KioskWindow, at: &str, label: &str) -> Area {
+    let found = labelled(ui, label);
+    let buttons: Vec<&ElementHandle> = found
+        .iter()
+        .filter(|e| e.accessible_role() == Some(AccessibleRole::Button))
+        .collect();
+    match (buttons.as_slice(), found.as_slice()) {
+        ([b], _) => area(b),
+        ([], [e]) => area(e),
+        _ => panic!("{at}: {} elements labelled {label:?}", found.len()),
+    }
+}
+
+/// Whether two boxes overlap by more than a pixel.
+fn overlap(a: Area, b: Area) -> bool {
+    a.0 + 1.0 < b.0 + b.2 && b.0 + 1.0 < a.0 + a.2 && a.1 + 1.0 < b.1 + b.3 && b.1 + 1.0 < a.1 + a.3
+}
+
+/// The calendar: each month under its name, today's and tomorrow's tiles say so, the
+/// group's needs are there, and nothing outside a tile (the legend, the headings) lies
+/// over one.
+fn check_calendar(ui: &KioskWindow, at: &str, view: &flow::view::View, said: &Said) {
+    let day = |d: u32, m: u32| NaiveDate::from_ymd_opt(2026, m, d).unwrap_or_default();
+    let tile = |date: NaiveDate| {
+        let label = &view
+            .dates
+            .iter()
+            .find(|x| x.date == date)
+            .expect("a day of the window")
+            .label;
+        one(ui, at, label)
+    };
+    for (date, word) in [(day(23, 11), said.today), (day(24, 11), said.tomorrow)] {
+        let t = tile(date);
+        assert!(
+            labelled(ui, word).iter().any(|e| inside(area(e), t)),
+            "{at}: {word:?} is not on the tile of {date}"
+        );
+    }
+    assert!(
+        !labelled(ui, said.today)
+            .iter()
+            .any(|e| inside(area(e), tile(day(23, 12)))),
+        "{at}: the 23rd of next month says today"
+    );
+    let december = one(ui, at, said.months[1]);
+    let (nov30, dec1) = (tile(day(30, 11)), tile(day(1, 12)));
+    // Below the last November row, and over December's first (portrait) or beside it
+    // (landscape).
+    assert!(
+        december.1 >= nov30.1 + nov30.3
+            && december.1 <= dec1.1 + 8.0
+            && (december.1 + december.3 <= dec1.1 || december.0 + december.2 <= dec1.0),
+        "{at}: {:?} at {december:?} is not between 30 November {nov30:?} and 1 December {dec1:?}",
+        said.months[1]
+    );
+    assert!(
+        !labelled(ui, said.months[0]).is_empty(),
+        "{at}: no {:?}",
+        said.months[0]
+    );
+    assert!(
+        !labelled(ui, said.needs).is_empty(),
+        "{at}: no {:?}",
+        said.needs
+    );
+    let page = ElementHandle::find_by_element_id(ui, "KioskWindow::page")
+        .next()
+        .expect("the page");
+    let tiles: Vec<Area> = view.dates.iter().map(|d| tile(d.date)).collect();
+    for e in shown(&page) {
+        let a = area(&e);
+        if tiles.iter().any(|t| inside(a, *t)) {
+            continue;
+        }
+        for t in &tiles {
+            assert!(
+                !overlap(a, *t),
+                "{at}: {:?} at {a:?} runs into a day's tile at {t:?}",
+                e.accessible_label().unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// What each page must say, beyond fitting.
+fn check_met(ui: &KioskWindow, at: &str, met: Met, view: &flow::view::View, said: &Said) {
+    // What lies below the band is looked for scrolled to the page's end.
+    let says = |text: &str| {
+        if labelled(ui, text).is_empty() {
+            let flow = ui.global::<apm_kiosk::ui::Flow>();
+            let band = ElementHandle::find_by_element_id(ui, "KioskWindow::pages")
+                .next()
+                .expect("the page band");
+            flow.set_scroll_y((area(&band).3 - flow.get_page_height()).min(0.0));
+            i_slint_backend_testing::mock_elapsed_time(std::time::Duration::from_millis(20));
+            let found = !labelled(ui, text).is_empty();
+            flow.set_scroll_y(0.0);
+            assert!(found, "{at}: does not say {text:?}");
+        }
+    };
+    match met {
+        Met::Date => check_calendar(ui, at, view, said),
+        Met::Session => {
+            says(said.needs);
+            says(said.room);
+            says(said.too_small);
+        }
+        Met::Idle => {
+            says(said.idle_today);
+            says(said.idle_later);
+            says(said.idle_none);
+            // The place in full, on a line of its own.
+            says("Tanjung Balai Karimun");
+            says("Kantor Imigrasi Kelas II TPI");
+        }
+    }
+}
+
+fn render_calendar_cases(orientation: &str, width: f32, height: f32) {
+    ui_support::init();
+    let ui = ui_support::window(width, height);
+    for language in [Language::Id, Language::En] {
+        let lang = if language == Language::Id { "id" } else { "en" };
+        let said = said(language);
+        let date = family_at_the_calendar(language);
+        let mut session = date.clone();
+        let tomorrow = offices()[0].bookable_dates(now())[1];
+        intent(&mut session, Intent::ChooseDate { date: tomorrow });
+        let mut idle = Kiosk::new(language, Timeouts::default(), now());
+        step(&mut idle, Event::CatalogChanged(offices()));
+        let cases = [
+            ("calendar-idle", Met::Idle, &idle),
+            ("calendar-date", Met::Date, &date),
+            ("calendar-session", Met::Session, &session),
+        ];
+        for (name, met, state) in cases {
+            let view = flow::view::view(state, now());
+            adapter::apply(&ui, &view, &panel_full_today_open_later());
+            let theme = ui.global::<Theme>();
+            for (aid, contrast, large) in [
+                ("", false, false),
+                ("-contrast", true, false),
+                ("-large", false, true),
+                ("-contrast-large", true, true),
+            ] {
+                theme.set_high_contrast(contrast);
+                theme.set_large_text(large);
+                let path = out_dir()
+                    .join(orientation)
+                    .join(lang)
+                    .join(format!("{name}{aid}.png"));
+                ui_support::screenshot(&ui, &path);
+                let at = format!("{orientation} {lang} {name}{aid}");
+                check_targets(&ui, orientation, lang, &format!("{name}{aid}"));
+                check_fit(&ui, &at, &path);
+                check_met(&ui, &at, met, &view, &said);
+            }
+            theme.set_high_contrast(false);
+            theme.set_large_text(false);
+        }
+    }
+    if std::env::var_os("APM_UPDATE_SCREENSHOTS").is_some() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ui/screenshots");
+        std::fs::create_dir_all(&dir).expect("ui/screenshots");
+        for (o, lang, shot, to) in CALENDAR_README_SHOTS.iter().filter(|s| s.0 == orientation) {
+            let from = out_dir().join(o).join(lang).join(format!("{shot}.png"));
+            half(&from, &dir.join(format!("{to}.png")));
+        }
+    }
+}
+
+#[test]
+fn calendar_session_and_idle_as_applicants_meet_them_portrait() {
+    render_calendar_cases("portrait", 1080.0, 1920.0);
+}
+
+#[test]
+fn calendar_session_and_idle_as_applicants_meet_them_landscape() {
+    render_calendar_cases("landscape", 1920.0, 1080.0);
 }

@@ -5,7 +5,7 @@
 //! Where the core has nothing to show (`None`), the screen's value is `none`.
 
 use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, Sex};
-use crate::flow::view::{DayState, NumberCheck, Refusal, ScreenKind};
+use crate::flow::view::{DayState, NumberCheck, Refusal, ScreenKind, SessionBlock};
 use crate::flow::{CardProblem, CommitFailure, EntryProblem, PrintFailure, Purpose, WayOut};
 use crate::maint::report::{Label, Part};
 use crate::maint::{HoldReason, Orientation};
@@ -193,6 +193,16 @@ pub fn sex(s: Sex) -> ui::Sex {
     match s {
         Sex::Male => ui::Sex::Male,
         Sex::Female => ui::Sex::Female,
+    }
+}
+
+/// Why a session cannot be booked; `None` when it can.
+pub fn session_block(b: Option<SessionBlock>) -> ui::SessionBlock {
+    match b {
+        None => ui::SessionBlock::None,
+        Some(SessionBlock::BookingClosed) => ui::SessionBlock::BookingClosed,
+        Some(SessionBlock::TooFewRegular) => ui::SessionBlock::TooFewRegular,
+        Some(SessionBlock::TooFewPriority) => ui::SessionBlock::TooFewPriority,
     }
 }
 
