@@ -788,6 +788,7 @@ struct Said {
     idle_today: &'static str,
     idle_later: &'static str,
     idle_none: &'static str,
+    day_full: &'static str,
 }
 
 fn said(language: Language) -> Said {
@@ -802,6 +803,7 @@ fn said(language: Language) -> Said {
             idle_today: "Hari ini: 12 reguler, 4 prioritas",
             idle_later: "Hari ini penuh, ada tempat mulai Kamis, 26 November",
             idle_none: "Hari ini penuh; belum ada tempat untuk hari-hari berikutnya di kios ini",
+            day_full: "Hari itu sudah penuh di kios ini. Silakan pilih hari lain.",
         },
         Language::En => Said {
             months: ["November 2026", "December 2026"],
@@ -813,6 +815,7 @@ fn said(language: Language) -> Said {
             idle_today: "Today: 12 regular, 4 priority",
             idle_later: "Full today; places from Thursday, 26 November",
             idle_none: "Full today; no places at this kiosk for the coming days yet",
+            day_full: "That day is full at this kiosk. Please choose another day.",
         },
     }
 }
@@ -821,29 +824,10 @@ fn said(language: Language) -> Said {
 #[derive(Clone, Copy)]
 enum Met {
     Date,
+    /// The calendar after a full day was tapped.
+    DateFull,
     Session,
     Idle,
-}
-
-/// The elements with this accessible label shown now.
-fn labelled(ui: &KioskWindow, label: &str) -> Vec<ElementHandle> {
-    ElementHandle::find_by_accessible_label(ui, label)
-        .filter(|e| e.is_valid() && e.computed_opacity() > 0.0 && e.size().width > 0.0)
-        .collect()
-}
-
-/// The one element shown with this label (a button, when its text is labelled alike).
-fn one(ui: &KioskWindow, at: &str, label: &str) -> Area {
-    let found = labelled(ui, label);
-    let buttons: Vec<&ElementHandle> = found
-        .iter()
-        .filter(|e| e.accessible_role() == Some(AccessibleRole::Button))
-        .collect();
-    match (buttons.as_slice(), found.as_slice()) {
-        ([b], _) => area(b),
-        ([], [e]) => area(e),
-        _ => panic!("{at}: {} elements labelled {label:?}", found.len()),
-    }
 }
 
 /// Whether two boxes overlap by more than a pixel.
@@ -851,10 +835,72 @@ fn overlap(a: Area, b: Area) -> bool {
     a.0 + 1.0 < b.0 + b.2 && b.0 + 1.0 < a.0 + a.2 && a.1 + 1.0 < b.1 + b.3 && b.1 + 1.0 < a.1 + a.3
 }
 
+/// Something shown on the page: its label, whether it is a button, and its box in the
+/// page's own coordinates (as if not scrolled).
+struct Seen {
+    label: String,
+    button: bool,
+    area: Area,
+}
+
+/// Everything shown on the page, looked at scrolled to its top and, when it is taller
+/// than the band, to its end: what lies wholly below the band is not there to be found
+/// until scrolled to.
+fn seen_on_page(ui: &KioskWindow) -> Vec<Seen> {
+    let flow = ui.global::<apm_kiosk::ui::Flow>();
+    let band = ElementHandle::find_by_element_id(ui, "KioskWindow::pages")
+        .next()
+        .expect("the page band");
+    let look = |scroll: f32| -> Vec<Seen> {
+        flow.set_scroll_y(scroll);
+        i_slint_backend_testing::mock_elapsed_time(std::time::Duration::from_millis(20));
+        let page = ElementHandle::find_by_element_id(ui, "KioskWindow::page")
+            .next()
+            .expect("the page");
+        shown(&page)
+            .iter()
+            .map(|e| {
+                let (x, y, w, h) = area(e);
+                Seen {
+                    label: e.accessible_label().unwrap_or_default().to_string(),
+                    button: e.accessible_role() == Some(AccessibleRole::Button),
+                    area: (x, y - scroll, w, h),
+                }
+            })
+            .collect()
+    };
+    let mut all = look(0.0);
+    let end = (area(&band).3 - flow.get_page_height()).min(0.0);
+    if end < 0.0 {
+        for s in look(end) {
+            let same = |x: &Seen| {
+                x.label == s.label
+                    && x.button == s.button
+                    && (x.area.0 - s.area.0).abs() < 1.0
+                    && (x.area.1 - s.area.1).abs() < 1.0
+            };
+            if !all.iter().any(same) {
+                all.push(s);
+            }
+        }
+    }
+    flow.set_scroll_y(0.0);
+    i_slint_backend_testing::mock_elapsed_time(std::time::Duration::from_millis(20));
+    all
+}
+
+/// The boxes of what is labelled `label` on the page.
+fn boxes(seen: &[Seen], label: &str) -> Vec<Area> {
+    seen.iter()
+        .filter(|s| s.label == label)
+        .map(|s| s.area)
+        .collect()
+}
+
 /// The calendar: each month under its name, today's and tomorrow's tiles say so, the
 /// group's needs are there, and nothing outside a tile (the legend, the headings) lies
 /// over one.
-fn check_calendar(ui: &KioskWindow, at: &str, view: &flow::view::View, said: &Said) {
+fn check_calendar(seen: &[Seen], at: &str, view: &flow::view::View, said: &Said) {
     let day = |d: u32, m: u32| NaiveDate::from_ymd_opt(2026, m, d).unwrap_or_default();
     let tile = |date: NaiveDate| {
         let label = &view
@@ -863,22 +909,30 @@ fn check_calendar(ui: &KioskWindow, at: &str, view: &flow::view::View, said: &Sa
             .find(|x| x.date == date)
             .expect("a day of the window")
             .label;
-        one(ui, at, label)
+        let found: Vec<Area> = seen
+            .iter()
+            .filter(|s| s.button && &s.label == label)
+            .map(|s| s.area)
+            .collect();
+        assert_eq!(found.len(), 1, "{at}: the tiles of {date}: {found:?}");
+        found[0]
     };
     for (date, word) in [(day(23, 11), said.today), (day(24, 11), said.tomorrow)] {
         let t = tile(date);
         assert!(
-            labelled(ui, word).iter().any(|e| inside(area(e), t)),
+            boxes(seen, word).iter().any(|a| inside(*a, t)),
             "{at}: {word:?} is not on the tile of {date}"
         );
     }
     assert!(
-        !labelled(ui, said.today)
+        !boxes(seen, said.today)
             .iter()
-            .any(|e| inside(area(e), tile(day(23, 12)))),
+            .any(|a| inside(*a, tile(day(23, 12)))),
         "{at}: the 23rd of next month says today"
     );
-    let december = one(ui, at, said.months[1]);
+    let december = boxes(seen, said.months[1]);
+    assert_eq!(december.len(), 1, "{at}: {:?}", said.months[1]);
+    let december = december[0];
     let (nov30, dec1) = (tile(day(30, 11)), tile(day(1, 12)));
     // Below the last November row, and over December's first (portrait) or beside it
     // (landscape).
@@ -889,30 +943,20 @@ fn check_calendar(ui: &KioskWindow, at: &str, view: &flow::view::View, said: &Sa
         "{at}: {:?} at {december:?} is not between 30 November {nov30:?} and 1 December {dec1:?}",
         said.months[1]
     );
-    assert!(
-        !labelled(ui, said.months[0]).is_empty(),
-        "{at}: no {:?}",
-        said.months[0]
-    );
-    assert!(
-        !labelled(ui, said.needs).is_empty(),
-        "{at}: no {:?}",
-        said.needs
-    );
-    let page = ElementHandle::find_by_element_id(ui, "KioskWindow::page")
-        .next()
-        .expect("the page");
+    for text in [said.months[0], said.needs] {
+        assert!(!boxes(seen, text).is_empty(), "{at}: no {text:?}");
+    }
     let tiles: Vec<Area> = view.dates.iter().map(|d| tile(d.date)).collect();
-    for e in shown(&page) {
-        let a = area(&e);
-        if tiles.iter().any(|t| inside(a, *t)) {
+    for s in seen {
+        if tiles.iter().any(|t| inside(s.area, *t)) {
             continue;
         }
         for t in &tiles {
             assert!(
-                !overlap(a, *t),
-                "{at}: {:?} at {a:?} runs into a day's tile at {t:?}",
-                e.accessible_label().unwrap_or_default()
+                !overlap(s.area, *t),
+                "{at}: {:?} at {:?} runs into a day's tile at {t:?}",
+                s.label,
+                s.area
             );
         }
     }
@@ -920,22 +964,32 @@ fn check_calendar(ui: &KioskWindow, at: &str, view: &flow::view::View, said: &Sa
 
 /// What each page must say, beyond fitting.
 fn check_met(ui: &KioskWindow, at: &str, met: Met, view: &flow::view::View, said: &Said) {
-    // What lies below the band is looked for scrolled to the page's end.
+    let seen = seen_on_page(ui);
     let says = |text: &str| {
-        if labelled(ui, text).is_empty() {
-            let flow = ui.global::<apm_kiosk::ui::Flow>();
+        assert!(
+            !boxes(&seen, text).is_empty(),
+            "{at}: does not say {text:?}"
+        );
+    };
+    match met {
+        Met::Date => check_calendar(&seen, at, view, said),
+        Met::DateFull => {
+            check_calendar(&seen, at, view, said);
+            // The refusal is in view where the page starts, not below the fold: the
+            // notice, and the text in it that is labelled alike.
             let band = ElementHandle::find_by_element_id(ui, "KioskWindow::pages")
                 .next()
                 .expect("the page band");
-            flow.set_scroll_y((area(&band).3 - flow.get_page_height()).min(0.0));
-            i_slint_backend_testing::mock_elapsed_time(std::time::Duration::from_millis(20));
-            let found = !labelled(ui, text).is_empty();
-            flow.set_scroll_y(0.0);
-            assert!(found, "{at}: does not say {text:?}");
+            let notice = boxes(&seen, said.day_full)
+                .into_iter()
+                .max_by(|a, b| (a.2 * a.3).total_cmp(&(b.2 * b.3)))
+                .unwrap_or_else(|| panic!("{at}: no {:?}", said.day_full));
+            assert!(
+                inside(notice, area(&band)),
+                "{at}: the refusal at {notice:?} is not in view in {:?}",
+                area(&band)
+            );
         }
-    };
-    match met {
-        Met::Date => check_calendar(ui, at, view, said),
         Met::Session => {
             says(said.needs);
             says(said.room);
@@ -962,11 +1016,15 @@ fn render_calendar_cases(orientation: &str, width: f32, height: f32) {
         let mut session = date.clone();
         let tomorrow = offices()[0].bookable_dates(now())[1];
         intent(&mut session, Intent::ChooseDate { date: tomorrow });
+        let mut full = date.clone();
+        let full_day = offices()[0].bookable_dates(now())[2];
+        intent(&mut full, Intent::ChooseDate { date: full_day });
         let mut idle = Kiosk::new(language, Timeouts::default(), now());
         step(&mut idle, Event::CatalogChanged(offices()));
         let cases = [
             ("calendar-idle", Met::Idle, &idle),
             ("calendar-date", Met::Date, &date),
+            ("calendar-date-full", Met::DateFull, &full),
             ("calendar-session", Met::Session, &session),
         ];
         for (name, met, state) in cases {
