@@ -1026,9 +1026,17 @@ fn render_calendar_cases(orientation: &str, width: f32, height: f32) {
             ("calendar-date", Met::Date, &date),
             ("calendar-date-full", Met::DateFull, &full),
             ("calendar-session", Met::Session, &session),
+            ("calendar-session-long-labels", Met::Session, &session),
         ];
         for (name, met, state) in cases {
-            let view = flow::view::view(state, now());
+            let mut view = flow::view::view(state, now());
+            // Room for a session's label worded at its longest: its number and the part
+            // of the day before the times.
+            if name.ends_with("long-labels") {
+                for (i, session) in view.sessions.iter_mut().enumerate() {
+                    session.label = format!("Sesi {} (siang) {}", i + 1, session.label);
+                }
+            }
             adapter::apply(&ui, &view, &panel_full_today_open_later());
             let theme = ui.global::<Theme>();
             for (aid, contrast, large) in [
