@@ -763,6 +763,56 @@ fn family_at_the_calendar(language: Language) -> Kiosk {
     k
 }
 
+/// Five adults with the longest names (the walk's group of five) at the session page of
+/// tomorrow, where the last session holds one regular number: too few for them.
+fn five_at_the_session(language: Language) -> Kiosk {
+    let mut album = Album::default();
+    five_with_long_names(&mut album, language);
+    let mut k = album
+        .0
+        .into_iter()
+        .find(|s| s.name.ends_with("five-members"))
+        .expect("the five on the members screen")
+        .state;
+    intent(&mut k, Intent::FinishMembers);
+    intent(
+        &mut k,
+        Intent::ChooseOffice {
+            office_id: "KRM".into(),
+        },
+    );
+    let krm = offices().remove(0);
+    step(&mut k, Event::AvailabilityLoaded(availability(&krm)));
+    let tomorrow = krm.bookable_dates(now())[1];
+    intent(&mut k, Intent::ChooseDate { date: tomorrow });
+    k
+}
+
+/// The needs line and the too-small session's line for a group of five, as the
+/// session page words them.
+fn five_said(k: &Kiosk, language: Language) -> [String; 2] {
+    let (regular, priority) = flow::needs(&k.members);
+    assert_eq!(regular + priority, 5);
+    match (language, priority) {
+        (Language::Id, 0) => [
+            "Rombongan Anda perlu 5 tempat, semuanya reguler.".into(),
+            "Tidak cukup untuk 5 orang: sisa 1 reguler, rombongan Anda perlu 5".into(),
+        ],
+        (Language::En, 0) => [
+            "Your group needs 5 places, all regular.".into(),
+            "Not enough places for 5 people: 1 regular left, your group needs 5".into(),
+        ],
+        (Language::Id, p) => [
+            format!("Rombongan Anda perlu 5 tempat: {regular} reguler, {p} prioritas."),
+            format!("Tidak cukup untuk 5 orang: sisa 1 reguler, rombongan Anda perlu {regular}"),
+        ],
+        (Language::En, p) => [
+            format!("Your group needs 5 places: {regular} regular, {p} priority."),
+            format!("Not enough places for 5 people: 1 regular left, your group needs {regular}"),
+        ],
+    }
+}
+
 /// Three offices on the idle panel: one with places today, Batam full today but open
 /// from Thursday, Makassar full with nothing held for later.
 fn panel_full_today_open_later() -> PanelState {
@@ -821,11 +871,13 @@ fn said(language: Language) -> Said {
 }
 
 /// Which of the three pages a picture shows.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Met {
     Date,
     /// The calendar after a full day was tapped.
     DateFull,
+    /// The session page for five: its needs line and the too-small session's.
+    SessionFive([String; 2]),
     Session,
     Idle,
 }
@@ -963,7 +1015,7 @@ fn check_calendar(seen: &[Seen], at: &str, view: &flow::view::View, said: &Said)
 }
 
 /// What each page must say, beyond fitting.
-fn check_met(ui: &KioskWindow, at: &str, met: Met, view: &flow::view::View, said: &Said) {
+fn check_met(ui: &KioskWindow, at: &str, met: &Met, view: &flow::view::View, said: &Said) {
     let seen = seen_on_page(ui);
     let says = |text: &str| {
         assert!(
@@ -989,6 +1041,11 @@ fn check_met(ui: &KioskWindow, at: &str, met: Met, view: &flow::view::View, said
                 "{at}: the refusal at {notice:?} is not in view in {:?}",
                 area(&band)
             );
+        }
+        Met::SessionFive(lines) => {
+            for line in lines {
+                says(line);
+            }
         }
         Met::Session => {
             says(said.needs);
@@ -1021,12 +1078,18 @@ fn render_calendar_cases(orientation: &str, width: f32, height: f32) {
         intent(&mut full, Intent::ChooseDate { date: full_day });
         let mut idle = Kiosk::new(language, Timeouts::default(), now());
         step(&mut idle, Event::CatalogChanged(offices()));
+        let five = five_at_the_session(language);
         let cases = [
             ("calendar-idle", Met::Idle, &idle),
             ("calendar-date", Met::Date, &date),
             ("calendar-date-full", Met::DateFull, &full),
             ("calendar-session", Met::Session, &session),
             ("calendar-session-long-labels", Met::Session, &session),
+            (
+                "calendar-session-five",
+                Met::SessionFive(five_said(&five, language)),
+                &five,
+            ),
         ];
         for (name, met, state) in cases {
             let mut view = flow::view::view(state, now());
@@ -1055,7 +1118,7 @@ fn render_calendar_cases(orientation: &str, width: f32, height: f32) {
                 let at = format!("{orientation} {lang} {name}{aid}");
                 check_targets(&ui, orientation, lang, &format!("{name}{aid}"));
                 check_fit(&ui, &at, &path);
-                check_met(&ui, &at, met, &view, &said);
+                check_met(&ui, &at, &met, &view, &said);
             }
             theme.set_high_contrast(false);
             theme.set_large_text(false);
