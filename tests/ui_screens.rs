@@ -1063,36 +1063,63 @@ fn check_met(ui: &KioskWindow, at: &str, met: &Met, view: &flow::view::View, sai
     }
 }
 
+/// The pages an applicant meets in one language: (picture's name, what it must say,
+/// the flow's state).
+fn calendar_cases(language: Language) -> Vec<(&'static str, Met, Kiosk)> {
+    let date = family_at_the_calendar(language);
+    let bookable = offices()[0].bookable_dates(now());
+    let mut session = date.clone();
+    intent(&mut session, Intent::ChooseDate { date: bookable[1] });
+    let mut full = date.clone();
+    intent(&mut full, Intent::ChooseDate { date: bookable[2] });
+    let mut idle = Kiosk::new(language, Timeouts::default(), now());
+    step(&mut idle, Event::CatalogChanged(offices()));
+    let five = five_at_the_session(language);
+    let five_lines = five_said(&five, language);
+    vec![
+        ("calendar-idle", Met::Idle, idle),
+        ("calendar-date", Met::Date, date),
+        ("calendar-date-full", Met::DateFull, full),
+        ("calendar-session", Met::Session, session.clone()),
+        ("calendar-session-long-labels", Met::Session, session),
+        ("calendar-session-five", Met::SessionFive(five_lines), five),
+    ]
+}
+
+/// One page in every reading aid: its pictures, and that it fits and says what it must.
+fn render_every_aid(ui: &KioskWindow, at: (&str, &str, &str), met: &Met, view: &flow::view::View) {
+    let (orientation, lang, name) = at;
+    let said = said(view.language);
+    let theme = ui.global::<Theme>();
+    for (aid, contrast, large) in [
+        ("", false, false),
+        ("-contrast", true, false),
+        ("-large", false, true),
+        ("-contrast-large", true, true),
+    ] {
+        theme.set_high_contrast(contrast);
+        theme.set_large_text(large);
+        let path = out_dir()
+            .join(orientation)
+            .join(lang)
+            .join(format!("{name}{aid}.png"));
+        ui_support::screenshot(ui, &path);
+        let at = format!("{orientation} {lang} {name}{aid}");
+        check_targets(ui, orientation, lang, &format!("{name}{aid}"));
+        check_fit(ui, &at, &path);
+        check_met(ui, &at, met, view, &said);
+    }
+    theme.set_high_contrast(false);
+    theme.set_large_text(false);
+}
+
 fn render_calendar_cases(orientation: &str, width: f32, height: f32) {
     ui_support::init();
     let ui = ui_support::window(width, height);
     for language in [Language::Id, Language::En] {
         let lang = if language == Language::Id { "id" } else { "en" };
-        let said = said(language);
-        let date = family_at_the_calendar(language);
-        let mut session = date.clone();
-        let tomorrow = offices()[0].bookable_dates(now())[1];
-        intent(&mut session, Intent::ChooseDate { date: tomorrow });
-        let mut full = date.clone();
-        let full_day = offices()[0].bookable_dates(now())[2];
-        intent(&mut full, Intent::ChooseDate { date: full_day });
-        let mut idle = Kiosk::new(language, Timeouts::default(), now());
-        step(&mut idle, Event::CatalogChanged(offices()));
-        let five = five_at_the_session(language);
-        let cases = [
-            ("calendar-idle", Met::Idle, &idle),
-            ("calendar-date", Met::Date, &date),
-            ("calendar-date-full", Met::DateFull, &full),
-            ("calendar-session", Met::Session, &session),
-            ("calendar-session-long-labels", Met::Session, &session),
-            (
-                "calendar-session-five",
-                Met::SessionFive(five_said(&five, language)),
-                &five,
-            ),
-        ];
-        for (name, met, state) in cases {
-            let mut view = flow::view::view(state, now());
+        for (name, met, state) in calendar_cases(language) {
+            let mut view = flow::view::view(&state, now());
             // Room for a session's label worded at its longest: its number and the part
             // of the day before the times.
             if name.ends_with("long-labels") {
@@ -1101,27 +1128,7 @@ fn render_calendar_cases(orientation: &str, width: f32, height: f32) {
                 }
             }
             adapter::apply(&ui, &view, &panel_full_today_open_later());
-            let theme = ui.global::<Theme>();
-            for (aid, contrast, large) in [
-                ("", false, false),
-                ("-contrast", true, false),
-                ("-large", false, true),
-                ("-contrast-large", true, true),
-            ] {
-                theme.set_high_contrast(contrast);
-                theme.set_large_text(large);
-                let path = out_dir()
-                    .join(orientation)
-                    .join(lang)
-                    .join(format!("{name}{aid}.png"));
-                ui_support::screenshot(&ui, &path);
-                let at = format!("{orientation} {lang} {name}{aid}");
-                check_targets(&ui, orientation, lang, &format!("{name}{aid}"));
-                check_fit(&ui, &at, &path);
-                check_met(&ui, &at, &met, &view, &said);
-            }
-            theme.set_high_contrast(false);
-            theme.set_large_text(false);
+            render_every_aid(&ui, (orientation, lang, name), &met, &view);
         }
     }
     if std::env::var_os("APM_UPDATE_SCREENSHOTS").is_some() {
