@@ -51,12 +51,18 @@ impl Default for PanelState {
     }
 }
 
-/// Free numbers this kiosk holds for today at one office.
+/// Free numbers this kiosk holds for today at one office, in the sessions that can
+/// still be booked, and the first later day it holds any for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfficeToday {
     pub office_name: String,
+    /// Today is one of the office's working days and not a holiday.
+    pub open_today: bool,
     pub regular_left: u32,
     pub priority_left: u32,
+    /// The first day after today, within the booking window, with a free number in a
+    /// session that can be booked.
+    pub next_day: Option<NaiveDate>,
 }
 
 /// What the daemon hands the screen once it runs: where to send intents and where to

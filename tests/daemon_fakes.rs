@@ -863,3 +863,41 @@ async fn an_officer_called_from_the_help_panel_reaches_the_audit_the_report_and_
         "{audit:?}"
     );
 }
+
+/// The idle panel from what the kiosk holds once synced: each office's places today and
+/// the first later working day it holds numbers for, counted again after the sync round.
+#[tokio::test(start_paused = true)]
+async fn the_idle_panel_names_the_next_day_with_room_from_the_numbers_held() {
+    use chrono::Datelike;
+    let kiosk = DaemonOnFakes::start(FakeCentral::new()).await;
+    wait_numbers(&kiosk).await;
+    let panel = kiosk.link.panel.clone();
+    held_until("the panel's count after the sync", || {
+        panel.borrow().today.iter().any(|t| t.next_day.is_some())
+    })
+    .await;
+    let shown = panel.borrow().clone();
+    let today = tuesday_morning()
+        .with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).expect("WIB"))
+        .date_naive();
+    assert_eq!(shown.today_date, Some(today));
+    for office in &shown.today {
+        assert!(
+            office.open_today,
+            "{}: a Tuesday is a working day",
+            office.office_name
+        );
+        let next = office.next_day.expect("a later day with room");
+        assert!(
+            next > today,
+            "{}: {next} is after today",
+            office.office_name
+        );
+        assert!(
+            next.weekday().number_from_monday() <= 5,
+            "{}: {next} is a working day",
+            office.office_name
+        );
+    }
+    assert_eq!(kiosk.stop().await, apm_kiosk::app::Stopped::Shutdown);
+}

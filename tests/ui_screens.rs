@@ -115,13 +115,17 @@ fn panel() -> PanelState {
         today: vec![
             OfficeToday {
                 office_name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
+                open_today: true,
                 regular_left: 12,
                 priority_left: 4,
+                next_day: NaiveDate::from_ymd_opt(2026, 11, 24),
             },
             OfficeToday {
                 office_name: "Kantor Imigrasi Kelas I Khusus TPI Batam".into(),
+                open_today: true,
                 regular_left: 0,
                 priority_left: 0,
+                next_day: NaiveDate::from_ymd_opt(2026, 11, 26),
             },
         ],
     }
@@ -543,14 +547,12 @@ fn controls(ui: &KioskWindow) -> Vec<(String, f32, f32)> {
         .collect()
 }
 
-/// The pictures the README shows: (orientation, language, shot).
+/// The pictures the README shows: (orientation, language, shot). The idle, date and
+/// session pages' are [`CALENDAR_README_SHOTS`].
 const README_SHOTS: &[(&str, &str, &str)] = &[
-    ("portrait", "id", "01-idle"),
     ("portrait", "id", "04-card-keypad-offered"),
     ("portrait", "id", "08-confirm"),
     ("portrait", "id", "14-members"),
-    ("portrait", "id", "18-date"),
-    ("portrait", "id", "20-session"),
     ("portrait", "id", "22-inactivity-warning"),
     ("portrait", "id", "26-done"),
     ("portrait", "en", "11-details-chosen"),
@@ -1085,4 +1087,437 @@ fn the_maintenance_menu_portrait() {
 fn the_maintenance_menu_landscape() {
     render_maint("landscape", 1920.0, 1080.0);
     update_readme_pictures("landscape", README_MAINT_SHOTS);
+}
+
+// The calendar, the session page and the idle panel as an applicant meets them: in
+// both orientations and languages and with every reading aid, the pictures are taken
+// and what they must say is checked, not only that they fit.
+
+/// The README's pictures of the idle, date and session pages: (orientation, language,
+/// shot, the README's name).
+const CALENDAR_README_SHOTS: &[(&str, &str, &str, &str)] = &[
+    ("portrait", "id", "calendar-idle", "portrait-id-idle"),
+    ("portrait", "id", "calendar-date", "portrait-id-date"),
+    ("portrait", "id", "calendar-session", "portrait-id-session"),
+    ("landscape", "id", "calendar-date", "landscape-id-date"),
+    ("landscape", "id", "calendar-idle", "landscape-id-idle"),
+];
+
+/// The family of three (one regular place, two priority) at Tanjung Balai Karimun's
+/// calendar on Monday 23 November 2026: the window runs to 23 December, so two tiles
+/// say 23. Tomorrow's second session holds one priority number: too few for them.
+fn family_at_the_calendar(language: Language) -> Kiosk {
+    let (lead, second, child) = ui_support::family(now().date_naive());
+    let mut k = Kiosk::new(language, Timeouts::default(), now());
+    let mut album = Album::default();
+    identify_the_lead(&mut k, &mut album, &lead);
+    add_the_family(&mut k, &mut album, &lead, &second, &child);
+    intent(&mut k, Intent::FinishMembers);
+    intent(
+        &mut k,
+        Intent::ChooseOffice {
+            office_id: "KRM".into(),
+        },
+    );
+    let krm = offices().remove(0);
+    let mut held = availability(&krm);
+    let tomorrow = krm.bookable_dates(now())[1];
+    for slot in held
+        .slots
+        .iter_mut()
+        .filter(|s| s.date == tomorrow && s.session_id == "S2")
+    {
+        slot.priority = 1;
+    }
+    step(&mut k, Event::AvailabilityLoaded(held));
+    assert_eq!(flow::needs(&k.members), (1, 2), "the family's places");
+    k
+}
+
+/// Five adults with the longest names (the walk's group of five) at the session page of
+/// tomorrow, where the last session holds one regular number: too few for them.
+fn five_at_the_session(language: Language) -> Kiosk {
+    let mut album = Album::default();
+    five_with_long_names(&mut album, language);
+    let mut k = album
+        .0
+        .into_iter()
+        .find(|s| s.name.ends_with("five-members"))
+        .expect("the five on the members screen")
+        .state;
+    intent(&mut k, Intent::FinishMembers);
+    intent(
+        &mut k,
+        Intent::ChooseOffice {
+            office_id: "KRM".into(),
+        },
+    );
+    let krm = offices().remove(0);
+    step(&mut k, Event::AvailabilityLoaded(availability(&krm)));
+    let tomorrow = krm.bookable_dates(now())[1];
+    intent(&mut k, Intent::ChooseDate { date: tomorrow });
+    k
+}
+
+/// The needs line and the too-small session's line for a group of five, as the
+/// session page words them.
+fn five_said(k: &Kiosk, language: Language) -> [String; 2] {
+    let (regular, priority) = flow::needs(&k.members);
+    assert_eq!(regular + priority, 5);
+    match (language, priority) {
+        (Language::Id, 0) => [
+            "Rombongan Anda perlu 5 tempat, semuanya reguler.".into(),
+            "Tidak cukup untuk 5 orang: sisa 1 reguler, rombongan Anda perlu 5".into(),
+        ],
+        (Language::En, 0) => [
+            "Your group needs 5 places, all regular.".into(),
+            "Not enough places for 5 people: 1 regular left, your group needs 5".into(),
+        ],
+        (Language::Id, p) => [
+            format!("Rombongan Anda perlu 5 tempat: {regular} reguler, {p} prioritas."),
+            format!("Tidak cukup untuk 5 orang: sisa 1 reguler, rombongan Anda perlu {regular}"),
+        ],
+        (Language::En, p) => [
+            format!("Your group needs 5 places: {regular} regular, {p} priority."),
+            format!("Not enough places for 5 people: 1 regular left, your group needs {regular}"),
+        ],
+    }
+}
+
+/// Three offices on the idle panel: one with places today, Batam full today but open
+/// from Thursday, Makassar full with nothing held for later.
+fn panel_full_today_open_later() -> PanelState {
+    let mut p = panel();
+    p.today.push(OfficeToday {
+        office_name: "Kantor Imigrasi Kelas I TPI Makassar".into(),
+        open_today: true,
+        regular_left: 0,
+        priority_left: 0,
+        next_day: None,
+    });
+    p
+}
+
+/// What the three pages must say, in one language.
+struct Said {
+    months: [&'static str; 2],
+    today: &'static str,
+    tomorrow: &'static str,
+    needs: &'static str,
+    room: &'static str,
+    too_small: &'static str,
+    idle_today: &'static str,
+    idle_later: &'static str,
+    idle_none: &'static str,
+    day_full: &'static str,
+}
+
+fn said(language: Language) -> Said {
+    match language {
+        Language::Id => Said {
+            months: ["November 2026", "Desember 2026"],
+            today: "Hari ini",
+            tomorrow: "Besok",
+            needs: "Rombongan Anda perlu 3 tempat: 1 reguler, 2 prioritas.",
+            room: "Cukup untuk seluruh rombongan: sisa 14 reguler dan 4 prioritas di kios ini",
+            too_small: "Tidak cukup untuk 3 orang: sisa 1 prioritas, rombongan Anda perlu 2",
+            idle_today: "Hari ini: 12 reguler, 4 prioritas",
+            idle_later: "Hari ini penuh, ada tempat mulai Kamis, 26 November",
+            idle_none: "Hari ini penuh; belum ada tempat untuk hari-hari berikutnya di kios ini",
+            day_full: "Hari itu sudah penuh di kios ini. Silakan pilih hari lain.",
+        },
+        Language::En => Said {
+            months: ["November 2026", "December 2026"],
+            today: "Today",
+            tomorrow: "Tomorrow",
+            needs: "Your group needs 3 places: 1 regular, 2 priority.",
+            room: "Room for your whole group: 14 regular and 4 priority places left at this kiosk",
+            too_small: "Not enough places for 3 people: 1 priority left, your group needs 2",
+            idle_today: "Today: 12 regular, 4 priority",
+            idle_later: "Full today; places from Thursday, 26 November",
+            idle_none: "Full today; no places at this kiosk for the coming days yet",
+            day_full: "That day is full at this kiosk. Please choose another day.",
+        },
+    }
+}
+
+/// Which of the three pages a picture shows.
+#[derive(Clone)]
+enum Met {
+    Date,
+    /// The calendar after a full day was tapped.
+    DateFull,
+    /// The session page for five: its needs line and the too-small session's.
+    SessionFive([String; 2]),
+    Session,
+    Idle,
+}
+
+/// Whether two boxes overlap by more than a pixel.
+fn overlap(a: Area, b: Area) -> bool {
+    a.0 + 1.0 < b.0 + b.2 && b.0 + 1.0 < a.0 + a.2 && a.1 + 1.0 < b.1 + b.3 && b.1 + 1.0 < a.1 + a.3
+}
+
+/// Something shown on the page: its label, whether it is a button, and its box in the
+/// page's own coordinates (as if not scrolled).
+struct Seen {
+    label: String,
+    button: bool,
+    area: Area,
+}
+
+/// Everything shown on the page, looked at scrolled to its top and, when it is taller
+/// than the band, to its end: what lies wholly below the band is not there to be found
+/// until scrolled to.
+fn seen_on_page(ui: &KioskWindow) -> Vec<Seen> {
+    let flow = ui.global::<apm_kiosk::ui::Flow>();
+    let band = ElementHandle::find_by_element_id(ui, "KioskWindow::pages")
+        .next()
+        .expect("the page band");
+    let look = |scroll: f32| -> Vec<Seen> {
+        flow.set_scroll_y(scroll);
+        i_slint_backend_testing::mock_elapsed_time(std::time::Duration::from_millis(20));
+        let page = ElementHandle::find_by_element_id(ui, "KioskWindow::page")
+            .next()
+            .expect("the page");
+        shown(&page)
+            .iter()
+            .map(|e| {
+                let (x, y, w, h) = area(e);
+                Seen {
+                    label: e.accessible_label().unwrap_or_default().to_string(),
+                    button: e.accessible_role() == Some(AccessibleRole::Button),
+                    area: (x, y - scroll, w, h),
+                }
+            })
+            .collect()
+    };
+    let mut all = look(0.0);
+    let end = (area(&band).3 - flow.get_page_height()).min(0.0);
+    if end < 0.0 {
+        for s in look(end) {
+            let same = |x: &Seen| {
+                x.label == s.label
+                    && x.button == s.button
+                    && (x.area.0 - s.area.0).abs() < 1.0
+                    && (x.area.1 - s.area.1).abs() < 1.0
+            };
+            if !all.iter().any(same) {
+                all.push(s);
+            }
+        }
+    }
+    flow.set_scroll_y(0.0);
+    i_slint_backend_testing::mock_elapsed_time(std::time::Duration::from_millis(20));
+    all
+}
+
+/// The boxes of what is labelled `label` on the page.
+fn boxes(seen: &[Seen], label: &str) -> Vec<Area> {
+    seen.iter()
+        .filter(|s| s.label == label)
+        .map(|s| s.area)
+        .collect()
+}
+
+/// The calendar: each month under its name, today's and tomorrow's tiles say so, the
+/// group's needs are there, and nothing outside a tile (the legend, the headings) lies
+/// over one.
+fn check_calendar(seen: &[Seen], at: &str, view: &flow::view::View, said: &Said) {
+    let day = |d: u32, m: u32| NaiveDate::from_ymd_opt(2026, m, d).unwrap_or_default();
+    let tile = |date: NaiveDate| {
+        let label = &view
+            .dates
+            .iter()
+            .find(|x| x.date == date)
+            .expect("a day of the window")
+            .label;
+        let found: Vec<Area> = seen
+            .iter()
+            .filter(|s| s.button && &s.label == label)
+            .map(|s| s.area)
+            .collect();
+        assert_eq!(found.len(), 1, "{at}: the tiles of {date}: {found:?}");
+        found[0]
+    };
+    for (date, word) in [(day(23, 11), said.today), (day(24, 11), said.tomorrow)] {
+        let t = tile(date);
+        assert!(
+            boxes(seen, word).iter().any(|a| inside(*a, t)),
+            "{at}: {word:?} is not on the tile of {date}"
+        );
+    }
+    assert!(
+        !boxes(seen, said.today)
+            .iter()
+            .any(|a| inside(*a, tile(day(23, 12)))),
+        "{at}: the 23rd of next month says today"
+    );
+    let december = boxes(seen, said.months[1]);
+    assert_eq!(december.len(), 1, "{at}: {:?}", said.months[1]);
+    let december = december[0];
+    let (nov30, dec1) = (tile(day(30, 11)), tile(day(1, 12)));
+    // Below the last November row, and over December's first (portrait) or beside it
+    // (landscape).
+    assert!(
+        december.1 >= nov30.1 + nov30.3
+            && december.1 <= dec1.1 + 8.0
+            && (december.1 + december.3 <= dec1.1 || december.0 + december.2 <= dec1.0),
+        "{at}: {:?} at {december:?} is not between 30 November {nov30:?} and 1 December {dec1:?}",
+        said.months[1]
+    );
+    for text in [said.months[0], said.needs] {
+        assert!(!boxes(seen, text).is_empty(), "{at}: no {text:?}");
+    }
+    let tiles: Vec<Area> = view.dates.iter().map(|d| tile(d.date)).collect();
+    for s in seen {
+        if tiles.iter().any(|t| inside(s.area, *t)) {
+            continue;
+        }
+        for t in &tiles {
+            assert!(
+                !overlap(s.area, *t),
+                "{at}: {:?} at {:?} runs into a day's tile at {t:?}",
+                s.label,
+                s.area
+            );
+        }
+    }
+}
+
+/// What each page must say, beyond fitting.
+fn check_met(ui: &KioskWindow, at: &str, met: &Met, view: &flow::view::View, said: &Said) {
+    let seen = seen_on_page(ui);
+    let says = |text: &str| {
+        assert!(
+            !boxes(&seen, text).is_empty(),
+            "{at}: does not say {text:?}"
+        );
+    };
+    match met {
+        Met::Date => check_calendar(&seen, at, view, said),
+        Met::DateFull => {
+            check_calendar(&seen, at, view, said);
+            // The refusal is in view where the page starts, not below the fold: the
+            // notice, and the text in it that is labelled alike.
+            let band = ElementHandle::find_by_element_id(ui, "KioskWindow::pages")
+                .next()
+                .expect("the page band");
+            let notice = boxes(&seen, said.day_full)
+                .into_iter()
+                .max_by(|a, b| (a.2 * a.3).total_cmp(&(b.2 * b.3)))
+                .unwrap_or_else(|| panic!("{at}: no {:?}", said.day_full));
+            assert!(
+                inside(notice, area(&band)),
+                "{at}: the refusal at {notice:?} is not in view in {:?}",
+                area(&band)
+            );
+        }
+        Met::SessionFive(lines) => {
+            for line in lines {
+                says(line);
+            }
+        }
+        Met::Session => {
+            says(said.needs);
+            says(said.room);
+            says(said.too_small);
+        }
+        Met::Idle => {
+            says(said.idle_today);
+            says(said.idle_later);
+            says(said.idle_none);
+            // The place in full, on a line of its own.
+            says("Tanjung Balai Karimun");
+            says("Kantor Imigrasi Kelas II TPI");
+        }
+    }
+}
+
+/// The pages an applicant meets in one language: (picture's name, what it must say,
+/// the flow's state).
+fn calendar_cases(language: Language) -> Vec<(&'static str, Met, Kiosk)> {
+    let date = family_at_the_calendar(language);
+    let bookable = offices()[0].bookable_dates(now());
+    let mut session = date.clone();
+    intent(&mut session, Intent::ChooseDate { date: bookable[1] });
+    let mut full = date.clone();
+    intent(&mut full, Intent::ChooseDate { date: bookable[2] });
+    let mut idle = Kiosk::new(language, Timeouts::default(), now());
+    step(&mut idle, Event::CatalogChanged(offices()));
+    let five = five_at_the_session(language);
+    let five_lines = five_said(&five, language);
+    vec![
+        ("calendar-idle", Met::Idle, idle),
+        ("calendar-date", Met::Date, date),
+        ("calendar-date-full", Met::DateFull, full),
+        ("calendar-session", Met::Session, session.clone()),
+        ("calendar-session-long-labels", Met::Session, session),
+        ("calendar-session-five", Met::SessionFive(five_lines), five),
+    ]
+}
+
+/// One page in every reading aid: its pictures, and that it fits and says what it must.
+fn render_every_aid(ui: &KioskWindow, at: (&str, &str, &str), met: &Met, view: &flow::view::View) {
+    let (orientation, lang, name) = at;
+    let said = said(view.language);
+    let theme = ui.global::<Theme>();
+    for (aid, contrast, large) in [
+        ("", false, false),
+        ("-contrast", true, false),
+        ("-large", false, true),
+        ("-contrast-large", true, true),
+    ] {
+        theme.set_high_contrast(contrast);
+        theme.set_large_text(large);
+        let path = out_dir()
+            .join(orientation)
+            .join(lang)
+            .join(format!("{name}{aid}.png"));
+        ui_support::screenshot(ui, &path);
+        let at = format!("{orientation} {lang} {name}{aid}");
+        check_targets(ui, orientation, lang, &format!("{name}{aid}"));
+        check_fit(ui, &at, &path);
+        check_met(ui, &at, met, view, &said);
+    }
+    theme.set_high_contrast(false);
+    theme.set_large_text(false);
+}
+
+fn render_calendar_cases(orientation: &str, width: f32, height: f32) {
+    ui_support::init();
+    let ui = ui_support::window(width, height);
+    for language in [Language::Id, Language::En] {
+        let lang = if language == Language::Id { "id" } else { "en" };
+        for (name, met, state) in calendar_cases(language) {
+            let mut view = flow::view::view(&state, now());
+            // Room for a session's label worded at its longest: its number and the part
+            // of the day before the times.
+            if name.ends_with("long-labels") {
+                for (i, session) in view.sessions.iter_mut().enumerate() {
+                    session.label = format!("Sesi {} (siang) {}", i + 1, session.label);
+                }
+            }
+            adapter::apply(&ui, &view, &panel_full_today_open_later());
+            render_every_aid(&ui, (orientation, lang, name), &met, &view);
+        }
+    }
+    if std::env::var_os("APM_UPDATE_SCREENSHOTS").is_some() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ui/screenshots");
+        std::fs::create_dir_all(&dir).expect("ui/screenshots");
+        for (o, lang, shot, to) in CALENDAR_README_SHOTS.iter().filter(|s| s.0 == orientation) {
+            let from = out_dir().join(o).join(lang).join(format!("{shot}.png"));
+            half(&from, &dir.join(format!("{to}.png")));
+        }
+    }
+}
+
+#[test]
+fn calendar_session_and_idle_as_applicants_meet_them_portrait() {
+    render_calendar_cases("portrait", 1080.0, 1920.0);
+}
+
+#[test]
+fn calendar_session_and_idle_as_applicants_meet_them_landscape() {
+    render_calendar_cases("landscape", 1920.0, 1080.0);
 }

@@ -1,5 +1,6 @@
-//! The idle screen's "places left today": the free numbers this kiosk holds for today at
-//! each of its offices, counted in the store and published on the panel.
+//! The idle screen's places at this kiosk: the free numbers it holds for today at each
+//! of its offices and the first later day it holds any for, counted in the store and
+//! published on the panel.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::clock::SharedClock;
 use crate::domain::QueueKind;
-use crate::domain::calendar::{self, Office};
+use crate::domain::calendar::{self, DayStatus, Office};
 use crate::frontend::{OfficeToday, PanelState};
 use crate::store::writer::StoreHandle;
 use crate::store::{HeldCount, StoreError};
@@ -73,22 +74,38 @@ fn count_today(
     Ok((Some(from), today))
 }
 
+/// One office's line: today's free numbers, counted only in the sessions that can still
+/// be booked (a morning session's leftovers are no use to someone reading the screen
+/// at noon), and the first later day with any, so that a full today does not send
+/// people away when the coming days are open. From what the kiosk holds only: the
+/// screen never waits on the network.
 fn office_today(office: &Office, counts: &[HeldCount], now: DateTime<Utc>) -> OfficeToday {
-    let date = office.today(now);
+    let today = office.today(now);
+    let bookable = |c: &HeldCount| {
+        c.office_id == office.id
+            && c.free > 0
+            && office
+                .session(&c.session_id)
+                .is_some_and(|s| office.session_bookable(c.date, s, now))
+    };
     let mut t = OfficeToday {
         office_name: office.name.clone(),
+        open_today: office.day_status(today, now) == DayStatus::Open,
         regular_left: 0,
         priority_left: 0,
+        next_day: None,
     };
-    for c in counts
-        .iter()
-        .filter(|c| c.office_id == office.id && c.date == date)
-    {
+    for c in counts.iter().filter(|c| c.date == today && bookable(c)) {
         match c.kind {
             QueueKind::Regular => t.regular_left += c.free,
             QueueKind::Priority => t.priority_left += c.free,
         }
     }
+    t.next_day = counts
+        .iter()
+        .filter(|c| c.date > today && bookable(c))
+        .map(|c| c.date)
+        .min();
     t
 }
 
@@ -108,4 +125,85 @@ fn publish(
         *p = Arc::new(next);
         true
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone};
+
+    use super::*;
+
+    fn d(m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, m, day).unwrap_or_default()
+    }
+
+    fn held(date: NaiveDate, session: &str, kind: QueueKind, free: u32) -> HeldCount {
+        HeldCount {
+            office_id: "KRM".into(),
+            date,
+            session_id: session.into(),
+            kind,
+            free,
+        }
+    }
+
+    /// Tuesday 1 December 2026 at `hour` WIB.
+    fn at(hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, hour - 7, 0, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_full_today_names_the_first_later_day_with_room() {
+        let office = calendar::example_office();
+        let counts = [
+            held(d(12, 1), "S1", QueueKind::Regular, 0),
+            // Saturday: not a working day, whatever is held.
+            held(d(12, 5), "S1", QueueKind::Regular, 3),
+            held(d(12, 8), "S2", QueueKind::Priority, 2),
+            held(d(12, 3), "S3", QueueKind::Regular, 1),
+            // Another office's numbers count for that office only.
+            HeldCount {
+                office_id: "BTM".into(),
+                ..held(d(12, 2), "S1", QueueKind::Regular, 9)
+            },
+        ];
+        let t = office_today(&office, &counts, at(9));
+        assert_eq!((t.regular_left, t.priority_left), (0, 0));
+        assert!(t.open_today);
+        assert_eq!(t.next_day, Some(d(12, 3)));
+    }
+
+    #[test]
+    fn today_counts_only_the_sessions_that_can_still_be_booked() {
+        let office = calendar::example_office();
+        let counts = [
+            held(d(12, 1), "S1", QueueKind::Regular, 5),
+            held(d(12, 1), "S3", QueueKind::Regular, 2),
+            held(d(12, 1), "S3", QueueKind::Priority, 1),
+        ];
+        let morning = office_today(&office, &counts, at(9));
+        assert_eq!((morning.regular_left, morning.priority_left), (7, 1));
+        // 12:00: the 08.00 to 10.00 session is over, its numbers are no use now.
+        let noon = office_today(&office, &counts, at(12));
+        assert_eq!((noon.regular_left, noon.priority_left), (2, 1));
+        // 15:00: nothing left to book today, and nothing held for later.
+        let late = office_today(&office, &counts, at(15));
+        assert_eq!(
+            (late.regular_left, late.priority_left, late.next_day),
+            (0, 0, None)
+        );
+    }
+
+    #[test]
+    fn a_day_the_office_is_closed_says_so() {
+        let office = calendar::example_office();
+        // Saturday 5 December, 09:00 WIB.
+        let saturday = at(9) + chrono::TimeDelta::days(4);
+        let counts = [held(d(12, 7), "S1", QueueKind::Regular, 4)];
+        let t = office_today(&office, &counts, saturday);
+        assert!(!t.open_today);
+        assert_eq!(t.next_day, Some(d(12, 7)));
+    }
 }

@@ -7,10 +7,12 @@
 use chrono::{Datelike, NaiveDate};
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 
-use super::{DayCell, Flow, KioskWindow, OfficeItem, Person, ProblemInfo, SessionItem, Theme};
+use super::{
+    DayCell, Flow, KioskWindow, MonthItem, OfficeItem, Person, ProblemInfo, SessionItem, Theme,
+};
 use super::{PanelState, TicketItem, TodayItem};
 use crate::domain::{Language, QueueKind, dates};
-use crate::flow::view::{ApplicantView, DateView, ScreenKind, View};
+use crate::flow::view::{ApplicantView, DateView, GroupNeeds, ScreenKind, View};
 use crate::flow::{IdentitySource, Problem};
 use crate::ui;
 
@@ -47,37 +49,77 @@ fn person(a: &ApplicantView, language: Language) -> Person {
     }
 }
 
-/// The booking window laid out in weeks from Monday, with blank cells before the first
-/// day and after the last, and the months it spans as its title.
-pub fn calendar(days: &[DateView], language: Language) -> (String, Vec<DayCell>) {
+/// The booking window laid out month by month, in weeks from Monday: each day with its
+/// row and column, the months with the row of their first week (a new month starts on
+/// a row of its own, under its name), how many rows there are, and the months it
+/// spans as its title.
+pub struct CalendarLayout {
+    pub title: String,
+    pub days: Vec<DayCell>,
+    pub months: Vec<MonthItem>,
+    pub weeks: i32,
+    /// The first rows that hold today's or tomorrow's tile.
+    pub marked_weeks: i32,
+}
+
+pub fn calendar(days: &[DateView], language: Language) -> CalendarLayout {
     let (Some(first), Some(last)) = (days.first(), days.last()) else {
-        return (String::new(), Vec::new());
+        return CalendarLayout {
+            title: String::new(),
+            days: Vec::new(),
+            months: Vec::new(),
+            weeks: 0,
+            marked_weeks: 0,
+        };
     };
-    let mut cells = Vec::with_capacity(days.len() + 12);
-    let blank = DayCell::default;
-    for _ in 0..first.date.weekday().num_days_from_monday() {
-        cells.push(blank());
-    }
-    // The view lists every day of the window in order; a gap (there should be none)
-    // would shift the weekdays, so fill it.
-    let mut expected = first.date;
+    let monday =
+        |d: NaiveDate| d - chrono::Days::new(u64::from(d.weekday().num_days_from_monday()));
+    let mut cells = Vec::with_capacity(days.len());
+    let mut months: Vec<MonthItem> = Vec::new();
+    let mut week = 0;
+    let mut prev: Option<NaiveDate> = None;
     for d in days {
-        while expected < d.date {
-            cells.push(blank());
-            expected = expected.succ_opt().unwrap_or(expected);
+        let new_month =
+            prev.is_none_or(|p| (p.year(), p.month()) != (d.date.year(), d.date.month()));
+        // Compared by the week's Monday, not by the day being one, so that a gap in
+        // the list (there should be none) cannot put two weeks on one row.
+        let new_week = prev.is_some_and(|p| new_month || monday(p) != monday(d.date));
+        if new_week {
+            week += 1;
+        }
+        if new_month {
+            months.push(MonthItem {
+                month: d.month.into(),
+                year: d.date.year(),
+                week,
+            });
         }
         cells.push(DayCell {
             iso: d.date.to_string().into(),
             day: d.date.day() as i32,
             status: codes::day_state(d.status),
             label: d.label.clone().into(),
+            today: d.today,
+            tomorrow: d.tomorrow,
+            week,
+            column: i32::from(d.weekday) - 1,
+            block: months.len() as i32 - 1,
         });
-        expected = d.date.succ_opt().unwrap_or(d.date);
+        prev = Some(d.date);
     }
-    while cells.len() % 7 != 0 {
-        cells.push(blank());
+    let marked_weeks = cells
+        .iter()
+        .filter(|c| c.today || c.tomorrow)
+        .map(|c| c.week + 1)
+        .max()
+        .unwrap_or(0);
+    CalendarLayout {
+        title: calendar_title(first.date, last.date, language),
+        days: cells,
+        months,
+        weeks: week + 1,
+        marked_weeks,
     }
-    (calendar_title(first.date, last.date, language), cells)
 }
 
 /// The months from `first` to `last`: `November 2026`, `November – Desember 2026`.
@@ -248,9 +290,18 @@ fn apply_people(flow: &Flow<'_>, view: &View) {
             })
             .collect(),
     ));
-    let (title, cells) = calendar(&view.dates, language);
-    flow.set_calendar_title(title.into());
-    flow.set_days(model(cells));
+    let layout = calendar(&view.dates, language);
+    flow.set_calendar_title(layout.title.into());
+    flow.set_days(model(layout.days));
+    flow.set_months(model(layout.months));
+    flow.set_weeks(layout.weeks);
+    flow.set_marked_weeks(layout.marked_weeks);
+    let needs = view.group_needs.unwrap_or(GroupNeeds {
+        regular: 0,
+        priority: 0,
+    });
+    flow.set_need_regular(needs.regular as i32);
+    flow.set_need_priority(needs.priority as i32);
     flow.set_sessions(model(
         view.sessions
             .iter()
@@ -260,6 +311,7 @@ fn apply_people(flow: &Flow<'_>, view: &View) {
                 regular_left: s.regular_left as i32,
                 priority_left: s.priority_left as i32,
                 bookable: s.bookable,
+                blocked_by: codes::session_block(s.blocked_by),
             })
             .collect(),
     ));
@@ -308,17 +360,44 @@ pub fn apply_panel(ui: &KioskWindow, panel: &PanelState, language: Language) {
             .unwrap_or_default()
             .into(),
     );
-    flow.set_today(model(
-        panel
-            .today
-            .iter()
-            .map(|t| TodayItem {
-                name: t.office_name.clone().into(),
-                regular_left: t.regular_left as i32,
-                priority_left: t.priority_left as i32,
-            })
-            .collect(),
-    ));
+    flow.set_today(model(panel.today.iter().map(today_item).collect()));
+}
+
+/// One office's line on the idle panel, its name in two parts.
+fn today_item(t: &crate::frontend::OfficeToday) -> TodayItem {
+    let (kind, place) = office_name_parts(&t.office_name);
+    let next = t.next_day;
+    TodayItem {
+        name: t.office_name.clone().into(),
+        kind: kind.into(),
+        place: place.into(),
+        open_today: t.open_today,
+        regular_left: t.regular_left as i32,
+        priority_left: t.priority_left as i32,
+        has_next: next.is_some(),
+        next_weekday: next.map_or(0, |d| d.weekday().number_from_monday() as i32),
+        next_day: next.map_or(0, |d| d.day() as i32),
+        next_month: next.map_or(0, |d| d.month() as i32),
+    }
+}
+
+/// The words of an immigration office's name that say what kind of office it is
+/// (`Kantor Imigrasi Kelas I Khusus TPI`), and the place, which tells one from
+/// another (`Batam`). A name that does not start so is all place; a name that would
+/// leave no place is kept whole.
+pub fn office_name_parts(name: &str) -> (String, String) {
+    const KIND: [&str; 9] = [
+        "Kantor", "Imigrasi", "Kelas", "I", "II", "III", "Khusus", "TPI", "Non",
+    ];
+    let words: Vec<&str> = name.split_whitespace().collect();
+    if !name.starts_with("Kantor Imigrasi") {
+        return (String::new(), words.join(" "));
+    }
+    let n = words.iter().take_while(|w| KIND.contains(w)).count();
+    if n == words.len() {
+        return (String::new(), words.join(" "));
+    }
+    (words[..n].join(" "), words[n..].join(" "))
 }
 
 /// Digits grouped in fours for reading back: `2102 0157 0890 0003`.
@@ -345,46 +424,120 @@ mod tests {
     use super::*;
     use crate::flow::view::DayState;
 
-    #[test]
-    fn calendar_starts_on_monday_and_fills_whole_weeks() {
-        let d = |day| NaiveDate::from_ymd_opt(2026, 11, day).unwrap_or_default();
-        // 2026-11-25 is a Wednesday.
-        let days: Vec<DateView> = (25..=30)
-            .map(|day| DateView {
-                date: d(day),
-                label: String::new(),
-                status: DayState::Open,
-            })
-            .collect();
-        let (title, cells) = calendar(&days, Language::Id);
-        assert_eq!(title, "November 2026");
-        assert_eq!(cells.len(), 14);
-        assert_eq!(cells[0].status, ui::DayState::Blank);
-        assert_eq!(cells[1].status, ui::DayState::Blank);
-        assert_eq!(cells[2].day, 25);
-        assert_eq!(cells[7].day, 30);
-        assert!(cells[8..].iter().all(|c| c.status == ui::DayState::Blank));
+    fn day(date: NaiveDate, status: DayState, offset: i64) -> DateView {
+        DateView {
+            date,
+            label: String::new(),
+            status,
+            weekday: date.weekday().number_from_monday() as u8,
+            month: date.month() as u8,
+            today: offset == 0,
+            tomorrow: offset == 1,
+        }
+    }
+
+    fn window(from: NaiveDate, days: u64) -> Vec<DateView> {
+        (0..days)
+            .map(|i| day(from + chrono::Days::new(i), DayState::Open, i as i64))
+            .collect()
     }
 
     #[test]
-    fn calendar_title_spans_months_and_years() {
+    fn calendar_places_each_day_by_its_weekday_and_starts_each_month_on_a_row() {
+        // Monday 23 November 2026 to Wednesday 23 December.
+        let from = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap_or_default();
+        let layout = calendar(&window(from, 31), Language::Id);
+        assert_eq!(layout.title, "November – Desember 2026");
+        let at = |iso: &str| {
+            layout
+                .days
+                .iter()
+                .find(|c| c.iso == iso)
+                .map(|c| (c.week, c.column, c.block, c.today, c.tomorrow))
+        };
+        assert_eq!(at("2026-11-23"), Some((0, 0, 0, true, false)));
+        assert_eq!(at("2026-11-24"), Some((0, 1, 0, false, true)));
+        assert_eq!(at("2026-11-30"), Some((1, 0, 0, false, false)));
+        // Tuesday 1 December opens a row of its own under December's name.
+        assert_eq!(at("2026-12-01"), Some((2, 1, 1, false, false)));
+        assert_eq!(at("2026-12-07"), Some((3, 0, 1, false, false)));
+        assert_eq!(at("2026-12-23"), Some((5, 2, 1, false, false)));
+        let months: Vec<_> = layout
+            .months
+            .iter()
+            .map(|m| (m.month, m.year, m.week))
+            .collect();
+        assert_eq!(months, [(11, 2026, 0), (12, 2026, 2)]);
+        assert_eq!(layout.weeks, 6);
+        assert_eq!(
+            layout.marked_weeks, 1,
+            "today and tomorrow share the first row"
+        );
+        // The two 23rds: one today, one not, a month apart.
+        let twenty_thirds: Vec<_> = layout.days.iter().filter(|c| c.day == 23).collect();
+        assert_eq!(twenty_thirds.len(), 2);
+        assert_ne!(twenty_thirds[0].block, twenty_thirds[1].block);
+    }
+
+    #[test]
+    fn calendar_title_spans_months_and_years_and_a_gap_keeps_the_weekdays() {
         let days = [
-            DateView {
-                date: NaiveDate::from_ymd_opt(2026, 12, 30).unwrap_or_default(),
-                label: String::new(),
-                status: DayState::Open,
-            },
-            DateView {
-                date: NaiveDate::from_ymd_opt(2027, 1, 2).unwrap_or_default(),
-                label: String::new(),
-                status: DayState::Holiday,
-            },
+            day(
+                NaiveDate::from_ymd_opt(2026, 12, 30).unwrap_or_default(),
+                DayState::Open,
+                0,
+            ),
+            day(
+                NaiveDate::from_ymd_opt(2027, 1, 2).unwrap_or_default(),
+                DayState::Holiday,
+                3,
+            ),
+            day(
+                NaiveDate::from_ymd_opt(2027, 1, 5).unwrap_or_default(),
+                DayState::Open,
+                6,
+            ),
         ];
-        let (title, cells) = calendar(&days, Language::En);
-        assert_eq!(title, "December 2026 – January 2027");
-        // The missing days in between are blank, so the weekdays stay in place.
-        let jan2 = cells.iter().position(|c| c.day == 2).unwrap_or_default();
-        assert_eq!(jan2 % 7, 5, "2 January 2027 is a Saturday");
+        let layout = calendar(&days, Language::En);
+        assert_eq!(layout.title, "December 2026 – January 2027");
+        let cells: Vec<_> = layout.days.iter().map(|c| (c.week, c.column)).collect();
+        // 2 January 2027 is a Saturday; the 5th, a Tuesday, on the next row even
+        // though the Monday between is missing.
+        assert_eq!(cells, [(0, 2), (1, 5), (2, 1)]);
+        assert_eq!(layout.months.len(), 2);
+        assert_eq!(layout.months[1].year, 2027);
+        assert_eq!(layout.weeks, 3);
+        assert_eq!(calendar(&[], Language::En).weeks, 0);
+    }
+
+    #[test]
+    fn an_office_name_splits_into_its_kind_and_its_place() {
+        let cases = [
+            (
+                "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun",
+                ("Kantor Imigrasi Kelas II TPI", "Tanjung Balai Karimun"),
+            ),
+            (
+                "Kantor Imigrasi Kelas I Khusus TPI Batam",
+                ("Kantor Imigrasi Kelas I Khusus TPI", "Batam"),
+            ),
+            (
+                "Kantor Imigrasi Kelas II Non TPI Ponorogo",
+                ("Kantor Imigrasi Kelas II Non TPI", "Ponorogo"),
+            ),
+            (
+                "Unit Layanan Paspor Batam",
+                ("", "Unit Layanan Paspor Batam"),
+            ),
+            ("Kantor Imigrasi Kelas I", ("", "Kantor Imigrasi Kelas I")),
+        ];
+        for (name, (kind, place)) in cases {
+            assert_eq!(
+                office_name_parts(name),
+                (kind.to_owned(), place.to_owned()),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -116,8 +116,12 @@ fn scroll_into_view(ui: &KioskWindow, label: &str) {
     }
 }
 
-/// A tap at the middle of the element labelled `label`, scrolled into view first.
+/// A tap at the middle of the element labelled `label`, scrolled into view first. A
+/// frame's worth of the window's time passes first, as it does before a person's
+/// finger lands: what a page's change handlers set (its height, hence where its parts
+/// are) takes effect.
 pub fn tap(ui: &KioskWindow, label: &str) {
+    i_slint_backend_testing::mock_elapsed_time(std::time::Duration::from_millis(20));
     scroll_into_view(ui, label);
     let e = find(ui, label);
     assert_ne!(

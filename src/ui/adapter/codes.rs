@@ -6,7 +6,7 @@
 
 use crate::domain::documents::Document;
 use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, Sex};
-use crate::flow::view::{DayState, NumberCheck, Refusal, ScreenKind};
+use crate::flow::view::{DayState, NumberCheck, Refusal, ScreenKind, SessionBlock};
 use crate::flow::{CardProblem, CommitFailure, EntryProblem, PrintFailure, Purpose, WayOut};
 use crate::maint::report::{Label, Part};
 use crate::maint::{HoldReason, Orientation};
@@ -210,6 +210,16 @@ pub fn sex(s: Sex) -> ui::Sex {
     match s {
         Sex::Male => ui::Sex::Male,
         Sex::Female => ui::Sex::Female,
+    }
+}
+
+/// Why a session cannot be booked; `None` when it can.
+pub fn session_block(b: Option<SessionBlock>) -> ui::SessionBlock {
+    match b {
+        None => ui::SessionBlock::None,
+        Some(SessionBlock::BookingClosed) => ui::SessionBlock::BookingClosed,
+        Some(SessionBlock::TooFewRegular) => ui::SessionBlock::TooFewRegular,
+        Some(SessionBlock::TooFewPriority) => ui::SessionBlock::TooFewPriority,
     }
 }
 

@@ -1141,3 +1141,121 @@ fn a_card_outside_the_ktps_limits_is_data_corrupt_and_a_bidi_override_is_strippe
     let pending = r.k.pending.as_ref().expect("the applicant");
     assert_eq!(pending.applicant.name.as_deref(), Some("SITI HANIMA"));
 }
+
+#[test]
+fn the_date_tiles_say_their_weekday_month_and_today_and_the_group_needs() {
+    let mut r = Run::new();
+    r.tap(Intent::Start).add_by_card(siti());
+    r.tap(Intent::AddChild).tap(Intent::EnterNik {
+        nik: CHILD_NIK.into(),
+        kk: Some(KK.into()),
+    });
+    r.tap(Intent::ConfirmIdentity).ev(Event::Checked(Ok(())));
+    r.tap(Intent::ConfirmDetails);
+    r.on_to_dates(vec![slot(d(2026, 11, 24), "S1", 5, 1)]);
+    let v = view(&r.k, r.now);
+    let day = |date| v.dates.iter().find(|x| x.date == date).expect("listed");
+    // Monday 23 November is today, Tuesday the 24th tomorrow.
+    let today = day(d(2026, 11, 23));
+    assert_eq!(
+        (today.weekday, today.month, today.today, today.tomorrow),
+        (1, 11, true, false)
+    );
+    let tomorrow = day(d(2026, 11, 24));
+    assert_eq!(
+        (tomorrow.weekday, tomorrow.today, tomorrow.tomorrow),
+        (2, false, true)
+    );
+    // The 23rd of next month is neither, and says its month.
+    let next = day(d(2026, 12, 23));
+    assert_eq!(
+        (next.weekday, next.month, next.today, next.tomorrow),
+        (3, 12, false, false)
+    );
+    assert_eq!(v.dates.iter().filter(|x| x.today).count(), 1);
+    assert_eq!(
+        v.group_needs,
+        Some(view::GroupNeeds {
+            regular: 1,
+            priority: 1
+        })
+    );
+    let wire = serde_json::to_value(&v).expect("view serialises");
+    assert_eq!(
+        wire["group_needs"],
+        serde_json::json!({"regular": 1, "priority": 1})
+    );
+    assert_eq!(wire["dates"][0]["today"], serde_json::json!(true));
+    assert_eq!(wire["dates"][0]["weekday"], serde_json::json!(1));
+    assert_eq!(wire["dates"][0]["month"], serde_json::json!(11));
+}
+
+#[test]
+fn a_session_the_group_cannot_book_says_why() {
+    use view::SessionBlock;
+    let mut r = Run::new();
+    r.tap(Intent::Start).add_by_card(siti());
+    r.tap(Intent::AddChild).tap(Intent::EnterNik {
+        nik: CHILD_NIK.into(),
+        kk: Some(KK.into()),
+    });
+    r.tap(Intent::ConfirmIdentity).ev(Event::Checked(Ok(())));
+    r.tap(Intent::ConfirmDetails);
+    // 10:00 WIB: today's first session (08.00 to 10.00) can no longer be booked.
+    r.now = t0() + TimeDelta::hours(1);
+    let (today, tomorrow) = (d(2026, 11, 23), d(2026, 11, 24));
+    r.on_to_dates(vec![
+        slot(today, "S1", 9, 9),
+        slot(today, "S2", 0, 3),
+        slot(today, "S3", 1, 1),
+        slot(tomorrow, "S1", 5, 0),
+        slot(tomorrow, "S2", 2, 1),
+    ]);
+    let blocks = |r: &Run| -> Vec<(bool, Option<SessionBlock>)> {
+        let v = view(&r.k, r.now);
+        assert_eq!(
+            v.group_needs,
+            Some(view::GroupNeeds {
+                regular: 1,
+                priority: 1
+            })
+        );
+        v.sessions
+            .iter()
+            .map(|s| (s.bookable, s.blocked_by))
+            .collect()
+    };
+    r.tap(Intent::ChooseDate { date: today });
+    assert_eq!(r.screen(), "session");
+    assert_eq!(
+        blocks(&r),
+        [
+            (false, Some(SessionBlock::BookingClosed)),
+            (false, Some(SessionBlock::TooFewRegular)),
+            (true, None),
+        ]
+    );
+    let wire = serde_json::to_value(view(&r.k, r.now)).expect("view serialises");
+    assert_eq!(
+        wire["sessions"][1]["blocked_by"],
+        serde_json::json!("too_few_regular")
+    );
+    assert_eq!(
+        wire["sessions"][2].get("blocked_by"),
+        None,
+        "absent when bookable"
+    );
+    // Tomorrow's first session has regular numbers but no priority one; its last
+    // none at all (regular is named first).
+    r.tap(Intent::Back);
+    assert_eq!(r.screen(), "date");
+    r.tap(Intent::ChooseDate { date: tomorrow });
+    assert_eq!(
+        blocks(&r),
+        [
+            (false, Some(SessionBlock::TooFewPriority)),
+            (true, None),
+            (false, Some(SessionBlock::TooFewRegular)),
+        ]
+    );
+}

@@ -8,12 +8,13 @@
 //! Personal data in a view is what the applicant must see to confirm it (their name,
 //! birth date, a masked NIK); the full NIK never leaves the flow.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Serialize, Serializer};
 
 use super::{
     Action, CARD_FAILURES_BEFORE_MANUAL, EntryProblem, HoldReason, IdentitySource, Kiosk, Member,
-    Pending, PrintFailure, Problem, Purpose, Screen, WayOut, date_bookable, session_bookable,
+    Pending, PrintFailure, Problem, Purpose, Screen, WayOut, date_bookable, needs,
+    session_bookable,
 };
 use crate::domain::calendar::{DayStatus, Office};
 use crate::domain::documents::{self, Document};
@@ -66,6 +67,9 @@ pub struct View {
     pub dates: Vec<DateView>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sessions: Vec<SessionView>,
+    /// The places the group needs, by kind: on the date and session screens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_needs: Option<GroupNeeds>,
     /// The choice so far (office, date, session) and, once committed, the tickets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub booking: Option<BookingView>,
@@ -112,11 +116,41 @@ pub struct OfficeView {
     pub zone: &'static str,
 }
 
+/// A day of the booking window, with what its tile says beside the day's number: the
+/// weekday and the month as numbers (the screen words them in its language, and starts
+/// each month with its name), and whether it is today or tomorrow at the office.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DateView {
     pub date: NaiveDate,
     pub label: String,
     pub status: DayState,
+    /// 1 for Monday to 7 for Sunday (ISO 8601).
+    pub weekday: u8,
+    /// 1 for January to 12 for December.
+    pub month: u8,
+    /// The office's today.
+    pub today: bool,
+    /// The day after the office's today.
+    pub tomorrow: bool,
+}
+
+/// The places a group needs: one number a member, of their queue's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GroupNeeds {
+    pub regular: u32,
+    pub priority: u32,
+}
+
+/// Why the group cannot book a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionBlock {
+    /// Too late: booking for it has closed (it ends within the same-day cut-off).
+    BookingClosed,
+    /// Fewer regular numbers left at this kiosk than the group's regular members.
+    TooFewRegular,
+    /// Fewer priority numbers left at this kiosk than the group's priority members.
+    TooFewPriority,
 }
 
 /// A day of the booking window as the calendar shows it.
@@ -140,6 +174,9 @@ pub struct SessionView {
     pub regular_left: u32,
     pub priority_left: u32,
     pub bookable: bool,
+    /// Why it is not bookable; none when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<SessionBlock>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -405,6 +442,7 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
         offices: Vec::new(),
         dates: Vec::new(),
         sessions: Vec::new(),
+        group_needs: None,
         booking: booking_view(state),
         help: help_view(state),
     };
@@ -566,10 +604,12 @@ fn screen_fields(state: &Kiosk, now: DateTime<Utc>, v: &mut View) {
         Screen::Office => v.offices = state.offices.iter().map(office_view).collect(),
         Screen::Date { refused } => {
             v.dates = date_views(state, now, lang);
+            v.group_needs = Some(group_needs(state));
             v.problem = refused.map(|_| refused_for(Refusal::DateFull));
         }
         Screen::Session { refused } => {
             v.sessions = session_views(state, now, lang);
+            v.group_needs = Some(group_needs(state));
             v.problem = refused.as_ref().map(|_| refused_for(Refusal::SessionFull));
         }
         Screen::Problem { problem, way_out } => {
@@ -616,6 +656,10 @@ fn date_views(state: &Kiosk, now: DateTime<Utc>, lang: Language) -> Vec<DateView
                 date,
                 label: dates::long_date(date, lang),
                 status,
+                weekday: date.weekday().number_from_monday() as u8,
+                month: date.month() as u8,
+                today: offset == 0,
+                tomorrow: offset == 1,
             })
         })
         .collect()
@@ -631,6 +675,7 @@ fn session_views(state: &Kiosk, now: DateTime<Utc>, lang: Language) -> Vec<Sessi
         .iter()
         .map(|s| {
             let (regular_left, priority_left) = avail.map_or((0, 0), |a| a.held(date, &s.id));
+            let bookable = session_bookable(state, date, &s.id, now);
             SessionView {
                 session_id: s.id.clone(),
                 label: office
@@ -639,10 +684,40 @@ fn session_views(state: &Kiosk, now: DateTime<Utc>, lang: Language) -> Vec<Sessi
                     .unwrap_or_default(),
                 regular_left,
                 priority_left,
-                bookable: session_bookable(state, date, &s.id, now),
+                bookable,
+                blocked_by: if bookable {
+                    None
+                } else {
+                    session_block(
+                        state,
+                        (regular_left, priority_left),
+                        !office.session_bookable(date, s, now),
+                    )
+                },
             }
         })
         .collect()
+}
+
+fn group_needs(state: &Kiosk) -> GroupNeeds {
+    let (regular, priority) = needs(&state.members);
+    GroupNeeds { regular, priority }
+}
+
+/// Why a session the flow refuses cannot be booked: too late, or too few numbers of a
+/// kind the group needs (regular first). A session with numbers enough that is refused
+/// anyway (no availability loaded) says nothing more.
+fn session_block(state: &Kiosk, left: (u32, u32), closed: bool) -> Option<SessionBlock> {
+    let need = group_needs(state);
+    if closed {
+        Some(SessionBlock::BookingClosed)
+    } else if left.0 < need.regular {
+        Some(SessionBlock::TooFewRegular)
+    } else if left.1 < need.priority {
+        Some(SessionBlock::TooFewPriority)
+    } else {
+        None
+    }
 }
 
 fn booking_view(state: &Kiosk) -> Option<BookingView> {
