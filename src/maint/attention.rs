@@ -85,7 +85,9 @@ impl Attention {
             }
             Attention::Printer(state) => state.advice().unwrap_or("printer fault").to_owned(),
             Attention::Unprinted(n) => format!(
-                "{n} ticket(s) not printed yet: they print by themselves once the printer is ready"
+                "{n} ticket(s) not printed yet: they print by themselves, marked COPY, once the \
+                 printer is ready; whoever fixes it takes them to the counter, where each \
+                 applicant claims theirs with the e-KTP (the screen told them so)"
             ),
             Attention::SamMissing => {
                 "card reader has no SAM: fit the security module; no card can be read".into()

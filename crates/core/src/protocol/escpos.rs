@@ -477,10 +477,12 @@ fn applicant_fields(j: &mut Builder, t: &Ticket, labels: &Labels, cols: usize) {
             j.line(&l);
         }
     }
-    // The group's code, and which of the group this is: `7F3C-21A9 (1/3)`.
+    // The group's code, and which of the group this is, on a line of its own under its
+    // label (`Kode pendaftaran` is wider than the tab stop): `7F3C-21A9 (1/3)`.
     let code = format!("{} ({}/{})", t.booking_code, t.group_index, t.group_size);
+    j.line(&format!("{}:", labels.booking_code));
     j.bold(true);
-    for l in field_lines(labels.booking_code, &code, cols) {
+    for l in wrap(&printable(&code), cols) {
         j.line(&l);
     }
     j.bold(false);
@@ -539,8 +541,8 @@ fn session_line(t: &Ticket, labels: &Labels) -> String {
         None => format!("{} {}", labels.session, t.session_id),
     })
 }
-/// Where a field's value starts: the longest label, `Jenis paspor` / `Booking code`,
-/// is 12 characters, then the colon and a space.
+/// Where a field's value starts: the longest label beside its value, `Paspor` /
+/// `Passport` or `Nama`, well within 12 characters, then the colon and a space.
 const LABEL_COLS: usize = 14;
 
 /// `Label:<HT>value`, the value at the tab stop ([`LABEL_COLS`]) and wrapped under

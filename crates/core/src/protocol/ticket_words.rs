@@ -44,9 +44,9 @@ impl Labels {
                 name: "Nama",
                 name_from_kk: "(diisi petugas dari KK)",
                 application: "Paspor",
-                booking_code: "Kode booking",
+                booking_code: "Kode pendaftaran",
                 bring: "Bawa yang asli:",
-                qr_unavailable: "Kode QR tidak tersedia: sebutkan kode booking di loket.",
+                qr_unavailable: "Kode QR tidak tersedia: sebutkan kode pendaftaran di loket.",
                 language,
             },
             Language::En => Labels {
@@ -59,9 +59,9 @@ impl Labels {
                 name: "Name",
                 name_from_kk: "(officer fills in from KK)",
                 application: "Passport",
-                booking_code: "Booking code",
+                booking_code: "Registration code",
                 bring: "Bring originals:",
-                qr_unavailable: "QR code unavailable: give the booking code at the counter.",
+                qr_unavailable: "QR code unavailable: give the registration code at the counter.",
                 language,
             },
         }
