@@ -550,22 +550,29 @@ fn controls(ui: &KioskWindow) -> Vec<(String, f32, f32)> {
 /// The pictures the README shows: (orientation, language, shot). The idle, date and
 /// session pages' are [`CALENDAR_README_SHOTS`].
 const README_SHOTS: &[(&str, &str, &str)] = &[
-    ("portrait", "id", "04-card-keypad-offered"),
-    ("portrait", "id", "08-confirm"),
-    ("portrait", "id", "14-members"),
-    ("portrait", "id", "22-inactivity-warning"),
-    ("portrait", "id", "26-done"),
-    ("portrait", "en", "11-details-chosen"),
-    ("portrait", "en", "25-problem-paper-out"),
-    ("portrait", "en", "01-idle-contrast-large"),
-    ("portrait", "id", "27-out-of-service"),
-    ("landscape", "en", "12-keypad-child"),
-    ("landscape", "id", "26-done"),
-    ("portrait", "id", "29-five-review-large"),
-    ("portrait", "id", "29-five-review-large-end"),
-    ("portrait", "id", "31-help"),
-    ("portrait", "id", "32-help-called-large"),
-    ("landscape", "en", "32-help-called"),
+    ("portrait", "id", "card-keypad-offered"),
+    ("portrait", "id", "confirm"),
+    ("portrait", "id", "members"),
+    ("portrait", "id", "inactivity-warning"),
+    ("portrait", "id", "done"),
+    ("portrait", "en", "details-chosen"),
+    ("portrait", "en", "problem-paper-out"),
+    ("portrait", "en", "idle-contrast-large"),
+    ("portrait", "id", "out-of-service"),
+    ("landscape", "en", "keypad-child"),
+    ("landscape", "id", "done"),
+    ("portrait", "id", "five-review-large"),
+    ("portrait", "id", "five-review-large-end"),
+    ("portrait", "id", "help"),
+    ("portrait", "id", "help-called-large"),
+    ("landscape", "en", "help-called"),
+    ("portrait", "id", "problem-paper-out-later"),
+    ("portrait", "id", "done-unprinted"),
+    ("landscape", "id", "done-unprinted"),
+    ("portrait", "id", "members-take-out-asked"),
+    ("portrait", "id", "child-name"),
+    ("portrait", "id", "confirm-child-named"),
+    ("portrait", "en", "details-edit-large"),
 ];
 
 /// Halves a screenshot (2x2 box filter) for the README.
@@ -607,6 +614,23 @@ const README_MAINT_SHOTS: &[(&str, &str, &str)] = &[
     ("landscape", "id", "maint-status"),
 ];
 
+/// The picture `NN-name.png` in `dir` (the album numbers its shots in the order taken),
+/// or `name.png` for a shot that is not numbered.
+fn numbered(dir: &std::path::Path, name: &str) -> PathBuf {
+    let plain = dir.join(format!("{name}.png"));
+    std::fs::read_dir(dir)
+        .expect("the shots")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name().and_then(|f| f.to_str()).is_some_and(|f| {
+                f.split_once('-').is_some_and(|(n, rest)| {
+                    n.chars().all(|c| c.is_ascii_digit()) && rest == format!("{name}.png")
+                })
+            })
+        })
+        .unwrap_or(plain)
+}
+
 fn update_readme_pictures(orientation: &str, shots: &[(&str, &str, &str)]) {
     if std::env::var_os("APM_UPDATE_SCREENSHOTS").is_none() {
         return;
@@ -614,8 +638,7 @@ fn update_readme_pictures(orientation: &str, shots: &[(&str, &str, &str)]) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ui/screenshots");
     std::fs::create_dir_all(&dir).expect("ui/screenshots");
     for (o, lang, name) in shots.iter().filter(|(o, _, _)| *o == orientation) {
-        let from = out_dir().join(o).join(lang).join(format!("{name}.png"));
-        let name = name.trim_start_matches(|c: char| c.is_ascii_digit() || c == '-');
+        let from = numbered(&out_dir().join(o).join(lang), name);
         half(&from, &dir.join(format!("{o}-{lang}-{name}.png")));
     }
 }
@@ -785,7 +808,7 @@ fn scrolled_to_the_end(ui: &KioskWindow, at: &str, band: Area, path: &std::path:
             let bottom = |e: &ElementHandle| area(e).1 + area(e).3;
             bottom(a).total_cmp(&bottom(b))
         })
-        .expect("something on the page");
+        .unwrap_or_else(|| panic!("{at}: scrolled to the end, nothing of the page is in view"));
     let bottom = area(&last).1 + area(&last).3;
     assert!(
         bottom <= band.1 + band.3 + 1.0,
