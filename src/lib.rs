@@ -27,7 +27,8 @@
 //!   thread, every query, the retention rules, and the mark that says it exists. Owns
 //!   durability; makes no booking decisions.
 //! - [`sync`]: the central service client (`CentralApi`, and `SharedCentral`, any of
-//!   them as a part; every answer's body read through its one bounded reader), the
+//!   them as a part; every answer's body read through its one bounded reader), version
+//!   1.1's `BookingApi` (a service without it answers 404: unsupported, not failed), the
 //!   pinned CA (`central.ca_file`, read once for the client and the config check), the
 //!   pure allocation planner, and the loop that keeps queue numbers topped up and
 //!   uploads registrations.

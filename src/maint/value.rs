@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::report::Disk;
+use crate::disk::Space as Disk;
 use crate::protocol::central::{PrinterState as WirePrinterState, ReaderState, RejectionReason};
 
 /// One figure of the report.

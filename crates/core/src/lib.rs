@@ -12,7 +12,9 @@
 //! - [`protocol`]: byte and wire formats of the outside world: the card reader's frames
 //!   and TLV fields, the ESC/POS ticket job (and its words in both languages) and
 //!   printer status bytes, the table of printer models (head width, speed, what each
-//!   confirms), the central API's JSON types, the signed ticket QR payload. Encodes and
+//!   confirms), the central API's JSON types (version 1, and 1.1's bookings after they
+//!   are made: availability, find, cancel, reschedule, arrivals), the signed ticket QR
+//!   payload. Encodes and
 //!   decodes; sends nothing.
 
 pub mod domain;

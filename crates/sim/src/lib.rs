@@ -15,7 +15,9 @@
 //!   it gets there, paper out mid-job with the tail kept unless cleared, each ticket
 //!   rendered to PNG at the profile's dots ([`printer::render`]).
 //! - [`central`]: the central quota service over HTTP (axum) with its own SQLite, its own
-//!   receipt key, the rules the service enforces, and fault injection, hostile bodies
+//!   receipt key, the rules the service enforces (version 1.1's too: find, one reschedule
+//!   up to H-1, cancel, arrivals; `without_v1_1` makes it a version 1 service), and fault
+//!   injection, hostile bodies
 //!   included (a 50 MB answer, a 2 GB chunked one, a gzip bomb, made as they are sent,
 //!   and malformed receipts).
 

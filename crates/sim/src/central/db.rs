@@ -116,7 +116,6 @@ pub(super) fn init(conn: &mut Connection, seed: &SimSeed) -> Result<SigningKey, 
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     let tx = conn.transaction()?;
     tx.execute_batch(SCHEMA)?;
-    tx.execute_batch(super::changes::SCHEMA)?;
     let key: Option<Vec<u8>> = tx
         .query_row(
             "SELECT value FROM meta WHERE key = 'signing_key'",

@@ -10,8 +10,7 @@
 //! `404 not_found` and a wrong method `405 method_not_allowed`, all with the spec's
 //! error body. Answers over 1 KiB are gzip-compressed when the kiosk accepts gzip.
 
-use std::borrow::Cow;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -29,29 +28,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::{IncomingStream, Listener};
 use flate2::Compression;
-use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use rand::Rng as _;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::db::{self, AskOutcome, Enrolled, Kiosk};
-use super::{CentralSim, SimError};
+use super::CentralSim;
+use super::db::{self, AskOutcome, Enrolled};
+use super::replies::{Answer, Reject, authenticate, decode, json, ok, reject};
 use crate::protocol::central::{
-    AllocationsRequest, AllocationsResponse, EnrollRequest, ErrorBody, HeartbeatRequest,
-    HeartbeatResponse, KioskKeysResponse, MAX_REGISTRATIONS_PER_UPLOAD, OfficesResponse,
-    Registration, RegistrationResult, RegistrationsResponse, RejectionReason, ReleaseRequest,
-    ReleaseResponse,
+    AllocationsRequest, AllocationsResponse, EnrollRequest, HeartbeatRequest, HeartbeatResponse,
+    KioskKeysResponse, MAX_REGISTRATIONS_PER_UPLOAD, OfficesResponse, Registration,
+    RegistrationResult, RegistrationsResponse, RejectionReason, ReleaseRequest, ReleaseResponse,
 };
-
-/// Largest request body after gzip decoding: 500 registrations fit many times over,
-/// and a compressed bomb does not.
-const MAX_DECODED_BODY: u64 = 16 * 1024 * 1024;
-/// Answers above this size are compressed for a kiosk that accepts gzip.
-const GZIP_ANSWERS_OVER: usize = 1024;
 
 /// Serves the simulator on `listener` until `shutdown` completes, then lets requests in
 /// flight finish.
@@ -96,131 +87,8 @@ fn router(sim: CentralSim) -> Router {
         .with_state(sim)
 }
 
-/// An answer that ends a handler early: an error with the spec's body. Boxed to keep
-/// every `Result` small.
-pub(super) struct Reject(Box<Response>);
-
-impl IntoResponse for Reject {
-    fn into_response(self) -> Response {
-        *self.0
-    }
-}
-
-impl From<SimError> for Reject {
-    fn from(e: SimError) -> Reject {
-        tracing::error!(error = %e, "central simulator failed a request");
-        reject(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the simulator failed",
-        )
-    }
-}
-
-impl From<rusqlite::Error> for Reject {
-    fn from(e: rusqlite::Error) -> Reject {
-        Reject::from(SimError::from(e))
-    }
-}
-
-pub(super) type Answer = Result<Response, Reject>;
-
-pub(super) fn reject(status: StatusCode, code: &str, message: impl Into<String>) -> Reject {
-    Reject(Box::new(json(status, &ErrorBody::new(code, message))))
-}
-
-fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            bytes,
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "central simulator cannot encode an answer");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
-}
-
-pub(super) fn ok<T: Serialize>(body: &T) -> Answer {
-    Ok(json(StatusCode::OK, body))
-}
-
-/// The request body, gunzipped when the kiosk said so.
-fn decoded<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<Cow<'a, [u8]>, Reject> {
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_ascii_lowercase());
-    match encoding.as_deref() {
-        None | Some("identity") => Ok(Cow::Borrowed(body)),
-        Some("gzip") | Some("x-gzip") => {
-            let mut out = Vec::new();
-            GzDecoder::new(body)
-                .take(MAX_DECODED_BODY + 1)
-                .read_to_end(&mut out)
-                .map_err(|_| reject(StatusCode::BAD_REQUEST, "invalid_request", "bad gzip body"))?;
-            if out.len() as u64 > MAX_DECODED_BODY {
-                return Err(reject(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "decoded body too large",
-                ));
-            }
-            Ok(Cow::Owned(out))
-        }
-        Some(_) => Err(reject(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_encoding",
-            "only gzip request bodies are understood",
-        )),
-    }
-}
-
-pub(super) fn decode<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Reject> {
-    let raw = decoded(headers, body)?;
-    serde_json::from_slice(&raw).map_err(|e| {
-        // Where and what kind of error, never serde's text: it can quote the body.
-        let message = format!(
-            "body does not parse: {:?} error at line {} column {}",
-            e.classify(),
-            e.line(),
-            e.column()
-        );
-        reject(StatusCode::BAD_REQUEST, "invalid_request", message)
-    })
-}
-
-/// The kiosk behind the request's bearer token.
-pub(super) fn authenticate(sim: &CentralSim, headers: &HeaderMap) -> Result<Kiosk, Reject> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        });
-    let unauthorized = || {
-        let mut r = reject(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a valid bearer token from enrollment is needed",
-        );
-        r.0.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        r
-    };
-    let Some(token) = token else {
-        return Err(unauthorized());
-    };
-    let conn = sim.db()?;
-    db::kiosk_by_token(&conn, token)?.ok_or_else(unauthorized)
-}
+/// Answers above this size are compressed for a kiosk that accepts gzip.
+const GZIP_ANSWERS_OVER: usize = 1024;
 
 async fn enroll(State(sim): State<CentralSim>, headers: HeaderMap, body: Bytes) -> Answer {
     let req: EnrollRequest = decode(&headers, &body)?;

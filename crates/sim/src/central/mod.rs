@@ -9,6 +9,7 @@
 //! Submodules: `db` (schema and every rule, as functions over a transaction and a
 //! given "now"), `changes` (version 1.1's rules: availability, finding, cancelling,
 //! rescheduling, arrivals), `routes_v11` (their HTTP handlers), `http` (routes, authentication, gzip, faults, the listener),
+//! `replies` (the error body, JSON answers, request bodies, the bearer token),
 //! `hostile` (bodies no honest service sends, made as they are sent),
 //! `cli` (the `central-sim` subcommand).
 //!
@@ -37,6 +38,7 @@ mod cli;
 mod db;
 mod hostile;
 mod http;
+mod replies;
 mod routes_v11;
 
 use std::path::Path;
@@ -309,6 +311,7 @@ impl CentralSim {
     pub fn open(db: &Path, seed: &SimSeed) -> Result<CentralSim, SimError> {
         let mut conn = Connection::open(db)?;
         let signing_key = db::init(&mut conn, seed)?;
+        conn.execute_batch(changes::SCHEMA)?;
         Ok(CentralSim {
             inner: Arc::new(Inner {
                 db: Mutex::new(conn),

@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use super::CentralSim;
 use super::changes::{self, Rescheduled};
 use super::db;
-use super::http::{Answer, Reject, authenticate, decode, ok, reject};
+use super::replies::{Answer, Reject, authenticate, decode, ok, reject};
 use crate::protocol::central::{ErrorBody, MAX_REGISTRATIONS_PER_UPLOAD};
 use crate::protocol::central_v11::{
     ArrivalsRequest, ArrivalsResponse, CancelRequest, CancelResponse, ChangeRefusal, FindRequest,
