@@ -1260,11 +1260,11 @@ fn move_to(alloc: &Allocation, number: u32) -> RescheduleRequest {
     }
 }
 
-#[tokio::test]
-async fn a_booking_is_found_rescheduled_once_and_cancelled_from_any_kiosk() {
-    let h = start(SimSeed::default(), tuesday_morning()).await;
-    let (a, _, _) = kiosk(&h, "A-CODE", &["KRM"]).await;
-    let (b, _, _) = kiosk(&h, "B-CODE", &["KRM"]).await;
+/// Two kiosks of Karimun, A holding two numbers of 3 December S1 and NIK 1 booked on the
+/// first of them.
+async fn booked_at_a(h: &Central) -> (HttpCentral, HttpCentral, Allocation, Registration) {
+    let (a, _, _) = kiosk(h, "A-CODE", &["KRM"]).await;
+    let (b, _, _) = kiosk(h, "B-CODE", &["KRM"]).await;
     let first = grant(&a, "2026-12-03", "S1", 2).await;
     assert_eq!(
         pool(&a, "2026-12-03", "S1").await,
@@ -1279,99 +1279,102 @@ async fn a_booking_is_found_rescheduled_once_and_cancelled_from_any_kiosk() {
         "2026-12-01T08:01:00+07:00",
     );
     assert_eq!(upload_one(&a, &reg).await.0, RegistrationStatus::Accepted);
+    (a, b, first, reg)
+}
 
-    // Found from the other kiosk, with its ticket as it was issued.
-    let found = b
-        .find(&FindRequest { nik: nik(1) })
+async fn found(c: &HttpCentral, n: u32) -> Vec<apm_kiosk::protocol::central_v11::FoundBooking> {
+    c.find(&FindRequest { nik: nik(n) })
         .await
         .expect("find")
-        .bookings;
-    assert_eq!(found.len(), 1);
+        .bookings
+}
+
+#[tokio::test]
+async fn a_booking_is_found_and_rescheduled_once_from_another_kiosk() {
+    let h = start(SimSeed::default(), tuesday_morning()).await;
+    let (a, b, first, reg) = booked_at_a(&h).await;
+    // Found from the other kiosk, with its ticket as it was issued.
+    let shown = found(&b, 1).await;
+    assert_eq!(shown.len(), 1);
     assert_eq!(
-        (found[0].registration_id, found[0].reschedules_left),
+        (shown[0].registration_id, shown[0].reschedules_left),
         (reg.registration_id, 1)
     );
-    assert_eq!(found[0].ticket, reg.ticket);
+    assert_eq!(shown[0].ticket, reg.ticket);
 
     // B moves it, on a number B holds; not on A's.
     let theirs = move_to(&first, first.numbers[1]);
+    let refused = b.reschedule(&reg.registration_id, &theirs).await;
     assert_eq!(
-        b.reschedule(&reg.registration_id, &theirs)
-            .await
-            .expect("an answer"),
+        refused.expect("an answer"),
         Changed::Refused(ChangeRefusal::NumberNotHeld)
     );
     let later = grant(&b, "2026-12-04", "S2", 1).await;
     let change = move_to(&later, later.numbers[0]);
-    let Changed::Done(done) = b
-        .reschedule(&reg.registration_id, &change)
-        .await
-        .expect("an answer")
-    else {
-        panic!("the reschedule was refused");
+    let answer = b.reschedule(&reg.registration_id, &change).await;
+    let Ok(Changed::Done(done)) = answer else {
+        panic!("the reschedule was refused: {answer:?}");
     };
     assert_eq!(done.status, ChangeStatus::Rescheduled);
-    assert!(verify_receipt(
-        &h.sim.service_public_key(),
-        &change.change_id,
-        &done.receipt
-    ));
+    let key = h.sim.service_public_key();
+    assert!(verify_receipt(&key, &change.change_id, &done.receipt));
     // The same change again is answered the same; a second one is refused.
-    assert!(matches!(
-        b.reschedule(&reg.registration_id, &change).await,
-        Ok(Changed::Done(_))
-    ));
-    let again = move_to(&first, first.numbers[1]);
+    let repeat = b.reschedule(&reg.registration_id, &change).await;
+    assert!(matches!(repeat, Ok(Changed::Done(_))), "{repeat:?}");
+    let again = a
+        .reschedule(&reg.registration_id, &move_to(&first, first.numbers[1]))
+        .await;
     assert_eq!(
-        a.reschedule(&reg.registration_id, &again)
-            .await
-            .expect("an answer"),
+        again.expect("an answer"),
         Changed::Refused(ChangeRefusal::RescheduleUsed)
     );
-    let found = a
-        .find(&FindRequest { nik: nik(1) })
-        .await
-        .expect("find")
-        .bookings;
+
+    let moved = &found(&a, 1).await[0];
     assert_eq!(
-        (found[0].date, found[0].session_id.as_str()),
+        (moved.date, moved.session_id.as_str()),
         (day("2026-12-04"), "S2")
     );
     assert_eq!(
-        (found[0].queue_number, found[0].reschedules_left),
+        (moved.queue_number, moved.reschedules_left),
         (later.numbers[0], 0)
     );
-    assert_eq!(found[0].ticket, "APM2.moved.sig");
+    assert_eq!(moved.ticket, "APM2.moved.sig");
     assert_eq!(
         pool(&a, "2026-12-03", "S1").await,
         15,
         "the old number is back in the pool"
     );
+    h.stop().await;
+}
 
-    // Cancelled, twice over one change id: the number freed, the NIK free of the
-    // one-booking rule, its 30 days still counting.
+#[tokio::test]
+async fn a_cancelled_booking_frees_its_number_and_keeps_its_30_days() {
+    let h = start(SimSeed::default(), tuesday_morning()).await;
+    let (a, b, first, reg) = booked_at_a(&h).await;
+    // Cancelled from the other kiosk, twice over one change id.
     let cancel = CancelRequest {
         change_id: Uuid::now_v7(),
         created_at: wib("2026-12-01T08:10:00+07:00"),
     };
     for _ in 0..2 {
-        let answer = a
+        let answer = b
             .cancel(&reg.registration_id, &cancel)
             .await
             .expect("an answer");
-        assert!(
-            matches!(answer, Changed::Done(ref c) if c.status == ChangeStatus::Cancelled),
-            "{answer:?}"
-        );
+        let cancelled =
+            matches!(answer, Changed::Done(ref c) if c.status == ChangeStatus::Cancelled);
+        assert!(cancelled, "{answer:?}");
     }
     assert!(
-        a.find(&FindRequest { nik: nik(1) })
-            .await
-            .expect("find")
-            .bookings
-            .is_empty()
+        found(&a, 1).await.is_empty(),
+        "a cancelled booking is not found"
     );
-    assert_eq!(pool(&a, "2026-12-04", "S2").await, 16);
+    assert_eq!(
+        pool(&a, "2026-12-03", "S1").await,
+        15,
+        "its number is back in the pool"
+    );
+    // Free of the one-booking rule, its 30 days still counting.
     let retry = registration(
         &first,
         first.numbers[1],
@@ -1379,18 +1382,16 @@ async fn a_booking_is_found_rescheduled_once_and_cancelled_from_any_kiosk() {
         Uuid::now_v7(),
         "2026-12-01T08:20:00+07:00",
     );
-    assert_eq!(
-        upload_one(&a, &retry).await,
-        (
-            RegistrationStatus::Rejected,
-            Some(RejectionReason::NikCooldown)
-        )
+    let cooldown = (
+        RegistrationStatus::Rejected,
+        Some(RejectionReason::NikCooldown),
     );
-    let after = move_to(&first, first.numbers[1]);
+    assert_eq!(upload_one(&a, &retry).await, cooldown);
+    let after = a
+        .reschedule(&reg.registration_id, &move_to(&first, first.numbers[1]))
+        .await;
     assert_eq!(
-        a.reschedule(&reg.registration_id, &after)
-            .await
-            .expect("an answer"),
+        after.expect("an answer"),
         Changed::Refused(ChangeRefusal::Cancelled)
     );
     h.stop().await;
