@@ -102,6 +102,19 @@ impl Run {
         self
     }
 
+    /// Siti alone, booked on the one number of 24 November S1: confirmed, not yet stored.
+    fn confirm_one_at_s1(&mut self) -> &mut Run {
+        self.tap(Intent::Start).add_by_card(siti());
+        self.on_to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
+        self.tap(Intent::ChooseDate {
+            date: d(2026, 11, 24),
+        })
+        .tap(Intent::ChooseSession {
+            session_id: "S1".into(),
+        })
+        .tap(Intent::ConfirmBooking)
+    }
+
     fn on_to_dates(&mut self, slots: Vec<SlotCount>) -> &mut Run {
         self.tap(Intent::FinishMembers).tap(Intent::ChooseOffice {
             office_id: "KRM".into(),
@@ -478,15 +491,7 @@ fn inactivity_warns_then_wipes_and_a_tap_keeps_the_session() {
 #[test]
 fn no_timeout_while_the_kiosk_itself_is_working() {
     let mut r = Run::new();
-    r.tap(Intent::Start).add_by_card(siti());
-    r.on_to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
-    r.tap(Intent::ChooseDate {
-        date: d(2026, 11, 24),
-    })
-    .tap(Intent::ChooseSession {
-        session_id: "S1".into(),
-    })
-    .tap(Intent::ConfirmBooking);
+    r.confirm_one_at_s1();
     let later = r.now + TimeDelta::seconds(600);
     step(&mut r.k, Event::Tick, later);
     assert_eq!(r.screen(), "committing");
@@ -767,15 +772,7 @@ fn numbers_gone_at_commit_sends_the_applicant_back_to_choose() {
 #[test]
 fn a_failed_print_keeps_the_booking_and_can_be_retried() {
     let mut r = Run::new();
-    r.tap(Intent::Start).add_by_card(siti());
-    r.on_to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
-    r.tap(Intent::ChooseDate {
-        date: d(2026, 11, 24),
-    })
-    .tap(Intent::ChooseSession {
-        session_id: "S1".into(),
-    })
-    .tap(Intent::ConfirmBooking);
+    r.confirm_one_at_s1();
     let booked = Booked {
         group_id: "g1".into(),
         booking_code: "AAAA-BBBB".into(),
@@ -818,15 +815,7 @@ fn a_failed_print_keeps_the_booking_and_can_be_retried() {
 /// A booking made, its tickets not printed: on the problem screen.
 fn unprinted_booking() -> Run {
     let mut r = Run::new();
-    r.tap(Intent::Start).add_by_card(siti());
-    r.on_to_dates(vec![slot(d(2026, 11, 24), "S1", 1, 0)]);
-    r.tap(Intent::ChooseDate {
-        date: d(2026, 11, 24),
-    })
-    .tap(Intent::ChooseSession {
-        session_id: "S1".into(),
-    })
-    .tap(Intent::ConfirmBooking);
+    r.confirm_one_at_s1();
     r.ev(Event::Committed(Ok(Booked {
         group_id: "g1".into(),
         booking_code: "AAAA-BBBB".into(),

@@ -128,11 +128,11 @@ fn answered<T: serde::de::DeserializeOwned>(
     answer
         .map(|text| {
             let value: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| SimError::Corrupt(format!("stored change: {e}")))?;
+                .map_err(|e| db::corrupt(format!("stored change: {e}")))?;
             Ok(match value.get("refused").and_then(|r| r.as_str()) {
                 Some(code) => Err(ChangeRefusal::from_code(code)),
                 None => Ok(serde_json::from_value(value)
-                    .map_err(|e| SimError::Corrupt(format!("stored change: {e}")))?),
+                    .map_err(|e| db::corrupt(format!("stored change: {e}")))?),
             })
         })
         .transpose()
@@ -148,7 +148,7 @@ fn remember<T: serde::Serialize>(
         Ok(body) => serde_json::to_value(body),
         Err(refusal) => Ok(serde_json::json!({ "refused": refusal.code() })),
     }
-    .map_err(|e| SimError::Corrupt(e.to_string()))?;
+    .map_err(|e| db::corrupt(e.to_string()))?;
     tx.execute(
         "INSERT INTO changes (change_id, registration_id, answer) VALUES (?1, ?2, ?3)",
         params![change_id.to_string(), registration_id, value.to_string()],
@@ -447,7 +447,7 @@ pub(super) fn find(
             continue;
         }
         let uuid = |text: &str| {
-            Uuid::parse_str(text).map_err(|_| SimError::Corrupt(format!("stored id {text:?}")))
+            Uuid::parse_str(text).map_err(|_| db::corrupt(format!("stored id {text:?}")))
         };
         let ticket = match ticket {
             Some(t) => t,
@@ -459,11 +459,8 @@ pub(super) fn find(
             office_id,
             date,
             session_id,
-            kind: if kind == QueueKind::Priority.code() {
-                QueueKind::Priority
-            } else {
-                QueueKind::Regular
-            },
+            kind: QueueKind::from_code(&kind)
+                .ok_or_else(|| db::corrupt(format!("queue kind {kind:?}")))?,
             queue_number: number,
             kiosk_id,
             reschedules_left: left.unwrap_or(RESCHEDULES),
@@ -476,7 +473,7 @@ pub(super) fn find(
 /// The ticket a registration was uploaded with.
 fn original_ticket(body: &str) -> Result<String, SimError> {
     let value: serde_json::Value =
-        serde_json::from_str(body).map_err(|e| SimError::Corrupt(format!("stored body: {e}")))?;
+        serde_json::from_str(body).map_err(|e| db::corrupt(format!("stored body: {e}")))?;
     Ok(value["ticket"].as_str().unwrap_or_default().to_owned())
 }
 

@@ -105,7 +105,7 @@ CREATE TABLE IF NOT EXISTS blocklist_log (
 );
 ";
 
-fn corrupt(what: impl Into<String>) -> SimError {
+pub(super) fn corrupt(what: impl Into<String>) -> SimError {
     SimError::Corrupt(what.into())
 }
 
