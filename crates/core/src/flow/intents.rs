@@ -53,7 +53,8 @@ pub(super) fn screen_intent(
         Screen::Members { removing } => members_intent(state, removing, intent),
         Screen::Office => office_intent(state, intent, fx),
         Screen::Date { .. } => date_intent(state, intent, now),
-        Screen::Session { .. } => session_intent(state, intent, now),
+        Screen::Session { .. } => session_intent(state, intent, now, fx),
+        Screen::MyBooking { cancelling } => my_booking_intent(state, cancelling, intent, now, fx),
         Screen::Review => review_intent(state, intent, now, fx),
         Screen::Problem { problem, way_out } => problem_intent(state, problem, way_out, intent, fx),
         Screen::Done => {
@@ -63,6 +64,7 @@ pub(super) fn screen_intent(
         }
         Screen::Checking { .. }
         | Screen::LoadingAvailability
+        | Screen::AskingNumbers
         | Screen::Committing
         | Screen::Printing => {}
     }
@@ -292,20 +294,27 @@ pub(super) fn date_intent(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>)
             if date_bookable(state, date, now) {
                 state.date = Some(date);
                 state.session_id = None;
-                state.screen = Screen::Session { refused: None };
+                state.screen = Screen::session();
             } else {
                 state.screen = Screen::Date {
                     refused: Some(date),
                 };
             }
         }
+        Intent::Back if state.rescheduling().is_some() => back_to_my_booking(state),
         Intent::Back => state.screen = Screen::Office,
         _ => {}
     }
 }
 
-/// A session the group can book goes on to the review; any other stays, marked refused.
-pub(super) fn session_intent(state: &mut Kiosk, intent: Intent, now: DateTime<Utc>) {
+/// A session the group can book goes on to the review, once the kiosk holds its numbers
+/// (the rest asked of the service first); any other stays, marked refused.
+pub(super) fn session_intent(
+    state: &mut Kiosk,
+    intent: Intent,
+    now: DateTime<Utc>,
+    fx: &mut Vec<Effect>,
+) {
     match intent {
         Intent::ChooseSession { session_id } => {
             let ok = state
@@ -313,10 +322,17 @@ pub(super) fn session_intent(state: &mut Kiosk, intent: Intent, now: DateTime<Ut
                 .is_some_and(|d| session_bookable(state, d, &session_id, now));
             if ok {
                 state.session_id = Some(session_id);
-                state.screen = Screen::Review;
+                state.screen = match ask_for_numbers(state) {
+                    Some(ask) => {
+                        fx.push(ask);
+                        Screen::AskingNumbers
+                    }
+                    None => Screen::Review,
+                };
             } else {
                 state.screen = Screen::Session {
                     refused: Some(session_id),
+                    denied: None,
                 };
             }
         }
@@ -333,6 +349,9 @@ pub(super) fn review_intent(
     fx: &mut Vec<Effect>,
 ) {
     match intent {
+        Intent::ConfirmBooking if state.rescheduling().is_some() => {
+            confirm_reschedule(state, now, fx)
+        }
         Intent::ConfirmBooking => {
             if let (Some(office_id), Some(date), Some(session_id)) =
                 (&state.office_id, state.date, &state.session_id)
@@ -348,7 +367,7 @@ pub(super) fn review_intent(
                 state.screen = Screen::Committing;
             }
         }
-        Intent::Back => state.screen = Screen::Session { refused: None },
+        Intent::Back => state.screen = Screen::session(),
         _ => {}
     }
 }
@@ -363,10 +382,8 @@ pub(super) fn problem_intent(
 ) {
     match intent {
         Intent::RetryPrint if matches!(problem, Problem::Print { .. }) => {
-            if let Some(b) = &state.booked {
-                fx.push(Effect::PrintTickets {
-                    group_id: b.group_id.clone(),
-                });
+            if let Some(print) = print_again(state) {
+                fx.push(print);
                 state.screen = Screen::Printing;
             }
         }
@@ -401,6 +418,7 @@ pub(super) fn take_way_out(state: &mut Kiosk, way_out: WayOut, fx: &mut Vec<Effe
             }
         }
         WayOut::Done => state.screen = Screen::Done,
+        WayOut::MyBooking => back_to_my_booking(state),
     }
 }
 

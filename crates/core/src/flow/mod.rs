@@ -19,12 +19,14 @@
 
 mod applicant;
 mod card;
+mod changes;
 mod help;
 mod intents;
 mod step;
 pub mod view;
 
 use applicant::*;
+use changes::*;
 use help::*;
 pub use help::{Help, HelpContact, OFFICER_WAIT};
 use intents::*;
@@ -173,17 +175,37 @@ pub struct SlotCount {
     pub priority: u32,
 }
 
-/// What the kiosk can offer at one office: the numbers it holds, per date and session.
+/// What the kiosk can offer at one office: the numbers it holds, per date and session,
+/// and, while the central service answers, what its pool can still give on top.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Availability {
     pub office_id: String,
     pub slots: Vec<SlotCount>,
+    /// The service's pool per date and session (`GET /v1/availability`), over the whole
+    /// booking window; `None` when the kiosk is offline or the service does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<Vec<SlotCount>>,
 }
 
 impl Availability {
     /// The numbers held for one session, or zero.
     pub fn held(&self, date: NaiveDate, session_id: &str) -> (u32, u32) {
-        self.slots
+        Self::count(&self.slots, date, session_id)
+    }
+
+    /// What the service's pool still has for one session; `None` offline.
+    pub fn pooled(&self, date: NaiveDate, session_id: &str) -> Option<(u32, u32)> {
+        let pool = self.pool.as_deref()?;
+        Some(Self::count(pool, date, session_id))
+    }
+
+    /// The service answered: the days beyond the held numbers can be offered.
+    pub fn online(&self) -> bool {
+        self.pool.is_some()
+    }
+
+    fn count(slots: &[SlotCount], date: NaiveDate, session_id: &str) -> (u32, u32) {
+        slots
             .iter()
             .find(|s| s.date == date && s.session_id == session_id)
             .map_or((0, 0), |s| (s.regular, s.priority))
@@ -227,6 +249,106 @@ pub struct Booked {
     pub date: NaiveDate,
     pub session_id: String,
     pub tickets: Vec<BookedTicket>,
+}
+
+/// A booking a NIK already holds, as "my booking" shows it: found in the kiosk's store,
+/// or at the central service (`POST /v1/bookings/find`) for one made elsewhere.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExistingBooking {
+    pub registration_id: String,
+    pub office_id: String,
+    pub date: NaiveDate,
+    pub session_id: String,
+    pub queue_number: QueueNumber,
+    pub masked_nik: String,
+    /// As the ticket prints it; none for a child whose name the officer fills in.
+    pub name: Option<String>,
+    /// The booking of the card's own NIK; else another member of the same group.
+    pub own: bool,
+    /// This kiosk holds its record: it reprints and changes it offline too. Else it was
+    /// found at the service and is changed only while the service answers.
+    pub here: bool,
+    pub reschedules_left: u32,
+    /// The group's code, for a booking of this kiosk.
+    pub booking_code: Option<String>,
+    /// The group, for a booking of this kiosk: its tickets print from the store.
+    pub group_id: Option<String>,
+    /// The QR payload the service returned, for a booking found there: a reprint prints it.
+    pub ticket: Option<String>,
+}
+
+impl std::fmt::Debug for ExistingBooking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExistingBooking")
+            .field("registration_id", &self.registration_id)
+            .field("date", &self.date)
+            .field("here", &self.here)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer to [`Effect::CheckApplicant`] when the NIK already holds bookings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookingsFound {
+    /// The NIK's own first, then the other members of its groups.
+    pub bookings: Vec<ExistingBooking>,
+    /// The service answered the lookup just now: bookings found there can be changed.
+    pub online: bool,
+    /// The service is known to lack version 1.1 (it answered `404`): no change is sent.
+    pub service_lacks_changes: bool,
+}
+
+/// Why a reprint, a cancel or a reschedule did not happen, or what the applicant must
+/// know of one that did. Each has words in both languages and a way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeProblem {
+    /// The booking was rescheduled once already.
+    RescheduleUsed,
+    /// The day before the booking's date has passed.
+    TooLate,
+    /// The applicant has been served at the counter.
+    AlreadyArrived,
+    /// The booking was cancelled (elsewhere, or before).
+    Cancelled,
+    /// The service knows no such booking.
+    NotFound,
+    /// The new number is not one this kiosk holds (it was taken back meanwhile).
+    NumberNotHeld,
+    /// The numbers of the session chosen went while the applicant chose.
+    NumbersGone,
+    /// The service lacks this feature (version 1.1).
+    Unsupported,
+    /// The service did not answer in time: the change is kept and sent when it does;
+    /// for a booking found there, the new ticket prints when the KTP is laid again.
+    NoAnswer,
+    /// The kiosk could not store the change: nothing changed; an officer can help.
+    StorageFailed,
+    /// A refusal this kiosk has no words for: nothing changed.
+    Refused,
+    /// A booking made elsewhere is changed only while the service answers.
+    NeedsNetwork,
+    /// The booking is at an office this kiosk does not book for: its days are not here.
+    OtherOffice,
+}
+
+/// What the applicant did to a booking they hold, as the done page says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Reprinted,
+    Rescheduled,
+    Cancelled,
+}
+
+/// Why the service gave no numbers for the session chosen (`POST /v1/allocations`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NumbersFailure {
+    /// The session's quota ran out meanwhile.
+    Denied,
+    /// The service did not answer within the wait: nothing was booked.
+    NoAnswer,
 }
 
 /// Why a commit did not happen. The booking does not exist; the applicant chooses again.
@@ -340,6 +462,21 @@ pub enum Intent {
     CloseHelp,
     /// On the help panel: call an officer to the kiosk (once each time the panel opens).
     CallOfficer,
+    /// "My booking": print the booking at `index` of the list again, marked SALINAN.
+    ReprintBooking {
+        index: usize,
+    },
+    /// "My booking": move the booking at `index` to another day or session of its office,
+    /// chosen on the date and session screens.
+    RescheduleBooking {
+        index: usize,
+    },
+    /// "My booking": ask to cancel the booking at `index`; the screen asks to confirm it.
+    CancelBooking {
+        index: usize,
+    },
+    /// Yes, cancel the booking asked about; `dismiss` keeps it.
+    ConfirmCancelBooking,
 }
 
 /// An [`Intent`] without what it carries: what a screen offers, in the view's `actions`.
@@ -379,6 +516,10 @@ pub enum Action {
     Help,
     CloseHelp,
     CallOfficer,
+    ReprintBooking,
+    RescheduleBooking,
+    CancelBooking,
+    ConfirmCancelBooking,
 }
 
 impl Intent {
@@ -416,6 +557,10 @@ impl Intent {
             Intent::Help => Action::Help,
             Intent::CloseHelp => Action::CloseHelp,
             Intent::CallOfficer => Action::CallOfficer,
+            Intent::ReprintBooking { .. } => Action::ReprintBooking,
+            Intent::RescheduleBooking { .. } => Action::RescheduleBooking,
+            Intent::CancelBooking { .. } => Action::CancelBooking,
+            Intent::ConfirmCancelBooking => Action::ConfirmCancelBooking,
         }
     }
 }
@@ -430,6 +575,16 @@ pub enum Event {
     CatalogChanged(Vec<Office>),
     /// The answer to [`Effect::CheckApplicant`].
     Checked(Result<(), RuleViolation>),
+    /// The answer to [`Effect::CheckApplicant`] for a NIK that holds bookings: the lead
+    /// sees them ("my booking"); a member is refused as before.
+    BookingsFound(BookingsFound),
+    /// The answer to [`Effect::RequestNumbers`]: the office's numbers counted again with
+    /// those granted, or why none came.
+    NumbersGranted(Result<Availability, NumbersFailure>),
+    /// The answer to [`Effect::RescheduleBooking`]: the booking on its new day.
+    Rescheduled(Result<ExistingBooking, ChangeProblem>),
+    /// The answer to [`Effect::CancelBooking`].
+    Cancelled(Result<(), ChangeProblem>),
     /// The answer to [`Effect::LoadAvailability`].
     AvailabilityLoaded(Availability),
     /// The answer to [`Effect::CommitBooking`].
@@ -614,8 +769,37 @@ pub enum Effect {
     /// Check the NIK against the kiosk's own bookings and the service's blocklist;
     /// answer with [`Event::Checked`].
     CheckApplicant { nik: Nik },
-    /// Count the numbers held for an office; answer with [`Event::AvailabilityLoaded`].
+    /// Count the numbers held for an office and, while the service answers, what its
+    /// pool has; answer with [`Event::AvailabilityLoaded`].
     LoadAvailability { office_id: String },
+    /// Ask the service for these numbers of one session (`POST /v1/allocations`), within a
+    /// bounded wait; answer with [`Event::NumbersGranted`].
+    RequestNumbers {
+        office_id: String,
+        date: NaiveDate,
+        session_id: String,
+        regular: u32,
+        priority: u32,
+    },
+    /// Move a booking to a new day and session: in the store's one transaction, its
+    /// change queued for the service; answer with [`Event::Rescheduled`].
+    RescheduleBooking {
+        booking: ExistingBooking,
+        date: NaiveDate,
+        session_id: String,
+        created_at: DateTime<Utc>,
+    },
+    /// Cancel a booking (released if never sent); answer with [`Event::Cancelled`].
+    CancelBooking {
+        booking: ExistingBooking,
+        created_at: DateTime<Utc>,
+    },
+    /// Print one booking's ticket: again (`copy`, SALINAN), or new after a reschedule;
+    /// answer with [`Event::Printed`].
+    PrintBooking {
+        booking: ExistingBooking,
+        copy: bool,
+    },
     /// Write the booking in one transaction; answer with [`Event::Committed`].
     CommitBooking(BookingRequest),
     /// Print every ticket of the group; answer with [`Event::Printed`].
@@ -679,6 +863,10 @@ pub enum Problem {
     Print {
         failure: PrintFailure,
     },
+    /// A reprint, cancel or reschedule of a booking the applicant holds did not happen.
+    Change {
+        reason: ChangeProblem,
+    },
 }
 
 /// Where [`Intent::Dismiss`] leads from an error screen.
@@ -693,6 +881,8 @@ pub enum WayOut {
     Session,
     /// The booking is made; on to the done screen.
     Done,
+    /// Back to the bookings the applicant holds.
+    MyBooking,
 }
 
 /// The screen the session is on, with what only that screen needs.
@@ -741,6 +931,15 @@ pub enum Screen {
     },
     Session {
         refused: Option<String>,
+        /// Why the service gave no numbers for the session last chosen.
+        denied: Option<NumbersFailure>,
+    },
+    /// Waiting for [`Event::NumbersGranted`].
+    AskingNumbers,
+    /// The bookings the card's NIK holds; `cancelling` is the one asked to be cancelled,
+    /// awaiting yes.
+    MyBooking {
+        cancelling: Option<usize>,
     },
     Review,
     Committing,
@@ -756,6 +955,19 @@ impl Screen {
     /// The family list, asking nothing.
     pub fn members() -> Screen {
         Screen::Members { removing: None }
+    }
+
+    /// The sessions of the day chosen, nothing refused.
+    pub fn session() -> Screen {
+        Screen::Session {
+            refused: None,
+            denied: None,
+        }
+    }
+
+    /// The bookings the applicant holds, asking nothing.
+    pub fn my_booking() -> Screen {
+        Screen::MyBooking { cancelling: None }
     }
 }
 
@@ -801,6 +1013,20 @@ pub struct Kiosk {
     /// Who to call where no officer is near, as the help panel shows it; the daemon
     /// sets it from its config and enrollment.
     pub help_contact: HelpContact,
+    /// The bookings the lead's NIK holds, while "my booking" is open.
+    pub found: Option<BookingsFound>,
+    /// What is being done to one of them, by its place in `found`.
+    pub change: Option<ChangeInProgress>,
+    /// The last change made, for the page after it (a cancel names the number it freed).
+    pub change_done: Option<(ChangeKind, QueueNumber)>,
+}
+
+/// What the applicant is doing to one of the bookings they hold, by its place in the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeInProgress {
+    Reprint(usize),
+    Reschedule(usize),
+    Cancel(usize),
 }
 
 impl Kiosk {
@@ -825,6 +1051,9 @@ impl Kiosk {
             warned_at: None,
             help: None,
             help_contact: HelpContact::default(),
+            found: None,
+            change: None,
+            change_done: None,
         }
     }
 
@@ -843,6 +1072,28 @@ impl Kiosk {
         self.card_failures = 0;
         self.warned_at = None;
         self.help = None;
+        self.found = None;
+        self.change = None;
+        self.change_done = None;
+    }
+
+    /// The booking being moved to another day, while the date and session screens are
+    /// chosen for it.
+    pub fn rescheduling(&self) -> Option<&ExistingBooking> {
+        match self.change {
+            Some(ChangeInProgress::Reschedule(i)) => self.found.as_ref()?.bookings.get(i),
+            _ => None,
+        }
+    }
+
+    /// How many numbers of each kind the choice needs: the group's, or one of the kind of
+    /// the booking being moved.
+    pub fn needs(&self) -> (u32, u32) {
+        match self.rescheduling() {
+            Some(b) if b.queue_number.kind == QueueKind::Priority => (0, 1),
+            Some(_) => (1, 0),
+            None => needs(&self.members),
+        }
     }
 
     /// The reason shown while the kiosk takes no bookings: the first hold's.
@@ -884,7 +1135,9 @@ pub fn date_bookable(state: &Kiosk, date: NaiveDate, now: DateTime<Utc>) -> bool
             .any(|s| session_bookable(state, date, &s.id, now))
 }
 
-/// A session the group can book: open for booking and enough numbers of each kind.
+/// A session the group can book: open for booking, not the one a booking being moved is
+/// on, and enough numbers of each kind held, or held and in the service's pool while it
+/// answers (the rest is then asked for).
 pub fn session_bookable(
     state: &Kiosk,
     date: NaiveDate,
@@ -897,12 +1150,29 @@ pub fn session_bookable(
     let Some(session) = office.session(session_id) else {
         return false;
     };
-    if !office.session_bookable(date, session, now) {
+    if !office.session_bookable(date, session, now) || is_current(state, date, session_id) {
         return false;
     }
-    let (need_regular, need_priority) = needs(&state.members);
-    let (regular, priority) = avail.held(date, session_id);
-    regular >= need_regular && priority >= need_priority
+    let need = state.needs();
+    let held = avail.held(date, session_id);
+    if covers(held, need) {
+        return true;
+    }
+    avail
+        .pooled(date, session_id)
+        .is_some_and(|pool| covers((held.0 + pool.0, held.1 + pool.1), need))
+}
+
+/// `have` numbers are enough for `need`, kind by kind.
+pub(crate) fn covers(have: (u32, u32), need: (u32, u32)) -> bool {
+    have.0 >= need.0 && have.1 >= need.1
+}
+
+/// The session a booking being moved is on now: moving it there changes nothing.
+pub(crate) fn is_current(state: &Kiosk, date: NaiveDate, session_id: &str) -> bool {
+    state
+        .rescheduling()
+        .is_some_and(|b| b.date == date && b.session_id == session_id)
 }
 
 #[cfg(test)]

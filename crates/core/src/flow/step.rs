@@ -34,6 +34,10 @@ pub fn step(state: &mut Kiosk, event: Event, now: DateTime<Utc>) -> Vec<Effect> 
             }
         }
         Event::Checked(result) => checked(state, result, &mut fx),
+        Event::BookingsFound(found) => bookings_found(state, found, &mut fx),
+        Event::NumbersGranted(result) => numbers_granted(state, result),
+        Event::Rescheduled(result) => rescheduled(state, result, &mut fx),
+        Event::Cancelled(result) => cancelled(state, result, &mut fx),
         Event::AvailabilityLoaded(availability) => availability_loaded(state, availability),
         Event::Committed(result) => committed(state, result, &mut fx),
         Event::Printed(result) => printed(state, result, now),
@@ -61,8 +65,9 @@ pub(super) fn service_changed(state: &mut Kiosk, source: HoldSource, reason: Opt
     }
 }
 
-/// The numbers held at the office chosen: on to the calendar, or the problem screen when
-/// the kiosk holds none there. A count for another office (chosen, then changed) is late.
+/// The numbers held at the office chosen (and the service's pool, while it answers): on
+/// to the calendar, or the problem screen when there are none to offer. A count for
+/// another office (chosen, then changed) is late.
 pub(super) fn availability_loaded(state: &mut Kiosk, availability: Availability) {
     if state.screen != Screen::LoadingAvailability
         || state.office_id.as_deref() != Some(availability.office_id.as_str())
@@ -72,6 +77,7 @@ pub(super) fn availability_loaded(state: &mut Kiosk, availability: Availability)
     let any = availability
         .slots
         .iter()
+        .chain(availability.pool.iter().flatten())
         .any(|s| s.regular > 0 || s.priority > 0);
     state.availability = Some(availability);
     state.screen = if any {
@@ -79,7 +85,11 @@ pub(super) fn availability_loaded(state: &mut Kiosk, availability: Availability)
     } else {
         Screen::Problem {
             problem: Problem::NoNumbers,
-            way_out: WayOut::Office,
+            way_out: if state.rescheduling().is_some() {
+                WayOut::MyBooking
+            } else {
+                WayOut::Office
+            },
         }
     };
 }
@@ -124,6 +134,9 @@ pub(super) fn printed(state: &mut Kiosk, result: Result<(), PrintFailure>, now: 
         return;
     }
     state.last_input = now;
+    if let Some(ChangeInProgress::Reprint(index)) = state.change {
+        return reprinted(state, index, result);
+    }
     state.unprinted = result.err();
     state.screen = match result {
         Ok(()) => Screen::Done,
@@ -157,7 +170,7 @@ pub(super) fn tick(state: &mut Kiosk, now: DateTime<Utc>, fx: &mut Vec<Effect>) 
     match state.screen {
         // Nothing personal on screen, or the machine is busy on the applicant's behalf.
         Screen::Idle | Screen::Committing | Screen::Printing | Screen::Checking { .. } => {}
-        Screen::LoadingAvailability => {}
+        Screen::LoadingAvailability | Screen::AskingNumbers => {}
         Screen::Done if state.unprinted.is_none() => {
             if now - state.last_input >= state.timeouts.done_linger {
                 state.wipe();

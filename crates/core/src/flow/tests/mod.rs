@@ -1,4 +1,7 @@
-//! The flow's paths, driven event by event with a fixed clock.
+//! The flow's paths, driven event by event with a fixed clock; the booking after it is
+//! made in `changes`.
+
+mod changes;
 
 use chrono::TimeZone;
 
@@ -115,7 +118,17 @@ impl Run {
         .tap(Intent::ConfirmBooking)
     }
 
+    /// On to the calendar offline: the kiosk's held numbers alone.
     fn on_to_dates(&mut self, slots: Vec<SlotCount>) -> &mut Run {
+        self.on_to_dates_with(slots, None)
+    }
+
+    /// On to the calendar with the service's pool as it answered (`None`: offline).
+    fn on_to_dates_with(
+        &mut self,
+        slots: Vec<SlotCount>,
+        pool: Option<Vec<SlotCount>>,
+    ) -> &mut Run {
         self.tap(Intent::FinishMembers).tap(Intent::ChooseOffice {
             office_id: "KRM".into(),
         });
@@ -125,6 +138,7 @@ impl Run {
         self.ev(Event::AvailabilityLoaded(Availability {
             office_id: "KRM".into(),
             slots,
+            pool,
         }))
     }
 }
@@ -159,7 +173,11 @@ fn one_applicant_books_prints_and_leaves_nothing_behind() {
         .iter()
         .find(|x| x.date == d(2026, 11, 25))
         .expect("wednesday listed");
-    assert_eq!(wed.status, DayState::Full, "no numbers held for Wednesday");
+    assert_eq!(
+        wed.status,
+        DayState::NeedsNetwork,
+        "no numbers held for Wednesday, and offline: not full"
+    );
     let sat = v
         .dates
         .iter()
@@ -280,7 +298,8 @@ fn a_family_of_three_with_a_child_entered_by_nik() {
     assert_eq!(
         r.k.screen,
         Screen::Session {
-            refused: Some("S1".into())
+            refused: Some("S1".into()),
+            denied: None,
         }
     );
     r.tap(Intent::ChooseSession {
@@ -420,6 +439,7 @@ fn cancel_from_every_screen_wipes_the_session() {
                 r.ev(Event::AvailabilityLoaded(Availability {
                     office_id: "KRM".into(),
                     slots: vec![slot(d(2026, 11, 24), "S3", 3, 1)],
+                    pool: None,
                 }));
             }),
             Box::new(|r| {
@@ -1193,13 +1213,17 @@ fn a_session_the_group_cannot_book_says_why() {
     // 10:00 WIB: today's first session (08.00 to 10.00) can no longer be booked.
     r.now = t0() + TimeDelta::hours(1);
     let (today, tomorrow) = (d(2026, 11, 23), d(2026, 11, 24));
-    r.on_to_dates(vec![
-        slot(today, "S1", 9, 9),
-        slot(today, "S2", 0, 3),
-        slot(today, "S3", 1, 1),
-        slot(tomorrow, "S1", 5, 0),
-        slot(tomorrow, "S2", 2, 1),
-    ]);
+    // Online, with nothing more in the service's pool: too few is too few.
+    r.on_to_dates_with(
+        vec![
+            slot(today, "S1", 9, 9),
+            slot(today, "S2", 0, 3),
+            slot(today, "S3", 1, 1),
+            slot(tomorrow, "S1", 5, 0),
+            slot(tomorrow, "S2", 2, 1),
+        ],
+        Some(Vec::new()),
+    );
     let blocks = |r: &Run| -> Vec<(bool, Option<SessionBlock>)> {
         let v = view(&r.k, r.now);
         assert_eq!(

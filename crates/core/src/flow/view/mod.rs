@@ -8,12 +8,16 @@
 //! Personal data in a view is what the applicant must see to confirm it (their name,
 //! birth date, a masked NIK); the full NIK never leaves the flow.
 
+mod bookings;
+
+pub use bookings::{ChangeDoneView, ExistingBookingView};
+
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Serialize, Serializer};
 
 use super::{
     Action, CARD_FAILURES_BEFORE_MANUAL, EntryProblem, HoldReason, IdentitySource, Kiosk, Member,
-    Pending, PrintFailure, Problem, Purpose, Screen, WayOut, date_bookable, needs,
+    NumbersFailure, Pending, PrintFailure, Problem, Purpose, Screen, WayOut, date_bookable,
     session_bookable,
 };
 use crate::domain::calendar::{DayStatus, Office};
@@ -76,6 +80,21 @@ pub struct View {
     /// The help panel, while it is open over the page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<HelpView>,
+    /// "My booking": the bookings the card's NIK holds, each with what can be done to it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bookings: Vec<ExistingBookingView>,
+    /// The booking (its place in `bookings`) the page asks to confirm cancelling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelling: Option<usize>,
+    /// The change just made, as the page after it says it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_done: Option<ChangeDoneView>,
+    /// The booking being moved, while its new day and session are chosen and reviewed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rescheduling: Option<ExistingBookingView>,
+    /// Why the service gave no numbers for the session last chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numbers_failure: Option<NumbersFailure>,
 }
 
 /// The help panel: whether an officer has been called from it, and who to call where
@@ -151,6 +170,10 @@ pub enum SessionBlock {
     TooFewRegular,
     /// Fewer priority numbers left at this kiosk than the group's priority members.
     TooFewPriority,
+    /// The kiosk holds too few and is offline: the service may have more.
+    NeedsNetwork,
+    /// The session the booking being moved is on now.
+    Current,
 }
 
 /// A day of the booking window as the calendar shows it.
@@ -158,8 +181,11 @@ pub enum SessionBlock {
 #[serde(rename_all = "snake_case")]
 pub enum DayState {
     Open,
-    /// No numbers at this kiosk for the group.
+    /// No numbers for the group, at this kiosk or (while it answers) at the service.
     Full,
+    /// The kiosk holds too few numbers for the group and is offline: the service may
+    /// have more, and the day can be booked once the network is back.
+    NeedsNetwork,
     /// Not a working day.
     Closed,
     Holiday,
@@ -171,9 +197,12 @@ pub struct SessionView {
     /// `Sesi 1 (pagi) 08.00–10.00 WIB`: the session's name (`Office::session_name`), as
     /// the review page and the ticket say it.
     pub label: String,
+    /// Numbers left: held by the kiosk, and in the service's pool while it answers.
     pub regular_left: u32,
     pub priority_left: u32,
     pub bookable: bool,
+    /// Choosing it asks the service for numbers first (the kiosk holds too few).
+    pub asks_service: bool,
     /// Why it is not bookable; none when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<SessionBlock>,
@@ -223,6 +252,8 @@ pub enum ScreenKind {
     LoadingAvailability,
     Date,
     Session,
+    AskingNumbers,
+    MyBooking,
     Review,
     Committing,
     Printing,
@@ -231,7 +262,7 @@ pub enum ScreenKind {
 }
 
 impl ScreenKind {
-    pub const ALL: [ScreenKind; 17] = [
+    pub const ALL: [ScreenKind; 19] = [
         ScreenKind::Idle,
         ScreenKind::ReadCard,
         ScreenKind::ManualNik,
@@ -244,6 +275,8 @@ impl ScreenKind {
         ScreenKind::LoadingAvailability,
         ScreenKind::Date,
         ScreenKind::Session,
+        ScreenKind::AskingNumbers,
+        ScreenKind::MyBooking,
         ScreenKind::Review,
         ScreenKind::Committing,
         ScreenKind::Printing,
@@ -265,6 +298,8 @@ impl ScreenKind {
             Screen::LoadingAvailability => ScreenKind::LoadingAvailability,
             Screen::Date { .. } => ScreenKind::Date,
             Screen::Session { .. } => ScreenKind::Session,
+            Screen::AskingNumbers => ScreenKind::AskingNumbers,
+            Screen::MyBooking { .. } => ScreenKind::MyBooking,
             Screen::Review => ScreenKind::Review,
             Screen::Committing => ScreenKind::Committing,
             Screen::Printing => ScreenKind::Printing,
@@ -288,6 +323,8 @@ impl ScreenKind {
             ScreenKind::LoadingAvailability => "loading_availability",
             ScreenKind::Date => "date",
             ScreenKind::Session => "session",
+            ScreenKind::AskingNumbers => "asking_numbers",
+            ScreenKind::MyBooking => "my_booking",
             ScreenKind::Review => "review",
             ScreenKind::Committing => "committing",
             ScreenKind::Printing => "printing",
@@ -418,7 +455,7 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
     let mut v = View {
         screen: ScreenKind::of(&state.screen),
         language: state.language,
-        actions: actions(state),
+        actions: actions(state, now),
         warning_seconds_left: state.warned_at.map(|at| {
             (state.timeouts.reset_after - (now - at))
                 .num_seconds()
@@ -445,6 +482,11 @@ pub fn view(state: &Kiosk, now: DateTime<Utc>) -> View {
         group_needs: None,
         booking: booking_view(state),
         help: help_view(state),
+        bookings: Vec::new(),
+        cancelling: None,
+        change_done: None,
+        rescheduling: None,
+        numbers_failure: None,
     };
     screen_fields(state, now, &mut v);
     help_actions(state, &mut v.actions);
@@ -491,7 +533,7 @@ fn help_actions(state: &Kiosk, actions: &mut Vec<Action>) {
 }
 
 /// The intents that do something on the screen now. The language can always be changed.
-fn actions(state: &Kiosk) -> Vec<Action> {
+fn actions(state: &Kiosk, now: DateTime<Utc>) -> Vec<Action> {
     let mut actions = vec![Action::SetLanguage];
     match &state.screen {
         Screen::Idle => {
@@ -521,7 +563,12 @@ fn actions(state: &Kiosk) -> Vec<Action> {
         Screen::NameEntry { .. } => {
             actions.extend([Action::Cancel, Action::Back, Action::EnterName])
         }
-        Screen::Checking { .. } | Screen::LoadingAvailability => actions.push(Action::Cancel),
+        Screen::Checking { .. } | Screen::LoadingAvailability | Screen::AskingNumbers => {
+            actions.push(Action::Cancel)
+        }
+        Screen::MyBooking { cancelling } => {
+            bookings::actions(state, cancelling.is_some(), now, &mut actions)
+        }
         Screen::Details { .. } => {
             actions.extend([
                 Action::Cancel,
@@ -607,21 +654,31 @@ fn screen_fields(state: &Kiosk, now: DateTime<Utc>, v: &mut View) {
             v.group_needs = Some(group_needs(state));
             v.problem = refused.map(|_| refused_for(Refusal::DateFull));
         }
-        Screen::Session { refused } => {
+        Screen::Session { refused, denied } => {
             v.sessions = session_views(state, now, lang);
             v.group_needs = Some(group_needs(state));
             v.problem = refused.as_ref().map(|_| refused_for(Refusal::SessionFull));
+            v.numbers_failure = *denied;
+        }
+        Screen::MyBooking { cancelling } => {
+            v.bookings = bookings::views(state, now);
+            v.cancelling = *cancelling;
         }
         Screen::Problem { problem, way_out } => {
             v.problem = Some(*problem);
             v.way_out = Some(*way_out);
         }
         Screen::LoadingAvailability
+        | Screen::AskingNumbers
         | Screen::Review
         | Screen::Committing
         | Screen::Printing
         | Screen::Done => {}
     }
+    v.rescheduling = state
+        .rescheduling()
+        .map(|b| bookings::booking_view(state, b, now));
+    v.change_done = bookings::change_done(state);
 }
 
 /// The kiosk's own refusal of a day or a session tapped: it has no end date.
@@ -645,8 +702,10 @@ fn date_views(state: &Kiosk, now: DateTime<Utc>, lang: Language) -> Vec<DateView
     (0..=i64::from(office.booking_window_days))
         .filter_map(|offset| {
             let date = today + chrono::TimeDelta::days(offset);
+            let offline = !state.availability.as_ref().is_some_and(|a| a.online());
             let status = match office.day_status(date, now) {
                 DayStatus::Open if date_bookable(state, date, now) => DayState::Open,
+                DayStatus::Open if offline => DayState::NeedsNetwork,
                 DayStatus::Open => DayState::Full,
                 DayStatus::NotWorkingDay => DayState::Closed,
                 DayStatus::Holiday => DayState::Holiday,
@@ -674,9 +733,15 @@ fn session_views(state: &Kiosk, now: DateTime<Utc>, lang: Language) -> Vec<Sessi
         .sessions
         .iter()
         .map(|s| {
-            let (regular_left, priority_left) = avail.map_or((0, 0), |a| a.held(date, &s.id));
+            let held = avail.map_or((0, 0), |a| a.held(date, &s.id));
+            let pool = avail.and_then(|a| a.pooled(date, &s.id));
+            let (regular_left, priority_left) = match pool {
+                Some(p) => (held.0 + p.0, held.1 + p.1),
+                None => held,
+            };
             let bookable = session_bookable(state, date, &s.id, now);
             SessionView {
+                asks_service: bookable && !super::covers(held, state.needs()),
                 session_id: s.id.clone(),
                 label: office
                     .session_name(&s.id)
@@ -687,12 +752,22 @@ fn session_views(state: &Kiosk, now: DateTime<Utc>, lang: Language) -> Vec<Sessi
                 bookable,
                 blocked_by: if bookable {
                     None
+                } else if super::is_current(state, date, &s.id) {
+                    Some(SessionBlock::Current)
                 } else {
                     session_block(
                         state,
                         (regular_left, priority_left),
                         !office.session_bookable(date, s, now),
                     )
+                    .map(|b| match b {
+                        SessionBlock::TooFewRegular | SessionBlock::TooFewPriority
+                            if pool.is_none() =>
+                        {
+                            SessionBlock::NeedsNetwork
+                        }
+                        other => other,
+                    })
                 },
             }
         })
@@ -700,7 +775,7 @@ fn session_views(state: &Kiosk, now: DateTime<Utc>, lang: Language) -> Vec<Sessi
 }
 
 fn group_needs(state: &Kiosk) -> GroupNeeds {
-    let (regular, priority) = needs(&state.members);
+    let (regular, priority) = state.needs();
     GroupNeeds { regular, priority }
 }
 
@@ -894,7 +969,7 @@ mod tests {
         k.offices = vec![example_office()];
         k.office_id = Some("KRM".into());
         k.date = NaiveDate::from_ymd_opt(2026, 11, 24);
-        k.screen = Screen::Session { refused: None };
+        k.screen = Screen::session();
         let v = view(&k, now);
         let labels: Vec<&str> = v.sessions.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(
