@@ -86,12 +86,12 @@ pub(super) fn my_booking_intent(
                 start_reschedule(state, index, b, fx);
             }
         }
-        Intent::CancelBooking { index } => {
-            if booking(index).is_some_and(|b| cancel_block(state, &b).is_none()) {
-                state.screen = Screen::MyBooking {
-                    cancelling: Some(index),
-                };
-            }
+        Intent::CancelBooking { index }
+            if booking(index).is_some_and(|b| cancel_block(state, &b).is_none()) =>
+        {
+            state.screen = Screen::MyBooking {
+                cancelling: Some(index),
+            };
         }
         Intent::Finish | Intent::Back => state.wipe(),
         _ => {}
