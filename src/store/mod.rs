@@ -708,6 +708,7 @@ impl Store {
                 visit_date: parse_date(&date)?,
                 created_on: parse_date(&created_on)?,
                 rejected: status == "rejected",
+                cancelled: false,
             })
         })
         .collect()

@@ -84,6 +84,9 @@ pub struct PastBooking {
     pub created_on: NaiveDate,
     /// Rejected by the central service: it never held a number and counts for nothing.
     pub rejected: bool,
+    /// Cancelled by the applicant: it no longer holds the one-booking rule, but its
+    /// `created_on` still counts for the cooldown.
+    pub cancelled: bool,
 }
 
 /// Why the kiosk refuses a booking before the central service ever sees it. Display
@@ -127,14 +130,17 @@ impl RuleViolation {
     }
 }
 
-/// Unserved = not rejected and its visit date is today or later (the kiosk cannot see service;
-/// the central service's blocklist covers the rest). Active booking is reported before cooldown.
+/// Unserved = not rejected, not cancelled and its visit date is today or later (the kiosk
+/// cannot see service; the central service's blocklist covers the rest). Active booking is
+/// reported before cooldown.
 ///
-/// The cooldown runs from the latest `created_on` of a booking that was not rejected: a
-/// registration made on day D blocks D ..= D+29, and D+30 is free again.
+/// The cooldown runs from the latest `created_on` of a booking that was not rejected
+/// (cancelled ones included): a registration made on day D blocks D ..= D+29, and D+30 is
+/// free again.
 pub fn check_history(history: &[PastBooking], today: NaiveDate) -> Result<(), RuleViolation> {
     let standing = || history.iter().filter(|b| !b.rejected);
     if let Some(visit_date) = standing()
+        .filter(|b| !b.cancelled)
         .map(|b| b.visit_date)
         .filter(|&v| v >= today)
         .min()
@@ -300,6 +306,40 @@ mod tests {
             visit_date,
             created_on,
             rejected: false,
+            cancelled: false,
+        }
+    }
+
+    #[test]
+    fn a_cancelled_booking_frees_the_one_booking_rule_but_not_the_cooldown() {
+        let today = d(2026, 11, 22);
+        let cancelled = |visit_date, created_on| PastBooking {
+            cancelled: true,
+            ..booked(visit_date, created_on)
+        };
+        let cases: Vec<(Vec<PastBooking>, Result<(), RuleViolation>)> = vec![
+            // Made long ago, cancelled: nothing holds.
+            (vec![cancelled(d(2026, 12, 3), d(2026, 9, 1))], Ok(())),
+            // Made within 30 days, cancelled: the cooldown from its creation holds.
+            (
+                vec![cancelled(d(2026, 12, 3), d(2026, 11, 20))],
+                Err(RuleViolation::Cooldown {
+                    until: d(2026, 12, 20),
+                }),
+            ),
+            // A cancelled booking beside a standing one: the standing one is named.
+            (
+                vec![
+                    cancelled(d(2026, 11, 25), d(2026, 9, 1)),
+                    booked(d(2026, 12, 3), d(2026, 9, 2)),
+                ],
+                Err(RuleViolation::ActiveBooking {
+                    visit_date: d(2026, 12, 3),
+                }),
+            ),
+        ];
+        for (history, want) in cases {
+            assert_eq!(check_history(&history, today), want, "{history:?}");
         }
     }
 

@@ -1,5 +1,5 @@
 //! [`FakeCentral`]: the central quota service in memory, behind the kiosk's
-//! [`CentralApi`]. It keeps what a real service keeps (the offices and their ETag,
+//! [`CentralApi`] (and version 1.1's `BookingApi`, in [`bookings`]). It keeps what a real service keeps (the offices and their ETag,
 //! numbers handed out per session against a quota, registrations by id, releases, the
 //! blocklist) and answers from it; a test scripts what goes wrong, per endpoint
 //! ([`Fault`]), and reads back what was asked, how often and when (on tokio's clock, so
@@ -27,6 +27,10 @@ use uuid::Uuid;
 
 use crate::fixtures::{karimun_wire, wib};
 
+mod bookings;
+
+pub use bookings::{ChangeKind, FakeBooking, FakeChange};
+
 /// One call of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Endpoint {
@@ -38,6 +42,27 @@ pub enum Endpoint {
     Heartbeat,
     Blocklist,
     KioskKeys,
+    /// Version 1.1: `GET /v1/availability`.
+    Availability,
+    /// Version 1.1: `POST /v1/bookings/find`.
+    Find,
+    /// Version 1.1: `POST /v1/registrations/{id}/cancel`.
+    Cancel,
+    /// Version 1.1: `POST /v1/registrations/{id}/reschedule`.
+    Reschedule,
+    /// Version 1.1: `POST /v1/arrivals`.
+    Arrivals,
+}
+
+impl Endpoint {
+    /// The endpoints of version 1.1, which a service may lack.
+    pub const V11: [Endpoint; 5] = [
+        Endpoint::Availability,
+        Endpoint::Find,
+        Endpoint::Cancel,
+        Endpoint::Reschedule,
+        Endpoint::Arrivals,
+    ];
 }
 
 /// What goes wrong with one call.
@@ -115,6 +140,8 @@ struct State {
     /// Numbers handed out (or taken by another kiosk) per slot.
     given: HashMap<Slot, u32>,
     allocations: u64,
+    /// What each allocation handed out: its slot and numbers.
+    handed: HashMap<String, (Slot, Vec<u32>)>,
     /// Numbers given back, by allocation: counted once however often they are sent.
     released: HashSet<(String, u32)>,
     release_requests: Vec<ReleaseRequest>,
@@ -131,6 +158,7 @@ struct State {
     latency: Duration,
     scripts: HashMap<Endpoint, Script>,
     calls: Vec<(Endpoint, tokio::time::Instant)>,
+    v11: bookings::V11,
 }
 
 /// The central service in memory. Cheap to clone: every clone is the same service, so
@@ -173,6 +201,7 @@ impl FakeCentral {
             quotas,
             given: HashMap::new(),
             allocations: 0,
+            handed: HashMap::new(),
             released: HashSet::new(),
             release_requests: Vec::new(),
             registrations: BTreeMap::new(),
@@ -187,6 +216,7 @@ impl FakeCentral {
             latency: Duration::ZERO,
             scripts: HashMap::new(),
             calls: Vec::new(),
+            v11: bookings::V11::default(),
         };
         FakeCentral {
             state: Arc::new(Mutex::new(state)),
@@ -408,16 +438,19 @@ impl State {
                 continue;
             }
             let count = ask.count.min(left);
-            self.given.insert(slot, given + count);
+            self.given.insert(slot.clone(), given + count);
             self.allocations += 1;
-            answer.allocations.push(wire::Allocation {
+            let allocation = wire::Allocation {
                 allocation_id: format!("fake-alloc-{}", self.allocations),
                 office_id: ask.office_id.clone(),
                 date: ask.date,
                 session_id: ask.session_id.clone(),
                 kind: ask.kind,
                 numbers: (given + 1..=given + count).collect(),
-            });
+            };
+            let handed = (slot, allocation.numbers.clone());
+            self.handed.insert(allocation.allocation_id.clone(), handed);
+            answer.allocations.push(allocation);
         }
         answer
     }
