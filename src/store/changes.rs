@@ -989,3 +989,78 @@ fn restore(
     )?;
     Ok(())
 }
+
+/// A part of the central service's version 1.1, which a service may lack (`404`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceFeature {
+    /// `GET /v1/availability`: the whole booking window.
+    Availability,
+    /// `POST /v1/bookings/find`: bookings made at other kiosks.
+    Find,
+    Cancel,
+    Reschedule,
+    /// `POST /v1/arrivals`: the counter's check-in.
+    Arrivals,
+}
+
+impl ServiceFeature {
+    pub const ALL: [ServiceFeature; 5] = [
+        ServiceFeature::Availability,
+        ServiceFeature::Find,
+        ServiceFeature::Cancel,
+        ServiceFeature::Reschedule,
+        ServiceFeature::Arrivals,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            ServiceFeature::Availability => "availability",
+            ServiceFeature::Find => "find",
+            ServiceFeature::Cancel => "cancel",
+            ServiceFeature::Reschedule => "reschedule",
+            ServiceFeature::Arrivals => "arrivals",
+        }
+    }
+
+    /// The kv key that holds when the service was found to lack it.
+    fn key(self) -> String {
+        format!("service_lacks.{}", self.code())
+    }
+}
+
+impl Store {
+    /// The service answered `404` on this feature's endpoint: noted with when it was
+    /// first learned (a later `404` keeps that time). Says whether it is news.
+    pub fn note_service_lacks(
+        &mut self,
+        feature: ServiceFeature,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let added = self.conn.execute(
+            "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+            params![feature.key(), ts(at)],
+        )?;
+        Ok(added == 1)
+    }
+
+    /// The service answered this feature's endpoint: it has it (again). Says whether
+    /// it was thought to lack it.
+    pub fn note_service_has(&mut self, feature: ServiceFeature) -> Result<bool, StoreError> {
+        let removed = self
+            .conn
+            .execute("DELETE FROM kv WHERE key = ?1", [feature.key()])?;
+        Ok(removed == 1)
+    }
+
+    /// The features the service was last found to lack, with when that was learned.
+    pub fn service_lacks(&self) -> Result<Vec<(ServiceFeature, DateTime<Utc>)>, StoreError> {
+        let mut out = Vec::new();
+        for feature in ServiceFeature::ALL {
+            if let Some(at) = self.kv_get(&feature.key())? {
+                out.push((feature, parse_ts(&at)?));
+            }
+        }
+        Ok(out)
+    }
+}
