@@ -136,7 +136,7 @@ pub enum ChangeAnswer {
 }
 
 /// Which change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     Cancel,
@@ -991,7 +991,7 @@ fn restore(
 }
 
 /// A part of the central service's version 1.1, which a service may lack (`404`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceFeature {
     /// `GET /v1/availability`: the whole booking window.
