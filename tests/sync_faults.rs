@@ -3,6 +3,12 @@
 //! in every way it can (5xx, 429, dropped connections, truncated answers, latency).
 //! Every booking must be accepted by the service exactly once and none lost.
 //!
+//! Cancels and reschedules through every `Fault` of the central service in memory
+//! (`FakeCentral`): each reaches the service exactly once (a lost answer included), a
+//! reschedule sent at once and by the sync round at the same time is applied once, no
+//! number is booked twice or after the service took it back, and a service without
+//! version 1.1 keeps the changes queued and says so.
+//!
 //! And a hostile network, through the whole daemon (the binary as its own process, on
 //! the simulated reader and printer): a 50 MB answer, a 2 GB chunked one and a 1 GiB
 //! gzip bomb from every endpoint each end as a clear `last_error`, the daemon's
@@ -16,15 +22,24 @@ use std::time::Duration;
 
 use apm_kiosk::control::{Client, Command};
 use apm_kiosk::flow::Intent;
+use apm_kiosk::protocol::central::Key32;
 use apm_kiosk::protocol::central::RegistrationStatus;
+use apm_kiosk::protocol::central_v11::ChangeRefusal;
+use apm_kiosk::store::TicketToSign;
+use apm_kiosk::store::changes::{
+    CancelOutcome, ChangeAnswer, ReschedulePlan, Rescheduled, ServiceFeature,
+};
 use apm_kiosk::sync::client::HttpCentral;
 use apm_kiosk::sync::{SyncStatus, Syncer};
 use apm_kiosk_sim::central::{Faults, HostileBody};
 use apm_kiosk_testkit::central::{self, Central};
+use apm_kiosk_testkit::fakes::{Endpoint, FakeCentral, Fault};
 use apm_kiosk_testkit::fixtures::{day, karimun, nik, tuesday_morning};
 use apm_kiosk_testkit::kiosk::{KioskUnderTest, accepted_numbers, config};
 use chrono::{DateTime, NaiveDate, Utc};
+use ed25519_dalek::SigningKey;
 use tokio::sync::watch;
+use uuid::Uuid;
 
 const BOOKINGS: usize = 1000;
 
@@ -188,6 +203,280 @@ fn the_service_holds_each_booking_once(central: &Central, booked: &[String]) {
     let numbers = accepted_numbers(&central.sim);
     let distinct: HashSet<_> = numbers.iter().collect();
     assert_eq!(distinct.len(), numbers.len(), "a queue number booked twice");
+}
+
+// --- cancels and reschedules, on the central service in memory ----------------------
+
+/// A kiosk as the fake central service enrolls it, its syncer against `central`, and
+/// `n` applicants booked one by one on 2 December and accepted by the service. The
+/// service's clock is the kiosk's: Tuesday 1 December.
+async fn booked_on_fake(
+    central: &FakeCentral,
+    n: u32,
+) -> (KioskUnderTest, Syncer<FakeCentral>, Vec<String>) {
+    let now = tuesday_morning();
+    central.set_clock(Some(now));
+    let kiosk = KioskUnderTest::open(
+        "FAKE-KIOSK-01",
+        "fake-token",
+        Key32([7; 32]),
+        SigningKey::from_bytes(&rand::random::<[u8; 32]>()),
+    );
+    let (mut syncer, _) = kiosk.syncer_with(central.clone(), config(3, 8, 16));
+    syncer.round(now).await.expect("numbers held");
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let booked = kiosk.book(day("2026-12-02"), &[nik(i)], now).await;
+        ids.extend(booked.expect("numbers for every applicant"));
+    }
+    syncer.round(now).await.expect("uploaded");
+    assert_eq!(kiosk.pending().await, 0);
+    (kiosk, syncer, ids)
+}
+
+/// The applicant with booking `id` cancels it; it has reached the service, so the
+/// cancel is queued.
+async fn cancel(kiosk: &KioskUnderTest, id: &str) -> Uuid {
+    let (id, change) = (id.to_owned(), Uuid::now_v7());
+    let out = kiosk
+        .store
+        .call(move |s| s.cancel_booking(&id, change, tuesday_morning()))
+        .await
+        .expect("the writer runs")
+        .expect("cancelled");
+    assert_eq!(out, CancelOutcome::Queued { change_id: change });
+    change
+}
+
+/// The applicant `nik` moves booking `id` to 3 December, session S2, as the daemon
+/// would: the new ticket signed with the kiosk's key.
+async fn reschedule(kiosk: &KioskUnderTest, id: &str, nik: String) -> Rescheduled {
+    let (id, signer) = (id.to_owned(), kiosk.signer.clone());
+    kiosk
+        .store
+        .call(move |s| {
+            let sign = |t: &TicketToSign<'_>| signer.sign(t);
+            s.reschedule_booking(&ReschedulePlan {
+                registration_id: &id,
+                date: day("2026-12-03"),
+                session_id: "S2",
+                nik: &nik,
+                change_id: Uuid::now_v7(),
+                at: tuesday_morning(),
+                today: day("2026-12-01"),
+                sign: &sign,
+            })
+        })
+        .await
+        .expect("the writer runs")
+        .expect("rescheduled")
+}
+
+async fn waiting_changes(kiosk: &KioskUnderTest) -> u32 {
+    let summary = kiosk.store.run(|s| s.change_summary()).await;
+    summary.expect("summary").waiting
+}
+
+/// No number twice, none the service took back, at the service.
+fn nothing_double_booked(central: &FakeCentral) {
+    assert_eq!(
+        central.double_booked(),
+        Vec::<(Uuid, Uuid)>::new(),
+        "a number booked twice"
+    );
+    assert_eq!(
+        central.misbooked(),
+        Vec::<Uuid>::new(),
+        "a number the service took back"
+    );
+}
+
+#[tokio::test]
+async fn cancels_and_reschedules_reach_the_service_exactly_once_through_every_fault() {
+    let central = FakeCentral::new();
+    let (kiosk, mut syncer, ids) = booked_on_fake(&central, 10).await;
+    let faults = [
+        Fault::Unreachable,
+        Fault::Unavailable {
+            retry_after: Some(Duration::from_secs(1)),
+        },
+        Fault::refused(400, "invalid_request"),
+        Fault::Malformed,
+        Fault::LoseAnswer,
+    ];
+    let mut cancels = Vec::new();
+    let mut moved = Vec::new();
+    let mut failed_rounds = 0;
+    for (i, fault) in faults.iter().enumerate() {
+        cancels.push((ids[2 * i].clone(), cancel(&kiosk, &ids[2 * i]).await));
+        let r = reschedule(&kiosk, &ids[2 * i + 1], nik(2 * i as u32 + 1)).await;
+        central.fail_next(Endpoint::Cancel, fault.clone());
+        central.fail_next(Endpoint::Reschedule, fault.clone());
+        moved.push(r);
+        let mut rounds = 0;
+        while waiting_changes(&kiosk).await > 0 {
+            rounds += 1;
+            assert!(rounds < 5, "{fault:?}: changes never answered");
+            if syncer.round(tuesday_morning()).await.is_err() {
+                failed_rounds += 1;
+            }
+        }
+    }
+    // A fault that cannot reach the service ends the step: the other change meets its
+    // own fault in the next round.
+    assert!(
+        failed_rounds >= faults.len(),
+        "every fault bit: {failed_rounds}"
+    );
+    // Each change reached the service, was applied once and answered "done".
+    let reached = central.changes();
+    assert_eq!(reached.len(), 2 * faults.len(), "{reached:?}");
+    assert!(reached.iter().all(|c| c.refused.is_none()), "{reached:?}");
+    assert!(central.calls(Endpoint::Cancel) > faults.len(), "retried");
+    for (id, change) in &cancels {
+        let at_service = central.booking(id.parse().expect("uuid")).expect("booked");
+        assert!(at_service.cancelled, "{id}");
+        let answer = kiosk.store.run({
+            let change = *change;
+            move |s| s.change_answer(change)
+        });
+        let answer = answer.await.expect("answer");
+        assert_eq!(answer, Some(ChangeAnswer::Done { receipt: None }));
+    }
+    for r in &moved {
+        let at_service = central
+            .booking(r.registration_id.parse().expect("uuid"))
+            .expect("booked");
+        let reg = &at_service.registration;
+        assert_eq!((reg.date, reg.session_id.as_str()), (r.date, "S2"));
+        assert_eq!(
+            (reg.queue_number, &reg.ticket),
+            (r.queue_number.number, &r.ticket)
+        );
+        assert_eq!(at_service.reschedules_left, 0, "moved once, not twice");
+    }
+    nothing_double_booked(&central);
+    // The kiosk books on what it still holds: never a number the service took back.
+    let now = tuesday_morning();
+    for i in 20..28 {
+        for date in [day("2026-12-02"), day("2026-12-03")] {
+            if kiosk.book(date, &[nik(i)], now).await.is_some() {
+                break;
+            }
+        }
+    }
+    syncer.round(now).await.expect("uploaded");
+    assert_eq!(kiosk.pending().await, 0);
+    nothing_double_booked(&central);
+}
+
+#[tokio::test]
+async fn a_reschedule_sent_at_once_and_by_the_round_together_is_applied_once() {
+    let central = FakeCentral::new();
+    let (kiosk, mut syncer, ids) = booked_on_fake(&central, 2).await;
+    let r = reschedule(&kiosk, &ids[0], nik(0)).await;
+    let change = r.queued.expect("queued: the service has the booking");
+    // The first attempt's answer is lost: the service has moved the booking already.
+    central.fail_next(Endpoint::Reschedule, Fault::LoseAnswer);
+    let lost = apm_kiosk::sync::changes::send_change(&central, &kiosk.store, change).await;
+    assert!(lost.is_err(), "{lost:?}");
+    // Then the shell's retry and the sync round's cross: each request is in flight
+    // while the other is sent.
+    central.set_latency(Duration::from_millis(50));
+    let (at_once, round) = tokio::join!(
+        apm_kiosk::sync::changes::send_change(&central, &kiosk.store, change),
+        syncer.round(tuesday_morning())
+    );
+    assert!(round.is_ok(), "{round:?}");
+    assert!(
+        matches!(at_once, Ok(ChangeAnswer::Done { .. })),
+        "{at_once:?}"
+    );
+    assert_eq!(central.calls(Endpoint::Reschedule), 3);
+    let reached = central.changes();
+    assert_eq!(
+        reached.len(),
+        1,
+        "one change, however often sent: {reached:?}"
+    );
+    let at_service = central.booking(r.registration_id.parse().expect("uuid"));
+    assert_eq!(at_service.expect("booked").reschedules_left, 0);
+    assert_eq!(waiting_changes(&kiosk).await, 0);
+    // Sent again after it is answered: answered from the store, nothing sent.
+    let again = apm_kiosk::sync::changes::send_change(&central, &kiosk.store, change).await;
+    assert!(matches!(again, Ok(ChangeAnswer::Done { .. })), "{again:?}");
+    assert_eq!(central.calls(Endpoint::Reschedule), 3);
+    nothing_double_booked(&central);
+}
+
+#[tokio::test]
+async fn a_service_without_version_1_1_keeps_the_changes_queued_and_says_so() {
+    let central = FakeCentral::new();
+    let (kiosk, mut syncer, ids) = booked_on_fake(&central, 5).await;
+    central.lack_v11();
+    cancel(&kiosk, &ids[0]).await;
+    cancel(&kiosk, &ids[1]).await;
+    reschedule(&kiosk, &ids[2], nik(2)).await;
+    let now = tuesday_morning();
+    for round in 1..=2 {
+        syncer
+            .round(now)
+            .await
+            .expect("a service without 1.1 is not a failure");
+        assert_eq!(
+            central.calls(Endpoint::Cancel),
+            round,
+            "once a round, not a change"
+        );
+        assert_eq!(central.calls(Endpoint::Reschedule), round);
+        assert_eq!(waiting_changes(&kiosk).await, 3);
+    }
+    let lacks = kiosk.store.run(|s| s.service_lacks()).await.expect("kv");
+    let features: Vec<ServiceFeature> = lacks.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        features,
+        [ServiceFeature::Cancel, ServiceFeature::Reschedule]
+    );
+    // Booking goes on as before.
+    assert!(
+        kiosk
+            .book(day("2026-12-02"), &[nik(9)], now)
+            .await
+            .is_some()
+    );
+    syncer.round(now).await.expect("uploaded");
+    assert_eq!(kiosk.pending().await, 0);
+
+    // The service gains 1.1: the changes go, and the report's line with them. The
+    // counter checked one applicant in meanwhile: their reschedule is refused, and the
+    // booking is back as it was at the kiosk.
+    central.heal();
+    central.arrive(ids[2].parse().expect("uuid"));
+    syncer.round(now).await.expect("changes sent");
+    assert_eq!(waiting_changes(&kiosk).await, 0);
+    assert!(
+        kiosk
+            .store
+            .run(|s| s.service_lacks())
+            .await
+            .expect("kv")
+            .is_empty()
+    );
+    let summary = kiosk
+        .store
+        .run(|s| s.change_summary())
+        .await
+        .expect("summary");
+    assert_eq!(summary.refused.len(), 1);
+    assert_eq!(summary.refused[0].refusal, ChangeRefusal::AlreadyArrived);
+    let tag = kiosk.signer.nik_tag(&nik(2));
+    let mine = kiosk
+        .store
+        .run(move |s| s.bookings_of(&tag, day("2026-12-01")))
+        .await
+        .expect("bookings");
+    assert_eq!(mine[0].date, day("2026-12-02"), "back on its day");
+    nothing_double_booked(&central);
 }
 
 /// The bound the issue sets on the daemon's growth for each hostile answer, in kB.

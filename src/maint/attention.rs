@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::value::{bytes, local, span};
 use crate::flow::{Guardrail, HoldReason, HoldSource};
 use crate::hardware::printer::PrinterState;
+use crate::store::changes::ServiceFeature;
 
 /// One thing that needs attention.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +56,15 @@ pub enum Attention {
     NoNumbersHeld,
     /// The oldest unsynced booking is this many seconds old.
     OldestUnsynced(u64),
+    /// The central service answers `404` on these version 1.1 features (`cancel`,
+    /// `reschedule`, `find`, `availability`, `arrivals`).
+    ServiceLacksV11 {
+        features: Vec<ServiceFeature>,
+    },
+    /// Cancels and reschedules the service refused (visits not yet past).
+    ChangesRefused(usize),
+    /// The oldest cancel or reschedule still waiting is this many seconds old.
+    OldestChange(u64),
 }
 
 impl Attention {
@@ -123,6 +133,21 @@ impl Attention {
             Attention::OldestUnsynced(s) => {
                 format!("oldest unsynced booking is {} old", span(*s))
             }
+            Attention::ServiceLacksV11 { features } => format!(
+                "the central service lacks version 1.1: {}: the kiosk books as before; applicants cannot change bookings here (changes made stay queued until it has it)",
+                features
+                    .iter()
+                    .map(|f| f.code())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Attention::ChangesRefused(n) => format!(
+                "{n} cancel(s) or reschedule(s) refused by the central service: the service's record stands; tell the applicants at the counter"
+            ),
+            Attention::OldestChange(s) => format!(
+                "oldest cancel or reschedule waiting for the central service is {} old",
+                span(*s)
+            ),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! `apm-kiosk maint status` both render, the list of what is wrong (worst first), and
 //! its text form for the terminal. Gathering the figures is the service's job; this
 //! module only shapes and words them. The report holds no personal data: rejections
-//! and tickets are named by registration id and queue number only.
+//! and tickets are named by registration id and queue number only; refused cancels and
+//! reschedules by their kind, refusal and visit date only.
 
 use std::fmt::Write as _;
 
@@ -16,7 +17,9 @@ pub use crate::disk::Space as Disk;
 use crate::flow::{Guardrail, HoldSource};
 use crate::hardware::printer::PrinterState;
 use crate::protocol::central::{PrinterState as WirePrinterState, ReaderState, RejectionReason};
+use crate::protocol::central_v11::ChangeRefusal;
 use crate::status::Sam;
+use crate::store::changes::{ChangeKind, ServiceFeature};
 
 /// Everything a technician checks at the kiosk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +53,39 @@ pub struct Report {
     /// The help panel's officer calls: the count, the last, those still open.
     #[serde(default)]
     pub officer_calls: super::calls::CallsReport,
+    /// Cancels and reschedules: what the service lacks of version 1.1, what waits, what
+    /// it refused.
+    #[serde(default)]
+    pub changes: ChangesReport,
+}
+
+/// The booking after it is made, as the technician needs to see it (no personal data).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangesReport {
+    /// The version 1.1 features the central service answered `404` on, and since when.
+    pub lacking: Vec<LackingFeature>,
+    /// Cancels and reschedules not yet answered by the service.
+    pub waiting: u32,
+    pub oldest_waiting: Option<DateTime<Utc>>,
+    /// Cancels and reschedules the service refused, of visits not yet past.
+    pub refused: Vec<RefusedChangeLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LackingFeature {
+    /// `availability`, `find`, `cancel`, `reschedule` or `arrivals` on the wire.
+    pub feature: ServiceFeature,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedChangeLine {
+    /// `cancel` or `reschedule` on the wire.
+    pub kind: ChangeKind,
+    /// The service's code (`reschedule_used`, `too_late`, `already_arrived`...).
+    pub refusal: ChangeRefusal,
+    pub date: NaiveDate,
+    pub answered_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,6 +334,24 @@ fn soon(r: &Report, now: DateTime<Utc>, out: &mut Vec<Attention>) {
     {
         out.push(Attention::OldestUnsynced(since(oldest, now)));
     }
+    changes(&r.changes, now, out);
+}
+
+/// Cancels and reschedules: a service without version 1.1, refusals, changes stuck.
+fn changes(c: &ChangesReport, now: DateTime<Utc>, out: &mut Vec<Attention>) {
+    if !c.lacking.is_empty() {
+        out.push(Attention::ServiceLacksV11 {
+            features: c.lacking.iter().map(|l| l.feature).collect(),
+        });
+    }
+    if !c.refused.is_empty() {
+        out.push(Attention::ChangesRefused(c.refused.len()));
+    }
+    if let Some(oldest) = c.oldest_waiting
+        && now - oldest > chrono::TimeDelta::days(1)
+    {
+        out.push(Attention::OldestChange(since(oldest, now)));
+    }
 }
 
 fn opt(v: &Option<String>) -> &str {
@@ -316,6 +370,8 @@ pub enum Part {
     Held,
     /// Bookings the central service rejected, one row each.
     Rejections,
+    /// Cancels and reschedules: version 1.1 at the service, waiting, refused.
+    Changes,
     Disk,
     /// The help panel's officer calls: the count, the last, the open ones.
     Calls,
@@ -332,6 +388,7 @@ impl Part {
             Part::Queue => "QUEUE",
             Part::Held => "FREE NUMBERS HELD, BY OFFICE AND DAY",
             Part::Rejections => "REJECTED BY THE CENTRAL SERVICE",
+            Part::Changes => "CANCELS AND RESCHEDULES",
             Part::Disk => "DISK",
             Part::Calls => "OFFICER CALLS (HELP PANEL)",
         }
@@ -380,6 +437,12 @@ pub enum Label {
     CallsLast,
     /// One call not yet acknowledged.
     OpenCall,
+    /// The version 1.1 features the service lacks.
+    ServiceLacks,
+    ChangesWaiting,
+    OldestChange,
+    /// One refused cancel or reschedule.
+    RefusedChange,
 }
 
 impl Label {
@@ -420,6 +483,10 @@ impl Label {
             Label::CallsTotal => "since the start",
             Label::CallsLast => "last call",
             Label::OpenCall => "open since",
+            Label::ServiceLacks => "service lacks",
+            Label::ChangesWaiting => "waiting",
+            Label::OldestChange => "oldest waiting",
+            Label::RefusedChange => "refused",
         }
     }
 }
@@ -485,9 +552,49 @@ pub fn sections(r: &Report) -> Vec<Section> {
             Part::Rejections,
             r.rejections.iter().map(rejection_row).collect(),
         ),
+        section(Part::Changes, changes_rows(&r.changes)),
         section(Part::Disk, vec![disk_row(r.disk)]),
         section(Part::Calls, calls_rows(&r.officer_calls)),
     ]
+}
+
+fn changes_rows(c: &ChangesReport) -> Vec<Row> {
+    let lacking = if c.lacking.is_empty() {
+        "nothing (version 1.1 answers)".to_owned()
+    } else {
+        c.lacking
+            .iter()
+            .map(|l| format!("{} (since {})", l.feature.code(), local(l.since)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let oldest = match c.oldest_waiting {
+        Some(t) => Value::Time(Some(t)),
+        None => Value::Word(Word::NoneWaiting),
+    };
+    let mut rows = vec![
+        row(
+            Label::ServiceLacks,
+            Value::Text(lacking),
+            Level::when(!c.lacking.is_empty()),
+        ),
+        normal(Label::ChangesWaiting, Value::Count(u64::from(c.waiting))),
+        normal(Label::OldestChange, oldest),
+    ];
+    rows.extend(c.refused.iter().map(|f| {
+        row(
+            Label::RefusedChange,
+            Value::Text(format!(
+                "{} of the visit on {}: {} ({})",
+                f.kind.code(),
+                f.date,
+                f.refusal.code(),
+                local(f.answered_at)
+            )),
+            Level::Attention,
+        )
+    }));
+    rows
 }
 
 fn calls_rows(c: &super::calls::CallsReport) -> Vec<Row> {
@@ -857,6 +964,7 @@ mod tests {
             }),
             settings: Settings::initial(Language::Id),
             officer_calls: Default::default(),
+            changes: Default::default(),
         }
     }
 
@@ -941,6 +1049,52 @@ mod tests {
             attention,
             [Label::PrinterState, Label::Paper, Label::ReaderState]
         );
+    }
+
+    #[test]
+    fn a_service_without_version_1_1_and_refused_changes_are_reported_without_personal_data() {
+        let mut r = healthy();
+        r.changes = ChangesReport {
+            lacking: vec![
+                LackingFeature {
+                    feature: ServiceFeature::Cancel,
+                    since: t("2026-12-01T02:00:00Z"),
+                },
+                LackingFeature {
+                    feature: ServiceFeature::Reschedule,
+                    since: t("2026-12-01T02:00:00Z"),
+                },
+            ],
+            waiting: 2,
+            oldest_waiting: Some(t("2026-11-29T02:00:00Z")),
+            refused: vec![RefusedChangeLine {
+                kind: ChangeKind::Reschedule,
+                refusal: ChangeRefusal::TooLate,
+                date: NaiveDate::from_ymd_opt(2026, 12, 2).expect("date"),
+                answered_at: t("2026-12-01T02:30:00Z"),
+            }],
+        };
+        let found = attention(&r, r.generated_at);
+        assert!(found.contains(&Attention::ServiceLacksV11 {
+            features: vec![ServiceFeature::Cancel, ServiceFeature::Reschedule]
+        }));
+        assert!(found.contains(&Attention::ChangesRefused(1)));
+        assert!(found.contains(&Attention::OldestChange(2 * 86_400 + 3_600)));
+        let said = problems(&r, r.generated_at).join("\n");
+        assert!(
+            said.contains("lacks version 1.1: cancel, reschedule: the kiosk books as before"),
+            "{said}"
+        );
+        let text = render(&r);
+        assert!(text.contains("CANCELS AND RESCHEDULES"), "{text}");
+        assert!(
+            text.contains("reschedule of the visit on 2026-12-02: too_late"),
+            "{text}"
+        );
+        assert!(text.contains("cancel (since"), "{text}");
+        let json = serde_json::to_string(&r).expect("serialises");
+        let back: Report = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(back.changes, r.changes);
     }
 
     #[test]

@@ -275,6 +275,7 @@ impl Maint {
                     queue: s.queue_state()?,
                     rejections: s.rejections()?,
                     held: s.held_counts(today)?,
+                    changes: changes_report(s.change_summary()?, s.service_lacks()?),
                 })
             })
             .await
@@ -325,6 +326,7 @@ impl Maint {
             settings: self.inner.settings.borrow().clone(),
             kiosk_id,
             officer_calls: parts.calls.report(now),
+            changes: kept.changes,
         };
         r.problems = report::problems(&r, now);
         Ok(r)
@@ -687,6 +689,35 @@ struct Kept {
     queue: crate::store::sync::QueueState,
     rejections: Vec<crate::store::Rejection>,
     held: Vec<crate::store::HeldCount>,
+    changes: report::ChangesReport,
+}
+
+/// The change queue and what the service lacks, in the report's terms.
+fn changes_report(
+    summary: crate::store::changes::ChangeSummary,
+    lacking: Vec<(
+        crate::store::changes::ServiceFeature,
+        chrono::DateTime<chrono::Utc>,
+    )>,
+) -> report::ChangesReport {
+    report::ChangesReport {
+        lacking: lacking
+            .into_iter()
+            .map(|(feature, since)| report::LackingFeature { feature, since })
+            .collect(),
+        waiting: summary.waiting,
+        oldest_waiting: summary.oldest,
+        refused: summary
+            .refused
+            .into_iter()
+            .map(|f| report::RefusedChangeLine {
+                kind: f.kind,
+                refusal: f.refusal,
+                date: f.date,
+                answered_at: f.answered_at,
+            })
+            .collect(),
+    }
 }
 
 /// The free numbers held, summed per office and day over sessions, in the store's order.

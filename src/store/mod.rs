@@ -13,7 +13,12 @@
 //!
 //! The store knows it exists ([`mark`]): once it has held numbers or bookings, a
 //! database found missing or emptied is refused with [`StoreError::Lost`].
+//!
+//! A booking after it is made ([`changes`]): cancels and reschedules change the
+//! registration row in place and, when the service may already have it, queue the
+//! change for the sync in the same transaction (kept until the service's answer is).
 
+pub mod changes;
 pub mod maint;
 pub mod mark;
 pub mod retention;
@@ -44,6 +49,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (3, include_str!("migrations/0003_release_queue.sql")),
     (4, include_str!("migrations/0004_store_id.sql")),
     (5, include_str!("migrations/0005_ticket_child.sql")),
+    (6, include_str!("migrations/0006_changes.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -388,11 +394,29 @@ impl Store {
         if found > known {
             return Err(StoreError::TooNew { found, known });
         }
+        // Foreign keys off while a migration runs (a no-op inside a transaction, so
+        // here): SQLite's way of rebuilding a table that others refer to. Every key is
+        // checked before the migration commits.
+        self.conn.pragma_update(None, "foreign_keys", "OFF")?;
+        let migrated = self.run_migrations(found);
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrated
+    }
+
+    fn run_migrations(&mut self, found: u32) -> Result<(), StoreError> {
         for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > found) {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Exclusive)?;
             tx.execute_batch(sql)?;
+            let broken: Option<String> = tx
+                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                .optional()?;
+            if let Some(table) = broken {
+                return Err(StoreError::Corrupt(format!(
+                    "migration {version} leaves a broken reference in {table}"
+                )));
+            }
             tx.pragma_update(None, "user_version", version)?;
             tx.commit()?;
             tracing::info!(version, "database migrated");
@@ -692,23 +716,25 @@ impl Store {
 
     /// Every booking this kiosk made for a NIK (by its tag), for the booking rules.
     pub fn history(&self, nik_tag: &str) -> Result<Vec<PastBooking>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT date, created_on, status FROM registrations WHERE nik_tag = ?1")?;
+        let mut st = self.conn.prepare(
+            "SELECT date, created_on, status, cancelled_at IS NOT NULL FROM registrations
+             WHERE nik_tag = ?1",
+        )?;
         let rows = st.query_map([nik_tag], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
+                r.get::<_, bool>(3)?,
             ))
         })?;
         rows.map(|row| {
-            let (date, created_on, status) = row?;
+            let (date, created_on, status, cancelled) = row?;
             Ok(PastBooking {
                 visit_date: parse_date(&date)?,
                 created_on: parse_date(&created_on)?,
                 rejected: status == "rejected",
-                cancelled: false,
+                cancelled,
             })
         })
         .collect()
@@ -803,7 +829,10 @@ impl Store {
 
     /// Tickets not yet printed whole, oldest first.
     pub fn unprinted_tickets(&self) -> Result<Vec<StoredTicket>, StoreError> {
-        self.tickets_where("r.printed_at IS NULL AND r.group_id != ?1", "")
+        self.tickets_where(
+            "r.printed_at IS NULL AND r.cancelled_at IS NULL AND r.group_id != ?1",
+            "",
+        )
     }
 
     pub fn mark_printed(
@@ -1029,37 +1058,53 @@ fn take_lowest_number(
     date: &str,
     kind: QueueKind,
 ) -> Result<Option<TakenNumber>, StoreError> {
+    let date = parse_date(date)?;
+    let registration_id = uuid::Uuid::now_v7().to_string();
+    let slot = (req.office_id.as_str(), date, req.session_id.as_str(), kind);
+    Ok(
+        take_number(conn, slot, &registration_id)?.map(|(number, allocation_id)| TakenNumber {
+            registration_id,
+            queue_number: QueueNumber { kind, number },
+            allocation_id,
+        }),
+    )
+}
+
+/// Binds the lowest free held number of `(office, date, session, kind)` to
+/// `registration_id`: its number and allocation, or None when none is free. The one
+/// place a number is taken, for a booking and for a reschedule.
+fn take_number(
+    conn: &Connection,
+    (office_id, date, session_id, kind): (&str, NaiveDate, &str, QueueKind),
+    registration_id: &str,
+) -> Result<Option<(u32, String)>, StoreError> {
+    let date = date.to_string();
     let free: Option<(u32, String)> = conn
         .query_row(
             "SELECT number, allocation_id FROM held_numbers
              WHERE office_id = ?1 AND date = ?2 AND session_id = ?3 AND kind = ?4
                AND registration_id IS NULL AND released = 0
              ORDER BY number LIMIT 1",
-            params![req.office_id, date, req.session_id, kind.code()],
+            params![office_id, date, session_id, kind.code()],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
     let Some((number, allocation_id)) = free else {
         return Ok(None);
     };
-    let registration_id = uuid::Uuid::now_v7().to_string();
     conn.execute(
         "UPDATE held_numbers SET registration_id = ?1
          WHERE office_id = ?2 AND date = ?3 AND session_id = ?4 AND kind = ?5 AND number = ?6",
         params![
             registration_id,
-            req.office_id,
+            office_id,
             date,
-            req.session_id,
+            session_id,
             kind.code(),
             number
         ],
     )?;
-    Ok(Some(TakenNumber {
-        registration_id,
-        queue_number: QueueNumber { kind, number },
-        allocation_id,
-    }))
+    Ok(Some((number, allocation_id)))
 }
 
 /// Writes the registration row of one member, with the number taken and the signed

@@ -11,6 +11,12 @@
 //!   once it has none left. A registration the service has not answered stays whole:
 //!   nothing is deleted before its result is stored (the spec).
 //!
+//! - a cancel or reschedule's stored answer until the visit date it concerned has
+//!   passed; a change still queued for a visit more than [`COOLDOWN_DAYS`] past (the
+//!   service has long forgotten the booking); the numbers bound to bookings found at
+//!   the service (no registration here) once their date has passed and no change of
+//!   theirs is queued.
+//!
 //! After a purge that changed anything the WAL is checkpointed and truncated
 //! ([`Store::checkpoint`]), so that what was cleared leaves the disk. [`keep`] runs it
 //! at start and every [`PURGE_EVERY`], never on a clock that cannot be right
@@ -36,6 +42,8 @@ pub struct Purged {
     pub visits: usize,
     /// Registrations deleted whole (QR and keyed hash with them).
     pub registrations: usize,
+    /// Change rows (answers, queued changes of long-past visits) deleted.
+    pub changes: usize,
 }
 
 impl Store {
@@ -75,11 +83,32 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Both purges, then a checkpoint if either cleared anything.
+    /// Deletes what the change tables keep of past visits: answers of a past date,
+    /// queued changes whose visit is more than [`COOLDOWN_DAYS`] past, and the numbers
+    /// bound to found bookings (no registration here) of a past date with no change
+    /// queued.
+    pub fn purge_past_changes(&mut self, today: NaiveDate) -> Result<usize, StoreError> {
+        let long_past = (today - TimeDelta::days(COOLDOWN_DAYS)).to_string();
+        let today = today.to_string();
+        let tx = self.conn.transaction()?;
+        let mut deleted = tx.execute("DELETE FROM change_answers WHERE date < ?1", [&today])?;
+        deleted += tx.execute("DELETE FROM change_queue WHERE date < ?1", [&long_past])?;
+        tx.execute(
+            "DELETE FROM held_numbers WHERE date < ?1 AND registration_id IS NOT NULL
+               AND registration_id NOT IN (SELECT registration_id FROM registrations)
+               AND registration_id NOT IN (SELECT registration_id FROM change_queue)",
+            [&today],
+        )?;
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    /// Every purge, then a checkpoint if any cleared anything.
     pub fn apply_retention(&mut self, today: NaiveDate) -> Result<Purged, StoreError> {
         let purged = Purged {
             visits: self.purge_past_visits(today)?,
             registrations: self.purge_expired(today)?,
+            changes: self.purge_past_changes(today)?,
         };
         if purged != Purged::default() {
             self.checkpoint()?;

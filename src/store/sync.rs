@@ -109,6 +109,30 @@ impl super::Store {
         Ok(scan)
     }
 
+    /// Marks queued registrations as sent, in its own transaction, before their upload
+    /// request goes out: from then on a cancel or reschedule of one is a change for the
+    /// service, not a change in place. Returns the ids still queued (one cancelled in
+    /// between has left the queue and must not be sent).
+    pub fn mark_sent(
+        &mut self,
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut marked = Vec::with_capacity(ids.len());
+        for id in ids {
+            let n = tx.execute(
+                "UPDATE upload_queue SET sent_at = COALESCE(sent_at, ?2) WHERE registration_id = ?1",
+                params![id, ts(at)],
+            )?;
+            if n == 1 {
+                marked.push(id.clone());
+            }
+        }
+        tx.commit()?;
+        Ok(marked)
+    }
+
     /// Notes on a queued registration why it was not sent (kept for the technician).
     pub fn note_undecodable(
         &mut self,

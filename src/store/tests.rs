@@ -319,7 +319,8 @@ fn an_answered_registration_goes_whole_once_the_thirty_day_rule_is_done_with_it(
         gone,
         retention::Purged {
             visits: 0,
-            registrations: 1
+            registrations: 1,
+            changes: 0
         }
     );
     assert!(store.history(tag).expect("history").is_empty());
@@ -464,4 +465,304 @@ fn migration_5_marks_the_children_booked_before_it() {
         tickets.iter().map(|t| t.child).collect::<Vec<_>>(),
         [false, true]
     );
+}
+
+// --- cancels and reschedules (store::changes) -------------------------------------
+
+mod changes {
+    use super::*;
+    use crate::protocol::central_v11::ChangeRefusal;
+    use crate::store::changes::{
+        CancelOutcome, ChangeAnswer, ChangeError, ChangeRequest, ReschedulePlan, Rescheduled,
+    };
+
+    const NIK: &str = "2102015708900003";
+    const TAG: &str = "tag-2102015708900003";
+
+    /// A store holding regular numbers 1..=3 of 11-24 S1 and 1..=2 of 11-25 S2, with one
+    /// booking on 11-24 S1 number 1.
+    fn booked() -> (Store, String) {
+        let mut store = Store::open_in_memory().expect("store");
+        hold(&mut store, QueueKind::Regular, &[1, 2, 3]);
+        store
+            .add_held(&HeldAllocation {
+                allocation_id: "a-s2".into(),
+                office_id: "KRM".into(),
+                date: d(2026, 11, 25),
+                session_id: "S2".into(),
+                kind: QueueKind::Regular,
+                numbers: vec![1, 2],
+            })
+            .expect("numbers stored");
+        let b = commit(&mut store, &request(vec![member(NIK, None)])).expect("booked");
+        let id = b.tickets[0].registration_id.clone();
+        (store, id)
+    }
+
+    fn sent(store: &mut Store, id: &str) {
+        let marked = store.mark_sent(&[id.to_owned()], now()).expect("marked");
+        assert_eq!(marked, [id.to_owned()]);
+    }
+
+    fn free(store: &Store, date: NaiveDate, session: &str) -> Vec<u32> {
+        store
+            .free_numbers(date, date)
+            .expect("free")
+            .into_iter()
+            .filter(|f| f.session_id == session)
+            .map(|f| f.number)
+            .collect()
+    }
+
+    fn reschedule(
+        store: &mut Store,
+        id: &str,
+        change: uuid::Uuid,
+    ) -> Result<Rescheduled, ChangeError> {
+        let sign =
+            |t: &TicketToSign<'_>| format!("APM2.{}.{}.{}", t.date, t.session_id, t.queue_number);
+        store.reschedule_booking(&ReschedulePlan {
+            registration_id: id,
+            date: d(2026, 11, 25),
+            session_id: "S2",
+            nik: NIK,
+            change_id: change,
+            at: now(),
+            today: d(2026, 11, 23),
+            sign: &sign,
+        })
+    }
+
+    #[test]
+    fn a_cancel_before_upload_is_released_and_after_it_is_queued() {
+        let (mut store, id) = booked();
+        let change = uuid::Uuid::now_v7();
+        let out = store.cancel_booking(&id, change, now()).expect("cancelled");
+        assert_eq!(out, CancelOutcome::Released);
+        assert_eq!(
+            store.stats().expect("stats").pending,
+            0,
+            "nothing to upload"
+        );
+        assert!(store.sendable_changes().expect("changes").is_empty());
+        assert_eq!(
+            free(&store, d(2026, 11, 24), "S1"),
+            [1, 2, 3],
+            "number 1 free again"
+        );
+        let history = store.history(TAG).expect("history");
+        assert!(history[0].cancelled && !history[0].rejected);
+        assert!(
+            store
+                .bookings_of(TAG, d(2026, 11, 23))
+                .expect("mine")
+                .is_empty()
+        );
+        // The number is booked again, by someone else: no clash with the cancelled row.
+        let again = commit(&mut store, &request(vec![member("2102010303880005", None)]))
+            .expect("booked again");
+        assert_eq!(again.tickets[0].queue_number.number, 1);
+        assert!(matches!(
+            store.cancel_booking(&id, uuid::Uuid::now_v7(), now()),
+            Err(ChangeError::NotLive)
+        ));
+
+        // Sent: cancelled here, its number never booked again here, a cancel queued.
+        let other = again.tickets[0].registration_id.clone();
+        sent(&mut store, &other);
+        let change = uuid::Uuid::now_v7();
+        let out = store
+            .cancel_booking(&other, change, now())
+            .expect("cancelled");
+        assert_eq!(out, CancelOutcome::Queued { change_id: change });
+        assert_eq!(free(&store, d(2026, 11, 24), "S1"), [2, 3]);
+        assert!(
+            store.sendable_changes().expect("changes").is_empty(),
+            "not before its registration has reached the service"
+        );
+        store
+            .record_results(
+                &[(other.clone(), UploadOutcome::Accepted { receipt: None })],
+                now(),
+            )
+            .expect("accepted");
+        let queued = store.sendable_changes().expect("changes");
+        assert_eq!(queued.len(), 1);
+        assert!(matches!(&queued[0].request, ChangeRequest::Cancel(c) if c.change_id == change));
+        assert_eq!(store.change_summary().expect("summary").waiting, 1);
+        let refused = ChangeAnswer::Refused(ChangeRefusal::AlreadyArrived);
+        store
+            .record_change_answer(change, &refused, now())
+            .expect("answer");
+        store
+            .record_change_answer(change, &ChangeAnswer::Done { receipt: None }, now())
+            .expect("again");
+        assert_eq!(store.change_answer(change).expect("answer"), Some(refused));
+        let summary = store.change_summary().expect("summary");
+        assert_eq!((summary.waiting, summary.refused.len()), (0, 1));
+        assert_eq!(
+            free(&store, d(2026, 11, 24), "S1"),
+            [2, 3],
+            "the cancellation stays"
+        );
+    }
+
+    #[test]
+    fn a_reschedule_before_upload_moves_the_booking_in_place() {
+        let (mut store, id) = booked();
+        store.mark_printed(&id, now()).expect("printed");
+        let moved = reschedule(&mut store, &id, uuid::Uuid::now_v7()).expect("moved");
+        assert_eq!((moved.queue_number.number, moved.queued), (1, None));
+        assert_eq!(free(&store, d(2026, 11, 24), "S1"), [1, 2, 3]);
+        assert_eq!(free(&store, d(2026, 11, 25), "S2"), [2]);
+        let upload = store
+            .scan_uploads(10, &Default::default())
+            .expect("scan")
+            .rows;
+        assert_eq!(
+            (upload[0].date, upload[0].session_id.as_str()),
+            (d(2026, 11, 25), "S2")
+        );
+        assert_eq!(upload[0].ticket, moved.ticket);
+        let unprinted = store.unprinted_tickets().expect("unprinted");
+        assert_eq!(unprinted.len(), 1, "the new ticket prints");
+        let mine = store.bookings_of(TAG, d(2026, 11, 23)).expect("mine");
+        assert_eq!((mine[0].reschedules_left, mine[0].own), (0, true));
+        assert!(matches!(
+            reschedule(&mut store, &id, uuid::Uuid::now_v7()),
+            Err(ChangeError::NoneLeft)
+        ));
+    }
+
+    #[test]
+    fn a_refused_reschedule_puts_the_booking_back() {
+        let (mut store, id) = booked();
+        sent(&mut store, &id);
+        store
+            .record_results(
+                &[(id.clone(), UploadOutcome::Accepted { receipt: None })],
+                now(),
+            )
+            .expect("accepted");
+        store.mark_printed(&id, now()).expect("printed");
+        let before = store.unprinted_tickets().expect("unprinted");
+        assert!(before.is_empty());
+        let change = uuid::Uuid::now_v7();
+        let moved = reschedule(&mut store, &id, change).expect("moved");
+        assert_eq!(moved.queued, Some(change));
+        assert_eq!(
+            free(&store, d(2026, 11, 24), "S1"),
+            [2, 3],
+            "old number not ours"
+        );
+        assert_eq!(free(&store, d(2026, 11, 25), "S2"), [2]);
+        let queued = store.queued_change(change).expect("queued").expect("one");
+        assert!(
+            matches!(&queued.request, ChangeRequest::Reschedule(r) if r.queue_number == 1 && r.session_id == "S2")
+        );
+        let refused = ChangeAnswer::Refused(ChangeRefusal::TooLate);
+        store
+            .record_change_answer(change, &refused, now())
+            .expect("answer");
+        assert_eq!(free(&store, d(2026, 11, 24), "S1"), [2, 3]);
+        assert_eq!(
+            free(&store, d(2026, 11, 25), "S2"),
+            [1, 2],
+            "new number ours again"
+        );
+        let mine = store.bookings_of(TAG, d(2026, 11, 23)).expect("mine");
+        assert_eq!(
+            (mine[0].date, mine[0].queue_number.number),
+            (d(2026, 11, 24), 1)
+        );
+        assert_eq!(mine[0].reschedules_left, 1);
+        assert!(
+            store.unprinted_tickets().expect("unprinted").is_empty(),
+            "old ticket stands"
+        );
+
+        // Done: the booking stays moved and the old number stays the service's.
+        let change = uuid::Uuid::now_v7();
+        reschedule(&mut store, &id, change).expect("moved");
+        let done = ChangeAnswer::Done {
+            receipt: Some("sig".into()),
+        };
+        store
+            .record_change_answer(change, &done, now())
+            .expect("answer");
+        assert_eq!(store.change_answer(change).expect("answer"), Some(done));
+        assert_eq!(free(&store, d(2026, 11, 24), "S1"), [2, 3]);
+        let mine = store.bookings_of(TAG, d(2026, 11, 23)).expect("mine");
+        assert_eq!(
+            (mine[0].date, mine[0].session_id.as_str()),
+            (d(2026, 11, 25), "S2")
+        );
+    }
+
+    #[test]
+    fn answers_and_long_past_changes_go_with_retention() {
+        let (mut store, id) = booked();
+        sent(&mut store, &id);
+        store
+            .record_results(
+                &[(id.clone(), UploadOutcome::Accepted { receipt: None })],
+                now(),
+            )
+            .expect("accepted");
+        let answered = uuid::Uuid::now_v7();
+        store
+            .cancel_booking(&id, answered, now())
+            .expect("cancelled");
+        store
+            .record_change_answer(answered, &ChangeAnswer::Done { receipt: None }, now())
+            .expect("answer");
+        let found = uuid::Uuid::now_v7();
+        store
+            .queue_found_cancel(&uuid::Uuid::now_v7().to_string(), found, now())
+            .expect("queued");
+        assert_eq!(
+            store
+                .apply_retention(d(2026, 11, 24))
+                .expect("kept")
+                .changes,
+            0
+        );
+        assert_eq!(
+            store
+                .apply_retention(d(2026, 11, 25))
+                .expect("purged")
+                .changes,
+            1
+        );
+        assert_eq!(store.change_answer(answered).expect("answer"), None);
+        assert_eq!(store.change_summary().expect("summary").waiting, 1);
+        let purged = store.apply_retention(d(2026, 12, 24)).expect("purged");
+        assert_eq!(purged.changes, 1, "a change of a visit 30 days past goes");
+        assert_eq!(store.change_summary().expect("summary").waiting, 0);
+    }
+
+    #[test]
+    fn migration_6_keeps_the_bookings_of_schema_5() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("kiosk.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            for (version, sql) in &MIGRATIONS[..5] {
+                conn.execute_batch(sql).expect("migration");
+                conn.pragma_update(None, "user_version", version)
+                    .expect("version");
+            }
+            let mut store = Store { conn, mark: None };
+            hold(&mut store, QueueKind::Regular, &[1]);
+            commit(&mut store, &request(vec![member(NIK, None)])).expect("booked");
+        }
+        let store = Store::open(&path).expect("migrates");
+        assert_eq!(store.schema_version().expect("version"), 6);
+        assert_eq!(store.stats().expect("stats").pending, 1);
+        assert_eq!(
+            store.bookings_of(TAG, d(2026, 11, 23)).expect("mine").len(),
+            1
+        );
+        assert_eq!(store.integrity_check().expect("check"), "ok");
+    }
 }

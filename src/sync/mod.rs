@@ -1,12 +1,14 @@
 //! Keeping the kiosk and the central quota service in step: the [`client`] speaks the
 //! API, the [`planner`] decides what numbers to hold and give back, and [`Syncer`]
 //! performs one round after another: uploads of waiting registrations in batches of at
-//! most 500 (first: they matter most), offices (with their ETag), the NIK blocklist
-//! delta, queue number top-ups, releases of surplus numbers for today and tomorrow, and
-//! a heartbeat once a minute. A round that fails part-way is simply run again later:
-//! every step is idempotent (uploads by registration id, allocations only ever add
-//! numbers, releases count only what they free, blocklist deltas are versioned), and
-//! nothing is deleted before the service's answer is stored.
+//! most 500 (first: they matter most; each marked sent before its request goes), the
+//! queued cancels and reschedules ([`changes`], after the uploads: a change never
+//! reaches the service before its registration), offices (with their ETag), the NIK
+//! blocklist delta, queue number top-ups, releases of surplus numbers for today and
+//! tomorrow, and a heartbeat once a minute. A round that fails part-way is simply run
+//! again later: every step is idempotent (uploads by registration id, changes by change
+//! id, allocations only ever add numbers, releases count only what they free, blocklist
+//! deltas are versioned), and nothing is deleted before the service's answer is stored.
 //!
 //! A step that fails with an answer from the service (5xx, 429, a refusal, garbage) does
 //! not stop the others: on a network that loses one request in three, the upload must
@@ -38,6 +40,7 @@
 //!   `ServiceChanged`.
 
 pub mod bookings;
+pub mod changes;
 pub mod client;
 pub mod enroll;
 pub mod pinned_ca;
@@ -60,6 +63,7 @@ use crate::domain::calendar::{Office, Session, Zone, earliest_today};
 use crate::protocol::central as wire;
 use crate::store::writer::StoreHandle;
 use crate::store::{HeldAllocation, PendingUpload, StoreError, UploadOutcome};
+use bookings::BookingApi;
 use client::{ApiError, CentralApi, OfficesAnswer, UploadResult};
 use planner::{DENIAL_HOLD, Guardrail, GuardrailLimits, PlannerConfig, Slot};
 
@@ -80,6 +84,12 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("the central service answered {got} results for {sent} registrations")]
     ResultMismatch { sent: usize, got: usize },
+    /// Neither queued nor answered: the store has no such change.
+    #[error("no change {0} is queued or answered")]
+    NoSuchChange(uuid::Uuid),
+    /// Its registration has not reached the service yet: it goes after the upload.
+    #[error("change {0} waits for its registration's upload")]
+    ChangeWaitsForUpload(uuid::Uuid),
 }
 
 impl SyncError {
@@ -89,12 +99,13 @@ impl SyncError {
             SyncError::Api(
                 ApiError::Temporary { .. } | ApiError::Malformed { .. } | ApiError::TooLarge { .. },
             )
-            | SyncError::ResultMismatch { .. } => SyncFailure::Temporary,
+            | SyncError::ResultMismatch { .. }
+            | SyncError::ChangeWaitsForUpload(_) => SyncFailure::Temporary,
             SyncError::Api(ApiError::Permanent { .. }) => SyncFailure::Refused,
             SyncError::Api(ApiError::Setup { .. } | ApiError::PinnedCa { .. }) => {
                 SyncFailure::Misconfigured
             }
-            SyncError::Store(_) => SyncFailure::Store,
+            SyncError::Store(_) | SyncError::NoSuchChange(_) => SyncFailure::Store,
         }
     }
 
@@ -137,6 +148,8 @@ pub struct SyncStatus {
     pub numbers_received: u64,
     /// Numbers given back to the service.
     pub numbers_released: u64,
+    /// Cancels and reschedules the service answered (done or refused).
+    pub changes_answered: u64,
     pub rounds: u64,
     /// Queued registrations that cannot be decoded and so are not sent: a technician
     /// must look at them (ids only, never personal data).
@@ -195,6 +208,8 @@ pub struct RoundReport {
     pub rejected: usize,
     pub numbers_received: usize,
     pub numbers_released: usize,
+    /// Cancels and reschedules the service answered.
+    pub changes_answered: usize,
     /// Entries changed by the blocklist delta (upserted + removed + expired).
     pub blocklist_changes: usize,
     pub heartbeat_sent: bool,
@@ -277,7 +292,7 @@ pub struct SyncConfig {
 }
 
 /// The sync loop's state between rounds.
-pub struct Syncer<C: CentralApi> {
+pub struct Syncer<C: CentralApi + BookingApi> {
     api: C,
     store: StoreHandle,
     cfg: SyncConfig,
@@ -326,7 +341,7 @@ impl Steps {
     }
 }
 
-impl<C: CentralApi> Syncer<C> {
+impl<C: CentralApi + BookingApi> Syncer<C> {
     pub fn new(
         api: C,
         store: StoreHandle,
@@ -407,6 +422,7 @@ impl<C: CentralApi> Syncer<C> {
                     s.rejected += r.rejected as u64;
                     s.numbers_received += r.numbers_received as u64;
                     s.numbers_released += r.numbers_released as u64;
+                    s.changes_answered += r.changes_answered as u64;
                 }
                 Err(e) => {
                     s.online = false;
@@ -473,7 +489,7 @@ impl<C: CentralApi> Syncer<C> {
         reason
     }
 
-    /// One round: uploads, offices, blocklist, numbers, releases, heartbeat.
+    /// One round: uploads, changes, offices, blocklist, numbers, releases, heartbeat.
     pub async fn round(&mut self, now: DateTime<Utc>) -> Result<RoundReport, SyncError> {
         let mut report = RoundReport::default();
         let mut steps = Steps { first_error: None };
@@ -483,6 +499,14 @@ impl<C: CentralApi> Syncer<C> {
                 (report.uploaded, report.accepted, report.rejected) =
                     (uploaded, accepted, rejected);
             }
+            if !go {
+                break 'round;
+            }
+            let (answered, go) = steps.note(
+                "changes",
+                changes::send_queued(&self.api, &self.store, now).await,
+            );
+            report.changes_answered = answered.unwrap_or(0);
             if !go {
                 break 'round;
             }
@@ -584,9 +608,21 @@ impl<C: CentralApi> Syncer<C> {
                 .chain(self.unreadable.keys())
                 .cloned()
                 .collect();
+            // Scanned and marked sent in one job of the writer, so that nothing (a cancel,
+            // a reschedule) changes a row between what is read and what is marked; the
+            // mark is committed before the request goes.
             let scan = self
                 .store
-                .run(move |s| s.scan_uploads(wire::MAX_REGISTRATIONS_PER_UPLOAD, &skip))
+                .run(move |s| {
+                    let scan = s.scan_uploads(wire::MAX_REGISTRATIONS_PER_UPLOAD, &skip)?;
+                    let ids: Vec<String> = scan
+                        .rows
+                        .iter()
+                        .map(|r| r.registration_id.clone())
+                        .collect();
+                    s.mark_sent(&ids, now)?;
+                    Ok(scan)
+                })
                 .await?;
             damaged.extend(scan.undecodable);
             let (registrations, ids) = Self::batch_to_wire(&scan.rows, offsets, damaged);

@@ -12,6 +12,7 @@ use apm_kiosk::flow::{BookingRequest, Member};
 use apm_kiosk::protocol::central::{self as wire, Key32};
 use apm_kiosk::store::CommitError;
 use apm_kiosk::store::writer::StoreHandle;
+use apm_kiosk::sync::bookings::BookingApi;
 use apm_kiosk::sync::client::{CentralApi, HttpCentral};
 use apm_kiosk::sync::planner::{GuardrailLimits, PlannerConfig};
 use apm_kiosk::sync::{KioskHealth, SyncConfig, SyncStatus, Syncer};
@@ -73,7 +74,7 @@ impl KioskUnderTest {
 
     /// A syncer of this kiosk against any central service. Must be called on a tokio
     /// runtime: a task drains the office lists it announces, as the daemon would.
-    pub fn syncer_with<C: CentralApi>(
+    pub fn syncer_with<C: CentralApi + BookingApi>(
         &self,
         api: C,
         cfg: SyncConfig,

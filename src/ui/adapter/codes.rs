@@ -284,6 +284,8 @@ pub fn report_part(p: Part) -> ui::ReportPart {
         Part::Rejections => ui::ReportPart::Rejections,
         Part::Disk => ui::ReportPart::Disk,
         Part::Calls => ui::ReportPart::Calls,
+        // The menu lists the change queue with the upload queue.
+        Part::Changes => ui::ReportPart::Queue,
     }
 }
 
@@ -317,6 +319,8 @@ pub fn report_label(l: Label) -> Option<ui::ReportLabel> {
         Label::CallsTotal => ui::ReportLabel::CallsTotal,
         Label::CallsLast => ui::ReportLabel::CallsLast,
         Label::OpenCall => ui::ReportLabel::OpenCall,
+        Label::ChangesWaiting => ui::ReportLabel::ChangesWaiting,
+        Label::OldestChange => ui::ReportLabel::OldestUnsynced,
         Label::Screen
         | Label::Service
         | Label::Menu
@@ -325,7 +329,9 @@ pub fn report_label(l: Label) -> Option<ui::ReportLabel> {
         | Label::Device
         | Label::SyncRounds
         | Label::LastHeartbeat
-        | Label::Registrations => return None,
+        | Label::Registrations
+        | Label::ServiceLacks
+        | Label::RefusedChange => return None,
     })
 }
 

@@ -221,6 +221,19 @@ pub fn attention(a: &Attention) -> AttentionItem {
             n: int(*s),
             ..item(AttentionKind::OldestUnsynced)
         },
+        Attention::ServiceLacksV11 { features } => said(
+            AttentionKind::ServiceLacksV11,
+            features
+                .iter()
+                .map(|f| f.code())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        Attention::ChangesRefused(n) => counted(AttentionKind::ChangesRefused, *n),
+        Attention::OldestChange(s) => AttentionItem {
+            n: int(*s),
+            ..item(AttentionKind::OldestChange)
+        },
     }
 }
 

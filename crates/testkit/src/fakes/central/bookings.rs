@@ -129,6 +129,21 @@ impl FakeCentral {
         doubles
     }
 
+    /// Live bookings (not cancelled) on a number the service has taken back (given back
+    /// by a release, a cancel or a reschedule): what a kiosk that books a number it no
+    /// longer holds would leave.
+    pub fn misbooked(&self) -> Vec<Uuid> {
+        let s = self.lock();
+        s.accepted()
+            .filter(|(r, after)| {
+                !after.cancelled
+                    && s.released
+                        .contains(&(r.allocation_id.clone(), r.queue_number))
+            })
+            .map(|(r, _)| r.registration_id)
+            .collect()
+    }
+
     /// The officer at the counter checked this booking in (as `POST /v1/arrivals`).
     pub fn arrive(&self, registration_id: Uuid) {
         self.lock().after_of(registration_id).arrived = true;
