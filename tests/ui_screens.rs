@@ -14,8 +14,9 @@ use std::path::PathBuf;
 use apm_kiosk::domain::calendar::{Office, Session, Zone};
 use apm_kiosk::domain::{ApplicationType, Language, PassportType, QueueKind, QueueNumber};
 use apm_kiosk::flow::{
-    self, Availability, Booked, BookedTicket, CardFields, CardProblem, Event, Guardrail,
-    HoldReason, HoldSource, Intent, Kiosk, PrintFailure, SlotCount, Timeouts,
+    self, Availability, Booked, BookedTicket, BookingsFound, CardFields, CardProblem,
+    ChangeProblem, Event, ExistingBooking, Guardrail, HoldReason, HoldSource, Intent, Kiosk,
+    NumbersFailure, PrintFailure, SlotCount, Timeouts,
 };
 use apm_kiosk::simulate::crowd::Person;
 use apm_kiosk::ui::{KioskWindow, OfficeToday, PanelState, Theme, adapter};
@@ -73,7 +74,8 @@ fn offices() -> Vec<Office> {
     ]
 }
 
-/// Numbers for every working day of the window but the third, which shows as full.
+/// Numbers for every working day of the window but the third, which shows as full: the
+/// service answered, and its pool has nothing more.
 fn availability(office: &Office) -> Availability {
     let mut slots = Vec::new();
     let dates = office.bookable_dates(now());
@@ -93,6 +95,7 @@ fn availability(office: &Office) -> Availability {
     Availability {
         office_id: office.id.clone(),
         slots,
+        pool: Some(Vec::new()),
     }
 }
 
@@ -202,8 +205,10 @@ fn shots(language: Language) -> Vec<Shot> {
     album.snap("out-of-service", &out_of_service(language));
     five_with_long_names(&mut album, language);
     left_without_a_ticket(&mut album, unprinted);
-    revise_the_family(&mut album, family, &child);
+    revise_the_family(&mut album, family.clone(), &child);
     the_help_panel(&mut album, language);
+    the_whole_window(&mut album, family);
+    the_booking_after(&mut album, language, &lead);
     album.0
 }
 
@@ -230,6 +235,410 @@ fn the_help_panel(album: &mut Album, language: Language) {
     idle.help_contact.kiosk_id = Some("KRM-02".into());
     intent(&mut idle, Intent::Help);
     album.snap("help-idle", &idle);
+}
+
+/// The family at the calendar of Tanjung Balai Karimun, with these numbers.
+fn family_with(mut k: Kiosk, numbers: Availability) -> Kiosk {
+    intent(&mut k, Intent::FinishMembers);
+    intent(
+        &mut k,
+        Intent::ChooseOffice {
+            office_id: "KRM".into(),
+        },
+    );
+    step(&mut k, Event::AvailabilityLoaded(numbers));
+    k
+}
+
+/// The whole booking window: offline, the days the kiosk holds no numbers for need the
+/// network (and a session with too few, too); online, a day held by the service alone
+/// is offered from its quota, the numbers asked for, and denied or not answered.
+fn the_whole_window(album: &mut Album, family: Kiosk) {
+    let krm = offices().remove(0);
+    let dates = krm.bookable_dates(now());
+    let mut offline = availability(&krm);
+    offline.pool = None;
+    for slot in offline
+        .slots
+        .iter_mut()
+        .filter(|s| s.date == dates[1] && s.session_id == "S2")
+    {
+        slot.priority = 1;
+    }
+    let mut k = family_with(family.clone(), offline);
+    album.snap("date-offline", &k);
+    intent(&mut k, Intent::ChooseDate { date: dates[1] });
+    album.snap("session-offline", &k);
+
+    let mut online = availability(&krm);
+    online.pool = Some(
+        krm.sessions
+            .iter()
+            .map(|s| SlotCount {
+                date: dates[2],
+                session_id: s.id.clone(),
+                regular: 10,
+                priority: 5,
+            })
+            .collect(),
+    );
+    let mut k = family_with(family, online);
+    intent(&mut k, Intent::ChooseDate { date: dates[2] });
+    album.snap("session-central", &k);
+    intent(
+        &mut k,
+        Intent::ChooseSession {
+            session_id: "S1".into(),
+        },
+    );
+    album.snap("asking-numbers", &k);
+    let mut silent = k.clone();
+    step(&mut k, Event::NumbersGranted(Err(NumbersFailure::Denied)));
+    album.snap("session-denied", &k);
+    step(
+        &mut silent,
+        Event::NumbersGranted(Err(NumbersFailure::NoAnswer)),
+    );
+    album.snap("session-no-answer", &silent);
+}
+
+/// The lead's own booking at this kiosk: R-021 on Tuesday 1 December, session 1.
+fn own_booking(lead: &Person) -> ExistingBooking {
+    ExistingBooking {
+        registration_id: "r-lead".into(),
+        office_id: "KRM".into(),
+        date: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap_or_default(),
+        session_id: "S1".into(),
+        queue_number: QueueNumber {
+            kind: QueueKind::Regular,
+            number: 21,
+        },
+        masked_nik: apm_kiosk::domain::nik::mask(&lead.nik),
+        name: None,
+        own: true,
+        here: true,
+        reschedules_left: 1,
+        booking_code: Some("K7Q-4M2".into()),
+        group_id: Some("g1".into()),
+        ticket: None,
+    }
+}
+
+/// Their child's booking in the same group: P-003, no name on it.
+fn childs_booking(lead: &Person) -> ExistingBooking {
+    ExistingBooking {
+        registration_id: "r-child".into(),
+        queue_number: QueueNumber {
+            kind: QueueKind::Priority,
+            number: 3,
+        },
+        masked_nik: "2102********0042".into(),
+        own: false,
+        ..own_booking(lead)
+    }
+}
+
+/// The lead lays their card again and the kiosk finds these bookings.
+fn my_booking(language: Language, lead: &Person, found: BookingsFound) -> Kiosk {
+    let mut k = Kiosk::new(language, Timeouts::default(), now());
+    step(&mut k, Event::CatalogChanged(offices()));
+    intent(&mut k, Intent::Start);
+    step(&mut k, Event::CardRead(card(lead)));
+    intent(&mut k, Intent::ConfirmIdentity);
+    step(&mut k, Event::BookingsFound(found));
+    k
+}
+
+/// Every reason a change did not happen, as the problem page's picture names it.
+const CHANGE_PROBLEMS: [(ChangeProblem, &str); 13] = [
+    (ChangeProblem::RescheduleUsed, "reschedule-used"),
+    (ChangeProblem::TooLate, "too-late"),
+    (ChangeProblem::AlreadyArrived, "already-arrived"),
+    (ChangeProblem::Cancelled, "cancelled"),
+    (ChangeProblem::NotFound, "not-found"),
+    (ChangeProblem::NumberNotHeld, "number-not-held"),
+    (ChangeProblem::NumbersGone, "numbers-gone"),
+    (ChangeProblem::Unsupported, "unsupported"),
+    (ChangeProblem::NoAnswer, "no-answer"),
+    (ChangeProblem::StorageFailed, "storage-failed"),
+    (ChangeProblem::Refused, "refused"),
+    (ChangeProblem::NeedsNetwork, "needs-network"),
+    (ChangeProblem::OtherOffice, "other-office"),
+];
+
+/// "My booking": the lead's and the child's bookings; a cancel asked, then done; a
+/// reprint; the list emptied; the actions that cannot be done, each saying why; a move
+/// to another session, on the date, session and review pages, to its done page; and
+/// the problem page of every reason a change did not happen.
+fn the_booking_after(album: &mut Album, language: Language, lead: &Person) {
+    let both = || BookingsFound {
+        bookings: vec![own_booking(lead), childs_booking(lead)],
+        online: false,
+        service_lacks_changes: false,
+    };
+    let mut k = my_booking(language, lead, both());
+    let fresh = k.clone();
+    album.snap("my-booking", &k);
+    intent(&mut k, Intent::CancelBooking { index: 1 });
+    album.snap("my-booking-cancel-asked", &k);
+    intent(&mut k, Intent::ConfirmCancelBooking);
+    step(&mut k, Event::Cancelled(Ok(())));
+    album.snap("my-booking-cancelled", &k);
+    intent(&mut k, Intent::ReprintBooking { index: 0 });
+    step(&mut k, Event::Printed(Ok(())));
+    album.snap("my-booking-reprinted", &k);
+    intent(&mut k, Intent::CancelBooking { index: 0 });
+    intent(&mut k, Intent::ConfirmCancelBooking);
+    step(&mut k, Event::Cancelled(Ok(())));
+    album.snap("my-booking-empty", &k);
+
+    // Moved once already; made at another kiosk, while this one is offline; tomorrow's
+    // (too late to move, not to cancel).
+    let blocked = BookingsFound {
+        bookings: vec![
+            ExistingBooking {
+                reschedules_left: 0,
+                ..own_booking(lead)
+            },
+            ExistingBooking {
+                here: false,
+                ticket: Some("APM2.elsewhere".into()),
+                booking_code: None,
+                group_id: None,
+                ..childs_booking(lead)
+            },
+            ExistingBooking {
+                registration_id: "r-second".into(),
+                date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap_or_default(),
+                masked_nik: "2102********0031".into(),
+                name: Some("RINA WIJAYA".into()),
+                own: false,
+                ..own_booking(lead)
+            },
+        ],
+        online: false,
+        service_lacks_changes: false,
+    };
+    album.snap("my-booking-blocked", &my_booking(language, lead, blocked));
+    // A service without changes, and a booking at an office this kiosk does not serve.
+    let unsupported = BookingsFound {
+        bookings: vec![
+            own_booking(lead),
+            ExistingBooking {
+                office_id: "TBK".into(),
+                ..childs_booking(lead)
+            },
+        ],
+        online: true,
+        service_lacks_changes: true,
+    };
+    album.snap(
+        "my-booking-unsupported",
+        &my_booking(language, lead, unsupported),
+    );
+
+    let mut k = fresh.clone();
+    intent(&mut k, Intent::RescheduleBooking { index: 0 });
+    let krm = offices().remove(0);
+    step(&mut k, Event::AvailabilityLoaded(availability(&krm)));
+    album.snap("reschedule-date", &k);
+    let day = own_booking(lead).date;
+    intent(&mut k, Intent::ChooseDate { date: day });
+    album.snap("reschedule-session", &k);
+    intent(
+        &mut k,
+        Intent::ChooseSession {
+            session_id: "S2".into(),
+        },
+    );
+    album.snap("reschedule-review", &k);
+    intent(&mut k, Intent::ConfirmBooking);
+    album.snap("reschedule-saving", &k);
+    let moved = ExistingBooking {
+        session_id: "S2".into(),
+        queue_number: QueueNumber {
+            kind: QueueKind::Regular,
+            number: 12,
+        },
+        reschedules_left: 0,
+        name: Some(lead.name.clone()),
+        ..own_booking(lead)
+    };
+    step(&mut k, Event::Rescheduled(Ok(moved)));
+    step(&mut k, Event::Printed(Ok(())));
+    album.snap("reschedule-done", &k);
+
+    for (reason, name) in CHANGE_PROBLEMS {
+        let mut k = fresh.clone();
+        intent(&mut k, Intent::CancelBooking { index: 0 });
+        intent(&mut k, Intent::ConfirmCancelBooking);
+        step(&mut k, Event::Cancelled(Err(reason)));
+        album.snap(&format!("problem-change-{name}"), &k);
+    }
+}
+
+/// The key texts of the pages of the whole window and of "my booking", in `language`:
+/// what a shot named `name` (without its number) must say; nothing for the others.
+fn said_after(name: &str, language: Language) -> Vec<String> {
+    let id = language == Language::Id;
+    let pick = |i: &str, e: &str| if id { i.to_owned() } else { e.to_owned() };
+    let when = pick(
+        "Selasa, 1 Desember 2026, Sesi 1 (pagi) 08.00\u{2013}10.00 WIB",
+        "Tuesday, 1 December 2026, Session 1 (morning) 08:00\u{2013}10:00 WIB",
+    );
+    let moving = pick(
+        "Mengubah jadwal R-021 (Selasa, 1 Desember 2026, Sesi 1 (pagi) 08.00\u{2013}10.00 WIB)",
+        "Changing the schedule of R-021 (Tuesday, 1 December 2026, Session 1 (morning) 08:00\u{2013}10:00 WIB)",
+    );
+    let finish = pick("Selesai", "Finish");
+    let back = pick("Kembali ke booking saya", "Back to my booking");
+    match name {
+        "my-booking" => vec![
+            "R-021".into(),
+            "P-003".into(),
+            when,
+            pick("Cetak ulang", "Print again"),
+            pick("bertanda SALINAN", "marked COPY"),
+            pick("Ubah jadwal", "Change the schedule"),
+            pick(
+                "sekali saja, paling lambat H-1",
+                "once only, up to the day before",
+            ),
+            pick("Batalkan", "Cancel booking"),
+            pick("Booking Anda", "Your booking"),
+            pick("Anggota keluarga", "Family member"),
+            pick(
+                "Anak (nama dilengkapi di loket)",
+                "Child (name filled in at the counter)",
+            ),
+            finish,
+        ],
+        "my-booking-cancel-asked" => vec![
+            pick("Batalkan booking P-003?", "Cancel booking P-003?"),
+            pick("Ya, batalkan", "Yes, cancel it"),
+            pick("Tidak, simpan", "No, keep it"),
+            pick(
+                "Nomornya dikembalikan untuk orang lain, dan ini tidak bisa diurungkan. Aturan 30 hari tetap dihitung sejak pendaftaran pertama: booking baru untuk NIK ini belum bisa dibuat sebelum itu.",
+                "The number goes back for someone else, and this cannot be undone. The 30-day rule still counts from the first registration: a new booking for this NIK is not possible before then.",
+            ),
+        ],
+        "my-booking-cancelled" => vec![
+            pick(
+                "Booking P-003 dibatalkan. Nomornya dilepas.",
+                "Booking P-003 cancelled. Its number is released.",
+            ),
+            "R-021".into(),
+        ],
+        "my-booking-reprinted" => vec![pick(
+            "Tiket R-021 dicetak ulang (SALINAN). Ambil di celah di bawah layar.",
+            "Ticket R-021 printed again (COPY). Take it from the slot below the screen.",
+        )],
+        "my-booking-empty" => vec![
+            pick(
+                "Tidak ada lagi booking atas NIK ini. Pendaftaran baru mengikuti aturan 30 hari, dihitung sejak pendaftaran pertama.",
+                "No booking is left on this NIK. A new registration follows the 30-day rule, counted from the first registration.",
+            ),
+            finish,
+        ],
+        "my-booking-blocked" => vec![
+            pick(
+                "Sudah pernah diubah: jadwal hanya bisa diubah sekali. Jika Anda tidak bisa datang, tanyakan di loket.",
+                "Changed once already: a schedule can be changed only once. If you cannot come, ask at the counter.",
+            ),
+            pick(
+                "Dibuat di aplikasi atau di kios lain: hanya bisa diubah di sini saat kios terhubung ke jaringan. Coba lagi nanti, atau gunakan aplikasi M-Paspor.",
+                "Made in the app or at another kiosk: changed here only while the kiosk is online. Try later, or use the M-Paspor app.",
+            ),
+            pick(
+                "Sudah terlambat: jadwal hanya bisa diubah paling lambat sehari sebelumnya. Datanglah pada harinya, atau tanyakan di loket.",
+                "Too late: a schedule can be changed up to the day before. Come on the day, or ask at the counter.",
+            ),
+            "RINA WIJAYA".into(),
+        ],
+        "my-booking-unsupported" => vec![
+            pick(
+                "Belum bisa dari kios: gunakan aplikasi M-Paspor, atau tanyakan di loket.",
+                "Not possible from a kiosk yet: use the M-Paspor app, or ask at the counter.",
+            ),
+            pick(
+                "Di kantor yang tidak dilayani kios ini: gunakan aplikasi M-Paspor, atau kios di kantor tersebut.",
+                "At an office this kiosk does not book for: use the M-Paspor app, or a kiosk of that office.",
+            ),
+        ],
+        "reschedule-date" => vec![moving, pick("Pilih hari", "Choose a day")],
+        "reschedule-session" => vec![moving, pick("Jadwal Anda sekarang", "Your schedule now")],
+        "reschedule-review" => vec![
+            pick("Periksa jadwal baru", "Check the new schedule"),
+            when,
+            pick(
+                "Selasa, 1 Desember 2026, Sesi 2 (pagi) 10.00\u{2013}12.00 WIB",
+                "Tuesday, 1 December 2026, Session 2 (morning) 10:00\u{2013}12:00 WIB",
+            ),
+            pick("Ubah jadwal", "Change the schedule"),
+        ],
+        "reschedule-saving" => vec![pick("Mengubah jadwal Anda…", "Changing your schedule…")],
+        "reschedule-done" => vec![
+            pick("Jadwal Anda sudah diubah", "Your schedule is changed"),
+            pick(
+                "Ambil tiket baru Anda. Tiket lama tidak berlaku lagi: nomornya sudah dilepas.",
+                "Take your new ticket. The old ticket is no longer valid: its number has been released.",
+            ),
+            "R-012".into(),
+        ],
+        "date-offline" => vec![
+            pick("perlu jaringan", "needs network"),
+            pick(
+                "Kios ini sedang tanpa jaringan. Hari bertanda \u{201c}perlu jaringan\u{201d} bisa dipesan di sini setelah jaringan pulih, atau sekarang di aplikasi M-Paspor atau kios lain.",
+                "This kiosk is offline. Days marked \u{201c}needs network\u{201d} can be booked here once the network is back, or now in the M-Paspor app or at another kiosk.",
+            ),
+        ],
+        "session-offline" => vec![pick(
+            "Tempat di kios ini tidak cukup, dan kios sedang tanpa jaringan: pilih sesi lain, atau kembali setelah jaringan pulih",
+            "Not enough places held at this kiosk, and it is offline: choose another session, or come back once the network is back",
+        )],
+        "session-central" => vec![pick(
+            "Cukup untuk seluruh rombongan, dari kuota pusat: sisa 10 reguler dan 5 prioritas",
+            "Room for your whole group, from the central quota: 10 regular and 5 priority places left",
+        )],
+        "asking-numbers" => vec![pick(
+            "Meminta nomor antrean ke kantor pusat…",
+            "Asking the central office for queue numbers…",
+        )],
+        "session-denied" => vec![pick(
+            "Kuota pusat untuk sesi itu baru saja habis. Tidak ada yang dipesan. Silakan pilih sesi lain.",
+            "The central quota of that session has just run out. Nothing was booked. Please choose another session.",
+        )],
+        "session-no-answer" => vec![pick(
+            "Kantor pusat tidak menjawab tepat waktu. Tidak ada yang dipesan. Silakan pilih lagi, atau pilih hari yang tempatnya ada di kios ini.",
+            "The central office did not answer in time. Nothing was booked. Please choose again, or a day this kiosk holds places for.",
+        )],
+        "problem-change-numbers-gone" => vec![pick("Pilih lagi", "Choose again")],
+        n if n.starts_with("problem-change-") => vec![back],
+        _ => Vec::new(),
+    }
+}
+
+/// The page says each of its key texts ([`said_after`]), and a change problem's page
+/// says its own words, unlike every other reason's.
+fn check_said(ui: &KioskWindow, at: &str, name: &str, language: Language) {
+    let key = name.split_once('-').map_or(name, |(_, rest)| rest);
+    let texts = page_texts(ui);
+    for want in said_after(key, language) {
+        assert!(
+            texts.iter().any(|t| t == &want),
+            "{at}: does not say {want:?}: {texts:?}"
+        );
+    }
+}
+
+/// Each reason a change did not happen has a title and words of its own on the problem
+/// page: no two reasons read alike.
+fn check_change_problems_differ(seen: &[(String, Vec<String>)]) {
+    for (i, (a, ta)) in seen.iter().enumerate() {
+        for (b, tb) in &seen[i + 1..] {
+            assert_ne!(ta, tb, "{a} and {b} say the same");
+        }
+    }
 }
 
 /// The longest name a KTP holds (60 letters), one per member.
@@ -573,6 +982,24 @@ const README_SHOTS: &[(&str, &str, &str)] = &[
     ("portrait", "id", "child-name"),
     ("portrait", "id", "confirm-child-named"),
     ("portrait", "en", "details-edit-large"),
+    ("portrait", "id", "my-booking"),
+    ("portrait", "en", "my-booking"),
+    ("portrait", "id", "my-booking-cancel-asked"),
+    ("portrait", "en", "my-booking-reprinted"),
+    ("portrait", "id", "my-booking-blocked"),
+    ("portrait", "en", "my-booking-unsupported"),
+    ("portrait", "id", "reschedule-session"),
+    ("portrait", "id", "reschedule-review"),
+    ("portrait", "en", "reschedule-done"),
+    ("portrait", "id", "problem-change-too-late"),
+    ("portrait", "en", "problem-change-no-answer"),
+    ("portrait", "id", "date-offline"),
+    ("portrait", "en", "session-central"),
+    ("portrait", "id", "asking-numbers"),
+    ("portrait", "id", "session-no-answer"),
+    ("landscape", "id", "my-booking"),
+    ("landscape", "en", "my-booking-blocked"),
+    ("landscape", "en", "date-offline"),
 ];
 
 /// Halves a screenshot (2x2 box filter) for the README.
@@ -648,6 +1075,7 @@ fn render_all(orientation: &str, width: f32, height: f32) {
     let ui = ui_support::window(width, height);
     for language in [Language::Id, Language::En] {
         let lang = if language == Language::Id { "id" } else { "en" };
+        let mut change_problems = Vec::new();
         for shot in shots(language) {
             let view = flow::view::view(&shot.state, shot.at);
             adapter::apply(&ui, &view, &shot.panel);
@@ -671,6 +1099,10 @@ fn render_all(orientation: &str, width: f32, height: f32) {
                 "details-edit",
                 "help",
                 "help-called",
+                "my-booking",
+                "my-booking-cancel-asked",
+                "my-booking-blocked",
+                "date-offline",
             ]
             .iter()
             .any(|n| shot.name.ends_with(n))
@@ -696,11 +1128,18 @@ fn render_all(orientation: &str, width: f32, height: f32) {
                 theme.set_large_text(false);
             }
             check_targets(&ui, orientation, lang, &shot.name);
-            check_fit(&ui, &format!("{orientation} {lang} {}", shot.name), &path);
+            let at = format!("{orientation} {lang} {}", shot.name);
+            check_fit(&ui, &at, &path);
+            check_said(&ui, &at, &shot.name, language);
+            if shot.name.contains("-problem-change-") {
+                change_problems.push((shot.name.clone(), page_texts(&ui)));
+            }
             if view.unprinted.is_some() {
-                check_numbers_shown(&ui, &format!("{orientation} {lang} {}", shot.name), &view);
+                check_numbers_shown(&ui, &at, &view);
             }
         }
+        assert_eq!(change_problems.len(), CHANGE_PROBLEMS.len());
+        check_change_problems_differ(&change_problems);
     }
 }
 

@@ -8,11 +8,14 @@ use chrono::{Datelike, NaiveDate};
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 
 use super::{
-    DayCell, Flow, KioskWindow, MonthItem, OfficeItem, Person, ProblemInfo, SessionItem, Theme,
+    BookingItem, DayCell, Flow, KioskWindow, MonthItem, OfficeItem, Person, ProblemInfo,
+    SessionItem, Theme,
 };
 use super::{PanelState, TicketItem, TodayItem};
 use crate::domain::{Language, QueueKind, dates};
-use crate::flow::view::{ApplicantView, DateView, GroupNeeds, ScreenKind, View};
+use crate::flow::view::{
+    ApplicantView, DateView, DayState, ExistingBookingView, GroupNeeds, ScreenKind, View,
+};
 use crate::flow::{IdentitySource, Problem};
 use crate::ui;
 
@@ -171,6 +174,7 @@ pub fn apply(ui: &KioskWindow, view: &View, panel: &PanelState) {
     apply_problems(&flow, view);
     apply_people(&flow, view);
     apply_booking(&flow, view);
+    apply_my_booking(&flow, view);
     apply_help(&flow, view);
     // The screen is screen-last, so that a page appears with its data already in place.
     flow.set_screen(codes::screen(view.screen));
@@ -260,6 +264,10 @@ fn problem_info(problem: Option<Problem>, language: Language) -> ProblemInfo {
             print: codes::print_failure(failure),
             ..kind(ui::Problem::Print)
         },
+        Problem::Change { reason } => ProblemInfo {
+            change: codes::change_problem(Some(reason)),
+            ..kind(ui::Problem::Change)
+        },
     }
 }
 
@@ -296,6 +304,11 @@ fn apply_people(flow: &Flow<'_>, view: &View) {
     flow.set_months(model(layout.months));
     flow.set_weeks(layout.weeks);
     flow.set_marked_weeks(layout.marked_weeks);
+    flow.set_days_need_network(
+        view.dates
+            .iter()
+            .any(|d| d.status == DayState::NeedsNetwork),
+    );
     let needs = view.group_needs.unwrap_or(GroupNeeds {
         regular: 0,
         priority: 0,
@@ -311,6 +324,7 @@ fn apply_people(flow: &Flow<'_>, view: &View) {
                 regular_left: s.regular_left as i32,
                 priority_left: s.priority_left as i32,
                 bookable: s.bookable,
+                asks_service: s.asks_service,
                 blocked_by: codes::session_block(s.blocked_by),
             })
             .collect(),
@@ -347,6 +361,49 @@ fn apply_booking(flow: &Flow<'_>, view: &View) {
             .map(|b| b.documents.iter().map(|&d| codes::document(d)).collect())
             .unwrap_or_default(),
     ));
+}
+
+/// "My booking": the bookings the card's NIK holds, the one asked to be cancelled, the
+/// change just made; and, while one is moved, that booking and why the service gave no
+/// numbers for the session chosen.
+fn apply_my_booking(flow: &Flow<'_>, view: &View) {
+    flow.set_bookings(model(view.bookings.iter().map(booking_item).collect()));
+    flow.set_cancelling(
+        view.cancelling
+            .and_then(|i| i32::try_from(i).ok())
+            .unwrap_or(-1),
+    );
+    let done = view.change_done.as_ref();
+    flow.set_change_done(codes::change_kind(done.map(|d| d.kind)));
+    flow.set_change_done_number(done.map_or("", |d| d.queue_number.as_str()).into());
+    flow.set_rescheduling(view.rescheduling.is_some());
+    flow.set_rescheduled(
+        view.rescheduling
+            .as_ref()
+            .map_or_else(BookingItem::default, booking_item),
+    );
+    flow.set_numbers_failure(codes::numbers_failure(view.numbers_failure));
+}
+
+/// One booking of "my booking", as its card shows it.
+fn booking_item(b: &ExistingBookingView) -> BookingItem {
+    BookingItem {
+        office: b.office.name.clone().into(),
+        date_label: b.date_label.clone().into(),
+        session_label: b.session_label.clone().into(),
+        number: b.queue_number.clone().into(),
+        priority: b.kind == QueueKind::Priority,
+        masked_nik: b.masked_nik.clone().into(),
+        name: b.name.clone().unwrap_or_default().into(),
+        own: b.own,
+        here: b.here,
+        reschedules_left: i32::try_from(b.reschedules_left).unwrap_or(i32::MAX),
+        can_reprint: b.can_reprint,
+        can_reschedule: b.can_reschedule,
+        can_cancel: b.can_cancel,
+        reschedule_blocked: codes::change_problem(b.reschedule_blocked),
+        cancel_blocked: codes::change_problem(b.cancel_blocked),
+    }
 }
 
 /// The devices and today's numbers: shown on the idle and card screens.

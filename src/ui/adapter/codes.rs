@@ -7,7 +7,10 @@
 use crate::domain::documents::Document;
 use crate::domain::{ApplicationType, Language, PassportType, PriorityReason, Sex};
 use crate::flow::view::{DayState, NumberCheck, Refusal, ScreenKind, SessionBlock};
-use crate::flow::{CardProblem, CommitFailure, EntryProblem, PrintFailure, Purpose, WayOut};
+use crate::flow::{
+    CardProblem, ChangeKind, ChangeProblem, CommitFailure, EntryProblem, NumbersFailure,
+    PrintFailure, Purpose, WayOut,
+};
 use crate::maint::report::{Label, Part};
 use crate::maint::{HoldReason, Orientation};
 use crate::protocol::central::ReaderState;
@@ -27,6 +30,8 @@ pub fn screen(s: ScreenKind) -> ui::Screen {
         ScreenKind::LoadingAvailability => ui::Screen::LoadingAvailability,
         ScreenKind::Date => ui::Screen::Date,
         ScreenKind::Session => ui::Screen::Session,
+        ScreenKind::AskingNumbers => ui::Screen::AskingNumbers,
+        ScreenKind::MyBooking => ui::Screen::MyBooking,
         ScreenKind::Review => ui::Screen::Review,
         ScreenKind::Committing => ui::Screen::Committing,
         ScreenKind::Printing => ui::Screen::Printing,
@@ -132,6 +137,46 @@ pub fn way_out(w: Option<WayOut>) -> ui::WayOut {
         Some(WayOut::Office) => ui::WayOut::Office,
         Some(WayOut::Session) => ui::WayOut::Session,
         Some(WayOut::Done) => ui::WayOut::Done,
+        Some(WayOut::MyBooking) => ui::WayOut::MyBooking,
+    }
+}
+
+/// Why a change to a booking did not happen, or cannot now; `None` when it can.
+pub fn change_problem(p: Option<ChangeProblem>) -> ui::ChangeProblem {
+    match p {
+        None => ui::ChangeProblem::None,
+        Some(ChangeProblem::RescheduleUsed) => ui::ChangeProblem::RescheduleUsed,
+        Some(ChangeProblem::TooLate) => ui::ChangeProblem::TooLate,
+        Some(ChangeProblem::AlreadyArrived) => ui::ChangeProblem::AlreadyArrived,
+        Some(ChangeProblem::Cancelled) => ui::ChangeProblem::Cancelled,
+        Some(ChangeProblem::NotFound) => ui::ChangeProblem::NotFound,
+        Some(ChangeProblem::NumberNotHeld) => ui::ChangeProblem::NumberNotHeld,
+        Some(ChangeProblem::NumbersGone) => ui::ChangeProblem::NumbersGone,
+        Some(ChangeProblem::Unsupported) => ui::ChangeProblem::Unsupported,
+        Some(ChangeProblem::NoAnswer) => ui::ChangeProblem::NoAnswer,
+        Some(ChangeProblem::StorageFailed) => ui::ChangeProblem::StorageFailed,
+        Some(ChangeProblem::Refused) => ui::ChangeProblem::Refused,
+        Some(ChangeProblem::NeedsNetwork) => ui::ChangeProblem::NeedsNetwork,
+        Some(ChangeProblem::OtherOffice) => ui::ChangeProblem::OtherOffice,
+    }
+}
+
+/// What was just done to a booking the applicant holds.
+pub fn change_kind(k: Option<ChangeKind>) -> ui::ChangeKind {
+    match k {
+        None => ui::ChangeKind::None,
+        Some(ChangeKind::Reprinted) => ui::ChangeKind::Reprinted,
+        Some(ChangeKind::Rescheduled) => ui::ChangeKind::Rescheduled,
+        Some(ChangeKind::Cancelled) => ui::ChangeKind::Cancelled,
+    }
+}
+
+/// Why the service gave no numbers for the session chosen.
+pub fn numbers_failure(f: Option<NumbersFailure>) -> ui::NumbersFailure {
+    match f {
+        None => ui::NumbersFailure::None,
+        Some(NumbersFailure::Denied) => ui::NumbersFailure::Denied,
+        Some(NumbersFailure::NoAnswer) => ui::NumbersFailure::NoAnswer,
     }
 }
 
@@ -220,6 +265,8 @@ pub fn session_block(b: Option<SessionBlock>) -> ui::SessionBlock {
         Some(SessionBlock::BookingClosed) => ui::SessionBlock::BookingClosed,
         Some(SessionBlock::TooFewRegular) => ui::SessionBlock::TooFewRegular,
         Some(SessionBlock::TooFewPriority) => ui::SessionBlock::TooFewPriority,
+        Some(SessionBlock::NeedsNetwork) => ui::SessionBlock::NeedsNetwork,
+        Some(SessionBlock::Current) => ui::SessionBlock::Current,
     }
 }
 
@@ -227,6 +274,7 @@ pub fn day_state(d: DayState) -> ui::DayState {
     match d {
         DayState::Open => ui::DayState::Open,
         DayState::Full => ui::DayState::Full,
+        DayState::NeedsNetwork => ui::DayState::NeedsNetwork,
         DayState::Closed => ui::DayState::Closed,
         DayState::Holiday => ui::DayState::Holiday,
     }

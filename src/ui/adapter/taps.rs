@@ -52,6 +52,7 @@ pub fn connect(ui: &KioskWindow, intents: mpsc::Sender<Intent>) {
     identity(&flow, &taps);
     group(&flow, &taps);
     booking(&flow, &taps);
+    my_booking(&flow, &taps);
     flow.on_drop_last(|s| super::drop_last(&s).into());
     flow.on_group_digits(|s| super::group_digits(&s).into());
 }
@@ -134,6 +135,26 @@ fn booking(flow: &Flow<'_>, taps: &Taps) {
     flow.on_confirm_booking(taps.always(Intent::ConfirmBooking));
 }
 
+/// "My booking": a booking by its place in the list.
+fn my_booking(flow: &Flow<'_>, taps: &Taps) {
+    flow.on_reprint_booking(taps.with("reprint_booking", |i: i32| {
+        Some(Intent::ReprintBooking {
+            index: usize::try_from(i).ok()?,
+        })
+    }));
+    flow.on_reschedule_booking(taps.with("reschedule_booking", |i: i32| {
+        Some(Intent::RescheduleBooking {
+            index: usize::try_from(i).ok()?,
+        })
+    }));
+    flow.on_cancel_booking(taps.with("cancel_booking", |i: i32| {
+        Some(Intent::CancelBooking {
+            index: usize::try_from(i).ok()?,
+        })
+    }));
+    flow.on_confirm_cancel_booking(taps.always(Intent::ConfirmCancelBooking));
+}
+
 /// The keypad's digits: a KK number only when one was typed.
 fn enter_nik(nik: &str, kk: &str) -> Intent {
     Intent::EnterNik {
@@ -203,7 +224,7 @@ mod tests {
         connect(&ui, tx);
         let flow = ui.global::<Flow>();
         type Tap = fn(&Flow<'_>);
-        let cases: [(Tap, Intent); 24] = [
+        let cases: [(Tap, Intent); 28] = [
             (
                 |f| f.invoke_set_language(ui::Language::En),
                 Intent::SetLanguage {
@@ -265,6 +286,22 @@ mod tests {
             (|f| f.invoke_finish(), Intent::Finish),
             (|f| f.invoke_dismiss(), Intent::Dismiss),
             (|f| f.invoke_retry_print(), Intent::RetryPrint),
+            (
+                |f| f.invoke_reprint_booking(1),
+                Intent::ReprintBooking { index: 1 },
+            ),
+            (
+                |f| f.invoke_reschedule_booking(0),
+                Intent::RescheduleBooking { index: 0 },
+            ),
+            (
+                |f| f.invoke_cancel_booking(1),
+                Intent::CancelBooking { index: 1 },
+            ),
+            (
+                |f| f.invoke_confirm_cancel_booking(),
+                Intent::ConfirmCancelBooking,
+            ),
         ];
         for (tap, want) in cases {
             tap(&flow);
@@ -272,6 +309,7 @@ mod tests {
         }
         // What the flow cannot take is not sent.
         flow.invoke_remove_member(-1);
+        flow.invoke_cancel_booking(-1);
         flow.invoke_set_language(ui::Language::Unset);
         flow.invoke_choose_application_type(ui::ApplicationType::None);
         flow.invoke_choose_passport_type(ui::PassportType::None);
