@@ -167,8 +167,8 @@ pub fn ticket(language: Language, priority: bool, copy: bool) -> Ticket {
         name: Some("DEWI KARTIKA SARI BINTI AHMAD".into()),
         child: false,
         masked_nik: "3171********0003".into(),
-        application_type: ApplicationType::Replacement,
-        passport_type: PassportType::Electronic,
+        application_type: Some(ApplicationType::Replacement),
+        passport_type: Some(PassportType::Electronic),
         group_size: 3,
         group_index: 1,
         booking_code: "7F3C-21A9".into(),
@@ -184,7 +184,7 @@ pub fn child_ticket(language: Language) -> Ticket {
         name: None,
         child: true,
         priority_reason: Some(PriorityReason::ChildUnder5),
-        application_type: ApplicationType::New,
+        application_type: Some(ApplicationType::New),
         ..ticket(language, true, false)
     }
 }

@@ -14,8 +14,9 @@ use anyhow::Context as _;
 use tokio::sync::{oneshot, watch};
 
 use super::{self as printer_hw, PrinterState};
+use crate::domain::Language;
 use crate::domain::calendar::{Office, OfficeDetails};
-use crate::flow::PrintFailure;
+use crate::flow::{ExistingBooking, PrintFailure};
 use crate::protocol::escpos;
 use crate::protocol::printer_profile::PrinterProfile;
 use crate::store::StoredTicket;
@@ -44,14 +45,49 @@ pub fn printable(
         name: t.name.clone(),
         child: t.child,
         masked_nik: t.masked_nik.clone(),
-        application_type: t.application_type,
-        passport_type: t.passport_type,
+        application_type: Some(t.application_type),
+        passport_type: Some(t.passport_type),
         group_size: t.group_size,
         group_index: t.position,
         booking_code: t.booking_code.clone(),
         qr_payload: t.qr_payload.clone(),
         copy,
     }
+}
+
+/// The ticket of a booking found at the central service and not in this kiosk's store,
+/// as the printer lays it out: the service's QR payload as it is, the office's name and
+/// session as this kiosk knows them, no application line and no documents (the service's
+/// record does not carry them; the original ticket has them).
+pub fn printable_found(
+    b: &ExistingBooking,
+    language: Language,
+    office: Option<&Office>,
+    details: Option<&OfficeDetails>,
+    copy: bool,
+) -> Option<escpos::Ticket> {
+    Some(escpos::Ticket {
+        language,
+        office_name: office.map_or_else(|| b.office_id.clone(), |o| o.name.clone()),
+        office_address: details.and_then(|d| d.address.clone()),
+        office_hours: details.and_then(|d| d.hours.clone()),
+        queue_number: b.queue_number.to_string(),
+        priority: b.queue_number.kind == crate::domain::QueueKind::Priority,
+        priority_reason: None,
+        visit_date: b.date,
+        session_id: b.session_id.clone(),
+        session: office.and_then(|o| o.session_name(&b.session_id)),
+        name: b.name.clone(),
+        child: false,
+        masked_nik: b.masked_nik.clone(),
+        application_type: None,
+        passport_type: None,
+        group_size: 1,
+        group_index: 1,
+        booking_code: b.booking_code.clone().unwrap_or_default(),
+        qr_payload: b.ticket.clone()?,
+        copy,
+    })
 }
 
 // --- the printer worker ------------------------------------------------------------
@@ -117,6 +153,13 @@ enum PrintRequest {
     Reprint {
         registration_id: String,
         reply: oneshot::Sender<Result<(), ReprintError>>,
+    },
+    /// The ticket of a booking found at the service (not in the store), from memory.
+    Found {
+        booking: Box<ExistingBooking>,
+        language: Language,
+        copy: bool,
+        reply: oneshot::Sender<Result<(), PrintFailure>>,
     },
     /// A technician's test page: these lines, no ticket, nothing counted.
     TestPage {
@@ -202,6 +245,28 @@ impl PrinterWorker {
         rx.await.unwrap_or(Err(ReprintError::Stopped))
     }
 
+    /// Prints the ticket of a booking found at the service, in `language`, marked COPY
+    /// when `copy`. Nothing is kept: an applicant whose ticket did not come out lays the
+    /// KTP again.
+    pub async fn print_found(
+        &self,
+        booking: ExistingBooking,
+        language: Language,
+        copy: bool,
+    ) -> Result<(), PrintFailure> {
+        let (reply, rx) = oneshot::channel();
+        let booking = Box::new(booking);
+        self.requests
+            .send(PrintRequest::Found {
+                booking,
+                language,
+                copy,
+                reply,
+            })
+            .map_err(|_| PrintFailure::Failed)?;
+        rx.await.unwrap_or(Err(PrintFailure::Failed))
+    }
+
     /// Prints a test page of `lines` (no personal data) and says how the printer is
     /// after it.
     pub async fn test_page(&self, lines: Vec<String>) -> Result<PrinterState, PrintFailure> {
@@ -257,6 +322,16 @@ impl PrinterThread {
                 }) => {
                     self.unconfirmed = false;
                     let result = self.reprint(&registration_id);
+                    let _ = reply.send(result);
+                }
+                Ok(PrintRequest::Found {
+                    booking,
+                    language,
+                    copy,
+                    reply,
+                }) => {
+                    self.unconfirmed = false;
+                    let result = self.print_found(&booking, language, copy);
                     let _ = reply.send(result);
                 }
                 Ok(PrintRequest::TestPage { lines, reply }) => {
@@ -373,6 +448,27 @@ impl PrinterThread {
         Ok(())
     }
 
+    fn print_found(
+        &mut self,
+        b: &ExistingBooking,
+        language: Language,
+        copy: bool,
+    ) -> Result<(), PrintFailure> {
+        let offices = self.offices();
+        let office = offices.iter().find(|o| o.id == b.office_id);
+        let details = self.settings.office_details.get(&b.office_id);
+        let Some(ticket) = printable_found(b, language, office, details, copy) else {
+            tracing::error!("a booking found at the service came without its ticket");
+            return Err(PrintFailure::Failed);
+        };
+        let state = self.status().ok_or(PrintFailure::Offline)?;
+        if let Some(failure) = failure_of(state) {
+            return Err(failure);
+        }
+        let job = escpos::ticket_job(&ticket, self.settings.profile);
+        self.send_ticket(&job, b.queue_number, true)
+    }
+
     fn test_page(&mut self, lines: &[String]) -> Result<PrinterState, PrintFailure> {
         let state = self.status().ok_or(PrintFailure::Offline)?;
         if let Some(failure) = failure_of(state) {
@@ -480,7 +576,7 @@ impl PrinterThread {
         let office = offices.iter().find(|o| o.id == t.office_id);
         let details = self.settings.office_details.get(&t.office_id);
         let job = escpos::ticket_job(&printable(t, office, details, copy), self.settings.profile);
-        self.send_ticket(&job, t, copy)?;
+        self.send_ticket(&job, t.queue_number, copy)?;
         if !t.printed {
             let id = t.registration_id.clone();
             match self.store.call_blocking(move |s| s.mark_printed(&id, now)) {
@@ -493,18 +589,18 @@ impl PrinterThread {
     }
 
     /// Sends one ticket's job and waits for the printer's word that it came out. A COPY
-    /// follows a job that may have been cut short: the printer's buffers are cleared
-    /// first, so that a tail left in them cannot print before it.
+    /// may follow a job that was cut short: with `clear_first` the printer's buffers are
+    /// cleared first, so that a tail left in them cannot print before it.
     fn send_ticket(
         &mut self,
         job: &escpos::Job,
-        t: &StoredTicket,
-        copy: bool,
+        queue: crate::domain::QueueNumber,
+        clear_first: bool,
     ) -> Result<(), PrintFailure> {
         let Some(dev) = self.device.as_mut() else {
             return Err(PrintFailure::Offline);
         };
-        let sent = if copy {
+        let sent = if clear_first {
             dev.clear_buffer().and_then(|_| dev.send_job(job))
         } else {
             dev.send_job(job)
@@ -513,18 +609,18 @@ impl PrinterThread {
             Ok(after) => {
                 self.publish(after);
                 if let Some(failure) = failure_of(after) {
-                    tracing::warn!(printer = ?after, queue = %t.queue_number, "ticket cut short; kept for reprint");
+                    tracing::warn!(printer = ?after, queue = %queue, "ticket cut short; kept for reprint");
                     return Err(failure);
                 }
                 Ok(())
             }
             Err(e @ printer_hw::PrinterError::Unconfirmed { .. }) => {
-                tracing::error!(error = %e, queue = %t.queue_number, "ticket not confirmed by the printer");
+                tracing::error!(error = %e, queue = %queue, "ticket not confirmed by the printer");
                 self.unconfirmed = true;
                 Err(PrintFailure::Failed)
             }
             Err(e) => {
-                tracing::error!(error = %e, queue = %t.queue_number, "printing failed; the ticket is kept for reprint");
+                tracing::error!(error = %e, queue = %queue, "printing failed; the ticket is kept for reprint");
                 self.lost_device();
                 Err(PrintFailure::Failed)
             }

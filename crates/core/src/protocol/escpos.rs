@@ -70,8 +70,11 @@ pub struct Ticket {
     pub child: bool,
     /// `3171********0003`: the full NIK never reaches paper.
     pub masked_nik: String,
-    pub application_type: ApplicationType,
-    pub passport_type: PassportType,
+    /// What was applied for; `None` on a reprint of a booking made at another kiosk,
+    /// whose record the service returns without it: the line and the documents then
+    /// are not printed (the original ticket has them).
+    pub application_type: Option<ApplicationType>,
+    pub passport_type: Option<PassportType>,
     /// Applicants in the family group.
     pub group_size: u8,
     /// This applicant's place in the group, from 1.
@@ -462,16 +465,17 @@ fn applicant_fields(j: &mut Builder, t: &Ticket, labels: &Labels, cols: usize) {
         None if t.child => labels.name_from_kk,
         None => "-",
     };
-    let application = format!(
-        "{}, {}",
-        labels.application_type(t.application_type),
-        labels.passport_type(t.passport_type)
-    );
-    let fields: [(&str, &str); 3] = [
-        (labels.name, name),
-        ("NIK", &t.masked_nik),
-        (labels.application, &application),
-    ];
+    let application = match (t.application_type, t.passport_type) {
+        (Some(a), Some(p)) => Some(format!(
+            "{}, {}",
+            labels.application_type(a),
+            labels.passport_type(p)
+        )),
+        _ => None,
+    };
+    let fields = [(labels.name, name), ("NIK", t.masked_nik.as_str())]
+        .into_iter()
+        .chain(application.as_deref().map(|a| (labels.application, a)));
     for (label, value) in fields {
         for l in field_lines(label, value, cols) {
             j.line(&l);
@@ -491,10 +495,13 @@ fn applicant_fields(j: &mut Builder, t: &Ticket, labels: &Labels, cols: usize) {
 /// What to bring, one bullet each: `domain::documents`' list for this applicant, the
 /// one the done page shows.
 fn documents_to_bring(j: &mut Builder, t: &Ticket, labels: &Labels, cols: usize) {
+    let Some(application_type) = t.application_type else {
+        return;
+    };
     j.bold(true);
     j.line(labels.bring);
     j.bold(false);
-    for doc in documents::to_bring(t.application_type, t.child) {
+    for doc in documents::to_bring(application_type, t.child) {
         for l in bullet_lines(labels.document(doc), cols) {
             j.line(&l);
         }
@@ -1052,8 +1059,8 @@ mod tests {
             name: Some("SITI AMINAH".into()),
             child: false,
             masked_nik: "3171********0003".into(),
-            application_type: ApplicationType::Replacement,
-            passport_type: PassportType::Electronic,
+            application_type: Some(ApplicationType::Replacement),
+            passport_type: Some(PassportType::Electronic),
             group_size: 3,
             group_index: 1,
             booking_code: "7F3C-21A9".into(),
@@ -1262,7 +1269,7 @@ mod tests {
         let child = Ticket {
             child: true,
             name: None,
-            application_type: ApplicationType::New,
+            application_type: Some(ApplicationType::New),
             ..ticket()
         };
         for width in PaperWidth::ALL {
@@ -1301,7 +1308,7 @@ mod tests {
             for child in [false, true] {
                 for language in [Language::Id, Language::En] {
                     let t = Ticket {
-                        application_type: application,
+                        application_type: Some(application),
                         child,
                         language,
                         ..ticket()
@@ -1356,7 +1363,7 @@ mod tests {
             priority: true,
             queue_number: "P-003".into(),
             copy: true,
-            application_type: ApplicationType::Lost,
+            application_type: Some(ApplicationType::Lost),
             name: None,
             ..ticket()
         };
@@ -1369,7 +1376,7 @@ mod tests {
         assert!(!contains(&job, b"Paspor lama"));
 
         let new = Ticket {
-            application_type: ApplicationType::New,
+            application_type: Some(ApplicationType::New),
             language: Language::En,
             copy: true,
             ..ticket()
@@ -1440,8 +1447,8 @@ mod tests {
             session_id: "S12".into(),
             session: Some(session),
             name: Some(longest_name()),
-            application_type: ApplicationType::Lost,
-            passport_type: PassportType::Regular48,
+            application_type: Some(ApplicationType::Lost),
+            passport_type: Some(PassportType::Regular48),
             group_size: 5,
             group_index: 5,
             qr_payload: sign(&claims, &key),
