@@ -25,7 +25,7 @@ use apm_kiosk::flow::Intent;
 use apm_kiosk::protocol::central::Key32;
 use apm_kiosk::protocol::central::RegistrationStatus;
 use apm_kiosk::protocol::central_v11::ChangeRefusal;
-use apm_kiosk::store::TicketToSign;
+use apm_kiosk::store::ReissuedTicket;
 use apm_kiosk::store::changes::{
     CancelOutcome, ChangeAnswer, ReschedulePlan, Rescheduled, ServiceFeature,
 };
@@ -248,19 +248,18 @@ async fn cancel(kiosk: &KioskUnderTest, id: &str) -> Uuid {
     change
 }
 
-/// The applicant `nik` moves booking `id` to 3 December, session S2, as the daemon
-/// would: the new ticket signed with the kiosk's key.
-async fn reschedule(kiosk: &KioskUnderTest, id: &str, nik: String) -> Rescheduled {
+/// Booking `id` moved to 3 December, session S2, as the daemon moves it: the new
+/// ticket reissued with the kiosk's key, its NIK check kept.
+async fn reschedule(kiosk: &KioskUnderTest, id: &str) -> Rescheduled {
     let (id, signer) = (id.to_owned(), kiosk.signer.clone());
     kiosk
         .store
         .call(move |s| {
-            let sign = |t: &TicketToSign<'_>| signer.sign(t);
+            let sign = |t: &ReissuedTicket<'_>| signer.reissue(t);
             s.reschedule_booking(&ReschedulePlan {
                 registration_id: &id,
                 date: day("2026-12-03"),
                 session_id: "S2",
-                nik: &nik,
                 change_id: Uuid::now_v7(),
                 at: tuesday_morning(),
                 today: day("2026-12-01"),
@@ -309,7 +308,7 @@ async fn cancels_and_reschedules_reach_the_service_exactly_once_through_every_fa
     let mut failed_rounds = 0;
     for (i, fault) in faults.iter().enumerate() {
         cancels.push((ids[2 * i].clone(), cancel(&kiosk, &ids[2 * i]).await));
-        let r = reschedule(&kiosk, &ids[2 * i + 1], nik(2 * i as u32 + 1)).await;
+        let r = reschedule(&kiosk, &ids[2 * i + 1]).await;
         central.fail_next(Endpoint::Cancel, fault.clone());
         central.fail_next(Endpoint::Reschedule, fault.clone());
         moved.push(r);
@@ -374,7 +373,7 @@ async fn cancels_and_reschedules_reach_the_service_exactly_once_through_every_fa
 async fn a_reschedule_sent_at_once_and_by_the_round_together_is_applied_once() {
     let central = FakeCentral::new();
     let (kiosk, mut syncer, ids) = booked_on_fake(&central, 2).await;
-    let r = reschedule(&kiosk, &ids[0], nik(0)).await;
+    let r = reschedule(&kiosk, &ids[0]).await;
     let change = r.queued.expect("queued: the service has the booking");
     // The first attempt's answer is lost: the service has moved the booking already.
     central.fail_next(Endpoint::Reschedule, Fault::LoseAnswer);
@@ -416,7 +415,7 @@ async fn a_service_without_version_1_1_keeps_the_changes_queued_and_says_so() {
     central.lack_v11();
     cancel(&kiosk, &ids[0]).await;
     cancel(&kiosk, &ids[1]).await;
-    reschedule(&kiosk, &ids[2], nik(2)).await;
+    reschedule(&kiosk, &ids[2]).await;
     let now = tuesday_morning();
     for round in 1..=2 {
         syncer

@@ -26,15 +26,15 @@ use crate::flow::{
 use crate::identity::nik_tag;
 use crate::protocol::central::{AllocationAsk, AllocationsRequest, Key32, nik_hash};
 use crate::protocol::central_v11::{ChangeRefusal, FindRequest, FoundBooking};
-use crate::protocol::ticket_qr::{self, Claims};
+use crate::protocol::ticket_qr;
 use crate::store::changes::{
     CancelOutcome, ChangeAnswer, ChangeError, FoundReschedulePlan, KioskBooking, ReschedulePlan,
     ServiceFeature,
 };
-use crate::sync::changes::{learned, send_change_at};
 use crate::store::{HeldAllocation, ReissuedTicket};
 use crate::sync::SyncStatus;
 use crate::sync::bookings::BookingApi;
+use crate::sync::changes::{learned, send_change_at};
 use crate::sync::client::{ApiError, CentralApi};
 use crate::sync::shared::SharedCentral;
 
@@ -169,7 +169,10 @@ fn pool_slots(answer: crate::protocol::central_v11::AvailabilityResponse) -> Vec
 }
 
 /// `pool` less what was just granted out of it.
-fn less_granted(pool: Option<Vec<SlotCount>>, granted: &[HeldAllocation]) -> Option<Vec<SlotCount>> {
+fn less_granted(
+    pool: Option<Vec<SlotCount>>,
+    granted: &[HeldAllocation],
+) -> Option<Vec<SlotCount>> {
     let mut pool = pool?;
     for g in granted {
         for s in pool
@@ -187,7 +190,12 @@ fn less_granted(pool: Option<Vec<SlotCount>>, granted: &[HeldAllocation]) -> Opt
 }
 
 /// What a numbers request asks for: one line per kind it needs.
-fn asks(office_id: &str, date: NaiveDate, session_id: &str, need: (u32, u32)) -> AllocationsRequest {
+fn asks(
+    office_id: &str,
+    date: NaiveDate,
+    session_id: &str,
+    need: (u32, u32),
+) -> AllocationsRequest {
     let ask = |kind, count| AllocationAsk {
         office_id: office_id.to_owned(),
         date,
@@ -201,13 +209,6 @@ fn asks(office_id: &str, date: NaiveDate, session_id: &str, need: (u32, u32)) ->
         .map(|(kind, count)| ask(kind, count))
         .collect();
     AllocationsRequest { requests }
-}
-
-/// The `n` a reissued ticket keeps: its registration id and NIK have not changed. An
-/// `APM1` ticket's unkeyed check cannot be carried into an `APM2` one.
-fn kept_nik_check(old_ticket: &str) -> Option<String> {
-    let decoded = ticket_qr::decode(old_ticket).ok()?;
-    (decoded.version == ticket_qr::Version::Apm2).then_some(decoded.claims.n)
 }
 
 /// What "my booking" shows for a NIK: the store's bookings, and the service's while it
@@ -325,7 +326,8 @@ impl Shell {
         let shell = self.clone();
         tokio::spawn(async move {
             let id = office_id.clone();
-            let mut availability = match shell.store.run(move |s| s.availability(&id, today)).await {
+            let mut availability = match shell.store.run(move |s| s.availability(&id, today)).await
+            {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::error!(error = %e, "availability unavailable");
@@ -338,7 +340,10 @@ impl Shell {
             if let Some(api) = shell.online.client() {
                 availability.pool = shell.pool(&api, &office_id, today, to).await;
             }
-            let _ = shell.events.send(Event::AvailabilityLoaded(availability)).await;
+            let _ = shell
+                .events
+                .send(Event::AvailabilityLoaded(availability))
+                .await;
         });
     }
 
@@ -528,7 +533,11 @@ impl Shell {
         });
     }
 
-    async fn cancelled(&self, booking: &ExistingBooking, at: DateTime<Utc>) -> Result<(), ChangeProblem> {
+    async fn cancelled(
+        &self,
+        booking: &ExistingBooking,
+        at: DateTime<Utc>,
+    ) -> Result<(), ChangeProblem> {
         let id = booking.registration_id.clone();
         let change_id = Uuid::now_v7();
         let here = booking.here;
@@ -639,17 +648,7 @@ struct Reissuer {
 impl Reissuer {
     /// The new ticket, or `None` when the old one's NIK check cannot be carried over.
     fn reissue(&self, t: &ReissuedTicket<'_>) -> Option<String> {
-        let n = kept_nik_check(t.old_ticket)?;
-        let claims = Claims {
-            r: t.registration_id.to_owned(),
-            k: self.kiosk_id.clone(),
-            o: t.office_id.to_owned(),
-            d: t.date,
-            s: t.session_id.to_owned(),
-            q: t.queue_number.to_string(),
-            n,
-            t: t.issued_at.timestamp(),
-        };
+        let claims = t.claims(&self.kiosk_id)?;
         Some(ticket_qr::sign(&claims, &self.key))
     }
 }

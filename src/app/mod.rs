@@ -16,6 +16,7 @@
 //! start, every minute and before a session starts, and the retention rules run beside
 //! (`store::retention`).
 
+mod bookings;
 mod kept;
 mod main_loop;
 mod parts;
@@ -45,6 +46,7 @@ use crate::hardware::reader as reader_hw;
 use crate::protocol::central::ReaderState;
 use crate::status::VERSION;
 pub use crate::sync::shared::CentralOpener;
+use crate::sync::shared::SharedCentral;
 use crate::sync::{KioskHealth, SyncStatus};
 pub use kept::STOP_GRACE;
 use kept::{Kept, close_store};
@@ -188,7 +190,7 @@ impl Daemon {
             nudge: Arc::new(Notify::new()),
         };
         let (control_task, control) = wiring.spawn_control(socket.take_listener()?, &published);
-        let (sync_task, sync_status, health) = wiring.spawn_sync();
+        let (sync_task, sync_status, health, client) = wiring.spawn_sync();
         let (maint, kept_hold) = wiring.start_maint(&printer, started_at).await?;
         let settings = maint.settings();
         let language = settings.borrow().default_language;
@@ -221,6 +223,11 @@ impl Daemon {
                 enrollment: kept.enrollment.subscribe(),
                 nudge: nudge.clone(),
                 calls: maint.calls(),
+                online: bookings::Online {
+                    client,
+                    status: sync_status.clone(),
+                },
+                clock: clock.clone(),
             },
             read_test: crate::maint::ReadTest::new(maint.clone()),
             maint,
@@ -296,17 +303,19 @@ impl Wiring {
         (task, health)
     }
 
-    /// The sync task, its status and where the main loop tells the heartbeat of the
-    /// devices.
+    /// The sync task, its status, where the main loop tells the heartbeat of the
+    /// devices, and the central service's client once the task has made it.
     fn spawn_sync(
         &self,
     ) -> (
         JoinHandle<()>,
         watch::Receiver<SyncStatus>,
         watch::Sender<KioskHealth>,
+        watch::Receiver<Option<SharedCentral>>,
     ) {
         let (status_tx, status) = watch::channel(SyncStatus::default());
         let (health, health_rx) = watch::channel(KioskHealth::default());
+        let (client_tx, client) = watch::channel(None);
         let parts = SyncParts {
             central: self.central.clone(),
             interval: self.config.central.sync_interval,
@@ -319,10 +328,11 @@ impl Wiring {
             catalog: self.senders.catalog.clone(),
             health: health_rx,
             status: status_tx,
+            client: client_tx,
             clock: self.clock.clone(),
         };
         let task = tokio::spawn(sync_when_enrolled(parts, self.stopped()));
-        (task, status, health)
+        (task, status, health, client)
     }
 
     /// The maintenance side, and the technician's hold an earlier run left.

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{Notify, mpsc, watch};
 
+use super::bookings::{Move, NumbersAsk};
 use crate::domain::calendar::{Office, Zone};
-use crate::domain::rules;
 use crate::flow::{self, BookingRequest, CommitFailure, Effect, Event, Kiosk};
 use crate::hardware::printer::worker::PrinterWorker;
 use crate::hardware::reader::{ReaderCommand, ReaderHandle, Signal};
 use crate::identity::{Enrollment, nik_tag};
-use crate::protocol::central::{Key32, nik_hash};
+use crate::protocol::central::Key32;
 use crate::protocol::ticket_qr;
 use crate::store::writer::StoreHandle;
 use crate::store::{CommitError, CommitPlan, TicketToSign};
@@ -31,6 +31,9 @@ pub(super) struct Shell {
     pub(super) nudge: Arc<Notify>,
     /// The help panel's officer calls, for the maintenance report and `status`.
     pub(super) calls: crate::maint::calls::OfficerCalls,
+    /// The central service, while it answers: the whole window and the changes.
+    pub(super) online: super::bookings::Online,
+    pub(super) clock: crate::clock::SharedClock,
 }
 
 /// Today at the office `office_id` (else the kiosk's first office), in its zone; in WIB
@@ -67,11 +70,57 @@ impl Shell {
             Effect::Audit { event, detail } => self.audit(event, detail, now),
             Effect::CheckApplicant { nik } => {
                 let today = office_today(&kiosk.offices, kiosk.office_id.as_deref(), now);
-                self.check_applicant(nik.as_str(), today);
+                self.check_applicant(nik, today);
             }
             Effect::LoadAvailability { office_id } => {
                 let today = office_today(&kiosk.offices, Some(&office_id), now);
-                self.load_availability(office_id, today);
+                let window = kiosk
+                    .offices
+                    .iter()
+                    .find(|o| o.id == office_id)
+                    .map_or(0, |o| o.booking_window_days);
+                let to = today + chrono::TimeDelta::days(i64::from(window));
+                self.load_availability(office_id, today, to);
+            }
+            Effect::RequestNumbers {
+                office_id,
+                date,
+                session_id,
+                regular,
+                priority,
+            } => {
+                let today = office_today(&kiosk.offices, Some(&office_id), now);
+                let pool = kiosk.availability.as_ref().and_then(|a| a.pool.clone());
+                let ask = NumbersAsk {
+                    office_id,
+                    date,
+                    session_id,
+                    need: (regular, priority),
+                    today,
+                };
+                self.request_numbers(ask, pool);
+            }
+            Effect::RescheduleBooking {
+                booking,
+                date,
+                session_id,
+                created_at,
+            } => {
+                let today = office_today(&kiosk.offices, Some(&booking.office_id), now);
+                self.reschedule(Move {
+                    booking,
+                    date,
+                    session_id,
+                    created_at,
+                    today,
+                });
+            }
+            Effect::CancelBooking {
+                booking,
+                created_at,
+            } => self.cancel(booking, created_at),
+            Effect::PrintBooking { booking, copy } => {
+                self.print_booking(booking, copy, kiosk.language)
             }
             Effect::CommitBooking(request) => {
                 let created_on = office_today(&kiosk.offices, Some(&request.office_id), now);
@@ -113,58 +162,6 @@ impl Shell {
             if let Err(e) = store.run(move |s| s.audit(now, event, &detail)).await {
                 tracing::error!(error = %e, "audit line not written");
             }
-        });
-    }
-
-    /// The kiosk's own record of the NIK and the service's blocklist, against the rules.
-    fn check_applicant(&self, nik: &str, today: NaiveDate) {
-        let tag = nik_tag(&self.tag_secret, nik);
-        let hash = self
-            .enrollment
-            .borrow()
-            .as_ref()
-            .map(|e| nik_hash(&Key32(e.nik_hash_key), nik));
-        let (store, events) = (self.store.clone(), self.events.clone());
-        tokio::spawn(async move {
-            let looked_up = store
-                .run(move |s| {
-                    let history = s.history(&tag)?;
-                    let blocked = match hash {
-                        Some(h) => s.blocked_until(&h)?,
-                        None => None,
-                    };
-                    Ok((history, blocked))
-                })
-                .await;
-            let result = match looked_up {
-                Ok((history, blocked)) => rules::check_history(&history, today)
-                    .and(rules::check_blocklist(blocked, today)),
-                Err(e) => {
-                    // The kiosk cannot see its own bookings: the service still enforces
-                    // the rules, and the commit will surface the fault.
-                    tracing::error!(error = %e, "booking history unavailable");
-                    Ok(())
-                }
-            };
-            let _ = events.send(Event::Checked(result)).await;
-        });
-    }
-
-    fn load_availability(&self, office_id: String, today: NaiveDate) {
-        let (store, events) = (self.store.clone(), self.events.clone());
-        tokio::spawn(async move {
-            let id = office_id.clone();
-            let availability = match store.run(move |s| s.availability(&id, today)).await {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::error!(error = %e, "availability unavailable");
-                    flow::Availability {
-                        office_id,
-                        slots: Vec::new(),
-                    }
-                }
-            };
-            let _ = events.send(Event::AvailabilityLoaded(availability)).await;
         });
     }
 

@@ -30,6 +30,8 @@ pub(super) struct SyncParts {
     pub(super) catalog: mpsc::Sender<Vec<Office>>,
     pub(super) health: watch::Receiver<KioskHealth>,
     pub(super) status: watch::Sender<SyncStatus>,
+    /// Where the client goes once made, for the effects that speak to the service.
+    pub(super) client: watch::Sender<Option<crate::sync::shared::SharedCentral>>,
     pub(super) clock: crate::clock::SharedClock,
 }
 
@@ -46,6 +48,7 @@ pub(super) async fn sync_when_enrolled(
     let Some(api) = open_client(&parts, &enrollment, &mut stopped).await else {
         return;
     };
+    parts.client.send_replace(Some(api.clone()));
     let sync = &parts.sync;
     let config = SyncConfig {
         interval: parts.interval,

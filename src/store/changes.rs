@@ -29,10 +29,11 @@ use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehav
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Store, StoreError, TicketToSign, parse_date, parse_kind, parse_ts, take_number, ts};
+use super::{ReissuedTicket, Store, StoreError, parse_date, parse_kind, parse_ts, take_number, ts};
 use crate::domain::calendar::Zone;
 use crate::domain::{QueueKind, QueueNumber};
-use crate::protocol::central_v11::{CancelRequest, ChangeRefusal, FoundBooking, RescheduleRequest};
+use crate::flow::ExistingBooking;
+use crate::protocol::central_v11::{CancelRequest, ChangeRefusal, RescheduleRequest};
 
 /// A booking this kiosk holds the record of, as "my booking" shows it. No NIK.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +75,10 @@ pub enum ChangeError {
     /// Rescheduled once already.
     #[error("the booking has no reschedule left")]
     NoneLeft,
+    /// Its ticket's NIK check cannot be carried into a new ticket (an `APM1` ticket, or
+    /// one that does not decode).
+    #[error("the booking's ticket cannot be reissued")]
+    TicketUnreadable,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -84,31 +89,33 @@ impl From<rusqlite::Error> for ChangeError {
     }
 }
 
+/// Reissues a moved booking's ticket: its signed QR payload for the new day, or `None`
+/// when the old ticket's NIK check cannot be carried over (the store then changes
+/// nothing). A parent may move a child's booking, so no NIK is needed: the check covers
+/// the registration id and the NIK, neither of which a move changes.
+pub type Reissue<'a> = &'a dyn Fn(&ReissuedTicket<'_>) -> Option<String>;
+
 /// A reschedule of a booking this store holds.
 pub struct ReschedulePlan<'a> {
     pub registration_id: &'a str,
     pub date: NaiveDate,
     pub session_id: &'a str,
-    /// The applicant's NIK, for the new ticket's NIK check (never stored).
-    pub nik: &'a str,
     pub change_id: Uuid,
     /// When the applicant confirmed: the new ticket's issue time and the change's.
     pub at: DateTime<Utc>,
     /// The office's today: a booking dated before it is past.
     pub today: NaiveDate,
-    /// Makes the new ticket's signed QR payload.
-    pub sign: &'a dyn Fn(&TicketToSign<'_>) -> String,
+    pub sign: Reissue<'a>,
 }
 
 /// A reschedule of a booking found at the service, not in this store.
 pub struct FoundReschedulePlan<'a> {
-    pub found: &'a FoundBooking,
+    pub found: &'a ExistingBooking,
     pub date: NaiveDate,
     pub session_id: &'a str,
-    pub nik: &'a str,
     pub change_id: Uuid,
     pub at: DateTime<Utc>,
-    pub sign: &'a dyn Fn(&TicketToSign<'_>) -> String,
+    pub sign: Reissue<'a>,
 }
 
 /// The booking as a reschedule left it.
@@ -467,15 +474,16 @@ impl Store {
         let (number, allocation_id) =
             take_number(&tx, slot, id)?.ok_or(ChangeError::NumbersGone(kind))?;
         let queue_number = QueueNumber { kind, number };
-        let ticket = (plan.sign)(&TicketToSign {
+        let ticket = (plan.sign)(&ReissuedTicket {
             registration_id: id,
+            old_ticket: &row.before.ticket,
             office_id: &row.office_id,
             date: plan.date,
             session_id: plan.session_id,
             queue_number,
-            nik: plan.nik,
             issued_at: plan.at,
-        });
+        })
+        .ok_or(ChangeError::TicketUnreadable)?;
         let moved = Moved {
             date: plan.date,
             session_id: plan.session_id,
@@ -568,7 +576,12 @@ impl Store {
         plan: &FoundReschedulePlan<'_>,
     ) -> Result<Rescheduled, ChangeError> {
         let found = plan.found;
-        let id = found.registration_id.to_string();
+        let id = found.registration_id.clone();
+        let kind = found.queue_number.kind;
+        let old_ticket = found
+            .ticket
+            .as_deref()
+            .ok_or(ChangeError::TicketUnreadable)?;
         if found.reschedules_left == 0 {
             return Err(ChangeError::NoneLeft);
         }
@@ -578,27 +591,20 @@ impl Store {
             // This store holds it: `reschedule_booking` is the way.
             return Err(ChangeError::NotLive);
         }
-        let slot = (
-            found.office_id.as_str(),
-            plan.date,
-            plan.session_id,
-            found.kind,
-        );
+        let slot = (found.office_id.as_str(), plan.date, plan.session_id, kind);
         let (number, allocation_id) =
-            take_number(&tx, slot, &id)?.ok_or(ChangeError::NumbersGone(found.kind))?;
-        let queue_number = QueueNumber {
-            kind: found.kind,
-            number,
-        };
-        let ticket = (plan.sign)(&TicketToSign {
+            take_number(&tx, slot, &id)?.ok_or(ChangeError::NumbersGone(kind))?;
+        let queue_number = QueueNumber { kind, number };
+        let ticket = (plan.sign)(&ReissuedTicket {
             registration_id: &id,
+            old_ticket,
             office_id: &found.office_id,
             date: plan.date,
             session_id: plan.session_id,
             queue_number,
-            nik: plan.nik,
             issued_at: plan.at,
-        });
+        })
+        .ok_or(ChangeError::TicketUnreadable)?;
         let moved = Moved {
             date: plan.date,
             session_id: plan.session_id,
@@ -606,7 +612,7 @@ impl Store {
             allocation_id: &allocation_id,
             ticket: &ticket,
         };
-        let body = reschedule_body(plan.change_id, &moved, found.kind, plan.at, offset);
+        let body = reschedule_body(plan.change_id, &moved, kind, plan.at, offset);
         queue_change(
             &tx,
             &NewChange {

@@ -146,6 +146,54 @@ pub struct HeldAllocation {
     pub numbers: Vec<u32>,
 }
 
+impl HeldAllocation {
+    /// The block the service's allocation answer hands out.
+    pub fn granted(a: &crate::protocol::central::Allocation) -> HeldAllocation {
+        HeldAllocation {
+            allocation_id: a.allocation_id.clone(),
+            office_id: a.office_id.clone(),
+            date: a.date,
+            session_id: a.session_id.clone(),
+            kind: a.kind,
+            numbers: a.numbers.clone(),
+        }
+    }
+}
+
+/// What the signer needs to reissue a moved booking's ticket for its new day: the ticket
+/// it had (its NIK check `n` is kept: it covers the registration id and the NIK, neither
+/// of which a move changes) and what changed. The store does not sign.
+#[derive(Debug, Clone)]
+pub struct ReissuedTicket<'a> {
+    pub registration_id: &'a str,
+    pub old_ticket: &'a str,
+    pub office_id: &'a str,
+    pub date: NaiveDate,
+    pub session_id: &'a str,
+    pub queue_number: QueueNumber,
+    pub issued_at: DateTime<Utc>,
+}
+
+impl ReissuedTicket<'_> {
+    /// What the new ticket's QR says, as `kiosk_id` reissues it: the old ticket's `n`
+    /// kept, the rest new. `None` for an old ticket that does not decode or is an `APM1`
+    /// one, whose unkeyed check an `APM2` ticket cannot carry.
+    pub fn claims(&self, kiosk_id: &str) -> Option<crate::protocol::ticket_qr::Claims> {
+        use crate::protocol::ticket_qr;
+        let old = ticket_qr::decode(self.old_ticket).ok()?;
+        (old.version == ticket_qr::Version::Apm2).then(|| ticket_qr::Claims {
+            r: self.registration_id.to_owned(),
+            k: kiosk_id.to_owned(),
+            o: self.office_id.to_owned(),
+            d: self.date,
+            s: self.session_id.to_owned(),
+            q: self.queue_number.to_string(),
+            n: old.claims.n,
+            t: self.issued_at.timestamp(),
+        })
+    }
+}
+
 /// Free numbers the kiosk holds for one (office, date, session, kind).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HeldCount {
@@ -282,7 +330,7 @@ fn from_code<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
 
 /// The short code printed on a group's tickets: 8 hex digits of the group id's random
 /// part, easy to read out at a counter.
-fn booking_code(group_id: &uuid::Uuid) -> String {
+pub fn booking_code(group_id: &uuid::Uuid) -> String {
     let hex = group_id.simple().to_string().to_uppercase();
     format!("{}-{}", &hex[24..28], &hex[28..32])
 }
@@ -605,6 +653,7 @@ impl Store {
         Ok(Availability {
             office_id: office_id.to_owned(),
             slots,
+            pool: None,
         })
     }
 

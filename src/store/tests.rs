@@ -519,13 +519,16 @@ mod changes {
         id: &str,
         change: uuid::Uuid,
     ) -> Result<Rescheduled, ChangeError> {
-        let sign =
-            |t: &TicketToSign<'_>| format!("APM2.{}.{}.{}", t.date, t.session_id, t.queue_number);
+        let sign = |t: &ReissuedTicket<'_>| {
+            Some(format!(
+                "APM2.{}.{}.{}",
+                t.date, t.session_id, t.queue_number
+            ))
+        };
         store.reschedule_booking(&ReschedulePlan {
             registration_id: id,
             date: d(2026, 11, 25),
             session_id: "S2",
-            nik: NIK,
             change_id: change,
             at: now(),
             today: d(2026, 11, 23),

@@ -913,14 +913,7 @@ impl<C: CentralApi + BookingApi> Syncer<C> {
         let grants: Vec<HeldAllocation> = response
             .allocations
             .iter()
-            .map(|a| HeldAllocation {
-                allocation_id: a.allocation_id.clone(),
-                office_id: a.office_id.clone(),
-                date: a.date,
-                session_id: a.session_id.clone(),
-                kind: a.kind,
-                numbers: a.numbers.clone(),
-            })
+            .map(HeldAllocation::granted)
             .collect();
         let received: usize = grants.iter().map(|g| g.numbers.len()).sum();
         self.store

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use apm_kiosk::flow::{Booked, BookingRequest};
 use apm_kiosk::protocol::central::Key32;
 use apm_kiosk::protocol::ticket_qr::{self, Claims};
-use apm_kiosk::store::{CommitError, CommitPlan, Store, TicketToSign};
+use apm_kiosk::store::{CommitError, CommitPlan, ReissuedTicket, Store, TicketToSign};
 use chrono::NaiveDate;
 use ed25519_dalek::SigningKey;
 
@@ -89,6 +89,12 @@ impl Signer {
     /// The `sign` of the plan: the ticket's signed QR payload.
     pub fn sign(&self, t: &TicketToSign<'_>) -> String {
         ticket_qr::sign(&self.claims(t), &self.key)
+    }
+
+    /// The `sign` of a reschedule's plan: the moved booking's new ticket, as the daemon
+    /// reissues it.
+    pub fn reissue(&self, t: &ReissuedTicket<'_>) -> Option<String> {
+        Some(ticket_qr::sign(&t.claims(&self.kiosk_id)?, &self.key))
     }
 
     /// Commits `request` through the store's booking transaction with this kiosk's
