@@ -27,18 +27,23 @@ fn args(out: &std::path::Path, visits: usize, outage: bool) -> SimulateArgs {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crowd_books_prints_and_syncs_exactly_once() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let summary = simulate::run(args(dir.path(), 12, false))
+    let summary = simulate::run(args(dir.path(), 16, false))
         .await
         .expect("simulation runs");
     assert!(summary.ok(), "{summary:#?}");
     assert!(summary.applicants_booked >= 10, "{summary:#?}");
     assert_eq!(summary.registrations, summary.applicants_booked);
+    // Visits 5, 10 and 15 come back to their bookings: a reprint, a move, a cancel.
+    for what in ["reprinted", "rescheduled", "cancelled"] {
+        assert_eq!(summary.returns.get(what), Some(&1), "{what}: {summary:#?}");
+    }
     assert_eq!(
-        summary.tickets_printed, summary.applicants_booked,
-        "one ticket per applicant"
+        summary.tickets_printed,
+        summary.applicants_booked + 2,
+        "one ticket per applicant, a copy, and the moved booking's new ticket"
     );
     assert_eq!(summary.accepted_by_central, summary.registrations);
-    // Visit 11 comes back for a second booking: the kiosk refuses it offline.
+    // Visit 11 lays someone who booked earlier in another family's group: refused.
     assert_eq!(
         summary.refused.get("active_booking"),
         Some(&1),

@@ -1,8 +1,10 @@
 //! A crowd of invented applicants for the simulation: people with KTP data whose NIKs
 //! are structurally valid and agree with their birth dates and sex, grouped into visits
 //! with the behaviour of real kiosk users (families, elderly applicants, cards that do
-//! not read at first, a typo on the keypad, someone coming back for a second booking,
-//! someone who picks a full day, someone who walks away). Deterministic for a seed.
+//! not read at first, a typo on the keypad, someone who booked earlier laid again in
+//! another family's group, someone who picks a full day, someone who walks away), and
+//! people who come back to the kiosk for the booking they made: to print it again, move
+//! it to another day, or cancel it. Deterministic for a seed.
 //!
 //! No real person is in here: names are combined at random from common given names and
 //! NIK serials are drawn at random.
@@ -60,8 +62,11 @@ pub enum Behaviour {
     DeclaresDisability,
     /// Taps a day the kiosk shows as full before choosing another.
     TriesFullDay,
-    /// A person who booked earlier in the day comes back: the rules refuse them.
+    /// A person who booked earlier in the day is laid again as a member of another
+    /// family's group: one booking per NIK refuses them, the rest of the group books.
     SecondBooking,
+    /// A person who booked earlier comes back to "my booking" and does this to it.
+    ComesBack(Return),
     /// The card fails three times, and the NIK typed on the keypad has a typo.
     KeypadTypo,
     /// A card whose chip NIK disagrees with its birth date (a forged or damaged card).
@@ -70,6 +75,18 @@ pub enum Behaviour {
     WalksAway,
     /// Changes their mind on the review screen.
     CancelsAtReview,
+}
+
+/// What a person who comes back does to their booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Return {
+    Reprint,
+    Reschedule,
+    Cancel,
+}
+
+impl Return {
+    const ROTATION: [Return; 3] = [Return::Reprint, Return::Reschedule, Return::Cancel];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,7 +287,9 @@ impl Crowd {
 
     /// `n` visits. The mix: about half plain single adults, families of two to four,
     /// elderly applicants (priority by age), and one of each special behaviour per ten
-    /// or so visits. A second booking reuses a person of an earlier visit.
+    /// or so visits. A second booking reuses a person of an earlier visit; every fifth
+    /// visit that is not special is someone coming back (to reprint, reschedule and
+    /// cancel in turn), each the lead of a different earlier plain single visit.
     pub fn visits(&mut self, n: usize) -> Vec<Visit> {
         let specials = [
             Behaviour::TriesFullDay,
@@ -287,25 +306,41 @@ impl Crowd {
             // Specials at fixed places so every run of 20 or more meets each of them.
             let behaviour = if number % 7 == 4 {
                 specials[(number / 7) % specials.len()]
+            } else if number % 5 == 0 {
+                Behaviour::ComesBack(Return::ROTATION[(number / 5 - 1) % 3])
             } else {
                 Behaviour::Plain
             };
             let office_id = self.office();
             let roll = self.rng.gen_range(0..100);
-            let (lead, members) = if behaviour == Behaviour::SecondBooking {
-                match visits
+            let returns = visits
+                .iter()
+                .filter(|v| matches!(v.behaviour, Behaviour::ComesBack(_)))
+                .count();
+            let earlier = |nth: usize| {
+                visits
                     .iter()
-                    .find(|v| v.behaviour == Behaviour::Plain && v.members.is_empty())
-                {
-                    Some(earlier) => (earlier.lead.clone(), Vec::new()),
-                    None => (
-                        Entry::Card {
-                            person: self.adult(),
-                            failures: 0,
-                        },
-                        Vec::new(),
-                    ),
-                }
+                    .filter(|v| v.behaviour == Behaviour::Plain && v.members.is_empty())
+                    .nth(nth)
+                    .map(|v| (v.lead.clone(), v.office_id))
+            };
+            let (lead, members) = if behaviour == Behaviour::SecondBooking {
+                let lead = Entry::Card {
+                    person: self.adult(),
+                    failures: 0,
+                };
+                (lead, earlier(0).map(|(e, _)| e).into_iter().collect())
+            } else if let (Behaviour::ComesBack(_), Some((lead, office))) =
+                (behaviour, earlier(returns))
+            {
+                visits.push(Visit {
+                    number,
+                    lead,
+                    members: Vec::new(),
+                    office_id: office,
+                    behaviour,
+                });
+                continue;
             } else if roll < 20 && behaviour == Behaviour::Plain {
                 // A family: two parents' cards and children on the keypad.
                 let (home, kk, surname) = self.household();
@@ -407,6 +442,6 @@ mod tests {
         let b = Crowd::new(1, today).visits(60);
         assert_eq!(a, b);
         let kinds: HashSet<Behaviour> = a.iter().map(|v| v.behaviour).collect();
-        assert_eq!(kinds.len(), 8, "{kinds:?}");
+        assert_eq!(kinds.len(), 11, "{kinds:?}");
     }
 }

@@ -13,6 +13,7 @@
 //! against the numbers the kiosk already holds.
 
 pub mod crowd;
+mod returns;
 pub mod rig;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -96,6 +97,10 @@ struct VisitOutcome {
     cancelled: bool,
     saw_full_day: bool,
     during_outage: bool,
+    /// What came of someone who came back to their booking.
+    returned: Option<String>,
+    /// The day a plain single visit booked, for someone coming back later.
+    booked_for: Option<NaiveDate>,
 }
 
 /// The end of a simulation run.
@@ -111,6 +116,12 @@ pub struct Summary {
     pub full_days_refused: usize,
     pub walked_away: usize,
     pub cancelled: usize,
+    /// People who came back to their booking, by what came of it (`reprinted`,
+    /// `rescheduled`, `cancelled`, or what stopped them).
+    pub returns: BTreeMap<String, usize>,
+    /// Bookings cancelled before they were ever sent: released at the kiosk, never
+    /// expected at the central service.
+    pub released: usize,
     pub tickets_printed: usize,
     pub registrations: usize,
     pub accepted_by_central: usize,
@@ -160,6 +171,11 @@ impl Summary {
             self.walked_away
         );
         println!("  cancelled         {}", self.cancelled);
+        let returns: usize = self.returns.values().sum();
+        println!("  came back         {returns} (to their booking)");
+        for (what, n) in &self.returns {
+            println!("    {what:<32} {n}");
+        }
         println!(
             "  tickets printed   {} (PNG in {})",
             self.tickets_printed,
@@ -328,7 +344,11 @@ async fn drive_crowd(
     }
 
     summary.visits = visits.len();
+    let mut singles: Vec<(Entry, NaiveDate)> = Vec::new();
     for (i, visit) in visits.iter_mut().enumerate() {
+        if let Behaviour::ComesBack(what) = visit.behaviour {
+            returns::pick(visit, what, &mut singles, today);
+        }
         if outage_until > 0
             && i == outage_until
             && let Some(c) = local.as_mut()
@@ -341,6 +361,13 @@ async fn drive_crowd(
             .await
             .with_context(|| format!("visit {} ({:?})", visit.number, visit.behaviour))?;
         outcome.during_outage = i < outage_until;
+        if let (Behaviour::Plain, true, Some(day)) = (
+            visit.behaviour,
+            visit.members.is_empty(),
+            outcome.booked_for,
+        ) {
+            singles.push((visit.lead.clone(), day));
+        }
         tally(summary, &outcome);
     }
     Ok(())
@@ -354,8 +381,15 @@ fn count_registrations(
     store: &Store,
     local: Option<&LocalCentral>,
 ) -> anyhow::Result<()> {
-    let kiosk_regs = store.registration_statuses()?;
+    let mut kiosk_regs = store.registration_statuses()?;
+    let released: Vec<String> = kiosk_regs
+        .iter()
+        .filter(|(_, s)| s == "released")
+        .map(|(id, _)| id.clone())
+        .collect();
+    kiosk_regs.retain(|(_, s)| s != "released");
     let with_status = |status: &str| kiosk_regs.iter().filter(|(_, s)| s == status).count();
+    summary.released = released.len();
     summary.registrations = kiosk_regs.len();
     summary.still_pending = with_status("pending");
     summary.rejected_by_central = with_status("rejected");
@@ -368,6 +402,17 @@ fn count_registrations(
                 .filter(|r| r.status == RegistrationStatus::Accepted)
                 .count();
             summary.missing_at_central = not_there_once(&kiosk_regs, &at_central);
+            // A booking released before it was sent must never have reached the service.
+            summary.missing_at_central.extend(
+                released
+                    .iter()
+                    .filter(|id| {
+                        at_central
+                            .iter()
+                            .any(|r| r.registration_id.to_string() == **id)
+                    })
+                    .map(|id| format!("{id} (released, yet at the service)")),
+            );
         }
         None => {
             summary.accepted_by_central = with_status("accepted");
@@ -387,7 +432,8 @@ fn numbers_given_twice(at_central: &[SimRegistration]) -> Vec<String> {
     let mut seen: HashSet<(&str, NaiveDate, &str, QueueKind, u32)> = HashSet::new();
     let mut twice = Vec::new();
     for r in at_central {
-        if r.status != RegistrationStatus::Accepted {
+        // A cancelled booking's number went back to the pool: it may be another's now.
+        if r.status != RegistrationStatus::Accepted || r.cancelled {
             continue;
         }
         if !seen.insert((&r.office_id, r.date, &r.session_id, r.kind, r.number)) {
@@ -473,7 +519,9 @@ async fn drain(client: &mut Client) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let s = status(client).await?;
-        if s["store"]["pending"].as_u64() == Some(0) {
+        if s["store"]["pending"].as_u64() == Some(0)
+            && s["store"]["changes_waiting"].as_u64() == Some(0)
+        {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -503,6 +551,9 @@ fn tally(s: &mut Summary, o: &VisitOutcome) {
     s.full_days_refused += usize::from(o.saw_full_day);
     s.walked_away += usize::from(o.walked_away);
     s.cancelled += usize::from(o.cancelled);
+    if let Some(r) = &o.returned {
+        *s.returns.entry(r.clone()).or_default() += 1;
+    }
 }
 
 async fn tap(client: &mut Client, intent: Intent) -> anyhow::Result<()> {
@@ -705,6 +756,10 @@ async fn drive(
     client.wait_for("idle", PATIENCE).await?;
     tap(client, Intent::Start).await?;
     client.wait_for("read_card", PATIENCE).await?;
+    if let Behaviour::ComesBack(what) = visit.behaviour {
+        returns::come_back(visit, what, client, reader, &mut out).await?;
+        return Ok(out);
+    }
 
     if add_lead(visit, client, reader, rng, &mut out)
         .await?
@@ -736,6 +791,9 @@ async fn drive(
         .unwrap_or_default();
     out.booked = tickets.len();
     out.priority = tickets.iter().filter(|t| t["kind"] == "priority").count();
+    out.booked_for = client.view["booking"]["date"]
+        .as_str()
+        .and_then(|d| d.parse().ok());
     debug_assert_eq!(tickets.len(), group.len());
     tap(client, Intent::Finish).await?;
     client.wait_for("idle", PATIENCE).await?;
@@ -935,7 +993,24 @@ async fn choose_session(
         .cloned()
         .context("an open day offers no session")?;
     tap(client, Intent::ChooseSession { session_id }).await?;
-    client.wait_for("review", PATIENCE).await?;
+    // A session the kiosk holds too few numbers for asks the service first.
+    client
+        .wait_until(
+            |v| v["screen"] == "review" || v["numbers_failure"].is_string(),
+            "review",
+            PATIENCE,
+        )
+        .await?;
+    if client.screen() != "review" {
+        let why = client.view["numbers_failure"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        out.refused.push(format!("numbers_{why}"));
+        tap(client, Intent::Cancel).await?;
+        client.wait_for("idle", PATIENCE).await?;
+        return Ok(None);
+    }
     Ok(Some(()))
 }
 

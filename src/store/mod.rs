@@ -267,6 +267,8 @@ pub struct StoreStats {
     pub unprinted: u32,
     pub held_free: u32,
     pub oldest_unsynced: Option<DateTime<Utc>>,
+    /// Cancels and reschedules the service has not answered yet.
+    pub changes_waiting: u32,
 }
 
 /// A rejected booking, for the maintenance side: no personal data.
@@ -1004,6 +1006,7 @@ impl Store {
                 "SELECT COUNT(*) FROM held_numbers WHERE registration_id IS NULL AND released = 0",
             )?,
             oldest_unsynced: oldest.map(|t| parse_ts(&t)).transpose()?,
+            changes_waiting: count("SELECT COUNT(*) FROM change_queue")?,
         })
     }
 

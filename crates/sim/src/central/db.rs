@@ -998,9 +998,10 @@ pub(super) fn kiosk_keys(conn: &Connection) -> Result<Vec<KioskKey>, SimError> {
 
 pub(super) fn registrations(conn: &Connection) -> Result<Vec<SimRegistration>, SimError> {
     let mut stmt = conn.prepare(
-        "SELECT registration_id, kiosk_id, status, reason, office_id, date, session_id, kind,
-                queue_number
-         FROM registrations ORDER BY seq",
+        "SELECT r.registration_id, r.kiosk_id, r.status, r.reason, r.office_id, r.date,
+                r.session_id, r.kind, r.queue_number, b.cancelled_at IS NOT NULL
+         FROM registrations r LEFT JOIN booking_state b ON b.registration_id = r.registration_id
+         ORDER BY r.seq",
     )?;
     type Row = (
         String,
@@ -1012,6 +1013,7 @@ pub(super) fn registrations(conn: &Connection) -> Result<Vec<SimRegistration>, S
         String,
         String,
         u32,
+        Option<bool>,
     );
     let rows: Vec<Row> = stmt
         .query_map([], |r| {
@@ -1025,12 +1027,24 @@ pub(super) fn registrations(conn: &Connection) -> Result<Vec<SimRegistration>, S
                 r.get(6)?,
                 r.get(7)?,
                 r.get(8)?,
+                r.get(9)?,
             ))
         })?
         .collect::<Result<_, _>>()?;
     rows.into_iter()
         .map(
-            |(id, kiosk_id, status, reason, office_id, date, session_id, kind, number)| {
+            |(
+                id,
+                kiosk_id,
+                status,
+                reason,
+                office_id,
+                date,
+                session_id,
+                kind,
+                number,
+                cancelled,
+            )| {
                 Ok(SimRegistration {
                     registration_id: Uuid::parse_str(&id)
                         .map_err(|_| corrupt(format!("registration id {id:?}")))?,
@@ -1043,6 +1057,7 @@ pub(super) fn registrations(conn: &Connection) -> Result<Vec<SimRegistration>, S
                     kind: QueueKind::from_code(&kind)
                         .ok_or_else(|| corrupt(format!("queue kind {kind:?}")))?,
                     number,
+                    cancelled: cancelled.unwrap_or(false),
                 })
             },
         )

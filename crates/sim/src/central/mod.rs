@@ -265,6 +265,9 @@ pub struct SimRegistration {
     pub session_id: String,
     pub kind: QueueKind,
     pub number: u32,
+    /// Cancelled (`POST /v1/registrations/{id}/cancel`): its number went back to the
+    /// pool, and may be another booking's now.
+    pub cancelled: bool,
 }
 
 struct FaultState {
