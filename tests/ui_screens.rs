@@ -981,6 +981,7 @@ fn maint_report() -> apm_kiosk::maint::Report {
                 screen: flow::view::ScreenKind::Members,
             }],
         },
+        changes: Default::default(),
     };
     r.problems = problems(&r, at);
     r
