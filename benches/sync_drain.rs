@@ -2,8 +2,10 @@
 //! registrations sent the way the sync loop sends them (batches of 500, gzip-compressed
 //! request bodies, gzip answers), beside the naive way (one uncompressed POST per
 //! registration). Prints the wall time and the bytes on the wire each way, counted by a
-//! small TCP proxy between the client and the simulator. Asserts nothing: figures go to
-//! the README's Measured table.
+//! small TCP proxy between the client and the simulator. Then 1,000 changes of those
+//! bookings (500 cancels, 500 reschedules, central API version 1.1), queued by the store
+//! and sent as the sync sends them, one request each by change id (the spec has no batch
+//! of changes). Asserts nothing: figures go to the README's Measured table.
 //!
 //! `cargo bench --bench sync_drain` (a debug build is fine: `cargo run`-like timing of
 //! our code; the README says which build the figures are from).
@@ -28,6 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 const REGISTRATIONS: usize = 10_000;
 const GROUP: usize = 5;
+const CHANGES: usize = 1_000;
 
 /// Bytes through the proxy, each way.
 #[derive(Default)]
@@ -218,6 +221,65 @@ async fn drain_one_by_one(kiosk: &KioskUnderTest, base: &str, now: DateTime<Utc>
     }
 }
 
+/// Changes queued for the first `CHANGES` applicants (the first half cancelled, the
+/// other half moved to 3 December S3), as the daemon's screens queue them; their ids.
+async fn queue_changes(kiosk: &KioskUnderTest, now: DateTime<Utc>) -> Vec<uuid::Uuid> {
+    let signer = kiosk.signer.clone();
+    kiosk
+        .store
+        .call(move |s| {
+            let today = day("2026-12-01");
+            let sign = |t: &apm_kiosk::store::TicketToSign<'_>| signer.sign(t);
+            (1..=CHANGES as u32)
+                .map(|p| {
+                    let who = nik(p);
+                    let mine = s
+                        .bookings_of(&signer.nik_tag(&who), today)
+                        .expect("bookings");
+                    let id = mine[0].registration_id.clone();
+                    let change = uuid::Uuid::now_v7();
+                    if p as usize <= CHANGES / 2 {
+                        s.cancel_booking(&id, change, now).expect("cancelled");
+                        return change;
+                    }
+                    let plan = apm_kiosk::store::changes::ReschedulePlan {
+                        registration_id: &id,
+                        date: day("2026-12-03"),
+                        session_id: "S3",
+                        nik: &who,
+                        change_id: change,
+                        at: now,
+                        today,
+                        sign: &sign,
+                    };
+                    s.reschedule_booking(&plan).expect("rescheduled");
+                    change
+                })
+                .collect()
+        })
+        .await
+        .expect("writer")
+}
+
+/// Sends each change as the sync does and stores its answer; how many were done.
+async fn send_changes(
+    kiosk: &KioskUnderTest,
+    api: &HttpCentral,
+    changes: &[uuid::Uuid],
+    now: DateTime<Utc>,
+) -> usize {
+    let mut done = 0;
+    for change in changes {
+        let answer = apm_kiosk::sync::changes::send_change_at(api, &kiosk.store, *change, now)
+            .await
+            .expect("answered");
+        if matches!(answer, apm_kiosk::store::changes::ChangeAnswer::Done { .. }) {
+            done += 1;
+        }
+    }
+    done
+}
+
 fn kib(bytes: u64) -> String {
     format!("{:.1} KiB", bytes as f64 / 1024.0)
 }
@@ -265,6 +327,22 @@ fn main() {
             REGISTRATIONS
         );
 
+        // Cancels and reschedules of those bookings, one request each.
+        let queueing = Instant::now();
+        let changes = queue_changes(&kiosk, now).await;
+        let queued_in = queueing.elapsed();
+        let (up0, down0) = (
+            counted.up.load(Ordering::Relaxed),
+            counted.down.load(Ordering::Relaxed),
+        );
+        let started = Instant::now();
+        let done = send_changes(&kiosk, &api, &changes, now).await;
+        let sent_in = started.elapsed();
+        let change_bytes = (
+            counted.up.load(Ordering::Relaxed) - up0,
+            counted.down.load(Ordering::Relaxed) - down0,
+        );
+
         // One uncompressed POST per registration, to a fresh service.
         let central = central::start_at(karimun(2000, 100), now).await;
         let kiosk = kiosk_with_queue(&central, "BNCH-0002", now).await;
@@ -304,6 +382,16 @@ fn main() {
             "  per registration on the wire: {:.0} bytes batched, {:.0} bytes one by one",
             (batched.2 + batched.3) as f64 / REGISTRATIONS as f64,
             (single.2 + single.3) as f64 / REGISTRATIONS as f64,
+        );
+        println!(
+            "  {CHANGES} changes ({} cancels, {} reschedules): queued in {:.2} s (one transaction each); sent in {:.2} s, {CHANGES} requests, {} sent, {} received ({:.0} bytes a change); {done} done",
+            CHANGES / 2,
+            CHANGES - CHANGES / 2,
+            queued_in.as_secs_f64(),
+            sent_in.as_secs_f64(),
+            kib(change_bytes.0),
+            kib(change_bytes.1),
+            (change_bytes.0 + change_bytes.1) as f64 / CHANGES as f64,
         );
     });
 }

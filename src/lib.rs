@@ -24,14 +24,17 @@
 //! - [`identity`]: the kiosk's own key pair and its enrollment (token, NIK hash key),
 //!   kept in the state directory readable by the daemon alone.
 //! - [`store`]: the SQLite database: schema and numbered migrations, the single writer
-//!   thread, every query, the retention rules, and the mark that says it exists. Owns
+//!   thread, every query, the retention rules, and the mark that says it exists; and
+//!   the booking after it is made (`store::changes`: cancels and reschedules, each one
+//!   transaction, queued by change id when the service may have the booking). Owns
 //!   durability; makes no booking decisions.
 //! - [`sync`]: the central service client (`CentralApi`, and `SharedCentral`, any of
 //!   them as a part; every answer's body read through its one bounded reader), version
 //!   1.1's `BookingApi` (a service without it answers 404: unsupported, not failed), the
 //!   pinned CA (`central.ca_file`, read once for the client and the config check), the
-//!   pure allocation planner, and the loop that keeps queue numbers topped up and
-//!   uploads registrations.
+//!   pure allocation planner, the loop that keeps queue numbers topped up and uploads
+//!   registrations, and `sync::changes`, which sends the queued cancels and reschedules
+//!   after them (and one at once, for the shell) and notes what the service lacks.
 //! - [`control`]: the headless control channel (Unix socket, JSON lines): the same
 //!   intents the touchscreen sends, and every view state it would show.
 //! - [`config`]: the TOML configuration, checked with file, line and what was expected

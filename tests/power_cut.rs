@@ -8,6 +8,11 @@
 //! - SIGTERM (as `systemctl stop`): a clean exit, timed, idle and with a booking and its
 //!   print under way; the booking is then whole and printed, and the daemon's log, at
 //!   debug for everything, holds none of the applicants' data.
+//! - SIGKILL at many moments while the sync sends cancels and reschedules (queued by the
+//!   store directly, as the daemon's "my booking" screens do on confirm): on restart
+//!   every change is either still queued or answered, never lost and never both, the
+//!   database is sound, and once the network has its way each is answered and applied at
+//!   the service once.
 //! - A damaged database file: the daemon refuses to start and says what to do.
 //! - A really full disk (root only, `--ignored`): a start that cannot open the database
 //!   says "disk full" and where; with a little space back it starts out of service.
@@ -227,6 +232,247 @@ async fn a_damaged_database_stops_the_start_with_what_to_do() {
     assert!(text.contains("is damaged"), "{text}");
     assert!(text.contains("A damaged database"), "{text}");
     assert!(!text.contains("kiosk running"), "{text}");
+}
+
+/// One applicant booked through the screens, ticket taken, back at idle.
+async fn book(
+    client: &mut apm_kiosk::control::Client,
+    kiosk: &Kiosk,
+    person: &apm_kiosk::simulate::crowd::Person,
+) {
+    book_until_review(client, &kiosk.reader, person).await;
+    client.send(&Intent::ConfirmBooking).await.expect("sent");
+    daemon_support::wait_screen(client, "done").await;
+    client.send(&Intent::Finish).await.expect("sent");
+    daemon_support::wait_screen(client, "idle").await;
+}
+
+/// Asks for sync rounds until `done` holds of the database, or fails after `limit`.
+async fn sync_until(
+    client: &mut apm_kiosk::control::Client,
+    kiosk: &Kiosk,
+    limit: Duration,
+    done: impl Fn(&rusqlite::Connection) -> bool,
+) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let conn = rusqlite::Connection::open_with_flags(
+            kiosk.db(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("database opens");
+        if done(&conn) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the sync never got there");
+        client
+            .command(
+                apm_kiosk::control::Command::SyncNow,
+                Duration::from_secs(20),
+            )
+            .await
+            .expect("sync_now");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The changes' bookkeeping read from the file: (queued, answered, in both).
+fn change_facts(kiosk: &Kiosk) -> (i64, i64, i64) {
+    let conn = rusqlite::Connection::open_with_flags(
+        kiosk.db(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("database opens");
+    (
+        count(&conn, "SELECT COUNT(*) FROM change_queue"),
+        count(&conn, "SELECT COUNT(*) FROM change_answers"),
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM change_queue q JOIN change_answers a USING (change_id)",
+        ),
+    )
+}
+
+/// The kiosk's means to tag and sign, read from its state directory as the daemon reads
+/// them.
+struct Means {
+    enrollment: apm_kiosk::identity::Enrollment,
+    key: apm_kiosk::identity::KioskKey,
+}
+
+impl Means {
+    fn of(kiosk: &Kiosk) -> Means {
+        Means {
+            enrollment: apm_kiosk::identity::Enrollment::load(&kiosk.state)
+                .expect("enrollment readable")
+                .expect("enrolled"),
+            key: apm_kiosk::identity::KioskKey::load_or_create(&kiosk.state).expect("key"),
+        }
+    }
+
+    fn tag(&self, nik: &str) -> String {
+        let secret = apm_kiosk::identity::nik_tag_secret(self.key.signing_key());
+        apm_kiosk::identity::nik_tag(&secret, nik)
+    }
+
+    fn sign(&self, t: &apm_kiosk::store::TicketToSign<'_>) -> String {
+        let hash_key = apm_kiosk::protocol::central::Key32(self.enrollment.nik_hash_key);
+        let claims = t.claims(&self.enrollment.kiosk_id, &hash_key);
+        apm_kiosk::protocol::ticket_qr::sign(&claims, self.key.signing_key())
+    }
+}
+
+/// With the daemon stopped: the applicant's booking cancelled, or moved to another
+/// session with a free number, through the store as the daemon's screens do on confirm.
+fn queue_change(kiosk: &Kiosk, means: &Means, nik: &str, cancel: bool) {
+    use apm_kiosk::store::changes::{CancelOutcome, ReschedulePlan};
+    let mut store = apm_kiosk::store::Store::open(&kiosk.db()).expect("store opens");
+    let now = chrono::Utc::now();
+    let today = now.date_naive();
+    let mine = store.bookings_of(&means.tag(nik), today).expect("bookings");
+    let b = mine.first().expect("the applicant's booking");
+    if cancel {
+        let out = store
+            .cancel_booking(&b.registration_id, uuid::Uuid::now_v7(), now)
+            .expect("cancelled");
+        assert!(matches!(out, CancelOutcome::Queued { .. }), "{out:?}");
+        return;
+    }
+    let to = store
+        .free_numbers(today, today + chrono::TimeDelta::days(30))
+        .expect("free numbers")
+        .into_iter()
+        .find(|f| {
+            f.office_id == b.office_id
+                && f.kind == b.queue_number.kind
+                && (f.date, &f.session_id) != (b.date, &b.session_id)
+        })
+        .expect("a free number in another session");
+    let sign = |t: &apm_kiosk::store::TicketToSign<'_>| means.sign(t);
+    let r = store
+        .reschedule_booking(&ReschedulePlan {
+            registration_id: &b.registration_id,
+            date: to.date,
+            session_id: &to.session_id,
+            nik,
+            change_id: uuid::Uuid::now_v7(),
+            at: now,
+            today,
+            sign: &sign,
+        })
+        .expect("rescheduled");
+    assert!(r.queued.is_some(), "the service has it: queued");
+}
+
+/// The service and the kiosk agree on every applicant's booking: a cancelled one is
+/// at neither, a standing one at the same session, number and reschedules left.
+async fn kiosk_and_service_agree(
+    central: &apm_kiosk_testkit::central::Central,
+    kiosk: &Kiosk,
+    people: &[apm_kiosk::simulate::crowd::Person],
+) -> (usize, usize) {
+    use apm_kiosk::sync::bookings::BookingApi as _;
+    let means = Means::of(kiosk);
+    let api = apm_kiosk_testkit::central::client(&central.base, Some(&means.enrollment.token));
+    let store = apm_kiosk::store::Store::open_read_only(&kiosk.db()).expect("store");
+    let today = chrono::Utc::now().date_naive();
+    let (mut gone, mut standing) = (0, 0);
+    for person in people {
+        let req = apm_kiosk::protocol::central_v11::FindRequest {
+            nik: person.nik.clone(),
+        };
+        let found = api.find(&req).await.expect("find").bookings;
+        let mine = store.bookings_of(&means.tag(&person.nik), today);
+        match (found.first(), mine.expect("bookings").first()) {
+            (None, None) => gone += 1,
+            (Some(f), Some(m)) => {
+                assert_eq!(f.registration_id.to_string(), m.registration_id);
+                assert_eq!((f.date, &f.session_id), (m.date, &m.session_id));
+                assert_eq!(f.queue_number, m.queue_number.number);
+                assert_eq!(f.reschedules_left, m.reschedules_left);
+                standing += 1;
+            }
+            other => panic!("the kiosk and the service disagree: {other:?}"),
+        }
+    }
+    (gone, standing)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_cancels_and_reschedules_are_sent_loses_none_and_applies_each_once() {
+    let central = start_central().await;
+    let kiosk = Kiosk::new(&central.base);
+    enroll(&kiosk).await;
+    let log = kiosk.root.join("daemon.log");
+    // Microseconds from the daemon's start to the kill: its first sync round sends the
+    // change queued while it was down; the cuts land before, during and after it.
+    let delays_us = [
+        5_000u64, 15_000, 25_000, 35_000, 45_000, 55_000, 65_000, 80_000, 100_000, 130_000,
+    ];
+    let people = plain_people(delays_us.len());
+    {
+        let mut daemon = Daemon::spawn(&kiosk.config, &log);
+        let mut client = wait_ready(&kiosk.socket(), Duration::from_secs(20)).await;
+        wait_numbers(&mut client).await;
+        for person in &people {
+            book(&mut client, &kiosk, person).await;
+        }
+        sync_until(&mut client, &kiosk, Duration::from_secs(30), |c| {
+            count(c, "SELECT COUNT(*) FROM upload_queue") == 0
+        })
+        .await;
+        daemon.signal(libc::SIGTERM);
+        daemon.wait_exit(Duration::from_secs(15)).expect("stopped");
+    }
+    let means = Means::of(&kiosk);
+    // (delay, answered when it was cut)
+    let mut cuts = Vec::new();
+    for (i, (delay, person)) in delays_us.iter().zip(&people).enumerate() {
+        queue_change(&kiosk, &means, &person.nik, i % 2 == 0);
+        let (queued, answered, _) = change_facts(&kiosk);
+        let mut daemon = Daemon::spawn(&kiosk.config, &log);
+        std::thread::sleep(Duration::from_micros(*delay));
+        daemon.signal(libc::SIGKILL);
+        daemon.wait_exit(Duration::from_secs(5)).expect("killed");
+        assert_eq!(store_facts(&kiosk.db()).integrity, "ok");
+        let after = change_facts(&kiosk);
+        assert_eq!(
+            after.0 + after.1,
+            queued + answered,
+            "a change lost: {after:?}"
+        );
+        assert_eq!(after.2, 0, "a change both queued and answered");
+        cuts.push((*delay, after.1 - answered));
+    }
+
+    // Then left to run: every change answered, once.
+    let mut daemon = Daemon::spawn(&kiosk.config, &log);
+    let mut client = wait_ready(&kiosk.socket(), Duration::from_secs(20)).await;
+    sync_until(&mut client, &kiosk, Duration::from_secs(30), |c| {
+        count(c, "SELECT COUNT(*) FROM change_queue") == 0
+    })
+    .await;
+    daemon.signal(libc::SIGTERM);
+    daemon.wait_exit(Duration::from_secs(15)).expect("stopped");
+    let n = delays_us.len() as i64;
+    assert_eq!(change_facts(&kiosk), (0, n, 0));
+    let (gone, standing) = kiosk_and_service_agree(&central, &kiosk, &people).await;
+    assert_eq!(
+        (gone, standing),
+        (people.len() / 2, people.len() - people.len() / 2)
+    );
+    let numbers = apm_kiosk_testkit::kiosk::accepted_numbers(&central.sim);
+    let distinct: std::collections::HashSet<_> = numbers.iter().collect();
+    assert_eq!(distinct.len(), numbers.len(), "a queue number booked twice");
+    println!(
+        "SIGKILL after start with one change queued, (delay us, answered before the cut): {cuts:?}"
+    );
+    central.stop().await;
 }
 
 /// Mounts a tmpfs of `mib` MiB on `dir`; unmounted when dropped.

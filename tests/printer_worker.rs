@@ -371,7 +371,7 @@ fn a_database_from_before_print_attempts_is_upgraded() {
     let mut store = Store::open(&path).expect("upgrades");
     assert_eq!(
         store.schema_version().expect("version"),
-        5,
+        6,
         "every migration since"
     );
     let booked = book_two(&mut store);

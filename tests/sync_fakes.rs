@@ -310,3 +310,70 @@ async fn a_round_on_the_fake_tops_up_then_uploads_signed_tickets() {
     assert_eq!(central.calls(Endpoint::Upload), 1);
     assert_eq!(central.heartbeats().len(), 1, "one heartbeat a minute");
 }
+
+/// The whole daemon on a service without version 1.1: a cancel queued (of a booking
+/// made at another kiosk, so that no upload goes first) stays queued, is tried once a
+/// round, and the technician's report says what the service lacks; once the service has
+/// 1.1 the cancel goes, and its refusal (`not_found`: the fake never had the booking) is
+/// in the report, with no personal data.
+#[tokio::test(start_paused = true)]
+async fn the_report_says_what_the_service_lacks_of_version_1_1_and_what_it_refused() {
+    use apm_kiosk::protocol::central_v11::ChangeRefusal;
+    use apm_kiosk::store::changes::{ChangeKind, ServiceFeature};
+    use apm_kiosk_testkit::daemon::DaemonOnFakes;
+
+    let central = FakeCentral::new();
+    central.lack_v11();
+    let stopped = DaemonOnFakes::start(central.clone()).await.halt().await;
+    let booking = uuid::Uuid::now_v7().to_string();
+    {
+        let mut store = apm_kiosk::store::Store::open(&stopped.db()).expect("store");
+        store
+            .queue_found_cancel(&booking, uuid::Uuid::now_v7(), tuesday_morning())
+            .expect("queued");
+    }
+    let daemon = stopped
+        .launch()
+        .await
+        .map_err(|(e, _)| e)
+        .expect("restarts");
+    let status = daemon.sync_round().await;
+    assert!(
+        status.sync.online,
+        "a service without 1.1 is online: {status:?}"
+    );
+    let calls = central.calls(Endpoint::Cancel) as u64;
+    assert!(
+        (1..=status.sync.rounds).contains(&calls),
+        "tried, once a round at most: {calls} in {} rounds",
+        status.sync.rounds
+    );
+    let report = daemon.report().await;
+    let lacking: Vec<ServiceFeature> = report.changes.lacking.iter().map(|l| l.feature).collect();
+    assert_eq!(lacking, [ServiceFeature::Cancel]);
+    assert_eq!(report.changes.waiting, 1);
+    let said = report.problems.join("\n");
+    assert!(
+        said.contains("lacks version 1.1: cancel: the kiosk books as before"),
+        "{said}"
+    );
+
+    central.heal();
+    daemon.sync_round().await;
+    let report = daemon.report().await;
+    assert!(report.changes.lacking.is_empty(), "{:?}", report.changes);
+    assert_eq!(report.changes.waiting, 0);
+    let refused = &report.changes.refused;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(
+        (refused[0].kind, &refused[0].refusal),
+        (ChangeKind::Cancel, &ChangeRefusal::NotFound)
+    );
+    let said = report.problems.join("\n");
+    assert!(
+        said.contains("1 cancel(s) or reschedule(s) refused"),
+        "{said}"
+    );
+    assert!(!said.contains(&booking), "{said}");
+    daemon.stop().await;
+}

@@ -1001,7 +1001,9 @@ impl Store {
             pending: count("SELECT COUNT(*) FROM upload_queue")?,
             accepted: count("SELECT COUNT(*) FROM registrations WHERE status = 'accepted'")?,
             rejected: count("SELECT COUNT(*) FROM registrations WHERE status = 'rejected'")?,
-            unprinted: count("SELECT COUNT(*) FROM registrations WHERE printed_at IS NULL")?,
+            unprinted: count(
+                "SELECT COUNT(*) FROM registrations WHERE printed_at IS NULL AND cancelled_at IS NULL",
+            )?,
             held_free: count(
                 "SELECT COUNT(*) FROM held_numbers WHERE registration_id IS NULL AND released = 0",
             )?,

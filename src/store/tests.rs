@@ -703,6 +703,80 @@ mod changes {
     }
 
     #[test]
+    fn a_booking_found_at_the_service_is_moved_on_a_held_number_and_let_go_on_refusal() {
+        use crate::protocol::central_v11::FoundBooking;
+        use crate::store::changes::FoundReschedulePlan;
+        let (mut store, _) = booked();
+        let found = FoundBooking {
+            registration_id: uuid::Uuid::now_v7(),
+            group_id: uuid::Uuid::now_v7(),
+            office_id: "KRM".into(),
+            date: d(2026, 11, 24),
+            session_id: "S1".into(),
+            kind: QueueKind::Regular,
+            queue_number: 21,
+            kiosk_id: "KRM-02".into(),
+            reschedules_left: 1,
+            ticket: "APM2.other.kiosk".into(),
+        };
+        let sign = |t: &TicketToSign<'_>| format!("APM2.{}", t.queue_number);
+        let plan = |change_id| FoundReschedulePlan {
+            found: &found,
+            date: d(2026, 11, 25),
+            session_id: "S2",
+            nik: NIK,
+            change_id,
+            at: now(),
+            sign: &sign,
+        };
+        let first = uuid::Uuid::now_v7();
+        let moved = store.reschedule_found(&plan(first)).expect("moved");
+        assert_eq!((moved.queue_number.number, moved.queued), (1, Some(first)));
+        assert_eq!(free(&store, d(2026, 11, 25), "S2"), [2]);
+        assert_eq!(
+            store.sendable_changes().expect("queued").len(),
+            1,
+            "no upload first"
+        );
+        let refused = ChangeAnswer::Refused(ChangeRefusal::TooLate);
+        store
+            .record_change_answer(first, &refused, now())
+            .expect("answer");
+        assert_eq!(free(&store, d(2026, 11, 25), "S2"), [1, 2], "ours again");
+
+        // Refused as not held: the number was never the kiosk's, and is not booked again.
+        let second = uuid::Uuid::now_v7();
+        store.reschedule_found(&plan(second)).expect("moved");
+        let not_held = ChangeAnswer::Refused(ChangeRefusal::NumberNotHeld);
+        store
+            .record_change_answer(second, &not_held, now())
+            .expect("answer");
+        assert_eq!(free(&store, d(2026, 11, 25), "S2"), [2]);
+
+        // Done: the number stays bound to the found booking until its date has passed.
+        let third = uuid::Uuid::now_v7();
+        store.reschedule_found(&plan(third)).expect("moved");
+        let done = ChangeAnswer::Done { receipt: None };
+        store
+            .record_change_answer(third, &done, now())
+            .expect("answer");
+        let bound = |s: &Store| -> u32 {
+            s.conn
+                .query_row(
+                    "SELECT COUNT(*) FROM held_numbers WHERE registration_id = ?1",
+                    [found.registration_id.to_string()],
+                    |r| r.get(0),
+                )
+                .expect("count")
+        };
+        assert_eq!(bound(&store), 1);
+        store.apply_retention(d(2026, 11, 25)).expect("kept");
+        assert_eq!(bound(&store), 1);
+        store.apply_retention(d(2026, 11, 26)).expect("purged");
+        assert_eq!(bound(&store), 0);
+    }
+
+    #[test]
     fn answers_and_long_past_changes_go_with_retention() {
         let (mut store, id) = booked();
         sent(&mut store, &id);

@@ -441,11 +441,17 @@ impl<C: CentralApi + BookingApi> Syncer<C> {
             }
         });
         match &result {
-            Ok(r) if r.uploaded > 0 || r.numbers_received > 0 || r.numbers_released > 0 => {
+            Ok(r)
+                if r.uploaded > 0
+                    || r.numbers_received > 0
+                    || r.numbers_released > 0
+                    || r.changes_answered > 0 =>
+            {
                 tracing::info!(
                     uploaded = r.uploaded,
                     accepted = r.accepted,
                     rejected = r.rejected,
+                    changes = r.changes_answered,
                     numbers = r.numbers_received,
                     released = r.numbers_released,
                     "sync round done"

@@ -11,7 +11,8 @@
 //! - [`kiosk`]: a kiosk's store with its enrollment, syncers of it against any
 //!   `CentralApi`, and bookings committed as the daemon commits them.
 //! - [`fakes`]: the daemon's capabilities played in memory: [`fakes::FakeCentral`]
-//!   (`CentralApi`), [`fakes::FakePrinter`] (`TicketPrinter`),
+//!   (`CentralApi` and version 1.1's `BookingApi`, or a service without it),
+//!   [`fakes::FakePrinter`] (`TicketPrinter`),
 //!   [`fakes::FakeReader`] (`CardReader`) and [`fakes::FakeDisk`] (`FreeSpace`),
 //!   scriptable and counting what they were asked.
 //!   They take no sockets and no pseudo-terminals, so tests on them can pause time.

@@ -484,3 +484,146 @@ impl BookingApi for FakeCentral {
         self.finish(fault, |s| s.arrivals(req))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use apm_kiosk::protocol::central::{AllocationAsk, AllocationsRequest, RegistrationsRequest};
+    use apm_kiosk::sync::client::CentralApi as _;
+    use chrono::FixedOffset;
+
+    use super::*;
+    use crate::fixtures::{day, tuesday_morning};
+
+    fn created_at() -> chrono::DateTime<FixedOffset> {
+        tuesday_morning().with_timezone(&wib())
+    }
+
+    /// A booking of number `number` on 2 December S1, as a kiosk uploads it.
+    fn registration(number: u32) -> wire::Registration {
+        use apm_kiosk::domain::{ApplicationType, PassportType, Sex};
+        wire::Registration {
+            registration_id: Uuid::now_v7(),
+            allocation_id: "fake-alloc-1".into(),
+            queue_number: number,
+            office_id: "KRM".into(),
+            date: day("2026-12-02"),
+            session_id: "S1".into(),
+            kind: QueueKind::Regular,
+            group_id: Uuid::now_v7(),
+            application_type: ApplicationType::New,
+            passport_type: PassportType::Electronic,
+            priority_reason: None,
+            applicant: wire::Applicant {
+                nik: "2102015708900003".into(),
+                kk_number: None,
+                name: None,
+                birth_place: None,
+                birth_date: day("1990-08-17"),
+                sex: Sex::Female,
+                address: None,
+                phone: None,
+            },
+            created_at: created_at(),
+            ticket: "APM2.x.y".into(),
+        }
+    }
+
+    fn move_to(allocation_id: &str, number: u32) -> RescheduleRequest {
+        RescheduleRequest {
+            change_id: Uuid::now_v7(),
+            allocation_id: allocation_id.into(),
+            queue_number: number,
+            date: day("2026-12-03"),
+            session_id: "S2".into(),
+            kind: QueueKind::Regular,
+            ticket: "APM2.new".into(),
+            created_at: created_at(),
+        }
+    }
+
+    #[tokio::test]
+    async fn changes_follow_the_rules_once_by_change_id() {
+        let central = FakeCentral::new();
+        central.set_clock(Some(tuesday_morning()));
+        let ask = |date: &str, session: &str| AllocationAsk {
+            office_id: "KRM".into(),
+            date: day(date),
+            session_id: session.into(),
+            kind: QueueKind::Regular,
+            count: 2,
+        };
+        let asks = vec![ask("2026-12-02", "S1"), ask("2026-12-03", "S2")];
+        let granted = central
+            .allocate(&AllocationsRequest { requests: asks })
+            .await
+            .expect("granted");
+        let (first, second) = (registration(1), registration(2));
+        let registrations = vec![first.clone(), second.clone()];
+        central
+            .upload(&RegistrationsRequest { registrations })
+            .await
+            .expect("uploaded");
+        let pool = central.availability("KRM", day("2026-12-02"), day("2026-12-03"));
+        assert_eq!(
+            pool.await.expect("answered").pool(day("2026-12-03"), "S2"),
+            (14, 4)
+        );
+
+        let new = &granted.allocations[1].allocation_id;
+        let not_held = move_to(new, 9);
+        let refused = central.reschedule(&first.registration_id, &not_held);
+        let refused = refused.await.expect("answered");
+        assert_eq!(refused, Changed::Refused(ChangeRefusal::NumberNotHeld));
+        let req = move_to(new, 1);
+        let done = central.reschedule(&first.registration_id, &req).await;
+        assert!(matches!(done, Ok(Changed::Done(_))), "{done:?}");
+        let again = central.reschedule(&first.registration_id, &req).await;
+        assert!(matches!(again, Ok(Changed::Done(_))), "answered as before");
+        let used = central
+            .reschedule(&first.registration_id, &move_to(new, 2))
+            .await;
+        assert_eq!(
+            used.ok(),
+            Some(Changed::Refused(ChangeRefusal::RescheduleUsed))
+        );
+        let moved = central.booking(first.registration_id).expect("booked");
+        assert_eq!(
+            (moved.registration.date, moved.reschedules_left),
+            (day("2026-12-03"), 0)
+        );
+
+        central.arrive(second.registration_id);
+        let cancel = CancelRequest {
+            change_id: Uuid::now_v7(),
+            created_at: created_at(),
+        };
+        let arrived = central.cancel(&second.registration_id, &cancel).await;
+        assert_eq!(
+            arrived.ok(),
+            Some(Changed::Refused(ChangeRefusal::AlreadyArrived))
+        );
+        let cancel = CancelRequest {
+            change_id: Uuid::now_v7(),
+            ..cancel
+        };
+        let done = central.cancel(&first.registration_id, &cancel).await;
+        assert!(matches!(done, Ok(Changed::Done(_))), "{done:?}");
+        let find = FindRequest {
+            nik: "2102015708900003".into(),
+        };
+        assert!(
+            central
+                .find(&find)
+                .await
+                .expect("found")
+                .bookings
+                .is_empty()
+        );
+        assert_eq!(central.changes().len(), 5, "one entry per change id");
+        assert!(central.double_booked().is_empty() && central.misbooked().is_empty());
+
+        central.lack_v11();
+        let missing = central.find(&find).await.expect_err("no 1.1");
+        assert!(missing.is_unsupported(), "{missing:?}");
+    }
+}
