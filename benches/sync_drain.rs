@@ -229,7 +229,7 @@ async fn queue_changes(kiosk: &KioskUnderTest, now: DateTime<Utc>) -> Vec<uuid::
         .store
         .call(move |s| {
             let today = day("2026-12-01");
-            let sign = |t: &apm_kiosk::store::TicketToSign<'_>| signer.sign(t);
+            let sign = |t: &apm_kiosk::store::ReissuedTicket<'_>| signer.reissue(t);
             (1..=CHANGES as u32)
                 .map(|p| {
                     let who = nik(p);
@@ -246,7 +246,6 @@ async fn queue_changes(kiosk: &KioskUnderTest, now: DateTime<Utc>) -> Vec<uuid::
                         registration_id: &id,
                         date: day("2026-12-03"),
                         session_id: "S3",
-                        nik: &who,
                         change_id: change,
                         at: now,
                         today,

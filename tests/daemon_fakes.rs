@@ -901,3 +901,207 @@ async fn the_idle_panel_names_the_next_day_with_room_from_the_numbers_held() {
     }
     assert_eq!(kiosk.stop().await, apm_kiosk::app::Stopped::Shutdown);
 }
+
+/// The lead `nik` lays the card again: "my booking" opens with what they hold.
+async fn my_booking(
+    kiosk: &mut DaemonOnFakes,
+    nik: &str,
+) -> std::sync::Arc<apm_kiosk::flow::view::View> {
+    kiosk.wait_screen(ScreenKind::Idle).await;
+    kiosk.tap(Intent::Start).await;
+    kiosk.wait_screen(ScreenKind::ReadCard).await;
+    kiosk.reader.present_card(card(nik));
+    kiosk.wait_screen(ScreenKind::ConfirmIdentity).await;
+    kiosk.reader.remove_card();
+    kiosk.tap(Intent::ConfirmIdentity).await;
+    kiosk.wait_screen(ScreenKind::MyBooking).await
+}
+
+/// The text a printed job carries, for a look at its words.
+fn job_text(job: &[u8]) -> String {
+    String::from_utf8_lossy(job).into_owned()
+}
+
+/// `nik` books alone on the first open day after today (a booking of today is too late
+/// to move), and the kiosk returns to idle.
+async fn book_tomorrow_or_later(kiosk: &mut DaemonOnFakes, nik: &str) {
+    kiosk.wait_screen(ScreenKind::Idle).await;
+    kiosk.tap(Intent::Start).await;
+    read_and_confirm(kiosk, nik).await;
+    kiosk.tap(Intent::FinishMembers).await;
+    let view = kiosk.wait_screen(ScreenKind::Office).await;
+    let office_id = view.offices[0].office_id.clone();
+    kiosk.tap(Intent::ChooseOffice { office_id }).await;
+    let view = kiosk.wait_screen(ScreenKind::Date).await;
+    let date = view
+        .dates
+        .iter()
+        .find(|d| d.status == DayState::Open && !d.today)
+        .expect("an open day after today")
+        .date;
+    kiosk.tap(Intent::ChooseDate { date }).await;
+    let view = kiosk.wait_screen(ScreenKind::Session).await;
+    let session_id = view
+        .sessions
+        .iter()
+        .find(|s| s.bookable)
+        .expect("a bookable session")
+        .session_id
+        .clone();
+    kiosk.tap(Intent::ChooseSession { session_id }).await;
+    kiosk.wait_screen(ScreenKind::Review).await;
+    kiosk.tap(Intent::ConfirmBooking).await;
+    kiosk.wait_screen(ScreenKind::Done).await;
+    kiosk.tap(Intent::Finish).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn offline_a_booking_is_reprinted_moved_and_cancelled_and_each_change_reaches_the_service_once()
+ {
+    let mut kiosk = DaemonOnFakes::start(FakeCentral::new()).await;
+    wait_numbers(&kiosk).await;
+    book_tomorrow_or_later(&mut kiosk, &nik(1)).await;
+    kiosk.sync_round().await;
+    assert_eq!(kiosk.central.registrations().len(), 1, "uploaded");
+    // The network goes: every change now waits in the store.
+    for endpoint in Endpoint::ALL {
+        kiosk.central.fail_always(endpoint, Fault::Unreachable);
+    }
+    assert!(!kiosk.sync_round().await.sync.online);
+
+    let view = my_booking(&mut kiosk, &nik(1)).await;
+    let held = view.bookings[0].clone();
+    assert!(
+        held.here && held.own && held.can_reschedule && held.can_cancel,
+        "{held:?}"
+    );
+    kiosk.tap(Intent::ReprintBooking { index: 0 }).await;
+    kiosk
+        .wait_view("the reprint done", |v| v.change_done.is_some())
+        .await;
+    let jobs = kiosk.printer.jobs();
+    assert_eq!(jobs.len(), 2);
+    assert!(job_text(&jobs[1].bytes).contains("SALINAN"), "a copy");
+
+    // Moved to another day the kiosk holds numbers for; the others need the network.
+    kiosk.tap(Intent::RescheduleBooking { index: 0 }).await;
+    let dates = kiosk.wait_screen(ScreenKind::Date).await;
+    assert!(
+        dates
+            .dates
+            .iter()
+            .any(|d| d.status == DayState::NeedsNetwork),
+        "offline, the days beyond the held ones need the network"
+    );
+    let day = dates
+        .dates
+        .iter()
+        .find(|d| d.status == DayState::Open && d.date != held.date)
+        .expect("another open day")
+        .date;
+    kiosk.tap(Intent::ChooseDate { date: day }).await;
+    let sessions = kiosk.wait_screen(ScreenKind::Session).await;
+    let session_id = sessions
+        .sessions
+        .iter()
+        .find(|s| s.bookable)
+        .expect("a session")
+        .session_id
+        .clone();
+    kiosk.tap(Intent::ChooseSession { session_id }).await;
+    kiosk.wait_screen(ScreenKind::Review).await;
+    kiosk.tap(Intent::ConfirmBooking).await;
+    let done = kiosk.wait_screen(ScreenKind::Done).await;
+    let moved = done.booking.as_ref().expect("the new booking");
+    assert_eq!(moved.date, Some(day));
+    let jobs = kiosk.printer.jobs();
+    assert_eq!(jobs.len(), 3, "the new ticket");
+    assert!(!job_text(&jobs[2].bytes).contains("SALINAN"), "an original");
+    kiosk.tap(Intent::Finish).await;
+
+    // Once moved, not again; cancelled, off the list.
+    let view = my_booking(&mut kiosk, &nik(1)).await;
+    assert_eq!(view.bookings[0].date, day);
+    assert_eq!(
+        view.bookings[0].reschedule_blocked,
+        Some(apm_kiosk::flow::ChangeProblem::RescheduleUsed)
+    );
+    kiosk.tap(Intent::CancelBooking { index: 0 }).await;
+    kiosk.wait_view("asked", |v| v.cancelling == Some(0)).await;
+    kiosk.tap(Intent::ConfirmCancelBooking).await;
+    let after = kiosk
+        .wait_view("cancelled", |v| v.change_done.is_some())
+        .await;
+    assert!(after.bookings.is_empty());
+    kiosk.tap(Intent::Finish).await;
+
+    // The network is back: the move and the cancel reach the service, once each.
+    kiosk.central.heal();
+    kiosk.sync_round().await;
+    kiosk.sync_round().await;
+    let changes = kiosk.central.changes();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(changes.iter().all(|c| c.refused.is_none()), "{changes:?}");
+    let at_service = &kiosk.central.bookings()[0];
+    assert_eq!(at_service.registration.date, day);
+    assert!(at_service.cancelled);
+    assert!(kiosk.central.double_booked().is_empty());
+    assert_eq!(kiosk.status().await.store.changes_waiting, 0);
+    // The NIK's one booking is freed; its 30 days still count.
+    kiosk.wait_screen(ScreenKind::Idle).await;
+    kiosk.tap(Intent::Start).await;
+    kiosk.wait_screen(ScreenKind::ReadCard).await;
+    kiosk.reader.present_card(card(&nik(1)));
+    kiosk.wait_screen(ScreenKind::ConfirmIdentity).await;
+    kiosk.reader.remove_card();
+    kiosk.tap(Intent::ConfirmIdentity).await;
+    let refused = kiosk.wait_screen(ScreenKind::Problem).await;
+    assert!(
+        matches!(
+            refused.problem,
+            Some(Problem::Refused {
+                rule: apm_kiosk::flow::view::Refusal::Cooldown,
+                ..
+            })
+        ),
+        "{:?}",
+        refused.problem
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn online_a_booking_elsewhere_is_found_and_a_service_without_1_1_changes_nothing() {
+    let mut kiosk = DaemonOnFakes::start(FakeCentral::new()).await;
+    wait_numbers(&kiosk).await;
+    book_tomorrow_or_later(&mut kiosk, &nik(2)).await;
+    kiosk.sync_round().await;
+    let calls = kiosk.central.calls(Endpoint::Find);
+    let view = my_booking(&mut kiosk, &nik(2)).await;
+    assert_eq!(
+        kiosk.central.calls(Endpoint::Find),
+        calls + 1,
+        "looked up online"
+    );
+    assert_eq!(
+        view.bookings.len(),
+        1,
+        "the service's record is the same booking"
+    );
+    assert!(view.bookings[0].here);
+    kiosk.tap(Intent::Finish).await;
+
+    // A service without version 1.1: bookings are shown and reprinted, not changed, and
+    // the technician is told what it lacks.
+    kiosk.central.lack_v11();
+    kiosk.sync_round().await;
+    let view = my_booking(&mut kiosk, &nik(2)).await;
+    let b = &view.bookings[0];
+    assert!(b.can_reprint);
+    let unsupported = Some(apm_kiosk::flow::ChangeProblem::Unsupported);
+    assert_eq!(b.cancel_blocked, unsupported, "{b:?}");
+    assert_eq!(b.reschedule_blocked, unsupported, "{b:?}");
+    kiosk.tap(Intent::Finish).await;
+    let report = kiosk.report().await;
+    let json = serde_json::to_string(&report.changes).expect("serialises");
+    assert!(json.contains("find"), "{json}");
+}

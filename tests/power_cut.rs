@@ -320,10 +320,13 @@ impl Means {
         apm_kiosk::identity::nik_tag(&secret, nik)
     }
 
-    fn sign(&self, t: &apm_kiosk::store::TicketToSign<'_>) -> String {
-        let hash_key = apm_kiosk::protocol::central::Key32(self.enrollment.nik_hash_key);
-        let claims = t.claims(&self.enrollment.kiosk_id, &hash_key);
-        apm_kiosk::protocol::ticket_qr::sign(&claims, self.key.signing_key())
+    /// A moved booking's new ticket, as the daemon reissues it.
+    fn reissue(&self, t: &apm_kiosk::store::ReissuedTicket<'_>) -> Option<String> {
+        let claims = t.claims(&self.enrollment.kiosk_id)?;
+        Some(apm_kiosk::protocol::ticket_qr::sign(
+            &claims,
+            self.key.signing_key(),
+        ))
     }
 }
 
@@ -353,13 +356,12 @@ fn queue_change(kiosk: &Kiosk, means: &Means, nik: &str, cancel: bool) {
                 && (f.date, &f.session_id) != (b.date, &b.session_id)
         })
         .expect("a free number in another session");
-    let sign = |t: &apm_kiosk::store::TicketToSign<'_>| means.sign(t);
+    let sign = |t: &apm_kiosk::store::ReissuedTicket<'_>| means.reissue(t);
     let r = store
         .reschedule_booking(&ReschedulePlan {
             registration_id: &b.registration_id,
             date: to.date,
             session_id: &to.session_id,
-            nik,
             change_id: uuid::Uuid::now_v7(),
             at: now,
             today,

@@ -211,6 +211,16 @@ fn asks(
     AllocationsRequest { requests }
 }
 
+/// What the service said to a lookup of a NIK's bookings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookout {
+    Answered,
+    /// `404`: it lacks version 1.1.
+    Lacks,
+    /// Offline, a failure, or no answer in time.
+    NoAnswer,
+}
+
 /// What "my booking" shows for a NIK: the store's bookings, and the service's while it
 /// answers; `None` when there are none.
 struct Lookup {
@@ -229,17 +239,17 @@ impl Shell {
             let lookup = shell.look_up(nik.as_str(), today).await;
             let mut bookings: Vec<ExistingBooking> =
                 lookup.local.into_iter().map(kiosk_booking).collect();
-            let online = match shell.online.client() {
+            let found = match shell.online.client() {
                 Some(api) => shell.find_elsewhere(&api, &nik, &mut bookings).await,
-                None => false,
+                None => Lookout::NoAnswer,
             };
             let event = if bookings.is_empty() {
                 Event::Checked(lookup.rules)
             } else {
                 Event::BookingsFound(BookingsFound {
                     bookings,
-                    online,
-                    service_lacks_changes: lookup.lacks_changes,
+                    online: found == Lookout::Answered,
+                    service_lacks_changes: lookup.lacks_changes || found == Lookout::Lacks,
                 })
             };
             let _ = shell.events.send(event).await;
@@ -261,10 +271,17 @@ impl Shell {
                     Some(h) => s.blocked_until(&h)?,
                     None => None,
                 };
-                let lacks = s.service_lacks()?;
-                let lacks_changes = lacks
-                    .iter()
-                    .any(|(f, _)| matches!(f, ServiceFeature::Cancel | ServiceFeature::Reschedule));
+                // Version 1.1 comes whole: a service found to lack any of what "my
+                // booking" uses is not sent changes it may not have either.
+                let lacks_changes = s.service_lacks()?.iter().any(|(f, _)| {
+                    matches!(
+                        f,
+                        ServiceFeature::Find
+                            | ServiceFeature::Availability
+                            | ServiceFeature::Cancel
+                            | ServiceFeature::Reschedule
+                    )
+                });
                 Ok((history, blocked, s.bookings_of(&tag, today)?, lacks_changes))
             })
             .await;
@@ -289,13 +306,13 @@ impl Shell {
     }
 
     /// The NIK's bookings at the service that this kiosk does not hold, added to
-    /// `bookings`; whether the service answered.
+    /// `bookings`; what the service said.
     async fn find_elsewhere(
         &self,
         api: &SharedCentral,
         nik: &Nik,
         bookings: &mut Vec<ExistingBooking>,
-    ) -> bool {
+    ) -> Lookout {
         let req = FindRequest {
             nik: nik.as_str().to_owned(),
         };
@@ -307,15 +324,15 @@ impl Shell {
                         bookings.push(found_booking(b, nik));
                     }
                 }
-                true
+                Lookout::Answered
             }
             Err(Unanswered::Api(e)) if e.is_unsupported() => {
                 self.note_lacking(ServiceFeature::Find).await;
-                false
+                Lookout::Lacks
             }
             Err(e) => {
                 tracing::warn!(error = %e, "the central service did not find bookings; the kiosk's own record is shown");
-                false
+                Lookout::NoAnswer
             }
         }
     }

@@ -704,27 +704,31 @@ mod changes {
 
     #[test]
     fn a_booking_found_at_the_service_is_moved_on_a_held_number_and_let_go_on_refusal() {
-        use crate::protocol::central_v11::FoundBooking;
         use crate::store::changes::FoundReschedulePlan;
         let (mut store, _) = booked();
-        let found = FoundBooking {
-            registration_id: uuid::Uuid::now_v7(),
-            group_id: uuid::Uuid::now_v7(),
+        let found = crate::flow::ExistingBooking {
+            registration_id: uuid::Uuid::now_v7().to_string(),
             office_id: "KRM".into(),
             date: d(2026, 11, 24),
             session_id: "S1".into(),
-            kind: QueueKind::Regular,
-            queue_number: 21,
-            kiosk_id: "KRM-02".into(),
+            queue_number: crate::domain::QueueNumber {
+                kind: QueueKind::Regular,
+                number: 21,
+            },
+            masked_nik: "2102********0003".into(),
+            name: None,
+            own: true,
+            here: false,
             reschedules_left: 1,
-            ticket: "APM2.other.kiosk".into(),
+            booking_code: None,
+            group_id: Some(uuid::Uuid::now_v7().to_string()),
+            ticket: Some("APM2.other.kiosk".into()),
         };
-        let sign = |t: &TicketToSign<'_>| format!("APM2.{}", t.queue_number);
+        let sign = |t: &ReissuedTicket<'_>| Some(format!("APM2.{}", t.queue_number));
         let plan = |change_id| FoundReschedulePlan {
             found: &found,
             date: d(2026, 11, 25),
             session_id: "S2",
-            nik: NIK,
             change_id,
             at: now(),
             sign: &sign,

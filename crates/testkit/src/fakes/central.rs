@@ -55,6 +55,23 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// Every endpoint: a network that is gone fails them all.
+    pub const ALL: [Endpoint; 13] = [
+        Endpoint::Enroll,
+        Endpoint::Offices,
+        Endpoint::Allocate,
+        Endpoint::Release,
+        Endpoint::Upload,
+        Endpoint::Heartbeat,
+        Endpoint::Blocklist,
+        Endpoint::KioskKeys,
+        Endpoint::Availability,
+        Endpoint::Find,
+        Endpoint::Cancel,
+        Endpoint::Reschedule,
+        Endpoint::Arrivals,
+    ];
+
     /// The endpoints of version 1.1, which a service may lack.
     pub const V11: [Endpoint; 5] = [
         Endpoint::Availability,
