@@ -410,6 +410,10 @@ fn the_booking_after(album: &mut Album, language: Language, lead: &Person) {
             ExistingBooking {
                 registration_id: "r-second".into(),
                 date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap_or_default(),
+                queue_number: QueueNumber {
+                    kind: QueueKind::Regular,
+                    number: 22,
+                },
                 masked_nik: "2102********0031".into(),
                 name: Some("RINA WIJAYA".into()),
                 own: false,
@@ -500,10 +504,7 @@ fn said_after(name: &str, language: Language) -> Vec<String> {
             pick("Cetak ulang", "Print again"),
             pick("bertanda SALINAN", "marked COPY"),
             pick("Ubah jadwal", "Change the schedule"),
-            pick(
-                "sekali saja, paling lambat H-1",
-                "once only, up to the day before",
-            ),
+            pick("sekali, paling lambat H-1", "once, up to the day before"),
             pick("Batalkan", "Cancel booking"),
             pick("Booking Anda", "Your booking"),
             pick("Anggota keluarga", "Family member"),
@@ -1208,8 +1209,10 @@ fn check_fit(ui: &KioskWindow, at: &str, path: &std::path::Path) {
             for t in shown(&e) {
                 assert!(
                     inside(area(&t), area(&e)),
-                    "{at}: the text {:?} of {label:?} overflows it",
-                    t.accessible_label().unwrap_or_default()
+                    "{at}: the text {:?} at {:?} of {label:?} at {:?} overflows it",
+                    t.accessible_label().unwrap_or_default(),
+                    area(&t),
+                    area(&e)
                 );
             }
         }
