@@ -398,6 +398,9 @@ fn the_list_changed(album: &mut Album, mut k: Kiosk) {
     step(&mut k, Event::Cancelled(Ok(())));
     album.snap("my-booking-cancelled", &k);
     intent(&mut k, Intent::ReprintBooking { index: 0 });
+    let mut paper = k.clone();
+    step(&mut paper, Event::Printed(Err(PrintFailure::PaperOut)));
+    album.snap("my-booking-reprint-paper-out", &paper);
     step(&mut k, Event::Printed(Ok(())));
     album.snap("my-booking-reprinted", &k);
     intent(&mut k, Intent::CancelBooking { index: 0 });
@@ -553,6 +556,14 @@ fn said_on_my_booking(name: &str, pick: impl Fn(&str, &str) -> String) -> Option
             "Tiket R-021 dicetak ulang (SALINAN). Ambil di celah di bawah layar.",
             "Ticket R-021 printed again (COPY). Take it from the slot below the screen.",
         )],
+        "my-booking-reprint-paper-out" => vec![
+            pick(
+                "Salinan tiket Anda tidak tercetak. Booking Anda tetap seperti semula, dan tiket yang Anda pegang tetap berlaku. Coba lagi, atau tunjukkan e-KTP Anda di loket.",
+                "The copy of your ticket did not print. Your booking stands as it is, and the ticket you have stays valid. Try again, or show your e-KTP at the counter.",
+            ),
+            pick("Coba cetak lagi", "Try printing again"),
+            back,
+        ],
         "my-booking-empty" => vec![
             pick(
                 "Tidak ada lagi booking atas NIK ini. Pendaftaran baru mengikuti aturan 30 hari, dihitung sejak pendaftaran pertama.",
