@@ -504,8 +504,8 @@ fn said_after(name: &str, language: Language) -> Vec<String> {
             e.to_owned()
         }
     };
-    said_on_my_booking(name, &pick)
-        .or_else(|| said_on_the_window(name, &pick))
+    said_on_my_booking(name, pick)
+        .or_else(|| said_on_the_window(name, pick))
         .unwrap_or_default()
 }
 
