@@ -376,8 +376,21 @@ fn the_booking_after(album: &mut Album, language: Language, lead: &Person) {
         online: false,
         service_lacks_changes: false,
     };
-    let mut k = my_booking(language, lead, both());
-    let fresh = k.clone();
+    let fresh = my_booking(language, lead, both());
+    the_list_changed(album, fresh.clone());
+    what_cannot_be_done(album, language, lead);
+    a_change_of_schedule(album, fresh.clone(), lead);
+    for (reason, name) in CHANGE_PROBLEMS {
+        let mut k = fresh.clone();
+        intent(&mut k, Intent::CancelBooking { index: 0 });
+        intent(&mut k, Intent::ConfirmCancelBooking);
+        step(&mut k, Event::Cancelled(Err(reason)));
+        album.snap(&format!("problem-change-{name}"), &k);
+    }
+}
+
+/// The list of two: a cancel asked, then done; a reprint; the last one cancelled.
+fn the_list_changed(album: &mut Album, mut k: Kiosk) {
     album.snap("my-booking", &k);
     intent(&mut k, Intent::CancelBooking { index: 1 });
     album.snap("my-booking-cancel-asked", &k);
@@ -385,13 +398,19 @@ fn the_booking_after(album: &mut Album, language: Language, lead: &Person) {
     step(&mut k, Event::Cancelled(Ok(())));
     album.snap("my-booking-cancelled", &k);
     intent(&mut k, Intent::ReprintBooking { index: 0 });
+    let mut paper = k.clone();
+    step(&mut paper, Event::Printed(Err(PrintFailure::PaperOut)));
+    album.snap("my-booking-reprint-paper-out", &paper);
     step(&mut k, Event::Printed(Ok(())));
     album.snap("my-booking-reprinted", &k);
     intent(&mut k, Intent::CancelBooking { index: 0 });
     intent(&mut k, Intent::ConfirmCancelBooking);
     step(&mut k, Event::Cancelled(Ok(())));
     album.snap("my-booking-empty", &k);
+}
 
+/// The actions that cannot be done now, each saying why.
+fn what_cannot_be_done(album: &mut Album, language: Language, lead: &Person) {
     // Moved once already; made at another kiosk, while this one is offline; tomorrow's
     // (too late to move, not to cancel).
     let blocked = BookingsFound {
@@ -410,6 +429,10 @@ fn the_booking_after(album: &mut Album, language: Language, lead: &Person) {
             ExistingBooking {
                 registration_id: "r-second".into(),
                 date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap_or_default(),
+                queue_number: QueueNumber {
+                    kind: QueueKind::Regular,
+                    number: 22,
+                },
                 masked_nik: "2102********0031".into(),
                 name: Some("RINA WIJAYA".into()),
                 own: false,
@@ -436,8 +459,10 @@ fn the_booking_after(album: &mut Album, language: Language, lead: &Person) {
         "my-booking-unsupported",
         &my_booking(language, lead, unsupported),
     );
+}
 
-    let mut k = fresh.clone();
+/// The lead's booking moved to the second session of its day, to the done page.
+fn a_change_of_schedule(album: &mut Album, mut k: Kiosk, lead: &Person) {
     intent(&mut k, Intent::RescheduleBooking { index: 0 });
     let krm = offices().remove(0);
     step(&mut k, Event::AvailabilityLoaded(availability(&krm)));
@@ -467,32 +492,33 @@ fn the_booking_after(album: &mut Album, language: Language, lead: &Person) {
     step(&mut k, Event::Rescheduled(Ok(moved)));
     step(&mut k, Event::Printed(Ok(())));
     album.snap("reschedule-done", &k);
-
-    for (reason, name) in CHANGE_PROBLEMS {
-        let mut k = fresh.clone();
-        intent(&mut k, Intent::CancelBooking { index: 0 });
-        intent(&mut k, Intent::ConfirmCancelBooking);
-        step(&mut k, Event::Cancelled(Err(reason)));
-        album.snap(&format!("problem-change-{name}"), &k);
-    }
 }
 
 /// The key texts of the pages of the whole window and of "my booking", in `language`:
 /// what a shot named `name` (without its number) must say; nothing for the others.
 fn said_after(name: &str, language: Language) -> Vec<String> {
-    let id = language == Language::Id;
-    let pick = |i: &str, e: &str| if id { i.to_owned() } else { e.to_owned() };
+    let pick = |i: &str, e: &str| {
+        if language == Language::Id {
+            i.to_owned()
+        } else {
+            e.to_owned()
+        }
+    };
+    said_on_my_booking(name, pick)
+        .or_else(|| said_on_the_window(name, pick))
+        .unwrap_or_default()
+}
+
+/// What "my booking" and a change problem's page say; `pick` takes the Indonesian and
+/// the English.
+fn said_on_my_booking(name: &str, pick: impl Fn(&str, &str) -> String) -> Option<Vec<String>> {
     let when = pick(
         "Selasa, 1 Desember 2026, Sesi 1 (pagi) 08.00\u{2013}10.00 WIB",
         "Tuesday, 1 December 2026, Session 1 (morning) 08:00\u{2013}10:00 WIB",
     );
-    let moving = pick(
-        "Mengubah jadwal R-021 (Selasa, 1 Desember 2026, Sesi 1 (pagi) 08.00\u{2013}10.00 WIB)",
-        "Changing the schedule of R-021 (Tuesday, 1 December 2026, Session 1 (morning) 08:00\u{2013}10:00 WIB)",
-    );
     let finish = pick("Selesai", "Finish");
     let back = pick("Kembali ke booking saya", "Back to my booking");
-    match name {
+    Some(match name {
         "my-booking" => vec![
             "R-021".into(),
             "P-003".into(),
@@ -500,10 +526,7 @@ fn said_after(name: &str, language: Language) -> Vec<String> {
             pick("Cetak ulang", "Print again"),
             pick("bertanda SALINAN", "marked COPY"),
             pick("Ubah jadwal", "Change the schedule"),
-            pick(
-                "sekali saja, paling lambat H-1",
-                "once only, up to the day before",
-            ),
+            pick("sekali, paling lambat H-1", "once, up to the day before"),
             pick("Batalkan", "Cancel booking"),
             pick("Booking Anda", "Your booking"),
             pick("Anggota keluarga", "Family member"),
@@ -533,6 +556,14 @@ fn said_after(name: &str, language: Language) -> Vec<String> {
             "Tiket R-021 dicetak ulang (SALINAN). Ambil di celah di bawah layar.",
             "Ticket R-021 printed again (COPY). Take it from the slot below the screen.",
         )],
+        "my-booking-reprint-paper-out" => vec![
+            pick(
+                "Salinan tiket Anda tidak tercetak. Booking Anda tetap seperti semula, dan tiket yang Anda pegang tetap berlaku. Coba lagi, atau tunjukkan e-KTP Anda di loket.",
+                "The copy of your ticket did not print. Your booking stands as it is, and the ticket you have stays valid. Try again, or show your e-KTP at the counter.",
+            ),
+            pick("Coba cetak lagi", "Try printing again"),
+            back,
+        ],
         "my-booking-empty" => vec![
             pick(
                 "Tidak ada lagi booking atas NIK ini. Pendaftaran baru mengikuti aturan 30 hari, dihitung sejak pendaftaran pertama.",
@@ -565,6 +596,24 @@ fn said_after(name: &str, language: Language) -> Vec<String> {
                 "At an office this kiosk does not book for: use the M-Paspor app, or a kiosk of that office.",
             ),
         ],
+        "problem-change-numbers-gone" => vec![pick("Pilih lagi", "Choose again")],
+        n if n.starts_with("problem-change-") => vec![back],
+        _ => return None,
+    })
+}
+
+/// What the date, session, review, wait and done pages of the whole window and of a
+/// change of schedule say.
+fn said_on_the_window(name: &str, pick: impl Fn(&str, &str) -> String) -> Option<Vec<String>> {
+    let when = pick(
+        "Selasa, 1 Desember 2026, Sesi 1 (pagi) 08.00\u{2013}10.00 WIB",
+        "Tuesday, 1 December 2026, Session 1 (morning) 08:00\u{2013}10:00 WIB",
+    );
+    let moving = pick(
+        "Mengubah jadwal R-021 (Selasa, 1 Desember 2026, Sesi 1 (pagi) 08.00\u{2013}10.00 WIB)",
+        "Changing the schedule of R-021 (Tuesday, 1 December 2026, Session 1 (morning) 08:00\u{2013}10:00 WIB)",
+    );
+    Some(match name {
         "reschedule-date" => vec![moving, pick("Pilih hari", "Choose a day")],
         "reschedule-session" => vec![moving, pick("Jadwal Anda sekarang", "Your schedule now")],
         "reschedule-review" => vec![
@@ -612,10 +661,8 @@ fn said_after(name: &str, language: Language) -> Vec<String> {
             "Kantor pusat tidak menjawab tepat waktu. Tidak ada yang dipesan. Silakan pilih lagi, atau pilih hari yang tempatnya ada di kios ini.",
             "The central office did not answer in time. Nothing was booked. Please choose again, or a day this kiosk holds places for.",
         )],
-        "problem-change-numbers-gone" => vec![pick("Pilih lagi", "Choose again")],
-        n if n.starts_with("problem-change-") => vec![back],
-        _ => Vec::new(),
-    }
+        _ => return None,
+    })
 }
 
 /// The page says each of its key texts ([`said_after`]), and a change problem's page
@@ -1208,8 +1255,10 @@ fn check_fit(ui: &KioskWindow, at: &str, path: &std::path::Path) {
             for t in shown(&e) {
                 assert!(
                     inside(area(&t), area(&e)),
-                    "{at}: the text {:?} of {label:?} overflows it",
-                    t.accessible_label().unwrap_or_default()
+                    "{at}: the text {:?} at {:?} of {label:?} at {:?} overflows it",
+                    t.accessible_label().unwrap_or_default(),
+                    area(&t),
+                    area(&e)
                 );
             }
         }

@@ -159,3 +159,16 @@ fn no_page_shows_an_untranslated_literal() {
         .collect();
     assert!(wrong.is_empty(), "literal text not through @tr: {wrong:#?}");
 }
+
+#[test]
+fn no_sentence_is_left_in_english() {
+    // A catalogue entry copied over untranslated reads as English on a Bahasa Indonesia
+    // screen: names and single words (months, "NIK", "Status") may be the same, a
+    // sentence may not.
+    let same: Vec<String> = catalogue()
+        .into_iter()
+        .filter(|(id, s)| id == s && id.split_whitespace().count() > 2)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(same.is_empty(), "left in English: {same:#?}");
+}

@@ -598,6 +598,52 @@ mod tests {
     }
 
     #[test]
+    fn a_booking_held_keeps_its_kind_its_name_and_why_it_cannot_change() {
+        use crate::flow::ChangeProblem;
+        use crate::flow::view::OfficeView;
+        let view = ExistingBookingView {
+            office: OfficeView {
+                office_id: "KRM".into(),
+                name: "Kantor Imigrasi Kelas II TPI Tanjung Balai Karimun".into(),
+                zone: "WIB",
+            },
+            date: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap_or_default(),
+            date_label: "Selasa, 1 Desember 2026".into(),
+            session_label: "Sesi 1 (pagi) 08.00–10.00 WIB".into(),
+            queue_number: "P-003".into(),
+            kind: QueueKind::Priority,
+            masked_nik: "2102********0042".into(),
+            name: None,
+            own: false,
+            here: false,
+            reschedules_left: 0,
+            can_reprint: true,
+            can_reschedule: false,
+            can_cancel: false,
+            reschedule_blocked: Some(ChangeProblem::RescheduleUsed),
+            cancel_blocked: Some(ChangeProblem::NeedsNetwork),
+        };
+        let item = booking_item(&view);
+        assert!(item.priority && !item.own && !item.here);
+        assert_eq!(item.name, "", "a child's name is worded by the page");
+        assert_eq!(item.number, "P-003");
+        assert_eq!(item.reschedule_blocked, ui::ChangeProblem::RescheduleUsed);
+        assert_eq!(item.cancel_blocked, ui::ChangeProblem::NeedsNetwork);
+        let free = booking_item(&ExistingBookingView {
+            kind: QueueKind::Regular,
+            name: Some("SITI AMINAH".into()),
+            can_reschedule: true,
+            can_cancel: true,
+            reschedule_blocked: None,
+            cancel_blocked: None,
+            ..view
+        });
+        assert!(!free.priority && free.can_reschedule && free.can_cancel);
+        assert_eq!(free.name, "SITI AMINAH");
+        assert_eq!(free.reschedule_blocked, ui::ChangeProblem::None);
+    }
+
+    #[test]
     fn digits_read_back_in_fours() {
         assert_eq!(group_digits("2102015708900003"), "2102 0157 0890 0003");
         assert_eq!(group_digits("21020"), "2102 0");
