@@ -48,7 +48,10 @@
 //!   health, the technician's alerts); filled by the main loop, shown by the rest.
 //! - [`app`]: the daemon's wiring: a `Daemon` built from its `Parts` (the reader, a way
 //!   to open the printer, the central service, the control socket, the clock), its
-//!   tasks, channels, shutdown and systemd notification.
+//!   tasks, channels, shutdown and systemd notification; and the shell that performs the
+//!   flow's effects, among them (`app::bookings`) the service's pool beside the held
+//!   numbers, numbers asked for a session, a NIK's bookings and their reprints, cancels
+//!   and reschedules, each call to the service bounded and made only while it answers.
 //! - [`clock`]: the wall clock as a part: the system's, or one that moves with tokio's
 //!   (paused) clock in tests; and the rule of a clock that cannot be right.
 //! - [`logging`]: where log lines go (journald under systemd, else stderr) and at what
@@ -60,7 +63,8 @@
 //!   session) turned into the `disk_full` and `clock_wrong` holds, lifted by themselves.
 //! - [`fault`]: fault injection for the appliance tests (`APM_KIOSK_FAULT`), off unless set.
 //! - `simulate` (feature `sim`): the headless simulation, a crowd of applicants through a
-//!   whole kiosk on `apm-kiosk-sim`'s devices and central service.
+//!   whole kiosk on `apm-kiosk-sim`'s devices and central service, some of whom come back
+//!   to reprint, move or cancel their booking.
 //!
 //! - [`frontend`]: the seam between the daemon and a screen (the link the daemon hands
 //!   it, the panel beside the view, how the daemon ended), so that `app` and `ui` each

@@ -1030,7 +1030,9 @@ async fn offline_a_booking_is_reprinted_moved_and_cancelled_and_each_change_reac
     kiosk.wait_view("asked", |v| v.cancelling == Some(0)).await;
     kiosk.tap(Intent::ConfirmCancelBooking).await;
     let after = kiosk
-        .wait_view("cancelled", |v| v.change_done.is_some())
+        .wait_view("cancelled", |v| {
+            v.change_done.as_ref().map(|c| c.kind) == Some(apm_kiosk::flow::ChangeKind::Cancelled)
+        })
         .await;
     assert!(after.bookings.is_empty());
     kiosk.tap(Intent::Finish).await;
@@ -1104,4 +1106,84 @@ async fn online_a_booking_elsewhere_is_found_and_a_service_without_1_1_changes_n
     let report = kiosk.report().await;
     let json = serde_json::to_string(&report.changes).expect("serialises");
     assert!(json.contains("find"), "{json}");
+}
+
+/// A booking of `nik` made at another kiosk, as it uploaded it: 3 December, session S1.
+async fn booked_elsewhere(central: &FakeCentral, nik: &str) -> uuid::Uuid {
+    use apm_kiosk::protocol::central::{self as wire, RegistrationsRequest};
+    use apm_kiosk::sync::client::CentralApi;
+    let (_, info) = apm_kiosk::domain::nik::Nik::parse(nik, tuesday_morning().date_naive())
+        .expect("a valid test NIK");
+    let id = uuid::Uuid::now_v7();
+    let registration = wire::Registration {
+        registration_id: id,
+        allocation_id: "other-kiosk-alloc".into(),
+        queue_number: 40,
+        office_id: "KRM".into(),
+        date: tuesday_morning().date_naive() + chrono::TimeDelta::days(2),
+        session_id: "S1".into(),
+        kind: apm_kiosk::domain::QueueKind::Regular,
+        group_id: uuid::Uuid::now_v7(),
+        application_type: ApplicationType::New,
+        passport_type: PassportType::Electronic,
+        priority_reason: None,
+        applicant: wire::Applicant {
+            nik: nik.to_owned(),
+            kk_number: None,
+            name: None,
+            birth_place: None,
+            birth_date: info.birth_date,
+            sex: info.sex,
+            address: None,
+            phone: None,
+        },
+        created_at: tuesday_morning().into(),
+        ticket: "APM2.elsewhere.ticket".into(),
+    };
+    let req = RegistrationsRequest {
+        registrations: vec![registration],
+    };
+    central
+        .upload(&req)
+        .await
+        .expect("the other kiosk's upload");
+    id
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_booking_made_at_another_kiosk_is_found_reprinted_as_the_service_has_it_and_cancelled_online()
+ {
+    let mut kiosk = DaemonOnFakes::start(FakeCentral::new()).await;
+    wait_numbers(&kiosk).await;
+    let id = booked_elsewhere(&kiosk.central, &nik(4)).await;
+    let view = my_booking(&mut kiosk, &nik(4)).await;
+    let b = &view.bookings[0];
+    assert!(!b.here && b.own, "{b:?}");
+    assert_eq!(b.queue_number, "R-040");
+    assert_eq!(b.name.as_deref(), Some("SITI AMINAH"), "the card's name");
+    kiosk.tap(Intent::ReprintBooking { index: 0 }).await;
+    kiosk
+        .wait_view("reprinted", |v| v.change_done.is_some())
+        .await;
+    let job = job_text(&kiosk.printer.jobs()[0].bytes);
+    assert!(
+        job.contains("APM2.elsewhere.ticket"),
+        "its QR as the service has it"
+    );
+    assert!(job.contains("SALINAN"));
+
+    kiosk.tap(Intent::CancelBooking { index: 0 }).await;
+    kiosk.wait_view("asked", |v| v.cancelling == Some(0)).await;
+    kiosk.tap(Intent::ConfirmCancelBooking).await;
+    let after = kiosk
+        .wait_view("cancelled", |v| {
+            v.change_done.as_ref().map(|c| c.kind) == Some(apm_kiosk::flow::ChangeKind::Cancelled)
+        })
+        .await;
+    assert!(after.bookings.is_empty());
+    let changes = kiosk.central.changes();
+    assert_eq!(changes.len(), 1, "sent at once: {changes:?}");
+    assert_eq!(changes[0].registration_id, id);
+    assert!(changes[0].refused.is_none());
+    assert!(kiosk.central.booking(id).expect("at the service").cancelled);
 }

@@ -697,9 +697,17 @@ fn long_name(i: usize) -> String {
 /// Five adults by card, the most the rules allow, each with the longest name a KTP
 /// holds: the group, the review and the last page must fit or scroll.
 fn five_with_long_names(album: &mut Album, language: Language) {
+    // Five different people: someone who comes back is an earlier visit's lead again.
+    let mut seen = std::collections::HashSet::new();
     let people: Vec<Person> = apm_kiosk::simulate::crowd::Crowd::new(5, now().date_naive())
         .visits(200)
         .into_iter()
+        .filter(|v| {
+            !matches!(
+                v.behaviour,
+                apm_kiosk::simulate::crowd::Behaviour::ComesBack(_)
+            )
+        })
         .filter_map(|v| match v.lead {
             apm_kiosk::simulate::crowd::Entry::Card {
                 person,
@@ -709,6 +717,7 @@ fn five_with_long_names(album: &mut Album, language: Language) {
             }
             _ => None,
         })
+        .filter(|p| seen.insert(p.nik.clone()))
         .take(5)
         .collect();
     assert_eq!(people.len(), 5, "five adults in the crowd");

@@ -173,31 +173,34 @@ pub fn screenshot_no_mock(ui: &KioskWindow, path: &Path) {
     w.write_image_data(shot.as_bytes()).expect("png data");
 }
 
-/// A family from the invented crowd: a lead and a second adult with their own KTP, and a
-/// child entered by NIK and KK.
+/// A family from the invented crowd: a lead under 60 and a second adult of 60 or over
+/// (priority by age) with their own KTP, and a child under 5 (priority too) entered by
+/// NIK and KK: one regular place and two priority ones.
 pub fn family(today: NaiveDate) -> (Person, Person, Person) {
     let mut crowd = Crowd::new(11, today);
     let visits = crowd.visits(200);
-    let mut cards = Vec::new();
-    let mut child = None;
-    for v in &visits {
-        for e in std::iter::once(&v.lead).chain(v.members.iter()) {
-            match e {
-                Entry::Card {
-                    person,
-                    failures: 0,
-                } if cards.len() < 2 => cards.push(person.clone()),
-                Entry::Child { person } if child.is_none() => child = Some(person.clone()),
-                _ => {}
-            }
-        }
-    }
-    let child = child.expect("the crowd has a child without a KTP");
-    let mut cards = cards.into_iter();
+    let age = |p: &Person| today.years_since(p.birth_date).unwrap_or(0);
+    let people: Vec<&Entry> = visits
+        .iter()
+        .flat_map(|v| std::iter::once(&v.lead).chain(v.members.iter()))
+        .collect();
+    let card = |keep: &dyn Fn(&Person) -> bool| {
+        people.iter().find_map(|e| match e {
+            Entry::Card {
+                person,
+                failures: 0,
+            } if keep(person) => Some(person.clone()),
+            _ => None,
+        })
+    };
+    let child = people.iter().find_map(|e| match e {
+        Entry::Child { person } if age(person) < 5 => Some(person.clone()),
+        _ => None,
+    });
     (
-        cards.next().expect("a lead"),
-        cards.next().expect("a second adult"),
-        child,
+        card(&|p| (18..60).contains(&age(p))).expect("a lead"),
+        card(&|p| age(p) >= 60).expect("a second adult of 60 or over"),
+        child.expect("the crowd has a child under 5 without a KTP"),
     )
 }
 

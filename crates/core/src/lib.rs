@@ -8,7 +8,10 @@
 //!   one) and the calendar in the office's time zone, the booking rules, what each
 //!   applicant brings to the counter, queue numbers. Knows nothing of devices or screens.
 //! - [`flow`]: the kiosk session as a state machine, `step(state, event, now) ->
-//!   effects`, and the view state every screen renders. Performs no effect.
+//!   effects`, and the view state every screen renders (`flow::view`, with "my
+//!   booking"'s in `view::bookings`); the booking after it is made (reprint, reschedule,
+//!   cancel, and what may be done to one and why not) in `flow::changes`. Performs no
+//!   effect.
 //! - [`protocol`]: byte and wire formats of the outside world: the card reader's frames
 //!   and TLV fields, the ESC/POS ticket job (and its words in both languages) and
 //!   printer status bytes, the table of printer models (head width, speed, what each

@@ -89,6 +89,7 @@ pub(super) fn my_booking_intent(
         Intent::CancelBooking { index }
             if booking(index).is_some_and(|b| cancel_block(state, &b).is_none()) =>
         {
+            state.change_done = None;
             state.screen = Screen::MyBooking {
                 cancelling: Some(index),
             };
