@@ -1187,3 +1187,82 @@ async fn a_booking_made_at_another_kiosk_is_found_reprinted_as_the_service_has_i
     assert!(changes[0].refused.is_none());
     assert!(kiosk.central.booking(id).expect("at the service").cancelled);
 }
+
+#[tokio::test(start_paused = true)]
+async fn online_a_day_beyond_the_held_ones_is_booked_on_numbers_asked_for_the_group() {
+    let mut kiosk = DaemonOnFakes::start(FakeCentral::new()).await;
+    wait_numbers(&kiosk).await;
+    kiosk.wait_screen(ScreenKind::Idle).await;
+    kiosk.tap(Intent::Start).await;
+    read_and_confirm(&mut kiosk, &nik(5)).await;
+    kiosk.tap(Intent::AddMemberByCard).await;
+    read_and_confirm(&mut kiosk, &nik(6)).await;
+    kiosk.tap(Intent::FinishMembers).await;
+    let view = kiosk.wait_screen(ScreenKind::Office).await;
+    let office_id = view.offices[0].office_id.clone();
+    kiosk.tap(Intent::ChooseOffice { office_id }).await;
+    let view = kiosk.wait_screen(ScreenKind::Date).await;
+    // `sync.hold_days = 6`: the kiosk holds nothing three weeks ahead.
+    let far = tuesday_morning().date_naive() + chrono::TimeDelta::days(20);
+    let day = view
+        .dates
+        .iter()
+        .find(|d| d.date >= far && d.status == DayState::Open)
+        .expect("an open day three weeks ahead, from the service's pool")
+        .date;
+    kiosk.tap(Intent::ChooseDate { date: day }).await;
+    let view = kiosk.wait_screen(ScreenKind::Session).await;
+    let session = view
+        .sessions
+        .iter()
+        .find(|s| s.bookable)
+        .expect("a session the pool has room in");
+    assert!(session.asks_service, "{session:?}");
+    let session_id = session.session_id.clone();
+    let asked = kiosk.central.calls(Endpoint::Allocate);
+    kiosk.tap(Intent::ChooseSession { session_id }).await;
+    kiosk.wait_screen(ScreenKind::Review).await;
+    assert_eq!(
+        kiosk.central.calls(Endpoint::Allocate),
+        asked + 1,
+        "one ask"
+    );
+    kiosk.tap(Intent::ConfirmBooking).await;
+    let done = kiosk.wait_screen(ScreenKind::Done).await;
+    assert_eq!(done.booking.as_ref().and_then(|b| b.date), Some(day));
+    kiosk.tap(Intent::Finish).await;
+    kiosk.sync_round().await;
+    let sent = kiosk.central.registrations();
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().all(|r| r.date == day));
+    // The service's pool is gone: the kiosk says no and nothing is booked.
+    kiosk.wait_screen(ScreenKind::Idle).await;
+    kiosk.tap(Intent::Start).await;
+    read_and_confirm(&mut kiosk, &nik(7)).await;
+    kiosk.tap(Intent::FinishMembers).await;
+    let view = kiosk.wait_screen(ScreenKind::Office).await;
+    let office_id = view.offices[0].office_id.clone();
+    kiosk.tap(Intent::ChooseOffice { office_id }).await;
+    kiosk.wait_screen(ScreenKind::Date).await;
+    kiosk.tap(Intent::ChooseDate { date: day }).await;
+    let view = kiosk.wait_screen(ScreenKind::Session).await;
+    let session_id = view
+        .sessions
+        .iter()
+        .find(|s| s.bookable && s.asks_service)
+        .expect("still room in the snapshot")
+        .session_id
+        .clone();
+    kiosk
+        .central
+        .fail_next(Endpoint::Allocate, Fault::Unreachable);
+    kiosk.tap(Intent::ChooseSession { session_id }).await;
+    let back = kiosk
+        .wait_view("told", |v| v.numbers_failure.is_some())
+        .await;
+    assert_eq!(back.screen, ScreenKind::Session);
+    assert_eq!(
+        back.numbers_failure,
+        Some(apm_kiosk::flow::NumbersFailure::NoAnswer)
+    );
+}

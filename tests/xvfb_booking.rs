@@ -80,6 +80,8 @@ struct Person {
     weak: Weak<KioskWindow>,
     out: PathBuf,
     step: usize,
+    /// Where the pointer was last moved to.
+    pointer: std::cell::Cell<(i64, i64)>,
 }
 
 impl Person {
@@ -101,21 +103,37 @@ impl Person {
         std::thread::sleep(Duration::from_millis(300));
     }
 
-    /// Taps the middle of the element with this accessible label, through the X server.
+    /// Taps the middle of the element with this accessible label, through the X server,
+    /// the page scrolled first to bring it into view (as a person scrolls down a page
+    /// taller than the screen, the child's keypad's last rows among them).
     fn tap(&self, label: &str) {
+        let owned = label.to_owned();
+        let scrolled = on_ui(&self.weak, move |ui| {
+            let before = ui.global::<Flow>().get_scroll_y();
+            ui_support::scroll_into_view(ui, &owned);
+            ui.global::<Flow>().get_scroll_y() != before
+        });
+        if scrolled {
+            // Let the scrolled frame reach the X server.
+            std::thread::sleep(Duration::from_millis(300));
+        }
         let owned = label.to_owned();
         let (x, y) = on_ui(&self.weak, move |ui| {
             let e = ui_support::find(ui, &owned);
             let (p, s) = (e.absolute_position(), e.size());
             (p.x + s.width / 2.0, p.y + s.height / 2.0)
         });
-        let ok = Command::new("xdotool")
-            .args(["mousemove", "--sync"])
-            .arg(format!("{}", x.round() as i64))
-            .arg(format!("{}", y.round() as i64))
-            .args(["click", "1"])
-            .status()
-            .expect("xdotool runs");
+        let to = (x.round() as i64, y.round() as i64);
+        // `mousemove --sync` waits for the pointer to move: to the place it already is
+        // (the same key twice), it would wait for nothing. Click there at once instead.
+        let mut xdotool = Command::new("xdotool");
+        if self.pointer.replace(to) != to {
+            xdotool
+                .args(["mousemove", "--sync"])
+                .arg(to.0.to_string())
+                .arg(to.1.to_string());
+        }
+        let ok = xdotool.args(["click", "1"]).status().expect("xdotool runs");
         assert!(ok.success(), "xdotool could not tap {label:?}");
     }
 
@@ -258,7 +276,12 @@ fn main() {
             );
             let weak = ui.as_weak();
             std::thread::spawn(move || {
-                let mut person = Person { weak, out, step: 0 };
+                let mut person = Person {
+                    weak,
+                    out,
+                    step: 0,
+                    pointer: std::cell::Cell::new((-1, -1)),
+                };
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     book(&mut person, &reader)
                 }))

@@ -13,10 +13,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::shell::Shell;
+use super::shell::{Move, NumbersAsk, Shell};
 use crate::domain::nik::Nik;
 use crate::domain::{QueueKind, QueueNumber, rules};
 use crate::flow::{
@@ -32,7 +31,6 @@ use crate::store::changes::{
     ServiceFeature,
 };
 use crate::store::{HeldAllocation, ReissuedTicket};
-use crate::sync::SyncStatus;
 use crate::sync::bookings::BookingApi;
 use crate::sync::changes::{learned, send_change_at};
 use crate::sync::client::{ApiError, CentralApi};
@@ -42,24 +40,6 @@ use crate::sync::shared::SharedCentral;
 pub const LOOKUP_WAIT: Duration = Duration::from_secs(3);
 /// How long an applicant waits for numbers asked for, or for a change's answer.
 pub const CHANGE_WAIT: Duration = Duration::from_secs(8);
-
-/// The central service as the effects reach it: the sync task's client once it is made,
-/// and whether the last round reached the service.
-#[derive(Clone)]
-pub(super) struct Online {
-    pub(super) client: watch::Receiver<Option<SharedCentral>>,
-    pub(super) status: watch::Receiver<SyncStatus>,
-}
-
-impl Online {
-    /// The client, while the service answered the last sync round.
-    fn client(&self) -> Option<SharedCentral> {
-        if !self.status.borrow().online {
-            return None;
-        }
-        self.client.borrow().clone()
-    }
-}
 
 /// A call to the service that gave no usable answer in time.
 #[derive(Debug)]
@@ -668,25 +648,4 @@ impl Reissuer {
         let claims = t.claims(&self.kiosk_id)?;
         Some(ticket_qr::sign(&claims, &self.key))
     }
-}
-
-/// What [`Shell::request_numbers`] asks for.
-pub(super) struct NumbersAsk {
-    pub(super) office_id: String,
-    pub(super) date: NaiveDate,
-    pub(super) session_id: String,
-    /// Regular and priority numbers still needed.
-    pub(super) need: (u32, u32),
-    /// The office's today: the count starts there.
-    pub(super) today: NaiveDate,
-}
-
-/// What [`Shell::reschedule`] moves, and where to.
-pub(super) struct Move {
-    pub(super) booking: ExistingBooking,
-    pub(super) date: NaiveDate,
-    pub(super) session_id: String,
-    pub(super) created_at: DateTime<Utc>,
-    /// The office's today.
-    pub(super) today: NaiveDate,
 }

@@ -205,30 +205,17 @@ impl Daemon {
         // Ready: the store is open and the devices have been tried.
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         tracing::info!(socket = %socket.path().display(), version = VERSION, "kiosk running");
+        let online = shell::Online {
+            client,
+            status: sync_status.clone(),
+        };
+        let shell = wiring.shell(printer, maint.calls(), online);
         let Wiring {
-            clock,
-            kept,
-            senders,
-            nudge,
-            ..
+            clock, kept, nudge, ..
         } = wiring;
         let main = MainLoop {
             kiosk,
-            shell: Shell {
-                store: kept.store.clone(),
-                events: senders.events.clone(),
-                printer,
-                key: kept.signing.clone(),
-                tag_secret: kept.tag_secret.clone(),
-                enrollment: kept.enrollment.subscribe(),
-                nudge: nudge.clone(),
-                calls: maint.calls(),
-                online: bookings::Online {
-                    client,
-                    status: sync_status.clone(),
-                },
-                clock: clock.clone(),
-            },
+            shell,
             read_test: crate::maint::ReadTest::new(maint.clone()),
             maint,
             store: kept.store.clone(),
@@ -282,6 +269,27 @@ impl Wiring {
         let mut rx = self.stop.clone();
         async move {
             let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+
+    /// What the flow's effects are performed with.
+    fn shell(
+        &self,
+        printer: PrinterWorker,
+        calls: crate::maint::calls::OfficerCalls,
+        online: shell::Online,
+    ) -> Shell {
+        Shell {
+            store: self.kept.store.clone(),
+            events: self.senders.events.clone(),
+            printer,
+            key: self.kept.signing.clone(),
+            tag_secret: self.kept.tag_secret.clone(),
+            enrollment: self.kept.enrollment.subscribe(),
+            nudge: self.nudge.clone(),
+            calls,
+            online,
+            clock: self.clock.clone(),
         }
     }
 

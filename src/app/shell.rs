@@ -7,9 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{Notify, mpsc, watch};
 
-use super::bookings::{Move, NumbersAsk};
 use crate::domain::calendar::{Office, Zone};
-use crate::flow::{self, BookingRequest, CommitFailure, Effect, Event, Kiosk};
+use crate::flow::{self, BookingRequest, CommitFailure, Effect, Event, ExistingBooking, Kiosk};
 use crate::hardware::printer::worker::PrinterWorker;
 use crate::hardware::reader::{ReaderCommand, ReaderHandle, Signal};
 use crate::identity::{Enrollment, nik_tag};
@@ -17,6 +16,8 @@ use crate::protocol::central::Key32;
 use crate::protocol::ticket_qr;
 use crate::store::writer::StoreHandle;
 use crate::store::{CommitError, CommitPlan, TicketToSign};
+use crate::sync::SyncStatus;
+use crate::sync::shared::SharedCentral;
 
 /// Everything the effects need, cheap to clone into the tasks that perform them.
 #[derive(Clone)]
@@ -32,7 +33,7 @@ pub(super) struct Shell {
     /// The help panel's officer calls, for the maintenance report and `status`.
     pub(super) calls: crate::maint::calls::OfficerCalls,
     /// The central service, while it answers: the whole window and the changes.
-    pub(super) online: super::bookings::Online,
+    pub(super) online: Online,
     pub(super) clock: crate::clock::SharedClock,
 }
 
@@ -229,4 +230,43 @@ impl Shell {
             let _ = events.send(Event::Committed(committed)).await;
         });
     }
+}
+
+/// The central service as the effects reach it: the sync task's client once it is made,
+/// and whether the last round reached the service.
+#[derive(Clone)]
+pub(super) struct Online {
+    pub(super) client: watch::Receiver<Option<SharedCentral>>,
+    pub(super) status: watch::Receiver<SyncStatus>,
+}
+
+impl Online {
+    /// The client, while the service answered the last sync round.
+    pub(super) fn client(&self) -> Option<SharedCentral> {
+        if !self.status.borrow().online {
+            return None;
+        }
+        self.client.borrow().clone()
+    }
+}
+
+/// What `Shell::request_numbers` asks for.
+pub(super) struct NumbersAsk {
+    pub(super) office_id: String,
+    pub(super) date: NaiveDate,
+    pub(super) session_id: String,
+    /// Regular and priority numbers still needed.
+    pub(super) need: (u32, u32),
+    /// The office's today: the count starts there.
+    pub(super) today: NaiveDate,
+}
+
+/// What `Shell::reschedule` moves, and where to.
+pub(super) struct Move {
+    pub(super) booking: ExistingBooking,
+    pub(super) date: NaiveDate,
+    pub(super) session_id: String,
+    pub(super) created_at: DateTime<Utc>,
+    /// The office's today.
+    pub(super) today: NaiveDate,
 }

@@ -291,26 +291,10 @@ impl Crowd {
     /// visit that is not special is someone coming back (to reprint, reschedule and
     /// cancel in turn), each the lead of a different earlier plain single visit.
     pub fn visits(&mut self, n: usize) -> Vec<Visit> {
-        let specials = [
-            Behaviour::TriesFullDay,
-            Behaviour::SecondBooking,
-            Behaviour::KeypadTypo,
-            Behaviour::MismatchedCard,
-            Behaviour::DeclaresDisability,
-            Behaviour::CancelsAtReview,
-            Behaviour::WalksAway,
-        ];
         let mut visits: Vec<Visit> = Vec::with_capacity(n);
         let y = self.today.year();
         for number in 1..=n {
-            // Specials at fixed places so every run of 20 or more meets each of them.
-            let behaviour = if number % 7 == 4 {
-                specials[(number / 7) % specials.len()]
-            } else if number % 5 == 0 {
-                Behaviour::ComesBack(Return::ROTATION[(number / 5 - 1) % 3])
-            } else {
-                Behaviour::Plain
-            };
+            let behaviour = behaviour_of(number);
             let office_id = self.office();
             let roll = self.rng.gen_range(0..100);
             let returns = visits
@@ -397,6 +381,27 @@ impl Crowd {
             });
         }
         visits
+    }
+}
+
+/// What visit `number` does. Specials at fixed places so every run of 20 or more meets
+/// each of them; every fifth other visit someone comes back.
+fn behaviour_of(number: usize) -> Behaviour {
+    const SPECIALS: [Behaviour; 7] = [
+        Behaviour::TriesFullDay,
+        Behaviour::SecondBooking,
+        Behaviour::KeypadTypo,
+        Behaviour::MismatchedCard,
+        Behaviour::DeclaresDisability,
+        Behaviour::CancelsAtReview,
+        Behaviour::WalksAway,
+    ];
+    if number % 7 == 4 {
+        SPECIALS[(number / 7) % SPECIALS.len()]
+    } else if number.is_multiple_of(5) {
+        Behaviour::ComesBack(Return::ROTATION[(number / 5 - 1) % 3])
+    } else {
+        Behaviour::Plain
     }
 }
 

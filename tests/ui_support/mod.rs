@@ -88,7 +88,7 @@ const STRIP: f32 = 120.0;
 /// Scrolls the page as a person would, until the element labelled `label` on it is in
 /// view above the "more below" strip (a tap on an element under the strip lands on the
 /// strip). Elements outside the page (header, footer, panels over it) stay as they are.
-fn scroll_into_view(ui: &KioskWindow, label: &str) {
+pub fn scroll_into_view(ui: &KioskWindow, label: &str) {
     let by_id = |id: &str| ElementHandle::find_by_element_id(ui, id).next();
     let (Some(band), Some(page)) = (by_id("KioskWindow::pages"), by_id("KioskWindow::page")) else {
         return;
