@@ -1108,13 +1108,22 @@ async fn online_a_booking_elsewhere_is_found_and_a_service_without_1_1_changes_n
     assert!(json.contains("find"), "{json}");
 }
 
-/// A booking of `nik` made at another kiosk, as it uploaded it: 3 December, session S1.
+/// A booking of `nik` made at another kiosk, as it uploaded it: 3 December, session S1,
+/// its ticket `ticket`.
 async fn booked_elsewhere(central: &FakeCentral, nik: &str) -> uuid::Uuid {
+    booked_elsewhere_with(central, nik, uuid::Uuid::now_v7(), "APM2.elsewhere.ticket").await
+}
+
+async fn booked_elsewhere_with(
+    central: &FakeCentral,
+    nik: &str,
+    id: uuid::Uuid,
+    ticket: &str,
+) -> uuid::Uuid {
     use apm_kiosk::protocol::central::{self as wire, RegistrationsRequest};
     use apm_kiosk::sync::client::CentralApi;
     let (_, info) = apm_kiosk::domain::nik::Nik::parse(nik, tuesday_morning().date_naive())
         .expect("a valid test NIK");
-    let id = uuid::Uuid::now_v7();
     let registration = wire::Registration {
         registration_id: id,
         allocation_id: "other-kiosk-alloc".into(),
@@ -1138,7 +1147,7 @@ async fn booked_elsewhere(central: &FakeCentral, nik: &str) -> uuid::Uuid {
             phone: None,
         },
         created_at: tuesday_morning().into(),
-        ticket: "APM2.elsewhere.ticket".into(),
+        ticket: ticket.into(),
     };
     let req = RegistrationsRequest {
         registrations: vec![registration],
@@ -1264,5 +1273,88 @@ async fn online_a_day_beyond_the_held_ones_is_booked_on_numbers_asked_for_the_gr
     assert_eq!(
         back.numbers_failure,
         Some(apm_kiosk::flow::NumbersFailure::NoAnswer)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_booking_made_at_another_kiosk_is_moved_online_and_its_new_ticket_keeps_its_nik_check() {
+    let mut kiosk = DaemonOnFakes::start(FakeCentral::new()).await;
+    wait_numbers(&kiosk).await;
+    // The other kiosk's ticket, keyed with the service's NIK hash key as every APM2 is.
+    let state_dir = kiosk.config.kiosk.state_dir.clone();
+    let enrollment = Enrollment::load(&state_dir)
+        .expect("reads")
+        .expect("enrolled");
+    let key = Key32(enrollment.nik_hash_key);
+    let id = uuid::Uuid::now_v7();
+    let date = tuesday_morning().date_naive() + chrono::TimeDelta::days(2);
+    let claims = ticket_qr::Claims {
+        r: id.to_string(),
+        k: "KRM-09".into(),
+        o: "KRM".into(),
+        d: date,
+        s: "S1".into(),
+        q: "R-040".into(),
+        n: ticket_qr::nik_check(&key, &id.to_string(), &nik(8)),
+        t: tuesday_morning().timestamp(),
+    };
+    let other = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let old = ticket_qr::sign(&claims, &other);
+    booked_elsewhere_with(&kiosk.central, &nik(8), id, &old).await;
+
+    let view = my_booking(&mut kiosk, &nik(8)).await;
+    assert!(!view.bookings[0].here && view.bookings[0].can_reschedule);
+    kiosk.tap(Intent::RescheduleBooking { index: 0 }).await;
+    let dates = kiosk.wait_screen(ScreenKind::Date).await;
+    let day = dates
+        .dates
+        .iter()
+        .find(|d| d.status == DayState::Open && d.date != date && !d.today)
+        .expect("another open day")
+        .date;
+    kiosk.tap(Intent::ChooseDate { date: day }).await;
+    let sessions = kiosk.wait_screen(ScreenKind::Session).await;
+    let session_id = sessions
+        .sessions
+        .iter()
+        .find(|s| s.bookable && !s.asks_service)
+        .expect("a session with numbers held")
+        .session_id
+        .clone();
+    kiosk.tap(Intent::ChooseSession { session_id }).await;
+    kiosk.wait_screen(ScreenKind::Review).await;
+    kiosk.tap(Intent::ConfirmBooking).await;
+    kiosk.wait_screen(ScreenKind::Done).await;
+    // Moved at the service before the new ticket printed; it checks against the KTP.
+    let moved = kiosk.central.booking(id).expect("at the service");
+    assert_eq!(moved.registration.date, day);
+    assert_eq!(moved.reschedules_left, 0);
+    let payload = printed_qr(&kiosk.printer.jobs()[0].bytes);
+    assert_eq!(
+        payload, moved.registration.ticket,
+        "the ticket the service holds"
+    );
+    let public = KioskKey::load_or_create(&state_dir)
+        .expect("the kiosk's key")
+        .verifying_key();
+    let lookup = |k: &str| {
+        if k == enrollment.kiosk_id {
+            KeyLookup::Known(public)
+        } else {
+            KeyLookup::Unknown
+        }
+    };
+    let checker = Checker {
+        keys: &lookup,
+        nik_hash_key: Some(&key),
+        today: tuesday_morning().date_naive(),
+    };
+    assert!(
+        ticket_qr::verify(&payload, &nik(8), &checker).is_ok(),
+        "{payload}"
+    );
+    assert!(
+        ticket_qr::verify(&payload, &nik(9), &checker).is_err(),
+        "not another NIK's"
     );
 }

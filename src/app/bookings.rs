@@ -128,7 +128,9 @@ fn store_problem(e: &ChangeError) -> ChangeProblem {
         ChangeError::NumbersGone(_) => ChangeProblem::NumbersGone,
         ChangeError::NotLive => ChangeProblem::NotFound,
         ChangeError::NoneLeft => ChangeProblem::RescheduleUsed,
-        _ => ChangeProblem::StorageFailed,
+        // An old `APM1` ticket: the booking stands, it is not moved here.
+        ChangeError::TicketUnreadable => ChangeProblem::Refused,
+        ChangeError::Store(_) => ChangeProblem::StorageFailed,
     }
 }
 
