@@ -327,20 +327,7 @@ fn main() {
         );
 
         // Cancels and reschedules of those bookings, one request each.
-        let queueing = Instant::now();
-        let changes = queue_changes(&kiosk, now).await;
-        let queued_in = queueing.elapsed();
-        let (up0, down0) = (
-            counted.up.load(Ordering::Relaxed),
-            counted.down.load(Ordering::Relaxed),
-        );
-        let started = Instant::now();
-        let done = send_changes(&kiosk, &api, &changes, now).await;
-        let sent_in = started.elapsed();
-        let change_bytes = (
-            counted.up.load(Ordering::Relaxed) - up0,
-            counted.down.load(Ordering::Relaxed) - down0,
-        );
+        measure_changes(&kiosk, &api, &counted, now).await;
 
         // One uncompressed POST per registration, to a fresh service.
         let central = central::start_at(karimun(2000, 100), now).await;
@@ -382,15 +369,40 @@ fn main() {
             (batched.2 + batched.3) as f64 / REGISTRATIONS as f64,
             (single.2 + single.3) as f64 / REGISTRATIONS as f64,
         );
-        println!(
-            "  {CHANGES} changes ({} cancels, {} reschedules): queued in {:.2} s (one transaction each); sent in {:.2} s, {CHANGES} requests, {} sent, {} received ({:.0} bytes a change); {done} done",
-            CHANGES / 2,
-            CHANGES - CHANGES / 2,
-            queued_in.as_secs_f64(),
-            sent_in.as_secs_f64(),
-            kib(change_bytes.0),
-            kib(change_bytes.1),
-            (change_bytes.0 + change_bytes.1) as f64 / CHANGES as f64,
-        );
     });
+}
+
+/// Queues [`CHANGES`] cancels and reschedules of the drained bookings through the store,
+/// sends them one request each, and prints what that took.
+async fn measure_changes(
+    kiosk: &KioskUnderTest,
+    api: &HttpCentral,
+    counted: &Counted,
+    now: DateTime<Utc>,
+) {
+    let queueing = Instant::now();
+    let changes = queue_changes(kiosk, now).await;
+    let queued_in = queueing.elapsed();
+    let (up0, down0) = (
+        counted.up.load(Ordering::Relaxed),
+        counted.down.load(Ordering::Relaxed),
+    );
+    let started = Instant::now();
+    let done = send_changes(kiosk, api, &changes, now).await;
+    let sent_in = started.elapsed();
+    let change_bytes = (
+        counted.up.load(Ordering::Relaxed) - up0,
+        counted.down.load(Ordering::Relaxed) - down0,
+    );
+
+    println!(
+        "  {CHANGES} changes ({} cancels, {} reschedules): queued in {:.2} s (one transaction each); sent in {:.2} s, {CHANGES} requests, {} sent, {} received ({:.0} bytes a change); {done} done",
+        CHANGES / 2,
+        CHANGES - CHANGES / 2,
+        queued_in.as_secs_f64(),
+        sent_in.as_secs_f64(),
+        kib(change_bytes.0),
+        kib(change_bytes.1),
+        (change_bytes.0 + change_bytes.1) as f64 / CHANGES as f64,
+    );
 }

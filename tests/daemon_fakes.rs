@@ -76,6 +76,14 @@ async fn book_until_review(kiosk: &mut DaemonOnFakes, niks: &[String]) {
 /// From the members screen to the review: the first office, open day and bookable
 /// session.
 async fn choose_until_review(kiosk: &mut DaemonOnFakes) {
+    choose_until_review_on(kiosk, |_| true).await;
+}
+
+/// [`choose_until_review`] on the first open day that `day` keeps.
+async fn choose_until_review_on(
+    kiosk: &mut DaemonOnFakes,
+    day: impl Fn(&apm_kiosk::flow::view::DateView) -> bool,
+) {
     kiosk.tap(Intent::FinishMembers).await;
     let view = kiosk.wait_screen(ScreenKind::Office).await;
     let office_id = view.offices[0].office_id.clone();
@@ -84,7 +92,7 @@ async fn choose_until_review(kiosk: &mut DaemonOnFakes) {
     let date = view
         .dates
         .iter()
-        .find(|d| d.status == DayState::Open)
+        .find(|d| d.status == DayState::Open && day(d))
         .expect("an open day")
         .date;
     kiosk.tap(Intent::ChooseDate { date }).await;
@@ -928,28 +936,7 @@ async fn book_tomorrow_or_later(kiosk: &mut DaemonOnFakes, nik: &str) {
     kiosk.wait_screen(ScreenKind::Idle).await;
     kiosk.tap(Intent::Start).await;
     read_and_confirm(kiosk, nik).await;
-    kiosk.tap(Intent::FinishMembers).await;
-    let view = kiosk.wait_screen(ScreenKind::Office).await;
-    let office_id = view.offices[0].office_id.clone();
-    kiosk.tap(Intent::ChooseOffice { office_id }).await;
-    let view = kiosk.wait_screen(ScreenKind::Date).await;
-    let date = view
-        .dates
-        .iter()
-        .find(|d| d.status == DayState::Open && !d.today)
-        .expect("an open day after today")
-        .date;
-    kiosk.tap(Intent::ChooseDate { date }).await;
-    let view = kiosk.wait_screen(ScreenKind::Session).await;
-    let session_id = view
-        .sessions
-        .iter()
-        .find(|s| s.bookable)
-        .expect("a bookable session")
-        .session_id
-        .clone();
-    kiosk.tap(Intent::ChooseSession { session_id }).await;
-    kiosk.wait_screen(ScreenKind::Review).await;
+    choose_until_review_on(kiosk, |d| !d.today).await;
     kiosk.tap(Intent::ConfirmBooking).await;
     kiosk.wait_screen(ScreenKind::Done).await;
     kiosk.tap(Intent::Finish).await;
@@ -1037,38 +1024,7 @@ async fn offline_a_booking_is_reprinted_moved_and_cancelled_and_each_change_reac
     assert!(after.bookings.is_empty());
     kiosk.tap(Intent::Finish).await;
 
-    // The network is back: the move and the cancel reach the service, once each.
-    kiosk.central.heal();
-    kiosk.sync_round().await;
-    kiosk.sync_round().await;
-    let changes = kiosk.central.changes();
-    assert_eq!(changes.len(), 2, "{changes:?}");
-    assert!(changes.iter().all(|c| c.refused.is_none()), "{changes:?}");
-    let at_service = &kiosk.central.bookings()[0];
-    assert_eq!(at_service.registration.date, day);
-    assert!(at_service.cancelled);
-    assert!(kiosk.central.double_booked().is_empty());
-    assert_eq!(kiosk.status().await.store.changes_waiting, 0);
-    // The NIK's one booking is freed; its 30 days still count.
-    kiosk.wait_screen(ScreenKind::Idle).await;
-    kiosk.tap(Intent::Start).await;
-    kiosk.wait_screen(ScreenKind::ReadCard).await;
-    kiosk.reader.present_card(card(&nik(1)));
-    kiosk.wait_screen(ScreenKind::ConfirmIdentity).await;
-    kiosk.reader.remove_card();
-    kiosk.tap(Intent::ConfirmIdentity).await;
-    let refused = kiosk.wait_screen(ScreenKind::Problem).await;
-    assert!(
-        matches!(
-            refused.problem,
-            Some(Problem::Refused {
-                rule: apm_kiosk::flow::view::Refusal::Cooldown,
-                ..
-            })
-        ),
-        "{:?}",
-        refused.problem
-    );
+    network_back_with_the_move_and_the_cancel(&mut kiosk, day).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -1356,5 +1312,44 @@ async fn a_booking_made_at_another_kiosk_is_moved_online_and_its_new_ticket_keep
     assert!(
         ticket_qr::verify(&payload, &nik(9), &checker).is_err(),
         "not another NIK's"
+    );
+}
+
+/// The network is back: the move (to `day`) and the cancel reach the service, once each;
+/// the NIK's one booking is freed and its 30 days still count.
+async fn network_back_with_the_move_and_the_cancel(
+    kiosk: &mut DaemonOnFakes,
+    day: chrono::NaiveDate,
+) {
+    kiosk.central.heal();
+    kiosk.sync_round().await;
+    kiosk.sync_round().await;
+    let changes = kiosk.central.changes();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(changes.iter().all(|c| c.refused.is_none()), "{changes:?}");
+    let at_service = &kiosk.central.bookings()[0];
+    assert_eq!(at_service.registration.date, day);
+    assert!(at_service.cancelled);
+    assert!(kiosk.central.double_booked().is_empty());
+    assert_eq!(kiosk.status().await.store.changes_waiting, 0);
+    // The NIK's one booking is freed; its 30 days still count.
+    kiosk.wait_screen(ScreenKind::Idle).await;
+    kiosk.tap(Intent::Start).await;
+    kiosk.wait_screen(ScreenKind::ReadCard).await;
+    kiosk.reader.present_card(card(&nik(1)));
+    kiosk.wait_screen(ScreenKind::ConfirmIdentity).await;
+    kiosk.reader.remove_card();
+    kiosk.tap(Intent::ConfirmIdentity).await;
+    let refused = kiosk.wait_screen(ScreenKind::Problem).await;
+    assert!(
+        matches!(
+            refused.problem,
+            Some(Problem::Refused {
+                rule: apm_kiosk::flow::view::Refusal::Cooldown,
+                ..
+            })
+        ),
+        "{:?}",
+        refused.problem
     );
 }
