@@ -377,13 +377,15 @@ async fn a_reschedule_sent_at_once_and_by_the_round_together_is_applied_once() {
     let change = r.queued.expect("queued: the service has the booking");
     // The first attempt's answer is lost: the service has moved the booking already.
     central.fail_next(Endpoint::Reschedule, Fault::LoseAnswer);
-    let lost = apm_kiosk::sync::changes::send_change(&central, &kiosk.store, change).await;
+    let lost =
+        apm_kiosk::sync::changes::send_change_at(&central, &kiosk.store, change, tuesday_morning())
+            .await;
     assert!(lost.is_err(), "{lost:?}");
     // Then the shell's retry and the sync round's cross: each request is in flight
     // while the other is sent.
     central.set_latency(Duration::from_millis(50));
     let (at_once, round) = tokio::join!(
-        apm_kiosk::sync::changes::send_change(&central, &kiosk.store, change),
+        apm_kiosk::sync::changes::send_change_at(&central, &kiosk.store, change, tuesday_morning()),
         syncer.round(tuesday_morning())
     );
     assert!(round.is_ok(), "{round:?}");
@@ -402,7 +404,9 @@ async fn a_reschedule_sent_at_once_and_by_the_round_together_is_applied_once() {
     assert_eq!(at_service.expect("booked").reschedules_left, 0);
     assert_eq!(waiting_changes(&kiosk).await, 0);
     // Sent again after it is answered: answered from the store, nothing sent.
-    let again = apm_kiosk::sync::changes::send_change(&central, &kiosk.store, change).await;
+    let again =
+        apm_kiosk::sync::changes::send_change_at(&central, &kiosk.store, change, tuesday_morning())
+            .await;
     assert!(matches!(again, Ok(ChangeAnswer::Done { .. })), "{again:?}");
     assert_eq!(central.calls(Endpoint::Reschedule), 3);
     nothing_double_booked(&central);

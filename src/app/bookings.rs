@@ -203,8 +203,8 @@ enum Lookout {
     NoAnswer,
 }
 
-/// What "my booking" shows for a NIK: the store's bookings, and the service's while it
-/// answers; `None` when there are none.
+/// What the store knows of a NIK: its bookings here, the rules' verdict, and whether the
+/// service is known to lack version 1.1.
 struct Lookup {
     local: Vec<KioskBooking>,
     rules: Result<(), rules::RuleViolation>,
@@ -298,7 +298,7 @@ impl Shell {
         let req = FindRequest {
             nik: nik.as_str().to_owned(),
         };
-        match bounded(LOOKUP_WAIT, api.find(&req)).await {
+        match self.learning(ServiceFeature::Find, api.find(&req)).await {
             Ok(found) => {
                 for b in found.bookings {
                     let id = b.registration_id.to_string();
@@ -308,10 +308,7 @@ impl Shell {
                 }
                 Lookout::Answered
             }
-            Err(Unanswered::Api(e)) if e.is_unsupported() => {
-                self.note_lacking(ServiceFeature::Find).await;
-                Lookout::Lacks
-            }
+            Err(Unanswered::Api(e)) if e.is_unsupported() => Lookout::Lacks,
             Err(e) => {
                 tracing::warn!(error = %e, "the central service did not find bookings; the kiosk's own record is shown");
                 Lookout::NoAnswer
@@ -353,12 +350,10 @@ impl Shell {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Option<Vec<SlotCount>> {
-        match bounded(LOOKUP_WAIT, api.availability(office_id, from, to)).await {
+        let call = api.availability(office_id, from, to);
+        match self.learning(ServiceFeature::Availability, call).await {
             Ok(answer) => Some(pool_slots(answer)),
-            Err(Unanswered::Api(e)) if e.is_unsupported() => {
-                self.note_lacking(ServiceFeature::Availability).await;
-                None
-            }
+            Err(Unanswered::Api(e)) if e.is_unsupported() => None,
             Err(e) => {
                 tracing::warn!(error = %e, "the central service's pool unknown; the held numbers are offered");
                 None
@@ -625,16 +620,21 @@ impl Shell {
         })
     }
 
-    /// A `404` from the service: it lacks `feature` (for the technician's report).
-    async fn note_lacking(&self, feature: ServiceFeature) {
-        let lacks: Result<(), ApiError> = Err(ApiError::Permanent {
-            status: 404,
-            code: "not_found".into(),
-            message: String::new(),
-        });
-        if let Err(e) = learned(&self.store, feature, &lacks, self.clock.now()).await {
+    /// A lookup of the service bounded by [`LOOKUP_WAIT`], and what its answer says of
+    /// the service's `feature` noted (a `404`: it lacks it; an answer: it has it), for
+    /// the technician's report and the next applicant.
+    async fn learning<T>(
+        &self,
+        feature: ServiceFeature,
+        call: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, Unanswered> {
+        let Ok(answer) = tokio::time::timeout(LOOKUP_WAIT, call).await else {
+            return Err(Unanswered::TimedOut);
+        };
+        if let Err(e) = learned(&self.store, feature, &answer, self.clock.now()).await {
             tracing::error!(error = %e, "what the central service lacks is not recorded");
         }
+        answer.map_err(Unanswered::Api)
     }
 }
 

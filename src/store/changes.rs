@@ -470,20 +470,16 @@ impl Store {
             return Err(ChangeError::NoneLeft);
         }
         let kind = row.before.kind;
-        let slot = (row.office_id.as_str(), plan.date, plan.session_id, kind);
-        let (number, allocation_id) =
-            take_number(&tx, slot, id)?.ok_or(ChangeError::NumbersGone(kind))?;
-        let queue_number = QueueNumber { kind, number };
-        let ticket = (plan.sign)(&ReissuedTicket {
-            registration_id: id,
-            old_ticket: &row.before.ticket,
+        let to = NewSlot {
             office_id: &row.office_id,
             date: plan.date,
             session_id: plan.session_id,
-            queue_number,
-            issued_at: plan.at,
-        })
-        .ok_or(ChangeError::TicketUnreadable)?;
+            kind,
+            at: plan.at,
+        };
+        let (queue_number, allocation_id, ticket) =
+            reissue_on_new_number(&tx, id, &row.before.ticket, &to, plan.sign)?;
+        let number = queue_number.number;
         let moved = Moved {
             date: plan.date,
             session_id: plan.session_id,
@@ -591,24 +587,19 @@ impl Store {
             // This store holds it: `reschedule_booking` is the way.
             return Err(ChangeError::NotLive);
         }
-        let slot = (found.office_id.as_str(), plan.date, plan.session_id, kind);
-        let (number, allocation_id) =
-            take_number(&tx, slot, &id)?.ok_or(ChangeError::NumbersGone(kind))?;
-        let queue_number = QueueNumber { kind, number };
-        let ticket = (plan.sign)(&ReissuedTicket {
-            registration_id: &id,
-            old_ticket,
+        let to = NewSlot {
             office_id: &found.office_id,
             date: plan.date,
             session_id: plan.session_id,
-            queue_number,
-            issued_at: plan.at,
-        })
-        .ok_or(ChangeError::TicketUnreadable)?;
+            kind,
+            at: plan.at,
+        };
+        let (queue_number, allocation_id, ticket) =
+            reissue_on_new_number(&tx, &id, old_ticket, &to, plan.sign)?;
         let moved = Moved {
             date: plan.date,
             session_id: plan.session_id,
-            number,
+            number: queue_number.number,
             allocation_id: &allocation_id,
             ticket: &ticket,
         };
@@ -886,6 +877,44 @@ fn cancel_sent(
 }
 
 /// Where a reschedule moves a booking.
+/// Where a move takes a booking, and when it was asked for.
+struct NewSlot<'a> {
+    office_id: &'a str,
+    date: NaiveDate,
+    session_id: &'a str,
+    kind: QueueKind,
+    at: DateTime<Utc>,
+}
+
+/// The lowest free held number of the new slot taken for registration `id`, and its
+/// ticket reissued from `old_ticket` by `sign`: the number, its allocation, the ticket.
+fn reissue_on_new_number(
+    tx: &Transaction,
+    id: &str,
+    old_ticket: &str,
+    to: &NewSlot<'_>,
+    sign: Reissue<'_>,
+) -> Result<(QueueNumber, String, String), ChangeError> {
+    let slot = (to.office_id, to.date, to.session_id, to.kind);
+    let (number, allocation_id) =
+        take_number(tx, slot, id)?.ok_or(ChangeError::NumbersGone(to.kind))?;
+    let queue_number = QueueNumber {
+        kind: to.kind,
+        number,
+    };
+    let ticket = sign(&ReissuedTicket {
+        registration_id: id,
+        old_ticket,
+        office_id: to.office_id,
+        date: to.date,
+        session_id: to.session_id,
+        queue_number,
+        issued_at: to.at,
+    })
+    .ok_or(ChangeError::TicketUnreadable)?;
+    Ok((queue_number, allocation_id, ticket))
+}
+
 struct Moved<'a> {
     date: NaiveDate,
     session_id: &'a str,

@@ -3,7 +3,7 @@
 //! every queued change whose registration has reached the service (never before it),
 //! one request each, by `change_id`: the service answers a change id sent again as it
 //! did the first time, so a lost answer or a kill between answer and bookkeeping costs a
-//! request, never a second change. [`send_change`] is the same code for one change at
+//! request, never a second change. [`send_change_at`] is the same code for one change at
 //! once, for the shell right after the applicant confirms (the caller bounds its wait).
 //!
 //! A service without version 1.1 answers `404` ([`ApiError::is_unsupported`]): the
@@ -117,18 +117,9 @@ fn encode_receipt(receipt: &crate::protocol::central::Receipt) -> String {
     base64::engine::general_purpose::STANDARD.encode(receipt.0)
 }
 
-/// Sends one change at once (right after the applicant confirms) and stores its answer;
-/// a change already answered is answered from the store. A change sent twice is fine:
-/// idempotent by its id. [`send_change_at`] with the daemon's clock.
-pub async fn send_change(
-    api: &impl BookingApi,
-    store: &StoreHandle,
-    change_id: Uuid,
-) -> Result<ChangeAnswer, SyncError> {
-    send_change_at(api, store, change_id, Utc::now()).await
-}
-
-/// [`send_change`], its answer stored as of `at`.
+/// Sends one change at once (right after the applicant confirms) and stores its answer
+/// as of `at` (the daemon's clock); a change already answered is answered from the store.
+/// A change sent twice is fine: idempotent by its id.
 pub async fn send_change_at(
     api: &impl BookingApi,
     store: &StoreHandle,
